@@ -1,0 +1,127 @@
+// Magnet links (BEP 9, BEP 53 `so`): parse and format. `xt=urn:btih:` in hex or base32.
+
+import { MagnetError } from './errors.js';
+
+export interface Magnet {
+  infoHash: Buffer;
+  infoHashHex: string;
+  name?: string;
+  /** Tracker URLs (http, https, udp only). */
+  trackers: string[];
+  /** Peer addresses (`x.pe`), `host:port`. */
+  peers: string[];
+  webSeeds: string[];
+  /** BEP 53 select-only file indices. */
+  selectOnly?: number[];
+  warnings: string[];
+}
+
+const BASE32 = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ234567';
+
+export function base32Decode(s: string): Buffer | undefined {
+  const up = s.toUpperCase();
+  let bits = 0;
+  let value = 0;
+  const out: number[] = [];
+  for (const ch of up) {
+    const v = BASE32.indexOf(ch);
+    if (v < 0) return undefined;
+    value = (value << 5) | v;
+    bits += 5;
+    if (bits >= 8) {
+      out.push((value >>> (bits - 8)) & 0xff);
+      bits -= 8;
+    }
+  }
+  return Buffer.from(out);
+}
+
+export function isMagnet(s: string): boolean {
+  return /^magnet:\?/i.test(s);
+}
+
+export function parseMagnet(uri: string): Magnet {
+  if (!isMagnet(uri)) throw new MagnetError('not a magnet link (expected "magnet:?")');
+  const params = new URLSearchParams(uri.slice(uri.indexOf('?') + 1));
+  let infoHash: Buffer | undefined;
+  let sawV2 = false;
+  const warnings: string[] = [];
+  for (const xt of params.getAll('xt')) {
+    const m = /^urn:btih:(.*)$/i.exec(xt);
+    if (!m) {
+      if (/^urn:btmh:/i.test(xt)) sawV2 = true;
+      continue;
+    }
+    const h = m[1]!;
+    let parsed: Buffer | undefined;
+    if (/^[0-9a-f]{40}$/i.test(h)) parsed = Buffer.from(h, 'hex');
+    else if (/^[a-z2-7]{32}$/i.test(h)) parsed = base32Decode(h);
+    if (parsed?.length !== 20) {
+      throw new MagnetError(`xt: "${h}" is not a 40-digit hex or 32-character base32 info hash`);
+    }
+    if (infoHash && !infoHash.equals(parsed)) throw new MagnetError('xt: two different btih info hashes');
+    infoHash = parsed;
+  }
+  if (!infoHash) {
+    throw new MagnetError(
+      sawV2 ? 'v2-only torrents are not supported yet (no urn:btih)' : 'xt: missing urn:btih info hash',
+    );
+  }
+  const trackers: string[] = [];
+  for (const tr of params.getAll('tr')) {
+    if (/^(https?|udp):\/\//i.test(tr)) {
+      if (!trackers.includes(tr)) trackers.push(tr);
+    } else warnings.push(`tracker "${tr}" ignored: only http, https and udp are supported`);
+  }
+  const peers: string[] = [];
+  for (const pe of params.getAll('x.pe')) {
+    if (/^(\[[0-9a-f:.]+\]|[^:[\]\s]+):\d{1,5}$/i.test(pe)) peers.push(pe);
+    else warnings.push(`peer "${pe}" ignored: not host:port`);
+  }
+  const out: Magnet = {
+    infoHash,
+    infoHashHex: infoHash.toString('hex'),
+    trackers,
+    peers,
+    webSeeds: params.getAll('ws'),
+    warnings,
+  };
+  const dn = params.get('dn');
+  if (dn !== null) out.name = dn;
+  const so = params.get('so');
+  if (so !== null) out.selectOnly = parseSelectOnly(so);
+  return out;
+}
+
+function parseSelectOnly(so: string): number[] {
+  const out = new Set<number>();
+  for (const part of so.split(',')) {
+    const m = /^(\d+)(?:-(\d+))?$/.exec(part.trim());
+    if (!m) throw new MagnetError(`so: "${part}" is not an index or a range`);
+    const a = Number(m[1]);
+    const b = m[2] !== undefined ? Number(m[2]) : a;
+    if (b < a || b - a > 100_000) throw new MagnetError(`so: bad range "${part}"`);
+    for (let i = a; i <= b; i++) out.add(i);
+  }
+  return [...out].sort((x, y) => x - y);
+}
+
+export interface MagnetFields {
+  infoHash: Uint8Array;
+  name?: string | undefined;
+  trackers?: readonly string[];
+  peers?: readonly string[];
+  webSeeds?: readonly string[];
+  selectOnly?: readonly number[];
+}
+
+export function formatMagnet(m: MagnetFields): string {
+  const parts = [`xt=urn:btih:${Buffer.from(m.infoHash).toString('hex')}`];
+  const enc = (s: string): string => encodeURIComponent(s);
+  if (m.name !== undefined) parts.push(`dn=${enc(m.name)}`);
+  for (const t of m.trackers ?? []) parts.push(`tr=${enc(t)}`);
+  for (const w of m.webSeeds ?? []) parts.push(`ws=${enc(w)}`);
+  for (const p of m.peers ?? []) parts.push(`x.pe=${enc(p)}`);
+  if (m.selectOnly && m.selectOnly.length > 0) parts.push(`so=${m.selectOnly.join(',')}`);
+  return `magnet:?${parts.join('&')}`;
+}

@@ -1,0 +1,381 @@
+// Metainfo (.torrent) parsing, validation and building: BEP 3, 12 (announce-list), 19 (url-list),
+// 27 (private), 47 (padding files and attributes), 52 (v2 and hybrid recognized; hybrids are used
+// through their v1 part). Paths go through the path policy (path-policy.ts).
+
+import { createHash } from 'node:crypto';
+import {
+  type BDict,
+  type BEncodable,
+  type BValue,
+  decode,
+  encode,
+  isBytes,
+  isDict,
+  isInt,
+  isList,
+  text,
+} from './bencode.js';
+import { BencodeError, MetainfoError } from './errors.js';
+import { disambiguate, sanitizePath } from './path-policy.js';
+
+export const MAX_PIECE_LENGTH = 512 * 1024 * 1024;
+/** Largest .torrent file read (a metainfo this large is 6 million pieces). */
+export const MAX_TORRENT_BYTES = 128 * 1024 * 1024;
+
+export interface TorrentFile {
+  /** Safe relative path (sanitized elements), including the torrent's name for multi-file torrents. */
+  path: string[];
+  /** The path as the torrent spelled it (decoded as UTF-8), for display. */
+  rawPath: string[];
+  length: number;
+  /** Byte offset of the file within the torrent's data. */
+  offset: number;
+  /** BEP 47 padding file: its bytes are zeros and are never written. */
+  padding: boolean;
+  /** BEP 47 attributes (`x` executable, `h` hidden, `l` symlink, `p` padding). */
+  attr: string;
+}
+
+export interface Metainfo {
+  infoHash: Buffer;
+  infoHashHex: string;
+  /** SHA-256 of the info dict, for hybrid torrents (their v2 identity). */
+  infoHashV2?: Buffer;
+  /** The info dict exactly as it appears in the input. */
+  infoBytes: Uint8Array;
+  info: BDict;
+  version: 'v1' | 'hybrid';
+  name: string;
+  pieceLength: number;
+  pieceCount: number;
+  /** Concatenated 20-byte SHA-1 hashes. */
+  pieces: Uint8Array;
+  totalLength: number;
+  multiFile: boolean;
+  files: TorrentFile[];
+  private: boolean;
+  /** Tiers of tracker URLs (BEP 12); `announce` alone becomes one tier. */
+  announceList: string[][];
+  urlList: string[];
+  comment?: string;
+  createdBy?: string;
+  creationDate?: number;
+  encoding?: string;
+  warnings: string[];
+}
+
+export interface ParseOptions {
+  /** Accept unsorted dict keys with a warning (reading other tools' torrents). Default true. */
+  lenient?: boolean;
+}
+
+export function parseMetainfo(input: Uint8Array, options: ParseOptions = {}): Metainfo {
+  if (input.length > MAX_TORRENT_BYTES) {
+    throw new MetainfoError(
+      '',
+      `file of ${input.length} bytes is larger than the ${MAX_TORRENT_BYTES} bytes a torrent may be`,
+    );
+  }
+  let decoded: ReturnType<typeof decode>;
+  try {
+    decoded = decode(input, { lenient: options.lenient ?? true, maxBytes: MAX_TORRENT_BYTES });
+  } catch (err) {
+    if (err instanceof BencodeError)
+      throw new MetainfoError('', `bad bencode: ${err.message}`, { cause: err });
+    throw err;
+  }
+  const root = decoded.value;
+  if (!isDict(root)) throw new MetainfoError('', 'not a bencoded dictionary');
+  const warnings = decoded.warnings.slice();
+  const info = root.get('info');
+  if (!isDict(info)) throw new MetainfoError('info', info === undefined ? 'missing' : 'not a dictionary');
+  const span = decoded.spanOf(info)!;
+  const infoBytes = input.subarray(span.start, span.end);
+  const m = parseInfo(info, infoBytes, warnings);
+  if (Buffer.compare(encode(info), infoBytes) !== 0) {
+    warnings.push('info dictionary is not canonically encoded (the info hash uses its original bytes)');
+  }
+  readOuter(root, m);
+  return m;
+}
+
+/** Parses a bare info dictionary (as fetched with ut_metadata). */
+export function parseInfoDict(infoBytes: Uint8Array): Metainfo {
+  let decoded: ReturnType<typeof decode>;
+  try {
+    decoded = decode(infoBytes, { lenient: true, maxBytes: MAX_TORRENT_BYTES });
+  } catch (err) {
+    if (err instanceof BencodeError)
+      throw new MetainfoError('info', `bad bencode: ${err.message}`, { cause: err });
+    throw err;
+  }
+  if (!isDict(decoded.value)) throw new MetainfoError('info', 'not a dictionary');
+  return parseInfo(decoded.value, infoBytes, decoded.warnings.slice());
+}
+
+function str(v: BValue | undefined, field: string, required: true): string;
+function str(v: BValue | undefined, field: string, required?: false): string | undefined;
+function str(v: BValue | undefined, field: string, required = false): string | undefined {
+  if (v === undefined) {
+    if (required) throw new MetainfoError(field, 'missing');
+    return undefined;
+  }
+  if (!isBytes(v)) throw new MetainfoError(field, 'not a byte string');
+  return text(v) ?? Buffer.from(v).toString('utf8');
+}
+
+function int(v: BValue | undefined, field: string): number | undefined {
+  if (v === undefined) return undefined;
+  if (!isInt(v)) throw new MetainfoError(field, 'not an integer');
+  if (typeof v === 'bigint') throw new MetainfoError(field, `${v} is out of range`);
+  return v;
+}
+
+function parseInfo(info: BDict, infoBytes: Uint8Array, warnings: string[]): Metainfo {
+  const metaVersion = int(info.get('meta version'), 'info.meta version');
+  const hasV1 = info.has('pieces');
+  if (metaVersion !== undefined && metaVersion !== 1 && metaVersion !== 2) {
+    throw new MetainfoError('info.meta version', `unknown version ${metaVersion}`);
+  }
+  if (metaVersion === 2 && !hasV1) throw new MetainfoError('info', 'v2-only torrents are not supported yet');
+  const version = metaVersion === 2 ? 'hybrid' : 'v1';
+  if (version === 'hybrid') warnings.push('hybrid v1/v2 torrent: used through its v1 part');
+
+  const nameUtf8 = info.get('name.utf-8');
+  const name = (isBytes(nameUtf8) ? text(nameUtf8) : undefined) ?? str(info.get('name'), 'info.name', true);
+  if (name === '') throw new MetainfoError('info.name', 'empty');
+
+  const pieceLength = int(info.get('piece length'), 'info.piece length');
+  if (pieceLength === undefined) throw new MetainfoError('info.piece length', 'missing');
+  if (pieceLength <= 0) throw new MetainfoError('info.piece length', `${pieceLength} is not positive`);
+  if (pieceLength > MAX_PIECE_LENGTH) {
+    throw new MetainfoError(
+      'info.piece length',
+      `${pieceLength} is larger than ${MAX_PIECE_LENGTH} (512 MiB)`,
+    );
+  }
+
+  const pieces = info.get('pieces');
+  if (pieces === undefined) throw new MetainfoError('info.pieces', 'missing');
+  if (!isBytes(pieces)) throw new MetainfoError('info.pieces', 'not a byte string');
+  if (pieces.length % 20 !== 0)
+    throw new MetainfoError('info.pieces', `length ${pieces.length} is not a multiple of 20`);
+
+  const privateFlag = int(info.get('private'), 'info.private');
+  const files: TorrentFile[] = [];
+  const nameSafe = sanitizePath([name]);
+  if (nameSafe.changed) warnings.push(`name "${name}" sanitized to "${nameSafe.path.join('/')}"`);
+  let totalLength = 0;
+  const filesField = info.get('files');
+  const lengthField = info.get('length');
+  let multiFile: boolean;
+  if (filesField !== undefined) {
+    if (lengthField !== undefined) throw new MetainfoError('info', 'has both "length" and "files"');
+    if (!isList(filesField)) throw new MetainfoError('info.files', 'not a list');
+    if (filesField.length === 0)
+      throw new MetainfoError('info.files', 'empty: a torrent needs at least one file');
+    multiFile = true;
+    for (const [i, entry] of filesField.entries()) {
+      const field = `info.files[${i}]`;
+      if (!isDict(entry)) throw new MetainfoError(field, 'not a dictionary');
+      const length = int(entry.get('length'), `${field}.length`);
+      if (length === undefined) throw new MetainfoError(`${field}.length`, 'missing');
+      if (length < 0) throw new MetainfoError(`${field}.length`, `${length} is negative`);
+      const pathUtf8 = entry.get('path.utf-8');
+      const pathField = isList(pathUtf8) && pathUtf8.every(isBytes) ? pathUtf8 : entry.get('path');
+      if (pathField === undefined) throw new MetainfoError(`${field}.path`, 'missing');
+      if (!isList(pathField)) throw new MetainfoError(`${field}.path`, 'not a list');
+      const rawPath = pathField.map((el, j) => {
+        if (!isBytes(el)) throw new MetainfoError(`${field}.path[${j}]`, 'not a byte string');
+        const t = text(el);
+        if (t === undefined) warnings.push(`${field}.path[${j}] is not valid UTF-8`);
+        return t ?? Buffer.from(el).toString('utf8');
+      });
+      const attrField = entry.get('attr');
+      const attr = attrField !== undefined ? (str(attrField, `${field}.attr`) ?? '') : '';
+      const padding = attr.includes('p');
+      if (!padding && rawPath.length === 0) throw new MetainfoError(`${field}.path`, 'empty');
+      const safe = sanitizePath(rawPath);
+      if (safe.changed && !padding) {
+        warnings.push(`path "${rawPath.join('/')}" sanitized to "${safe.path.join('/')}"`);
+      }
+      if (attr.includes('l')) warnings.push(`${field} is a symlink: stored as an ordinary file`);
+      files.push({
+        path: [...nameSafe.path, ...safe.path],
+        rawPath: [name, ...rawPath],
+        length,
+        offset: totalLength,
+        padding,
+        attr,
+      });
+      totalLength += length;
+      if (!Number.isSafeInteger(totalLength))
+        throw new MetainfoError(`${field}.length`, 'total size is out of range');
+    }
+  } else {
+    const length = int(lengthField, 'info.length');
+    if (length === undefined) throw new MetainfoError('info', 'has neither "length" nor "files"');
+    if (length < 0) throw new MetainfoError('info.length', `${length} is negative`);
+    multiFile = false;
+    files.push({ path: nameSafe.path, rawPath: [name], length, offset: 0, padding: false, attr: '' });
+    totalLength = length;
+  }
+
+  const real = files.filter((f) => !f.padding);
+  const paths = real.map((f) => f.path);
+  for (const i of disambiguate(paths)) {
+    warnings.push(
+      `path "${real[i]!.rawPath.join('/')}" collides with another file: stored as "${paths[i]!.join('/')}"`,
+    );
+  }
+  paths.forEach((p, i) => {
+    real[i]!.path = p;
+  });
+
+  const expectedPieces = Math.ceil(totalLength / pieceLength);
+  const pieceCount = pieces.length / 20;
+  if (pieceCount !== expectedPieces) {
+    throw new MetainfoError(
+      'info.pieces',
+      `${pieceCount} hashes for ${expectedPieces} pieces (${totalLength} bytes in pieces of ${pieceLength})`,
+    );
+  }
+
+  const infoHash = createHash('sha1').update(infoBytes).digest();
+  const m: Metainfo = {
+    infoHash,
+    infoHashHex: infoHash.toString('hex'),
+    infoBytes,
+    info,
+    version,
+    name: nameSafe.path.join('/'),
+    pieceLength,
+    pieceCount,
+    pieces,
+    totalLength,
+    multiFile,
+    files,
+    private: privateFlag === 1,
+    announceList: [],
+    urlList: [],
+    warnings,
+  };
+  if (version === 'hybrid') m.infoHashV2 = createHash('sha256').update(infoBytes).digest();
+  return m;
+}
+
+const TRACKER_SCHEMES = /^(https?|udp):\/\//i;
+
+function readOuter(root: BDict, m: Metainfo): void {
+  const tiers: string[][] = [];
+  const list = root.get('announce-list');
+  if (list !== undefined) {
+    if (!isList(list)) throw new MetainfoError('announce-list', 'not a list');
+    for (const [i, tier] of list.entries()) {
+      if (!isList(tier)) throw new MetainfoError(`announce-list[${i}]`, 'not a list');
+      const urls: string[] = [];
+      for (const [j, u] of tier.entries()) {
+        const url = str(u, `announce-list[${i}][${j}]`)?.trim();
+        if (url) urls.push(url);
+      }
+      if (urls.length > 0) tiers.push(urls);
+    }
+  }
+  const announce = str(root.get('announce'), 'announce')?.trim();
+  if (tiers.length === 0 && announce) tiers.push([announce]);
+  m.announceList = tiers
+    .map((tier) =>
+      tier.filter((u) => {
+        const ok = TRACKER_SCHEMES.test(u);
+        if (!ok) m.warnings.push(`tracker "${u}" ignored: only http, https and udp are supported`);
+        return ok;
+      }),
+    )
+    .filter((t) => t.length > 0);
+
+  const urlList = root.get('url-list');
+  if (isBytes(urlList)) {
+    const u = str(urlList, 'url-list');
+    if (u) m.urlList.push(u);
+  } else if (isList(urlList)) {
+    urlList.forEach((u, i) => {
+      const s = str(u, `url-list[${i}]`);
+      if (s) m.urlList.push(s);
+    });
+  }
+  const comment = root.get('comment.utf-8') ?? root.get('comment');
+  if (isBytes(comment)) m.comment = str(comment, 'comment')!;
+  const createdBy = root.get('created by');
+  if (isBytes(createdBy)) m.createdBy = str(createdBy, 'created by')!;
+  const date = root.get('creation date');
+  if (typeof date === 'number') m.creationDate = date;
+  const encoding = root.get('encoding');
+  if (isBytes(encoding)) m.encoding = str(encoding, 'encoding')!;
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Building
+
+export interface BuildFile {
+  /** Path elements relative to the torrent's root folder (multi-file) — ignored for single files. */
+  path: string[];
+  length: number;
+}
+
+export interface BuildOptions {
+  name: string;
+  pieceLength: number;
+  pieces: Uint8Array;
+  /** One file: a single-file torrent. Otherwise a multi-file torrent. */
+  files: BuildFile[];
+  /** Force the multi-file layout even for one file (a folder that holds one file). */
+  multiFile?: boolean;
+  announceList?: string[][];
+  urlList?: string[];
+  private?: boolean;
+  comment?: string;
+  createdBy?: string;
+  /** Seconds since the epoch; omitted when undefined. */
+  creationDate?: number;
+}
+
+/** Builds a .torrent. Adds to `info` only the keys asked for (no `private: 0`). */
+export function buildMetainfo(o: BuildOptions): Buffer {
+  const info: Record<string, BEncodable> = {
+    name: o.name,
+    'piece length': o.pieceLength,
+    pieces: o.pieces,
+  };
+  if (o.files.length === 1 && !o.multiFile) {
+    info.length = o.files[0]!.length;
+  } else {
+    info.files = o.files.map((f) => ({ length: f.length, path: f.path }));
+  }
+  if (o.private) info.private = 1;
+  const root: Record<string, BEncodable> = { info };
+  const tiers = (o.announceList ?? []).filter((t) => t.length > 0);
+  if (tiers.length > 0) {
+    root.announce = tiers[0]![0]!;
+    if (tiers.length > 1 || tiers[0]!.length > 1) root['announce-list'] = tiers;
+  }
+  if (o.urlList && o.urlList.length > 0)
+    root['url-list'] = o.urlList.length === 1 ? o.urlList[0]! : o.urlList;
+  if (o.comment !== undefined) root.comment = o.comment;
+  if (o.createdBy !== undefined) root['created by'] = o.createdBy;
+  if (o.creationDate !== undefined) root['creation date'] = o.creationDate;
+  return encode(root);
+}
+
+/** Piece length as libtorrent and mktorrent choose it: a power of two from 16 KiB to 16 MiB giving
+ * about 1,000–2,000 pieces. */
+export function autoPieceLength(totalLength: number): number {
+  let pl = 16 * 1024;
+  while (pl < 16 * 1024 * 1024 && totalLength / pl > 2000) pl *= 2;
+  return pl;
+}
+
+/** `host:port` shorthand → `http://host:port/announce`; URLs pass through. */
+export function expandAnnounce(s: string): string {
+  if (/^[a-z][a-z0-9+.-]*:\/\//i.test(s)) return s;
+  return `http://${s}/announce`;
+}
