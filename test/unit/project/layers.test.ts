@@ -1,0 +1,79 @@
+// Enforces the layer table of DESIGN.md: each folder of src/ imports only from the folders it may.
+import assert from 'node:assert/strict';
+import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { dirname, join, relative, resolve, sep } from 'node:path';
+import { test } from 'node:test';
+import { fileURLToPath } from 'node:url';
+
+// dist/test/unit/project → repository root
+const root = resolve(dirname(fileURLToPath(import.meta.url)), '../../../..');
+const src = join(root, 'src');
+
+const allowed: Record<string, readonly string[]> = {
+  protocol: [],
+  util: ['protocol'],
+  storage: ['protocol', 'util'],
+  peer: ['protocol', 'util'],
+  swarm: ['protocol', 'util', 'storage', 'peer'],
+  discovery: ['protocol', 'util'],
+  session: ['protocol', 'util', 'storage', 'peer', 'swarm', 'discovery'],
+  api: ['protocol', 'util', 'storage', 'peer', 'swarm', 'discovery', 'session'],
+  cli: ['protocol', 'util', 'storage', 'peer', 'swarm', 'discovery', 'session', 'api'],
+};
+// Modules of Node that mean I/O, timers or process state: not allowed in the pure protocol layer.
+const impureNodeModules = /^(node:)?(fs|fs\/promises|net|dgram|http|https|http2|tls|child_process|worker_threads|timers|timers\/promises|dns|os|process|cluster)$/;
+
+function walk(dir: string): string[] {
+  return readdirSync(dir).flatMap((name) => {
+    const p = join(dir, name);
+    if (statSync(p).isDirectory()) return walk(p);
+    return p.endsWith('.ts') ? [p] : [];
+  });
+}
+
+function importsOf(file: string): string[] {
+  const text = readFileSync(file, 'utf8');
+  const out: string[] = [];
+  const re = /(?:^|\n)\s*(?:import|export)\s[^;]*?from\s+['"]([^'"]+)['"]|import\(\s*['"]([^'"]+)['"]\s*\)/g;
+  for (let m = re.exec(text); m; m = re.exec(text)) out.push((m[1] ?? m[2])!);
+  return out;
+}
+
+test('every src/ folder is a known layer', () => {
+  for (const name of readdirSync(src)) {
+    if (statSync(join(src, name)).isDirectory()) assert.ok(name in allowed, `unknown layer folder src/${name}`);
+  }
+});
+
+test('imports point down the layer table only', () => {
+  const violations: string[] = [];
+  for (const file of walk(src)) {
+    const layer = relative(src, file).split(sep)[0]!;
+    for (const spec of importsOf(file)) {
+      if (spec.startsWith('.')) {
+        const target = resolve(dirname(file), spec);
+        const rel = relative(src, target);
+        if (rel.startsWith('..')) {
+          violations.push(`${relative(root, file)} imports ${spec} (outside src)`);
+          continue;
+        }
+        const targetLayer = rel.split(sep)[0]!;
+        if (targetLayer !== layer && !allowed[layer]?.includes(targetLayer)) {
+          violations.push(`${relative(root, file)} (${layer}) imports ${spec} (${targetLayer})`);
+        }
+      } else if (layer === 'protocol' && impureNodeModules.test(spec)) {
+        violations.push(`${relative(root, file)} (protocol must be pure) imports ${spec}`);
+      }
+    }
+  }
+  assert.deepEqual(violations, []);
+});
+
+test('the layer check itself catches a violation', () => {
+  // guards against a regex that silently matches nothing
+  const sample = `import { x } from '../session/session.js';\nexport { y } from './y.js';`;
+  const re = /(?:^|\n)\s*(?:import|export)\s[^;]*?from\s+['"]([^'"]+)['"]/g;
+  const found = [...sample.matchAll(re)].map((m) => m[1]);
+  assert.deepEqual(found, ['../session/session.js', './y.js']);
+  assert.ok(importsOf(join(src, 'cli', 'main.ts')).some((s) => s.includes('cmd-create')));
+});
