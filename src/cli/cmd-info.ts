@@ -1,4 +1,5 @@
 // `bitswarm info <torrent|magnet> [--json]`
+import { quote } from '../protocol/errors.js';
 import { formatMagnet } from '../protocol/magnet.js';
 import type { Metainfo } from '../protocol/metainfo.js';
 import { UsageError } from '../util/errors.js';
@@ -35,6 +36,11 @@ export function metainfoJson(m: Metainfo) {
     magnet: formatMagnet({ infoHash: m.infoHash, name: m.name, trackers: m.announceList.flat() }),
     warnings: m.warnings,
   };
+}
+
+/** Text from a torrent shown on a terminal: control characters escaped (no ANSI tricks). */
+function safe(s: string): string {
+  return /[\u0000-\u001f\u007f-\u009f\u202a-\u202e\u2066-\u2069]/.test(s) ? quote(s) : s;
 }
 
 function fileTree(m: Metainfo): string[] {
@@ -91,17 +97,17 @@ export async function runInfo(argv: string[]): Promise<number> {
     `pieces      ${m.pieceCount} × ${formatBytes(m.pieceLength)}`,
     `private     ${m.private ? 'yes' : 'no'}`,
   );
-  if (m.createdBy) out.push(`created by  ${m.createdBy}`);
+  if (m.createdBy) out.push(`created by  ${safe(m.createdBy)}`);
   if (m.creationDate !== undefined) out.push(`created on  ${new Date(m.creationDate * 1000).toISOString()}`);
-  if (m.comment) out.push(`comment     ${m.comment}`);
+  if (m.comment) out.push(`comment     ${safe(m.comment)}`);
   out.push(`files       ${m.files.filter((f) => !f.padding).length}`, ...fileTree(m));
   if (m.announceList.length) {
     out.push('trackers');
     m.announceList.forEach((tier, i) => {
-      out.push(`  tier ${i + 1}: ${tier.join(', ')}`);
+      out.push(`  tier ${i + 1}: ${tier.map(safe).join(', ')}`);
     });
   }
-  if (m.urlList.length) out.push('web seeds', ...m.urlList.map((u) => `  ${u}`));
+  if (m.urlList.length) out.push('web seeds', ...m.urlList.map((u) => `  ${safe(u)}`));
   for (const w of m.warnings) out.push(`warning: ${w}`);
   process.stdout.write(`${out.join('\n')}\n`);
   return 0;

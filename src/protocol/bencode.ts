@@ -126,8 +126,8 @@ export function decode(input: Uint8Array, options: DecodeOptions = {}): DecodeRe
       for (let i = digitsStart; i < digitsStart + digits; i++) n = n * 10 + (input[i]! - ZERO);
       return negative ? -n : n;
     }
-    let big = 0n;
-    for (let i = digitsStart; i < digitsStart + digits; i++) big = big * 10n + BigInt(input[i]! - ZERO);
+    // BigInt of the digit string is native; a digit-by-digit loop is quadratic in JS bigint steps.
+    let big = BigInt(Buffer.from(input.buffer, input.byteOffset + digitsStart, digits).toString('latin1'));
     if (negative) big = -big;
     if (big <= MAX_SAFE && big >= -MAX_SAFE) return Number(big);
     return big;
@@ -201,7 +201,15 @@ export function decode(input: Uint8Array, options: DecodeOptions = {}): DecodeRe
     throw new BencodeError(`unexpected byte 0x${c.toString(16).padStart(2, '0')}`, pos);
   };
 
-  const value = readValue(0);
+  let value: BValue;
+  try {
+    value = readValue(0);
+  } catch (err) {
+    // A caller may raise maxDepth past what the stack holds; that must still be a typed error.
+    if (err instanceof RangeError)
+      throw new BencodeError('nesting too deep for the stack', pos, { cause: err });
+    throw err;
+  }
   if (pos !== input.length && !options.allowTrailing) {
     throw new BencodeError(`${input.length - pos} trailing bytes after the value`, pos);
   }
@@ -271,6 +279,8 @@ export function encode(value: BEncodable): Buffer {
     } else if (v instanceof Map) {
       const entries: [Uint8Array, BEncodable][] = [];
       for (const [k, item] of v as ReadonlyMap<string, BEncodable>) {
+        // Map keys are binary strings (as decode makes them); latin1 would silently drop high bits.
+        if (/[^\u0000-\u00ff]/.test(k)) throw new TypeError(`dict key "${k}" is not a binary string`);
         entries.push([Buffer.from(k, 'latin1'), item]);
       }
       dict(entries);

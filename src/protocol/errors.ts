@@ -27,3 +27,12 @@ export class MagnetError extends Error {
   override readonly name = 'MagnetError';
   readonly code = 'ERR_MAGNET';
 }
+
+/** Quotes remote-supplied text (a torrent's paths, a magnet's trackers) for a message or warning,
+ * escaping control and bidi characters so that printing it cannot drive the user's terminal. */
+export function quote(s: string): string {
+  return JSON.stringify(s).replace(
+    /[\u007f-\u009f\u202a-\u202e\u2066-\u2069]/g,
+    (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`,
+  );
+}

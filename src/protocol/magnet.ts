@@ -1,6 +1,6 @@
 // Magnet links (BEP 9, BEP 53 `so`): parse and format. `xt=urn:btih:` in hex or base32.
 
-import { MagnetError } from './errors.js';
+import { MagnetError, quote } from './errors.js';
 
 export interface Magnet {
   infoHash: Buffer;
@@ -57,7 +57,7 @@ export function parseMagnet(uri: string): Magnet {
     if (/^[0-9a-f]{40}$/i.test(h)) parsed = Buffer.from(h, 'hex');
     else if (/^[a-z2-7]{32}$/i.test(h)) parsed = base32Decode(h);
     if (parsed?.length !== 20) {
-      throw new MagnetError(`xt: "${h}" is not a 40-digit hex or 32-character base32 info hash`);
+      throw new MagnetError(`xt: ${quote(h)} is not a 40-digit hex or 32-character base32 info hash`);
     }
     if (infoHash && !infoHash.equals(parsed)) throw new MagnetError('xt: two different btih info hashes');
     infoHash = parsed;
@@ -71,12 +71,12 @@ export function parseMagnet(uri: string): Magnet {
   for (const tr of params.getAll('tr')) {
     if (/^(https?|udp):\/\//i.test(tr)) {
       if (!trackers.includes(tr)) trackers.push(tr);
-    } else warnings.push(`tracker "${tr}" ignored: only http, https and udp are supported`);
+    } else warnings.push(`tracker ${quote(tr)} ignored: only http, https and udp are supported`);
   }
   const peers: string[] = [];
   for (const pe of params.getAll('x.pe')) {
     if (/^(\[[0-9a-f:.]+\]|[^:[\]\s]+):\d{1,5}$/i.test(pe)) peers.push(pe);
-    else warnings.push(`peer "${pe}" ignored: not host:port`);
+    else warnings.push(`peer ${quote(pe)} ignored: not host:port`);
   }
   const out: Magnet = {
     infoHash,
@@ -97,10 +97,10 @@ function parseSelectOnly(so: string): number[] {
   const out = new Set<number>();
   for (const part of so.split(',')) {
     const m = /^(\d+)(?:-(\d+))?$/.exec(part.trim());
-    if (!m) throw new MagnetError(`so: "${part}" is not an index or a range`);
+    if (!m) throw new MagnetError(`so: ${quote(part)} is not an index or a range`);
     const a = Number(m[1]);
     const b = m[2] !== undefined ? Number(m[2]) : a;
-    if (b < a || b - a > 100_000) throw new MagnetError(`so: bad range "${part}"`);
+    if (b < a || b - a > 100_000) throw new MagnetError(`so: bad range ${quote(part)}`);
     for (let i = a; i <= b; i++) out.add(i);
   }
   return [...out].sort((x, y) => x - y);

@@ -15,7 +15,7 @@ import {
   isList,
   text,
 } from './bencode.js';
-import { BencodeError, MetainfoError } from './errors.js';
+import { BencodeError, MetainfoError, quote } from './errors.js';
 import { disambiguate, sanitizePath } from './path-policy.js';
 
 export const MAX_PIECE_LENGTH = 512 * 1024 * 1024;
@@ -73,7 +73,7 @@ export function parseMetainfo(input: Uint8Array, options: ParseOptions = {}): Me
   if (input.length > MAX_TORRENT_BYTES) {
     throw new MetainfoError(
       '',
-      `file of ${input.length} bytes is larger than the ${MAX_TORRENT_BYTES} bytes a torrent may be`,
+      `too large: ${input.length} bytes, more than the ${MAX_TORRENT_BYTES} a torrent may be`,
     );
   }
   let decoded: ReturnType<typeof decode>;
@@ -85,7 +85,10 @@ export function parseMetainfo(input: Uint8Array, options: ParseOptions = {}): Me
     throw err;
   }
   const root = decoded.value;
-  if (!isDict(root)) throw new MetainfoError('', 'not a bencoded dictionary');
+  if (!isDict(root)) {
+    const kind = isList(root) ? 'a list' : isBytes(root) ? 'a byte string' : 'an integer';
+    throw new MetainfoError('', `not a torrent: the value at byte 0 is ${kind}, not a dictionary`);
+  }
   const warnings = decoded.warnings.slice();
   const info = root.get('info');
   if (!isDict(info)) throw new MetainfoError('info', info === undefined ? 'missing' : 'not a dictionary');
@@ -164,7 +167,7 @@ function parseInfo(info: BDict, infoBytes: Uint8Array, warnings: string[]): Meta
   const privateFlag = int(info.get('private'), 'info.private');
   const files: TorrentFile[] = [];
   const nameSafe = sanitizePath([name]);
-  if (nameSafe.changed) warnings.push(`name "${name}" sanitized to "${nameSafe.path.join('/')}"`);
+  if (nameSafe.changed) warnings.push(`name ${quote(name)} sanitized to ${quote(nameSafe.path.join('/'))}`);
   let totalLength = 0;
   const filesField = info.get('files');
   const lengthField = info.get('length');
@@ -197,7 +200,7 @@ function parseInfo(info: BDict, infoBytes: Uint8Array, warnings: string[]): Meta
       if (!padding && rawPath.length === 0) throw new MetainfoError(`${field}.path`, 'empty');
       const safe = sanitizePath(rawPath);
       if (safe.changed && !padding) {
-        warnings.push(`path "${rawPath.join('/')}" sanitized to "${safe.path.join('/')}"`);
+        warnings.push(`path ${quote(rawPath.join('/'))} sanitized to ${quote(safe.path.join('/'))}`);
       }
       if (attr.includes('l')) warnings.push(`${field} is a symlink: stored as an ordinary file`);
       files.push({
@@ -222,10 +225,12 @@ function parseInfo(info: BDict, infoBytes: Uint8Array, warnings: string[]): Meta
   }
 
   const real = files.filter((f) => !f.padding);
+  if (real.length === 0)
+    throw new MetainfoError('info.files', 'only padding files: a torrent needs at least one file');
   const paths = real.map((f) => f.path);
   for (const i of disambiguate(paths)) {
     warnings.push(
-      `path "${real[i]!.rawPath.join('/')}" collides with another file: stored as "${paths[i]!.join('/')}"`,
+      `path ${quote(real[i]!.rawPath.join('/'))} collides with another file: stored as ${quote(paths[i]!.join('/'))}`,
     );
   }
   paths.forEach((p, i) => {
@@ -287,7 +292,7 @@ function readOuter(root: BDict, m: Metainfo): void {
     .map((tier) =>
       tier.filter((u) => {
         const ok = TRACKER_SCHEMES.test(u);
-        if (!ok) m.warnings.push(`tracker "${u}" ignored: only http, https and udp are supported`);
+        if (!ok) m.warnings.push(`tracker ${quote(u)} ignored: only http, https and udp are supported`);
         return ok;
       }),
     )

@@ -7,10 +7,13 @@
 //  3. Trailing dots and spaces are removed (Windows ignores them, which would merge names).
 //  4. Windows device names (CON, PRN, AUX, NUL, COM1–9, LPT1–9, with or without extension, any case)
 //     get a leading `_`.
-//  5. An element longer than 255 UTF-8 bytes is shortened to 255, keeping a short extension.
+//  5. An element longer than 255 UTF-8 bytes is shortened to 255, keeping a short extension (and
+//     rule 3 applied again to the cut).
 //  6. Invalid UTF-8 becomes U+FFFD. A file left with no elements is called `_`.
-//  7. Paths that collide after this (the same path, or a file where another needs a folder) are told
-//     apart by a suffix on the last element: `name.1`, `name.2`, …; never merged into one file.
+//  7. Paths that collide after this (the same path — compared without regard to case or Unicode
+//     normalisation — or a file where another needs a folder) are told
+//     apart by a suffix on the last element: `name.1`, `name.2`, …; never merged into one file. The
+//     element is shortened first when the suffix would take it past 255 bytes.
 // Every change is reported as a warning, so `bitswarm info` can show it.
 
 export const MAX_ELEMENT_BYTES = 255;
@@ -28,6 +31,11 @@ export function sanitizeElement(raw: string): string {
   return truncateUtf8(s, MAX_ELEMENT_BYTES);
 }
 
+/** Strips what rule 3 strips; shortening can leave a dot or space at the end again. */
+function trimEnd(s: string): string {
+  return s.replace(/[. ]+$/, '');
+}
+
 function truncateUtf8(s: string, maxBytes: number): string {
   if (Buffer.byteLength(s) <= maxBytes) return s;
   const dot = s.lastIndexOf('.');
@@ -42,7 +50,14 @@ function truncateUtf8(s: string, maxBytes: number): string {
     out += ch;
     used += n;
   }
-  return out + ext;
+  // With an extension the cut is mid-name, so only a name without one can end in a dot or space.
+  return ext ? out + ext : trimEnd(out) || '_';
+}
+
+/** `name.N` for disambiguation, shortened first so the result still fits MAX_ELEMENT_BYTES. */
+function withSuffix(el: string, n: number): string {
+  const suffix = `.${n}`;
+  return truncateUtf8(el, MAX_ELEMENT_BYTES - suffix.length) + suffix;
 }
 
 export interface SanitizedPath {
@@ -70,7 +85,9 @@ export function disambiguate(paths: string[][]): number[] {
   const files = new Set<string>();
   const dirs = new Set<string>();
   const renamed: number[] = [];
-  const key = (p: readonly string[]): string => p.join('/');
+  // Case and Unicode normalisation are folded: on macOS and Windows `README` and `readme` (or NFC
+  // and NFD spellings) would be one file.
+  const key = (p: readonly string[]): string => p.join('/').normalize('NFC').toLowerCase();
   const prefixes = (p: readonly string[]): string[] => {
     const out: string[] = [];
     for (let i = 1; i < p.length; i++) out.push(key(p.slice(0, i)));
@@ -90,7 +107,7 @@ export function disambiguate(paths: string[][]): number[] {
         const idx = prefixes(base).findIndex((d) => files.has(d));
         const at = idx >= 0 ? idx : base.length - 1;
         const candidate = base.slice();
-        candidate[at] = `${base[at]}.${n}`;
+        candidate[at] = withSuffix(base[at]!, n);
         if (!clashes(candidate)) {
           p = candidate;
           break;
