@@ -1,0 +1,978 @@
+// One peer wire connection over a socket: handshake, framing, choke/interest state, the peer's
+// bitfield, the request pipeline (timeouts, RTT, queue depth), serving state, keep-alives, and the
+// checks that turn a misbehaving peer into a typed close instead of a crash.
+//
+// Lifetime: every timer and socket listener hangs off one AbortController. close() aborts it, destroys
+// the socket and emits `connection:close` exactly once; after that nothing else is emitted.
+// Data handed out in events (`block:received`, `extended:message`) are views into received bytes
+// that are never overwritten (see FrameReader), so they stay valid; copy them only to drop the rest.
+
+import { isIPv4, isIPv6, Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
+import {
+  decodeExtensionHandshake,
+  EXTENDED_HANDSHAKE_ID,
+  type ExtensionHandshake,
+  encodeExtensionHandshake,
+  mergeExtensionHandshake,
+} from '../protocol/extension.js';
+import {
+  BLOCK_SIZE,
+  type Block,
+  DisconnectReason,
+  encodeExtendedHeader,
+  encodeHandshake,
+  encodeMessage,
+  encodePieceHeader,
+  FrameReader,
+  featuresOf,
+  type Handshake,
+  type Message,
+  makeReserved,
+  ProtocolError,
+  type WireLimits,
+} from '../protocol/peer-wire.js';
+import { Bitfield } from '../util/bitfield.js';
+import { RateMeter } from '../util/rate-meter.js';
+import { type EventMap, TypedEmitter } from '../util/typed-events.js';
+import { VERSION } from '../util/version.js';
+import { clientFromPeerId } from './handshake.js';
+
+export type { Block } from '../protocol/peer-wire.js';
+export { clientFromPeerId, makePeerId, readHandshake } from './handshake.js';
+
+/** What we tell peers in our extension handshake. `yourip` is filled in from the socket. */
+export interface LocalExtensions {
+  /** Extension name → the id we want to receive it under (1..255). */
+  m?: Readonly<Record<string, number>>;
+  v?: string;
+  p?: number;
+  /** Requests we accept outstanding from one peer. Default 250. */
+  reqq?: number;
+  metadataSize?: number;
+}
+
+export interface PeerConnectionOptions {
+  infoHash: Uint8Array;
+  /** Our 20-byte peer id. */
+  peerId: Uint8Array;
+  /** Unknown while a magnet's metadata is missing: call setPieceCount() once it is known. */
+  pieceCount?: number;
+  extensions?: LocalExtensions;
+  /** Offer the Fast extension (BEP 6). Default true. */
+  fast?: boolean;
+  /** Set the DHT bit (BEP 5). Default false. */
+  dht?: boolean;
+  /** Outgoing only: time allowed for the TCP connect when the socket is still connecting. Default 10 s. */
+  connectTimeoutMs?: number;
+  /** Time allowed for the remote handshake. Default 10 s. */
+  handshakeTimeoutMs?: number;
+  /** Close when nothing arrived for this long. Default 120 s; keep-alives go out at half of it. */
+  idleTimeoutMs?: number;
+  /** A request not answered within this long is given up (`request:timeout`). Default 30 s. */
+  requestTimeoutMs?: number;
+  /** Blocks nobody asked for before the connection closes. Default 10. */
+  maxUnrequestedBlocks?: number;
+  /** Invalid requests (too large, out of range) before the connection closes. Default 10. */
+  maxInvalidRequests?: number;
+  /** Largest extended message accepted. Default 1 MiB. */
+  maxExtendedBytes?: number;
+  /** Clock for rates, RTT and timeouts. Default Date.now. */
+  now?: () => number;
+  signal?: AbortSignal;
+}
+
+export type DropCause = 'choke' | 'reject';
+
+export type PeerConnectionEvents = EventMap & {
+  'handshake:done': [handshake: Handshake];
+  'extended:handshake': [handshake: ExtensionHandshake];
+  /** The peer's pieces are known (bitfield, have-all, have-none, or a first have); see peerBitfield. */
+  'bitfield:received': [bitfield: Bitfield];
+  'have:received': [piece: number];
+  'choke:changed': [peerChoking: boolean];
+  'interest:changed': [peerInterested: boolean];
+  'block:received': [piece: number, offset: number, data: Uint8Array];
+  'request:received': [block: Block];
+  'cancel:received': [block: Block];
+  'request:timeout': [block: Block];
+  'request:dropped': [block: Block, cause: DropCause];
+  /** `name` is the extension we registered under that id in our `m`, when there is one. */
+  'extended:message': [name: string | undefined, id: number, payload: Uint8Array];
+  'port:received': [port: number];
+  'suggest:received': [piece: number];
+  'allowed-fast:received': [piece: number];
+  'connection:close': [reason: DisconnectReason, error?: Error];
+};
+
+const DEFAULT_REQQ = 250;
+const MAX_QUEUE_DEPTH = 500;
+/** Seconds of download the request queue should cover (rate × this ÷ block size). */
+const QUEUE_SECONDS = 3;
+/** Recently cancelled, timed out or choke-dropped requests whose late answers we tolerate. */
+const MAX_RECENTLY_CANCELLED = 1024;
+/** Haves remembered while the piece count is unknown (magnet before metadata). */
+const MAX_PENDING_HAVES = 1 << 20;
+const MAX_ALLOWED_FAST = 256;
+
+type PendingPieces = { kind: 'bits'; bytes: Uint8Array } | { kind: 'all' } | { kind: 'none' };
+
+interface Outstanding {
+  block: Block;
+  sentAtMs: number;
+}
+
+function blockKey(piece: number, offset: number, length: number): string {
+  return `${piece}:${offset}:${length}`;
+}
+
+export class PeerConnection extends TypedEmitter<PeerConnectionEvents> {
+  /** We dialled: send our handshake and wait for theirs. */
+  static outgoing(socket: Duplex, options: PeerConnectionOptions): PeerConnection {
+    const c = new PeerConnection(socket, options);
+    c.start();
+    return c;
+  }
+
+  /** They dialled and the demux has read their handshake (see readHandshake); `rest` came after it. */
+  static incoming(
+    socket: Duplex,
+    handshake: Handshake,
+    rest: Uint8Array,
+    options: PeerConnectionOptions,
+  ): PeerConnection {
+    const c = new PeerConnection(socket, options, { handshake, rest });
+    c.start();
+    return c;
+  }
+
+  readonly socket: Duplex;
+  readonly direction: 'outgoing' | 'incoming';
+  readonly remoteAddress: string | undefined;
+  readonly remotePort: number | undefined;
+  readonly downloadMeter = new RateMeter();
+  readonly uploadMeter = new RateMeter();
+  /** Pieces the peer lets us request while it chokes us (BEP 6). */
+  readonly allowedFastSet = new Set<number>();
+  /** Pieces we let the peer request while we choke it. */
+  readonly allowedFastGiven = new Set<number>();
+
+  #amChoking = true;
+  #amInterested = false;
+  #peerChoking = true;
+  #peerInterested = false;
+  #supportsFast = false;
+  #supportsExtended = false;
+  #remoteDht = false;
+  #remotePeerId: Buffer | undefined;
+  #remoteExtensions: ExtensionHandshake | undefined;
+  #peerBitfield: Bitfield | undefined;
+  #pieceCount: number | undefined;
+  #rttMs: number | undefined;
+  #closeReason: DisconnectReason | undefined;
+  #closeError: Error | undefined;
+
+  readonly #o: PeerConnectionOptions;
+  readonly #now: () => number;
+  readonly #ac = new AbortController();
+  readonly #reader = new FrameReader();
+  readonly #limits: WireLimits;
+  readonly #ourReqq: number;
+  readonly #ourExtIds = new Map<number, string>();
+  readonly #incomingHandshake: { handshake: Handshake; rest: Uint8Array } | undefined;
+  #handshakeDone = false;
+  #started = false;
+  #corked = false;
+  #lastReceivedMs = 0;
+  #lastSentMs = 0;
+  #requestTimer: ReturnType<typeof setTimeout> | undefined;
+
+  readonly #outstanding = new Map<string, Outstanding>();
+  readonly #recentlyCancelled = new Set<string>();
+  /** Requests the peer sent that we have not yet answered (served, rejected, cancelled, choked away). */
+  readonly #incoming = new Map<string, Block>();
+  #piecesKnown = false;
+  #pending: PendingPieces | undefined;
+  readonly #pendingHaves = new Set<number>();
+  #unrequestedBlocks = 0;
+  #invalidRequests = 0;
+  #requestsWhileChoked = 0;
+
+  private constructor(
+    socket: Duplex,
+    options: PeerConnectionOptions,
+    incoming?: { handshake: Handshake; rest: Uint8Array },
+  ) {
+    super();
+    if (options.infoHash.length !== 20) throw new RangeError('infoHash must be 20 bytes');
+    if (options.peerId.length !== 20) throw new RangeError('peerId must be 20 bytes');
+    this.socket = socket;
+    this.#o = options;
+    this.#now = options.now ?? Date.now;
+    this.direction = incoming ? 'incoming' : 'outgoing';
+    this.#incomingHandshake = incoming;
+    this.remoteAddress = socket instanceof Socket ? socket.remoteAddress : undefined;
+    this.remotePort = socket instanceof Socket ? socket.remotePort : undefined;
+    this.#pieceCount = options.pieceCount;
+    this.#limits = {
+      pieceCount: options.pieceCount,
+      ...(options.maxExtendedBytes !== undefined ? { maxExtendedBytes: options.maxExtendedBytes } : {}),
+    };
+    this.#ourReqq = options.extensions?.reqq ?? DEFAULT_REQQ;
+    for (const [name, id] of Object.entries(options.extensions?.m ?? {})) this.#ourExtIds.set(id, name);
+  }
+
+  // ---- state -------------------------------------------------------------------------------------
+
+  get amChoking(): boolean {
+    return this.#amChoking;
+  }
+  get amInterested(): boolean {
+    return this.#amInterested;
+  }
+  get peerChoking(): boolean {
+    return this.#peerChoking;
+  }
+  get peerInterested(): boolean {
+    return this.#peerInterested;
+  }
+  /** Both sides set the Fast extension bit. */
+  get supportsFast(): boolean {
+    return this.#supportsFast;
+  }
+  /** The peer set the extension protocol bit (we always do). */
+  get supportsExtended(): boolean {
+    return this.#supportsExtended;
+  }
+  /** The peer set the DHT bit: it may send a `port` message. */
+  get remoteSupportsDht(): boolean {
+    return this.#remoteDht;
+  }
+  get remotePeerId(): Buffer | undefined {
+    return this.#remotePeerId;
+  }
+  get remoteExtensions(): ExtensionHandshake | undefined {
+    return this.#remoteExtensions;
+  }
+  /** Client name from the extension handshake's `v`, else guessed from the peer id. */
+  get remoteClient(): string | undefined {
+    return (
+      this.#remoteExtensions?.v ?? (this.#remotePeerId ? clientFromPeerId(this.#remotePeerId) : undefined)
+    );
+  }
+  /** The peer's pieces, once both its first bitfield-like message and our piece count are known. */
+  get peerBitfield(): Bitfield | undefined {
+    return this.#peerBitfield;
+  }
+  get pieceCount(): number | undefined {
+    return this.#pieceCount;
+  }
+  get handshakeDone(): boolean {
+    return this.#handshakeDone;
+  }
+  /** Requests we sent that are not answered yet. */
+  get outstandingRequests(): number {
+    return this.#outstanding.size;
+  }
+  outstandingBlocks(): Block[] {
+    return [...this.#outstanding.values()].map((o) => o.block);
+  }
+  /** Requests the peer sent that we have not answered yet. */
+  get pendingIncomingRequests(): number {
+    return this.#incoming.size;
+  }
+  /** Smoothed round-trip time of our requests, once a block has arrived. */
+  get rttMs(): number | undefined {
+    return this.#rttMs;
+  }
+  /** Bytes written to the socket but not yet sent: serve no more while this is large. */
+  get writeBufferBytes(): number {
+    return this.socket.writableLength;
+  }
+  get closed(): boolean {
+    return this.#ac.signal.aborted;
+  }
+  get closeReason(): DisconnectReason | undefined {
+    return this.#closeReason;
+  }
+  /** The error behind the close, when there was one (a ProtocolError, a socket error). */
+  get closeError(): Error | undefined {
+    return this.#closeError;
+  }
+  /** Aborted when the connection closes: children (reads for uploads, …) listen to it. */
+  get signal(): AbortSignal {
+    return this.#ac.signal;
+  }
+
+  /**
+   * How many requests to keep outstanding: about 3 s of the measured download rate, at least 2,
+   * at most the peer's `reqq` (250 when unknown) and 500.
+   */
+  desiredQueueDepth(): number {
+    const cap = Math.min(MAX_QUEUE_DEPTH, this.#remoteExtensions?.reqq ?? DEFAULT_REQQ);
+    const byRate = Math.ceil((this.downloadMeter.rate(this.#now()) * QUEUE_SECONDS) / BLOCK_SIZE);
+    return Math.max(1, Math.min(cap, Math.max(2, byRate)));
+  }
+
+  // ---- lifecycle ---------------------------------------------------------------------------------
+
+  /** Sends our handshake and starts reading. Called by the factories; idempotent. */
+  start(): void {
+    if (this.#started) return;
+    this.#started = true;
+    const signal = this.#ac.signal;
+    const outer = this.#o.signal;
+    if (outer?.aborted) {
+      this.close(DisconnectReason.aborted);
+      return;
+    }
+    const onOuterAbort = (): void => this.close(DisconnectReason.aborted);
+    outer?.addEventListener('abort', onOuterAbort, { once: true });
+
+    const socket = this.socket;
+    const onData = (chunk: Buffer): void => this.#onData(chunk);
+    const onEnd = (): void => this.close(DisconnectReason.remoteClosed);
+    const onError = (err: Error): void => this.close(DisconnectReason.socketError, err);
+    socket.on('data', onData);
+    socket.on('end', onEnd);
+    socket.on('close', onEnd);
+    socket.on('error', onError);
+    // A late error after close must not become an uncaught 'error' event.
+    socket.on('error', noop);
+
+    const timers: ReturnType<typeof setTimeout>[] = [];
+    const now = this.#now();
+    this.#lastReceivedMs = now;
+    this.#lastSentMs = now;
+    if (socket instanceof Socket && socket.connecting) {
+      const t = setTimeout(
+        () => this.close(DisconnectReason.connectTimeout),
+        this.#o.connectTimeoutMs ?? 10_000,
+      );
+      socket.once('connect', () => {
+        clearTimeout(t);
+        this.#lastReceivedMs = this.#now();
+      });
+      timers.push(t);
+    }
+    if (!this.#incomingHandshake) {
+      timers.push(
+        setTimeout(() => {
+          if (!this.#handshakeDone) this.close(DisconnectReason.handshakeTimeout);
+        }, this.#o.handshakeTimeoutMs ?? 10_000),
+      );
+    }
+    const idleMs = this.#o.idleTimeoutMs ?? 120_000;
+    const keepAliveMs = idleMs / 2;
+    const tick = setInterval(() => this.#tick(idleMs, keepAliveMs), Math.max(10, keepAliveMs / 4));
+    tick.unref();
+    for (const t of timers) t.unref();
+
+    signal.addEventListener(
+      'abort',
+      () => {
+        for (const t of timers) clearTimeout(t);
+        clearInterval(tick);
+        if (this.#requestTimer) clearTimeout(this.#requestTimer);
+        this.#requestTimer = undefined;
+        outer?.removeEventListener('abort', onOuterAbort);
+        socket.off('data', onData);
+        socket.off('end', onEnd);
+        socket.off('close', onEnd);
+        socket.off('error', onError);
+      },
+      { once: true },
+    );
+
+    this.#write(
+      encodeHandshake({
+        reserved: makeReserved({ extended: true, fast: this.#o.fast ?? true, dht: this.#o.dht ?? false }),
+        infoHash: this.#o.infoHash,
+        peerId: this.#o.peerId,
+      }),
+    );
+
+    const incoming = this.#incomingHandshake;
+    if (incoming) {
+      // Listeners are attached after the factory returns, maybe after an await: wait a macrotask.
+      const immediate = setImmediate(() => {
+        if (signal.aborted) return;
+        this.#onRemoteHandshake(incoming.handshake);
+        if (signal.aborted) return;
+        if (incoming.rest.length > 0) this.#onData(incoming.rest);
+        socket.resume();
+      });
+      signal.addEventListener('abort', () => clearImmediate(immediate), { once: true });
+    } else {
+      socket.resume();
+    }
+  }
+
+  /** Same as close(): long-lived objects have start()/stop(). */
+  stop(): void {
+    this.close(DisconnectReason.closedLocally);
+  }
+
+  /** Ends the connection. Emits `connection:close` once; later calls do nothing. */
+  close(reason: DisconnectReason = DisconnectReason.closedLocally, error?: Error): void {
+    if (this.#ac.signal.aborted) return;
+    this.#closeReason = reason;
+    this.#closeError = error;
+    this.#ac.abort();
+    // Best effort: what was written this tick (a reject, a last have) leaves before the socket goes.
+    if (this.#corked) {
+      this.#corked = false;
+      this.socket.uncork();
+    }
+    this.socket.destroy();
+    if (error) this.emit('connection:close', reason, error);
+    else this.emit('connection:close', reason);
+  }
+
+  /** Learned the piece count (metadata arrived): validates and applies what the peer sent so far. */
+  setPieceCount(pieceCount: number): void {
+    if (!Number.isInteger(pieceCount) || pieceCount < 0) throw new RangeError(`piece count ${pieceCount}`);
+    if (this.#pieceCount !== undefined) {
+      if (this.#pieceCount === pieceCount) return;
+      throw new RangeError(`piece count is already ${this.#pieceCount}`);
+    }
+    this.#pieceCount = pieceCount;
+    this.#limits.pieceCount = pieceCount;
+    if (this.closed) return;
+    const pending = this.#pending;
+    let bf: Bitfield;
+    if (pending?.kind === 'bits') {
+      if (pending.bytes.length !== Math.ceil(pieceCount / 8)) {
+        this.close(DisconnectReason.bitfieldSize);
+        return;
+      }
+      if (!Bitfield.spareBitsClear(pieceCount, pending.bytes)) {
+        this.close(DisconnectReason.bitfieldSpareBits);
+        return;
+      }
+      bf = new Bitfield(pieceCount, pending.bytes);
+    } else if (pending?.kind === 'all') {
+      bf = Bitfield.full(pieceCount);
+    } else if (pending?.kind === 'none' || this.#pendingHaves.size > 0) {
+      bf = new Bitfield(pieceCount);
+    } else {
+      return;
+    }
+    for (const i of this.#pendingHaves) {
+      if (i >= pieceCount) {
+        this.close(DisconnectReason.haveOutOfRange);
+        return;
+      }
+      bf.set(i);
+    }
+    this.#pending = undefined;
+    this.#pendingHaves.clear();
+    this.#peerBitfield = bf;
+    this.#fire('bitfield:received', bf);
+  }
+
+  // ---- sending -----------------------------------------------------------------------------------
+
+  interested(): void {
+    if (this.#amInterested) return;
+    this.#amInterested = true;
+    this.#send({ type: 'interested' });
+  }
+
+  notInterested(): void {
+    if (!this.#amInterested) return;
+    this.#amInterested = false;
+    this.#send({ type: 'not-interested' });
+  }
+
+  /** Chokes the peer. Its pending requests are rejected (Fast) or forgotten (BEP 3 semantics). */
+  choke(): void {
+    if (this.#amChoking) return;
+    this.#amChoking = true;
+    this.#requestsWhileChoked = 0;
+    this.#send({ type: 'choke' });
+    for (const [key, b] of this.#incoming) {
+      if (this.#supportsFast) {
+        if (this.allowedFastGiven.has(b.piece)) continue;
+        this.#send({ type: 'reject', ...b });
+      }
+      this.#incoming.delete(key);
+    }
+  }
+
+  unchoke(): void {
+    if (!this.#amChoking) return;
+    this.#amChoking = false;
+    this.#requestsWhileChoked = 0;
+    this.#send({ type: 'unchoke' });
+  }
+
+  have(piece: number): void {
+    this.#send({ type: 'have', piece });
+  }
+
+  /** Our pieces: have-all / have-none with the Fast extension when they fit; nothing when empty without it. */
+  sendBitfield(bf: Bitfield): void {
+    if (this.#supportsFast && bf.complete) this.#send({ type: 'have-all' });
+    else if (this.#supportsFast && bf.empty) this.#send({ type: 'have-none' });
+    else if (!bf.empty) this.#send({ type: 'bitfield', bits: bf.buffer });
+  }
+
+  /**
+   * Asks the peer for a block. Returns false (and sends nothing) when the peer chokes us and the
+   * piece is not allowed-fast, when the same block is already outstanding, or after close.
+   */
+  request(block: Block): boolean {
+    const { piece, offset, length } = block;
+    if (!Number.isInteger(length) || length < 1 || length > BLOCK_SIZE) {
+      throw new RangeError(`block length ${length} is not in 1..${BLOCK_SIZE}`);
+    }
+    if (this.#pieceCount !== undefined && (piece < 0 || piece >= this.#pieceCount)) {
+      throw new RangeError(`piece ${piece} out of range`);
+    }
+    if (this.closed || !this.#handshakeDone) return false;
+    if (this.#peerChoking && !this.allowedFastSet.has(piece)) return false;
+    const key = blockKey(piece, offset, length);
+    if (this.#outstanding.has(key)) return false;
+    this.#recentlyCancelled.delete(key);
+    this.#outstanding.set(key, { block: { piece, offset, length }, sentAtMs: this.#now() });
+    this.#send({ type: 'request', piece, offset, length });
+    this.#armRequestTimer();
+    return true;
+  }
+
+  /** Withdraws an outstanding request (endgame). A late answer is tolerated. */
+  cancel(block: Block): boolean {
+    const key = blockKey(block.piece, block.offset, block.length);
+    if (!this.#outstanding.delete(key)) return false;
+    this.#rememberCancelled(key);
+    this.#send({ type: 'cancel', piece: block.piece, offset: block.offset, length: block.length });
+    return true;
+  }
+
+  /**
+   * Answers a request the peer made. Returns false when it is no longer pending (cancelled, or
+   * choked away), in which case nothing is sent. The block goes out after its header without a copy.
+   */
+  sendPiece(piece: number, offset: number, data: Uint8Array): boolean {
+    if (this.closed) return false;
+    if (!this.#incoming.delete(blockKey(piece, offset, data.length))) return false;
+    this.#write(encodePieceHeader(piece, offset, data.length), data);
+    this.uploadMeter.add(data.length, this.#now());
+    return true;
+  }
+
+  /** Declines a request the peer made (sends `reject` with the Fast extension). */
+  reject(block: Block): boolean {
+    const had = this.#incoming.delete(blockKey(block.piece, block.offset, block.length));
+    if (this.#supportsFast)
+      this.#send({ type: 'reject', piece: block.piece, offset: block.offset, length: block.length });
+    return had;
+  }
+
+  allowedFast(piece: number): void {
+    this.allowedFastGiven.add(piece);
+    if (this.#supportsFast) this.#send({ type: 'allowed-fast', piece });
+  }
+
+  suggest(piece: number): void {
+    if (this.#supportsFast) this.#send({ type: 'suggest', piece });
+  }
+
+  sendPort(port: number): void {
+    this.#send({ type: 'port', port });
+  }
+
+  /** Sends an extension message under the id the peer chose for `name`. False when it has none. */
+  sendExtended(name: string, payload: Uint8Array): boolean {
+    const id = this.#remoteExtensions?.m.get(name);
+    if (this.closed || !this.#supportsExtended || id === undefined || id === 0) return false;
+    this.#write(encodeExtendedHeader(id, payload.length), payload);
+    return true;
+  }
+
+  #send(m: Message): boolean {
+    return this.#write(encodeMessage(m));
+  }
+
+  /** Writes within one tick are corked together and leave as one writev. */
+  #write(a: Uint8Array, b?: Uint8Array): boolean {
+    if (this.#ac.signal.aborted) return false;
+    const socket = this.socket;
+    if (!this.#corked) {
+      this.#corked = true;
+      socket.cork();
+      process.nextTick(() => {
+        this.#corked = false;
+        socket.uncork();
+      });
+    }
+    this.#lastSentMs = this.#now();
+    const ok = socket.write(a);
+    return b ? socket.write(b) : ok;
+  }
+
+  // ---- receiving ---------------------------------------------------------------------------------
+
+  #onData(chunk: Uint8Array): void {
+    const signal = this.#ac.signal;
+    if (signal.aborted) return;
+    this.#lastReceivedMs = this.#now();
+    this.#reader.push(chunk);
+    try {
+      if (!this.#handshakeDone) {
+        const h = this.#reader.nextHandshake();
+        if (!h) return;
+        this.#onRemoteHandshake(h);
+      }
+      while (!signal.aborted) {
+        const m = this.#reader.nextMessage(this.#limits);
+        if (!m) break;
+        this.#onMessage(m);
+      }
+    } catch (err) {
+      if (err instanceof ProtocolError) this.close(err.reason, err);
+      else this.close(DisconnectReason.internalError, err instanceof Error ? err : new Error(String(err)));
+    }
+  }
+
+  #onRemoteHandshake(h: Handshake): void {
+    if (Buffer.compare(h.infoHash, this.#o.infoHash) !== 0) {
+      throw new ProtocolError(DisconnectReason.infoHashMismatch, 'the peer answered with another info hash');
+    }
+    const features = featuresOf(h.reserved);
+    this.#remotePeerId = Buffer.from(h.peerId);
+    this.#supportsFast = features.fast && (this.#o.fast ?? true);
+    this.#supportsExtended = features.extended;
+    this.#remoteDht = features.dht;
+    this.#handshakeDone = true;
+    if (this.#remotePeerId.equals(this.#o.peerId)) {
+      this.close(DisconnectReason.selfConnection);
+      return;
+    }
+    this.#fire('handshake:done', h);
+    // After the listeners ran: a bitfield they sent goes first, as BEP 3 wants.
+    if (this.#supportsExtended) this.#sendExtensionHandshake();
+  }
+
+  #sendExtensionHandshake(): void {
+    const e = this.#o.extensions ?? {};
+    const yourip = this.remoteAddress ? ipBytes(this.remoteAddress) : undefined;
+    const payload = encodeExtensionHandshake({
+      m: e.m ?? {},
+      v: e.v ?? `bitswarm ${VERSION}`,
+      reqq: this.#ourReqq,
+      ...(e.p !== undefined ? { p: e.p } : {}),
+      ...(e.metadataSize !== undefined ? { metadataSize: e.metadataSize } : {}),
+      ...(yourip ? { yourip } : {}),
+    });
+    this.#write(encodeExtendedHeader(EXTENDED_HANDSHAKE_ID, payload.length), payload);
+  }
+
+  #requireFast(type: string): void {
+    if (!this.#supportsFast) {
+      throw new ProtocolError(DisconnectReason.fastNotNegotiated, `${type} without the Fast extension`);
+    }
+  }
+
+  #onMessage(m: Message): void {
+    switch (m.type) {
+      case 'keep-alive':
+      case 'unknown':
+        return;
+      case 'choke':
+        this.#onChoke();
+        return;
+      case 'unchoke':
+        if (!this.#peerChoking) return;
+        this.#peerChoking = false;
+        this.#fire('choke:changed', false);
+        return;
+      case 'interested':
+      case 'not-interested': {
+        const v = m.type === 'interested';
+        if (this.#peerInterested === v) return;
+        this.#peerInterested = v;
+        this.#fire('interest:changed', v);
+        return;
+      }
+      case 'have':
+        this.#onHave(m.piece);
+        return;
+      case 'bitfield':
+        this.#onInitialPieces({ kind: 'bits', bytes: m.bits });
+        return;
+      case 'have-all':
+        this.#requireFast(m.type);
+        this.#onInitialPieces({ kind: 'all' });
+        return;
+      case 'have-none':
+        this.#requireFast(m.type);
+        this.#onInitialPieces({ kind: 'none' });
+        return;
+      case 'request':
+        this.#onRequest({ piece: m.piece, offset: m.offset, length: m.length });
+        return;
+      case 'cancel': {
+        const block = { piece: m.piece, offset: m.offset, length: m.length };
+        if (this.#incoming.delete(blockKey(m.piece, m.offset, m.length)))
+          this.#fire('cancel:received', block);
+        return;
+      }
+      case 'piece':
+        this.#onBlock(m.piece, m.offset, m.data);
+        return;
+      case 'reject':
+        this.#requireFast(m.type);
+        this.#onReject({ piece: m.piece, offset: m.offset, length: m.length });
+        return;
+      case 'suggest':
+        this.#requireFast(m.type);
+        if (this.#pieceCount === undefined || m.piece < this.#pieceCount)
+          this.#fire('suggest:received', m.piece);
+        return;
+      case 'allowed-fast':
+        this.#requireFast(m.type);
+        if (this.#pieceCount !== undefined && m.piece >= this.#pieceCount) return;
+        if (this.allowedFastSet.size >= MAX_ALLOWED_FAST && !this.allowedFastSet.has(m.piece)) return;
+        this.allowedFastSet.add(m.piece);
+        this.#fire('allowed-fast:received', m.piece);
+        return;
+      case 'port':
+        if (m.port !== 0) this.#fire('port:received', m.port);
+        return;
+      case 'extended':
+        this.#onExtended(m.id, m.payload);
+        return;
+    }
+  }
+
+  #onChoke(): void {
+    if (this.#peerChoking) return;
+    this.#peerChoking = true;
+    // Without the Fast extension a choke silently discards our requests; with it, rejects follow.
+    if (!this.#supportsFast) {
+      const dropped = [...this.#outstanding];
+      this.#outstanding.clear();
+      for (const [key, o] of dropped) {
+        this.#rememberCancelled(key);
+        this.#fire('request:dropped', o.block, 'choke');
+      }
+    }
+    this.#fire('choke:changed', true);
+  }
+
+  #onHave(piece: number): void {
+    const n = this.#pieceCount;
+    if (n !== undefined) {
+      if (piece >= n)
+        throw new ProtocolError(DisconnectReason.haveOutOfRange, `have ${piece} of ${n} pieces`);
+      if (!this.#piecesKnown) {
+        // No bitfield came: the peer started with nothing (BEP 3 lets it omit the message).
+        this.#piecesKnown = true;
+        this.#peerBitfield = new Bitfield(n);
+        this.#fire('bitfield:received', this.#peerBitfield);
+      }
+      this.#peerBitfield?.set(piece);
+    } else {
+      this.#piecesKnown = true;
+      if (this.#pendingHaves.size >= MAX_PENDING_HAVES && !this.#pendingHaves.has(piece)) {
+        throw new ProtocolError(
+          DisconnectReason.haveOutOfRange,
+          'too many haves before the piece count is known',
+        );
+      }
+      this.#pendingHaves.add(piece);
+    }
+    this.#fire('have:received', piece);
+  }
+
+  #onInitialPieces(p: PendingPieces): void {
+    if (this.#piecesKnown) {
+      // A late bitfield (aria2 sends one after have-none once it has pieces) only adds pieces:
+      // it is taken as the haves it implies, so availability counts stay consistent.
+      const known = this.#peerBitfield;
+      if (!known || p.kind === 'none') return;
+      const later = p.kind === 'bits' ? new Bitfield(known.length, p.bytes) : Bitfield.full(known.length);
+      for (let i = 0; i < known.length; i++) {
+        if (later.get(i) && !known.get(i)) {
+          known.set(i);
+          this.#fire('have:received', i);
+        }
+      }
+      return;
+    }
+    this.#piecesKnown = true;
+    const n = this.#pieceCount;
+    if (n === undefined) {
+      // Keep a copy: the stream bytes may be large to hold for the whole metadata exchange.
+      this.#pending = p.kind === 'bits' ? { kind: 'bits', bytes: Uint8Array.from(p.bytes) } : p;
+      return;
+    }
+    // The codec already checked a bitfield's size and spare bits against the piece count.
+    const bf =
+      p.kind === 'bits' ? new Bitfield(n, p.bytes) : p.kind === 'all' ? Bitfield.full(n) : new Bitfield(n);
+    this.#peerBitfield = bf;
+    this.#fire('bitfield:received', bf);
+  }
+
+  #onRequest(block: Block): void {
+    const n = this.#pieceCount;
+    const valid = block.length >= 1 && block.length <= BLOCK_SIZE && n !== undefined && block.piece < n;
+    if (!valid) {
+      if (this.#supportsFast) this.#send({ type: 'reject', ...block });
+      if (++this.#invalidRequests >= (this.#o.maxInvalidRequests ?? 10)) {
+        this.close(DisconnectReason.invalidRequests);
+      }
+      return;
+    }
+    const floodLimit = 2 * this.#ourReqq;
+    if (this.#amChoking && !this.allowedFastGiven.has(block.piece)) {
+      // BEP 3: requests while choked are ignored; with Fast they are rejected. Many of them is abuse.
+      if (this.#supportsFast) this.#send({ type: 'reject', ...block });
+      if (++this.#requestsWhileChoked > floodLimit) this.close(DisconnectReason.requestFlood);
+      return;
+    }
+    const key = blockKey(block.piece, block.offset, block.length);
+    if (this.#incoming.has(key)) return;
+    if (this.#incoming.size >= floodLimit) {
+      this.close(DisconnectReason.requestFlood);
+      return;
+    }
+    this.#incoming.set(key, block);
+    this.#fire('request:received', block);
+  }
+
+  #onBlock(piece: number, offset: number, data: Uint8Array): void {
+    const key = blockKey(piece, offset, data.length);
+    const o = this.#outstanding.get(key);
+    const now = this.#now();
+    if (o) {
+      this.#outstanding.delete(key);
+      const sample = now - o.sentAtMs;
+      // TCP-style smoothing: one slow block should not swing the estimate.
+      this.#rttMs = this.#rttMs === undefined ? sample : this.#rttMs * 0.875 + sample * 0.125;
+    } else if (this.#recentlyCancelled.delete(key)) {
+      // A late answer to something we cancelled or gave up on: still good data.
+    } else {
+      if (++this.#unrequestedBlocks >= (this.#o.maxUnrequestedBlocks ?? 10)) {
+        this.close(DisconnectReason.unrequestedBlocks);
+      }
+      return;
+    }
+    this.downloadMeter.add(data.length, now);
+    this.#fire('block:received', piece, offset, data);
+  }
+
+  #onReject(block: Block): void {
+    const key = blockKey(block.piece, block.offset, block.length);
+    const o = this.#outstanding.get(key);
+    if (o) {
+      this.#outstanding.delete(key);
+      this.#fire('request:dropped', o.block, 'reject');
+    } else if (!this.#recentlyCancelled.delete(key)) {
+      // A reject for something never asked: as bad as an unrequested block.
+      if (++this.#unrequestedBlocks >= (this.#o.maxUnrequestedBlocks ?? 10)) {
+        this.close(DisconnectReason.unrequestedBlocks);
+      }
+    }
+  }
+
+  #onExtended(id: number, payload: Uint8Array): void {
+    if (!this.#supportsExtended) {
+      throw new ProtocolError(
+        DisconnectReason.extendedNotNegotiated,
+        'extended message without the extension bit',
+      );
+    }
+    if (id === EXTENDED_HANDSHAKE_ID) {
+      const h = decodeExtensionHandshake(payload);
+      this.#remoteExtensions = mergeExtensionHandshake(this.#remoteExtensions, h);
+      this.#fire('extended:handshake', this.#remoteExtensions);
+      return;
+    }
+    this.#fire('extended:message', this.#ourExtIds.get(id), id, payload);
+  }
+
+  // ---- timers ------------------------------------------------------------------------------------
+
+  #tick(idleMs: number, keepAliveMs: number): void {
+    const now = this.#now();
+    if (!this.#handshakeDone) return;
+    if (now - this.#lastReceivedMs >= idleMs) {
+      this.close(DisconnectReason.idleTimeout);
+      return;
+    }
+    if (now - this.#lastSentMs >= keepAliveMs) this.#send({ type: 'keep-alive' });
+  }
+
+  /** One timer for the oldest outstanding request (the map keeps send order). */
+  #armRequestTimer(): void {
+    if (this.#requestTimer || this.#outstanding.size === 0 || this.closed) return;
+    const oldest = this.#outstanding.values().next().value as Outstanding;
+    const timeoutMs = this.#o.requestTimeoutMs ?? 30_000;
+    const delayMs = Math.max(0, oldest.sentAtMs + timeoutMs - this.#now());
+    this.#requestTimer = setTimeout(() => {
+      this.#requestTimer = undefined;
+      this.#expireRequests(timeoutMs);
+      this.#armRequestTimer();
+    }, delayMs);
+    this.#requestTimer.unref();
+  }
+
+  #expireRequests(timeoutMs: number): void {
+    const now = this.#now();
+    const expired: Outstanding[] = [];
+    for (const [key, o] of this.#outstanding) {
+      if (now - o.sentAtMs < timeoutMs) break;
+      this.#outstanding.delete(key);
+      this.#rememberCancelled(key);
+      expired.push(o);
+    }
+    for (const o of expired) {
+      // Tell the peer so it does not spend upload on it; a late block is still tolerated.
+      this.#send({ type: 'cancel', ...o.block });
+      this.#fire('request:timeout', o.block);
+    }
+  }
+
+  #rememberCancelled(key: string): void {
+    this.#recentlyCancelled.add(key);
+    if (this.#recentlyCancelled.size > MAX_RECENTLY_CANCELLED) {
+      const oldest = this.#recentlyCancelled.values().next().value as string;
+      this.#recentlyCancelled.delete(oldest);
+    }
+  }
+
+  /** Emits unless closed: the single place that keeps late callbacks quiet. */
+  #fire<K extends keyof PeerConnectionEvents & string>(name: K, ...args: PeerConnectionEvents[K]): void {
+    if (this.#ac.signal.aborted) return;
+    this.emit(name, ...args);
+  }
+}
+
+function noop(): void {}
+
+/** An IP address as 4 or 16 bytes (IPv4-mapped IPv6 as 4), for `yourip`. */
+export function ipBytes(address: string): Uint8Array | undefined {
+  const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(address);
+  const v4 = mapped ? mapped[1]! : address;
+  if (isIPv4(v4)) return Uint8Array.from(v4.split('.').map(Number));
+  if (!isIPv6(address)) return undefined;
+  const [head = '', tail] = address.split('::') as [string, string | undefined];
+  const groups = (s: string): number[] =>
+    s === ''
+      ? []
+      : s.split(':').map((g) => (/^[0-9a-f]{1,4}$/i.test(g) ? Number.parseInt(g, 16) : Number.NaN));
+  const h = groups(head);
+  const t = tail === undefined ? [] : groups(tail);
+  if (h.some(Number.isNaN) || t.some(Number.isNaN)) return undefined; // embedded IPv4 forms: skip
+  const all = [...h, ...new Array<number>(8 - h.length - t.length).fill(0), ...t];
+  if (all.length !== 8) return undefined;
+  const out = new Uint8Array(16);
+  all.forEach((g, i) => {
+    out[i * 2] = g >> 8;
+    out[i * 2 + 1] = g & 0xff;
+  });
+  return out;
+}

@@ -1,0 +1,61 @@
+// Sliding-window rate meter: bytes per second over the last few seconds. Takes `now` (ms) as an
+// argument so it runs on any clock (Date.now, a test's virtual time) and has no timers.
+
+export interface RateMeterOptions {
+  /** Length of the window the rate is averaged over. Default 5 s. */
+  windowMs?: number;
+  /** Resolution of the window. Default 250 ms. */
+  bucketMs?: number;
+}
+
+export class RateMeter {
+  readonly windowMs: number;
+  readonly bucketMs: number;
+  readonly #buckets: Float64Array;
+  /** Index (time / bucketMs) of the newest bucket written, or -1 before the first sample. */
+  #head = -1;
+  #firstMs = Number.NaN;
+  /** All bytes ever added. */
+  total = 0;
+
+  constructor(options: RateMeterOptions = {}) {
+    this.bucketMs = options.bucketMs ?? 250;
+    this.windowMs = options.windowMs ?? 5000;
+    if (!(this.bucketMs > 0) || !(this.windowMs >= this.bucketMs)) {
+      throw new RangeError('rate meter needs bucketMs > 0 and windowMs >= bucketMs');
+    }
+    this.#buckets = new Float64Array(Math.ceil(this.windowMs / this.bucketMs));
+  }
+
+  add(bytes: number, nowMs: number): void {
+    this.#advance(nowMs);
+    if (Number.isNaN(this.#firstMs)) this.#firstMs = nowMs;
+    this.#buckets[this.#head % this.#buckets.length]! += bytes;
+    this.total += bytes;
+  }
+
+  /** Bytes per second over the window (over the time since the first sample while that is shorter). */
+  rate(nowMs: number): number {
+    if (this.#head < 0) return 0;
+    this.#advance(nowMs);
+    let sum = 0;
+    for (let i = 0; i < this.#buckets.length; i++) sum += this.#buckets[i]!;
+    if (sum === 0) return 0;
+    const elapsedMs = Math.min(this.windowMs, Math.max(this.bucketMs, nowMs - this.#firstMs + this.bucketMs));
+    return (sum * 1000) / elapsedMs;
+  }
+
+  /** Zeroes the buckets that fell out of the window since the last call. */
+  #advance(nowMs: number): void {
+    const index = Math.floor(nowMs / this.bucketMs);
+    if (this.#head < 0) {
+      this.#head = index;
+      return;
+    }
+    if (index <= this.#head) return; // same bucket, or a clock that stepped back: keep counting here
+    const n = this.#buckets.length;
+    const steps = Math.min(index - this.#head, n);
+    for (let i = 1; i <= steps; i++) this.#buckets[(this.#head + i) % n] = 0;
+    this.#head = index;
+  }
+}
