@@ -1,0 +1,94 @@
+// Hash check of the data already on disk, when a torrent is added or rechecked: which pieces do we
+// have? Pieces whose bytes cannot be on disk (`mayHave` false) are skipped without reading, so a fresh
+// download checks in moments. The rest are read and hashed a few at a time in the hasher pool, so
+// memory stays bounded (at most `maxInFlight` pieces, and about `maxInFlightBytes`).
+
+import type { Metainfo } from '../protocol/metainfo.js';
+import { Bitfield } from '../util/bitfield.js';
+import { StorageError, StorageErrorCode } from './errors.js';
+import type { HasherPool } from './hasher-pool.js';
+import type { Storage } from './storage.js';
+
+export interface CheckOptions {
+  /** Called after each piece is decided (skipped pieces count as checked). */
+  onProgress?: (checkedPieces: number, totalPieces: number) => void;
+  /** Abort the check: it rejects with the signal's reason once the reads in progress settle. */
+  signal?: AbortSignal;
+  /** Most pieces read or hashed at once. Default 8. */
+  maxInFlight?: number;
+  /** Bound on the bytes of those pieces (at least one piece runs). Default 64 MiB. */
+  maxInFlightBytes?: number;
+}
+
+export type CheckLayout = Pick<Metainfo, 'pieces' | 'pieceCount' | 'pieceLength'>;
+
+/** Below this, hashing on the event loop is cheaper than a round trip to a worker. */
+const INLINE_HASH_BYTES = 64 * 1024;
+
+/**
+ * Returns the pieces whose data on `storage` matches the torrent's hashes. Bytes that are missing
+ * (ERR_STORAGE_MISSING) make a piece unverified; any other storage error rejects the check.
+ */
+export async function checkExisting(
+  metainfo: CheckLayout,
+  storage: Pick<Storage, 'mayHave' | 'readPiece'>,
+  hasher: Pick<HasherPool, 'hash' | 'hashPiece'>,
+  options: CheckOptions = {},
+): Promise<Bitfield> {
+  const { signal, onProgress } = options;
+  signal?.throwIfAborted();
+  const total = metainfo.pieceCount;
+  const have = new Bitfield(total);
+  const byBytes = Math.floor((options.maxInFlightBytes ?? 64 * 1024 * 1024) / metainfo.pieceLength);
+  const lanes = Math.max(1, Math.min(options.maxInFlight ?? 8, byBytes, total));
+  let next = 0;
+  let checked = 0;
+  let failed = false;
+
+  const checkOne = async (piece: number): Promise<boolean> => {
+    if (!(await storage.mayHave(piece))) return false;
+    let data: Buffer;
+    try {
+      data = await storage.readPiece(piece);
+    } catch (err) {
+      if (StorageError.isCode(err, StorageErrorCode.Missing)) return false;
+      throw err;
+    }
+    const digest = await hashOf(hasher, data);
+    const expected = metainfo.pieces.subarray(piece * 20, piece * 20 + 20);
+    return Buffer.compare(digest, expected) === 0;
+  };
+
+  const lane = async (): Promise<void> => {
+    while (next < total && !failed) {
+      signal?.throwIfAborted();
+      const piece = next++;
+      if (await checkOne(piece)) have.set(piece);
+      checked++;
+      onProgress?.(checked, total);
+    }
+  };
+
+  // Every lane settles before we return, so no read is still running when the caller moves on.
+  const results = await Promise.allSettled(
+    Array.from({ length: lanes }, () =>
+      lane().catch((err: unknown) => {
+        failed = true;
+        throw err;
+      }),
+    ),
+  );
+  for (const r of results) if (r.status === 'rejected') throw r.reason;
+  return have;
+}
+
+async function hashOf(hasher: Pick<HasherPool, 'hash' | 'hashPiece'>, data: Buffer): Promise<Uint8Array> {
+  const owned =
+    data.byteOffset === 0 && data.buffer instanceof ArrayBuffer && data.buffer.byteLength === data.length;
+  if (owned && data.length >= INLINE_HASH_BYTES) {
+    // The buffer is ours alone: transfer it to the worker instead of copying it.
+    const { hashes } = await hasher.hash(data.buffer, data.length, data.length);
+    return hashes.subarray(0, 20);
+  }
+  return hasher.hashPiece(data);
+}

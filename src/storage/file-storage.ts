@@ -1,0 +1,649 @@
+// Storage on disk: pieces mapped onto the torrent's files under one download directory.
+//
+// - Files are created sparse, when a piece touching them is first written: opened with O_CREAT and
+//   truncated up to their length (no zeros written). Zero-length files are created by `open()`.
+//   BEP 47 padding files are never created; their bytes read as zeros.
+// - Reading bytes that are not on disk (file absent or shorter) rejects with ERR_STORAGE_MISSING, as
+//   the Storage contract says; `mayHave` is false only when no byte of the piece is on disk.
+// - Open handles live in a bounded LRU (`maxOpenFiles`, handles being closed count too). An
+//   operation holds at most one handle at a time, so waiting for a free slot cannot deadlock.
+//   Handles open read-write when the file allows it (read-only otherwise), so a leecher that uploads
+//   from the file it is writing does not reopen it.
+// - Path safety: every torrent path is checked when the storage is constructed (safe elements, the
+//   resolved path inside the download directory; ERR_STORAGE_PATH_ESCAPE otherwise). On disk, each
+//   existing component is checked with lstat before use: a symlink is followed only when its real
+//   path stays inside the download directory (ERR_STORAGE_SYMLINK otherwise), and the final open
+//   uses O_NOFOLLOW where the platform has it, so a symlink swapped in after the check is refused.
+//   A symlink that is not followed is never read through either: seeding reads the same paths.
+//   The download directory itself is trusted: it is used through its real path.
+
+import { constants } from 'node:fs';
+import { type FileHandle, lstat, mkdir, open, realpath, stat } from 'node:fs/promises';
+import { isAbsolute, join, relative, resolve, sep } from 'node:path';
+import type { Metainfo } from '../protocol/metainfo.js';
+import { fromOsError, StorageError, StorageErrorCode } from './errors.js';
+import { type FileSlice, OpenGate, PieceMap, type Storage } from './storage.js';
+
+const O_NOFOLLOW = constants.O_NOFOLLOW ?? 0;
+const READ_WRITE = constants.O_RDWR | O_NOFOLLOW;
+const READ_ONLY = constants.O_RDONLY | O_NOFOLLOW;
+const CREATE = constants.O_RDWR | constants.O_CREAT | O_NOFOLLOW;
+const FILE_MODE = 0o666;
+const FLUSH_LANES = 4;
+
+export interface FileStorageOptions {
+  /** Most file handles kept open at once (least recently used ones are closed). Default 64. */
+  maxOpenFiles?: number;
+}
+
+export type FileLayout = Pick<Metainfo, 'files' | 'pieceLength' | 'pieceCount' | 'totalLength'>;
+
+interface HandleEntry {
+  file: number;
+  writable: boolean;
+  /** The open finished (either way); `writable` is final then. */
+  settled: boolean;
+  ready: Promise<FileHandle>;
+  /** Operations holding the handle right now; only idle handles are closed. */
+  users: number;
+  /** Written since its last fsync. */
+  dirty: boolean;
+  /** Checked to be a regular file at least as long as the torrent's file (extended if needed). */
+  sized: boolean;
+}
+
+/** True when `child` is strictly inside `parent` (both absolute, normalized). */
+export function isInside(parent: string, child: string): boolean {
+  const rel = relative(parent, child);
+  return rel !== '' && rel !== '..' && !rel.startsWith(`..${sep}`) && !isAbsolute(rel);
+}
+
+const BAD_ELEMENT = /[/\\\0]/;
+
+export class FileStorage implements Storage {
+  readonly #meta: FileLayout;
+  readonly #map: PieceMap;
+  readonly #root: string;
+  readonly #maxOpen: number;
+  readonly #gate = new OpenGate();
+  #realRoot = '';
+  #opening: Promise<void> | undefined;
+  #closing: Promise<void> | undefined;
+
+  /** Open handles by file index, least recently used first. */
+  readonly #handles = new Map<number, HandleEntry>();
+  #closingCount = 0;
+  /** Descriptors opened outside the map (folders being synced), counted against the bound. */
+  #borrowed = 0;
+  /** Operations waiting for room under the bound, first come first served; one is woken per event. */
+  #roomWaiters: (() => void)[] = [];
+  /** Operations waiting for a read-only handle to go idle so they can replace it (rare). */
+  #idleWaiters: (() => void)[] = [];
+  /** Files written through a handle that was closed before the next flush. */
+  readonly #dirtyClosed = new Set<number>();
+  /** Folders in which we created an entry since the last flush (their own fsync makes it durable). */
+  readonly #newEntriesIn = new Set<string>();
+
+  constructor(metainfo: FileLayout, downloadDir: string, options: FileStorageOptions = {}) {
+    const maxOpen = options.maxOpenFiles ?? 64;
+    if (!Number.isInteger(maxOpen) || maxOpen < 1) {
+      throw new RangeError(`maxOpenFiles must be a positive integer, got ${maxOpen}`);
+    }
+    this.#meta = metainfo;
+    this.#map = new PieceMap(metainfo);
+    this.#root = resolve(downloadDir);
+    this.#maxOpen = maxOpen;
+    // The metainfo's paths are sanitized already; this second check costs nothing and does not
+    // depend on every producer of a Metainfo having used the path policy.
+    metainfo.files.forEach((f, i) => {
+      if (f.padding) return;
+      const shown = join(this.#root, ...f.path.map((e) => e.replace(/\0/g, '\\0')));
+      const bad =
+        f.path.length === 0 || f.path.some((e) => e === '' || e === '.' || e === '..' || BAD_ELEMENT.test(e));
+      if (bad || !isInside(this.#root, resolve(this.#root, ...f.path))) {
+        throw new StorageError(
+          StorageErrorCode.PathEscape,
+          shown,
+          `file ${i} has the unsafe path ${JSON.stringify(f.path)}: it would not stay inside the download directory`,
+        );
+      }
+    });
+  }
+
+  /** The download directory (absolute). */
+  get root(): string {
+    return this.#root;
+  }
+
+  /** Absolute path of file `index` as the torrent names it (display; may differ from the real path). */
+  pathOf(index: number): string {
+    return join(this.#root, ...this.#meta.files[index]!.path);
+  }
+
+  /** Handles open now, including those being closed (never more than `maxOpenFiles`). */
+  get openFileCount(): number {
+    return this.#handles.size + this.#closingCount + this.#borrowed;
+  }
+
+  open(): Promise<void> {
+    if (this.#gate.isOpen) return Promise.resolve();
+    this.#opening ??= this.#doOpen().finally(() => {
+      this.#opening = undefined;
+    });
+    return this.#opening;
+  }
+
+  async #doOpen(): Promise<void> {
+    // Reopening while a close is in progress: let it finish closing the old handles first.
+    if (this.#closing !== undefined) await this.#closing;
+    try {
+      await mkdir(this.#root, { recursive: true });
+      this.#realRoot = await realpath(this.#root);
+    } catch (err) {
+      throw fromOsError(err, this.#root, 'opening the download directory');
+    }
+    const files = this.#meta.files;
+    for (let i = 0; i < files.length; i++) {
+      const f = files[i]!;
+      if (f.length !== 0 || f.padding) continue;
+      const found = await this.#resolve(i, true);
+      if (found.exists) continue;
+      try {
+        const fh = await open(found.path, CREATE, FILE_MODE);
+        await fh.close();
+        this.#newEntriesIn.add(found.dir);
+      } catch (err) {
+        throw fromOsError(err, this.pathOf(i), 'creating');
+      }
+    }
+    this.#gate.markOpen();
+  }
+
+  read(piece: number, offset: number, length: number): Promise<Buffer> {
+    return this.#gate.run('read', async () => {
+      this.#map.check(piece, offset, length); // before allocating by the caller's length
+      return this.#read(piece, offset, length, Buffer.allocUnsafe(length));
+    });
+  }
+
+  readPiece(piece: number): Promise<Buffer> {
+    return this.#gate.run('readPiece', async () => {
+      const length = this.#map.pieceLength(piece);
+      // Not from the shared pool: the buffer owns its memory, so the hasher can transfer it.
+      return this.#read(piece, 0, length, Buffer.allocUnsafeSlow(length));
+    });
+  }
+
+  async #read(piece: number, offset: number, length: number, out: Buffer): Promise<Buffer> {
+    for (const s of this.#map.slices(piece, offset, length)) {
+      if (s.padding) out.fill(0, s.bufferOffset, s.bufferOffset + s.length);
+      else await this.#readSlice(s, out);
+    }
+    return out;
+  }
+
+  async #readSlice(s: FileSlice, out: Buffer): Promise<void> {
+    const entry = await this.#acquire(s.file, false);
+    try {
+      const fh = await entry.ready;
+      let done = 0;
+      while (done < s.length) {
+        const { bytesRead } = await fh.read(out, s.bufferOffset + done, s.length - done, s.fileOffset + done);
+        if (bytesRead === 0) {
+          throw new StorageError(
+            StorageErrorCode.Missing,
+            this.pathOf(s.file),
+            `bytes ${s.fileOffset + done}+${s.length - done} are not stored: the file is shorter`,
+          );
+        }
+        done += bytesRead;
+      }
+    } catch (err) {
+      throw fromOsError(err, this.pathOf(s.file), 'reading');
+    } finally {
+      this.#release(entry);
+    }
+  }
+
+  writePiece(piece: number, data: Uint8Array): Promise<void> {
+    return this.#gate.run('writePiece', async () => {
+      const size = this.#map.pieceLength(piece);
+      if (data.length !== size) {
+        throw new StorageError(
+          StorageErrorCode.Range,
+          '',
+          `piece ${piece} is ${size} bytes, got ${data.length} to write`,
+        );
+      }
+      for (const s of this.#map.pieceSlices(piece)) {
+        if (!s.padding) await this.#writeSlice(s, data);
+      }
+    });
+  }
+
+  async #writeSlice(s: FileSlice, data: Uint8Array): Promise<void> {
+    const entry = await this.#acquire(s.file, true);
+    try {
+      const fh = await entry.ready;
+      let done = 0;
+      while (done < s.length) {
+        const { bytesWritten } = await fh.write(
+          data,
+          s.bufferOffset + done,
+          s.length - done,
+          s.fileOffset + done,
+        );
+        done += bytesWritten;
+      }
+      entry.dirty = true;
+    } catch (err) {
+      throw fromOsError(err, this.pathOf(s.file), 'writing');
+    } finally {
+      this.#release(entry);
+    }
+  }
+
+  mayHave(piece: number): Promise<boolean> {
+    return this.#gate.run('mayHave', async () => {
+      const slices = this.#map.pieceSlices(piece);
+      if (slices.every((s) => s.padding)) return true;
+      for (const s of slices) {
+        if (s.padding) continue;
+        // A handle sized for writing means the file exists at its full length.
+        if (this.#handles.get(s.file)?.sized) return true;
+        const size = await this.#sizeOnDisk(s.file);
+        if (size !== undefined && size > s.fileOffset) return true;
+      }
+      return false;
+    });
+  }
+
+  /** Size of the file, or undefined when it does not exist. Follows symlinks: it is only a hint. */
+  async #sizeOnDisk(index: number): Promise<number | undefined> {
+    const path = join(this.#realRoot, ...this.#meta.files[index]!.path);
+    try {
+      return (await stat(path)).size;
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code === 'ENOENT' || code === 'ENOTDIR') return undefined;
+      throw fromOsError(err, this.pathOf(index), 'looking up');
+    }
+  }
+
+  flush(): Promise<void> {
+    return this.#gate.run('flush', async () => {
+      const files = new Set(this.#dirtyClosed);
+      for (const e of this.#handles.values()) if (e.dirty) files.add(e.file);
+      // A few syncs at once: the disk can overlap them, and each lane holds one handle at a time.
+      await inLanes([...files], Math.min(FLUSH_LANES, this.#maxOpen), (file) => this.#syncFile(file));
+      const dirs = [...this.#newEntriesIn];
+      this.#newEntriesIn.clear();
+      for (const dir of dirs) await this.#withSpareSlot(() => syncDir(dir));
+    });
+  }
+
+  async #syncFile(file: number): Promise<void> {
+    let entry: HandleEntry;
+    try {
+      entry = await this.#acquire(file, false);
+    } catch (err) {
+      // Deleted behind our back: there is nothing left to make durable.
+      if (StorageError.isCode(err, StorageErrorCode.Missing)) {
+        this.#dirtyClosed.delete(file);
+        return;
+      }
+      throw err;
+    }
+    try {
+      const fh = await entry.ready;
+      // Cleared first: a write landing during the sync marks it dirty again.
+      entry.dirty = false;
+      this.#dirtyClosed.delete(file);
+      await fh.datasync();
+    } catch (err) {
+      entry.dirty = true;
+      throw fromOsError(err, this.pathOf(file), 'syncing');
+    } finally {
+      this.#release(entry);
+    }
+  }
+
+  close(): Promise<void> {
+    this.#closing ??= this.#doClose().finally(() => {
+      this.#closing = undefined;
+    });
+    return this.#closing;
+  }
+
+  async #doClose(): Promise<void> {
+    if (this.#opening !== undefined) await this.#opening.catch(() => undefined);
+    await this.#gate.shut();
+    const all = [...this.#handles.values()];
+    this.#handles.clear();
+    await Promise.all(all.map((e) => this.#retire(e)));
+  }
+
+  // ----- path safety --------------------------------------------------------------------------------
+
+  /**
+   * Walks file `index`'s path from the real download directory, checking every component that
+   * exists: folders must be folders (or symlinks whose real path stays inside), the file a file.
+   * With `create`, missing folders are made one by one (never through a symlink).
+   * Returns the path to open and whether the file exists; rejects with a StorageError when a
+   * component is unsafe, and with ERR_STORAGE_MISSING when a folder is missing and not `create`.
+   */
+  async #resolve(index: number, create: boolean): Promise<{ path: string; dir: string; exists: boolean }> {
+    const elements = this.#meta.files[index]!.path;
+    const shown = this.pathOf(index);
+    let dir = this.#realRoot;
+    try {
+      for (let i = 0; i < elements.length - 1; i++) {
+        const next = join(dir, elements[i]!);
+        let st = await lstatOrUndefined(next);
+        if (st === undefined) {
+          if (!create) {
+            throw new StorageError(StorageErrorCode.Missing, shown, 'not stored: its folder does not exist');
+          }
+          try {
+            await mkdir(next);
+            this.#newEntriesIn.add(dir);
+          } catch (err) {
+            if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+          }
+          st = await lstat(next); // whatever is there now (a racing symlink is checked below)
+        }
+        if (st.isSymbolicLink()) {
+          dir = await this.#followInside(next, shown, true);
+          continue;
+        }
+        if (!st.isDirectory()) {
+          throw new StorageError(StorageErrorCode.WrongType, next, `is not a folder (needed for ${shown})`);
+        }
+        dir = next;
+      }
+      const path = join(dir, elements[elements.length - 1]!);
+      const st = await lstatOrUndefined(path);
+      if (st === undefined) return { path, dir, exists: false };
+      if (st.isSymbolicLink())
+        return { path: await this.#followInside(path, shown, false), dir, exists: true };
+      if (!st.isFile()) throw new StorageError(StorageErrorCode.WrongType, path, 'is not a regular file');
+      return { path, dir, exists: true };
+    } catch (err) {
+      throw fromOsError(err, shown, 'resolving');
+    }
+  }
+
+  /** The real path of symlink `link` when it stays inside the download directory; throws otherwise. */
+  async #followInside(link: string, shown: string, wantDir: boolean): Promise<string> {
+    let real: string;
+    try {
+      real = await realpath(link);
+    } catch (err) {
+      // A dangling link may point anywhere: creating its target would write there.
+      throw new StorageError(
+        StorageErrorCode.Symlink,
+        link,
+        `is a symlink that leads nowhere (for ${shown})`,
+        {
+          cause: err,
+        },
+      );
+    }
+    if (!isInside(this.#realRoot, real)) {
+      throw new StorageError(
+        StorageErrorCode.Symlink,
+        link,
+        `is a symlink to ${real}, outside the download directory ${this.#realRoot}`,
+      );
+    }
+    const st = await stat(real);
+    if (wantDir ? !st.isDirectory() : !st.isFile()) {
+      throw new StorageError(
+        StorageErrorCode.WrongType,
+        link,
+        `is a symlink to ${real}, which is not a ${wantDir ? 'folder' : 'regular file'}`,
+      );
+    }
+    return real;
+  }
+
+  async #openFile(index: number, write: boolean): Promise<{ fh: FileHandle; writable: boolean }> {
+    const found = await this.#resolve(index, write);
+    if (!found.exists && !write) {
+      throw new StorageError(
+        StorageErrorCode.Missing,
+        this.pathOf(index),
+        'not stored: the file does not exist',
+      );
+    }
+    let fh: FileHandle;
+    let writable = true;
+    try {
+      if (!found.exists) {
+        fh = await open(found.path, CREATE, FILE_MODE);
+        this.#newEntriesIn.add(found.dir);
+      } else {
+        try {
+          fh = await open(found.path, READ_WRITE);
+        } catch (err) {
+          const code = (err as NodeJS.ErrnoException).code;
+          if (write || (code !== 'EACCES' && code !== 'EPERM' && code !== 'EROFS')) throw err;
+          fh = await open(found.path, READ_ONLY);
+          writable = false;
+        }
+      }
+    } catch (err) {
+      if (!write && (err as NodeJS.ErrnoException).code === 'ENOENT') {
+        throw new StorageError(
+          StorageErrorCode.Missing,
+          this.pathOf(index),
+          'not stored: the file does not exist',
+          {
+            cause: err,
+          },
+        );
+      }
+      throw fromOsError(err, this.pathOf(index), 'opening');
+    }
+    return { fh, writable };
+  }
+
+  // ----- handle LRU ---------------------------------------------------------------------------------
+
+  /** A handle for `file` (read-write when `write`), counted as in use until `#release`. */
+  async #acquire(file: number, write: boolean): Promise<HandleEntry> {
+    // Woken for room we did not take: pass the wake-up on, so no waiter sleeps while there is room.
+    let woken = false;
+    const passOn = (): void => {
+      if (woken) this.#roomEvent();
+      woken = false;
+    };
+    for (;;) {
+      const e = this.#handles.get(file);
+      if (e !== undefined) {
+        passOn();
+        if (write && !e.writable && !e.settled) {
+          // Still opening: it may turn out read-write. Look again once it has.
+          await e.ready.catch(() => undefined);
+          continue;
+        }
+        if (e.writable || !write) {
+          this.#handles.delete(file);
+          this.#handles.set(file, e); // now the most recently used
+          e.users++;
+          try {
+            const fh = await e.ready;
+            if (write && !e.sized) await this.#size(e, fh);
+          } catch (err) {
+            this.#release(e);
+            throw err;
+          }
+          return e;
+        }
+        // Opened read-only, but a write needs read-write: replace it once nobody uses it.
+        if (e.users === 0) {
+          this.#handles.delete(file);
+          await this.#retire(e);
+        } else {
+          await new Promise<void>((resolve) => this.#idleWaiters.push(resolve));
+        }
+        continue;
+      }
+      const room = this.#makeRoom();
+      if (room !== undefined) {
+        woken = room.waited;
+        await room.wait;
+        continue;
+      }
+      woken = false; // the room is taken
+      const entry: HandleEntry = {
+        file,
+        writable: write,
+        settled: false,
+        ready: this.#openFile(file, write).then(
+          (r) => {
+            // A read may get a read-write handle; record it so writes reuse it.
+            entry.writable = r.writable;
+            entry.settled = true;
+            return r.fh;
+          },
+          (err: unknown) => {
+            entry.settled = true;
+            throw err;
+          },
+        ),
+        users: 1,
+        dirty: false,
+        sized: false,
+      };
+      this.#handles.set(file, entry);
+      try {
+        const fh = await entry.ready;
+        if (write) await this.#size(entry, fh);
+      } catch (err) {
+        if (this.#handles.get(file) === entry) this.#handles.delete(file);
+        this.#release(entry);
+        throw err;
+      }
+      return entry;
+    }
+  }
+
+  /**
+   * Makes sure the file is a regular file of at least its torrent length before the first write
+   * through this handle: sparse, the length is set and no zeros are written. Extending never loses
+   * data, so writes racing with it are safe.
+   */
+  async #size(entry: HandleEntry, fh: FileHandle): Promise<void> {
+    if (entry.sized) return;
+    entry.sized = true;
+    const file = this.#meta.files[entry.file]!;
+    try {
+      const st = await fh.stat();
+      if (!st.isFile()) {
+        throw new StorageError(StorageErrorCode.WrongType, this.pathOf(entry.file), 'is not a regular file');
+      }
+      if (st.size < file.length) await fh.truncate(file.length);
+    } catch (err) {
+      entry.sized = false;
+      throw fromOsError(err, this.pathOf(entry.file), 'sizing');
+    }
+  }
+
+  /**
+   * Undefined when one more handle may be opened right now (the caller opens it before any await);
+   * otherwise a promise to wait on before looking again: an idle handle being closed, or a release.
+   */
+  #makeRoom(): { wait: Promise<void>; waited: boolean } | undefined {
+    if (this.#handles.size + this.#closingCount + this.#borrowed < this.#maxOpen) return undefined;
+    for (const c of this.#handles.values()) {
+      if (c.users === 0) {
+        this.#handles.delete(c.file);
+        return { wait: this.#retire(c), waited: false };
+      }
+    }
+    return { wait: new Promise((resolve) => this.#roomWaiters.push(resolve)), waited: true };
+  }
+
+  /** Runs `fn`, which opens one descriptor of its own (a folder to fsync), within the bound. */
+  async #withSpareSlot<T>(fn: () => Promise<T>): Promise<T> {
+    for (let room = this.#makeRoom(); room !== undefined; room = this.#makeRoom()) await room.wait;
+    this.#borrowed++;
+    try {
+      return await fn();
+    } finally {
+      this.#borrowed--;
+      this.#roomEvent();
+    }
+  }
+
+  #release(entry: HandleEntry): void {
+    entry.users--;
+    if (entry.users > 0) return;
+    // An idle handle can be closed to make room, or replaced by a read-write one.
+    this.#roomEvent();
+    const idle = this.#idleWaiters;
+    this.#idleWaiters = [];
+    for (const w of idle) w();
+  }
+
+  /** Closes a handle already removed from the map. Never throws. */
+  async #retire(entry: HandleEntry): Promise<void> {
+    this.#closingCount++;
+    try {
+      const fh = await entry.ready;
+      if (entry.dirty) this.#dirtyClosed.add(entry.file);
+      await fh.close();
+    } catch {
+      // It never opened (its opener saw the error), or close failed: the fd is gone either way.
+    } finally {
+      this.#closingCount--;
+      this.#roomEvent();
+    }
+  }
+
+  /** Room may have appeared: wake the longest waiter (it passes the wake-up on if it does not use it). */
+  #roomEvent(): void {
+    this.#roomWaiters.shift()?.();
+  }
+}
+
+/** Runs `work` over `items` with at most `lanes` at once; every lane settles before it rejects. */
+async function inLanes<T>(items: T[], lanes: number, work: (item: T) => Promise<void>): Promise<void> {
+  let next = 0;
+  let failed = false;
+  const lane = async (): Promise<void> => {
+    while (next < items.length && !failed) {
+      try {
+        await work(items[next++]!);
+      } catch (err) {
+        failed = true;
+        throw err;
+      }
+    }
+  };
+  const results = await Promise.allSettled(Array.from({ length: Math.max(1, lanes) }, lane));
+  for (const r of results) if (r.status === 'rejected') throw r.reason;
+}
+
+async function lstatOrUndefined(path: string): Promise<Awaited<ReturnType<typeof lstat>> | undefined> {
+  try {
+    return await lstat(path);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw err;
+  }
+}
+
+/** fsync a folder so the entries created in it survive a crash; not every platform allows it. */
+async function syncDir(dir: string): Promise<void> {
+  let fh: FileHandle | undefined;
+  try {
+    fh = await open(dir, constants.O_RDONLY);
+    await fh.sync();
+  } catch {
+    // Windows cannot open folders; some file systems refuse fsync on them (EINVAL). Best effort.
+  } finally {
+    await fh?.close().catch(() => undefined);
+  }
+}

@@ -1,0 +1,123 @@
+// Storage in memory, for tests and simulated swarms. Behaves like FileStorage: a file "exists" once
+// a piece touching it was written (zero-length files from `open()`), reads of bytes not stored reject
+// with ERR_STORAGE_MISSING, padding reads as zeros and is never stored. Data survives close/open.
+
+import type { Metainfo } from '../protocol/metainfo.js';
+import { StorageError, StorageErrorCode } from './errors.js';
+import { OpenGate, PieceMap, type Storage } from './storage.js';
+
+export type MemoryLayout = Pick<Metainfo, 'files' | 'pieceLength' | 'pieceCount' | 'totalLength'>;
+
+export class MemoryStorage implements Storage {
+  readonly #meta: MemoryLayout;
+  readonly #map: PieceMap;
+  readonly #gate = new OpenGate();
+  /** One buffer per file, allocated at full length when the file is first written. */
+  readonly #files: (Buffer | undefined)[];
+
+  constructor(metainfo: MemoryLayout) {
+    this.#meta = metainfo;
+    this.#map = new PieceMap(metainfo);
+    this.#files = metainfo.files.map(() => undefined);
+  }
+
+  /** A storage already holding all of `data` (the torrent's bytes in order), e.g. for a seeder. */
+  static async withData(metainfo: MemoryLayout, data: Uint8Array): Promise<MemoryStorage> {
+    if (data.length !== metainfo.totalLength) {
+      throw new StorageError(
+        StorageErrorCode.Range,
+        '',
+        `data of ${data.length} bytes for a torrent of ${metainfo.totalLength}`,
+      );
+    }
+    const s = new MemoryStorage(metainfo);
+    await s.open();
+    metainfo.files.forEach((f, i) => {
+      if (!f.padding) s.#files[i] = Buffer.from(data.subarray(f.offset, f.offset + f.length));
+    });
+    return s;
+  }
+
+  /** Whether the file exists (tests compare this with FileStorage's files on disk). */
+  fileExists(index: number): boolean {
+    return this.#files[index] !== undefined;
+  }
+
+  open(): Promise<void> {
+    if (!this.#gate.isOpen) {
+      this.#meta.files.forEach((f, i) => {
+        if (f.length === 0 && !f.padding && this.#files[i] === undefined) this.#files[i] = Buffer.alloc(0);
+      });
+      this.#gate.markOpen();
+    }
+    return Promise.resolve();
+  }
+
+  read(piece: number, offset: number, length: number): Promise<Buffer> {
+    return this.#gate.run('read', async () => this.#read(piece, offset, length));
+  }
+
+  readPiece(piece: number): Promise<Buffer> {
+    return this.#gate.run('readPiece', async () => this.#read(piece, 0, this.#map.pieceLength(piece)));
+  }
+
+  #read(piece: number, offset: number, length: number): Buffer {
+    const slices = this.#map.slices(piece, offset, length);
+    const out = Buffer.alloc(length);
+    for (const s of slices) {
+      if (s.padding) continue; // already zeros
+      const file = this.#files[s.file];
+      if (file === undefined) {
+        throw new StorageError(
+          StorageErrorCode.Missing,
+          this.#name(s.file),
+          `bytes ${s.fileOffset}+${s.length} are not stored: the file does not exist`,
+        );
+      }
+      file.copy(out, s.bufferOffset, s.fileOffset, s.fileOffset + s.length);
+    }
+    return out;
+  }
+
+  writePiece(piece: number, data: Uint8Array): Promise<void> {
+    return this.#gate.run('writePiece', async () => {
+      const size = this.#map.pieceLength(piece);
+      if (data.length !== size) {
+        throw new StorageError(
+          StorageErrorCode.Range,
+          '',
+          `piece ${piece} is ${size} bytes, got ${data.length} to write`,
+        );
+      }
+      for (const s of this.#map.pieceSlices(piece)) {
+        if (s.padding) continue;
+        let file = this.#files[s.file];
+        if (file === undefined) {
+          file = Buffer.alloc(this.#meta.files[s.file]!.length);
+          this.#files[s.file] = file;
+        }
+        file.set(data.subarray(s.bufferOffset, s.bufferOffset + s.length), s.fileOffset);
+      }
+    });
+  }
+
+  mayHave(piece: number): Promise<boolean> {
+    return this.#gate.run('mayHave', async () => {
+      const slices = this.#map.pieceSlices(piece);
+      if (slices.every((s) => s.padding)) return true;
+      return slices.some((s) => !s.padding && this.#files[s.file] !== undefined);
+    });
+  }
+
+  flush(): Promise<void> {
+    return this.#gate.run('flush', async () => {});
+  }
+
+  async close(): Promise<void> {
+    await this.#gate.shut();
+  }
+
+  #name(index: number): string {
+    return this.#meta.files[index]!.path.join('/');
+  }
+}
