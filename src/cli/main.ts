@@ -5,6 +5,7 @@ import { CreateError } from '../storage/create-torrent.js';
 import { BencodeError, MagnetError, MetainfoError, UsageError } from '../util/errors.js';
 import { VERSION } from '../util/version.js';
 import { createHelp, runCreate } from './cmd-create.js';
+import { downloadHelp, runDownload, seedHelp } from './cmd-download.js';
 import { infoHelp, runInfo } from './cmd-info.js';
 
 type Command = { run: (argv: string[]) => Promise<number>; help: string; summary: string };
@@ -12,6 +13,16 @@ type Command = { run: (argv: string[]) => Promise<number>; help: string; summary
 const commands: Record<string, Command> = {
   create: { run: runCreate, help: createHelp, summary: 'create a .torrent from a file or folder' },
   info: { run: runInfo, help: infoHelp, summary: 'show what a .torrent or magnet link holds' },
+  download: {
+    run: (a) => runDownload(a, 'download'),
+    help: downloadHelp,
+    summary: 'download a torrent (and seed it with --seed)',
+  },
+  seed: {
+    run: (a) => runDownload(a, 'seed'),
+    help: seedHelp,
+    summary: 'check data on disk and serve it to peers',
+  },
 };
 
 function usage(): string {

@@ -21,7 +21,8 @@ const allowed: Record<string, readonly string[]> = {
   cli: ['protocol', 'util', 'storage', 'peer', 'swarm', 'discovery', 'session', 'api'],
 };
 // Modules of Node that mean I/O, timers or process state: not allowed in the pure protocol layer.
-const impureNodeModules = /^(node:)?(fs|fs\/promises|net|dgram|http|https|http2|tls|child_process|worker_threads|timers|timers\/promises|dns|os|process|cluster)$/;
+const impureNodeModules =
+  /^(node:)?(fs|fs\/promises|net|dgram|http|https|http2|tls|child_process|worker_threads|timers|timers\/promises|dns|os|process|cluster)$/;
 
 function walk(dir: string): string[] {
   return readdirSync(dir).flatMap((name) => {
@@ -41,7 +42,8 @@ function importsOf(file: string): string[] {
 
 test('every src/ folder is a known layer', () => {
   for (const name of readdirSync(src)) {
-    if (statSync(join(src, name)).isDirectory()) assert.ok(name in allowed, `unknown layer folder src/${name}`);
+    if (statSync(join(src, name)).isDirectory())
+      assert.ok(name in allowed, `unknown layer folder src/${name}`);
   }
 });
 

@@ -1,0 +1,595 @@
+// One torrent's swarm: composes the piece picker, the choker, storage and the peer connections.
+// It decides what to request from whom, verifies pieces off the event loop, serves uploads, bans
+// peers that send bad data, and changes role from leecher to seeder when every wanted piece is
+// verified. The session hands it connections (incoming) and peer addresses (to dial).
+//
+// Lifecycle: idle → checking → downloading ⇄ seeding; stopped is terminal; error is terminal.
+// Every timer and listener hangs off one AbortController (#ac): stop() aborts it.
+
+import type { Socket } from 'node:net';
+import { PeerConnection, type PeerConnectionOptions } from '../peer/connection.js';
+import { dial, formatAddress, type PeerAddress } from '../peer/dial.js';
+import type { Metainfo } from '../protocol/metainfo.js';
+import type { Handshake } from '../protocol/peer-wire.js';
+import { BLOCK_SIZE } from '../protocol/peer-wire.js';
+import { checkExisting } from '../storage/check.js';
+import type { HasherPool } from '../storage/hasher-pool.js';
+import { ReadCache } from '../storage/read-cache.js';
+import { pieceLengthOf, type Storage } from '../storage/storage.js';
+import { Bitfield } from '../util/bitfield.js';
+import { RateMeter } from '../util/rate-meter.js';
+import { TypedEmitter } from '../util/typed-events.js';
+import { type ChokerState, decideUnchokes, isSnubbed } from './choker.js';
+import { type BlockRef, PiecePicker } from './piece-picker.js';
+
+export const TorrentState = {
+  idle: 'idle',
+  checking: 'checking',
+  downloading: 'downloading',
+  seeding: 'seeding',
+  stopped: 'stopped',
+  error: 'error',
+} as const;
+export type TorrentState = (typeof TorrentState)[keyof typeof TorrentState];
+
+export interface TorrentOptions {
+  metainfo: Metainfo;
+  storage: Storage;
+  hasher: HasherPool;
+  peerId: Buffer;
+  /** Our listening port, told to peers in the extension handshake. */
+  port?: number;
+  maxConnections?: number;
+  uploadSlots?: number;
+  sequential?: boolean;
+  /** Bytes of received but not yet verified data held in memory before requests pause. */
+  maxUnverifiedBytes?: number;
+  /** Hash failures after which a peer's address is banned. */
+  banStrikes?: number;
+  /** Skip the check of existing data (fresh download into an empty folder). */
+  skipCheck?: boolean;
+  random?: () => number;
+  connectionOptions?: Partial<PeerConnectionOptions>;
+  localAddress?: string;
+}
+
+export interface TorrentEvents extends Record<string, unknown[]> {
+  'state:changed': [TorrentState];
+  'check:progress': [checked: number, total: number];
+  'piece:verified': [piece: number];
+  'piece:failed': [piece: number, peers: string[]];
+  'peer:connect': [address: string];
+  'peer:disconnect': [address: string, reason: string];
+  'peer:banned': [host: string];
+  'torrent:complete': [];
+  'torrent:error': [Error];
+}
+
+interface PeerEntry {
+  key: string;
+  address: string;
+  host: string;
+  conn: PeerConnection;
+  lastBlockAtMs?: number;
+  connectedAtMs: number;
+  lastUnchokedAtMs?: number;
+  isSeed: boolean;
+  counted: 'none' | 'bits' | 'seed';
+  pendingReads: Set<string>;
+}
+
+interface Candidate {
+  addr: PeerAddress;
+  failures: number;
+  nextTryMs: number;
+  connected: boolean;
+}
+
+const TICK_MS = 1000;
+const CHOKE_INTERVAL_MS = 10_000;
+
+export class Torrent extends TypedEmitter<TorrentEvents> {
+  readonly metainfo: Metainfo;
+  readonly infoHash: Buffer;
+  readonly bitfield: Bitfield;
+  readonly downloadMeter = new RateMeter();
+  readonly uploadMeter = new RateMeter();
+  #state: TorrentState = TorrentState.idle;
+  #ac = new AbortController();
+  readonly #o: TorrentOptions;
+  readonly #picker: PiecePicker;
+  readonly #cache: ReadCache;
+  readonly #peers = new Map<string, PeerEntry>();
+  readonly #candidates = new Map<string, Candidate>();
+  readonly #pieceBuffers = new Map<number, { data: Buffer; from: Set<string>; received: number }>();
+  readonly #strikes = new Map<string, number>();
+  readonly #banned = new Set<string>();
+  #choker: ChokerState = { optimisticSinceMs: 0 };
+  #lastChokeMs = 0;
+  #nextKey = 1;
+  #dialing = 0;
+  /** Payload bytes, for statistics (session totals, ratio). */
+  downloadedBytes = 0;
+  uploadedBytes = 0;
+  wastedBytes = 0;
+
+  constructor(options: TorrentOptions) {
+    super();
+    this.#o = options;
+    this.metainfo = options.metainfo;
+    this.infoHash = options.metainfo.infoHash;
+    this.bitfield = new Bitfield(this.metainfo.pieceCount);
+    this.#picker = new PiecePicker({
+      pieceCount: this.metainfo.pieceCount,
+      pieceLength: this.metainfo.pieceLength,
+      totalLength: this.metainfo.totalLength,
+      ...(options.random ? { random: options.random } : {}),
+      ...(options.sequential ? { sequential: true } : {}),
+    });
+    this.#cache = new ReadCache(options.storage);
+  }
+
+  get state(): TorrentState {
+    return this.#state;
+  }
+
+  get complete(): boolean {
+    return this.#picker.complete;
+  }
+
+  get verifiedBytes(): number {
+    let n = 0;
+    for (const i of this.bitfield.indices()) n += pieceLengthOf(this.metainfo, i);
+    return n;
+  }
+
+  get peerCount(): number {
+    return this.#peers.size;
+  }
+
+  peers(): { address: string; seed: boolean; downloadRate: number; uploadRate: number; client: string }[] {
+    const now = Date.now();
+    return [...this.#peers.values()].map((p) => ({
+      address: p.address,
+      seed: p.isSeed,
+      downloadRate: p.conn.downloadMeter.rate(now),
+      uploadRate: p.conn.uploadMeter.rate(now),
+      client: p.conn.remoteClient ?? '',
+    }));
+  }
+
+  #setState(s: TorrentState): void {
+    if (this.#state === s) return;
+    this.#state = s;
+    this.emit('state:changed', s);
+  }
+
+  /** Checks existing data, then starts connecting and trading. */
+  async start(): Promise<void> {
+    if (this.#state !== TorrentState.idle) return;
+    const signal = this.#ac.signal;
+    this.#setState(TorrentState.checking);
+    await this.#o.storage.open();
+    if (!this.#o.skipCheck) {
+      const have = await checkExisting(this.metainfo, this.#o.storage, this.#o.hasher, {
+        signal,
+        onProgress: (done, total) => this.emit('check:progress', done, total),
+      });
+      if (signal.aborted) return;
+      for (const i of have.indices()) this.#markVerified(i);
+    }
+    if (signal.aborted) return;
+    this.#setState(this.#picker.complete ? TorrentState.seeding : TorrentState.downloading);
+    if (this.#picker.complete) this.emit('torrent:complete');
+    const timer = setInterval(() => this.#tick(), TICK_MS);
+    signal.addEventListener('abort', () => clearInterval(timer), { once: true });
+    this.#tick();
+  }
+
+  #markVerified(piece: number): void {
+    this.#picker.markVerified(piece);
+    this.bitfield.set(piece);
+  }
+
+  async stop(): Promise<void> {
+    if (this.#state === TorrentState.stopped) return;
+    this.#setState(TorrentState.stopped);
+    this.#ac.abort();
+    for (const p of this.#peers.values()) p.conn.close('shutdown');
+    this.#peers.clear();
+    this.#pieceBuffers.clear();
+    await this.#o.storage.flush().catch(() => undefined);
+    await this.#o.storage.close();
+  }
+
+  /** Adds addresses to dial (from the user, trackers, PEX, …). */
+  addPeers(addrs: readonly PeerAddress[]): void {
+    for (const a of addrs) {
+      const key = formatAddress(a);
+      if (!this.#candidates.has(key))
+        this.#candidates.set(key, { addr: a, failures: 0, nextTryMs: 0, connected: false });
+    }
+    if (this.#state === TorrentState.downloading || this.#state === TorrentState.seeding)
+      this.#fillConnections();
+  }
+
+  #connOptions(): PeerConnectionOptions {
+    return {
+      infoHash: this.infoHash,
+      peerId: this.#o.peerId,
+      pieceCount: this.metainfo.pieceCount,
+      extensions: {
+        ...(this.#o.port !== undefined ? { p: this.#o.port } : {}),
+        metadataSize: this.metainfo.infoBytes.length,
+      },
+      signal: this.#ac.signal,
+      ...this.#o.connectionOptions,
+    };
+  }
+
+  /** An incoming connection whose handshake the session's demux has read. */
+  acceptIncoming(socket: Socket, handshake: Handshake, rest: Buffer): void {
+    const host = socket.remoteAddress ?? '?';
+    if (this.#ac.signal.aborted || this.#banned.has(host) || this.#peers.size >= this.#maxConnections()) {
+      socket.destroy();
+      return;
+    }
+    if (this.#state !== TorrentState.downloading && this.#state !== TorrentState.seeding) {
+      socket.destroy();
+      return;
+    }
+    const conn = PeerConnection.incoming(socket, handshake, rest, this.#connOptions());
+    this.#attach(conn, host, `${host}:${socket.remotePort ?? 0}`);
+  }
+
+  #maxConnections(): number {
+    return this.#o.maxConnections ?? 50;
+  }
+
+  #fillConnections(): void {
+    const signal = this.#ac.signal;
+    if (signal.aborted) return;
+    const now = Date.now();
+    const room = this.#maxConnections() - this.#peers.size - this.#dialing;
+    if (room <= 0) return;
+    let started = 0;
+    for (const c of this.#candidates.values()) {
+      if (started >= room || this.#dialing >= 10) break;
+      if (c.connected || c.nextTryMs > now || this.#banned.has(c.addr.host)) continue;
+      c.connected = true;
+      started++;
+      this.#dialing++;
+      const address = formatAddress(c.addr);
+      dial(c.addr, {
+        timeoutMs: 10_000,
+        signal,
+        ...(this.#o.localAddress ? { localAddress: this.#o.localAddress } : {}),
+      })
+        .then((socket) => {
+          this.#dialing--;
+          if (signal.aborted) {
+            socket.destroy();
+            return;
+          }
+          const conn = PeerConnection.outgoing(socket, this.#connOptions());
+          this.#attach(conn, c.addr.host, address, c);
+        })
+        .catch(() => {
+          this.#dialing--;
+          c.connected = false;
+          c.failures++;
+          c.nextTryMs = Date.now() + Math.min(300_000, 5_000 * 2 ** Math.min(c.failures, 6));
+        });
+    }
+  }
+
+  #attach(conn: PeerConnection, host: string, address: string, candidate?: Candidate): void {
+    const key = `c${this.#nextKey++}`;
+    const entry: PeerEntry = {
+      key,
+      address,
+      host,
+      conn,
+      connectedAtMs: Date.now(),
+      isSeed: false,
+      counted: 'none',
+      pendingReads: new Set(),
+    };
+    this.#peers.set(key, entry);
+
+    conn.on('handshake:done', () => {
+      // We may have connected to ourselves (our own address came back from a tracker).
+      if (conn.remotePeerId?.equals(this.#o.peerId)) {
+        conn.close('self-connection');
+        return;
+      }
+      for (const p of this.#peers.values()) {
+        if (p !== entry && p.conn.remotePeerId?.equals(conn.remotePeerId ?? Buffer.alloc(0))) {
+          conn.close('duplicate-connection');
+          return;
+        }
+      }
+      if (candidate) candidate.failures = 0;
+      conn.sendBitfield(this.bitfield);
+      this.emit('peer:connect', address);
+    });
+    conn.on('bitfield:received', () => this.#onPeerBitfield(entry));
+    conn.on('have:received', (piece: number) => {
+      if (entry.counted === 'bits') this.#picker.peerHave(piece);
+      if (conn.peerBitfield?.complete) entry.isSeed = true;
+      if (!conn.amInterested && this.#wants(piece)) conn.interested();
+      if (entry.isSeed && this.#state === TorrentState.seeding) conn.close('both-seeders');
+      else this.#fillRequests(entry);
+    });
+    conn.on('choke:changed', () => this.#fillRequests(entry));
+    conn.on('interest:changed', () => {
+      if (conn.peerInterested && this.#unchokedCount() < this.#slots()) this.#runChoker(true);
+    });
+    conn.on('block:received', (piece: number, offset: number, data: Uint8Array) =>
+      this.#onBlock(entry, piece, offset, data),
+    );
+    conn.on('request:timeout', (block: BlockRef) => {
+      this.#picker.release(key, block);
+      this.#fillRequests(entry);
+    });
+    conn.on('request:dropped', (block: BlockRef) => {
+      this.#picker.release(key, block);
+    });
+    conn.on('request:received', (block: BlockRef) => this.#onRequest(entry, block));
+    conn.on('cancel:received', (block: BlockRef) => {
+      entry.pendingReads.delete(blockKey(block));
+    });
+    conn.on('allowed-fast:received', () => this.#fillRequests(entry));
+    conn.on('connection:close', (reason: string) => {
+      this.#peers.delete(key);
+      for (const b of this.#picker.releaseAll(key)) void b;
+      if (entry.counted === 'seed') this.#picker.seedRemoved();
+      else if (entry.counted === 'bits' && conn.peerBitfield) this.#picker.peerRemoved(conn.peerBitfield);
+      entry.counted = 'none';
+      if (candidate) {
+        candidate.connected = false;
+        candidate.nextTryMs = Date.now() + (reason === 'both-seeders' ? 3_600_000 : 30_000);
+      }
+      this.emit('peer:disconnect', address, reason);
+      // Others may pick up what this one had outstanding.
+      for (const p of this.#peers.values()) this.#fillRequests(p);
+    });
+  }
+
+  #onPeerBitfield(entry: PeerEntry): void {
+    const bf = entry.conn.peerBitfield;
+    if (!bf) return;
+    if (bf.complete) {
+      entry.isSeed = true;
+      this.#picker.seedAdded();
+      entry.counted = 'seed';
+    } else {
+      this.#picker.peerAdded(bf);
+      entry.counted = 'bits';
+    }
+    if (entry.isSeed && this.#state === TorrentState.seeding) {
+      entry.conn.close('both-seeders');
+      return;
+    }
+    this.#updateInterest(entry);
+    this.#fillRequests(entry);
+  }
+
+  #wants(piece: number): boolean {
+    return (
+      !this.bitfield.get(piece) && this.#state === TorrentState.downloading && this.#picker.isWanted(piece)
+    );
+  }
+
+  #updateInterest(entry: PeerEntry): void {
+    const bf = entry.conn.peerBitfield;
+    let want = false;
+    if (bf && this.#state === TorrentState.downloading) {
+      for (let i = 0; i < bf.length && !want; i++) if (bf.get(i) && this.#wants(i)) want = true;
+    }
+    if (want && !entry.conn.amInterested) entry.conn.interested();
+    else if (!want && entry.conn.amInterested) entry.conn.notInterested();
+  }
+
+  #unverifiedBytes(): number {
+    let n = 0;
+    for (const b of this.#pieceBuffers.values()) n += b.data.length;
+    return n;
+  }
+
+  #fillRequests(entry: PeerEntry): void {
+    if (this.#state !== TorrentState.downloading || this.#ac.signal.aborted) return;
+    const conn = entry.conn;
+    const bf = conn.peerBitfield;
+    if (!bf || !conn.amInterested) return;
+    const allowedFast = conn.peerChoking ? conn.allowedFastSet : undefined;
+    if (conn.peerChoking && (!allowedFast || allowedFast.size === 0)) return;
+    const want = conn.desiredQueueDepth() - conn.outstandingRequests;
+    if (want <= 0) return;
+    const overCap = this.#unverifiedBytes() > (this.#o.maxUnverifiedBytes ?? 48 * 1024 * 1024);
+    const blocks = this.#picker.pick(entry.key, entry.isSeed ? 'all' : bf, want, {
+      fast: conn.downloadMeter.rate(Date.now()) > 512 * 1024,
+      ...(overCap ? { partialOnly: true } : {}),
+      ...(allowedFast ? { allowedFast } : {}),
+    });
+    for (const b of blocks) conn.request(b);
+  }
+
+  #onBlock(entry: PeerEntry, piece: number, offset: number, data: Uint8Array): void {
+    const block = { piece, offset, length: data.length };
+    const r = this.#picker.received(entry.key, block);
+    entry.lastBlockAtMs = Date.now();
+    if (!r.accepted) {
+      this.wastedBytes += data.length;
+      this.#fillRequests(entry);
+      return;
+    }
+    this.downloadedBytes += data.length;
+    this.downloadMeter.add(data.length, Date.now());
+    for (const other of r.cancel) this.#peers.get(other)?.conn.cancel(block);
+    let buf = this.#pieceBuffers.get(piece);
+    if (!buf) {
+      buf = { data: Buffer.allocUnsafe(pieceLengthOf(this.metainfo, piece)), from: new Set(), received: 0 };
+      this.#pieceBuffers.set(piece, buf);
+    }
+    buf.data.set(data, offset);
+    buf.from.add(entry.host);
+    buf.received += data.length;
+    if (r.pieceDone !== undefined) void this.#verify(r.pieceDone);
+    this.#fillRequests(entry);
+  }
+
+  async #verify(piece: number): Promise<void> {
+    const buf = this.#pieceBuffers.get(piece);
+    if (!buf) return;
+    const signal = this.#ac.signal;
+    let ok: boolean;
+    try {
+      const digest = await this.#o.hasher.hashPiece(buf.data);
+      ok = Buffer.compare(digest, this.metainfo.pieces.subarray(piece * 20, piece * 20 + 20)) === 0;
+      if (signal.aborted) return;
+      if (ok) await this.#o.storage.writePiece(piece, buf.data);
+    } catch (err) {
+      if (signal.aborted) return;
+      this.#fail(err as Error);
+      return;
+    }
+    if (signal.aborted) return;
+    this.#pieceBuffers.delete(piece);
+    if (!ok) {
+      this.#picker.pieceFailed(piece);
+      this.wastedBytes += buf.data.length;
+      const from = [...buf.from];
+      this.emit('piece:failed', piece, from);
+      // One peer that sent the whole bad piece is banned at once; otherwise strikes accumulate.
+      for (const host of from) {
+        const strikes = (this.#strikes.get(host) ?? 0) + (from.length === 1 ? (this.#o.banStrikes ?? 3) : 1);
+        this.#strikes.set(host, strikes);
+        if (strikes >= (this.#o.banStrikes ?? 3)) this.#ban(host);
+      }
+      for (const p of this.#peers.values()) this.#fillRequests(p);
+      return;
+    }
+    this.#picker.pieceVerified(piece);
+    this.bitfield.set(piece);
+    this.#cache.invalidate(piece);
+    for (const p of this.#peers.values()) p.conn.have(piece);
+    this.emit('piece:verified', piece);
+    if (this.#picker.complete) await this.#becomeSeeder();
+  }
+
+  #ban(host: string): void {
+    if (this.#banned.has(host)) return;
+    this.#banned.add(host);
+    this.emit('peer:banned', host);
+    for (const p of this.#peers.values()) if (p.host === host) p.conn.close('banned');
+  }
+
+  #fail(err: Error): void {
+    this.#setState(TorrentState.error);
+    this.emit('torrent:error', err);
+    this.#ac.abort();
+    for (const p of this.#peers.values()) p.conn.close('shutdown');
+  }
+
+  async #becomeSeeder(): Promise<void> {
+    if (this.#state !== TorrentState.downloading) return;
+    await this.#o.storage.flush();
+    if (this.#ac.signal.aborted) return;
+    this.#setState(TorrentState.seeding);
+    for (const p of [...this.#peers.values()]) {
+      if (p.isSeed) p.conn.close('both-seeders');
+      else if (p.conn.amInterested) p.conn.notInterested();
+    }
+    this.#runChoker(true);
+    this.emit('torrent:complete');
+  }
+
+  #onRequest(entry: PeerEntry, block: BlockRef): void {
+    const conn = entry.conn;
+    const allowed = !conn.amChoking || conn.allowedFastGiven.has(block.piece);
+    const len = block.piece < this.metainfo.pieceCount ? pieceLengthOf(this.metainfo, block.piece) : 0;
+    if (
+      !allowed ||
+      !this.bitfield.get(block.piece) ||
+      block.length > BLOCK_SIZE ||
+      block.length === 0 ||
+      block.offset + block.length > len
+    ) {
+      conn.reject(block);
+      return;
+    }
+    const k = blockKey(block);
+    entry.pendingReads.add(k);
+    this.#cache.read(block.piece, block.offset, block.length).then(
+      (data) => {
+        if (!entry.pendingReads.delete(k) || this.#ac.signal.aborted) return;
+        conn.sendPiece(block.piece, block.offset, data);
+        this.uploadedBytes += data.length;
+        this.uploadMeter.add(data.length, Date.now());
+      },
+      (err: Error) => this.#fail(err),
+    );
+  }
+
+  #slots(): number {
+    return this.#o.uploadSlots ?? 4;
+  }
+
+  #unchokedCount(): number {
+    let n = 0;
+    for (const p of this.#peers.values()) if (!p.conn.amChoking) n++;
+    return n;
+  }
+
+  #runChoker(force = false): void {
+    const now = Date.now();
+    if (!force && now - this.#lastChokeMs < CHOKE_INTERVAL_MS) return;
+    this.#lastChokeMs = now;
+    const seeding = this.#state === TorrentState.seeding;
+    const list = [...this.#peers.values()].map((p) => ({
+      id: p.key,
+      interested: p.conn.peerInterested,
+      downloadRateBytesPerSec: p.conn.downloadMeter.rate(now),
+      uploadRateBytesPerSec: p.conn.uploadMeter.rate(now),
+      snubbed:
+        p.conn.amInterested && !p.conn.peerChoking && isSnubbed(p.lastBlockAtMs ?? p.connectedAtMs, now),
+      connectedAtMs: p.connectedAtMs,
+      ...(p.lastUnchokedAtMs !== undefined ? { lastUnchokedAtMs: p.lastUnchokedAtMs } : {}),
+      isSeed: p.isSeed,
+    }));
+    const { unchoke, state } = decideUnchokes(
+      list,
+      { slots: this.#slots(), seeding, nowMs: now, random: this.#o.random ?? Math.random },
+      this.#choker,
+    );
+    this.#choker = state;
+    for (const p of this.#peers.values()) {
+      if (unchoke.has(p.key)) {
+        if (p.conn.amChoking) {
+          p.conn.unchoke();
+          p.lastUnchokedAtMs = now;
+        }
+      } else if (!p.conn.amChoking) {
+        p.conn.choke();
+        p.pendingReads.clear();
+      }
+    }
+  }
+
+  #tick(): void {
+    if (this.#ac.signal.aborted) return;
+    this.#fillConnections();
+    this.#runChoker();
+    if (this.#state === TorrentState.downloading) {
+      for (const p of this.#peers.values()) {
+        this.#updateInterest(p);
+        this.#fillRequests(p);
+      }
+    }
+  }
+}
+
+function blockKey(b: BlockRef): string {
+  return `${b.piece}:${b.offset}:${b.length}`;
+}

@@ -1,0 +1,298 @@
+// Launchers for the real BitTorrent clients used by the interop tests (libtorrent through
+// python3-libtorrent, transmission-daemon, aria2) and for bitswarm itself as a child process.
+// Every client runs on 127.0.0.1 with DHT, LSD, UPnP and NAT-PMP off. Every process started here is
+// tracked and killed by `killAll()`.
+import { type ChildProcess, execFile, spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { mkdir, writeFile } from 'node:fs/promises';
+import { createServer } from 'node:net';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+
+const execFileP = promisify(execFile);
+const here = dirname(fileURLToPath(import.meta.url));
+/** Repository root (this file runs from dist/test/interop). */
+export const repoRoot = resolve(here, '../../..');
+export const bitswarmBin = join(repoRoot, 'bin', 'bitswarm.js');
+const ltScript = join(repoRoot, 'test', 'interop', 'lt-peer.py');
+
+const live = new Set<ChildProcess>();
+
+export interface Proc {
+  child: ChildProcess;
+  output: string[];
+  /** Resolves with the first output line that satisfies `pred`. */
+  waitFor(pred: (line: string) => boolean, timeoutMs: number, what: string): Promise<string>;
+  exited: Promise<number | null>;
+  kill(signal?: NodeJS.Signals): Promise<void>;
+}
+
+export function run(
+  cmd: string,
+  args: string[],
+  options: { cwd?: string; env?: NodeJS.ProcessEnv } = {},
+): Proc {
+  const child = spawn(cmd, args, {
+    cwd: options.cwd,
+    env: options.env ?? process.env,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  live.add(child);
+  const output: string[] = [];
+  const waiters = new Set<{ pred: (l: string) => boolean; resolve: (l: string) => void }>();
+  const onData = (chunk: Buffer): void => {
+    for (const line of chunk.toString('utf8').split(/\r|\n/)) {
+      if (!line.trim()) continue;
+      output.push(line);
+      if (output.length > 5000) output.shift();
+      for (const w of waiters) {
+        if (w.pred(line)) {
+          waiters.delete(w);
+          w.resolve(line);
+        }
+      }
+    }
+  };
+  child.stdout?.on('data', onData);
+  child.stderr?.on('data', onData);
+  const exited = new Promise<number | null>((res) => {
+    child.once('exit', (code) => {
+      live.delete(child);
+      res(code);
+    });
+    child.once('error', () => {
+      live.delete(child);
+      res(-1);
+    });
+  });
+  return {
+    child,
+    output,
+    exited,
+    waitFor(pred, timeoutMs, what) {
+      const found = output.find(pred);
+      if (found) return Promise.resolve(found);
+      return new Promise((res, rej) => {
+        const w = { pred, resolve: res };
+        waiters.add(w);
+        const t = setTimeout(() => {
+          waiters.delete(w);
+          rej(
+            new Error(
+              `timed out after ${timeoutMs} ms waiting for ${what}; last output:\n${output.slice(-15).join('\n')}`,
+            ),
+          );
+        }, timeoutMs);
+        void exited.then((code) => {
+          if (!waiters.has(w)) return;
+          // give buffered output a moment, then fail
+          setTimeout(() => {
+            if (!waiters.has(w)) return;
+            waiters.delete(w);
+            clearTimeout(t);
+            rej(
+              new Error(
+                `${cmd} exited (${code}) before ${what}; last output:\n${output.slice(-15).join('\n')}`,
+              ),
+            );
+          }, 100);
+        });
+        const origResolve = w.resolve;
+        w.resolve = (l) => {
+          clearTimeout(t);
+          origResolve(l);
+        };
+      });
+    },
+    async kill(signal = 'SIGTERM') {
+      if (child.exitCode !== null || child.signalCode !== null) return;
+      child.kill(signal);
+      const t = setTimeout(() => child.kill('SIGKILL'), 5000);
+      await exited;
+      clearTimeout(t);
+    },
+  };
+}
+
+export async function killAll(): Promise<void> {
+  await Promise.all(
+    [...live].map(
+      (c) =>
+        new Promise<void>((res) => {
+          if (c.exitCode !== null || c.signalCode !== null) return res();
+          c.once('exit', () => res());
+          c.kill('SIGKILL');
+        }),
+    ),
+  );
+}
+
+/** A free TCP port on 127.0.0.1 (closed again before it is returned). */
+export async function freePort(): Promise<number> {
+  return new Promise((res, rej) => {
+    const s = createServer();
+    s.once('error', rej);
+    s.listen(0, '127.0.0.1', () => {
+      const a = s.address();
+      const port = typeof a === 'object' && a ? a.port : 0;
+      s.close(() => res(port));
+    });
+  });
+}
+
+export function hasTool(path: string): boolean {
+  return existsSync(path);
+}
+
+/** In CI a missing client is a failure; on a developer's machine the test is skipped. */
+export function requireTool(path: string): string | false {
+  if (existsSync(path)) return false;
+  if (process.env.CI) throw new Error(`${path} is missing: .ci/run must install it`);
+  return `${path} not installed`;
+}
+
+// ---------------------------------------------------------------------------------------------------
+
+export function bitswarm(args: string[], cwd?: string): Proc {
+  return run(process.execPath, [bitswarmBin, ...args], cwd ? { cwd } : {});
+}
+
+export interface LtOptions {
+  torrent?: string;
+  magnet?: string;
+  dir: string;
+  port?: number;
+  peers?: string[];
+  exitWhenDone?: boolean;
+  dhtBootstrap?: string;
+}
+
+export async function libtorrent(o: LtOptions): Promise<Proc & { port: number }> {
+  const args = [ltScript, '--dir', o.dir, '--port', String(o.port ?? 0)];
+  if (o.torrent) args.push('--torrent', o.torrent);
+  if (o.magnet) args.push('--magnet', o.magnet);
+  for (const p of o.peers ?? []) args.push('--peer', p);
+  if (o.exitWhenDone) args.push('--exit-when-done');
+  if (o.dhtBootstrap) args.push('--dht-bootstrap', o.dhtBootstrap);
+  const p = run('/usr/bin/python3', args);
+  const line = await p.waitFor((l) => l.includes('"listening"'), 20_000, 'libtorrent to listen');
+  const port = (JSON.parse(line) as { port: number }).port;
+  return Object.assign(p, { port });
+}
+
+export interface TransmissionDaemon {
+  proc: Proc;
+  peerPort: number;
+  rpcPort: number;
+  remote(...args: string[]): Promise<string>;
+  waitComplete(timeoutMs: number): Promise<void>;
+  stop(): Promise<void>;
+}
+
+export async function transmission(configDir: string, downloadDir: string): Promise<TransmissionDaemon> {
+  await mkdir(configDir, { recursive: true });
+  const peerPort = await freePort();
+  const rpcPort = await freePort();
+  const settings = {
+    'bind-address-ipv4': '127.0.0.1',
+    'bind-address-ipv6': '::1',
+    'dht-enabled': false,
+    'lpd-enabled': false,
+    'pex-enabled': false,
+    'utp-enabled': false,
+    'port-forwarding-enabled': false,
+    'peer-port': peerPort,
+    'peer-port-random-on-start': false,
+    'rpc-enabled': true,
+    'rpc-bind-address': '127.0.0.1',
+    'rpc-port': rpcPort,
+    'rpc-authentication-required': false,
+    'rpc-whitelist-enabled': false,
+    'rpc-host-whitelist-enabled': false,
+    'download-dir': downloadDir,
+    'incomplete-dir-enabled': false,
+    'start-added-torrents': true,
+    'ratio-limit-enabled': false,
+    encryption: 1,
+    'message-level': 2,
+    'blocklist-enabled': false,
+    'speed-limit-up-enabled': false,
+    'speed-limit-down-enabled': false,
+    'cache-size-mb': 4,
+    'peer-limit-global': 200,
+    'peer-limit-per-torrent': 60,
+  };
+  await writeFile(join(configDir, 'settings.json'), JSON.stringify(settings, null, 2));
+  const proc = run('/usr/bin/transmission-daemon', ['-f', '-g', configDir, '--log-error']);
+  const remote = async (...args: string[]): Promise<string> => {
+    const { stdout } = await execFileP('/usr/bin/transmission-remote', [`127.0.0.1:${rpcPort}`, ...args], {
+      timeout: 10_000,
+    });
+    return stdout;
+  };
+  // wait for RPC
+  const deadline = Date.now() + 20_000;
+  for (;;) {
+    try {
+      await remote('-l');
+      break;
+    } catch (err) {
+      if (Date.now() > deadline)
+        throw new Error(
+          `transmission-daemon RPC never came up: ${(err as Error).message}\n${proc.output.join('\n')}`,
+        );
+      await new Promise((r) => setTimeout(r, 200));
+    }
+  }
+  return {
+    proc,
+    peerPort,
+    rpcPort,
+    remote,
+    async waitComplete(timeoutMs) {
+      const end = Date.now() + timeoutMs;
+      let info = '';
+      while (Date.now() < end) {
+        info = await remote('-t', 'all', '-i').catch(() => '');
+        if (/Percent Done: 100%/.test(info) && !/State: (Verifying|Queued for verification)/.test(info))
+          return;
+        await new Promise((r) => setTimeout(r, 300));
+      }
+      throw new Error(`transmission did not complete in ${timeoutMs} ms:\n${info}`);
+    },
+    async stop() {
+      await proc.kill('SIGTERM'); // 3.00 may crash on shutdown: exit code ignored
+    },
+  };
+}
+
+export interface Aria2Options {
+  torrent: string;
+  dir: string;
+  port: number;
+  seed: boolean;
+}
+
+export function aria2(o: Aria2Options): Proc {
+  const args = [
+    '--enable-dht=false',
+    '--enable-dht6=false',
+    '--bt-enable-lpd=false',
+    '--enable-peer-exchange=false',
+    `--listen-port=${o.port}`,
+    '--file-allocation=falloc',
+    '--console-log-level=notice',
+    '--summary-interval=1',
+    '--bt-stop-timeout=0',
+    '--disable-ipv6=true',
+    '--check-certificate=false',
+    '--bt-tracker-connect-timeout=5',
+    `--dir=${o.dir}`,
+    '--interface=127.0.0.1',
+  ];
+  if (o.seed) args.push('--check-integrity=true', '--seed-ratio=0.0', '--bt-seed-unverified=false');
+  else args.push('--seed-time=0');
+  args.push(o.torrent);
+  return run('/usr/bin/aria2c', args);
+}
