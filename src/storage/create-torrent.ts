@@ -1,11 +1,12 @@
 // Builds a .torrent from a file or a folder: lists the files in a deterministic order (sorted by
-// path bytes, as mktorrent does), streams them through the hasher pool in constant memory, and
+// path bytes, as mktorrent does), hashes them in the hasher pool's workers in constant memory, and
 // hands the hashes to the protocol layer's builder.
 
-import { open, readdir, stat } from 'node:fs/promises';
+import { readdir, stat } from 'node:fs/promises';
+import { availableParallelism } from 'node:os';
 import { basename, join, resolve } from 'node:path';
 import { autoPieceLength, buildMetainfo, expandAnnounce } from '../protocol/metainfo.js';
-import { HasherPool } from './hasher-pool.js';
+import { type FileSegment, FileShrankError, HasherPool, hashSegmentsHere } from './hasher-pool.js';
 
 export interface SourceFile {
   /** Path relative to the root folder, as elements. */
@@ -26,7 +27,7 @@ export interface CreateOptions {
   creationDate?: number | null;
   /** Leave out files and folders whose names start with a dot. */
   excludeHidden?: boolean;
-  /** Worker threads for hashing; default: all cores for large inputs. */
+  /** Hashing threads, the calling thread included (0 or 1: it alone); default: all cores for large inputs. */
   threads?: number;
   onProgress?: (hashedBytes: number, totalBytes: number) => void;
   signal?: AbortSignal;
@@ -84,7 +85,21 @@ export async function listFiles(
   return { files, isDir: true };
 }
 
-/** Streams `files` as one byte sequence and returns the SHA-1 of each piece. */
+/** Bytes per hashing job: enough to make a worker round trip negligible, small enough to balance. */
+const JOB_BYTES = 4 * 1024 * 1024;
+/** Below this many bytes, a worker's start-up costs more than it saves. */
+const WORKER_THRESHOLD_BYTES = 16 * 1024 * 1024;
+/** Jobs queued per worker, so a worker never waits for its next job. */
+const JOBS_PER_WORKER = 2;
+
+/**
+ * Hashes `files` as one byte sequence and returns the SHA-1 of each piece. The sequence is cut into
+ * jobs of whole pieces (about 4 MiB) that several lanes take in turn: the calling thread (reads
+ * overlapped with hashing, at most 1 MiB hashed per event-loop turn) and the hasher pool's workers,
+ * which read the files themselves. `threads` counts all of them, the calling thread included; the
+ * default is one per core, and the calling thread alone for small inputs. The calling thread starts
+ * at once, while the workers boot. Memory stays constant whatever the size.
+ */
 export async function hashFiles(
   files: readonly SourceFile[],
   pieceLength: number,
@@ -94,59 +109,66 @@ export async function hashFiles(
   const pieceCount = Math.ceil(total / pieceLength);
   const out = new Uint8Array(pieceCount * 20);
   if (pieceCount === 0) return out;
-  const piecesPerChunk = Math.max(1, Math.floor((4 * 1024 * 1024) / pieceLength));
-  const chunkBytes = piecesPerChunk * pieceLength;
-  const large = total > 16 * 1024 * 1024;
-  const pool = new HasherPool(
-    options.threads !== undefined ? { threads: options.threads } : large ? {} : { threads: 0 },
-  );
-  const maxInFlight = Math.max(2, pool.threads * 2);
-  const free: ArrayBuffer[] = [];
-  const inFlight = new Set<Promise<void>>();
-  let hashed = 0;
-  let chunkIndex = 0;
-  let buf = new ArrayBuffer(Math.min(chunkBytes, total));
-  let fill = 0;
+  const piecesPerJob = Math.max(1, Math.floor(JOB_BYTES / pieceLength));
+  const jobCount = Math.ceil(pieceCount / piecesPerJob);
+  const threads = options.threads ?? (total > WORKER_THRESHOLD_BYTES ? availableParallelism() : 1);
+  // no more workers than there are jobs left after the calling thread takes its first
+  const workers = Math.max(0, Math.min(threads - 1, jobCount - 1));
+  const pool = workers > 0 ? new HasherPool({ threads: workers }) : undefined;
 
-  const submit = async (): Promise<void> => {
-    const index = chunkIndex++;
-    const length = fill;
-    const job = pool.hash(buf, length, pieceLength).then(({ hashes, buffer }) => {
-      out.set(hashes, index * piecesPerChunk * 20);
-      hashed += length;
-      options.onProgress?.(hashed, total);
-      free.push(buffer);
-    });
-    const tracked = job.finally(() => inFlight.delete(tracked));
-    inFlight.add(tracked);
-    fill = 0;
-    if (inFlight.size >= maxInFlight) await Promise.race(inFlight);
-    buf = free.pop() ?? new ArrayBuffer(chunkBytes);
-  };
-
-  try {
-    for (const f of files) {
-      options.signal?.throwIfAborted();
-      if (f.length === 0) continue;
-      const fh = await open(f.absolute, 'r');
-      try {
-        let pos = 0;
-        while (pos < f.length) {
-          const want = Math.min(buf.byteLength - fill, f.length - pos);
-          const { bytesRead } = await fh.read(new Uint8Array(buf), fill, want, pos);
-          if (bytesRead === 0) throw new CreateError(`${f.absolute}: file shrank while it was being read`);
-          pos += bytesRead;
-          fill += bytesRead;
-          if (fill === buf.byteLength) await submit();
-        }
-      } finally {
-        await fh.close();
+  // Walks the files once, cutting the byte sequence into jobs of `piecesPerJob` pieces.
+  let fileIndex = 0;
+  let fileOffset = 0;
+  let nextPiece = 0;
+  let failed = false;
+  const nextJob = (): { first: number; bytes: number; segments: FileSegment[] } | undefined => {
+    if (failed || nextPiece >= pieceCount) return undefined;
+    options.signal?.throwIfAborted();
+    const first = nextPiece;
+    nextPiece += piecesPerJob;
+    const bytes = Math.min(piecesPerJob * pieceLength, total - first * pieceLength);
+    const segments: FileSegment[] = [];
+    for (let left = bytes; left > 0; ) {
+      const f = files[fileIndex]!;
+      const take = Math.min(left, f.length - fileOffset);
+      if (take > 0) segments.push({ path: f.absolute, offset: fileOffset, length: take });
+      left -= take;
+      fileOffset += take;
+      if (fileOffset === f.length) {
+        fileIndex++;
+        fileOffset = 0;
       }
     }
-    if (fill > 0) await submit();
-    await Promise.all(inFlight);
+    return { first, bytes, segments };
+  };
+
+  let hashed = 0;
+  const lane = async (hash: (segments: FileSegment[]) => Promise<Uint8Array>): Promise<void> => {
+    try {
+      for (let job = nextJob(); job; job = nextJob()) {
+        out.set(await hash(job.segments), job.first * 20);
+        hashed += job.bytes;
+        options.onProgress?.(hashed, total);
+      }
+    } catch (err) {
+      failed = true; // the other lanes stop after their current job
+      throw err;
+    }
+  };
+  const lanes = [lane((segments) => hashSegmentsHere(segments, pieceLength))];
+  for (let i = 0; pool && i < workers * JOBS_PER_WORKER; i++) {
+    lanes.push(lane((segments) => pool.hashSegments(segments, pieceLength)));
+  }
+  try {
+    const results = await Promise.allSettled(lanes);
+    const rejected = results.find((r) => r.status === 'rejected');
+    if (rejected) {
+      const err: unknown = rejected.reason;
+      if (err instanceof FileShrankError) throw new CreateError(err.message, { cause: err });
+      throw err;
+    }
   } finally {
-    await pool.stop();
+    await pool?.stop();
   }
   return out;
 }

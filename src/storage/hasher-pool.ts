@@ -1,13 +1,27 @@
 // SHA-1 off the event loop: a small pool of worker threads. Buffers are transferred, not copied,
 // and handed back with the result so callers can reuse them (constant memory when streaming).
+// For whole files (creating a torrent) workers read the bytes themselves: no transfer, no copy
+// through the main thread, and one small read buffer per worker.
 
 import { createHash } from 'node:crypto';
+import { type FileHandle, open } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
-import type { HashJob, HashResult } from './hash-worker.js';
+import type { FileSegment, HashJob, HashResult } from './hash-worker.js';
+
+export type { FileSegment } from './hash-worker.js';
+
+interface Slot {
+  worker: Worker;
+  /** Jobs sent and not yet answered: the worker is ref'd while this is above zero. */
+  busy: number;
+  /** Set once the worker has started running its script. */
+  online: boolean;
+}
 
 interface Pending {
-  resolve: (r: { hashes: Uint8Array; buffer: ArrayBuffer }) => void;
+  slot: Slot;
+  resolve: (r: { hashes: Uint8Array; buffer?: ArrayBuffer }) => void;
   reject: (e: Error) => void;
 }
 
@@ -16,8 +30,17 @@ export interface HasherPoolOptions {
   threads?: number;
 }
 
+/** A file ended before the length it had when it was listed (it was changed while being hashed). */
+export class FileShrankError extends Error {
+  override readonly name = 'FileShrankError';
+  readonly code = 'ERR_FILE_SHRANK';
+}
+
+/** Bytes per read when hashing files on the calling thread. */
+const LOCAL_READ_BYTES = 1024 * 1024;
+
 export class HasherPool {
-  readonly #workers: { worker: Worker; busy: number }[] = [];
+  readonly #workers: Slot[] = [];
   readonly #pending = new Map<number, Pending>();
   #nextId = 1;
   #stopped = false;
@@ -33,31 +56,65 @@ export class HasherPool {
 
   #spawn(): void {
     const worker = new Worker(new URL('./hash-worker.js', import.meta.url));
-    const slot = { worker, busy: 0 };
+    const slot: Slot = { worker, busy: 0, online: false };
+    worker.once('online', () => {
+      slot.online = true;
+    });
     worker.on('message', (r: HashResult) => {
-      slot.busy--;
       const p = this.#pending.get(r.id);
       this.#pending.delete(r.id);
-      p?.resolve({ hashes: r.hashes, buffer: r.buffer });
+      this.#release(slot);
+      if (!p) return;
+      if ('error' in r) p.reject(r.shrank ? new FileShrankError(r.error) : new Error(r.error));
+      else p.resolve(r.buffer ? { hashes: r.hashes, buffer: r.buffer } : { hashes: r.hashes });
     });
-    worker.on('error', (err) => {
-      for (const p of this.#pending.values()) p.reject(err);
-      this.#pending.clear();
-    });
+    // A dead worker fails only its own jobs; a fresh one takes its place for later jobs, unless it
+    // died before it started (a broken environment would only fail again, forever). With no workers
+    // left, hashing falls back to the calling thread.
+    const die = (err: Error): void => {
+      const i = this.#workers.indexOf(slot);
+      if (i < 0) return;
+      this.#workers.splice(i, 1);
+      for (const [id, p] of this.#pending) {
+        if (p.slot !== slot) continue;
+        this.#pending.delete(id);
+        p.reject(err);
+      }
+      if (!this.#stopped && slot.online) this.#spawn();
+    };
+    worker.on('error', die);
+    worker.on('exit', (code) => die(new Error(`hash worker exited with code ${code}`)));
+    // Idle workers must not keep the process alive; busy ones must, or an awaited hash whose only
+    // pending work is in a worker would let the event loop end with the promise unsettled.
     worker.unref();
     this.#workers.push(slot);
+  }
+
+  #release(slot: Slot): void {
+    slot.busy--;
+    if (slot.busy === 0) slot.worker.unref();
+  }
+
+  #post(job: HashJob, transfer: ArrayBuffer[]): Promise<{ hashes: Uint8Array; buffer?: ArrayBuffer }> {
+    let slot = this.#workers[0]!;
+    for (const w of this.#workers) if (w.busy < slot.busy) slot = w;
+    if (slot.busy++ === 0) slot.worker.ref();
+    return new Promise((resolve, reject) => {
+      this.#pending.set(job.id, { slot, resolve, reject });
+      slot.worker.postMessage(job, transfer);
+    });
   }
 
   /**
    * Hashes `length` bytes of `buffer` as consecutive pieces of `pieceLength` (the last may be short).
    * The buffer is transferred to a worker and returned in the result; do not touch it meanwhile.
    */
-  hash(
+  async hash(
     buffer: ArrayBuffer,
     length: number,
     pieceLength: number,
   ): Promise<{ hashes: Uint8Array; buffer: ArrayBuffer }> {
-    if (this.#stopped) return Promise.reject(new Error('hasher pool is stopped'));
+    if (this.#stopped) throw new Error('hasher pool is stopped');
     if (this.#workers.length === 0) {
       const data = new Uint8Array(buffer, 0, length);
       const count = Math.ceil(length / pieceLength);
@@ -71,17 +128,24 @@ export class HasherPool {
           i * 20,
         );
       }
-      return Promise.resolve({ hashes, buffer });
+      return { hashes, buffer };
     }
-    let slot = this.#workers[0]!;
-    for (const w of this.#workers) if (w.busy < slot.busy) slot = w;
-    slot.busy++;
     const id = this.#nextId++;
-    const job: HashJob = { id, buffer, length, pieceLength };
-    return new Promise((resolve, reject) => {
-      this.#pending.set(id, { resolve, reject });
-      slot.worker.postMessage(job, [buffer]);
-    });
+    const r = await this.#post({ kind: 'buffer', id, buffer, length, pieceLength }, [buffer]);
+    return { hashes: r.hashes, buffer: r.buffer! };
+  }
+
+  /**
+   * Hashes the bytes of `segments`, taken in order as one sequence, as consecutive pieces of
+   * `pieceLength` (the last may be short). A worker reads the files itself. Rejects with
+   * FileShrankError when a file holds fewer bytes than its segment asks for.
+   */
+  async hashSegments(segments: readonly FileSegment[], pieceLength: number): Promise<Uint8Array> {
+    if (this.#stopped) throw new Error('hasher pool is stopped');
+    if (this.#workers.length === 0) return hashSegmentsHere(segments, pieceLength);
+    const id = this.#nextId++;
+    const r = await this.#post({ kind: 'segments', id, segments: [...segments], pieceLength }, []);
+    return r.hashes;
   }
 
   /** Hashes one piece that lives in a Buffer that must not be transferred (copies it). */
@@ -101,7 +165,104 @@ export class HasherPool {
     const err = new Error('hasher pool stopped');
     for (const p of this.#pending.values()) p.reject(err);
     this.#pending.clear();
-    await Promise.all(this.#workers.map((w) => w.worker.terminate()));
-    this.#workers.length = 0;
+    const workers = this.#workers.splice(0);
+    await Promise.all(workers.map((w) => w.worker.terminate()));
   }
+}
+
+/**
+ * The calling thread's version of the worker's segment hashing: asynchronous reads, one read ahead
+ * of the hashing so the disk (or page cache copy) and SHA-1 overlap, and no more than 1 MiB hashed
+ * between two turns of the event loop.
+ */
+export async function hashSegmentsHere(
+  segments: readonly FileSegment[],
+  pieceLength: number,
+): Promise<Uint8Array> {
+  const total = segments.reduce((s, g) => s + g.length, 0);
+  const hashes = new Uint8Array(Math.ceil(total / pieceLength) * 20);
+  if (total === 0) return hashes;
+  // Reads never cross a piece boundary, so a read ends at most one piece.
+  const readBytes = Math.min(LOCAL_READ_BYTES, pieceLength);
+  const ops: { seg: number; pos: number; len: number }[] = [];
+  const lastOp: number[] = [];
+  let inPiece = 0;
+  segments.forEach((g, seg) => {
+    for (let done = 0; done < g.length; ) {
+      const len = Math.min(readBytes, g.length - done, pieceLength - inPiece);
+      ops.push({ seg, pos: g.offset + done, len });
+      done += len;
+      inPiece = (inPiece + len) % pieceLength;
+    }
+    lastOp[seg] = ops.length - 1;
+  });
+  const buffers = takeReadBuffers();
+  const handles = new Map<number, FileHandle>();
+  const read = async (i: number): Promise<Buffer> => {
+    const op = ops[i]!;
+    const seg = segments[op.seg]!;
+    let fh = handles.get(op.seg);
+    if (!fh) {
+      fh = await open(seg.path, 'r');
+      handles.set(op.seg, fh);
+    }
+    const buf = buffers[i % 2]!;
+    for (let got = 0; got < op.len; ) {
+      const { bytesRead } = await fh.read(buf, got, op.len - got, op.pos + got);
+      if (bytesRead === 0) throw new FileShrankError(`${seg.path}: file shrank while it was being read`);
+      got += bytesRead;
+    }
+    return buf.subarray(0, op.len);
+  };
+
+  let hash = createHash('sha1');
+  let filled = 0;
+  let piece = 0;
+  // Marked as handled at once: a read may fail while the loop awaits something else; the loop
+  // still sees the failure when it awaits that read.
+  const start = (i: number): Promise<Buffer> => {
+    const p = read(i);
+    void p.catch(() => undefined);
+    return p;
+  };
+  let ahead: Promise<Buffer> | undefined = start(0);
+  try {
+    for (let i = 0; i < ops.length; i++) {
+      const data = await ahead!;
+      ahead = i + 1 < ops.length ? start(i + 1) : undefined;
+      hash.update(data);
+      filled += data.length;
+      if (filled === pieceLength) {
+        hashes.set(hash.digest(), piece++ * 20);
+        hash = createHash('sha1');
+        filled = 0;
+      }
+      const seg = ops[i]!.seg;
+      if (lastOp[seg] === i) {
+        const fh = handles.get(seg);
+        handles.delete(seg);
+        await fh?.close();
+      }
+    }
+    if (filled > 0) hashes.set(hash.digest(), piece * 20);
+  } finally {
+    // a read still in flight after a failure must settle before its file is closed
+    await ahead?.catch(() => undefined);
+    await Promise.all([...handles.values()].map((fh) => fh.close()));
+    spareReadBuffers.push(buffers);
+  }
+  return hashes;
+}
+
+/**
+ * Read buffers of hashSegmentsHere, reused from call to call: a fresh pair per 4 MiB job would
+ * leave hundreds of MiB of garbage behind on a large torrent, and the peak RSS with it.
+ */
+const spareReadBuffers: (readonly [Buffer, Buffer])[] = [];
+
+/** A pair of LOCAL_READ_BYTES buffers (every read is at most that long), spare or new. */
+function takeReadBuffers(): readonly [Buffer, Buffer] {
+  return (
+    spareReadBuffers.pop() ?? [Buffer.allocUnsafe(LOCAL_READ_BYTES), Buffer.allocUnsafe(LOCAL_READ_BYTES)]
+  );
 }
