@@ -1,29 +1,47 @@
 // The `bitswarm` command: dispatch, and the exit-code contract (0 ok, 1 runtime failure,
 // 2 bad usage or bad input; one line per error, a stack trace only with --debug).
 
-import { CreateError } from '../storage/create-torrent.js';
-import { BencodeError, MagnetError, MetainfoError, UsageError } from '../util/errors.js';
 import { VERSION } from '../util/version.js';
-import { createHelp, runCreate } from './cmd-create.js';
-import { downloadHelp, runDownload, seedHelp } from './cmd-download.js';
-import { infoHelp, runInfo } from './cmd-info.js';
 
-type Command = { run: (argv: string[]) => Promise<number>; help: string; summary: string };
+// Commands load on demand: `bitswarm create` should not pay for the session's modules.
+type Command = {
+  load: () => Promise<{ run: (argv: string[]) => Promise<number>; help: string }>;
+  summary: string;
+};
 
 const commands: Record<string, Command> = {
-  create: { run: runCreate, help: createHelp, summary: 'create a .torrent from a file or folder' },
-  info: { run: runInfo, help: infoHelp, summary: 'show what a .torrent or magnet link holds' },
+  create: {
+    load: async () => {
+      const m = await import('./cmd-create.js');
+      return { run: m.runCreate, help: m.createHelp };
+    },
+    summary: 'create a .torrent from a file or folder',
+  },
+  info: {
+    load: async () => {
+      const m = await import('./cmd-info.js');
+      return { run: m.runInfo, help: m.infoHelp };
+    },
+    summary: 'show what a .torrent or magnet link holds',
+  },
   download: {
-    run: (a) => runDownload(a, 'download'),
-    help: downloadHelp,
+    load: async () => {
+      const m = await import('./cmd-download.js');
+      return { run: (a) => m.runDownload(a, 'download'), help: m.downloadHelp };
+    },
     summary: 'download a torrent (and seed it with --seed)',
   },
   seed: {
-    run: (a) => runDownload(a, 'seed'),
-    help: seedHelp,
+    load: async () => {
+      const m = await import('./cmd-download.js');
+      return { run: (a) => m.runDownload(a, 'seed'), help: m.seedHelp };
+    },
     summary: 'check data on disk and serve it to peers',
   },
 };
+
+/** Error codes that mean the user's input was bad (exit 2), not that something failed (exit 1). */
+const BAD_INPUT_CODES = new Set(['ERR_USAGE', 'ERR_METAINFO', 'ERR_MAGNET', 'ERR_BENCODE', 'ERR_CREATE']);
 
 function usage(): string {
   const lines = Object.entries(commands).map(([name, c]) => `  ${name.padEnd(10)} ${c.summary}`);
@@ -48,18 +66,14 @@ export async function main(argv: string[]): Promise<number> {
     return 2;
   }
   if (rest.includes('--help') || rest.includes('-h')) {
-    process.stdout.write(`${cmd.help}\n`);
+    process.stdout.write(`${(await cmd.load()).help}\n`);
     return 0;
   }
   try {
-    return await cmd.run(rest);
+    return await (await cmd.load()).run(rest);
   } catch (err) {
-    const bad =
-      err instanceof UsageError ||
-      err instanceof MetainfoError ||
-      err instanceof MagnetError ||
-      err instanceof BencodeError ||
-      err instanceof CreateError;
+    const code = (err as { code?: unknown } | null)?.code;
+    const bad = typeof code === 'string' && BAD_INPUT_CODES.has(code);
     const msg = err instanceof Error ? err.message : String(err);
     process.stderr.write(`bitswarm: ${msg.split('\n')[0]}\n`);
     if (debug && err instanceof Error && err.stack) process.stderr.write(`${err.stack}\n`);
