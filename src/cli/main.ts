@@ -38,6 +38,20 @@ const commands: Record<string, Command> = {
     },
     summary: 'check data on disk and serve it to peers',
   },
+  share: {
+    load: async () => {
+      const m = await import('./cmd-share.js');
+      return { run: m.runShare, help: m.shareHelp };
+    },
+    summary: 'share a file or folder: create a torrent tracked by this peer and seed it',
+  },
+  tracker: {
+    load: async () => {
+      const m = await import('./cmd-tracker.js');
+      return { run: m.runTracker, help: m.trackerHelp };
+    },
+    summary: 'run the tracker alone (HTTP and UDP on one port)',
+  },
 };
 
 /** Error codes that mean the user's input was bad (exit 2), not that something failed (exit 1). */

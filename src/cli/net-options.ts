@@ -1,6 +1,7 @@
 // The network switches every socket-opening command takes (DESIGN.md): --port, --bind, --peer,
-// --no-dht, --no-lsd, --no-pex, --dht-bootstrap.
+// --no-dht, --no-lsd, --no-pex, --dht-bootstrap, and the session they configure.
 import { type PeerAddress, parseAddress } from '../peer/dial.js';
+import { Session, SessionError, type SessionOptions } from '../session/session.js';
 import { UsageError } from '../util/errors.js';
 import { intOption, type Options } from './args.js';
 
@@ -11,28 +12,78 @@ export const netOptions = {
   'no-dht': { type: 'boolean' },
   'no-lsd': { type: 'boolean' },
   'no-pex': { type: 'boolean' },
+  'no-tracker': { type: 'boolean' },
+  'open-tracker': { type: 'boolean' },
   'dht-bootstrap': { type: 'string', multiple: true },
 } as const satisfies Options;
 
-export const netHelp = `  --port N                 listening port (TCP; default 6881, or the next free one)
+export const netHelp = `  --port N                 TCP and UDP port for peers, the tracker and the DHT
+                           (default 6881, or the next free one)
   --bind ADDR              address to listen on and connect from (default: all)
   --peer HOST:PORT         a peer to connect to (repeatable)
-  --no-dht, --no-lsd, --no-pex   turn a discovery method off`;
+  --no-dht, --no-lsd, --no-pex   turn a discovery method off
+  --no-tracker             do not run the embedded tracker on the port
+  --open-tracker           the embedded tracker tracks any info hash, not only ours
+  --dht-bootstrap HOST:PORT  DHT bootstrap node (repeatable; replaces the default list;
+                           "none" starts a new DHT)`;
 
 export interface NetConfig {
   port: number | undefined;
   bind: string | undefined;
   peers: PeerAddress[];
+  session: SessionOptions;
 }
 
 export function readNetOptions(
   command: string,
-  values: { port?: string; bind?: string; peer?: string[] },
+  values: {
+    port?: string;
+    bind?: string;
+    peer?: string[];
+    'no-dht'?: boolean;
+    'no-lsd'?: boolean;
+    'no-pex'?: boolean;
+    'no-tracker'?: boolean;
+    'open-tracker'?: boolean;
+    'dht-bootstrap'?: string[];
+  },
 ): NetConfig {
-  const peers = (values.peer ?? []).map((p) => {
+  const addr = (flag: string, p: string): PeerAddress => {
     const a = parseAddress(p);
-    if (!a) throw new UsageError(`${command}: --peer: "${p}" is not HOST:PORT`);
+    if (!a) throw new UsageError(`${command}: --${flag}: "${p}" is not HOST:PORT`);
     return a;
-  });
-  return { port: intOption(command, 'port', values.port, 0, 65535), bind: values.bind, peers };
+  };
+  const peers = (values.peer ?? []).map((p) => addr('peer', p));
+  const boot = values['dht-bootstrap'];
+  const session: SessionOptions = {
+    dht: !values['no-dht'],
+    lsd: !values['no-lsd'],
+    pex: !values['no-pex'],
+    tracker: !values['no-tracker'],
+    openTracker: values['open-tracker'] ?? false,
+  };
+  if (boot) session.dhtBootstrap = boot.includes('none') ? [] : boot.map((b) => addr('dht-bootstrap', b));
+  if (values.bind) session.bind = values.bind;
+  return { port: intOption(command, 'port', values.port, 0, 65535), bind: values.bind, peers, session };
+}
+
+const DEFAULT_PORT = 6881;
+
+/** Starts a session on the given port, or on 6881 and the next free ones when none was given. */
+export async function startSession(net: NetConfig, extra: SessionOptions = {}): Promise<Session> {
+  const candidates =
+    net.port !== undefined ? [net.port] : [DEFAULT_PORT, DEFAULT_PORT + 1, DEFAULT_PORT + 2, 0];
+  let last: unknown;
+  for (const p of candidates) {
+    const s = new Session({ ...net.session, ...extra, port: p });
+    try {
+      await s.start();
+      return s;
+    } catch (err) {
+      last = err;
+      await s.stop();
+      if (net.port !== undefined) throw err;
+    }
+  }
+  throw last instanceof Error ? last : new SessionError('cannot listen');
 }

@@ -22,6 +22,9 @@ export const DisconnectReason = {
   unrequestedBlocks: 'unrequested-blocks',
   invalidRequests: 'invalid-requests',
   requestFlood: 'request-flood',
+  pexFlood: 'pex-flood',
+  badExtensionMessage: 'bad-extension-message',
+  badMetadata: 'bad-metadata',
   // Time.
   connectTimeout: 'connect-timeout',
   handshakeTimeout: 'handshake-timeout',

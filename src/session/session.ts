@@ -1,20 +1,34 @@
-// A session: one bitswarm process, one port, many torrents. It owns the TCP listener and tells
-// apart by the first bytes what connects: `0x13 "BitTorrent protocol"` is a peer, routed to its
-// torrent by the info hash in the handshake; `GET ` is a request for the embedded tracker.
+// A session: one bitswarm process, one port, many torrents. It owns the TCP listener and the UDP
+// socket of that port, tells apart what arrives, and composes the discovery methods with the swarms:
+//  - TCP: `0x13 "BitTorrent protocol"` is a peer, routed to its torrent by the handshake's info hash;
+//    `GET ` is the embedded HTTP tracker (/announce, /scrape).
+//  - UDP: bencoded KRPC (starts with `d`) is the DHT; anything else is the UDP tracker (BEP 15).
+// Discovery feeds peer addresses into the torrents: tracker clients, our own tracker's announces,
+// PEX (extension-glue.ts), LSD and the DHT.
 
-import { createServer, type Server, type Socket } from 'node:net';
+import { createSocket, type Socket as UdpSocket } from 'node:dgram';
+import { createServer, isIP, type Server, type Socket } from 'node:net';
+import { DhtNode } from '../discovery/dht/dht-node.js';
+import { serveHttpConnection } from '../discovery/http-tracker-conn.js';
+import { LsdNode } from '../discovery/lsd.js';
+import { TrackerClient } from '../discovery/tracker-client.js';
+import { TrackerServer } from '../discovery/tracker-server.js';
 import { makePeerId } from '../peer/connection.js';
 import type { PeerAddress } from '../peer/dial.js';
 import { readHandshake } from '../peer/handshake.js';
+import type { Magnet } from '../protocol/magnet.js';
 import type { Metainfo } from '../protocol/metainfo.js';
 import { FileStorage } from '../storage/file-storage.js';
 import { HasherPool } from '../storage/hasher-pool.js';
 import type { Storage } from '../storage/storage.js';
 import { Torrent, type TorrentOptions } from '../swarm/torrent.js';
+import { TypedEmitter } from '../util/typed-events.js';
 import { VERSION } from '../util/version.js';
+import { ExtensionGlue, LOCAL_EXTENSIONS } from './extension-glue.js';
+import { MetadataFetcher } from './metadata-fetcher.js';
 
 export interface SessionOptions {
-  /** TCP port; 0 picks a free one. */
+  /** TCP and UDP port; 0 picks a free one. */
   port?: number;
   /** Address to bind; default all interfaces. */
   bind?: string;
@@ -22,6 +36,22 @@ export interface SessionOptions {
   maxConnectionsPerTorrent?: number;
   hasherThreads?: number;
   handshakeTimeoutMs?: number;
+  /** The embedded tracker (default on). */
+  tracker?: boolean;
+  /** Track any info hash, not only this session's torrents. */
+  openTracker?: boolean;
+  trackerIntervalSec?: number;
+  pex?: boolean;
+  lsd?: boolean;
+  dht?: boolean;
+  /** DHT bootstrap nodes; default: the public bootstrap host names (none when bound to loopback). */
+  dhtBootstrap?: PeerAddress[];
+  dhtRateLimitPerSec?: number;
+  /** Announce to trackers (default on). */
+  trackerClient?: boolean;
+  /** Tracker client timings, for tests. */
+  trackerClientTimeoutMs?: number;
+  trackerRetryMinMs?: number;
 }
 
 export interface AddOptions {
@@ -36,29 +66,63 @@ export interface AddOptions {
   onTorrent?: (torrent: Torrent) => void;
 }
 
+export interface SessionEvents extends Record<string, unknown[]> {
+  'torrent:added': [Torrent];
+  'torrent:removed': [infoHashHex: string];
+  'metadata:fetched': [infoHashHex: string];
+}
+
 export class SessionError extends Error {
   override readonly name = 'SessionError';
   readonly code = 'ERR_SESSION';
 }
 
-export class Session {
+interface TorrentSlot {
+  torrent: Torrent;
+  glue: ExtensionGlue;
+  client?: TrackerClient;
+  lastDhtLookupMs: number;
+}
+
+const TICK_MS = 2000;
+
+export function isLoopback(host: string | undefined): boolean {
+  if (!host) return false;
+  return host === 'localhost' || host === '::1' || host.startsWith('127.') || host === '::ffff:127.0.0.1';
+}
+
+export class Session extends TypedEmitter<SessionEvents> {
   readonly peerId: Buffer;
   readonly hasher: HasherPool;
+  readonly tracker: TrackerServer | undefined;
   readonly #o: SessionOptions;
-  readonly #torrents = new Map<string, Torrent>();
+  readonly #slots = new Map<string, TorrentSlot>();
+  readonly #fetchers = new Map<string, MetadataFetcher>();
   readonly #ac = new AbortController();
   readonly #sockets = new Set<Socket>();
   #server: Server | undefined;
+  #udp: UdpSocket | undefined;
+  #dht: DhtNode | undefined;
+  #lsd: LsdNode | undefined;
+  #timer: NodeJS.Timeout | undefined;
   #port = 0;
   #started = false;
   #stopped = false;
 
   constructor(options: SessionOptions = {}) {
+    super();
     this.#o = options;
     this.peerId = options.peerId ?? makePeerId(VERSION);
     this.hasher = new HasherPool(
       options.hasherThreads !== undefined ? { threads: options.hasherThreads } : {},
     );
+    if (options.tracker !== false) {
+      this.tracker = new TrackerServer({
+        isTracked: (hex) => this.#slots.has(hex),
+        open: options.openTracker ?? false,
+        ...(options.trackerIntervalSec !== undefined ? { intervalSec: options.trackerIntervalSec } : {}),
+      });
+    }
   }
 
   get port(): number {
@@ -66,11 +130,22 @@ export class Session {
   }
 
   get torrents(): Torrent[] {
-    return [...this.#torrents.values()];
+    return [...this.#slots.values()].map((s) => s.torrent);
+  }
+
+  get dht(): DhtNode | undefined {
+    return this.#dht;
   }
 
   get(infoHashHex: string): Torrent | undefined {
-    return this.#torrents.get(infoHashHex);
+    return this.#slots.get(infoHashHex)?.torrent;
+  }
+
+  /** Peers learned by PEX across all torrents (statistics and tests). */
+  get learnedByPex(): number {
+    let n = 0;
+    for (const s of this.#slots.values()) n += s.glue.learnedByPex;
+    return n;
   }
 
   async start(): Promise<void> {
@@ -95,6 +170,87 @@ export class Session {
     server.on('error', () => undefined);
     const addr = server.address();
     this.#port = typeof addr === 'object' && addr ? addr.port : 0;
+    await this.#startUdp();
+    this.tracker?.start();
+    await this.#startDht();
+    await this.#startLsd();
+    this.#timer = setInterval(() => this.#tick(), TICK_MS);
+  }
+
+  async #startUdp(): Promise<void> {
+    if (this.tracker === undefined && this.#o.dht === false) return;
+    const bind = this.#o.bind;
+    const v6 = bind ? isIP(bind) === 6 : true;
+    const udp = createSocket(v6 ? { type: 'udp6', ipv6Only: false } : { type: 'udp4' });
+    udp.on('error', () => undefined);
+    await new Promise<void>((resolve, reject) => {
+      udp.once('error', reject);
+      udp.bind({ port: this.#port, ...(bind ? { address: bind } : {}) }, () => {
+        udp.off('error', reject);
+        resolve();
+      });
+    }).catch((err: Error) => {
+      udp.close();
+      throw new SessionError(`cannot bind UDP port ${this.#port}: ${err.message}`, { cause: err });
+    });
+    udp.on('message', (msg, rinfo) => {
+      if (msg.length === 0) return;
+      if (msg[0] === 0x64 /* d */) {
+        this.#dht?.handlePacket(msg, { address: unmapV4(rinfo.address), port: rinfo.port });
+        return;
+      }
+      const reply = this.tracker?.handleUdp(msg, {
+        address: unmapV4(rinfo.address),
+        port: rinfo.port,
+        family: rinfo.family === 'IPv6' && !rinfo.address.startsWith('::ffff:') ? 'IPv6' : 'IPv4',
+      });
+      if (reply) udp.send(reply, rinfo.port, rinfo.address);
+    });
+    this.#udp = udp;
+  }
+
+  #udpSend(msg: Buffer, host: string, port: number): void {
+    const udp = this.#udp;
+    if (!udp || this.#stopped) return;
+    // A dual-stack IPv6 socket reaches IPv4 hosts through mapped addresses.
+    const target = udp.address().family === 'IPv6' && isIP(host) === 4 ? `::ffff:${host}` : host;
+    udp.send(msg, port, target, () => undefined);
+  }
+
+  async #startDht(): Promise<void> {
+    if (this.#o.dht === false || !this.#udp) return;
+    const loopback = isLoopback(this.#o.bind);
+    const { DHT_BOOTSTRAP_NODES } = await import('../discovery/dht/dht-node.js');
+    const bootstrap = this.#o.dhtBootstrap ?? (loopback ? [] : DHT_BOOTSTRAP_NODES);
+    const dht = new DhtNode({
+      send: (msg, host, port) => this.#udpSend(msg, host, port),
+      bootstrap,
+      signal: this.#ac.signal,
+      ...(this.#o.dhtRateLimitPerSec !== undefined ? { rateLimitPerSec: this.#o.dhtRateLimitPerSec } : {}),
+    });
+    dht.on('peers:found', (hex, peers) => {
+      this.#slots.get(hex)?.torrent.addPeers(peers);
+      this.#fetchers.get(hex)?.addPeers(peers);
+    });
+    this.#dht = dht;
+    // Bootstrapping runs in the background: a session is usable before the DHT has converged.
+    dht.start().catch(() => undefined);
+  }
+
+  async #startLsd(): Promise<void> {
+    const bind = this.#o.bind;
+    // Never multicast from a loopback-bound session (tests, the demo): LSD is for real LANs.
+    if (this.#o.lsd === false || isLoopback(bind)) return;
+    const lsd = new LsdNode({
+      port: this.#port,
+      ...(bind && bind !== '0.0.0.0' && bind !== '::' ? { bindAddress: bind, interfaceAddress: bind } : {}),
+      signal: this.#ac.signal,
+    });
+    lsd.on('peer:found', (hex, peer) => {
+      this.#slots.get(hex)?.torrent.addPeers([peer]);
+      this.#fetchers.get(hex)?.addPeers([peer]);
+    });
+    if (await lsd.start()) this.#lsd = lsd;
   }
 
   #onConnection(socket: Socket): void {
@@ -105,6 +261,7 @@ export class Session {
     this.#sockets.add(socket);
     socket.once('close', () => this.#sockets.delete(socket));
     socket.on('error', () => undefined);
+    socket.setTimeout(this.#o.handshakeTimeoutMs ?? 10_000, () => socket.destroy());
     socket.once('readable', () => {
       const first = socket.read(1) as Buffer | null;
       if (!first) {
@@ -112,9 +269,11 @@ export class Session {
         return;
       }
       socket.unshift(first);
+      socket.setTimeout(0);
       if (first[0] === 0x13) this.#onPeer(socket);
-      else if (first[0] === 0x47 /* G */) this.#onHttp(socket);
-      else socket.destroy();
+      else if (first[0] === 0x47 /* G */ && this.tracker) {
+        serveHttpConnection(socket, this.tracker);
+      } else socket.destroy();
     });
   }
 
@@ -122,29 +281,31 @@ export class Session {
     readHandshake(socket, { timeoutMs: this.#o.handshakeTimeoutMs ?? 10_000, signal: this.#ac.signal }).then(
       ({ handshake, rest }) => {
         this.#sockets.delete(socket);
-        const t = this.#torrents.get(Buffer.from(handshake.infoHash).toString('hex'));
-        if (!t) {
-          socket.destroy();
-          return;
+        const hex = Buffer.from(handshake.infoHash).toString('hex');
+        const slot = this.#slots.get(hex);
+        if (slot) slot.torrent.acceptIncoming(socket, handshake, rest);
+        else {
+          const fetcher = this.#fetchers.get(hex);
+          if (fetcher) fetcher.acceptIncoming(socket, handshake, rest);
+          else socket.destroy();
         }
-        t.acceptIncoming(socket, handshake, rest);
       },
       () => socket.destroy(),
     );
   }
 
-  #onHttp(socket: Socket): void {
-    // The embedded tracker arrives with the tracker issue; until then, a plain 404.
-    socket.end('HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n');
+  #ownAddresses(): PeerAddress[] {
+    const bind = this.#o.bind;
+    return bind && bind !== '0.0.0.0' && bind !== '::' ? [{ host: bind, port: this.#port }] : [];
   }
 
   async add(metainfo: Metainfo, options: AddOptions): Promise<Torrent> {
     if (this.#stopped) throw new SessionError('session is stopped');
     const key = metainfo.infoHashHex;
-    const existing = this.#torrents.get(key);
+    const existing = this.#slots.get(key);
     if (existing) {
-      if (options.peers) existing.addPeers(options.peers);
-      return existing;
+      if (options.peers) existing.torrent.addPeers(options.peers);
+      return existing.torrent;
     }
     const torrent = new Torrent({
       metainfo,
@@ -152,6 +313,8 @@ export class Session {
       hasher: this.hasher,
       peerId: this.peerId,
       port: this.#port,
+      extensions: { ...LOCAL_EXTENSIONS },
+      ...(this.#dht ? { dhtPort: this.#port } : {}),
       ...(this.#o.maxConnectionsPerTorrent !== undefined
         ? { maxConnections: this.#o.maxConnectionsPerTorrent }
         : {}),
@@ -162,30 +325,203 @@ export class Session {
         : {}),
       ...options.torrentOptions,
     });
-    this.#torrents.set(key, torrent);
+    const glue = new ExtensionGlue(torrent, {
+      pex: this.#o.pex !== false,
+      ownAddresses: this.#ownAddresses(),
+      ...(this.tracker
+        ? {
+            extraPeers: () =>
+              (this.tracker?.peersOf(key) ?? []).map((p) => ({
+                host: p.host,
+                port: p.port,
+                seed: p.seed,
+                reachable: false,
+              })),
+          }
+        : {}),
+    });
+    const slot: TorrentSlot = { torrent, glue, lastDhtLookupMs: 0 };
+    this.#slots.set(key, slot);
+    glue.start();
+    torrent.on('peer:dht-port', (host, port) => this.#dht?.addNode(host, port));
     if (options.peers) torrent.addPeers(options.peers);
     options.onTorrent?.(torrent);
+    this.emit('torrent:added', torrent);
     await torrent.start();
+    if (this.#stopped || this.#slots.get(key) !== slot) return torrent;
+    this.#startDiscovery(slot);
     return torrent;
   }
 
+  #startDiscovery(slot: TorrentSlot): void {
+    const torrent = slot.torrent;
+    const m = torrent.metainfo;
+    if (this.#o.trackerClient !== false && m.announceList.length > 0) {
+      const client = new TrackerClient({
+        infoHash: m.infoHash,
+        peerId: this.peerId,
+        port: this.#port,
+        tiers: m.announceList,
+        getStats: () => ({
+          uploaded: torrent.uploadedBytes,
+          downloaded: torrent.downloadedBytes,
+          left: Math.max(0, m.totalLength - torrent.verifiedBytes),
+        }),
+        signal: this.#ac.signal,
+        ...(this.#o.trackerClientTimeoutMs !== undefined
+          ? { timeoutMs: this.#o.trackerClientTimeoutMs }
+          : {}),
+        ...(this.#o.trackerRetryMinMs !== undefined ? { retryMinMs: this.#o.trackerRetryMinMs } : {}),
+      });
+      client.on('peers:found', (peers) => torrent.addPeers(peers));
+      slot.client = client;
+      client.start();
+      if (!torrent.complete) torrent.once('torrent:complete', () => client.completed());
+    }
+    // Our own tracker knows us as a peer of this torrent, so announcers find us at once.
+    this.#lsd?.add(m.infoHash);
+    if (this.#dht && !m.private) {
+      this.#dht.announce(m.infoHash, this.#port);
+      if (!torrent.complete) this.#dhtLookup(slot);
+    }
+  }
+
+  #dhtLookup(slot: TorrentSlot): void {
+    const dht = this.#dht;
+    if (!dht) return;
+    slot.lastDhtLookupMs = Date.now();
+    dht
+      .lookup(slot.torrent.metainfo.infoHash)
+      .then((peers) => slot.torrent.addPeers(peers))
+      .catch(() => undefined);
+  }
+
+  /**
+   * Adds a magnet link: fetches the info dict from peers (x.pe, trackers, the DHT, LSD), then adds
+   * the torrent. Resolves once the torrent is added (it may take long; abort with `signal`).
+   */
+  async addMagnet(
+    magnet: Magnet,
+    options: AddOptions & { signal?: AbortSignal; onFetcher?: (f: MetadataFetcher) => void },
+  ): Promise<Torrent> {
+    if (this.#stopped) throw new SessionError('session is stopped');
+    const hex = magnet.infoHashHex;
+    const existing = this.#slots.get(hex);
+    if (existing) return existing.torrent;
+    const fetcher = new MetadataFetcher({
+      infoHash: magnet.infoHash,
+      peerId: this.peerId,
+      port: this.#port,
+      ...(this.#o.bind && this.#o.bind !== '0.0.0.0' && this.#o.bind !== '::'
+        ? { localAddress: this.#o.bind }
+        : {}),
+      trackers: magnet.trackers,
+      name: magnet.name,
+    });
+    this.#fetchers.set(hex, fetcher);
+    options.onFetcher?.(fetcher);
+    const { parseAddress } = await import('../peer/dial.js');
+    fetcher.addPeers([
+      ...magnet.peers.map(parseAddress).filter((a): a is PeerAddress => a !== undefined),
+      ...(options.peers ?? []),
+    ]);
+    let client: TrackerClient | undefined;
+    if (this.#o.trackerClient !== false && magnet.trackers.length > 0) {
+      client = new TrackerClient({
+        infoHash: magnet.infoHash,
+        peerId: this.peerId,
+        port: this.#port,
+        tiers: magnet.trackers.map((t) => [t]),
+        getStats: () => ({ uploaded: 0, downloaded: 0, left: 1 }),
+        signal: this.#ac.signal,
+        ...(this.#o.trackerClientTimeoutMs !== undefined
+          ? { timeoutMs: this.#o.trackerClientTimeoutMs }
+          : {}),
+        ...(this.#o.trackerRetryMinMs !== undefined ? { retryMinMs: this.#o.trackerRetryMinMs } : {}),
+      });
+      client.on('peers:found', (peers) => fetcher.addPeers(peers));
+      client.start();
+    }
+    this.#lsd?.add(magnet.infoHash);
+    const lookups = setInterval(() => {
+      this.#dht
+        ?.lookup(magnet.infoHash)
+        .then((peers) => fetcher.addPeers(peers))
+        .catch(() => undefined);
+    }, 20_000);
+    this.#dht
+      ?.lookup(magnet.infoHash)
+      .then((peers) => fetcher.addPeers(peers))
+      .catch(() => undefined);
+    const signal = AbortSignal.any([this.#ac.signal, ...(options.signal ? [options.signal] : [])]);
+    try {
+      const metainfo = await fetcher.fetch(signal);
+      const known = fetcher.knownPeers();
+      if (this.#stopped) throw new SessionError('session is stopped');
+      this.emit('metadata:fetched', hex);
+      return await this.add(metainfo, { ...options, peers: known });
+    } finally {
+      clearInterval(lookups);
+      this.#fetchers.delete(hex);
+      fetcher.stop();
+      await client?.stop();
+    }
+  }
+
   async remove(infoHashHex: string): Promise<void> {
-    const t = this.#torrents.get(infoHashHex);
-    if (!t) return;
-    this.#torrents.delete(infoHashHex);
-    await t.stop();
+    const slot = this.#slots.get(infoHashHex);
+    if (!slot) return;
+    this.#slots.delete(infoHashHex);
+    await this.#stopSlot(slot);
+    this.emit('torrent:removed', infoHashHex);
+  }
+
+  async #stopSlot(slot: TorrentSlot): Promise<void> {
+    slot.glue.stop();
+    this.#lsd?.remove(slot.torrent.metainfo.infoHash);
+    this.#dht?.unannounce(slot.torrent.metainfo.infoHash);
+    await Promise.all([slot.client?.stop(), slot.torrent.stop()]);
+  }
+
+  #tick(): void {
+    const now = Date.now();
+    for (const [hex, slot] of this.#slots) {
+      slot.glue.tick();
+      const t = slot.torrent;
+      // Tell our tracker about the peers we are connected to: an announce then returns the whole swarm.
+      if (this.tracker) {
+        for (const p of t.peerList()) {
+          if (p.listenPort)
+            this.tracker.addKnownPeer(hex, { host: p.host, port: p.listenPort, seed: p.seed });
+        }
+      }
+      if (this.#dht && !t.complete && !t.metainfo.private && now - slot.lastDhtLookupMs > 60_000)
+        this.#dhtLookup(slot);
+    }
   }
 
   async stop(): Promise<void> {
     if (this.#stopped) return;
     this.#stopped = true;
+    if (this.#timer) clearInterval(this.#timer);
     this.#ac.abort();
-    await Promise.all([...this.#torrents.values()].map((t) => t.stop()));
-    this.#torrents.clear();
+    for (const f of this.#fetchers.values()) f.stop();
+    this.#fetchers.clear();
+    await Promise.all([...this.#slots.values()].map((s) => this.#stopSlot(s)));
+    this.#slots.clear();
+    this.#dht?.stop();
+    await this.#lsd?.stop();
+    this.tracker?.stop();
     for (const s of this.#sockets) s.destroy();
     this.#sockets.clear();
+    const udp = this.#udp;
+    if (udp) await new Promise<void>((resolve) => udp.close(() => resolve()));
     const server = this.#server;
     if (server) await new Promise<void>((resolve) => server.close(() => resolve()));
     await this.hasher.stop();
   }
+}
+
+function unmapV4(address: string): string {
+  return address.startsWith('::ffff:') && isIP(address.slice(7)) === 4 ? address.slice(7) : address;
 }

@@ -10,7 +10,7 @@ import type { Socket } from 'node:net';
 import { PeerConnection, type PeerConnectionOptions } from '../peer/connection.js';
 import { dial, formatAddress, type PeerAddress } from '../peer/dial.js';
 import type { Metainfo } from '../protocol/metainfo.js';
-import type { Handshake } from '../protocol/peer-wire.js';
+import type { DisconnectReason, Handshake } from '../protocol/peer-wire.js';
 import { BLOCK_SIZE } from '../protocol/peer-wire.js';
 import { checkExisting } from '../storage/check.js';
 import type { HasherPool } from '../storage/hasher-pool.js';
@@ -51,6 +51,23 @@ export interface TorrentOptions {
   random?: () => number;
   connectionOptions?: Partial<PeerConnectionOptions>;
   localAddress?: string;
+  /** BEP 10 extensions we offer (`m` of our extension handshake): name → local message id. */
+  extensions?: Record<string, number>;
+  /** Our DHT's UDP port, told to peers that support the DHT (BEP 5 PORT message). */
+  dhtPort?: number;
+}
+
+/** A connected peer as the session's discovery glue sees it (PEX, metadata exchange). */
+export interface PeerInfo {
+  key: string;
+  address: string;
+  host: string;
+  /** The port the peer listens on: the one we dialed, or the `p` of its extension handshake. */
+  listenPort: number | undefined;
+  seed: boolean;
+  /** We reached it by dialing, so others can too. */
+  outgoing: boolean;
+  supports(extension: string): boolean;
 }
 
 export interface TorrentEvents extends Record<string, unknown[]> {
@@ -59,10 +76,16 @@ export interface TorrentEvents extends Record<string, unknown[]> {
   'piece:verified': [piece: number];
   'piece:failed': [piece: number, peers: string[]];
   'peer:connect': [address: string];
-  'peer:disconnect': [address: string, reason: string];
+  'peer:disconnect': [address: string, reason: string, key: string];
   'peer:banned': [host: string];
   'torrent:complete': [];
   'torrent:error': [Error];
+  /** A BEP 10 extension handshake arrived on a connection. */
+  'peer:extensions': [key: string];
+  /** An extension message (other than the handshake) arrived. */
+  'peer:extended': [key: string, name: string, payload: Uint8Array];
+  /** A peer told us its DHT port (BEP 5). */
+  'peer:dht-port': [host: string, port: number];
 }
 
 interface PeerEntry {
@@ -70,6 +93,7 @@ interface PeerEntry {
   address: string;
   host: string;
   conn: PeerConnection;
+  dialedPort: number | undefined;
   lastBlockAtMs?: number;
   connectedAtMs: number;
   lastUnchokedAtMs?: number;
@@ -213,16 +237,46 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
       this.#fillConnections();
   }
 
+  /** The connected peers whose handshakes are done. */
+  peerList(): PeerInfo[] {
+    const out: PeerInfo[] = [];
+    for (const p of this.#peers.values()) {
+      if (!p.conn.remotePeerId) continue;
+      const conn = p.conn;
+      out.push({
+        key: p.key,
+        address: p.address,
+        host: p.host,
+        listenPort: p.dialedPort ?? conn.remoteExtensions?.p,
+        seed: p.isSeed,
+        outgoing: p.dialedPort !== undefined,
+        supports: (name) => conn.remoteExtensions?.m.has(name) ?? false,
+      });
+    }
+    return out;
+  }
+
+  /** Sends a BEP 10 extension message by name; false when the peer does not support it. */
+  sendExtended(key: string, name: string, payload: Uint8Array): boolean {
+    return this.#peers.get(key)?.conn.sendExtended(name, payload) ?? false;
+  }
+
+  closePeer(key: string, reason: DisconnectReason): void {
+    this.#peers.get(key)?.conn.close(reason);
+  }
+
   #connOptions(): PeerConnectionOptions {
     return {
       infoHash: this.infoHash,
       peerId: this.#o.peerId,
       pieceCount: this.metainfo.pieceCount,
       extensions: {
+        m: this.#o.extensions ?? {},
         ...(this.#o.port !== undefined ? { p: this.#o.port } : {}),
         metadataSize: this.metainfo.infoBytes.length,
       },
       signal: this.#ac.signal,
+      ...(this.#o.dhtPort !== undefined ? { dht: true } : {}),
       ...this.#o.connectionOptions,
     };
   }
@@ -290,6 +344,7 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
       address,
       host,
       conn,
+      dialedPort: candidate?.addr.port,
       connectedAtMs: Date.now(),
       isSeed: false,
       counted: 'none',
@@ -311,6 +366,7 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
       }
       if (candidate) candidate.failures = 0;
       conn.sendBitfield(this.bitfield);
+      if (this.#o.dhtPort !== undefined && conn.remoteSupportsDht) conn.sendPort(this.#o.dhtPort);
       this.emit('peer:connect', address);
     });
     conn.on('bitfield:received', () => this.#onPeerBitfield(entry));
@@ -340,6 +396,11 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
       entry.pendingReads.delete(blockKey(block));
     });
     conn.on('allowed-fast:received', () => this.#fillRequests(entry));
+    conn.on('extended:handshake', () => this.emit('peer:extensions', key));
+    conn.on('port:received', (port: number) => this.emit('peer:dht-port', host, port));
+    conn.on('extended:message', (name, _id, payload) => {
+      if (name !== undefined) this.emit('peer:extended', key, name, payload);
+    });
     conn.on('connection:close', (reason: string) => {
       this.#peers.delete(key);
       for (const b of this.#picker.releaseAll(key)) void b;
@@ -350,7 +411,7 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
         candidate.connected = false;
         candidate.nextTryMs = Date.now() + (reason === 'both-seeders' ? 3_600_000 : 30_000);
       }
-      this.emit('peer:disconnect', address, reason);
+      this.emit('peer:disconnect', address, reason, key);
       // Others may pick up what this one had outstanding.
       for (const p of this.#peers.values()) this.#fillRequests(p);
     });

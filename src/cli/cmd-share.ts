@@ -1,0 +1,84 @@
+// `bitswarm share <path> [--port N] [-o FILE] [--announce-host HOST]`: the one command to share a
+// folder on a LAN — create a torrent whose tracker is this very peer, print its magnet link and
+// .torrent path, and seed it.
+import { writeFile } from 'node:fs/promises';
+import { isIP } from 'node:net';
+import { networkInterfaces } from 'node:os';
+import { basename, dirname, resolve } from 'node:path';
+import { formatMagnet } from '../protocol/magnet.js';
+import { parseMetainfo } from '../protocol/metainfo.js';
+import { createTorrent } from '../storage/create-torrent.js';
+import { UsageError } from '../util/errors.js';
+import { VERSION } from '../util/version.js';
+import { parse } from './args.js';
+import { runTorrent } from './cmd-download.js';
+import { netHelp, netOptions, readNetOptions, startSession } from './net-options.js';
+
+export const shareHelp = `usage: bitswarm share <path> [options]
+  -o, --output FILE        where to write the .torrent (default: <name>.torrent here)
+  --announce-host HOST     the address other peers reach this one at (default: --bind, or this
+                           machine's first LAN address)
+  --private                set the private flag
+  --json                   JSON lines on stdout
+${netHelp}`;
+
+/** The address other machines on the LAN reach us at: the first non-internal IPv4 address. */
+export function lanAddress(): string | undefined {
+  for (const list of Object.values(networkInterfaces())) {
+    for (const a of list ?? []) if (a.family === 'IPv4' && !a.internal) return a.address;
+  }
+  return undefined;
+}
+
+export async function runShare(argv: string[]): Promise<number> {
+  const { values, positionals } = parse('share', argv, {
+    output: { type: 'string', short: 'o' },
+    'announce-host': { type: 'string' },
+    private: { type: 'boolean' },
+    json: { type: 'boolean' },
+    quiet: { type: 'boolean', short: 'q' },
+    ...netOptions,
+  });
+  if (positionals.length !== 1) throw new UsageError('share: expected one <path>');
+  if (values['no-tracker'])
+    throw new UsageError("share: the shared torrent announces to this peer's tracker; drop --no-tracker");
+  const path = resolve(positionals[0]!);
+  const net = readNetOptions('share', values);
+  const bindHost = net.bind && net.bind !== '0.0.0.0' && net.bind !== '::' ? net.bind : undefined;
+  const host = values['announce-host'] ?? bindHost ?? lanAddress() ?? '127.0.0.1';
+  const session = await startSession(net);
+  try {
+    const hostPart = isIP(host) === 6 ? `[${host}]` : host;
+    const created = await createTorrent(path, {
+      announce: [[`http://${hostPart}:${session.port}/announce`]],
+      createdBy: `bitswarm/${VERSION}`,
+      ...(values.private ? { private: true } : {}),
+    });
+    const out = resolve(values.output ?? `${basename(created.name)}.torrent`);
+    await writeFile(out, created.torrent);
+    const m = parseMetainfo(created.torrent);
+    const magnet = formatMagnet({
+      infoHash: m.infoHash,
+      name: m.name,
+      trackers: m.announceList.flat(),
+      peers: [`${hostPart}:${session.port}`],
+    });
+    if (values.json) {
+      process.stdout.write(
+        `${JSON.stringify({ time: Date.now(), event: 'shared', torrent: out, magnet, infoHash: m.infoHashHex, port: session.port, announce: m.announceList[0]?.[0] })}\n`,
+      );
+    } else {
+      process.stdout.write(
+        `sharing ${path}\n  torrent  ${out}\n  magnet   ${magnet}\n  tracker  ${m.announceList[0]?.[0]} (this peer)\n`,
+      );
+    }
+    return await runTorrent(
+      session,
+      { mode: 'share', json: values.json === true, quiet: values.quiet === true, keepSeeding: true },
+      (attach) => session.add(m, { dir: dirname(path), peers: net.peers, onTorrent: attach }),
+    );
+  } catch (err) {
+    await session.stop();
+    throw err;
+  }
+}

@@ -1,0 +1,35 @@
+// `bitswarm tracker [--port N] [--bind ADDR]`: the embedded tracker alone (HTTP and UDP on one port),
+// open to any info hash.
+import { UsageError } from '../util/errors.js';
+import { parse } from './args.js';
+import { Reporter } from './cmd-download.js';
+import { netOptions, readNetOptions, startSession } from './net-options.js';
+
+export const trackerHelp = `usage: bitswarm tracker [--port N] [--bind ADDR] [--json]
+  Runs a BitTorrent tracker (HTTP /announce and /scrape, and UDP, BEP 15) on one port until Ctrl-C.`;
+
+export async function runTracker(argv: string[]): Promise<number> {
+  const { values, positionals } = parse('tracker', argv, {
+    json: { type: 'boolean' },
+    quiet: { type: 'boolean', short: 'q' },
+    ...netOptions,
+  });
+  if (positionals.length > 0) throw new UsageError('tracker: takes no arguments');
+  const net = readNetOptions('tracker', values);
+  const session = await startSession(net, { openTracker: true, dht: false, lsd: false, tracker: true });
+  const r = new Reporter({
+    mode: 'tracker',
+    json: values.json === true,
+    quiet: values.quiet === true,
+    keepSeeding: true,
+  });
+  const host = net.bind ?? '0.0.0.0';
+  r.say(`tracker on http://${host}:${session.port}/announce and udp://${host}:${session.port}`);
+  r.json({ event: 'listening', port: session.port });
+  await new Promise<void>((resolve) => {
+    process.once('SIGINT', () => resolve());
+    process.once('SIGTERM', () => resolve());
+  });
+  await session.stop();
+  return 0;
+}
