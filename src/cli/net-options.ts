@@ -3,7 +3,7 @@
 import { type PeerAddress, parseAddress } from '../peer/dial.js';
 import { Session, SessionError, type SessionOptions } from '../session/session.js';
 import { UsageError } from '../util/errors.js';
-import { intOption, type Options } from './args.js';
+import { intOption, type Options, sizeOption } from './args.js';
 
 export const netOptions = {
   port: { type: 'string' },
@@ -15,6 +15,8 @@ export const netOptions = {
   'no-tracker': { type: 'boolean' },
   'open-tracker': { type: 'boolean' },
   'dht-bootstrap': { type: 'string', multiple: true },
+  'upload-limit': { type: 'string' },
+  'download-limit': { type: 'string' },
 } as const satisfies Options;
 
 export const netHelp = `  --port N                 TCP and UDP port for peers, the tracker and the DHT
@@ -25,7 +27,9 @@ export const netHelp = `  --port N                 TCP and UDP port for peers, t
   --no-tracker             do not run the embedded tracker on the port
   --open-tracker           the embedded tracker tracks any info hash, not only ours
   --dht-bootstrap HOST:PORT  DHT bootstrap node (repeatable; replaces the default list;
-                           "none" starts a new DHT)`;
+                           "none" starts a new DHT)
+  --upload-limit RATE      cap upload, bytes per second (e.g. 500K, 2M)
+  --download-limit RATE    cap download, bytes per second`;
 
 export interface NetConfig {
   port: number | undefined;
@@ -46,6 +50,8 @@ export function readNetOptions(
     'no-tracker'?: boolean;
     'open-tracker'?: boolean;
     'dht-bootstrap'?: string[];
+    'upload-limit'?: string;
+    'download-limit'?: string;
   },
 ): NetConfig {
   const addr = (flag: string, p: string): PeerAddress => {
@@ -64,6 +70,10 @@ export function readNetOptions(
   };
   if (boot) session.dhtBootstrap = boot.includes('none') ? [] : boot.map((b) => addr('dht-bootstrap', b));
   if (values.bind) session.bind = values.bind;
+  const up = sizeOption(command, 'upload-limit', values['upload-limit']);
+  const down = sizeOption(command, 'download-limit', values['download-limit']);
+  if (up !== undefined) session.uploadLimitBytesPerSec = up;
+  if (down !== undefined) session.downloadLimitBytesPerSec = down;
   return { port: intOption(command, 'port', values.port, 0, 65535), bind: values.bind, peers, session };
 }
 

@@ -22,6 +22,7 @@ import { FileStorage } from '../storage/file-storage.js';
 import { HasherPool } from '../storage/hasher-pool.js';
 import type { Storage } from '../storage/storage.js';
 import { Torrent, type TorrentOptions } from '../swarm/torrent.js';
+import { TokenBucket } from '../util/token-bucket.js';
 import { TypedEmitter } from '../util/typed-events.js';
 import { VERSION } from '../util/version.js';
 import { ExtensionGlue, LOCAL_EXTENSIONS } from './extension-glue.js';
@@ -52,6 +53,9 @@ export interface SessionOptions {
   /** Tracker client timings, for tests. */
   trackerClientTimeoutMs?: number;
   trackerRetryMinMs?: number;
+  /** Session-wide rate limits on payload, bytes per second (0 or absent: unlimited). */
+  uploadLimitBytesPerSec?: number;
+  downloadLimitBytesPerSec?: number;
 }
 
 export interface AddOptions {
@@ -64,6 +68,9 @@ export interface AddOptions {
   torrentOptions?: Partial<TorrentOptions>;
   /** Called with the new torrent before it starts (to attach listeners before its first event). */
   onTorrent?: (torrent: Torrent) => void;
+  /** This torrent's rate limits, bytes per second. */
+  uploadLimitBytesPerSec?: number;
+  downloadLimitBytesPerSec?: number;
 }
 
 export interface SessionEvents extends Record<string, unknown[]> {
@@ -95,6 +102,9 @@ export class Session extends TypedEmitter<SessionEvents> {
   readonly peerId: Buffer;
   readonly hasher: HasherPool;
   readonly tracker: TrackerServer | undefined;
+  /** Session-wide rate limits, shared by every torrent. */
+  readonly uploadLimit: TokenBucket;
+  readonly downloadLimit: TokenBucket;
   readonly #o: SessionOptions;
   readonly #slots = new Map<string, TorrentSlot>();
   readonly #fetchers = new Map<string, MetadataFetcher>();
@@ -113,6 +123,8 @@ export class Session extends TypedEmitter<SessionEvents> {
     super();
     this.#o = options;
     this.peerId = options.peerId ?? makePeerId(VERSION);
+    this.uploadLimit = new TokenBucket(options.uploadLimitBytesPerSec ?? 0);
+    this.downloadLimit = new TokenBucket(options.downloadLimitBytesPerSec ?? 0);
     this.hasher = new HasherPool(
       options.hasherThreads !== undefined ? { threads: options.hasherThreads } : {},
     );
@@ -314,6 +326,8 @@ export class Session extends TypedEmitter<SessionEvents> {
       peerId: this.peerId,
       port: this.#port,
       extensions: { ...LOCAL_EXTENSIONS },
+      uploadBuckets: [this.uploadLimit],
+      downloadBuckets: [this.downloadLimit],
       ...(this.#dht ? { dhtPort: this.#port } : {}),
       ...(this.#o.maxConnectionsPerTorrent !== undefined
         ? { maxConnections: this.#o.maxConnectionsPerTorrent }
@@ -339,6 +353,10 @@ export class Session extends TypedEmitter<SessionEvents> {
               })),
           }
         : {}),
+    });
+    torrent.setRateLimits({
+      uploadBytesPerSec: options.uploadLimitBytesPerSec ?? 0,
+      downloadBytesPerSec: options.downloadLimitBytesPerSec ?? 0,
     });
     const slot: TorrentSlot = { torrent, glue, lastDhtLookupMs: 0 };
     this.#slots.set(key, slot);

@@ -18,6 +18,7 @@ import { ReadCache } from '../storage/read-cache.js';
 import { pieceLengthOf, type Storage } from '../storage/storage.js';
 import { Bitfield } from '../util/bitfield.js';
 import { RateMeter } from '../util/rate-meter.js';
+import { TokenBucket } from '../util/token-bucket.js';
 import { TypedEmitter } from '../util/typed-events.js';
 import { type ChokerState, decideUnchokes, isSnubbed } from './choker.js';
 import { type BlockRef, PiecePicker } from './piece-picker.js';
@@ -55,6 +56,9 @@ export interface TorrentOptions {
   extensions?: Record<string, number>;
   /** Our DHT's UDP port, told to peers that support the DHT (BEP 5 PORT message). */
   dhtPort?: number;
+  /** Rate limits on payload: this torrent's buckets come first, then shared (global) ones. */
+  uploadBuckets?: readonly TokenBucket[];
+  downloadBuckets?: readonly TokenBucket[];
 }
 
 /** A connected peer as the session's discovery glue sees it (PEX, metadata exchange). */
@@ -132,6 +136,15 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
   #lastChokeMs = 0;
   #nextKey = 1;
   #dialing = 0;
+  /** Rate limits: this torrent's own bucket, then the shared ones. */
+  readonly uploadLimit = new TokenBucket(0);
+  readonly downloadLimit = new TokenBucket(0);
+  readonly #uploadBuckets: TokenBucket[];
+  readonly #downloadBuckets: TokenBucket[];
+  /** Requests waiting for upload tokens, in arrival order. */
+  readonly #uploadQueue: { entry: PeerEntry; block: BlockRef }[] = [];
+  #uploadTimer: NodeJS.Timeout | undefined;
+  #downloadTimer: NodeJS.Timeout | undefined;
   /** Payload bytes, for statistics (session totals, ratio). */
   downloadedBytes = 0;
   uploadedBytes = 0;
@@ -151,6 +164,15 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
       ...(options.sequential ? { sequential: true } : {}),
     });
     this.#cache = new ReadCache(options.storage);
+    this.#uploadBuckets = [this.uploadLimit, ...(options.uploadBuckets ?? [])];
+    this.#downloadBuckets = [this.downloadLimit, ...(options.downloadBuckets ?? [])];
+  }
+
+  /** Per-torrent rate limits in bytes per second (0: unlimited). */
+  setRateLimits(limits: { uploadBytesPerSec?: number; downloadBytesPerSec?: number }): void {
+    if (limits.uploadBytesPerSec !== undefined) this.uploadLimit.setRate(limits.uploadBytesPerSec);
+    if (limits.downloadBytesPerSec !== undefined) this.downloadLimit.setRate(limits.downloadBytesPerSec);
+    this.#pumpUploads();
   }
 
   get state(): TorrentState {
@@ -219,6 +241,8 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
     if (this.#state === TorrentState.stopped) return;
     this.#setState(TorrentState.stopped);
     this.#ac.abort();
+    clearTimeout(this.#uploadTimer);
+    clearTimeout(this.#downloadTimer);
     for (const p of this.#peers.values()) p.conn.close('shutdown');
     this.#peers.clear();
     this.#pieceBuffers.clear();
@@ -467,6 +491,7 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
     if (conn.peerChoking && (!allowedFast || allowedFast.size === 0)) return;
     const want = conn.desiredQueueDepth() - conn.outstandingRequests;
     if (want <= 0) return;
+    if (!this.#downloadAllowed()) return;
     const overCap = this.#unverifiedBytes() > (this.#o.maxUnverifiedBytes ?? 48 * 1024 * 1024);
     const blocks = this.#picker.pick(entry.key, entry.isSeed ? 'all' : bf, want, {
       fast: conn.downloadMeter.rate(Date.now()) > 512 * 1024,
@@ -486,7 +511,9 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
       return;
     }
     this.downloadedBytes += data.length;
-    this.downloadMeter.add(data.length, Date.now());
+    const nowMs = Date.now();
+    this.downloadMeter.add(data.length, nowMs);
+    for (const b of this.#downloadBuckets) b.take(data.length, nowMs);
     for (const other of r.cancel) this.#peers.get(other)?.conn.cancel(block);
     let buf = this.#pieceBuffers.get(piece);
     if (!buf) {
@@ -550,6 +577,8 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
     this.#setState(TorrentState.error);
     this.emit('torrent:error', err);
     this.#ac.abort();
+    clearTimeout(this.#uploadTimer);
+    clearTimeout(this.#downloadTimer);
     for (const p of this.#peers.values()) p.conn.close('shutdown');
   }
 
@@ -580,17 +609,56 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
       conn.reject(block);
       return;
     }
-    const k = blockKey(block);
-    entry.pendingReads.add(k);
-    this.#cache.read(block.piece, block.offset, block.length).then(
-      (data) => {
-        if (!entry.pendingReads.delete(k) || this.#ac.signal.aborted) return;
-        conn.sendPiece(block.piece, block.offset, data);
-        this.uploadedBytes += data.length;
-        this.uploadMeter.add(data.length, Date.now());
-      },
-      (err: Error) => this.#fail(err),
-    );
+    entry.pendingReads.add(blockKey(block));
+    this.#uploadQueue.push({ entry, block });
+    this.#pumpUploads();
+  }
+
+  /** Serves queued requests as far as the upload buckets allow; waits for tokens otherwise. */
+  #pumpUploads(): void {
+    if (this.#uploadTimer || this.#ac.signal.aborted) return;
+    while (this.#uploadQueue.length > 0) {
+      const { entry, block } = this.#uploadQueue[0]!;
+      const k = blockKey(block);
+      if (!entry.pendingReads.has(k) || entry.conn.closed) {
+        this.#uploadQueue.shift(); // cancelled, choked or gone meanwhile
+        continue;
+      }
+      const now = Date.now();
+      const waitMs = Math.max(...this.#uploadBuckets.map((b) => b.waitMs(block.length, now)));
+      if (waitMs > 0) {
+        this.#uploadTimer = setTimeout(() => {
+          this.#uploadTimer = undefined;
+          this.#pumpUploads();
+        }, waitMs);
+        return;
+      }
+      for (const b of this.#uploadBuckets) b.take(block.length, now);
+      this.#uploadQueue.shift();
+      this.#cache.read(block.piece, block.offset, block.length).then(
+        (data) => {
+          if (!entry.pendingReads.delete(k) || this.#ac.signal.aborted) return;
+          entry.conn.sendPiece(block.piece, block.offset, data);
+          this.uploadedBytes += data.length;
+          this.uploadMeter.add(data.length, Date.now());
+        },
+        (err: Error) => this.#fail(err),
+      );
+    }
+  }
+
+  /** True when the download buckets have tokens; otherwise requests resume once they refill. */
+  #downloadAllowed(): boolean {
+    const now = Date.now();
+    if (this.#downloadBuckets.every((b) => b.available(now) > 0)) return true;
+    if (!this.#downloadTimer) {
+      const waitMs = Math.max(1, ...this.#downloadBuckets.map((b) => b.waitMs(1, now)));
+      this.#downloadTimer = setTimeout(() => {
+        this.#downloadTimer = undefined;
+        for (const p of this.#peers.values()) this.#fillRequests(p);
+      }, waitMs);
+    }
+    return false;
   }
 
   #slots(): number {
