@@ -1,7 +1,9 @@
 // `bitswarm download <torrent|magnet> [-d DIR] [--peer HOST:PORT]... [--seed] [--json]` and
 // `bitswarm seed <torrent> -d DIR`: one session, one torrent, live progress.
 import type { Metainfo } from '../protocol/metainfo.js';
+import { TorrentManager } from '../session/manager.js';
 import type { Session } from '../session/session.js';
+import { StateStore } from '../session/state-store.js';
 import type { Torrent } from '../swarm/torrent.js';
 import { UsageError } from '../util/errors.js';
 import { formatBytes, formatDuration, formatRate } from '../util/format.js';
@@ -11,6 +13,8 @@ import { netHelp, netOptions, readNetOptions, startSession } from './net-options
 
 export const downloadHelp = `usage: bitswarm download <torrent|magnet> [options]
   -d, --dir DIR            download directory (default: the current one)
+  --state DIR              keep resume data and settings there: a stopped or killed download
+                           resumes where it left off when run again with the same --state
   --seed                   keep seeding after the download completes (until Ctrl-C)
   --sequential             download pieces in order
   --json                   progress as JSON lines on stdout
@@ -62,6 +66,7 @@ export async function runTorrent(
   session: Session,
   o: RunOptions,
   add: (attach: (t: Torrent) => void, signal: AbortSignal) => Promise<unknown>,
+  beforeStop?: () => Promise<void>,
 ): Promise<number> {
   const r = new Reporter(o);
   const ac = new AbortController();
@@ -157,6 +162,7 @@ export async function runTorrent(
     });
   });
   ac.abort();
+  await beforeStop?.();
   await session.stop();
   return code;
 }
@@ -164,6 +170,7 @@ export async function runTorrent(
 export async function runDownload(argv: string[], mode: 'download' | 'seed' = 'download'): Promise<number> {
   const { values, positionals } = parse(mode, argv, {
     dir: { type: 'string', short: 'd' },
+    state: { type: 'string' },
     seed: { type: 'boolean' },
     sequential: { type: 'boolean' },
     json: { type: 'boolean' },
@@ -179,6 +186,43 @@ export async function runDownload(argv: string[], mode: 'download' | 'seed' = 'd
     throw new UsageError('seed: needs a .torrent, not a magnet link');
   const session = await startSession(net);
   const dir = values.dir ?? '.';
+  if (values.state) {
+    // With a state directory the download survives a stop or a crash: resume data is kept there.
+    const store = new StateStore(values.state);
+    const manager = new TorrentManager({ session, store });
+    const hex = loaded.kind === 'magnet' ? loaded.magnet.infoHashHex : loaded.metainfo.infoHashHex;
+    const opts = {
+      mode,
+      json: values.json === true,
+      quiet: values.quiet === true,
+      keepSeeding: mode === 'seed' || values.seed === true,
+    };
+    return runTorrent(
+      session,
+      opts,
+      async (attach) => {
+        manager.on('torrent:active', (h, t) => {
+          if (h === hex) attach(t);
+        });
+        manager.on('torrent:error', (h, message) => {
+          if (h === hex) process.stderr.write(`bitswarm: ${message}\n`);
+        });
+        for (const w of await manager.load()) process.stderr.write(`bitswarm: warning: ${w}\n`);
+        manager.start();
+        if (!manager.has(hex)) {
+          await manager.add({
+            dir,
+            peers: net.peers,
+            ...(loaded.kind === 'magnet' ? { magnet: loaded.magnet } : { metainfo: loaded.metainfo }),
+          });
+        } else {
+          if (manager.recordOf(hex)?.paused) await manager.resume(hex);
+          manager.torrentOf(hex)?.addPeers(net.peers);
+        }
+      },
+      () => manager.stop(),
+    );
+  }
   const opts = {
     mode,
     json: values.json === true,

@@ -56,6 +56,8 @@ export interface SessionOptions {
   /** Session-wide rate limits on payload, bytes per second (0 or absent: unlimited). */
   uploadLimitBytesPerSec?: number;
   downloadLimitBytesPerSec?: number;
+  /** Most peer connections over all torrents. */
+  maxConnections?: number;
 }
 
 export interface AddOptions {
@@ -105,6 +107,8 @@ export class Session extends TypedEmitter<SessionEvents> {
   /** Session-wide rate limits, shared by every torrent. */
   readonly uploadLimit: TokenBucket;
   readonly downloadLimit: TokenBucket;
+  /** Connections over all torrents, against the session-wide limit. */
+  readonly connectionBudget: { used: number; max: number };
   readonly #o: SessionOptions;
   readonly #slots = new Map<string, TorrentSlot>();
   readonly #fetchers = new Map<string, MetadataFetcher>();
@@ -123,6 +127,7 @@ export class Session extends TypedEmitter<SessionEvents> {
     super();
     this.#o = options;
     this.peerId = options.peerId ?? makePeerId(VERSION);
+    this.connectionBudget = { used: 0, max: options.maxConnections ?? 500 };
     this.uploadLimit = new TokenBucket(options.uploadLimitBytesPerSec ?? 0);
     this.downloadLimit = new TokenBucket(options.downloadLimitBytesPerSec ?? 0);
     this.hasher = new HasherPool(
@@ -327,6 +332,7 @@ export class Session extends TypedEmitter<SessionEvents> {
       port: this.#port,
       extensions: { ...LOCAL_EXTENSIONS },
       uploadBuckets: [this.uploadLimit],
+      connectionBudget: this.connectionBudget,
       downloadBuckets: [this.downloadLimit],
       ...(this.#dht ? { dhtPort: this.#port } : {}),
       ...(this.#o.maxConnectionsPerTorrent !== undefined

@@ -59,6 +59,12 @@ export interface TorrentOptions {
   /** Rate limits on payload: this torrent's buckets come first, then shared (global) ones. */
   uploadBuckets?: readonly TokenBucket[];
   downloadBuckets?: readonly TokenBucket[];
+  /** Pieces known verified from resume data: trusted, no check. */
+  verified?: Bitfield;
+  /** File priorities by file index (0 skip … 4 normal … 7 high). */
+  filePriorities?: readonly number[];
+  /** Connections shared with the other torrents of the session (the global limit). */
+  connectionBudget?: { used: number; max: number };
 }
 
 /** A connected peer as the session's discovery glue sees it (PEX, metadata exchange). */
@@ -216,7 +222,10 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
     const signal = this.#ac.signal;
     this.#setState(TorrentState.checking);
     await this.#o.storage.open();
-    if (!this.#o.skipCheck) {
+    if (this.#o.filePriorities) this.#applyPriorities(this.#o.filePriorities);
+    if (this.#o.verified) {
+      for (const i of this.#o.verified.indices()) this.#markVerified(i);
+    } else if (!this.#o.skipCheck) {
       const have = await checkExisting(this.metainfo, this.#o.storage, this.#o.hasher, {
         signal,
         onProgress: (done, total) => this.emit('check:progress', done, total),
@@ -232,6 +241,60 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
     this.#tick();
   }
 
+  /** Sets file priorities (0 skip … 4 normal … 7 high); a piece gets the highest of its files. */
+  setFilePriorities(priorities: readonly number[]): void {
+    this.#applyPriorities(priorities);
+    if (this.#state === TorrentState.seeding && !this.#picker.complete) {
+      this.#setState(TorrentState.downloading);
+      for (const p of this.#peers.values()) this.#updateInterest(p);
+    } else if (this.#state === TorrentState.downloading && this.#picker.complete) {
+      void this.#becomeSeeder();
+    }
+  }
+
+  #applyPriorities(priorities: readonly number[]): void {
+    const m = this.metainfo;
+    const piecePrio = new Int8Array(m.pieceCount).fill(-1);
+    m.files.forEach((f, i) => {
+      if (f.padding || f.length === 0) return;
+      const prio = Math.max(0, Math.min(7, priorities[i] ?? 4));
+      const first = Math.floor(f.offset / m.pieceLength);
+      const last = Math.floor((f.offset + f.length - 1) / m.pieceLength);
+      for (let p = first; p <= last; p++) if (prio > piecePrio[p]!) piecePrio[p] = prio;
+    });
+    for (let p = 0; p < m.pieceCount; p++) {
+      // A piece of padding only (or of empty files) follows its neighbours: normal.
+      this.#picker.setPriority(p, piecePrio[p]! < 0 ? 4 : piecePrio[p]!);
+    }
+  }
+
+  /** Verified bytes of each file (a file's share of its verified pieces). */
+  fileProgress(): number[] {
+    const m = this.metainfo;
+    return m.files.map((f) => {
+      if (f.length === 0) return 0;
+      let done = 0;
+      const first = Math.floor(f.offset / m.pieceLength);
+      const last = Math.floor((f.offset + f.length - 1) / m.pieceLength);
+      for (let p = first; p <= last; p++) {
+        if (!this.bitfield.get(p)) continue;
+        const start = Math.max(f.offset, p * m.pieceLength);
+        const end = Math.min(f.offset + f.length, (p + 1) * m.pieceLength);
+        done += end - start;
+      }
+      return done;
+    });
+  }
+
+  /** Bytes of wanted pieces not yet verified. */
+  get leftBytes(): number {
+    let n = 0;
+    for (let p = 0; p < this.metainfo.pieceCount; p++) {
+      if (!this.bitfield.get(p) && this.#picker.isWanted(p)) n += pieceLengthOf(this.metainfo, p);
+    }
+    return n;
+  }
+
   #markVerified(piece: number): void {
     this.#picker.markVerified(piece);
     this.bitfield.set(piece);
@@ -243,11 +306,23 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
     this.#ac.abort();
     clearTimeout(this.#uploadTimer);
     clearTimeout(this.#downloadTimer);
-    for (const p of this.#peers.values()) p.conn.close('shutdown');
+    for (const p of [...this.#peers.values()]) p.conn.close('shutdown');
+    // Whatever the close handlers have not removed yet leaves the shared budget here.
+    if (this.#o.connectionBudget) this.#o.connectionBudget.used -= this.#peers.size;
     this.#peers.clear();
     this.#pieceBuffers.clear();
     await this.#o.storage.flush().catch(() => undefined);
     await this.#o.storage.close();
+  }
+
+  /** Makes every verified piece durable (fsync), e.g. before resume data is saved. */
+  async flush(): Promise<void> {
+    await this.#o.storage.flush();
+  }
+
+  /** Addresses of the peers we know (connected or not), for saving and for restarts. */
+  knownAddresses(): string[] {
+    return [...this.#candidates.keys()];
   }
 
   /** Adds addresses to dial (from the user, trackers, PEX, …). */
@@ -321,7 +396,9 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
   }
 
   #maxConnections(): number {
-    return this.#o.maxConnections ?? 50;
+    const own = this.#o.maxConnections ?? 50;
+    const b = this.#o.connectionBudget;
+    return b ? Math.min(own, this.#peers.size + Math.max(0, b.max - b.used)) : own;
   }
 
   #fillConnections(): void {
@@ -375,6 +452,7 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
       pendingReads: new Set(),
     };
     this.#peers.set(key, entry);
+    if (this.#o.connectionBudget) this.#o.connectionBudget.used++;
 
     conn.on('handshake:done', () => {
       // We may have connected to ourselves (our own address came back from a tracker).
@@ -426,7 +504,7 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
       if (name !== undefined) this.emit('peer:extended', key, name, payload);
     });
     conn.on('connection:close', (reason: string) => {
-      this.#peers.delete(key);
+      if (this.#peers.delete(key) && this.#o.connectionBudget) this.#o.connectionBudget.used--;
       for (const b of this.#picker.releaseAll(key)) void b;
       if (entry.counted === 'seed') this.#picker.seedRemoved();
       else if (entry.counted === 'bits' && conn.peerBitfield) this.#picker.peerRemoved(conn.peerBitfield);

@@ -1,0 +1,710 @@
+// The torrent manager: what a daemon (or a `download --state`) keeps across restarts. It holds each
+// torrent's settings and resume data in the state directory, decides which torrents run (pause,
+// queue, seeding goals), and starts and stops them in the Session.
+//
+// Lifecycle of one entry (its `status`):
+//   fetching-metadata → checking → downloading ⇄ seeding → finished (a seeding goal was reached)
+//   any → paused (by the user) → back where it was; any → queued (over the active limits) → …
+//   error: storage failed; recheck or resume to try again.
+//
+// Resume data: the verified pieces and each file's size and mtime, saved after an fsync of the
+// data. At start the pieces are trusted when every file's size and mtime match; otherwise the data
+// is checked again. A damaged resume file costs only its torrent a recheck; a damaged settings file
+// skips only that torrent (with a warning).
+
+import { readFile, rm, rmdir } from 'node:fs/promises';
+import { dirname, relative, resolve, sep } from 'node:path';
+import type { PeerAddress } from '../peer/dial.js';
+import { parseAddress } from '../peer/dial.js';
+import { encode } from '../protocol/bencode.js';
+import { formatMagnet, type Magnet, parseMagnet } from '../protocol/magnet.js';
+import { type Metainfo, parseMetainfo } from '../protocol/metainfo.js';
+import type { Torrent } from '../swarm/torrent.js';
+import { Bitfield } from '../util/bitfield.js';
+import { TypedEmitter } from '../util/typed-events.js';
+import type { Session } from './session.js';
+import { fileFingerprints, type StateStore, type TorrentRecord } from './state-store.js';
+
+export const TorrentStatus = {
+  fetchingMetadata: 'fetching-metadata',
+  queued: 'queued',
+  checking: 'checking',
+  downloading: 'downloading',
+  seeding: 'seeding',
+  paused: 'paused',
+  finished: 'finished',
+  error: 'error',
+} as const;
+export type TorrentStatus = (typeof TorrentStatus)[keyof typeof TorrentStatus];
+
+export class ManagerError extends Error {
+  override readonly name = 'ManagerError';
+  readonly code: string;
+  constructor(code: 'ERR_NOT_FOUND' | 'ERR_BAD_REQUEST' | 'ERR_CONFLICT', message: string) {
+    super(message);
+    this.code = code;
+  }
+}
+
+export interface ManagerOptions {
+  session: Session;
+  store?: StateStore;
+  maxActiveDownloads?: number;
+  maxActiveSeeds?: number;
+  flushIntervalMs?: number;
+}
+
+export interface AddRequest {
+  metainfo?: Metainfo;
+  magnet?: Magnet;
+  dir: string;
+  paused?: boolean;
+  peers?: PeerAddress[];
+  priorities?: number[];
+  uploadLimitBytesPerSec?: number;
+  downloadLimitBytesPerSec?: number;
+  seedRatio?: number;
+  seedTimeSec?: number;
+}
+
+export interface TorrentView {
+  infoHash: string;
+  name: string;
+  status: TorrentStatus;
+  error: string | null;
+  dir: string;
+  totalLength: number | null;
+  verifiedBytes: number;
+  leftBytes: number | null;
+  percent: number;
+  downloadRate: number;
+  uploadRate: number;
+  peers: number;
+  uploadedBytes: number;
+  downloadedBytes: number;
+  ratio: number;
+  addedAtMs: number;
+}
+
+interface Entry {
+  hex: string;
+  record: TorrentRecord;
+  metainfo?: Metainfo;
+  magnet?: Magnet;
+  torrent?: Torrent;
+  status: TorrentStatus;
+  error?: string;
+  /** Aborts a metadata fetch in progress. */
+  fetch?: AbortController;
+  /** Totals of earlier runs; the running torrent's counters add to them. */
+  baseUploaded: number;
+  baseDownloaded: number;
+  dirty: boolean;
+  seedingSinceMs?: number;
+  /** Set when the resume data must not be trusted at the next start (recheck). */
+  forceCheck?: boolean;
+  busy?: Promise<void>;
+}
+
+export interface ManagerEvents extends Record<string, unknown[]> {
+  'torrent:added': [infoHash: string];
+  'torrent:removed': [infoHash: string];
+  'torrent:status': [infoHash: string, status: TorrentStatus];
+  'torrent:complete': [infoHash: string];
+  'torrent:error': [infoHash: string, message: string];
+  /** A torrent started running (its Torrent object, for progress displays). */
+  'torrent:active': [infoHash: string, torrent: Torrent];
+}
+
+export class TorrentManager extends TypedEmitter<ManagerEvents> {
+  readonly session: Session;
+  readonly #store: StateStore | undefined;
+  readonly #entries = new Map<string, Entry>();
+  readonly #o: ManagerOptions;
+  #timer: NodeJS.Timeout | undefined;
+  #stopped = false;
+
+  constructor(options: ManagerOptions) {
+    super();
+    this.#o = options;
+    this.session = options.session;
+    this.#store = options.store;
+  }
+
+  get maxActiveDownloads(): number {
+    return this.#o.maxActiveDownloads ?? 5;
+  }
+
+  get maxActiveSeeds(): number {
+    return this.#o.maxActiveSeeds ?? 20;
+  }
+
+  setQueueLimits(limits: { maxActiveDownloads?: number; maxActiveSeeds?: number }): void {
+    if (limits.maxActiveDownloads !== undefined) this.#o.maxActiveDownloads = limits.maxActiveDownloads;
+    if (limits.maxActiveSeeds !== undefined) this.#o.maxActiveSeeds = limits.maxActiveSeeds;
+    this.#schedule();
+  }
+
+  start(): void {
+    if (this.#timer) return;
+    this.#timer = setInterval(() => this.#tick(), this.#o.flushIntervalMs ?? 5000);
+  }
+
+  /** Loads every torrent of the state directory. Returns warnings for the ones that were damaged. */
+  async load(): Promise<string[]> {
+    const store = this.#store;
+    if (!store) return [];
+    await store.open();
+    const warnings: string[] = [];
+    for (const hex of await store.list()) {
+      let record: TorrentRecord | undefined;
+      try {
+        record = await store.readJson<TorrentRecord>(store.recordPath(hex));
+      } catch {
+        warnings.push(`${store.recordPath(hex)}: damaged settings, torrent skipped`);
+        continue;
+      }
+      if (!record || record.infoHash !== hex || typeof record.dir !== 'string') {
+        warnings.push(`${store.recordPath(hex)}: missing or damaged settings, torrent skipped`);
+        continue;
+      }
+      const entry: Entry = {
+        hex,
+        record,
+        status: TorrentStatus.queued,
+        baseUploaded: record.uploadedBytes ?? 0,
+        baseDownloaded: record.downloadedBytes ?? 0,
+        dirty: false,
+      };
+      try {
+        entry.metainfo = parseMetainfo(await readFile(store.torrentPath(hex)));
+      } catch {
+        if (record.magnet) {
+          try {
+            entry.magnet = parseMagnet(record.magnet);
+          } catch {
+            warnings.push(`${store.recordPath(hex)}: bad magnet link, torrent skipped`);
+            continue;
+          }
+        } else {
+          warnings.push(`${store.torrentPath(hex)}: missing or damaged metainfo, torrent skipped`);
+          continue;
+        }
+      }
+      if (entry.metainfo && record.resume && !isValidResume(record.resume, entry.metainfo)) {
+        warnings.push(`${store.recordPath(hex)}: damaged resume data, the torrent will be rechecked`);
+        delete record.resume;
+      }
+      entry.status = record.paused
+        ? TorrentStatus.paused
+        : record.finished
+          ? TorrentStatus.finished
+          : TorrentStatus.queued;
+      this.#entries.set(hex, entry);
+    }
+    this.#schedule();
+    return warnings;
+  }
+
+  has(hex: string): boolean {
+    return this.#entries.has(hex);
+  }
+
+  async add(req: AddRequest): Promise<string> {
+    if (this.#stopped) throw new ManagerError('ERR_CONFLICT', 'the manager is stopped');
+    const hex = req.metainfo?.infoHashHex ?? req.magnet?.infoHashHex;
+    if (!hex) throw new ManagerError('ERR_BAD_REQUEST', 'nothing to add: give a torrent or a magnet link');
+    const existing = this.#entries.get(hex);
+    if (existing) {
+      if (req.peers?.length) existing.torrent?.addPeers(req.peers);
+      return hex;
+    }
+    const record: TorrentRecord = {
+      version: 1,
+      infoHash: hex,
+      name: req.metainfo?.name ?? req.magnet?.name ?? hex,
+      dir: resolve(req.dir),
+      paused: req.paused ?? false,
+      addedAtMs: Date.now(),
+      uploadedBytes: 0,
+      downloadedBytes: 0,
+      seedingSec: 0,
+      ...(req.priorities ? { priorities: req.priorities } : {}),
+      ...(req.uploadLimitBytesPerSec !== undefined
+        ? { uploadLimitBytesPerSec: req.uploadLimitBytesPerSec }
+        : {}),
+      ...(req.downloadLimitBytesPerSec !== undefined
+        ? { downloadLimitBytesPerSec: req.downloadLimitBytesPerSec }
+        : {}),
+      ...(req.seedRatio !== undefined ? { seedRatio: req.seedRatio } : {}),
+      ...(req.seedTimeSec !== undefined ? { seedTimeSec: req.seedTimeSec } : {}),
+      ...(req.peers?.length ? { peers: req.peers.map((p) => `${p.host}:${p.port}`) } : {}),
+      ...(req.magnet && !req.metainfo ? { magnet: formatMagnet(req.magnet) } : {}),
+    };
+    const entry: Entry = {
+      hex,
+      record,
+      status: record.paused ? TorrentStatus.paused : TorrentStatus.queued,
+      baseUploaded: 0,
+      baseDownloaded: 0,
+      dirty: true,
+      ...(req.metainfo ? { metainfo: req.metainfo } : {}),
+      ...(req.magnet && !req.metainfo ? { magnet: req.magnet } : {}),
+    };
+    this.#entries.set(hex, entry);
+    if (this.#store) {
+      await this.#store.open();
+      if (req.metainfo) await this.#store.saveMetainfo(hex, rawTorrent(req.metainfo));
+      await this.#store.saveRecord(record);
+      entry.dirty = false;
+    }
+    this.emit('torrent:added', hex);
+    this.#schedule();
+    return hex;
+  }
+
+  #get(hex: string): Entry {
+    const e = this.#entries.get(hex);
+    if (!e) throw new ManagerError('ERR_NOT_FOUND', `no torrent with info hash ${hex}`);
+    return e;
+  }
+
+  torrentOf(hex: string): Torrent | undefined {
+    return this.#entries.get(hex)?.torrent;
+  }
+
+  metainfoOf(hex: string): Metainfo | undefined {
+    return this.#entries.get(hex)?.metainfo;
+  }
+
+  recordOf(hex: string): Readonly<TorrentRecord> | undefined {
+    return this.#entries.get(hex)?.record;
+  }
+
+  list(): TorrentView[] {
+    return [...this.#entries.values()]
+      .sort((a, b) => a.record.addedAtMs - b.record.addedAtMs)
+      .map((e) => this.#view(e));
+  }
+
+  view(hex: string): TorrentView {
+    return this.#view(this.#get(hex));
+  }
+
+  #view(e: Entry): TorrentView {
+    const t = e.torrent;
+    const m = e.metainfo;
+    const now = Date.now();
+    const verified = t ? t.verifiedBytes : m && e.record.resume ? resumeVerifiedBytes(e.record.resume, m) : 0;
+    const uploaded = e.baseUploaded + (t?.uploadedBytes ?? 0);
+    const downloaded = e.baseDownloaded + (t?.downloadedBytes ?? 0);
+    return {
+      infoHash: e.hex,
+      name: m?.name ?? e.record.name,
+      status: e.status,
+      error: e.error ?? null,
+      dir: e.record.dir,
+      totalLength: m?.totalLength ?? null,
+      verifiedBytes: verified,
+      leftBytes: t ? t.leftBytes : m ? m.totalLength - verified : null,
+      percent: m ? (m.totalLength === 0 ? 100 : Number(((100 * verified) / m.totalLength).toFixed(2))) : 0,
+      downloadRate: t ? Math.round(t.downloadMeter.rate(now)) : 0,
+      uploadRate: t ? Math.round(t.uploadMeter.rate(now)) : 0,
+      peers: t?.peerCount ?? 0,
+      uploadedBytes: uploaded,
+      downloadedBytes: downloaded,
+      ratio: m && m.totalLength > 0 ? Number((uploaded / m.totalLength).toFixed(3)) : 0,
+      addedAtMs: e.record.addedAtMs,
+    };
+  }
+
+  async pause(hex: string): Promise<void> {
+    const e = this.#get(hex);
+    e.record.paused = true;
+    e.dirty = true;
+    await this.#deactivate(e, TorrentStatus.paused);
+    await this.#save(e);
+    this.#schedule();
+  }
+
+  async resume(hex: string): Promise<void> {
+    const e = this.#get(hex);
+    e.record.paused = false;
+    e.record.finished = false;
+    delete e.error;
+    e.dirty = true;
+    if (
+      e.status === TorrentStatus.paused ||
+      e.status === TorrentStatus.finished ||
+      e.status === TorrentStatus.error
+    ) {
+      this.#setStatus(e, TorrentStatus.queued);
+    }
+    await this.#save(e);
+    this.#schedule();
+  }
+
+  async recheck(hex: string): Promise<void> {
+    const e = this.#get(hex);
+    const wasActive = e.torrent !== undefined;
+    e.forceCheck = true;
+    delete e.record.resume;
+    e.dirty = true;
+    if (wasActive) {
+      await this.#deactivate(e, TorrentStatus.queued);
+      this.#schedule();
+    }
+    await this.#save(e);
+  }
+
+  async remove(hex: string, options: { deleteData?: boolean } = {}): Promise<void> {
+    const e = this.#get(hex);
+    this.#entries.delete(hex);
+    await this.#deactivate(e, TorrentStatus.paused, { save: false });
+    if (this.#store) await this.#store.removeTorrent(hex);
+    if (options.deleteData && e.metainfo) await deleteTorrentData(e.metainfo, e.record.dir);
+    this.emit('torrent:removed', hex);
+    this.#schedule();
+  }
+
+  async setFilePriorities(hex: string, priorities: number[]): Promise<void> {
+    const e = this.#get(hex);
+    if (e.metainfo && priorities.length !== e.metainfo.files.length) {
+      throw new ManagerError(
+        'ERR_BAD_REQUEST',
+        `priorities: ${priorities.length} given for ${e.metainfo.files.length} files`,
+      );
+    }
+    if (priorities.some((p) => !Number.isInteger(p) || p < 0 || p > 7)) {
+      throw new ManagerError(
+        'ERR_BAD_REQUEST',
+        'priorities: each must be a whole number from 0 (skip) to 7 (high)',
+      );
+    }
+    e.record.priorities = priorities;
+    e.dirty = true;
+    e.torrent?.setFilePriorities(priorities);
+    await this.#save(e);
+  }
+
+  async setLimits(
+    hex: string,
+    limits: {
+      uploadLimitBytesPerSec?: number;
+      downloadLimitBytesPerSec?: number;
+      seedRatio?: number | null;
+      seedTimeSec?: number | null;
+    },
+  ): Promise<void> {
+    const e = this.#get(hex);
+    if (limits.uploadLimitBytesPerSec !== undefined)
+      e.record.uploadLimitBytesPerSec = limits.uploadLimitBytesPerSec;
+    if (limits.downloadLimitBytesPerSec !== undefined)
+      e.record.downloadLimitBytesPerSec = limits.downloadLimitBytesPerSec;
+    if (limits.seedRatio === null) delete e.record.seedRatio;
+    else if (limits.seedRatio !== undefined) e.record.seedRatio = limits.seedRatio;
+    if (limits.seedTimeSec === null) delete e.record.seedTimeSec;
+    else if (limits.seedTimeSec !== undefined) e.record.seedTimeSec = limits.seedTimeSec;
+    e.torrent?.setRateLimits({
+      uploadBytesPerSec: e.record.uploadLimitBytesPerSec ?? 0,
+      downloadBytesPerSec: e.record.downloadLimitBytesPerSec ?? 0,
+    });
+    e.dirty = true;
+    await this.#save(e);
+  }
+
+  #setStatus(e: Entry, status: TorrentStatus): void {
+    if (e.status === status) return;
+    e.status = status;
+    if (status === TorrentStatus.seeding) e.seedingSinceMs = Date.now();
+    this.emit('torrent:status', e.hex, status);
+  }
+
+  /** Starts what may run, in the order torrents were added; queues the rest. */
+  #schedule(): void {
+    if (this.#stopped) return;
+    let downloads = 0;
+    let seeds = 0;
+    const entries = [...this.#entries.values()].sort((a, b) => a.record.addedAtMs - b.record.addedAtMs);
+    for (const e of entries) {
+      if (!e.torrent && !e.fetch) continue;
+      if (e.status === TorrentStatus.seeding) seeds++;
+      else downloads++;
+    }
+    for (const e of entries) {
+      if (e.status !== TorrentStatus.queued || e.torrent || e.fetch || e.busy) continue;
+      const complete = e.metainfo && e.record.resume ? resumeComplete(e.record.resume, e.metainfo) : false;
+      if (complete ? seeds >= this.maxActiveSeeds : downloads >= this.maxActiveDownloads) continue;
+      if (complete) seeds++;
+      else downloads++;
+      e.busy = this.#activate(e).finally(() => {
+        delete e.busy;
+      });
+    }
+  }
+
+  async #activate(e: Entry): Promise<void> {
+    const common = {
+      dir: e.record.dir,
+      peers: (e.record.peers ?? []).map(parseAddress).filter((a): a is PeerAddress => a !== undefined),
+      uploadLimitBytesPerSec: e.record.uploadLimitBytesPerSec ?? 0,
+      downloadLimitBytesPerSec: e.record.downloadLimitBytesPerSec ?? 0,
+      onTorrent: (t: Torrent) => this.#attach(e, t),
+    };
+    try {
+      if (!e.metainfo && e.magnet) {
+        const ac = new AbortController();
+        e.fetch = ac;
+        this.#setStatus(e, TorrentStatus.fetchingMetadata);
+        const fetchOptions = {
+          ...common,
+          signal: ac.signal,
+          torrentOptions: e.record.priorities ? { filePriorities: e.record.priorities } : {},
+        };
+        await this.session.addMagnet(e.magnet, fetchOptions);
+        delete e.fetch;
+        return;
+      }
+      const m = e.metainfo!;
+      const verified = e.forceCheck ? undefined : await trustedPieces(e.record, m);
+      delete e.forceCheck;
+      await this.session.add(m, {
+        ...common,
+        torrentOptions: {
+          ...(verified ? { verified } : {}),
+          ...(e.record.priorities ? { filePriorities: e.record.priorities } : {}),
+        },
+      });
+    } catch (err) {
+      delete e.fetch;
+      if (this.#stopped || e.status === TorrentStatus.paused || !this.#entries.has(e.hex)) return;
+      e.error = (err as Error).message;
+      this.#setStatus(e, TorrentStatus.error);
+      this.emit('torrent:error', e.hex, e.error);
+      await this.session.remove(e.hex).catch(() => undefined);
+      delete e.torrent;
+    }
+  }
+
+  #attach(e: Entry, t: Torrent): void {
+    e.torrent = t;
+    this.emit('torrent:active', e.hex, t);
+    if (!e.metainfo) {
+      // Metadata fetched for a magnet: remember it.
+      e.metainfo = t.metainfo;
+      e.record.name = t.metainfo.name;
+      delete e.record.magnet;
+      e.dirty = true;
+      if (this.#store) {
+        this.#store.saveMetainfo(e.hex, rawTorrent(t.metainfo)).catch(() => undefined);
+      }
+    }
+    const status = (): TorrentStatus =>
+      t.state === 'seeding'
+        ? TorrentStatus.seeding
+        : t.state === 'checking' || t.state === 'idle'
+          ? TorrentStatus.checking
+          : t.state === 'error'
+            ? TorrentStatus.error
+            : TorrentStatus.downloading;
+    this.#setStatus(e, status());
+    t.on('state:changed', (s) => {
+      if (s === 'stopped' || e.torrent !== t) return;
+      this.#setStatus(e, status());
+    });
+    t.on('piece:verified', () => {
+      e.dirty = true;
+    });
+    t.on('torrent:complete', () => {
+      e.dirty = true;
+      this.emit('torrent:complete', e.hex);
+      void this.#save(e);
+      this.#schedule();
+    });
+    t.on('torrent:error', (err) => {
+      e.error = err.message;
+      this.emit('torrent:error', e.hex, err.message);
+    });
+  }
+
+  /** Stops the running torrent (if any), saving its resume data. */
+  async #deactivate(e: Entry, status: TorrentStatus, o: { save?: boolean } = {}): Promise<void> {
+    e.fetch?.abort();
+    delete e.fetch;
+    await e.busy?.catch(() => undefined);
+    const t = e.torrent;
+    if (t) {
+      e.record.uploadedBytes = e.baseUploaded + t.uploadedBytes;
+      e.record.downloadedBytes = e.baseDownloaded + t.downloadedBytes;
+      e.record.seedingSec = this.#seedingSec(e);
+      if (o.save !== false && e.metainfo && t.state !== 'checking') {
+        await t.flush().catch(() => undefined);
+        const bitfield = t.bitfield.clone();
+        await this.session.remove(e.hex);
+        e.record.resume = await makeResume(bitfield, e.metainfo, e.record.dir);
+      } else {
+        await this.session.remove(e.hex);
+      }
+      e.baseUploaded = e.record.uploadedBytes;
+      e.baseDownloaded = e.record.downloadedBytes;
+      delete e.torrent;
+      delete e.seedingSinceMs;
+      e.dirty = true;
+    }
+    this.#setStatus(e, status);
+  }
+
+  #seedingSec(e: Entry): number {
+    const extra = e.seedingSinceMs !== undefined ? (Date.now() - e.seedingSinceMs) / 1000 : 0;
+    return Math.round((e.record.seedingSec ?? 0) + extra);
+  }
+
+  /** Saves an entry's record, with fresh resume data when its torrent runs. */
+  async #save(e: Entry): Promise<void> {
+    if (!this.#store || !this.#entries.has(e.hex)) return;
+    const t = e.torrent;
+    if (t && e.metainfo && t.state !== 'checking' && t.state !== 'idle') {
+      const bitfield = t.bitfield.clone();
+      await t.flush().catch(() => undefined);
+      e.record.resume = await makeResume(bitfield, e.metainfo, e.record.dir);
+      e.record.uploadedBytes = e.baseUploaded + t.uploadedBytes;
+      e.record.downloadedBytes = e.baseDownloaded + t.downloadedBytes;
+      const peers = t.knownAddresses().slice(0, 50);
+      if (peers.length) e.record.peers = peers;
+    }
+    e.record.seedingSec = this.#seedingSec(e);
+    if (e.seedingSinceMs !== undefined) e.seedingSinceMs = Date.now();
+    e.dirty = false;
+    await this.#store.saveRecord(e.record).catch(() => {
+      e.dirty = true;
+    });
+  }
+
+  #tick(): void {
+    for (const e of this.#entries.values()) {
+      this.#checkGoals(e);
+      if (e.dirty && e.torrent && !e.busy) void this.#save(e);
+    }
+    this.#schedule();
+  }
+
+  #checkGoals(e: Entry): void {
+    if (e.status !== TorrentStatus.seeding || !e.torrent || !e.metainfo) return;
+    const { seedRatio, seedTimeSec } = e.record;
+    const uploaded = e.baseUploaded + e.torrent.uploadedBytes;
+    const ratioMet =
+      seedRatio !== undefined && e.metainfo.totalLength > 0 && uploaded / e.metainfo.totalLength >= seedRatio;
+    const timeMet = seedTimeSec !== undefined && this.#seedingSec(e) >= seedTimeSec;
+    if (!ratioMet && !timeMet) return;
+    e.record.finished = true;
+    e.busy = this.#deactivate(e, TorrentStatus.finished)
+      .then(() => this.#save(e))
+      .finally(() => {
+        delete e.busy;
+        this.#schedule();
+      });
+  }
+
+  /** Saves everything and stops every torrent (the session itself is stopped by its owner). */
+  async stop(): Promise<void> {
+    if (this.#stopped) return;
+    this.#stopped = true;
+    if (this.#timer) clearInterval(this.#timer);
+    await Promise.all(
+      [...this.#entries.values()].map(async (e) => {
+        const status = e.status;
+        await this.#deactivate(e, status);
+        await this.#save(e);
+      }),
+    );
+  }
+}
+
+/** A .torrent for a metainfo: its original info bytes (so the info hash stays exactly the same) with
+ * the outer keys it had, in sorted order. */
+function rawTorrent(m: Metainfo): Uint8Array {
+  const parts: Uint8Array[] = [Buffer.from('d')];
+  const kv = (k: string, v: Parameters<typeof encode>[0]): void => {
+    parts.push(encode(k), encode(v));
+  };
+  const tiers = m.announceList;
+  if (tiers[0]?.[0] !== undefined) kv('announce', tiers[0][0]);
+  if (tiers.length > 1 || (tiers[0]?.length ?? 0) > 1) kv('announce-list', tiers);
+  if (m.comment !== undefined) kv('comment', m.comment);
+  if (m.createdBy !== undefined) kv('created by', m.createdBy);
+  if (m.creationDate !== undefined) kv('creation date', m.creationDate);
+  parts.push(encode('info'), m.infoBytes);
+  if (m.urlList.length > 0) kv('url-list', m.urlList);
+  parts.push(Buffer.from('e'));
+  return Buffer.concat(parts);
+}
+
+function isValidResume(resume: TorrentRecord['resume'], m: Metainfo): boolean {
+  if (!resume || typeof resume.pieces !== 'string' || !Array.isArray(resume.files)) return false;
+  const bytes = Buffer.from(resume.pieces, 'base64');
+  if (bytes.length !== Math.ceil(m.pieceCount / 8) || !Bitfield.spareBitsClear(m.pieceCount, bytes))
+    return false;
+  return resume.files.length === m.files.length;
+}
+
+function resumeBitfield(resume: NonNullable<TorrentRecord['resume']>, m: Metainfo): Bitfield {
+  return new Bitfield(m.pieceCount, Buffer.from(resume.pieces, 'base64'));
+}
+
+function resumeComplete(resume: NonNullable<TorrentRecord['resume']>, m: Metainfo): boolean {
+  return isValidResume(resume, m) && resumeBitfield(resume, m).complete;
+}
+
+function resumeVerifiedBytes(resume: NonNullable<TorrentRecord['resume']>, m: Metainfo): number {
+  if (!isValidResume(resume, m)) return 0;
+  const bf = resumeBitfield(resume, m);
+  let n = 0;
+  for (const i of bf.indices())
+    n += i === m.pieceCount - 1 ? m.totalLength - i * m.pieceLength : m.pieceLength;
+  return n;
+}
+
+function filePaths(m: Metainfo, dir: string): string[] {
+  return m.files.map((f) => resolve(dir, ...f.path));
+}
+
+async function makeResume(
+  bitfield: Bitfield,
+  m: Metainfo,
+  dir: string,
+): Promise<NonNullable<TorrentRecord['resume']>> {
+  return {
+    pieces: Buffer.from(bitfield.buffer).toString('base64'),
+    files: await fileFingerprints(m.files.map((f, i) => (f.padding ? '' : filePaths(m, dir)[i]!))),
+  };
+}
+
+/** The resume pieces when every file still has the size and mtime it had then; else undefined. */
+async function trustedPieces(record: TorrentRecord, m: Metainfo): Promise<Bitfield | undefined> {
+  const resume = record.resume;
+  if (!resume || !isValidResume(resume, m)) return undefined;
+  const now = await fileFingerprints(m.files.map((f, i) => (f.padding ? '' : filePaths(m, record.dir)[i]!)));
+  for (let i = 0; i < now.length; i++) {
+    const a = now[i]!;
+    const b = resume.files[i]!;
+    if (m.files[i]!.padding) continue;
+    if (a.size !== b.size || a.mtimeMs !== b.mtimeMs) return undefined;
+  }
+  return resumeBitfield(resume, m);
+}
+
+/** Deletes the torrent's own files (never anything else), then the folders it leaves empty. */
+export async function deleteTorrentData(m: Metainfo, dir: string): Promise<void> {
+  const root = resolve(dir);
+  const folders = new Set<string>();
+  for (const f of m.files) {
+    if (f.padding) continue;
+    const p = resolve(root, ...f.path);
+    const rel = relative(root, p);
+    if (rel.startsWith('..') || rel === '' || resolve(root, rel) !== p) continue;
+    await rm(p, { force: true });
+    for (let d = dirname(p); d.startsWith(root + sep); d = dirname(d)) folders.add(d);
+  }
+  // Deepest first; rmdir fails (and is ignored) on folders that hold anything else.
+  for (const d of [...folders].sort((a, b) => b.length - a.length)) await rmdir(d).catch(() => undefined);
+}
