@@ -52,6 +52,34 @@ const commands: Record<string, Command> = {
     },
     summary: 'run the tracker alone (HTTP and UDP on one port)',
   },
+  daemon: {
+    load: async () => {
+      const m = await import('./cmd-daemon.js');
+      return { run: m.runDaemon, help: m.daemonHelp };
+    },
+    summary: 'run a session for many torrents, with state and a control API',
+  },
+  ...Object.fromEntries(
+    (
+      [
+        ['add', 'add a torrent or magnet link to the daemon'],
+        ['ls', "list the daemon's torrents"],
+        ['show', 'show one torrent of the daemon: files, peers, trackers'],
+        ['pause', 'pause a torrent of the daemon'],
+        ['resume', 'resume a torrent of the daemon'],
+        ['rm', 'remove a torrent from the daemon (--delete-data: and its files)'],
+      ] as const
+    ).map(([name, summary]) => [
+      name,
+      {
+        load: async () => {
+          const m = await import('./cmd-remote.js');
+          return { run: (a: string[]) => m.runRemote(name, a), help: m.remoteHelp[name]! };
+        },
+        summary,
+      },
+    ]),
+  ),
 };
 
 /** Error codes that mean the user's input was bad (exit 2), not that something failed (exit 1). */
