@@ -403,7 +403,7 @@ export class Session extends TypedEmitter<SessionEvents> {
       if (!torrent.complete) torrent.once('torrent:complete', () => client.completed());
     }
     // Our own tracker knows us as a peer of this torrent, so announcers find us at once.
-    this.#lsd?.add(m.infoHash);
+    if (!m.private) this.#lsd?.add(m.infoHash);
     if (this.#dht && !m.private) {
       this.#dht.announce(m.infoHash, this.#port);
       if (!torrent.complete) this.#dhtLookup(slot);
