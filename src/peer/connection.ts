@@ -773,6 +773,8 @@ export class PeerConnection extends TypedEmitter<PeerConnectionEvents> {
         this.#peerBitfield = new Bitfield(n);
         this.#fire('bitfield:received', this.#peerBitfield);
       }
+      // A repeated have changes nothing; announcing it again would count the piece twice.
+      if (this.#peerBitfield?.get(piece)) return;
       this.#peerBitfield?.set(piece);
     } else {
       this.#piecesKnown = true;

@@ -180,6 +180,19 @@ export class MetadataFetcher extends TypedEmitter<MetadataFetcherEvents> {
     conn.on('handshake:done', () => this.emit('peer:connect', address));
     conn.on('extended:handshake', () => {
       const ext = conn.remoteExtensions;
+      // An incoming peer's listen port (BEP 10 `p`): the torrent dials it once the metadata is
+      // here, since this connection closes with the fetcher.
+      const listenPort = ext?.p;
+      if (listenPort !== undefined && listenPort > 0) {
+        const key = formatAddress({ host, port: listenPort });
+        if (!this.#candidates.has(key)) {
+          const c = { addr: { host, port: listenPort }, busy: true, nextTryMs: 0, failures: 0 };
+          this.#candidates.set(key, c);
+          conn.once('connection:close', () => {
+            c.busy = false;
+          });
+        }
+      }
       const size = ext?.metadataSize;
       if (!ext?.m.has('ut_metadata') || size === undefined) return;
       if (!this.#assembler) {

@@ -45,6 +45,8 @@ export interface PickOptions {
   allowedFast?: ReadonlySet<number>;
   /** Start no new piece, only continue pieces in flight (e.g. too many unverified bytes held). */
   partialOnly?: boolean;
+  /** Blocks not to ask of this peer (it sent them in a piece that failed: ask someone else). */
+  avoid?: (piece: number, offset: number) => boolean;
 }
 
 export interface ReceiveResult {
@@ -307,6 +309,7 @@ export class PiecePicker {
       fast: opts.fast === true,
       registered: has !== 'all',
       partialOnly: opts.partialOnly === true,
+      avoid: opts.avoid,
       need: count,
       out,
     };
@@ -527,6 +530,7 @@ export class PiecePicker {
     const wanted = this.#priority[p]! > 0;
     for (let b = 0; b < st.blocks.length && ctx.need > 0 && st.free > 0; b++) {
       if (st.blocks[b] !== FREE) continue;
+      if (ctx.avoid?.(p, b * BLOCK_SIZE)) continue;
       st.blocks[b] = REQUESTED;
       st.requesters[b] = [ctx.peer];
       st.free--;
@@ -878,6 +882,7 @@ interface PickCtx {
   /** `has` is a bitfield counted through peerAdded/peerHave (not 'all'). */
   readonly registered: boolean;
   readonly partialOnly: boolean;
+  readonly avoid: ((piece: number, offset: number) => boolean) | undefined;
   need: number;
   readonly out: BlockRef[];
 }

@@ -6,6 +6,8 @@
 // Lifecycle: idle → checking → downloading ⇄ seeding; stopped is terminal; error is terminal.
 // Every timer and listener hangs off one AbortController (#ac): stop() aborts it.
 
+import { createHash } from 'node:crypto';
+import { setMaxListeners } from 'node:events';
 import type { Socket } from 'node:net';
 import { PeerConnection, type PeerConnectionOptions } from '../peer/connection.js';
 import { dial, formatAddress, type PeerAddress } from '../peer/dial.js';
@@ -110,7 +112,17 @@ interface PeerEntry {
   isSeed: boolean;
   counted: 'none' | 'bits' | 'seed';
   pendingReads: Set<string>;
+  /** Requests only the torrent can judge invalid (past the piece's end, a piece we lack). */
+  invalidRequests: number;
+  /** Bytes being read for this peer and not yet handed to its socket. */
+  readingBytes: number;
+  /** Requests held back until the peer reads what we already wrote. */
+  parked: BlockRef[];
+  waitingDrain: boolean;
 }
+
+/** Bytes written to a peer but unread (plus reads in flight for it) beyond which it is served no more until it reads. */
+const MAX_UNSENT_BYTES_PER_PEER = 1024 * 1024;
 
 interface Candidate {
   addr: PeerAddress;
@@ -135,7 +147,19 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
   readonly #cache: ReadCache;
   readonly #peers = new Map<string, PeerEntry>();
   readonly #candidates = new Map<string, Candidate>();
-  readonly #pieceBuffers = new Map<number, { data: Buffer; from: Set<string>; received: number }>();
+  readonly #pieceBuffers = new Map<
+    number,
+    { data: Buffer; from: Set<string>; received: number; blocks: Map<number, string> }
+  >();
+  /**
+   * Smart ban: for a piece that failed with blocks from several hosts, the SHA-1 of each block and
+   * who sent it. When the piece later verifies, a host whose block differed from the good data is
+   * banned; honest hosts that happened to share a bad piece are never blamed.
+   */
+  readonly #suspects = new Map<number, { offset: number; length: number; host: string; digest: Buffer }[]>();
+  /** After such a failure each block is asked of another host than the one that sent it (for a while),
+   * so the retry can verify without the liar's blocks and smart ban can name it. */
+  readonly #avoid = new Map<number, { hosts: Map<number, string>; untilMs: number }>();
   readonly #strikes = new Map<string, number>();
   readonly #banned = new Set<string>();
   #choker: ChokerState = { optimisticSinceMs: 0 };
@@ -158,6 +182,8 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
 
   constructor(options: TorrentOptions) {
     super();
+    // Every connection listens to this signal: more than 10 listeners is normal here, not a leak.
+    setMaxListeners(0, this.#ac.signal);
     this.#o = options;
     this.metainfo = options.metainfo;
     this.infoHash = options.metainfo.infoHash;
@@ -450,6 +476,10 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
       isSeed: false,
       counted: 'none',
       pendingReads: new Set(),
+      invalidRequests: 0,
+      readingBytes: 0,
+      parked: [],
+      waitingDrain: false,
     };
     this.#peers.set(key, entry);
     if (this.#o.connectionBudget) this.#o.connectionBudget.used++;
@@ -574,6 +604,9 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
     const blocks = this.#picker.pick(entry.key, entry.isSeed ? 'all' : bf, want, {
       fast: conn.downloadMeter.rate(Date.now()) > 512 * 1024,
       ...(overCap ? { partialOnly: true } : {}),
+      ...(this.#avoid.size > 0
+        ? { avoid: (p: number, offset: number) => this.#avoids(p, offset, entry.host) }
+        : {}),
       ...(allowedFast ? { allowedFast } : {}),
     });
     for (const b of blocks) conn.request(b);
@@ -595,11 +628,17 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
     for (const other of r.cancel) this.#peers.get(other)?.conn.cancel(block);
     let buf = this.#pieceBuffers.get(piece);
     if (!buf) {
-      buf = { data: Buffer.allocUnsafe(pieceLengthOf(this.metainfo, piece)), from: new Set(), received: 0 };
+      buf = {
+        data: Buffer.allocUnsafe(pieceLengthOf(this.metainfo, piece)),
+        from: new Set(),
+        received: 0,
+        blocks: new Map(),
+      };
       this.#pieceBuffers.set(piece, buf);
     }
     buf.data.set(data, offset);
     buf.from.add(entry.host);
+    buf.blocks.set(offset, entry.host);
     buf.received += data.length;
     if (r.pieceDone !== undefined) void this.#verify(r.pieceDone);
     this.#fillRequests(entry);
@@ -627,14 +666,35 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
       this.wastedBytes += buf.data.length;
       const from = [...buf.from];
       this.emit('piece:failed', piece, from);
-      // One peer that sent the whole bad piece is banned at once; otherwise strikes accumulate.
-      for (const host of from) {
-        const strikes = (this.#strikes.get(host) ?? 0) + (from.length === 1 ? (this.#o.banStrikes ?? 3) : 1);
-        this.#strikes.set(host, strikes);
-        if (strikes >= (this.#o.banStrikes ?? 3)) this.#ban(host);
+      if (from.length === 1) {
+        // One peer sent the whole bad piece: banned at once.
+        this.#ban(from[0]!);
+      } else if (this.#suspects.size < 4096) {
+        // Several senders: remember each block's digest and find the liar once the piece verifies.
+        const list = this.#suspects.get(piece) ?? [];
+        for (const [offset, host] of buf.blocks) {
+          const length = Math.min(BLOCK_SIZE, buf.data.length - offset);
+          const digest = createHash('sha1')
+            .update(buf.data.subarray(offset, offset + length))
+            .digest();
+          list.push({ offset, length, host, digest });
+        }
+        this.#suspects.set(piece, list);
+        this.#avoid.set(piece, { hosts: new Map(buf.blocks), untilMs: Date.now() + 60_000 });
       }
       for (const p of this.#peers.values()) this.#fillRequests(p);
       return;
+    }
+    this.#avoid.delete(piece);
+    const suspects = this.#suspects.get(piece);
+    if (suspects) {
+      this.#suspects.delete(piece);
+      for (const b of suspects) {
+        const good = createHash('sha1')
+          .update(buf.data.subarray(b.offset, b.offset + b.length))
+          .digest();
+        if (!good.equals(b.digest)) this.#strike(b.host, this.#o.banStrikes ?? 3);
+      }
     }
     this.#picker.pieceVerified(piece);
     this.bitfield.set(piece);
@@ -644,11 +704,40 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
     if (this.#picker.complete) await this.#becomeSeeder();
   }
 
+  #avoids(piece: number, offset: number, host: string): boolean {
+    const a = this.#avoid.get(piece);
+    if (!a) return false;
+    if (a.untilMs < Date.now()) {
+      this.#avoid.delete(piece);
+      return false;
+    }
+    if (a.hosts.get(offset) !== host) return false;
+    // Only while someone else can send it; a lone source is asked again.
+    for (const p of this.#peers.values()) {
+      if (p.host !== host && (p.isSeed || p.conn.peerBitfield?.get(piece))) return true;
+    }
+    return false;
+  }
+
+  #strike(host: string, n: number): void {
+    const strikes = (this.#strikes.get(host) ?? 0) + n;
+    this.#strikes.set(host, strikes);
+    if (strikes >= (this.#o.banStrikes ?? 3)) this.#ban(host);
+  }
+
   #ban(host: string): void {
     if (this.#banned.has(host)) return;
     this.#banned.add(host);
     this.emit('peer:banned', host);
     for (const p of this.#peers.values()) if (p.host === host) p.conn.close('banned');
+    // Its blocks in pieces still being assembled are not trusted either: those pieces start over.
+    for (const [piece, buf] of this.#pieceBuffers) {
+      // A piece whose every block is in is being verified: its hash will judge it.
+      if (!buf.from.has(host) || buf.received >= buf.data.length) continue;
+      this.#pieceBuffers.delete(piece);
+      this.#picker.pieceFailed(piece);
+    }
+    for (const p of this.#peers.values()) this.#fillRequests(p);
   }
 
   #fail(err: Error): void {
@@ -676,15 +765,22 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
   #onRequest(entry: PeerEntry, block: BlockRef): void {
     const conn = entry.conn;
     const allowed = !conn.amChoking || conn.allowedFastGiven.has(block.piece);
+    if (!allowed) {
+      conn.reject(block);
+      return;
+    }
     const len = block.piece < this.metainfo.pieceCount ? pieceLengthOf(this.metainfo, block.piece) : 0;
     if (
-      !allowed ||
       !this.bitfield.get(block.piece) ||
       block.length > BLOCK_SIZE ||
       block.length === 0 ||
       block.offset + block.length > len
     ) {
+      // Only we know piece lengths and what we have: count these as the connection counts its own.
       conn.reject(block);
+      if (++entry.invalidRequests >= (this.#o.connectionOptions?.maxInvalidRequests ?? 10)) {
+        conn.close('invalid-requests');
+      }
       return;
     }
     entry.pendingReads.add(blockKey(block));
@@ -702,6 +798,12 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
         this.#uploadQueue.shift(); // cancelled, choked or gone meanwhile
         continue;
       }
+      if (entry.conn.writeBufferBytes + entry.readingBytes >= MAX_UNSENT_BYTES_PER_PEER) {
+        // The peer asks faster than it reads: hold its requests, serve the others.
+        this.#uploadQueue.shift();
+        this.#park(entry, block);
+        continue;
+      }
       const now = Date.now();
       const waitMs = Math.max(...this.#uploadBuckets.map((b) => b.waitMs(block.length, now)));
       if (waitMs > 0) {
@@ -713,16 +815,39 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
       }
       for (const b of this.#uploadBuckets) b.take(block.length, now);
       this.#uploadQueue.shift();
+      entry.readingBytes += block.length;
       this.#cache.read(block.piece, block.offset, block.length).then(
         (data) => {
+          entry.readingBytes -= block.length;
           if (!entry.pendingReads.delete(k) || this.#ac.signal.aborted) return;
           entry.conn.sendPiece(block.piece, block.offset, data);
           this.uploadedBytes += data.length;
           this.uploadMeter.add(data.length, Date.now());
+          if (!entry.waitingDrain) this.#unpark(entry);
         },
         (err: Error) => this.#fail(err),
       );
     }
+  }
+
+  /**
+   * Holds a request until the peer reads: its socket drains, or (when reads in flight filled the
+   * allowance) those reads complete and #unpark runs.
+   */
+  #park(entry: PeerEntry, block: BlockRef): void {
+    entry.parked.push(block);
+    if (entry.waitingDrain || !entry.conn.socket.writableNeedDrain) return;
+    entry.waitingDrain = true;
+    entry.conn.socket.once('drain', () => {
+      entry.waitingDrain = false;
+      this.#unpark(entry);
+    });
+  }
+
+  #unpark(entry: PeerEntry): void {
+    if (entry.parked.length === 0 || entry.conn.closed || this.#ac.signal.aborted) return;
+    for (const b of entry.parked.splice(0)) this.#uploadQueue.push({ entry, block: b });
+    this.#pumpUploads();
   }
 
   /** True when the download buckets have tokens; otherwise requests resume once they refill. */
