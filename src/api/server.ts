@@ -178,7 +178,7 @@ export class ApiServer {
         ok =
           h === 'localhost' ||
           h === '::1' ||
-          h.startsWith('127.') ||
+          (isIP(h) === 4 && h.startsWith('127.')) ||
           (this.#o.allowedHosts ?? []).includes(h);
       } catch {
         ok = false;

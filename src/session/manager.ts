@@ -427,7 +427,8 @@ export class TorrentManager extends TypedEmitter<ManagerEvents> {
     let seeds = 0;
     const entries = [...this.#entries.values()].sort((a, b) => a.record.addedAtMs - b.record.addedAtMs);
     for (const e of entries) {
-      if (!e.torrent && !e.fetch) continue;
+      // Entries whose activation is in flight count too, or a burst of adds would overfill the slots.
+      if (!e.torrent && !e.fetch && !e.busy) continue;
       if (e.status === TorrentStatus.seeding) seeds++;
       else downloads++;
     }

@@ -7,7 +7,12 @@ import { PeerConnection } from '../peer/connection.js';
 import { dial, formatAddress, type PeerAddress } from '../peer/dial.js';
 import { type Metainfo, parseInfoDict } from '../protocol/metainfo.js';
 import { DisconnectReason, type Handshake } from '../protocol/peer-wire.js';
-import { decodeUtMetadata, encodeUtMetadata, MetadataAssembler } from '../protocol/ut-metadata.js';
+import {
+  decodeUtMetadata,
+  encodeUtMetadata,
+  MAX_METADATA_BYTES,
+  MetadataAssembler,
+} from '../protocol/ut-metadata.js';
 import { TypedEmitter } from '../util/typed-events.js';
 
 export interface MetadataFetcherOptions {
@@ -36,6 +41,8 @@ interface FetchPeer {
   address: string;
   outstanding: Set<number>;
   hasMetadata: boolean;
+  /** The metadata size this peer advertised (a valid one), once its extension handshake came. */
+  size?: number;
 }
 
 export class MetadataFetcher extends TypedEmitter<MetadataFetcherEvents> {
@@ -51,6 +58,12 @@ export class MetadataFetcher extends TypedEmitter<MetadataFetcherEvents> {
   readonly #requested = new Map<number, { peer: FetchPeer; atMs: number }>();
   readonly #contributors = new Set<FetchPeer>();
   #assembler: MetadataAssembler | undefined;
+  /**
+   * After metadata from several peers failed to hash, pieces come from one peer at a time, so a
+   * second failure names the liar alone (honest peers are never banned for sharing a fetch with it).
+   */
+  #singleSource = false;
+  #source: FetchPeer | undefined;
   #dialing = 0;
   #timer: NodeJS.Timeout | undefined;
   #resolve: ((m: Metainfo) => void) | undefined;
@@ -194,17 +207,18 @@ export class MetadataFetcher extends TypedEmitter<MetadataFetcherEvents> {
         }
       }
       const size = ext?.metadataSize;
-      if (!ext?.m.has('ut_metadata') || size === undefined) return;
-      if (!this.#assembler) {
-        try {
-          this.#assembler = new MetadataAssembler(size, this.#o.infoHash);
-        } catch {
-          conn.close(DisconnectReason.badMetadata);
-          return;
-        }
+      // A peer that cannot give the metadata only holds a fetch slot: the torrent dials it later.
+      if (!ext?.m.has('ut_metadata')) {
+        conn.close(DisconnectReason.closedLocally);
+        return;
       }
-      if (size !== this.#assembler.metadataSize) return; // disagrees with the others: not asked
+      if (size === undefined || !Number.isSafeInteger(size) || size <= 0 || size > MAX_METADATA_BYTES) {
+        conn.close(DisconnectReason.badMetadata);
+        return;
+      }
+      peer.size = size;
       peer.hasMetadata = true;
+      this.#adopt();
       this.#request(peer);
     });
     conn.on('extended:message', (name, _id, payload) => {
@@ -212,17 +226,62 @@ export class MetadataFetcher extends TypedEmitter<MetadataFetcherEvents> {
     });
     conn.on('connection:close', () => {
       this.#peers.delete(peer);
+      this.#contributors.delete(peer);
+      if (this.#source === peer) this.#source = undefined;
       for (const piece of peer.outstanding) this.#requested.delete(piece);
+      this.#adopt();
+      for (const p of this.#peers) this.#request(p);
       this.#fill();
     });
     return peer;
   }
 
+  /**
+   * Chooses the metadata size to assemble: the one most connected peers advertise. A size nobody
+   * connected vouches for any more (its peers were banned or left) is dropped with what it had.
+   */
+  #adopt(): void {
+    const counts = new Map<number, number>();
+    for (const p of this.#peers) if (p.size !== undefined) counts.set(p.size, (counts.get(p.size) ?? 0) + 1);
+    if (this.#assembler && counts.has(this.#assembler.metadataSize)) return;
+    let best: number | undefined;
+    for (const [size, n] of counts) if (best === undefined || n > counts.get(best)!) best = size;
+    this.#assembler = best === undefined ? undefined : new MetadataAssembler(best, this.#o.infoHash);
+    this.#requested.clear();
+    for (const p of this.#peers) p.outstanding.clear();
+    this.#contributors.clear();
+  }
+
+  #banPeer(peer: FetchPeer): void {
+    this.#banned.add(peer.host);
+    peer.conn.close(DisconnectReason.badMetadata);
+  }
+
+  /** The assembled data did not hash to the info hash (or did not parse). */
+  #onBadMetadata(): void {
+    const contributors = [...this.#contributors];
+    this.#contributors.clear();
+    this.#assembler?.reset();
+    this.#requested.clear();
+    for (const p of this.#peers) p.outstanding.clear();
+    if (contributors.length === 1 || this.#singleSource) {
+      for (const p of contributors) this.#banPeer(p);
+    } else {
+      this.#singleSource = true;
+      this.#source = undefined;
+    }
+    for (const p of this.#peers) this.#request(p);
+  }
+
   #request(peer: FetchPeer): void {
     const a = this.#assembler;
-    if (!a || !peer.hasMetadata || this.#done) return;
+    if (!a || !peer.hasMetadata || peer.size !== a.metadataSize || this.#done) return;
+    if (this.#singleSource) {
+      if (this.#source && this.#source !== peer) return;
+      this.#source = peer;
+    }
     for (const piece of a.missing()) {
-      if (peer.outstanding.size >= 2) break;
+      if (peer.outstanding.size >= (this.#singleSource ? 4 : 2)) break;
       if (this.#requested.has(piece)) continue;
       if (!peer.conn.sendExtended('ut_metadata', encodeUtMetadata({ type: 'request', piece }))) return;
       peer.outstanding.add(piece);
@@ -246,6 +305,7 @@ export class MetadataFetcher extends TypedEmitter<MetadataFetcherEvents> {
       peer.outstanding.delete(msg.piece);
       if (this.#requested.get(msg.piece)?.peer === peer) this.#requested.delete(msg.piece);
       peer.hasMetadata = false;
+      if (this.#source === peer) this.#source = undefined;
       for (const p of this.#peers) this.#request(p);
       return;
     }
@@ -262,12 +322,7 @@ export class MetadataFetcher extends TypedEmitter<MetadataFetcherEvents> {
     this.#contributors.add(peer);
     this.emit('metadata:progress', this.#assembler.receivedCount, this.#assembler.pieceCount);
     if (result.status === 'mismatch') {
-      // Someone sent pieces of another info dict: drop everyone who contributed and start over.
-      for (const p of this.#contributors) {
-        this.#banned.add(p.host);
-        p.conn.close(DisconnectReason.badMetadata);
-      }
-      this.#contributors.clear();
+      this.#onBadMetadata();
       return;
     }
     if (result.status === 'complete') {
@@ -275,12 +330,7 @@ export class MetadataFetcher extends TypedEmitter<MetadataFetcherEvents> {
       try {
         metainfo = parseInfoDict(result.info);
       } catch {
-        for (const p of this.#contributors) {
-          this.#banned.add(p.host);
-          p.conn.close(DisconnectReason.badMetadata);
-        }
-        this.#contributors.clear();
-        this.#assembler.reset();
+        this.#onBadMetadata();
         return;
       }
       metainfo.announceList = (this.#o.trackers ?? []).map((t) => [t]);
@@ -298,6 +348,11 @@ export class MetadataFetcher extends TypedEmitter<MetadataFetcherEvents> {
       if (now - r.atMs > timeout) {
         this.#requested.delete(piece);
         r.peer.outstanding.delete(piece);
+        if (this.#singleSource && this.#source === r.peer) {
+          // The single source stalls: ask the next peer instead.
+          r.peer.hasMetadata = false;
+          this.#source = undefined;
+        }
       }
     }
     for (const p of this.#peers) this.#request(p);

@@ -119,6 +119,8 @@ export class Session extends TypedEmitter<SessionEvents> {
   #dht: DhtNode | undefined;
   #lsd: LsdNode | undefined;
   #timer: NodeJS.Timeout | undefined;
+  /** Set once the DHT's routing table has nodes: what was announced before is announced again. */
+  #dhtJoined = false;
   #port = 0;
   #started = false;
   #stopped = false;
@@ -467,12 +469,17 @@ export class Session extends TypedEmitter<SessionEvents> {
       client.start();
     }
     this.#lsd?.add(magnet.infoHash);
+    // Look up again every 5 s while no peer is connected, every 30 s after that.
+    let lastLookupMs = Date.now();
     const lookups = setInterval(() => {
+      const now = Date.now();
+      if (now - lastLookupMs < (fetcher.connectionCount === 0 ? 5_000 : 30_000)) return;
+      lastLookupMs = now;
       this.#dht
         ?.lookup(magnet.infoHash)
         .then((peers) => fetcher.addPeers(peers))
         .catch(() => undefined);
-    }, 20_000);
+    }, 1000);
     this.#dht
       ?.lookup(magnet.infoHash)
       .then((peers) => fetcher.addPeers(peers))
@@ -509,6 +516,23 @@ export class Session extends TypedEmitter<SessionEvents> {
 
   #tick(): void {
     const now = Date.now();
+    const dht = this.#dht;
+    if (dht && !this.#dhtJoined && dht.nodeCount > 0) {
+      // Torrents added while the DHT was still empty were announced to nobody: do it now.
+      this.#dhtJoined = true;
+      for (const slot of this.#slots.values()) {
+        const m = slot.torrent.metainfo;
+        if (m.private) continue;
+        dht.announce(m.infoHash, this.#port);
+        slot.lastDhtLookupMs = now;
+      }
+      for (const [hex, f] of this.#fetchers) {
+        dht
+          .lookup(Buffer.from(hex, 'hex'))
+          .then((peers) => f.addPeers(peers))
+          .catch(() => undefined);
+      }
+    }
     for (const [hex, slot] of this.#slots) {
       slot.glue.tick();
       const t = slot.torrent;

@@ -272,6 +272,8 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
     this.#applyPriorities(priorities);
     if (this.#state === TorrentState.seeding && !this.#picker.complete) {
       this.#setState(TorrentState.downloading);
+      // Seeders we dropped while we were one are worth dialing again now.
+      for (const c of this.#candidates.values()) if (!c.connected) c.nextTryMs = 0;
       for (const p of this.#peers.values()) this.#updateInterest(p);
     } else if (this.#state === TorrentState.downloading && this.#picker.complete) {
       void this.#becomeSeeder();
@@ -597,9 +599,12 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
     if (!bf || !conn.amInterested) return;
     const allowedFast = conn.peerChoking ? conn.allowedFastSet : undefined;
     if (conn.peerChoking && (!allowedFast || allowedFast.size === 0)) return;
-    const want = conn.desiredQueueDepth() - conn.outstandingRequests;
+    let want = conn.desiredQueueDepth() - conn.outstandingRequests;
     if (want <= 0) return;
     if (!this.#downloadAllowed()) return;
+    // Under a download limit, ask only for what the buckets hold now: the pipeline follows the rate.
+    const tokens = Math.min(...this.#downloadBuckets.map((b) => b.available(Date.now())));
+    if (Number.isFinite(tokens)) want = Math.min(want, Math.max(1, Math.floor(tokens / BLOCK_SIZE)));
     const overCap = this.#unverifiedBytes() > (this.#o.maxUnverifiedBytes ?? 48 * 1024 * 1024);
     const blocks = this.#picker.pick(entry.key, entry.isSeed ? 'all' : bf, want, {
       fast: conn.downloadMeter.rate(Date.now()) > 512 * 1024,
