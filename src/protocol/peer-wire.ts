@@ -555,7 +555,8 @@ export class FrameReader {
       // already checked its declared length), then fill it from the queue.
       const have = this.#end - this.#start;
       if (this.#end + r.need > this.#cap) {
-        const next = new Uint8Array(have + r.need);
+        // Uninitialized: every byte up to the message's end is written before it is read.
+        const next = Buffer.allocUnsafe(have + r.need);
         next.set(this.#buf.subarray(this.#start, this.#end));
         this.#buf = next;
         this.#start = 0;

@@ -156,6 +156,10 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
    * who sent it. When the piece later verifies, a host whose block differed from the good data is
    * banned; honest hosts that happened to share a bad piece are never blamed.
    */
+  /** Buffers of verified and written pieces, reused for the next pieces. */
+  readonly #spareBuffers: Buffer[] = [];
+  /** Bytes of pieces being assembled and verified, held in memory. */
+  #unverified = 0;
   readonly #suspects = new Map<number, { offset: number; length: number; host: string; digest: Buffer }[]>();
   /** After such a failure each block is asked of another host than the one that sent it (for a while),
    * so the retry can verify without the liar's blocks and smart ban can name it. */
@@ -274,6 +278,7 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
       this.#setState(TorrentState.downloading);
       // Seeders we dropped while we were one are worth dialing again now.
       for (const c of this.#candidates.values()) if (!c.connected) c.nextTryMs = 0;
+      this.#fillConnections();
       for (const p of this.#peers.values()) this.#updateInterest(p);
     } else if (this.#state === TorrentState.downloading && this.#picker.complete) {
       void this.#becomeSeeder();
@@ -339,6 +344,8 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
     if (this.#o.connectionBudget) this.#o.connectionBudget.used -= this.#peers.size;
     this.#peers.clear();
     this.#pieceBuffers.clear();
+    this.#unverified = 0;
+    this.#spareBuffers.length = 0;
     await this.#o.storage.flush().catch(() => undefined);
     await this.#o.storage.close();
   }
@@ -587,9 +594,21 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
   }
 
   #unverifiedBytes(): number {
-    let n = 0;
-    for (const b of this.#pieceBuffers.values()) n += b.data.length;
-    return n;
+    return this.#unverified;
+  }
+
+  /** A buffer for a piece being assembled: a spare one of the right size, so a download makes no
+   * garbage of its own size (fewer full collections). */
+  #takeBuffer(length: number): Buffer {
+    const b = this.#spareBuffers.pop();
+    return b !== undefined && b.length === length ? b : Buffer.allocUnsafe(length);
+  }
+
+  #dropBuffer(piece: number): void {
+    const buf = this.#pieceBuffers.get(piece);
+    if (!buf) return;
+    this.#pieceBuffers.delete(piece);
+    this.#unverified -= buf.data.length;
   }
 
   #fillRequests(entry: PeerEntry): void {
@@ -603,8 +622,17 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
     if (want <= 0) return;
     if (!this.#downloadAllowed()) return;
     // Under a download limit, ask only for what the buckets hold now: the pipeline follows the rate.
-    const tokens = Math.min(...this.#downloadBuckets.map((b) => b.available(Date.now())));
-    if (Number.isFinite(tokens)) want = Math.min(want, Math.max(1, Math.floor(tokens / BLOCK_SIZE)));
+    let tokens = Number.POSITIVE_INFINITY;
+    const nowMs = Date.now();
+    for (const b of this.#downloadBuckets) tokens = Math.min(tokens, b.available(nowMs));
+    if (Number.isFinite(tokens)) {
+      // Requests already out will spend tokens when they arrive.
+      let outstanding = 0;
+      for (const p of this.#peers.values()) outstanding += p.conn.outstandingRequests;
+      const room = Math.floor(tokens / BLOCK_SIZE) - outstanding;
+      want = Math.min(want, outstanding === 0 ? Math.max(1, room) : room);
+      if (want <= 0) return;
+    }
     const overCap = this.#unverifiedBytes() > (this.#o.maxUnverifiedBytes ?? 48 * 1024 * 1024);
     const blocks = this.#picker.pick(entry.key, entry.isSeed ? 'all' : bf, want, {
       fast: conn.downloadMeter.rate(Date.now()) > 512 * 1024,
@@ -634,12 +662,13 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
     let buf = this.#pieceBuffers.get(piece);
     if (!buf) {
       buf = {
-        data: Buffer.allocUnsafe(pieceLengthOf(this.metainfo, piece)),
+        data: this.#takeBuffer(pieceLengthOf(this.metainfo, piece)),
         from: new Set(),
         received: 0,
         blocks: new Map(),
       };
       this.#pieceBuffers.set(piece, buf);
+      this.#unverified += buf.data.length;
     }
     buf.data.set(data, offset);
     buf.from.add(entry.host);
@@ -665,7 +694,7 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
       return;
     }
     if (signal.aborted) return;
-    this.#pieceBuffers.delete(piece);
+    if (this.#pieceBuffers.get(piece) === buf) this.#dropBuffer(piece);
     if (!ok) {
       this.#picker.pieceFailed(piece);
       this.wastedBytes += buf.data.length;
@@ -704,6 +733,8 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
     this.#picker.pieceVerified(piece);
     this.bitfield.set(piece);
     this.#cache.invalidate(piece);
+    // Hashed and written: nothing refers to the buffer any more.
+    if (this.#spareBuffers.length < 16) this.#spareBuffers.push(buf.data);
     for (const p of this.#peers.values()) p.conn.have(piece);
     this.emit('piece:verified', piece);
     if (this.#picker.complete) await this.#becomeSeeder();
@@ -739,7 +770,7 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
     for (const [piece, buf] of this.#pieceBuffers) {
       // A piece whose every block is in is being verified: its hash will judge it.
       if (!buf.from.has(host) || buf.received >= buf.data.length) continue;
-      this.#pieceBuffers.delete(piece);
+      this.#dropBuffer(piece);
       this.#picker.pieceFailed(piece);
     }
     for (const p of this.#peers.values()) this.#fillRequests(p);
@@ -810,7 +841,8 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
         continue;
       }
       const now = Date.now();
-      const waitMs = Math.max(...this.#uploadBuckets.map((b) => b.waitMs(block.length, now)));
+      let waitMs = 0;
+      for (const b of this.#uploadBuckets) waitMs = Math.max(waitMs, b.waitMs(block.length, now));
       if (waitMs > 0) {
         this.#uploadTimer = setTimeout(() => {
           this.#uploadTimer = undefined;

@@ -15,6 +15,8 @@ export class RateMeter {
   /** Index (time / bucketMs) of the newest bucket written, or -1 before the first sample. */
   #head = -1;
   #firstMs = Number.NaN;
+  /** Sum of the buckets, kept as they change: rate() is asked per block received, so O(1). */
+  #sum = 0;
   /** All bytes ever added. */
   total = 0;
 
@@ -31,6 +33,7 @@ export class RateMeter {
     this.#advance(nowMs);
     if (Number.isNaN(this.#firstMs)) this.#firstMs = nowMs;
     this.#buckets[this.#head % this.#buckets.length]! += bytes;
+    this.#sum += bytes;
     this.total += bytes;
   }
 
@@ -38,8 +41,7 @@ export class RateMeter {
   rate(nowMs: number): number {
     if (this.#head < 0) return 0;
     this.#advance(nowMs);
-    let sum = 0;
-    for (let i = 0; i < this.#buckets.length; i++) sum += this.#buckets[i]!;
+    const sum = this.#sum;
     if (sum === 0) return 0;
     const elapsedMs = Math.min(this.windowMs, Math.max(this.bucketMs, nowMs - this.#firstMs + this.bucketMs));
     return (sum * 1000) / elapsedMs;
@@ -55,7 +57,16 @@ export class RateMeter {
     if (index <= this.#head) return; // same bucket, or a clock that stepped back: keep counting here
     const n = this.#buckets.length;
     const steps = Math.min(index - this.#head, n);
-    for (let i = 1; i <= steps; i++) this.#buckets[(this.#head + i) % n] = 0;
+    if (steps === n) {
+      this.#buckets.fill(0);
+      this.#sum = 0;
+    } else {
+      for (let i = 1; i <= steps; i++) {
+        const k = (this.#head + i) % n;
+        this.#sum -= this.#buckets[k]!;
+        this.#buckets[k] = 0;
+      }
+    }
     this.#head = index;
   }
 }
