@@ -66,7 +66,10 @@ async function makeSample(dir: string, totalMiB: number): Promise<{ path: string
   for (const f of files) {
     const p = join(dir, f.path);
     await mkdir(dirname(p), { recursive: true });
-    const data = f.bytes === 0 ? Buffer.from('A sample folder shared by the bitswarm demo.\n') : pseudoRandom(f.path, f.bytes);
+    const data =
+      f.bytes === 0
+        ? Buffer.from('A sample folder shared by the bitswarm demo.\n')
+        : pseudoRandom(f.path, f.bytes);
     f.bytes = data.length;
     await writeFile(p, data);
   }
@@ -128,28 +131,68 @@ async function demo(): Promise<number> {
     const total = files.reduce((n, f) => n + f.bytes, 0);
     const torrent = join(dir, 'sample.torrent');
     const common = ['--bind', '127.0.0.1', '--no-dht', '--no-lsd', '--json'];
-    const sharer: Peer = { name: 'sharer', port: await freePort(), dir: join(dir, 'share'), percent: 100, state: 'starting', down: 0, up: 0, peers: 0, uploaded: 0, downloaded: 0 };
+    const sharer: Peer = {
+      name: 'sharer',
+      port: await freePort(),
+      dir: join(dir, 'share'),
+      percent: 100,
+      state: 'starting',
+      down: 0,
+      up: 0,
+      peers: 0,
+      uploaded: 0,
+      downloaded: 0,
+    };
     peers.push(sharer);
     // The sharer's upload is capped so that the leechers visibly trade pieces among themselves.
     const shared = new Promise<string>((resolveShared, rejectShared) => {
-      start(sharer, ['share', join(dir, 'share', 'sample'), '--port', String(sharer.port), '-o', torrent, '--upload-limit', `${Math.max(2, Math.round(sizeMiB / 8))}M`, ...common], (o) => {
-        if (o.event === 'shared') resolveShared(String(o.magnet));
-        if (o.event === 'progress') update(sharer, o);
-      });
+      start(
+        sharer,
+        [
+          'share',
+          join(dir, 'share', 'sample'),
+          '--port',
+          String(sharer.port),
+          '-o',
+          torrent,
+          '--upload-limit',
+          `${Math.max(2, Math.round(sizeMiB / 8))}M`,
+          ...common,
+        ],
+        (o) => {
+          if (o.event === 'shared') resolveShared(String(o.magnet));
+          if (o.event === 'progress') update(sharer, o);
+        },
+      );
       sharer.child?.once('exit', (code) => rejectShared(new Error(`bitswarm share exited with ${code}`)));
     });
     const magnet = await shared;
-    process.stdout.write(`Shared by peer "sharer" at 127.0.0.1:${sharer.port} — it is the torrent's tracker.\n  torrent ${torrent}\n  magnet  ${magnet.slice(0, 90)}…\n\n`);
+    process.stdout.write(
+      `Shared by peer "sharer" at 127.0.0.1:${sharer.port} — it is the torrent's tracker.\n  torrent ${torrent}\n  magnet  ${magnet.slice(0, 90)}…\n\n`,
+    );
     const startedMs = Date.now();
     const events: string[] = [];
     for (let i = 1; i <= 4; i++) {
-      const p: Peer = { name: `leecher-${i}`, port: await freePort(), dir: join(dir, `leecher-${i}`), percent: 0, state: 'starting', down: 0, up: 0, peers: 0, uploaded: 0, downloaded: 0 };
+      const p: Peer = {
+        name: `leecher-${i}`,
+        port: await freePort(),
+        dir: join(dir, `leecher-${i}`),
+        percent: 0,
+        state: 'starting',
+        down: 0,
+        up: 0,
+        peers: 0,
+        uploaded: 0,
+        downloaded: 0,
+      };
       peers.push(p);
       start(p, ['download', torrent, '-d', p.dir, '--port', String(p.port), '--seed', ...common], (o) => {
         if (o.event === 'progress') update(p, o);
         if (o.event === 'complete' && p.completeAtMs === undefined) {
           p.completeAtMs = Date.now();
-          events.push(`✔ ${p.name} has every piece verified and is now a seeder (${formatDuration((p.completeAtMs - startedMs) / 1000)})`);
+          events.push(
+            `✔ ${p.name} has every piece verified and is now a seeder (${formatDuration((p.completeAtMs - startedMs) / 1000)})`,
+          );
         }
       });
     }
@@ -170,7 +213,9 @@ async function demo(): Promise<number> {
       if (leechers.every((p) => p.completeAtMs !== undefined)) break;
       const dead = peers.find((p) => p.exited !== undefined);
       if (dead || Date.now() > deadline) {
-        process.stdout.write(`\nThe demo failed: ${dead ? `${dead.name} exited with ${dead.exited}` : 'timed out'}\n`);
+        process.stdout.write(
+          `\nThe demo failed: ${dead ? `${dead.name} exited with ${dead.exited}` : 'timed out'}\n`,
+        );
         failed = true;
         return 1;
       }

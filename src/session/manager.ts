@@ -155,55 +155,70 @@ export class TorrentManager extends TypedEmitter<ManagerEvents> {
     const store = this.#store;
     if (!store) return [];
     await store.open();
+    const hexes = await store.list();
+    // Files are read with bounded parallelism (a thousand torrents restart in seconds), then added
+    // in the order torrents were added.
+    const results = new Array<{ entry?: Entry; warning?: string }>(hexes.length);
+    let next = 0;
+    const worker = async (): Promise<void> => {
+      while (next < hexes.length) {
+        const i = next++;
+        results[i] = await this.#loadOne(store, hexes[i]!);
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(32, hexes.length) }, worker));
     const warnings: string[] = [];
-    for (const hex of await store.list()) {
-      let record: TorrentRecord | undefined;
-      try {
-        record = await store.readJson<TorrentRecord>(store.recordPath(hex));
-      } catch {
-        warnings.push(`${store.recordPath(hex)}: damaged settings, torrent skipped`);
-        continue;
-      }
-      if (!record || record.infoHash !== hex || typeof record.dir !== 'string') {
-        warnings.push(`${store.recordPath(hex)}: missing or damaged settings, torrent skipped`);
-        continue;
-      }
-      const entry: Entry = {
-        hex,
-        record,
-        status: TorrentStatus.queued,
-        baseUploaded: record.uploadedBytes ?? 0,
-        baseDownloaded: record.downloadedBytes ?? 0,
-        dirty: false,
-      };
-      try {
-        entry.metainfo = parseMetainfo(await readFile(store.torrentPath(hex)));
-      } catch {
-        if (record.magnet) {
-          try {
-            entry.magnet = parseMagnet(record.magnet);
-          } catch {
-            warnings.push(`${store.recordPath(hex)}: bad magnet link, torrent skipped`);
-            continue;
-          }
-        } else {
-          warnings.push(`${store.torrentPath(hex)}: missing or damaged metainfo, torrent skipped`);
-          continue;
-        }
-      }
-      if (entry.metainfo && record.resume && !isValidResume(record.resume, entry.metainfo)) {
-        warnings.push(`${store.recordPath(hex)}: damaged resume data, the torrent will be rechecked`);
-        delete record.resume;
-      }
-      entry.status = record.paused
-        ? TorrentStatus.paused
-        : record.finished
-          ? TorrentStatus.finished
-          : TorrentStatus.queued;
-      this.#entries.set(hex, entry);
+    const entries: Entry[] = [];
+    for (const r of results) {
+      if (r.warning) warnings.push(r.warning);
+      if (r.entry) entries.push(r.entry);
     }
+    entries.sort((a, b) => a.record.addedAtMs - b.record.addedAtMs);
+    for (const e of entries) this.#entries.set(e.hex, e);
     this.#schedule();
     return warnings;
+  }
+
+  async #loadOne(store: StateStore, hex: string): Promise<{ entry?: Entry; warning?: string }> {
+    let record: TorrentRecord | undefined;
+    try {
+      record = await store.readJson<TorrentRecord>(store.recordPath(hex));
+    } catch {
+      return { warning: `${store.recordPath(hex)}: damaged settings, torrent skipped` };
+    }
+    if (!record || record.infoHash !== hex || typeof record.dir !== 'string') {
+      return { warning: `${store.recordPath(hex)}: missing or damaged settings, torrent skipped` };
+    }
+    const entry: Entry = {
+      hex,
+      record,
+      status: TorrentStatus.queued,
+      baseUploaded: record.uploadedBytes ?? 0,
+      baseDownloaded: record.downloadedBytes ?? 0,
+      dirty: false,
+    };
+    let warning: string | undefined;
+    try {
+      entry.metainfo = parseMetainfo(await readFile(store.torrentPath(hex)));
+    } catch {
+      if (!record.magnet)
+        return { warning: `${store.torrentPath(hex)}: missing or damaged metainfo, torrent skipped` };
+      try {
+        entry.magnet = parseMagnet(record.magnet);
+      } catch {
+        return { warning: `${store.recordPath(hex)}: bad magnet link, torrent skipped` };
+      }
+    }
+    if (entry.metainfo && record.resume && !isValidResume(record.resume, entry.metainfo)) {
+      warning = `${store.recordPath(hex)}: damaged resume data, the torrent will be rechecked`;
+      delete record.resume;
+    }
+    entry.status = record.paused
+      ? TorrentStatus.paused
+      : record.finished
+        ? TorrentStatus.finished
+        : TorrentStatus.queued;
+    return warning ? { entry, warning } : { entry };
   }
 
   has(hex: string): boolean {
@@ -429,7 +444,10 @@ export class TorrentManager extends TypedEmitter<ManagerEvents> {
     for (const e of entries) {
       // Entries whose activation is in flight count too, or a burst of adds would overfill the slots.
       if (!e.torrent && !e.fetch && !e.busy) continue;
-      if (e.status === TorrentStatus.seeding) seeds++;
+      const done =
+        e.status === TorrentStatus.seeding ||
+        (!e.torrent && e.metainfo && e.record.resume ? resumeComplete(e.record.resume, e.metainfo) : false);
+      if (done) seeds++;
       else downloads++;
     }
     for (const e of entries) {
@@ -516,9 +534,13 @@ export class TorrentManager extends TypedEmitter<ManagerEvents> {
     t.on('piece:verified', () => {
       e.dirty = true;
     });
+    const completeAtStart =
+      e.metainfo && e.record.resume ? resumeComplete(e.record.resume, e.metainfo) : false;
     t.on('torrent:complete', () => {
-      e.dirty = true;
       this.emit('torrent:complete', e.hex);
+      // A torrent that was already complete when it started has nothing new to save.
+      if (completeAtStart && t.downloadedBytes === 0) return;
+      e.dirty = true;
       void this.#save(e);
       this.#schedule();
     });

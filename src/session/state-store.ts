@@ -69,6 +69,12 @@ export class StateStore {
 
   async open(): Promise<void> {
     await mkdir(this.#torrents, { recursive: true, mode: 0o700 });
+    // Temp files of writes a crash interrupted: the files they were for are intact.
+    for (const d of [this.dir, this.#torrents]) {
+      for (const n of await readdir(d).catch(() => [] as string[])) {
+        if (/\.[0-9a-f]{8}\.tmp$/.test(n)) await rm(join(d, n), { force: true });
+      }
+    }
   }
 
   /** Writes `data` to `path` atomically (temp file, fsync, rename, fsync of the folder). */

@@ -1,0 +1,215 @@
+// Shared helpers for the manager, state-store and control API tests: sample torrents on disk,
+// loopback sessions, seeders, polling, and a raw HTTP client (fetch refuses to set `Host`).
+
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { request } from 'node:http';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { type Metainfo, parseMetainfo } from '../../../src/protocol/metainfo.js';
+import { TorrentManager, type TorrentStatus } from '../../../src/session/manager.js';
+import { Session, type SessionOptions } from '../../../src/session/session.js';
+import { StateStore } from '../../../src/session/state-store.js';
+import { createTorrent } from '../../../src/storage/create-torrent.js';
+import { pseudoRandomBytes } from '../../interop/helpers.js';
+
+export async function tempDir(prefix: string): Promise<{ dir: string; cleanup: () => Promise<void> }> {
+  const dir = await mkdtemp(join(tmpdir(), `bitswarm-${prefix}-`));
+  return { dir, cleanup: () => rm(dir, { recursive: true, force: true }) };
+}
+
+export interface SampleFile {
+  /** Path under the torrent's root (for a multi-file torrent, without the torrent's name). */
+  path: string;
+  bytes: Buffer;
+}
+
+export interface SampleTorrent {
+  metainfo: Metainfo;
+  torrentBytes: Buffer;
+  torrentPath: string;
+  /** Folder that holds the torrent's data (its name is inside it). */
+  dataDir: string;
+  name: string;
+  /** Files with their paths relative to a download folder (the torrent's name first). */
+  files: SampleFile[];
+}
+
+let seedCounter = 1;
+
+/**
+ * Writes files of pseudo-random bytes under `<root>/seed-<name>/<name>/…` and makes a torrent of them.
+ * One file without a folder gives a single-file torrent.
+ */
+export async function makeTorrent(
+  root: string,
+  name: string,
+  sizes: readonly number[],
+  options: { pieceLength?: number; announce?: string[][]; single?: boolean } = {},
+): Promise<SampleTorrent> {
+  const dataDir = join(root, `seed-${name}`);
+  const files: SampleFile[] = [];
+  if (options.single) {
+    const bytes = pseudoRandomBytes(sizes[0] ?? 0, seedCounter++);
+    files.push({ path: name, bytes });
+  } else {
+    sizes.forEach((size, i) => {
+      files.push({ path: `${name}/f${i}.bin`, bytes: pseudoRandomBytes(size, seedCounter++) });
+    });
+  }
+  for (const f of files) {
+    await mkdir(dirname(join(dataDir, f.path)), { recursive: true });
+    await writeFile(join(dataDir, f.path), f.bytes);
+  }
+  const created = await createTorrent(join(dataDir, name), {
+    pieceLength: options.pieceLength ?? 16384,
+    creationDate: null,
+    threads: 0,
+    ...(options.announce ? { announce: options.announce } : {}),
+  });
+  const torrentPath = join(root, `${name}.torrent`);
+  await writeFile(torrentPath, created.torrent);
+  return {
+    metainfo: parseMetainfo(created.torrent),
+    torrentBytes: created.torrent,
+    torrentPath,
+    dataDir,
+    name,
+    files,
+  };
+}
+
+/** Files of `sample` that differ from the originals under `dir` (empty: byte-exact). */
+export async function differences(sample: SampleTorrent, dir: string): Promise<string[]> {
+  const bad: string[] = [];
+  for (const f of sample.files) {
+    const got = await readFile(join(dir, f.path)).catch(() => undefined);
+    if (!got) bad.push(`${f.path}: missing`);
+    else if (!got.equals(f.bytes)) bad.push(`${f.path}: differs`);
+  }
+  return bad;
+}
+
+/** A loopback session with no discovery but the given peers; stop it in `after`/`finally`. */
+export async function loopbackSession(options: SessionOptions = {}): Promise<Session> {
+  const s = new Session({
+    port: 0,
+    bind: '127.0.0.1',
+    dht: false,
+    lsd: false,
+    hasherThreads: 0,
+    trackerClient: false,
+    ...options,
+  });
+  await s.start();
+  return s;
+}
+
+/** A session seeding `sample` from its data folder. */
+export async function seeder(sample: SampleTorrent, options: SessionOptions = {}): Promise<Session> {
+  const s = await loopbackSession(options);
+  const t = await s.add(sample.metainfo, { dir: sample.dataDir });
+  if (t.state !== 'seeding') throw new Error(`seeder of ${sample.name} is ${t.state}`);
+  return s;
+}
+
+export function peerOf(s: Session): { host: string; port: number } {
+  return { host: '127.0.0.1', port: s.port };
+}
+
+/** A manager over a fresh loopback session (and a state directory when given). */
+export async function managerWith(
+  stateDir: string | undefined,
+  options: { maxActiveDownloads?: number; maxActiveSeeds?: number; flushIntervalMs?: number } = {},
+  sessionOptions: SessionOptions = {},
+): Promise<{ manager: TorrentManager; session: Session; stop: () => Promise<void> }> {
+  const session = await loopbackSession(sessionOptions);
+  const manager = new TorrentManager({
+    session,
+    ...(stateDir ? { store: new StateStore(stateDir) } : {}),
+    ...options,
+  });
+  return {
+    manager,
+    session,
+    stop: async () => {
+      await manager.stop();
+      await session.stop();
+    },
+  };
+}
+
+/** Polls `cond` every 20 ms until it holds; fails after `timeoutMs` with `what`. */
+export async function waitFor(cond: () => boolean | Promise<boolean>, what: string, timeoutMs = 10_000) {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await cond())) {
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+export function waitStatus(
+  manager: TorrentManager,
+  hex: string,
+  status: TorrentStatus,
+  timeoutMs = 10_000,
+): Promise<void> {
+  return waitFor(
+    () => manager.has(hex) && manager.view(hex).status === status,
+    `${hex.slice(0, 8)} to be ${status} (is ${manager.has(hex) ? manager.view(hex).status : 'gone'})`,
+    timeoutMs,
+  );
+}
+
+/** A free TCP port on 127.0.0.1 (closed again before return). */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const a = srv.address();
+      const port = typeof a === 'object' && a ? a.port : 0;
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+export interface RawReply {
+  status: number;
+  headers: Record<string, string | string[] | undefined>;
+  text: string;
+  json: unknown;
+}
+
+/** One HTTP request with full control over the headers (fetch forbids setting Host). */
+export function rawRequest(
+  port: number,
+  method: string,
+  path: string,
+  o: { headers?: Record<string, string>; body?: string | Buffer } = {},
+): Promise<RawReply> {
+  return new Promise((resolve, reject) => {
+    const req = request(
+      { host: '127.0.0.1', port, method, path, headers: { host: `127.0.0.1:${port}`, ...o.headers } },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () => {
+          const text = Buffer.concat(chunks).toString('utf8');
+          let json: unknown;
+          try {
+            json = JSON.parse(text);
+          } catch {
+            json = undefined;
+          }
+          resolve({ status: res.statusCode ?? 0, headers: res.headers, text, json });
+        });
+        res.on('error', reject);
+      },
+    );
+    // A server may answer (413) and close before reading the whole body: that is not an error here.
+    req.on('error', reject);
+    if (o.body !== undefined) req.write(o.body);
+    req.end();
+  });
+}

@@ -1,0 +1,525 @@
+// The control API over real HTTP on 127.0.0.1: token, Host and Origin checks, no cookies, body
+// limits, JSON errors, the OpenAPI description, every route, and the event stream.
+import assert from 'node:assert/strict';
+import { readdir } from 'node:fs/promises';
+import { type IncomingMessage, request } from 'node:http';
+import { join } from 'node:path';
+import { after, before, test } from 'node:test';
+import { ApiServer } from '../../../src/api/server.js';
+import { formatMagnet } from '../../../src/protocol/magnet.js';
+import { TorrentManager } from '../../../src/session/manager.js';
+import type { Session } from '../../../src/session/session.js';
+import { StateStore } from '../../../src/session/state-store.js';
+import {
+  differences,
+  loopbackSession,
+  makeTorrent,
+  peerOf,
+  type RawReply,
+  rawRequest,
+  type SampleTorrent,
+  seeder,
+  tempDir,
+  waitFor,
+} from './helpers.js';
+
+let root: string;
+let cleanup: () => Promise<void>;
+let session: Session;
+let manager: TorrentManager;
+let server: ApiServer;
+let token: string;
+let port: number;
+let a: SampleTorrent;
+let b: SampleTorrent;
+let c: SampleTorrent;
+let seedA: Session;
+let seedB: Session;
+let seedC: Session;
+const replies: RawReply[] = [];
+
+before(async () => {
+  ({ dir: root, cleanup } = await tempDir('api'));
+  a = await makeTorrent(root, 'a', [200_000, 50_000], { announce: [['http://127.0.0.1:9/announce']] });
+  b = await makeTorrent(root, 'b', [120_000]);
+  c = await makeTorrent(root, 'c', [1024 * 1024], { single: true });
+  seedA = await seeder(a);
+  seedB = await seeder(b);
+  seedC = await seeder(c);
+  session = await loopbackSession();
+  const store = new StateStore(join(root, 'state'));
+  manager = new TorrentManager({ session, store, flushIntervalMs: 200 });
+  await manager.load();
+  manager.start();
+  token = await store.token();
+  server = new ApiServer({
+    manager,
+    session,
+    token,
+    defaultDir: join(root, 'default-dl'),
+    maxBodyBytes: 256 * 1024,
+  });
+  await server.start();
+  port = server.address!.port;
+  assert.equal(server.address!.host, '127.0.0.1');
+});
+
+after(async () => {
+  await server.stop();
+  await manager.stop();
+  await session.stop();
+  await Promise.all([seedA.stop(), seedB.stop(), seedC.stop()]);
+  await cleanup();
+});
+
+async function raw(
+  method: string,
+  path: string,
+  o: { headers?: Record<string, string>; body?: string | Buffer } = {},
+): Promise<RawReply> {
+  const r = await rawRequest(port, method, path, o);
+  replies.push(r);
+  return r;
+}
+
+/** An authorized JSON request; fails unless the status is `expect`. */
+async function api<T = Record<string, unknown>>(
+  method: string,
+  path: string,
+  body?: unknown,
+  expect = 200,
+): Promise<T> {
+  const r = await raw(method, `/api/v1${path}`, {
+    headers: {
+      authorization: `Bearer ${token}`,
+      ...(body !== undefined ? { 'content-type': 'application/json' } : {}),
+    },
+    ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
+  });
+  assert.equal(r.status, expect, `${method} ${path}: ${r.status} ${r.text}`);
+  assert.match(String(r.headers['content-type']), /^application\/json/);
+  return r.json as T;
+}
+
+interface View {
+  infoHash: string;
+  status: string;
+  percent: number;
+  name: string;
+  dir: string;
+}
+
+async function waitApiStatus(hex: string, status: string, timeoutMs = 10_000): Promise<void> {
+  let last = '';
+  await waitFor(
+    async () => {
+      last = (await api<View>('GET', `/torrents/${hex}`)).status;
+      return last === status;
+    },
+    `${hex.slice(0, 8)} to be ${status} (last ${last})`,
+    timeoutMs,
+  );
+}
+
+test('the token is required: 401 without one, with a wrong one, or in the wrong scheme', async () => {
+  for (const headers of [
+    {},
+    { authorization: `Bearer ${'0'.repeat(64)}` },
+    { authorization: `Bearer ${token.slice(0, 10)}` },
+    { authorization: `Basic ${token}` },
+    { authorization: token },
+  ]) {
+    const r = await raw('GET', '/api/v1/torrents', { headers });
+    assert.equal(r.status, 401, JSON.stringify(headers));
+    assert.deepEqual((r.json as { error: { code: string } }).error.code, 'ERR_TOKEN');
+  }
+  const ok = await raw('GET', '/api/v1/torrents', { headers: { authorization: `Bearer ${token}` } });
+  assert.equal(ok.status, 200);
+});
+
+test('the Host header must be loopback (DNS rebinding): 403 for evil.example', async () => {
+  const auth = { authorization: `Bearer ${token}` };
+  for (const host of [
+    'evil.example',
+    `evil.example:${port}`,
+    '127.0.0.1.evil.example',
+    '10.0.0.1',
+    '[::2]',
+  ]) {
+    const r = await raw('GET', '/api/v1/torrents', { headers: { ...auth, host } });
+    assert.equal(r.status, 403, host);
+    assert.equal((r.json as { error: { code: string } }).error.code, 'ERR_HOST');
+  }
+  // The OpenAPI description needs no token, but the Host check still applies.
+  assert.equal((await raw('GET', '/api/v1/openapi.json', { headers: { host: 'evil.example' } })).status, 403);
+  for (const host of [`localhost:${port}`, `127.0.0.1:${port}`, `[::1]:${port}`, '127.0.0.2']) {
+    assert.equal((await raw('GET', '/api/v1/torrents', { headers: { ...auth, host } })).status, 200, host);
+  }
+});
+
+test('a cross-site Origin is refused; a loopback Origin is accepted', async () => {
+  const auth = { authorization: `Bearer ${token}` };
+  for (const origin of ['http://evil.example', 'http://localhost.evil.example', 'null', 'not a url']) {
+    const r = await raw('GET', '/api/v1/torrents', { headers: { ...auth, origin } });
+    assert.equal(r.status, 403, origin);
+    assert.equal((r.json as { error: { code: string } }).error.code, 'ERR_ORIGIN');
+  }
+  // A simple cross-site POST (no preflight) is refused before it does anything.
+  const before = manager.list().length;
+  const r = await raw('POST', '/api/v1/torrents', {
+    headers: { ...auth, origin: 'http://evil.example', 'content-type': 'text/plain' },
+    body: JSON.stringify({ torrent: b.torrentBytes.toString('base64') }),
+  });
+  assert.equal(r.status, 403);
+  assert.equal(manager.list().length, before);
+  for (const origin of [`http://127.0.0.1:${port}`, `http://localhost:${port}`, 'http://[::1]']) {
+    assert.equal((await raw('GET', '/api/v1/torrents', { headers: { ...auth, origin } })).status, 200);
+  }
+});
+
+test('an Origin whose name only starts like a loopback address is refused', {}, async () => {
+  const auth = { authorization: `Bearer ${token}` };
+  for (const origin of ['https://127.0.0.1.evil.example', 'http://127.evil.example:8080']) {
+    const r = await raw('GET', '/api/v1/torrents', { headers: { ...auth, origin } });
+    assert.equal(r.status, 403, origin);
+  }
+});
+
+test('bodies: over the limit 413, bad JSON 400, a non-object 400; unknown routes 404', async () => {
+  const auth = { authorization: `Bearer ${token}`, 'content-type': 'application/json' };
+  const big = JSON.stringify({ torrent: 'A'.repeat(300 * 1024) });
+  const r413 = await raw('POST', '/api/v1/torrents', { headers: auth, body: big });
+  assert.equal(r413.status, 413);
+  assert.equal((r413.json as { error: { code: string } }).error.code, 'ERR_TOO_LARGE');
+  // Small-body routes have their own, lower cap (64 KiB).
+  const r413b = await raw('PUT', `/api/v1/session/limits`, {
+    headers: auth,
+    body: JSON.stringify({ pad: 'x'.repeat(70 * 1024) }),
+  });
+  assert.equal(r413b.status, 413);
+  for (const body of ['{"torrent":', 'nope', '\u0000']) {
+    const r = await raw('POST', '/api/v1/torrents', { headers: auth, body });
+    assert.equal(r.status, 400, body);
+    assert.equal((r.json as { error: { code: string } }).error.code, 'ERR_JSON');
+  }
+  for (const body of ['[1,2]', '"x"', 'null', '3']) {
+    assert.equal((await raw('POST', '/api/v1/torrents', { headers: auth, body })).status, 400, body);
+  }
+  await api('POST', '/torrents', {}, 400);
+  await api('POST', '/torrents', { torrent: Buffer.from('d4:infoi1ee').toString('base64') }, 400);
+  await api('POST', '/torrents', { magnet: 'magnet:?xt=urn:btih:zz' }, 400);
+  await api('POST', '/torrents', { path: join(root, 'missing.torrent') }, 400);
+  await api('POST', '/torrents', { torrent: b.torrentBytes.toString('base64'), peers: ['nope'] }, 400);
+  await api('PUT', '/session/limits', { uploadLimitBytesPerSec: -1 }, 400);
+  await api('GET', '/nothing-here', undefined, 404);
+  await api('GET', '/torrents/xyz', undefined, 400);
+  await api('GET', `/torrents/${'0'.repeat(40)}`, undefined, 404);
+  await api('POST', `/torrents/${'0'.repeat(40)}/pause`, undefined, 404);
+  assert.equal((await raw('GET', '/elsewhere')).status, 404);
+});
+
+test('the OpenAPI description is served without a token and names every route', async () => {
+  const r = await raw('GET', '/api/v1/openapi.json');
+  assert.equal(r.status, 200);
+  const doc = r.json as { openapi: string; paths: Record<string, Record<string, unknown>> };
+  assert.match(doc.openapi, /^3\./);
+  const routes = Object.entries(doc.paths).flatMap(([p, ops]) =>
+    Object.keys(ops)
+      .filter((k) => ['get', 'post', 'put', 'delete'].includes(k))
+      .map((k) => `${k.toUpperCase()} ${p}`),
+  );
+  for (const want of [
+    'GET /api/v1/session',
+    'PUT /api/v1/session/limits',
+    'GET /api/v1/events',
+    'GET /api/v1/torrents',
+    'POST /api/v1/torrents',
+    'GET /api/v1/torrents/{hash}',
+    'DELETE /api/v1/torrents/{hash}',
+    'POST /api/v1/torrents/{hash}/pause',
+    'POST /api/v1/torrents/{hash}/resume',
+    'POST /api/v1/torrents/{hash}/recheck',
+    'PUT /api/v1/torrents/{hash}/priorities',
+    'PUT /api/v1/torrents/{hash}/limits',
+  ]) {
+    assert.ok(routes.includes(want), `${want} is described`);
+  }
+});
+
+test('add by torrent bytes, list, show (files, trackers, pieces), pause, resume, recheck, remove', {
+  timeout: 30_000,
+}, async () => {
+  const dir = join(root, 'dl-a');
+  const hex = a.metainfo.infoHashHex;
+  const added = await api<{ infoHash: string; torrent: View }>(
+    'POST',
+    '/torrents',
+    { torrent: a.torrentBytes.toString('base64'), dir, peers: [`127.0.0.1:${seedA.port}`] },
+    201,
+  );
+  assert.equal(added.infoHash, hex);
+  assert.equal(added.torrent.name, 'a');
+  await waitApiStatus(hex, 'seeding');
+  assert.deepEqual(await differences(a, dir), []);
+
+  const { torrents } = await api<{ torrents: View[] }>('GET', '/torrents');
+  assert.ok(torrents.some((t) => t.infoHash === hex && t.percent === 100 && t.dir === dir));
+
+  const show = await api<{
+    files: { index: number; path: string; length: number; priority: number; verifiedBytes: number }[];
+    trackers: string[][];
+    pieces: string;
+    pieceCount: number;
+    pieceLength: number;
+    peers: unknown[];
+    limits: Record<string, unknown>;
+  }>('GET', `/torrents/${hex}`);
+  assert.deepEqual(
+    show.files.map((f) => [f.path, f.length, f.priority, f.verifiedBytes]),
+    [
+      ['a/f0.bin', 200_000, 4, 200_000],
+      ['a/f1.bin', 50_000, 4, 50_000],
+    ],
+  );
+  assert.deepEqual(show.trackers, [['http://127.0.0.1:9/announce']]);
+  assert.equal(show.pieceCount, a.metainfo.pieceCount);
+  const bits = Buffer.from(show.pieces, 'base64');
+  assert.equal(bits.length, Math.ceil(a.metainfo.pieceCount / 8));
+  assert.ok(bits.subarray(0, bits.length - 1).every((x) => x === 0xff));
+  assert.ok(Array.isArray(show.peers));
+  assert.deepEqual(show.limits, {
+    uploadLimitBytesPerSec: 0,
+    downloadLimitBytesPerSec: 0,
+    seedRatio: null,
+    seedTimeSec: null,
+  });
+
+  const paused = await api<View>('POST', `/torrents/${hex}/pause`);
+  assert.equal(paused.status, 'paused');
+  assert.equal(session.get(hex), undefined);
+  const resumed = await api<View>('POST', `/torrents/${hex}/resume`);
+  assert.notEqual(resumed.status, 'paused');
+  await waitApiStatus(hex, 'seeding');
+
+  let checks = 0;
+  const onActive = (h: string, t: { on: (e: 'check:progress', f: () => void) => void }): void => {
+    if (h === hex) t.on('check:progress', () => checks++);
+  };
+  manager.on('torrent:active', onActive);
+  await api('POST', `/torrents/${hex}/recheck`);
+  await waitApiStatus(hex, 'seeding');
+  await waitFor(() => checks === a.metainfo.pieceCount, 'every piece checked');
+  manager.off('torrent:active', onActive);
+
+  const removed = await api<{ removed: string; deletedData: boolean }>('DELETE', `/torrents/${hex}`);
+  assert.deepEqual(removed, { removed: hex, deletedData: false });
+  await api('GET', `/torrents/${hex}`, undefined, 404);
+  assert.deepEqual(await differences(a, dir), [], 'data kept');
+});
+
+test('add by path and by magnet (metadata from a peer), priorities, limits, delete with data', {
+  timeout: 30_000,
+}, async () => {
+  const dirB = join(root, 'dl-b');
+  const hb = b.metainfo.infoHashHex;
+  await api('POST', '/torrents', { path: b.torrentPath, dir: dirB, paused: true }, 201);
+  assert.equal((await api<View>('GET', `/torrents/${hb}`)).status, 'paused');
+  const pr = await api<{ files: { priority: number }[] }>('PUT', `/torrents/${hb}/priorities`, {
+    priorities: [7],
+  });
+  assert.deepEqual(
+    pr.files.map((f) => f.priority),
+    [7],
+  );
+  await api('PUT', `/torrents/${hb}/priorities`, { priorities: [4, 4] }, 400);
+  await api('PUT', `/torrents/${hb}/priorities`, { priorities: 'all' }, 400);
+  const lim = await api<{ limits: Record<string, unknown> }>('PUT', `/torrents/${hb}/limits`, {
+    uploadLimitBytesPerSec: 100_000,
+    downloadLimitBytesPerSec: 200_000,
+    seedRatio: 1.5,
+    seedTimeSec: 3600,
+  });
+  assert.deepEqual(lim.limits, {
+    uploadLimitBytesPerSec: 100_000,
+    downloadLimitBytesPerSec: 200_000,
+    seedRatio: 1.5,
+    seedTimeSec: 3600,
+  });
+  const lim2 = await api<{ limits: Record<string, unknown> }>('PUT', `/torrents/${hb}/limits`, {
+    seedRatio: null,
+    downloadLimitBytesPerSec: 0,
+  });
+  assert.equal(lim2.limits.seedRatio, null);
+  assert.equal(lim2.limits.downloadLimitBytesPerSec, 0);
+  assert.equal(lim2.limits.seedTimeSec, 3600);
+  await api('PUT', `/torrents/${hb}/limits`, { seedRatio: 'high' }, 400);
+  await api('POST', `/torrents/${hb}/resume`);
+  manager.torrentOf(hb) ?? (await waitFor(() => manager.torrentOf(hb) !== undefined, 'b active'));
+  manager.torrentOf(hb)!.addPeers([peerOf(seedB)]);
+  await waitApiStatus(hb, 'seeding');
+  assert.deepEqual(await differences(b, dirB), []);
+  await writeNeighbour(dirB);
+  await api('DELETE', `/torrents/${hb}?deleteData=1`);
+  assert.deepEqual(await readdir(dirB), ['keep.txt'], 'only the torrent own files were deleted');
+
+  // A magnet: the metadata comes from the peer named in the request.
+  const hc = c.metainfo.infoHashHex;
+  const magnet = formatMagnet({ infoHash: c.metainfo.infoHash, name: 'c' });
+  const dirC = join(root, 'dl-c');
+  const m = await api<{ torrent: View }>(
+    'POST',
+    '/torrents',
+    { magnet, dir: dirC, peers: [`127.0.0.1:${seedC.port}`] },
+    201,
+  );
+  assert.equal(m.torrent.infoHash, hc);
+  await waitApiStatus(hc, 'seeding');
+  assert.deepEqual(await differences(c, dirC), []);
+  const show = await api<{ name: string; pieceCount: number }>('GET', `/torrents/${hc}`);
+  assert.equal(show.name, 'c');
+  assert.equal(show.pieceCount, c.metainfo.pieceCount);
+  await api('DELETE', `/torrents/${hc}`);
+});
+
+async function writeNeighbour(dir: string): Promise<void> {
+  const { writeFile } = await import('node:fs/promises');
+  await writeFile(join(dir, 'keep.txt'), 'not the torrent');
+}
+
+test('show lists the connected peers; session stats and limits', { timeout: 30_000 }, async () => {
+  // The daemon seeds c at a slow upload rate, so a leecher stays connected for a while.
+  const hc = c.metainfo.infoHashHex;
+  await api(
+    'POST',
+    '/torrents',
+    { path: c.torrentPath, dir: c.dataDir, uploadLimitBytesPerSec: 128 * 1024 },
+    201,
+  );
+  await waitApiStatus(hc, 'seeding');
+  const leech = await loopbackSession();
+  try {
+    await leech.add(c.metainfo, { dir: join(root, 'dl-c-leech'), peers: [peerOf(session)] });
+    let peers: { address: string }[] = [];
+    await waitFor(async () => {
+      peers = (await api<{ peers: { address: string }[] }>('GET', `/torrents/${hc}`)).peers;
+      return peers.length === 1;
+    }, 'the leecher in show');
+    assert.match(peers[0]!.address, /^127\.0\.0\.1:\d+$/);
+    const stats = await api<Record<string, unknown> & { limits: Record<string, number> }>('GET', '/session');
+    assert.equal(stats.port, session.port);
+    assert.equal(stats.torrents, manager.list().length);
+    assert.equal(stats.seeding, manager.list().filter((t) => t.status === 'seeding').length);
+    assert.ok((stats.peers as number) >= 1);
+    const set = await api<{ limits: Record<string, number> }>('PUT', '/session/limits', {
+      uploadLimitBytesPerSec: 1_000_000,
+      downloadLimitBytesPerSec: 2_000_000,
+      maxActiveDownloads: 3,
+      maxActiveSeeds: 7,
+      maxConnections: 99,
+    });
+    assert.deepEqual(set.limits, {
+      uploadLimitBytesPerSec: 1_000_000,
+      downloadLimitBytesPerSec: 2_000_000,
+      maxActiveDownloads: 3,
+      maxActiveSeeds: 7,
+      maxConnections: 99,
+    });
+    assert.equal(session.uploadLimit.rateBytesPerSec, 1_000_000);
+    assert.equal(manager.maxActiveSeeds, 7);
+    await api('PUT', '/session/limits', {
+      uploadLimitBytesPerSec: 0,
+      downloadLimitBytesPerSec: 0,
+      maxActiveDownloads: 5,
+      maxActiveSeeds: 20,
+      maxConnections: 500,
+    });
+  } finally {
+    await leech.stop();
+    await api('DELETE', `/torrents/${hc}`);
+  }
+});
+
+interface SseEvent {
+  event: string;
+  data: unknown;
+}
+
+/** Opens the event stream; collects parsed events until closed. */
+function openEvents(): Promise<{ events: SseEvent[]; res: IncomingMessage; close: () => void }> {
+  return new Promise((resolve, reject) => {
+    const req = request(
+      {
+        host: '127.0.0.1',
+        port,
+        path: '/api/v1/events',
+        headers: { authorization: `Bearer ${token}`, host: `127.0.0.1:${port}` },
+      },
+      (res) => {
+        const events: SseEvent[] = [];
+        let buf = '';
+        res.setEncoding('utf8');
+        res.on('data', (chunk: string) => {
+          buf += chunk;
+          for (let i = buf.indexOf('\n\n'); i >= 0; i = buf.indexOf('\n\n')) {
+            const block = buf.slice(0, i);
+            buf = buf.slice(i + 2);
+            const ev = /^event: (.*)$/m.exec(block)?.[1] ?? 'message';
+            const data = /^data: (.*)$/m.exec(block)?.[1];
+            events.push({ event: ev, data: data === undefined ? undefined : JSON.parse(data) });
+          }
+        });
+        res.on('error', () => undefined);
+        resolve({ events, res, close: () => req.destroy() });
+      },
+    );
+    req.on('error', (err) => {
+      if ((err as NodeJS.ErrnoException).code !== 'ECONNRESET') reject(err);
+    });
+    req.end();
+  });
+}
+
+test('the event stream (SSE) delivers hello, added, status, complete and progress events', {
+  timeout: 30_000,
+}, async () => {
+  const unauth = await raw('GET', '/api/v1/events');
+  assert.equal(unauth.status, 401);
+  const s = await openEvents();
+  try {
+    assert.equal(s.res.statusCode, 200);
+    assert.match(String(s.res.headers['content-type']), /^text\/event-stream/);
+    await waitFor(() => s.events.length > 0, 'hello');
+    assert.equal(s.events[0]!.event, 'hello');
+    const ha = a.metainfo.infoHashHex;
+    await api(
+      'POST',
+      '/torrents',
+      { path: a.torrentPath, dir: join(root, 'dl-sse'), peers: [`127.0.0.1:${seedA.port}`] },
+      201,
+    );
+    const has = (event: string, pred: (d: Record<string, unknown>) => boolean = () => true): boolean =>
+      s.events.some((e) => e.event === event && pred(e.data as Record<string, unknown>));
+    await waitFor(() => has('complete', (d) => d.infoHash === ha), 'complete event');
+    assert.ok(has('added', (d) => d.infoHash === ha));
+    assert.ok(has('status', (d) => d.infoHash === ha && d.status === 'seeding'));
+    await api('POST', `/torrents/${ha}/pause`);
+    await waitFor(() => has('status', (d) => d.infoHash === ha && d.status === 'paused'), 'paused event');
+    await waitFor(() => has('progress'), 'a progress event', 3000);
+    const progress = s.events.find((e) => e.event === 'progress')!.data as { torrents: View[] };
+    assert.ok(progress.torrents.some((t) => t.infoHash === ha));
+    await api('DELETE', `/torrents/${ha}`);
+    await waitFor(() => has('removed', (d) => d.infoHash === ha), 'removed event');
+  } finally {
+    s.close();
+  }
+});
+
+test('no response ever sets a cookie; every JSON reply says no-store and nosniff', () => {
+  assert.ok(replies.length > 50, `${replies.length} replies seen`);
+  for (const r of replies) {
+    assert.equal(r.headers['set-cookie'], undefined);
+    if (r.status !== 200 && r.status !== 201) continue;
+    assert.equal(r.headers['cache-control'], 'no-store');
+    assert.equal(r.headers['x-content-type-options'], 'nosniff');
+  }
+});
