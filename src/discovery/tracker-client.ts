@@ -226,10 +226,16 @@ export class TrackerClient extends TypedEmitter<TrackerClientEvents> {
       await this.#cycle?.catch(() => undefined);
       const stopTimeoutMs = this.#o.stopTimeoutMs ?? 2000;
       const told = this.#tiers.flat().filter((e) => e.announced);
+      // A download that completes and stops at once (`bitswarm download` without --seed) has just
+      // aborted its `completed` announce: send it first, or trackers never count the download.
+      const completed = this.#completedPending;
+      this.#completedPending = false;
       await Promise.all(
         told.map(async (entry) => {
           try {
-            await this.#announceTo(entry, AnnounceEvent.stopped, AbortSignal.timeout(stopTimeoutMs), 0);
+            const signal = AbortSignal.timeout(stopTimeoutMs);
+            if (completed) await this.#announceTo(entry, AnnounceEvent.completed, signal, 0);
+            await this.#announceTo(entry, AnnounceEvent.stopped, signal, 0);
             entry.announced = false;
           } catch (err) {
             this.emit('tracker:error', entry.url, err as Error);

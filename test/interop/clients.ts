@@ -1,14 +1,17 @@
 // Launchers for the real BitTorrent clients used by the interop tests (libtorrent through
-// python3-libtorrent, transmission-daemon, aria2) and for bitswarm itself as a child process.
-// Every client runs on 127.0.0.1 with DHT, LSD, UPnP and NAT-PMP off. Every process started here is
-// tracked and killed by `killAll()`.
+// python3-libtorrent, transmission-daemon, aria2, opentracker) and for bitswarm itself as a child
+// process. Every client runs on 127.0.0.1 with DHT, LSD, UPnP and NAT-PMP off (except aria2 with a
+// UDP tracker, which needs its DHT socket: see aria2Tracked). Every process started here is tracked
+// and killed by `killAll()`.
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdir, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, writeFile } from 'node:fs/promises';
+import { get } from 'node:http';
 import { createServer } from 'node:net';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
+import { parseScrapeReply } from '../../src/protocol/tracker-http.js';
 
 const execFileP = promisify(execFile);
 const here = dirname(fileURLToPath(import.meta.url));
@@ -295,4 +298,222 @@ export function aria2(o: Aria2Options): Proc {
   else args.push('--seed-time=0');
   args.push(o.torrent);
   return run('/usr/bin/aria2c', args);
+}
+
+// ---------------------------------------------------------------------------------------------------
+// DHT on loopback (dht-interop.test.ts): libtorrent with its DHT on and bootstrapped from a test node
+// only, and a bitswarm DHT node to bootstrap from.
+
+export interface LtDhtOptions extends LtOptions {
+  /** Required here: the DHT's only bootstrap nodes, "host:port[,host:port]". Never a public one. */
+  dhtBootstrap: string;
+  /** Re-announce to the DHT every this many seconds while no peer is connected. */
+  dhtAnnounceEverySec?: number;
+}
+
+/** libtorrent with its DHT on, allowed to keep many nodes of one IP (every test node is 127.0.0.1). */
+export async function libtorrentDht(o: LtDhtOptions): Promise<Proc & { port: number }> {
+  if (!/^(127\.\d+\.\d+\.\d+|\[::1\]):\d+(,(127\.\d+\.\d+\.\d+|\[::1\]):\d+)*$/.test(o.dhtBootstrap))
+    throw new Error(`libtorrentDht: bootstrap ${o.dhtBootstrap} is not on loopback`);
+  const args = [ltScript, '--dir', o.dir, '--port', String(o.port ?? 0), '--dht-loopback'];
+  if (o.torrent) args.push('--torrent', o.torrent);
+  if (o.magnet) args.push('--magnet', o.magnet);
+  for (const p of o.peers ?? []) args.push('--peer', p);
+  if (o.exitWhenDone) args.push('--exit-when-done');
+  args.push('--dht-bootstrap', o.dhtBootstrap);
+  if (o.dhtAnnounceEverySec) args.push('--dht-announce-every', String(o.dhtAnnounceEverySec));
+  const p = run('/usr/bin/python3', args);
+  const line = await p.waitFor((l) => l.includes('"listening"'), 20_000, 'libtorrent to listen');
+  const port = (JSON.parse(line) as { port: number }).port;
+  return Object.assign(p, { port });
+}
+
+/**
+ * A bitswarm process that is the first node of a new DHT (`--dht-bootstrap none`) on 127.0.0.1,
+ * seeding `torrent` from `dir` so that it has something to run. Resolves once it is seeding.
+ */
+export async function bitswarmDhtRoot(torrent: string, dir: string): Promise<Proc & { port: number }> {
+  const port = await freePort();
+  const p = bitswarm([
+    'seed',
+    torrent,
+    '-d',
+    dir,
+    '--port',
+    String(port),
+    '--bind',
+    '127.0.0.1',
+    '--dht-bootstrap',
+    'none',
+    '--no-tracker',
+    '--json',
+  ]);
+  await p.waitFor((l) => l.includes('"event":"complete"'), 30_000, 'bitswarm DHT root to start');
+  return Object.assign(p, { port });
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Trackers: a bitswarm peer's embedded tracker, Debian's opentracker, and clients told to use them.
+
+/** `bitswarm tracker` on 127.0.0.1:port (HTTP and UDP), open to any info hash; resolves once it listens. */
+export async function bitswarmTracker(port: number): Promise<Proc> {
+  const p = bitswarm(['tracker', '--port', String(port), '--bind', '127.0.0.1', '--json']);
+  await p.waitFor((l) => l.includes('"event":"listening"'), 20_000, 'bitswarm tracker to listen');
+  return p;
+}
+
+/** Seeders and leechers a tracker counts for one torrent. */
+export interface SwarmCounts {
+  complete: number;
+  incomplete: number;
+  /** Announces with event=completed the tracker has seen. */
+  downloaded: number;
+}
+
+/** Percent-encodes every byte of a hex info hash (what a tracker's query string wants). */
+function percentHash(infoHashHex: string): string {
+  return infoHashHex.replace(/../g, (b) => `%${b}`);
+}
+
+/**
+ * An HTTP scrape of one info hash on 127.0.0.1:port (bitswarm serves HTTP and UDP on one port, and
+ * so does opentracker here), or undefined when the tracker does not answer or does not know it.
+ */
+export async function scrapeCounts(port: number, infoHashHex: string): Promise<SwarmCounts | undefined> {
+  const body = await new Promise<Buffer | undefined>((res) => {
+    const req = get(`http://127.0.0.1:${port}/scrape?info_hash=${percentHash(infoHashHex)}`, (r) => {
+      const parts: Buffer[] = [];
+      r.on('data', (b: Buffer) => parts.push(b));
+      r.on('end', () => res(Buffer.concat(parts)));
+      r.on('error', () => res(undefined));
+    });
+    req.setTimeout(3000, () => req.destroy());
+    req.on('error', () => res(undefined));
+  });
+  if (!body) return undefined;
+  try {
+    const counts = parseScrapeReply(body).get(infoHashHex.toLowerCase());
+    return counts
+      ? { complete: counts.complete, incomplete: counts.incomplete, downloaded: counts.downloaded }
+      : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Polls `scrapeCounts` until `pred` holds (e.g. "the seeder has announced"). */
+export async function waitForSwarm(
+  port: number,
+  infoHashHex: string,
+  pred: (c: SwarmCounts) => boolean,
+  timeoutMs: number,
+  what: string,
+): Promise<SwarmCounts> {
+  const end = Date.now() + timeoutMs;
+  let last: SwarmCounts | undefined;
+  while (Date.now() < end) {
+    last = await scrapeCounts(port, infoHashHex);
+    if (last && pred(last)) return last;
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  throw new Error(
+    `timed out after ${timeoutMs} ms waiting for ${what}; last scrape: ${JSON.stringify(last)}`,
+  );
+}
+
+/**
+ * Debian's opentracker on 127.0.0.1:port (TCP and UDP). Debian builds it with a whitelist: it serves
+ * only `infoHashesHex`. It chroots to its cwd and drops privileges (to nobody) before reading the
+ * whitelist, so `dir` becomes world-readable — and every folder above `dir` must be searchable by
+ * others (mkdtemp makes 0700 folders: chmod them 0755). Resolves once it serves the first hash.
+ */
+export async function opentracker(dir: string, port: number, infoHashesHex: string[]): Promise<Proc> {
+  await mkdir(dir, { recursive: true });
+  const whitelist = join(dir, 'whitelist');
+  await writeFile(whitelist, infoHashesHex.map((h) => `${h}\n`).join(''));
+  await chmod(dir, 0o755);
+  await chmod(whitelist, 0o644);
+  const p = run(
+    '/usr/bin/opentracker',
+    ['-i', '127.0.0.1', '-p', String(port), '-P', String(port), '-w', whitelist],
+    { cwd: dir },
+  );
+  // The whitelist is loaded by a thread after the sockets open: until then every announce fails.
+  const hash = percentHash(infoHashesHex[0] ?? '');
+  const url = `http://127.0.0.1:${port}/announce?info_hash=${hash}&peer_id=-XX0000-000000000000&port=1&left=0&event=stopped`;
+  const end = Date.now() + 10_000;
+  for (;;) {
+    const body = await new Promise<string>((res) => {
+      get(url, (r) => {
+        let text = '';
+        r.on('data', (b: Buffer) => {
+          text += b.toString('latin1');
+        });
+        r.on('end', () => res(text));
+      }).on('error', () => res('failure reason'));
+    });
+    if (body.startsWith('d') && body.includes('8:interval')) return p;
+    if (Date.now() > end || p.child.exitCode !== null)
+      throw new Error(`opentracker did not serve the whitelisted hash in time:\n${p.output.join('\n')}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+/** libtorrent (lt-peer.py) with extra flags, e.g. `--log-trackers`, `--log-peers`, `--reannounce-every N`. */
+export async function libtorrentWith(o: LtOptions, extraArgs: string[]): Promise<Proc & { port: number }> {
+  const args = [ltScript, '--dir', o.dir, '--port', String(o.port ?? 0)];
+  if (o.torrent) args.push('--torrent', o.torrent);
+  if (o.magnet) args.push('--magnet', o.magnet);
+  for (const p of o.peers ?? []) args.push('--peer', p);
+  if (o.exitWhenDone) args.push('--exit-when-done');
+  if (o.dhtBootstrap) args.push('--dht-bootstrap', o.dhtBootstrap);
+  args.push(...extraArgs);
+  const p = run('/usr/bin/python3', args);
+  const line = await p.waitFor((l) => l.includes('"listening"'), 20_000, 'libtorrent to listen');
+  const port = (JSON.parse(line) as { port: number }).port;
+  return Object.assign(p, { port });
+}
+
+export interface Aria2TrackerOptions {
+  torrent: string;
+  dir: string;
+  port: number;
+  /**
+   * aria2 speaks UDP trackers only through its DHT socket ("udp is not supported yet" otherwise), so
+   * a torrent with a udp:// tracker needs this port. The DHT then starts with an empty routing table
+   * (a fresh `<dir>-dht.dat`, no entry point), so it sends nothing but to the tracker and to peers.
+   */
+  dhtPort?: number;
+}
+
+/** An aria2 leecher that finds its peers through the torrent's tracker; exits 0 once complete. */
+export function aria2Tracked(o: Aria2TrackerOptions): Proc {
+  const dht =
+    o.dhtPort !== undefined
+      ? [
+          '--enable-dht=true',
+          `--dht-listen-port=${o.dhtPort}`,
+          `--dht-file-path=${o.dir}-dht.dat`,
+          '--dht-message-timeout=2',
+        ]
+      : ['--enable-dht=false'];
+  return run('/usr/bin/aria2c', [
+    ...dht,
+    '--enable-dht6=false',
+    '--bt-enable-lpd=false',
+    '--enable-peer-exchange=false',
+    `--listen-port=${o.port}`,
+    '--file-allocation=falloc',
+    '--console-log-level=notice',
+    '--summary-interval=1',
+    '--bt-stop-timeout=0',
+    '--disable-ipv6=true',
+    '--bt-tracker-connect-timeout=5',
+    '--bt-tracker-timeout=5',
+    '--bt-tracker-interval=5',
+    '--seed-time=0',
+    `--dir=${o.dir}`,
+    '--interface=127.0.0.1',
+    o.torrent,
+  ]);
 }
