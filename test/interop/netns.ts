@@ -7,6 +7,9 @@
 //
 // Needs root (as in CI). Without it, `netnsSkip()` gives node:test a reason to skip, except in CI,
 // where the test runs and fails so that a broken runner cannot turn the suite green.
+//
+// `netem(ns, …)` shapes one member's `eth0` egress with `tc qdisc … netem` (delay, loss, rate), so a
+// LAN can behave like a slow or lossy one; `netemSkip()` says whether this kernel has sch_netem.
 
 import { type ChildProcess, execFile, execFileSync, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -66,8 +69,40 @@ export interface NetnsLan {
   exec(ns: string, cmd: string, args: readonly string[], options?: ExecOptions): Promise<RunResult>;
   /** Starts a long-running command inside a member namespace (killed by teardown). */
   spawn(ns: string, cmd: string, args: readonly string[]): ChildProcess;
+  /** Shapes the egress of a member's `eth0` (replaces any earlier shaping; `{}` removes it). */
+  netem(ns: string, options: NetemOptions): Promise<void>;
   /** Removes every namespace and process of this LAN. Idempotent. */
   teardown(): Promise<void>;
+}
+
+/** Egress shaping of one host: each packet it sends is delayed, dropped or paced. */
+export interface NetemOptions {
+  /** One-way delay added to every packet (a round trip between two shaped hosts gets it twice). */
+  delayMs?: number;
+  /** Share of packets dropped, in percent (0–100). */
+  lossPercent?: number;
+  /** Line rate in Mbit/s. */
+  rateMbit?: number;
+}
+
+/**
+ * The arguments of `tc` that install this shaping as the root qdisc of `dev`, or undefined when the
+ * options ask for none (delay, loss and rate all absent or zero).
+ */
+export function netemTcArgs(dev: string, o: NetemOptions): string[] | undefined {
+  const args: string[] = [];
+  const check = (name: string, v: number | undefined, max: number): v is number => {
+    if (v === undefined || v === 0) return false;
+    if (!Number.isFinite(v) || v < 0 || v > max) throw new RangeError(`netem: bad ${name} ${v}`);
+    return true;
+  };
+  if (check('delayMs', o.delayMs, 60_000)) args.push('delay', `${o.delayMs}ms`);
+  if (check('lossPercent', o.lossPercent, 100)) args.push('loss', `${o.lossPercent}%`);
+  if (check('rateMbit', o.rateMbit, 100_000)) args.push('rate', `${o.rateMbit}mbit`);
+  if (args.length === 0) return undefined;
+  // The default queue of 1,000 packets is below the bandwidth-delay product of fast links with long
+  // delays, which would add loss nobody asked for.
+  return ['qdisc', 'replace', 'dev', dev, 'root', 'netem', 'limit', '100000', ...args];
 }
 
 /** The interface name inside every member namespace. */
@@ -120,6 +155,31 @@ export async function netnsSkip(): Promise<string | false> {
   }
   deleteSync(probe);
   return false;
+}
+
+/**
+ * False when `tc … netem` works here (or in CI, where the test must run and fail loudly); otherwise
+ * the reason to skip — some kernels are built without sch_netem.
+ */
+export async function netemSkip(): Promise<string | false> {
+  const ns = await netnsSkip();
+  if (ns) return ns;
+  if (inCI()) return false;
+  const probe = `${PREFIX}-probe-${randomBytes(4).toString('hex')}`;
+  hookProcess();
+  live.add(probe);
+  try {
+    await execOk('ip', ['netns', 'add', probe], { timeoutMs: 10_000 });
+    const r = await exec('ip', ['netns', 'exec', probe, 'tc', ...netemTcArgs('lo', { delayMs: 1 })!], {
+      timeoutMs: 10_000,
+    });
+    if (r.code !== 0) return `tc netem unavailable (${r.stderr.trim() || `exit ${r.code}`})`;
+    return false;
+  } catch (err) {
+    return `tc netem unavailable (${err instanceof Error ? err.message : String(err)})`;
+  } finally {
+    deleteSync(probe);
+  }
 }
 
 /** Creates a LAN of `count` namespaces (at most 200). */
@@ -192,6 +252,20 @@ export async function createLan(count: number): Promise<NetnsLan> {
         children.delete(child);
       });
       return child;
+    },
+    async netem(ns, options) {
+      member(ns);
+      const args = netemTcArgs(NETNS_IFACE, options);
+      if (args) {
+        const r = await exec('ip', ['netns', 'exec', ns, 'tc', ...args], { timeoutMs: 10_000 });
+        if (r.code !== 0)
+          throw new RunError(`tc ${args.join(' ')} in ${ns}: exit ${r.code ?? r.signal}: ${r.stderr.trim()}`);
+      } else {
+        // No root qdisc to delete is fine: there was no shaping.
+        await exec('ip', ['netns', 'exec', ns, 'tc', 'qdisc', 'del', 'dev', NETNS_IFACE, 'root'], {
+          timeoutMs: 10_000,
+        });
+      }
     },
     teardown,
   };

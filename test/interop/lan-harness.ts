@@ -1,0 +1,298 @@
+// Helpers for the multi-host LAN tests (lan.test.ts): one bitswarm CLI process per network namespace
+// (netns.ts), its `--json` lines parsed into events, deterministic folders to share, a byte-for-byte
+// comparison of what each host downloaded, which pieces a host already holds on disk (hash-checked
+// here, from the outside), and a check that the namespaces have no way out to a real network.
+import type { ChildProcess } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { Metainfo } from '../../src/protocol/metainfo.js';
+import { pseudoRandomBytes } from './helpers.js';
+import { createLan, NETNS_IFACE, type NetnsLan } from './netns.js';
+
+/** Repository root (this file runs from dist/test/interop), and the executable users run. */
+export const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '../../..');
+export const bitswarmBin = join(repoRoot, 'bin', 'bitswarm.js');
+
+/** One `--json` line of a bitswarm command (`start`, `progress`, `complete`, `shared`, `error`…). */
+export interface LanEvent {
+  event: string;
+  time: number;
+  [key: string]: unknown;
+}
+
+export interface ExitStatus {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+}
+
+interface Waiter {
+  pred: (e: LanEvent) => boolean;
+  resolve: (e: LanEvent) => void;
+  reject: (err: Error) => void;
+  what: string;
+  timer: NodeJS.Timeout;
+}
+
+/** A bitswarm process running on one host of the LAN. */
+export class LanPeer {
+  readonly events: LanEvent[] = [];
+  readonly startedAtMs = Date.now();
+  readonly exited: Promise<ExitStatus>;
+  #stdout = '';
+  #stderr = '';
+  readonly #waiters = new Set<Waiter>();
+
+  constructor(
+    readonly name: string,
+    readonly address: string,
+    readonly child: ChildProcess,
+  ) {
+    child.stdout?.on('data', (chunk: Buffer) => this.#onStdout(chunk.toString('utf8')));
+    child.stderr?.on('data', (chunk: Buffer) => {
+      // Only the tail matters for a failure message.
+      this.#stderr = (this.#stderr + chunk.toString('utf8')).slice(-4000);
+    });
+    this.exited = new Promise((res) => {
+      child.once('exit', (code, signal) => {
+        const status = { code, signal };
+        for (const w of this.#waiters) {
+          clearTimeout(w.timer);
+          w.reject(new Error(`${this.name} exited (${code ?? signal}) before ${w.what}${this.tail()}`));
+        }
+        this.#waiters.clear();
+        res(status);
+      });
+    });
+  }
+
+  #onStdout(text: string): void {
+    this.#stdout += text;
+    let nl = this.#stdout.indexOf('\n');
+    while (nl >= 0) {
+      const line = this.#stdout.slice(0, nl).trim();
+      this.#stdout = this.#stdout.slice(nl + 1);
+      nl = this.#stdout.indexOf('\n');
+      if (!line.startsWith('{')) continue;
+      let e: LanEvent;
+      try {
+        e = JSON.parse(line) as LanEvent;
+      } catch {
+        continue;
+      }
+      this.events.push(e);
+      for (const w of [...this.#waiters]) {
+        if (!w.pred(e)) continue;
+        this.#waiters.delete(w);
+        clearTimeout(w.timer);
+        w.resolve(e);
+      }
+    }
+  }
+
+  /** The last lines of stderr and events, for failure messages. */
+  tail(): string {
+    const ev = this.events
+      .slice(-3)
+      .map((e) => JSON.stringify(e))
+      .join('\n  ');
+    return `\n  [${this.name} stderr] ${this.#stderr.trim() || '(empty)'}\n  [${this.name} last events] ${ev || '(none)'}`;
+  }
+
+  /** The first event (seen or to come) that satisfies `pred`. */
+  waitFor(pred: (e: LanEvent) => boolean, timeoutMs: number, what: string): Promise<LanEvent> {
+    const seen = this.events.find(pred);
+    if (seen) return Promise.resolve(seen);
+    if (this.child.exitCode !== null || this.child.signalCode !== null)
+      return Promise.reject(new Error(`${this.name} has exited, no ${what}${this.tail()}`));
+    return new Promise((res, rej) => {
+      const w: Waiter = {
+        pred,
+        resolve: res,
+        reject: rej,
+        what,
+        timer: setTimeout(() => {
+          this.#waiters.delete(w);
+          rej(new Error(`${this.name}: timed out after ${timeoutMs} ms waiting for ${what}${this.tail()}`));
+        }, timeoutMs),
+      };
+      this.#waiters.add(w);
+    });
+  }
+
+  waitEvent(event: string, timeoutMs: number): Promise<LanEvent> {
+    return this.waitFor((e) => e.event === event, timeoutMs, `"${event}"`);
+  }
+
+  /** Verified bytes by the last progress line (the whole torrent once `complete` was seen). */
+  get verifiedBytes(): number {
+    for (let i = this.events.length - 1; i >= 0; i--) {
+      const e = this.events[i]!;
+      if (e.event === 'progress' && typeof e.verifiedBytes === 'number') return e.verifiedBytes;
+    }
+    return 0;
+  }
+
+  get completedAtMs(): number | undefined {
+    return this.events.find((e) => e.event === 'complete')?.time;
+  }
+
+  get running(): boolean {
+    return this.child.exitCode === null && this.child.signalCode === null;
+  }
+
+  /** Sends `signal` and waits for the exit (SIGKILL after 5 s). */
+  async kill(signal: NodeJS.Signals = 'SIGTERM'): Promise<ExitStatus> {
+    if (this.running) {
+      this.child.kill(signal);
+      const t = setTimeout(() => this.child.kill('SIGKILL'), 5000);
+      const status = await this.exited;
+      clearTimeout(t);
+      return status;
+    }
+    return this.exited;
+  }
+}
+
+/** A LAN of namespaces with a temp dir; `run` tears both down whatever happens. */
+export interface LanRun {
+  lan: NetnsLan;
+  /** Scratch folder of this run (removed after). */
+  root: string;
+  peers: LanPeer[];
+  /** Starts `bitswarm <args>` on host `index` (its namespace and address). */
+  bitswarm(index: number, name: string, args: readonly string[]): LanPeer;
+  /** Runs `bitswarm <args>` on host `index` to completion. */
+  bitswarmOnce(
+    index: number,
+    args: readonly string[],
+  ): Promise<{ code: number | null; stdout: string; stderr: string }>;
+}
+
+export async function withLan<T>(hosts: number, body: (run: LanRun) => Promise<T>): Promise<T> {
+  const root = await mkdtemp(join(tmpdir(), 'bitswarm-lan-'));
+  let lan: NetnsLan | undefined;
+  const peers: LanPeer[] = [];
+  try {
+    lan = await createLan(hosts);
+    const l = lan;
+    await assertIsolated(l);
+    const run: LanRun = {
+      lan: l,
+      root,
+      peers,
+      bitswarm(index, name, args) {
+        const peer = new LanPeer(
+          name,
+          l.addresses[index]!,
+          l.spawn(l.namespaces[index]!, process.execPath, [bitswarmBin, ...args]),
+        );
+        peers.push(peer);
+        return peer;
+      },
+      bitswarmOnce(index, args) {
+        return l.exec(l.namespaces[index]!, process.execPath, [bitswarmBin, ...args], { timeoutMs: 60_000 });
+      },
+    };
+    return await body(run);
+  } finally {
+    await Promise.all(peers.map((p) => p.kill('SIGKILL')));
+    await lan?.teardown();
+    await rm(root, { recursive: true, force: true });
+  }
+}
+
+/**
+ * Fails unless every member namespace can reach nothing but its LAN: only `lo` and `eth0`, no
+ * default route (IPv4 or IPv6), and every IPv4 route inside 10.77.0.0/24 or multicast.
+ */
+export async function assertIsolated(lan: NetnsLan): Promise<void> {
+  for (const ns of lan.namespaces) {
+    const links = await lan.exec(ns, 'ip', ['-o', 'link', 'show']);
+    const names = [...links.stdout.matchAll(/^\d+:\s+([^:@\s]+)/gm)].map((m) => m[1]).sort();
+    if (names.join(',') !== ['eth0', 'lo'].join(',') || NETNS_IFACE !== 'eth0')
+      throw new Error(`${ns}: unexpected links ${names.join(', ')}`);
+    for (const family of ['-4', '-6']) {
+      const def = await lan.exec(ns, 'ip', [family, 'route', 'show', 'default']);
+      if (def.stdout.trim() !== '') throw new Error(`${ns}: has a default route: ${def.stdout.trim()}`);
+    }
+    const routes = await lan.exec(ns, 'ip', ['-4', 'route', 'show']);
+    for (const line of routes.stdout.split('\n').filter((l) => l.trim())) {
+      if (!/^(10\.77\.0\.0\/24|224\.0\.0\.0\/4) /.test(line))
+        throw new Error(`${ns}: unexpected route ${line}`);
+    }
+  }
+}
+
+export interface SharedFile {
+  /** Path below the download directory (the torrent's name first). */
+  path: string;
+  bytes: Buffer;
+}
+
+/**
+ * Writes a folder `name` under `parent` of about `totalBytes`: one large file, a few small ones of
+ * odd sizes (so pieces straddle files), and an empty file. Deterministic for a given `seed`.
+ */
+export async function makeFolder(
+  parent: string,
+  name: string,
+  totalBytes: number,
+  seed: number,
+): Promise<SharedFile[]> {
+  const small = [
+    { path: `${name}/docs/readme.txt`, bytes: Buffer.from(`bitswarm LAN test ${seed}\n`) },
+    { path: `${name}/docs/empty.txt`, bytes: Buffer.alloc(0) },
+    { path: `${name}/parts/a.bin`, bytes: pseudoRandomBytes(100_003, seed + 1) },
+    { path: `${name}/parts/b.bin`, bytes: pseudoRandomBytes(1_234_567, seed + 2) },
+  ];
+  const rest = totalBytes - small.reduce((n, f) => n + f.bytes.length, 0);
+  const files = [{ path: `${name}/big.bin`, bytes: pseudoRandomBytes(Math.max(1, rest), seed) }, ...small];
+  for (const f of files) {
+    await mkdir(dirname(join(parent, f.path)), { recursive: true });
+    await writeFile(join(parent, f.path), f.bytes);
+  }
+  return files;
+}
+
+/** Mismatches between `files` and what is under `dir` (empty when every byte is equal). */
+export async function compareFolder(files: readonly SharedFile[], dir: string): Promise<string[]> {
+  const bad: string[] = [];
+  for (const f of files) {
+    const got = await readFile(join(dir, f.path)).catch(() => undefined);
+    if (!got) bad.push(`${f.path}: missing`);
+    else if (!got.equals(f.bytes))
+      bad.push(`${f.path}: differs (${got.length} bytes, want ${f.bytes.length})`);
+  }
+  return bad;
+}
+
+/**
+ * Which pieces of `m` are on disk under `dir` with the right hash (a file's missing or short part
+ * reads as zeros). Bitswarm writes a piece only once verified, so this is what the host holds.
+ */
+export async function piecesOnDisk(m: Metainfo, dir: string): Promise<boolean[]> {
+  const data = Buffer.alloc(m.totalLength);
+  for (const f of m.files) {
+    if (f.padding || f.length === 0) continue;
+    const got = await readFile(join(dir, ...f.path)).catch(() => undefined);
+    got?.copy(data, f.offset, 0, Math.min(got.length, f.length));
+  }
+  const have: boolean[] = [];
+  for (let i = 0; i < m.pieceCount; i++) {
+    const start = i * m.pieceLength;
+    const piece = data.subarray(start, Math.min(start + m.pieceLength, m.totalLength));
+    const hash = createHash('sha1').update(piece).digest();
+    have.push(hash.equals(m.pieces.subarray(i * 20, i * 20 + 20)));
+  }
+  return have;
+}
+
+export const MiB = 1024 * 1024;
+
+/** `x` with one decimal, for timing lines. */
+export const fmt = (x: number): string => x.toFixed(1);
+
+export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
