@@ -16,6 +16,7 @@ import { parseMetainfo } from '../protocol/metainfo.js';
 import { ManagerError, type TorrentManager } from '../session/manager.js';
 import type { Session } from '../session/session.js';
 import { OPENAPI } from './openapi.js';
+import { WEB_UI_HTML } from './web-ui.js';
 
 export interface ApiServerOptions {
   manager: TorrentManager;
@@ -229,6 +230,19 @@ export class ApiServer {
     const url = new URL(req.url ?? '/', 'http://localhost');
     const path = url.pathname.replace(/\/+$/, '') || '/';
     const method = req.method ?? 'GET';
+    if (method === 'GET' && (path === '/' || path === '/index.html')) {
+      // The web UI: public like any login page; it asks for the token and sends it in a header.
+      res.writeHead(200, {
+        'content-type': 'text/html; charset=utf-8',
+        'cache-control': 'no-store',
+        'x-content-type-options': 'nosniff',
+        'x-frame-options': 'DENY',
+        'content-security-policy':
+          "default-src 'self'; script-src 'unsafe-inline'; style-src 'unsafe-inline'",
+      });
+      res.end(WEB_UI_HTML);
+      return;
+    }
     if (method === 'GET' && path === '/api/v1/openapi.json') {
       this.#json(res, 200, OPENAPI);
       return;

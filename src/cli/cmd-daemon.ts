@@ -122,7 +122,7 @@ export async function runDaemon(argv: string[]): Promise<number> {
   });
   const count = manager.list().length;
   r.say(
-    `bitswarm daemon: port ${session.port}, API http://${addr.host}:${addr.port}/api/v1, state ${stateDir}, ${count} torrent(s) loaded in ${Date.now() - started} ms`,
+    `bitswarm daemon: port ${session.port}, web UI and API http://${addr.host}:${addr.port}/ (token in ${join(stateDir, 'api-token')}), ${count} torrent(s) loaded in ${Date.now() - started} ms`,
   );
   r.json({
     event: 'listening',
