@@ -2,6 +2,7 @@
 // peers it is given, asks those that offer ut_metadata for the 16 KiB pieces, checks the result
 // against the info hash, and drops (and avoids) peers whose metadata does not match.
 
+import { setMaxListeners } from 'node:events';
 import type { Socket } from 'node:net';
 import { PeerConnection } from '../peer/connection.js';
 import { dial, formatAddress, type PeerAddress } from '../peer/dial.js';
@@ -72,6 +73,8 @@ export class MetadataFetcher extends TypedEmitter<MetadataFetcherEvents> {
   constructor(options: MetadataFetcherOptions) {
     super();
     this.#o = options;
+    // Every dial and connection listens to this signal: many listeners are expected, not a leak.
+    setMaxListeners(0, this.#ac.signal);
   }
 
   /** Addresses known so far (for the torrent to dial once the metadata is here). */
