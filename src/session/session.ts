@@ -7,6 +7,7 @@
 // PEX (extension-glue.ts), LSD and the DHT.
 
 import { createSocket, type Socket as UdpSocket } from 'node:dgram';
+import { setMaxListeners } from 'node:events';
 import { createServer, isIP, type Server, type Socket } from 'node:net';
 import { DhtNode } from '../discovery/dht/dht-node.js';
 import { serveHttpConnection } from '../discovery/http-tracker-conn.js';
@@ -128,6 +129,8 @@ export class Session extends TypedEmitter<SessionEvents> {
   constructor(options: SessionOptions = {}) {
     super();
     this.#o = options;
+    // Handshakes in progress, trackers and the DHT all listen to this signal.
+    setMaxListeners(0, this.#ac.signal);
     this.peerId = options.peerId ?? makePeerId(VERSION);
     this.connectionBudget = { used: 0, max: options.maxConnections ?? 500 };
     this.uploadLimit = new TokenBucket(options.uploadLimitBytesPerSec ?? 0);
