@@ -16,6 +16,7 @@ import {
   isDict,
   isList,
 } from './bencode.js';
+import { formatIp as formatIpText, parseIp as parseIpBytes, unbracket } from './ip.js';
 
 export const KRPC_MAX_PACKET_BYTES = 8 * 1024;
 export const NODE_ID_BYTES = 20;
@@ -120,77 +121,16 @@ export type KrpcMessage = KrpcQuery | KrpcResponse | KrpcErrorMessage;
 
 /** IPv4 or IPv6 literal → 4 or 16 bytes; undefined for anything else (host names included). */
 export function parseIp(host: string): Buffer | undefined {
-  if (host.includes(':')) return parseIpv6(host);
-  return parseIpv4(host);
+  const b = parseIpBytes(unbracket(host));
+  return b === undefined ? undefined : Buffer.from(b.buffer, b.byteOffset, b.length);
 }
 
-function parseIpv4(s: string): Buffer | undefined {
-  const parts = s.split('.');
-  if (parts.length !== 4) return undefined;
-  const out = Buffer.alloc(4);
-  for (let i = 0; i < 4; i++) {
-    const p = parts[i]!;
-    if (!/^(0|[1-9][0-9]{0,2})$/.test(p)) return undefined;
-    const n = Number(p);
-    if (n > 255) return undefined;
-    out[i] = n;
-  }
-  return out;
-}
-
-function parseIpv6(input: string): Buffer | undefined {
-  let s = input;
-  if (s.startsWith('[') && s.endsWith(']')) s = s.slice(1, -1);
-  if (s.length > 45) return undefined;
-  // An embedded IPv4 tail (::ffff:1.2.3.4) becomes two hex groups.
-  const lastColon = s.lastIndexOf(':');
-  if (s.slice(lastColon + 1).includes('.')) {
-    const v4 = parseIpv4(s.slice(lastColon + 1));
-    if (!v4) return undefined;
-    s = `${s.slice(0, lastColon + 1)}${v4.readUInt16BE(0).toString(16)}:${v4.readUInt16BE(2).toString(16)}`;
-  }
-  const dbl = s.indexOf('::');
-  if (dbl !== -1 && s.indexOf('::', dbl + 1) !== -1) return undefined;
-  const head = dbl === -1 ? s : s.slice(0, dbl);
-  const tail = dbl === -1 ? '' : s.slice(dbl + 2);
-  const headGroups = head === '' ? [] : head.split(':');
-  const tailGroups = tail === '' ? [] : tail.split(':');
-  const groups = headGroups.length + tailGroups.length;
-  if (dbl === -1 ? groups !== 8 : groups > 7) return undefined;
-  const all = [...headGroups, ...new Array<string>(8 - groups).fill('0'), ...tailGroups];
-  const out = Buffer.alloc(16);
-  for (let i = 0; i < 8; i++) {
-    const g = all[i]!;
-    if (!/^[0-9a-fA-F]{1,4}$/.test(g)) return undefined;
-    out.writeUInt16BE(Number.parseInt(g, 16), i * 2);
-  }
-  return out;
-}
-
-/** 4 or 16 bytes → the textual address (IPv6 in RFC 5952 form: lowercase, longest zero run as `::`). */
+/** 4 or 16 bytes → the textual address (IPv6 in RFC 5952 form); KrpcError for other lengths. */
 export function formatIp(bytes: Uint8Array): string {
-  if (bytes.length === 4) return `${bytes[0]}.${bytes[1]}.${bytes[2]}.${bytes[3]}`;
-  if (bytes.length !== 16) throw new KrpcError(`an IP address has 4 or 16 bytes, not ${bytes.length}`);
-  const groups: number[] = [];
-  for (let i = 0; i < 16; i += 2) groups.push((bytes[i]! << 8) | bytes[i + 1]!);
-  let bestStart = -1;
-  let bestLen = 0;
-  for (let i = 0; i < 8; ) {
-    if (groups[i] !== 0) {
-      i++;
-      continue;
-    }
-    let j = i;
-    while (j < 8 && groups[j] === 0) j++;
-    if (j - i > bestLen) {
-      bestStart = i;
-      bestLen = j - i;
-    }
-    i = j;
+  if (bytes.length !== 4 && bytes.length !== 16) {
+    throw new KrpcError(`an IP address has 4 or 16 bytes, not ${bytes.length}`);
   }
-  const hex = groups.map((g) => g.toString(16));
-  if (bestLen < 2) return hex.join(':');
-  return `${hex.slice(0, bestStart).join(':')}::${hex.slice(bestStart + bestLen).join(':')}`;
+  return formatIpText(bytes);
 }
 
 /** Whether a host is an IPv6 literal (its compact forms are the 18/38-byte ones). */

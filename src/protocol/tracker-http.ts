@@ -7,6 +7,7 @@
 
 import { type BDict, type BValue, bdecode, encode, isBytes, isDict, isInt, isList, text } from './bencode.js';
 import { BencodeError } from './errors.js';
+import { formatIp, isV4Mapped, parseIp, unbracket } from './ip.js';
 
 /** A request the tracker cannot serve: becomes a bencoded `failure reason`. */
 export class TrackerRequestError extends Error {
@@ -43,98 +44,14 @@ export interface PeerAddress {
  * Undefined for anything else (host names, zone ids, garbage).
  */
 export function ipToBytes(ip: string): Buffer | undefined {
-  if (ip.length === 0 || ip.length > 45) return undefined;
-  if (!ip.includes(':')) return ipv4ToBytes(ip);
-  const v6 = ipv6ToBytes(ip);
-  if (v6 === undefined) return undefined;
-  if (isV4Mapped(v6)) return v6.subarray(12);
-  return v6;
-}
-
-function ipv4ToBytes(ip: string): Buffer | undefined {
-  const parts = ip.split('.');
-  if (parts.length !== 4) return undefined;
-  const out = Buffer.allocUnsafe(4);
-  for (let i = 0; i < 4; i++) {
-    const p = parts[i]!;
-    if (!/^\d{1,3}$/.test(p) || (p.length > 1 && p[0] === '0')) return undefined;
-    const n = Number(p);
-    if (n > 255) return undefined;
-    out[i] = n;
-  }
-  return out;
-}
-
-function ipv6ToBytes(ip: string): Buffer | undefined {
-  let s = ip;
-  if (s.startsWith('[') && s.endsWith(']')) s = s.slice(1, -1);
-  let tail: Buffer | undefined;
-  const lastColon = s.lastIndexOf(':');
-  if (s.indexOf('.', lastColon) !== -1) {
-    tail = ipv4ToBytes(s.slice(lastColon + 1));
-    if (tail === undefined) return undefined;
-    s = `${s.slice(0, lastColon + 1)}0:0`;
-  }
-  const halves = s.split('::');
-  if (halves.length > 2) return undefined;
-  const parse = (h: string): number[] | undefined => {
-    if (h === '') return [];
-    const groups = h.split(':');
-    const out: number[] = [];
-    for (const g of groups) {
-      if (!/^[0-9a-fA-F]{1,4}$/.test(g)) return undefined;
-      out.push(Number.parseInt(g, 16));
-    }
-    return out;
-  };
-  const head = parse(halves[0]!);
-  const rest = halves.length === 2 ? parse(halves[1]!) : [];
-  if (head === undefined || rest === undefined) return undefined;
-  const groups =
-    halves.length === 2
-      ? head.length + rest.length > 7
-        ? undefined
-        : [...head, ...new Array<number>(8 - head.length - rest.length).fill(0), ...rest]
-      : head.length === 8
-        ? head
-        : undefined;
-  if (groups === undefined) return undefined;
-  const out = Buffer.allocUnsafe(16);
-  for (let i = 0; i < 8; i++) out.writeUInt16BE(groups[i]!, i * 2);
-  if (tail !== undefined) tail.copy(out, 12);
-  return out;
-}
-
-function isV4Mapped(b: Buffer): boolean {
-  for (let i = 0; i < 10; i++) if (b[i] !== 0) return false;
-  return b[10] === 0xff && b[11] === 0xff;
+  const b = parseIp(unbracket(ip));
+  if (b === undefined) return undefined;
+  const v = isV4Mapped(b) ? b.subarray(12) : b;
+  return Buffer.from(v.buffer, v.byteOffset, v.length);
 }
 
 /** Text of 4 or 16 IP bytes (IPv6 in RFC 5952 form: lowercase, longest zero run as `::`). */
-export function bytesToIp(b: Uint8Array): string {
-  if (b.length === 4) return `${b[0]}.${b[1]}.${b[2]}.${b[3]}`;
-  if (b.length !== 16) throw new RangeError(`an IP address has 4 or 16 bytes, not ${b.length}`);
-  const groups: number[] = [];
-  for (let i = 0; i < 16; i += 2) groups.push((b[i]! << 8) | b[i + 1]!);
-  let bestStart = -1;
-  let bestLen = 1; // a single zero group is not compressed
-  for (let i = 0; i < 8; ) {
-    if (groups[i] !== 0) {
-      i++;
-      continue;
-    }
-    let j = i;
-    while (j < 8 && groups[j] === 0) j++;
-    if (j - i > bestLen) {
-      bestStart = i;
-      bestLen = j - i;
-    }
-    i = j;
-  }
-  const hex = (gs: number[]): string => gs.map((g) => g.toString(16)).join(':');
-  if (bestStart < 0) return hex(groups);
-  return `${hex(groups.slice(0, bestStart))}::${hex(groups.slice(bestStart + bestLen))}`;
-}
+export const bytesToIp = formatIp;
 
 // ---------------------------------------------------------------------------------------------------
 // Compact peers (BEP 23: 4 bytes IPv4 + 2 bytes port; BEP 7: 16 bytes IPv6 + 2 bytes port)

@@ -214,7 +214,7 @@ describe('KRPC: addresses and compact formats', () => {
       ['2001:DB8:0:0:0:0:0:1', '2001:db8::1'],
       ['2001:db8:0:1:0:0:0:1', '2001:db8:0:1::1'],
       ['fe80::1:0:0:1', 'fe80::1:0:0:1'],
-      ['::ffff:1.2.3.4', '::ffff:102:304'],
+      ['::ffff:1.2.3.4', '::ffff:1.2.3.4'], // RFC 5952 §5: IPv4-mapped in dotted form
       ['1:0:2:0:3:0:4:0', '1:0:2:0:3:0:4:0'],
     ];
     for (const [input, formatted] of cases) {
