@@ -81,14 +81,7 @@ export class MemoryStorage implements Storage {
 
   writePiece(piece: number, data: Uint8Array): Promise<void> {
     return this.#gate.run('writePiece', async () => {
-      const size = this.#map.pieceLength(piece);
-      if (data.length !== size) {
-        throw new StorageError(
-          StorageErrorCode.Range,
-          '',
-          `piece ${piece} is ${size} bytes, got ${data.length} to write`,
-        );
-      }
+      this.#map.checkWhole(piece, data);
       for (const s of this.#map.pieceSlices(piece)) {
         if (s.padding) continue;
         let file = this.#files[s.file];

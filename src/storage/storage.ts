@@ -91,6 +91,18 @@ export class PieceMap {
   }
 
   /** Checks a request against the piece's bounds (throws `ERR_STORAGE_RANGE`). */
+  /** Throws unless `data` is exactly piece `piece` (what writePiece takes). */
+  checkWhole(piece: number, data: Uint8Array): void {
+    const size = this.pieceLength(piece);
+    if (data.length !== size) {
+      throw new StorageError(
+        StorageErrorCode.Range,
+        '',
+        `piece ${piece} is ${size} bytes, got ${data.length} to write`,
+      );
+    }
+  }
+
   check(piece: number, offset: number, length: number): void {
     const size = this.pieceLength(piece);
     if (
