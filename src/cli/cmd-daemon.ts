@@ -70,6 +70,7 @@ export async function runDaemon(argv: string[]): Promise<number> {
         ? { downloadLimitBytesPerSec: settings.downloadLimitBytesPerSec }
         : {}),
       ...(settings.maxConnections !== undefined ? { maxConnections: settings.maxConnections } : {}),
+      stateDir,
     },
   );
   settings.port = session.port;

@@ -184,7 +184,7 @@ export async function runDownload(argv: string[], mode: 'download' | 'seed' = 'd
   const loaded = await loadTorrentArg(positionals[0]!);
   if (loaded.kind === 'magnet' && mode === 'seed')
     throw new UsageError('seed: needs a .torrent, not a magnet link');
-  const session = await startSession(net);
+  const session = await startSession(net, values.state ? { stateDir: values.state } : {});
   const dir = values.dir ?? '.';
   if (values.state) {
     // With a state directory the download survives a stop or a crash: resume data is kept there.

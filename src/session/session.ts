@@ -8,7 +8,9 @@
 
 import { createSocket, type Socket as UdpSocket } from 'node:dgram';
 import { setMaxListeners } from 'node:events';
+import { readFile } from 'node:fs/promises';
 import { createServer, isIP, type Server, type Socket } from 'node:net';
+import { join } from 'node:path';
 import { DhtNode } from '../discovery/dht/dht-node.js';
 import { serveHttpConnection } from '../discovery/http-tracker-conn.js';
 import { LsdNode } from '../discovery/lsd.js';
@@ -28,6 +30,7 @@ import { TypedEmitter } from '../util/typed-events.js';
 import { VERSION } from '../util/version.js';
 import { ExtensionGlue, LOCAL_EXTENSIONS } from './extension-glue.js';
 import { MetadataFetcher } from './metadata-fetcher.js';
+import { StateStore } from './state-store.js';
 
 export interface SessionOptions {
   /** TCP and UDP port; 0 picks a free one. */
@@ -59,6 +62,8 @@ export interface SessionOptions {
   downloadLimitBytesPerSec?: number;
   /** Most peer connections over all torrents. */
   maxConnections?: number;
+  /** A state directory: the DHT's routing table is saved there (dht.json) and reused at start. */
+  stateDir?: string;
 }
 
 export interface AddOptions {
@@ -122,6 +127,7 @@ export class Session extends TypedEmitter<SessionEvents> {
   #timer: NodeJS.Timeout | undefined;
   /** Set once the DHT's routing table has nodes: what was announced before is announced again. */
   #dhtJoined = false;
+  #lastDhtSaveMs = Date.now();
   #port = 0;
   #started = false;
   #stopped = false;
@@ -250,6 +256,14 @@ export class Session extends TypedEmitter<SessionEvents> {
       signal: this.#ac.signal,
       ...(this.#o.dhtRateLimitPerSec !== undefined ? { rateLimitPerSec: this.#o.dhtRateLimitPerSec } : {}),
     });
+    const statePath = this.#o.stateDir ? join(this.#o.stateDir, 'dht.json') : undefined;
+    if (statePath) {
+      try {
+        dht.importState(JSON.parse(await readFile(statePath, 'utf8')));
+      } catch {
+        // No saved table yet, or a damaged one: start from the bootstrap nodes.
+      }
+    }
     dht.on('peers:found', (hex, peers) => {
       this.#slots.get(hex)?.torrent.addPeers(peers);
       this.#fetchers.get(hex)?.addPeers(peers);
@@ -517,8 +531,19 @@ export class Session extends TypedEmitter<SessionEvents> {
     await Promise.all([slot.client?.stop(), slot.torrent.stop()]);
   }
 
+  /** Saves the DHT's routing table in the state directory (atomically), when there is one. */
+  async #saveDht(): Promise<void> {
+    const dht = this.#dht;
+    if (!dht || !this.#o.stateDir || dht.nodeCount === 0) return;
+    this.#lastDhtSaveMs = Date.now();
+    await new StateStore(this.#o.stateDir)
+      .writeAtomic(join(this.#o.stateDir, 'dht.json'), JSON.stringify(dht.exportState()))
+      .catch(() => undefined);
+  }
+
   #tick(): void {
     const now = Date.now();
+    if (this.#dht && this.#o.stateDir && now - this.#lastDhtSaveMs > 5 * 60_000) void this.#saveDht();
     const dht = this.#dht;
     if (dht && !this.#dhtJoined && dht.nodeCount > 0) {
       // Torrents added while the DHT was still empty were announced to nobody: do it now.
@@ -560,6 +585,7 @@ export class Session extends TypedEmitter<SessionEvents> {
     this.#fetchers.clear();
     await Promise.all([...this.#slots.values()].map((s) => this.#stopSlot(s)));
     this.#slots.clear();
+    await this.#saveDht();
     this.#dht?.stop();
     await this.#lsd?.stop();
     this.tracker?.stop();
