@@ -213,11 +213,12 @@ export async function runDownload(argv: string[], mode: 'download' | 'seed' = 'd
           await manager.add({
             dir,
             peers: net.peers,
+            ...(values.sequential ? { sequential: true } : {}),
             ...(loaded.kind === 'magnet' ? { magnet: loaded.magnet } : { metainfo: loaded.metainfo }),
           });
         } else {
           if (manager.recordOf(hex)?.paused) await manager.resume(hex);
-          manager.torrentOf(hex)?.addPeers(net.peers);
+          manager.addPeers(hex, net.peers);
         }
       },
       () => manager.stop(),

@@ -65,6 +65,7 @@ export interface AddRequest {
   downloadLimitBytesPerSec?: number;
   seedRatio?: number;
   seedTimeSec?: number;
+  sequential?: boolean;
 }
 
 export interface TorrentView {
@@ -254,6 +255,7 @@ export class TorrentManager extends TypedEmitter<ManagerEvents> {
       ...(req.seedRatio !== undefined ? { seedRatio: req.seedRatio } : {}),
       ...(req.seedTimeSec !== undefined ? { seedTimeSec: req.seedTimeSec } : {}),
       ...(req.peers?.length ? { peers: req.peers.map((p) => `${p.host}:${p.port}`) } : {}),
+      ...(req.sequential ? { sequential: true } : {}),
       ...(req.magnet && !req.metainfo ? { magnet: formatMagnet(req.magnet) } : {}),
     };
     const entry: Entry = {
@@ -282,6 +284,17 @@ export class TorrentManager extends TypedEmitter<ManagerEvents> {
     const e = this.#entries.get(hex);
     if (!e) throw new ManagerError('ERR_NOT_FOUND', `no torrent with info hash ${hex}`);
     return e;
+  }
+
+  /** Adds peer addresses to a torrent: dialed now if it runs, and remembered for its next start. */
+  addPeers(hex: string, peers: readonly PeerAddress[]): void {
+    const e = this.#get(hex);
+    if (peers.length === 0) return;
+    const known = new Set(e.record.peers ?? []);
+    for (const p of peers) known.add(`${p.host}:${p.port}`);
+    e.record.peers = [...known].slice(-200);
+    e.dirty = true;
+    e.torrent?.addPeers(peers);
   }
 
   torrentOf(hex: string): Torrent | undefined {
@@ -469,6 +482,7 @@ export class TorrentManager extends TypedEmitter<ManagerEvents> {
       uploadLimitBytesPerSec: e.record.uploadLimitBytesPerSec ?? 0,
       downloadLimitBytesPerSec: e.record.downloadLimitBytesPerSec ?? 0,
       onTorrent: (t: Torrent) => this.#attach(e, t),
+      ...(e.record.sequential ? { sequential: true } : {}),
     };
     try {
       if (!e.metainfo && e.magnet) {
@@ -507,6 +521,8 @@ export class TorrentManager extends TypedEmitter<ManagerEvents> {
 
   #attach(e: Entry, t: Torrent): void {
     e.torrent = t;
+    // Peers given while the torrent was starting (addPeers) are in the record: dial them too.
+    t.addPeers((e.record.peers ?? []).map(parseAddress).filter((a): a is PeerAddress => a !== undefined));
     this.emit('torrent:active', e.hex, t);
     if (!e.metainfo) {
       // Metadata fetched for a magnet: remember it.

@@ -44,6 +44,8 @@ export interface TorrentRecord {
   resume?: { pieces: string; files: { size: number; mtimeMs: number }[] };
   /** Peers to try first after a restart. */
   peers?: string[];
+  /** Download pieces in order. */
+  sequential?: boolean;
   /** A magnet still fetching metadata. */
   magnet?: string;
 }
