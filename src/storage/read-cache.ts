@@ -34,6 +34,8 @@ export class ReadCache {
   readonly #pieces = new Map<number, Buffer>();
   readonly #pending = new Map<number, Promise<Buffer>>();
   #bytes = 0;
+  /** The piece last moved to the end of the LRU order, so reads of its other blocks skip the move. */
+  #newest: number | undefined;
   #hits = 0;
   #misses = 0;
 
@@ -47,44 +49,43 @@ export class ReadCache {
     return { hits: this.#hits, misses: this.#misses, bytes: this.#bytes, pieces: this.#pieces.size };
   }
 
+  /**
+   * The block when its piece is cached, without a promise (uploads serve most blocks this way);
+   * undefined when it is not (call read()). Throws like read() when the range is outside the piece.
+   */
+  readCached(piece: number, offset: number, length: number): Buffer | undefined {
+    const data = this.#pieces.get(piece);
+    if (data === undefined) return undefined;
+    this.#hits++;
+    // Most recently used: reinserted only when not already the newest (a piece is read block by block).
+    if (this.#newest !== piece) {
+      this.#pieces.delete(piece);
+      this.#pieces.set(piece, data);
+      this.#newest = piece;
+    }
+    return slice(piece, data, offset, length);
+  }
+
   async read(piece: number, offset: number, length: number): Promise<Buffer> {
     if (this.#geometry !== undefined && pieceLengthOf(this.#geometry, piece) > this.#maxBytes) {
       this.#misses++;
       return this.#storage.read(piece, offset, length);
     }
-    let data = this.#pieces.get(piece);
-    if (data !== undefined) {
+    const cached = this.readCached(piece, offset, length);
+    if (cached !== undefined) return cached;
+    let pending = this.#pending.get(piece);
+    if (pending !== undefined) {
       this.#hits++;
-      this.#pieces.delete(piece);
-      this.#pieces.set(piece, data);
     } else {
-      let pending = this.#pending.get(piece);
-      if (pending !== undefined) {
-        this.#hits++;
-      } else {
-        this.#misses++;
-        pending = this.#load(piece);
-      }
-      data = await pending;
+      this.#misses++;
+      pending = this.#load(piece);
     }
-    if (
-      !Number.isInteger(offset) ||
-      !Number.isInteger(length) ||
-      offset < 0 ||
-      length < 0 ||
-      offset + length > data.length
-    ) {
-      throw new StorageError(
-        StorageErrorCode.Range,
-        '',
-        `bytes ${offset}+${length} are outside piece ${piece} of ${data.length} bytes`,
-      );
-    }
-    return data.subarray(offset, offset + length);
+    return slice(piece, await pending, offset, length);
   }
 
   /** Forgets a piece (its data changed, or it failed a recheck). A read in progress is not cached. */
   invalidate(piece: number): void {
+    if (this.#newest === piece) this.#newest = undefined;
     const data = this.#pieces.get(piece);
     if (data !== undefined) {
       this.#pieces.delete(piece);
@@ -94,6 +95,7 @@ export class ReadCache {
   }
 
   clear(): void {
+    this.#newest = undefined;
     this.#pieces.clear();
     this.#pending.clear();
     this.#bytes = 0;
@@ -125,6 +127,24 @@ export class ReadCache {
       this.#bytes -= old.length;
     }
     this.#pieces.set(piece, data);
+    this.#newest = piece;
     this.#bytes += data.length;
   }
+}
+
+function slice(piece: number, data: Buffer, offset: number, length: number): Buffer {
+  if (
+    !Number.isInteger(offset) ||
+    !Number.isInteger(length) ||
+    offset < 0 ||
+    length < 0 ||
+    offset + length > data.length
+  ) {
+    throw new StorageError(
+      StorageErrorCode.Range,
+      '',
+      `bytes ${offset}+${length} are outside piece ${piece} of ${data.length} bytes`,
+    );
+  }
+  return data.subarray(offset, offset + length);
 }

@@ -6,7 +6,7 @@
 // Lifecycle: idle → checking → downloading ⇄ seeding; stopped is terminal; error is terminal.
 // Every timer and listener hangs off one AbortController (#ac): stop() aborts it.
 
-import { createHash } from 'node:crypto';
+import { createHash, type Hash } from 'node:crypto';
 import { setMaxListeners } from 'node:events';
 import type { Socket } from 'node:net';
 import { PeerConnection, type PeerConnectionOptions } from '../peer/connection.js';
@@ -119,7 +119,32 @@ interface PeerEntry {
   /** Requests held back until the peer reads what we already wrote. */
   parked: BlockRef[];
   waitingDrain: boolean;
+  /** A request refill is queued for the end of this tick (after the rest of a socket read). */
+  fillQueued: boolean;
 }
+
+/** A piece being assembled from blocks. */
+interface PieceBuffer {
+  data: Buffer;
+  from: Set<string>;
+  received: number;
+  /** Offset → host of each block received. */
+  blocks: Map<number, string>;
+  /**
+   * SHA-1 of the bytes [0, hashed), fed as blocks arrive in order: the hash reads each block while
+   * it is still in the CPU cache, and the piece's digest is ready when its last block lands.
+   * Undefined when the piece is hashed whole at the end (large pieces go to the hasher's workers).
+   */
+  hash: Hash | undefined;
+  hashed: number;
+}
+
+/** Pieces up to this size are hashed block by block on the main thread (the hasher pool hashes
+ * pieces this small inline anyway); larger ones are left to the pool's workers. */
+const INCREMENTAL_HASH_MAX_BYTES = 256 * 1024;
+
+/** Requests missing from a deep pipeline before a received block tops it up (see #queueFill). */
+const REFILL_BATCH = 16;
 
 /** Bytes written to a peer but unread (plus reads in flight for it) beyond which it is served no more until it reads. */
 const MAX_UNSENT_BYTES_PER_PEER = 1024 * 1024;
@@ -147,10 +172,7 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
   readonly #cache: ReadCache;
   readonly #peers = new Map<string, PeerEntry>();
   readonly #candidates = new Map<string, Candidate>();
-  readonly #pieceBuffers = new Map<
-    number,
-    { data: Buffer; from: Set<string>; received: number; blocks: Map<number, string> }
-  >();
+  readonly #pieceBuffers = new Map<number, PieceBuffer>();
   /**
    * Smart ban: for a piece that failed with blocks from several hosts, the SHA-1 of each block and
    * who sent it. When the piece later verifies, a host whose block differed from the good data is
@@ -489,6 +511,7 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
       readingBytes: 0,
       parked: [],
       waitingDrain: false,
+      fillQueued: false,
     };
     this.#peers.set(key, entry);
     if (this.#o.connectionBudget) this.#o.connectionBudget.used++;
@@ -620,10 +643,10 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
     if (conn.peerChoking && (!allowedFast || allowedFast.size === 0)) return;
     let want = conn.desiredQueueDepth() - conn.outstandingRequests;
     if (want <= 0) return;
-    if (!this.#downloadAllowed()) return;
+    const nowMs = Date.now();
+    if (!this.#downloadAllowed(nowMs)) return;
     // Under a download limit, ask only for what the buckets hold now: the pipeline follows the rate.
     let tokens = Number.POSITIVE_INFINITY;
-    const nowMs = Date.now();
     for (const b of this.#downloadBuckets) tokens = Math.min(tokens, b.available(nowMs));
     if (Number.isFinite(tokens)) {
       // Requests already out will spend tokens when they arrive.
@@ -635,7 +658,7 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
     }
     const overCap = this.#unverifiedBytes() > (this.#o.maxUnverifiedBytes ?? 48 * 1024 * 1024);
     const blocks = this.#picker.pick(entry.key, entry.isSeed ? 'all' : bf, want, {
-      fast: conn.downloadMeter.rate(Date.now()) > 512 * 1024,
+      fast: conn.downloadMeter.rate(nowMs) > 512 * 1024,
       ...(overCap ? { partialOnly: true } : {}),
       ...(this.#avoid.size > 0
         ? { avoid: (p: number, offset: number) => this.#avoids(p, offset, entry.host) }
@@ -648,24 +671,27 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
   #onBlock(entry: PeerEntry, piece: number, offset: number, data: Uint8Array): void {
     const block = { piece, offset, length: data.length };
     const r = this.#picker.received(entry.key, block);
-    entry.lastBlockAtMs = Date.now();
+    const nowMs = Date.now();
+    entry.lastBlockAtMs = nowMs;
     if (!r.accepted) {
       this.wastedBytes += data.length;
-      this.#fillRequests(entry);
+      this.#queueFill(entry);
       return;
     }
     this.downloadedBytes += data.length;
-    const nowMs = Date.now();
     this.downloadMeter.add(data.length, nowMs);
     for (const b of this.#downloadBuckets) b.take(data.length, nowMs);
     for (const other of r.cancel) this.#peers.get(other)?.conn.cancel(block);
     let buf = this.#pieceBuffers.get(piece);
     if (!buf) {
+      const length = pieceLengthOf(this.metainfo, piece);
       buf = {
-        data: this.#takeBuffer(pieceLengthOf(this.metainfo, piece)),
+        data: this.#takeBuffer(length),
         from: new Set(),
         received: 0,
         blocks: new Map(),
+        hash: length <= INCREMENTAL_HASH_MAX_BYTES ? createHash('sha1') : undefined,
+        hashed: 0,
       };
       this.#pieceBuffers.set(piece, buf);
       this.#unverified += buf.data.length;
@@ -674,8 +700,36 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
     buf.from.add(entry.host);
     buf.blocks.set(offset, entry.host);
     buf.received += data.length;
+    if (buf.hash !== undefined && offset === buf.hashed) {
+      buf.hash.update(data);
+      buf.hashed += data.length;
+      // Blocks that came early (out of order) follow now that the gap before them is filled.
+      for (let next = buf.hashed; next < buf.data.length && buf.blocks.has(next); next = buf.hashed) {
+        const end = Math.min(buf.data.length, next + BLOCK_SIZE);
+        buf.hash.update(buf.data.subarray(next, end));
+        buf.hashed = end;
+      }
+    }
     if (r.pieceDone !== undefined) void this.#verify(r.pieceDone);
-    this.#fillRequests(entry);
+    this.#queueFill(entry);
+  }
+
+  /**
+   * Refills a peer's requests once the socket read being handled is done: a read holds several
+   * blocks, and one refill for all of them picks and writes its requests in one go.
+   */
+  #queueFill(entry: PeerEntry): void {
+    if (entry.fillQueued) return;
+    entry.fillQueued = true;
+    queueMicrotask(() => {
+      entry.fillQueued = false;
+      const conn = entry.conn;
+      // With a deep pipeline, top it up in batches: fewer, larger request writes on both sides.
+      const depth = conn.desiredQueueDepth();
+      const missing = depth - conn.outstandingRequests;
+      if (!conn.closed && missing > 0 && (missing >= REFILL_BATCH || missing * 4 >= depth))
+        this.#fillRequests(entry);
+    });
   }
 
   async #verify(piece: number): Promise<void> {
@@ -684,8 +738,14 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
     const signal = this.#ac.signal;
     let ok: boolean;
     try {
-      const digest = await this.#o.hasher.hashPiece(buf.data);
-      ok = Buffer.compare(digest, this.metainfo.pieces.subarray(piece * 20, piece * 20 + 20)) === 0;
+      const expected = this.metainfo.pieces.subarray(piece * 20, piece * 20 + 20);
+      const h = buf.hash;
+      const incremental = h !== undefined && buf.hashed === buf.data.length;
+      const digest = incremental ? h.digest() : await this.#o.hasher.hashPiece(buf.data);
+      ok = Buffer.compare(digest, expected) === 0;
+      // A mismatch is judged on the whole buffer, so the block-by-block path can never fail a piece
+      // on its own (its catch-up assumes standard block sizes): bad pieces are rare, this is cheap.
+      if (!ok && incremental) ok = Buffer.compare(await this.#o.hasher.hashPiece(buf.data), expected) === 0;
       if (signal.aborted) return;
       if (ok) await this.#o.storage.writePiece(piece, buf.data);
     } catch (err) {
@@ -852,19 +912,32 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
       }
       for (const b of this.#uploadBuckets) b.take(block.length, now);
       this.#uploadQueue.shift();
+      // Most blocks come from a piece already in the cache: served now, without a promise each.
+      const cached = this.#cache.readCached(block.piece, block.offset, block.length);
+      if (cached !== undefined) {
+        this.#serve(entry, k, block, cached, now);
+        continue;
+      }
       entry.readingBytes += block.length;
       this.#cache.read(block.piece, block.offset, block.length).then(
         (data) => {
           entry.readingBytes -= block.length;
-          if (!entry.pendingReads.delete(k) || this.#ac.signal.aborted) return;
-          entry.conn.sendPiece(block.piece, block.offset, data);
-          this.uploadedBytes += data.length;
-          this.uploadMeter.add(data.length, Date.now());
+          if (this.#ac.signal.aborted) return;
+          if (!this.#serve(entry, k, block, data, Date.now())) return;
           if (!entry.waitingDrain) this.#unpark(entry);
         },
         (err: Error) => this.#fail(err),
       );
     }
+  }
+
+  /** Sends a block read for a request that is still pending; false when it no longer is. */
+  #serve(entry: PeerEntry, key: string, block: BlockRef, data: Buffer, nowMs: number): boolean {
+    if (!entry.pendingReads.delete(key)) return false;
+    entry.conn.sendPiece(block.piece, block.offset, data);
+    this.uploadedBytes += data.length;
+    this.uploadMeter.add(data.length, nowMs);
+    return true;
   }
 
   /**
@@ -888,8 +961,7 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
   }
 
   /** True when the download buckets have tokens; otherwise requests resume once they refill. */
-  #downloadAllowed(): boolean {
-    const now = Date.now();
+  #downloadAllowed(now: number): boolean {
     if (this.#downloadBuckets.every((b) => b.available(now) > 0)) return true;
     if (!this.#downloadTimer) {
       const waitMs = Math.max(1, ...this.#downloadBuckets.map((b) => b.waitMs(1, now)));
