@@ -1,14 +1,14 @@
 // `bitswarm create <path> [-o FILE] [-a URL|host:port]... [--piece-length BYTES] [--private] …`
-import { writeFile } from 'node:fs/promises';
+// Only argument parsing loads up front: for a large input a hash worker starts booting first (tens
+// of ms), while the modules that build and print the torrent load.
+import { stat, writeFile } from 'node:fs/promises';
+import { availableParallelism } from 'node:os';
 import { basename } from 'node:path';
-import { formatMagnet } from '../protocol/magnet.js';
-import { parseMetainfo } from '../protocol/metainfo.js';
-import { createTorrent } from '../storage/create-torrent.js';
 import { UsageError } from '../util/errors.js';
-import { formatBytes } from '../util/format.js';
-import { VERSION } from '../util/version.js';
 import { intOption, parse, sizeOption } from './args.js';
-import { ProgressBar } from './progress.js';
+
+/** Inputs from this size on get a worker (create-torrent's WORKER_THRESHOLD_BYTES, kept in step). */
+const PRESTART_MIN_BYTES = 16 * 1024 * 1024;
 
 export const createHelp = `usage: bitswarm create <path> [options]
   -o, --output FILE        where to write the .torrent (default: <name>.torrent)
@@ -55,6 +55,28 @@ export async function runCreate(argv: string[]): Promise<number> {
   }
   const pieceLength = sizeOption('create', 'piece-length', values['piece-length']);
   const threads = intOption('create', 'threads', values.threads, 0, 64);
+  if ((threads ?? availableParallelism()) > 1) {
+    const st = await stat(path).catch(() => undefined); // a missing path is createTorrent's to report
+    // a folder's size is known only once listed: it gets its worker then
+    if (st?.isFile() && st.size > PRESTART_MIN_BYTES) {
+      (await import('../storage/hasher-pool.js')).prestartHashWorker();
+    }
+  }
+  const [
+    { formatMagnet },
+    { parseMetainfo },
+    { createTorrent },
+    { formatBytes },
+    { VERSION },
+    { ProgressBar },
+  ] = await Promise.all([
+    import('../protocol/magnet.js'),
+    import('../protocol/metainfo.js'),
+    import('../storage/create-torrent.js'),
+    import('../util/format.js'),
+    import('../util/version.js'),
+    import('./progress.js'),
+  ]);
   const bar = new ProgressBar('hashing', process.stderr, !values.quiet && !values.json);
   const created = await createTorrent(path, {
     announce,

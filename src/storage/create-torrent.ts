@@ -6,7 +6,15 @@ import { readdir, stat } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
 import { basename, join, resolve } from 'node:path';
 import { autoPieceLength, buildMetainfo, expandAnnounce } from '../protocol/metainfo.js';
-import { type FileSegment, FileShrankError, HasherPool, hashSegmentsHere } from './hasher-pool.js';
+import {
+  CLAIM,
+  type ClaimTask,
+  dropPrestartedHashWorker,
+  FileShrankError,
+  HasherPool,
+  RangeHasher,
+  READ_BYTES,
+} from './hasher-pool.js';
 
 export interface SourceFile {
   /** Path relative to the root folder, as elements. */
@@ -85,20 +93,27 @@ export async function listFiles(
   return { files, isDir: true };
 }
 
-/** Bytes per hashing job: enough to make a worker round trip negligible, small enough to balance. */
+/**
+ * Bytes per job that a thread takes from the shared counter: at the end, the threads finish at most
+ * one job apart (a few ms), and taking a job costs one atomic add.
+ */
 const JOB_BYTES = 4 * 1024 * 1024;
+/** Bytes the calling thread hashes between two turns of its event loop (about 4 ms of SHA-1). */
+const SLICE_BYTES = 4 * 1024 * 1024;
 /** Below this many bytes, a worker's start-up costs more than it saves. */
 const WORKER_THRESHOLD_BYTES = 16 * 1024 * 1024;
-/** Jobs queued per worker, so a worker never waits for its next job. */
-const JOBS_PER_WORKER = 2;
+
+const nextTurn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 
 /**
  * Hashes `files` as one byte sequence and returns the SHA-1 of each piece. The sequence is cut into
- * jobs of whole pieces (about 4 MiB) that several lanes take in turn: the calling thread (reads
- * overlapped with hashing, at most 1 MiB hashed per event-loop turn) and the hasher pool's workers,
- * which read the files themselves. `threads` counts all of them, the calling thread included; the
- * default is one per core, and the calling thread alone for small inputs. The calling thread starts
- * at once, while the workers boot. Memory stays constant whatever the size.
+ * jobs of whole pieces (about 4 MiB); the calling thread and the hasher pool's workers each take
+ * the next job from a shared atomic counter, read its bytes themselves with positional reads into
+ * one reused buffer, and write the hashes into shared memory: no message per job, no copy, and no
+ * thread waits for another until the last job. `threads` counts all of them, the calling thread
+ * included; the default is one per core, and the calling thread alone for small inputs. The calling
+ * thread starts at once, while the workers boot, and gives its event loop a turn every 4 MiB.
+ * Memory stays constant whatever the size.
  */
 export async function hashFiles(
   files: readonly SourceFile[],
@@ -107,70 +122,76 @@ export async function hashFiles(
 ): Promise<Uint8Array> {
   const total = files.reduce((s, f) => s + f.length, 0);
   const pieceCount = Math.ceil(total / pieceLength);
-  const out = new Uint8Array(pieceCount * 20);
-  if (pieceCount === 0) return out;
+  if (pieceCount === 0) return new Uint8Array(0);
   const piecesPerJob = Math.max(1, Math.floor(JOB_BYTES / pieceLength));
   const jobCount = Math.ceil(pieceCount / piecesPerJob);
   const threads = options.threads ?? (total > WORKER_THRESHOLD_BYTES ? availableParallelism() : 1);
   // no more workers than there are jobs left after the calling thread takes its first
   const workers = Math.max(0, Math.min(threads - 1, jobCount - 1));
   const pool = workers > 0 ? new HasherPool({ threads: workers }) : undefined;
+  // a worker started ahead (bitswarm create) that turns out not to be needed need not finish booting
+  if (!pool) void dropPrestartedHashWorker().catch(() => undefined);
 
-  // Walks the files once, cutting the byte sequence into jobs of `piecesPerJob` pieces.
-  let fileIndex = 0;
-  let fileOffset = 0;
-  let nextPiece = 0;
-  let failed = false;
-  const nextJob = (): { first: number; bytes: number; segments: FileSegment[] } | undefined => {
-    if (failed || nextPiece >= pieceCount) return undefined;
-    options.signal?.throwIfAborted();
-    const first = nextPiece;
-    nextPiece += piecesPerJob;
-    const bytes = Math.min(piecesPerJob * pieceLength, total - first * pieceLength);
-    const segments: FileSegment[] = [];
-    for (let left = bytes; left > 0; ) {
-      const f = files[fileIndex]!;
-      const take = Math.min(left, f.length - fileOffset);
-      if (take > 0) segments.push({ path: f.absolute, offset: fileOffset, length: take });
-      left -= take;
-      fileOffset += take;
-      if (fileOffset === f.length) {
-        fileIndex++;
-        fileOffset = 0;
-      }
-    }
-    return { first, bytes, segments };
+  const control = new Int32Array(new SharedArrayBuffer(CLAIM.length * 4));
+  const out = new Uint8Array(new SharedArrayBuffer(pieceCount * 20));
+  const task: ClaimTask = {
+    files: files.map((f) => ({ path: f.absolute, length: f.length })),
+    pieceLength,
+    pieceCount,
+    piecesPerJob,
+    control: control.buffer as SharedArrayBuffer,
+    out: out.buffer,
   };
+  const others = pool?.hashClaimed(task);
+  // settled below, or abandoned when the calling thread did every job before a worker started
+  void others?.catch(() => undefined);
+  const jobBytes = piecesPerJob * pieceLength;
+  const progress = (done: number): void => options.onProgress?.(Math.min(total, done * jobBytes), total);
 
-  let hashed = 0;
-  const lane = async (hash: (segments: FileSegment[]) => Promise<Uint8Array>): Promise<void> => {
-    try {
-      for (let job = nextJob(); job; job = nextJob()) {
-        out.set(await hash(job.segments), job.first * 20);
-        hashed += job.bytes;
-        options.onProgress?.(hashed, total);
-      }
-    } catch (err) {
-      failed = true; // the other lanes stop after their current job
-      throw err;
+  const hasher = new RangeHasher(task.files, pieceLength, out, Buffer.allocUnsafeSlow(READ_BYTES));
+  let failure: { error: unknown } | undefined;
+  try {
+    while (Atomics.load(control, CLAIM.stop) === 0) {
+      options.signal?.throwIfAborted();
+      const job = Atomics.add(control, CLAIM.next, 1);
+      if (job >= jobCount) break;
+      const first = job * piecesPerJob;
+      hasher.begin(first, Math.min(first + piecesPerJob, pieceCount));
+      while (!hasher.step(SLICE_BYTES)) await nextTurn();
+      progress(Atomics.add(control, CLAIM.done, 1) + 1);
+      await nextTurn();
     }
-  };
-  const lanes = [lane((segments) => hashSegmentsHere(segments, pieceLength))];
-  for (let i = 0; pool && i < workers * JOBS_PER_WORKER; i++) {
-    lanes.push(lane((segments) => pool.hashSegments(segments, pieceLength)));
+  } catch (error) {
+    Atomics.store(control, CLAIM.stop, 1); // the workers stop after their current job
+    failure = { error };
+  } finally {
+    hasher.close();
   }
   try {
-    const results = await Promise.allSettled(lanes);
-    const rejected = results.find((r) => r.status === 'rejected');
-    if (rejected) {
-      const err: unknown = rejected.reason;
-      if (err instanceof FileShrankError) throw new CreateError(err.message, { cause: err });
-      throw err;
+    // Every job done (a worker that is still booting has nothing left to do): no need to wait for
+    // the workers' answers. Otherwise a worker is on the last jobs, or failed.
+    if (failure === undefined && Atomics.load(control, CLAIM.done) < jobCount) {
+      Atomics.store(control, CLAIM.stop, 1);
+      await others?.catch((error: unknown) => {
+        failure = { error };
+      });
+      if (failure === undefined && Atomics.load(control, CLAIM.done) < jobCount) {
+        failure = { error: new Error('hashing stopped before every piece was hashed') };
+      }
+    } else {
+      Atomics.store(control, CLAIM.stop, 1);
+      if (failure !== undefined) await others?.catch(() => undefined);
     }
   } finally {
     await pool?.stop();
   }
-  return out;
+  if (failure !== undefined) {
+    const err = failure.error;
+    if (err instanceof FileShrankError) throw new CreateError(err.message, { cause: err });
+    throw err;
+  }
+  progress(jobCount);
+  return new Uint8Array(out); // a plain copy: callers need not know about shared memory
 }
 
 export async function createTorrent(path: string, options: CreateOptions = {}): Promise<CreatedTorrent> {

@@ -1,15 +1,25 @@
 // SHA-1 off the event loop: a small pool of worker threads. Buffers are transferred, not copied,
 // and handed back with the result so callers can reuse them (constant memory when streaming).
 // For whole files (creating a torrent) workers read the bytes themselves: no transfer, no copy
-// through the main thread, and one small read buffer per worker.
+// through the main thread, and one small read buffer per worker; with hashClaimed they take their
+// jobs from a shared atomic counter and write the hashes into shared memory, one message per task.
 
 import { createHash } from 'node:crypto';
 import { type FileHandle, open } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
-import type { FileSegment, HashJob, HashResult } from './hash-worker.js';
+import {
+  CLAIM,
+  type ClaimTask,
+  type FileSegment,
+  FileShrankError,
+  HASH_WORKER_MARK,
+  type HashJob,
+  type HashResult,
+} from './hash-worker.js';
 
-export type { FileSegment } from './hash-worker.js';
+export type { ClaimTask, FileSegment, SequenceFile } from './hash-worker.js';
+export { CLAIM, FileShrankError, RangeHasher, READ_BYTES } from './hash-worker.js';
 
 interface Slot {
   worker: Worker;
@@ -37,10 +47,50 @@ export interface HasherPoolOptions {
   inlineMaxBytes?: number;
 }
 
-/** A file ended before the length it had when it was listed (it was changed while being hashed). */
-export class FileShrankError extends Error {
-  override readonly name = 'FileShrankError';
-  readonly code = 'ERR_FILE_SHRANK';
+const startWorker = (): Worker =>
+  new Worker(new URL('./hash-worker.js', import.meta.url), { workerData: HASH_WORKER_MARK });
+
+/** A worker started by prestartHashWorker that no pool has taken yet. */
+let prestarted: { worker: Worker; online: boolean; forget: (err?: unknown) => void } | undefined;
+
+/**
+ * Starts one hash worker now, for the next HasherPool to take. A worker needs tens of milliseconds
+ * to boot, which a command that is about to hash (bitswarm create) can overlap with loading its own
+ * modules and listing its files. Until a pool takes it, it does not keep the process alive; a
+ * worker that fails is dropped (the pool starts its own).
+ */
+export function prestartHashWorker(): void {
+  if (prestarted) return;
+  const worker = startWorker();
+  worker.unref();
+  const early = {
+    worker,
+    online: false,
+    forget: (): void => {
+      if (prestarted === early) prestarted = undefined;
+    },
+  };
+  worker.once('online', () => {
+    early.online = true;
+  });
+  worker.once('error', early.forget);
+  worker.once('exit', early.forget);
+  prestarted = early;
+}
+
+/** Ends the prestarted worker, if no pool took it: the caller found it has nothing to hash. */
+export async function dropPrestartedHashWorker(): Promise<void> {
+  const early = takePrestarted();
+  await early?.worker.terminate();
+}
+
+function takePrestarted(): { worker: Worker; online: boolean } | undefined {
+  const early = prestarted;
+  if (!early) return undefined;
+  prestarted = undefined;
+  early.worker.off('error', early.forget);
+  early.worker.off('exit', early.forget);
+  return early;
 }
 
 /** Bytes per read when hashing files on the calling thread. */
@@ -74,11 +124,14 @@ export class HasherPool {
   }
 
   #spawn(): void {
-    const worker = new Worker(new URL('./hash-worker.js', import.meta.url));
-    const slot: Slot = { worker, busy: 0, online: false };
-    worker.once('online', () => {
-      slot.online = true;
-    });
+    const early = takePrestarted();
+    const worker = early?.worker ?? startWorker();
+    const slot: Slot = { worker, busy: 0, online: early?.online ?? false };
+    if (!slot.online) {
+      worker.once('online', () => {
+        slot.online = true;
+      });
+    }
     worker.on('message', (r: HashResult) => {
       const p = this.#pending.get(r.id);
       this.#pending.delete(r.id);
@@ -110,6 +163,9 @@ export class HasherPool {
   }
 
   #release(slot: Slot): void {
+    // After stop(), terminate() holds a ref until the worker's 'exit': an answer that was already
+    // on its way must not drop it, or the process could end with an awaited stop() unsettled.
+    if (this.#stopped) return;
     slot.busy--;
     if (slot.busy === 0) slot.worker.unref();
   }
@@ -165,6 +221,27 @@ export class HasherPool {
     const id = this.#nextId++;
     const r = await this.#post({ kind: 'segments', id, segments: [...segments], pieceLength }, []);
     return r.hashes;
+  }
+
+  /**
+   * Puts every worker on `task`: each takes jobs from its shared counter until none is left (or
+   * its stop flag is up) and writes the hashes into its shared output. Resolves when all workers
+   * are done; rejects with the first failure (FileShrankError when a file was too short), after
+   * raising the stop flag. With no workers it resolves at once: the caller's own share is all.
+   */
+  async hashClaimed(task: ClaimTask): Promise<void> {
+    if (this.#stopped) throw new Error('hasher pool is stopped');
+    const control = new Int32Array(task.control);
+    const runs = this.#workers.map(() => {
+      const id = this.#nextId++;
+      return this.#post({ kind: 'claim', id, task }, []).catch((err: unknown) => {
+        Atomics.store(control, CLAIM.stop, 1);
+        throw err;
+      });
+    });
+    const results = await Promise.allSettled(runs);
+    const failed = results.find((r) => r.status === 'rejected');
+    if (failed) throw failed.reason;
   }
 
   /** Hashes one piece that lives in a Buffer that must not be transferred (copies it). */
