@@ -17,6 +17,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { serveHttpConnection } from '../src/discovery/http-tracker-conn.js';
 import { TrackerServer } from '../src/discovery/tracker-server.js';
+import { freePort } from '../test/interop/clients.js';
 import { hasExecutable, makeTempDir } from '../test/interop/helpers.js';
 import { httpLoad, type LoadResult, PeerSet, udpLoad } from './tracker-load.js';
 
@@ -189,14 +190,6 @@ async function startBitswarm(): Promise<{ t: TrackerUnderTest; child: ChildProce
         }),
     },
   };
-}
-
-async function freePort(): Promise<number> {
-  const s = createServer();
-  await new Promise<void>((resolve) => s.listen(0, '127.0.0.1', resolve));
-  const port = (s.address() as AddressInfo).port;
-  await new Promise<void>((resolve) => s.close(() => resolve()));
-  return port;
 }
 
 async function waitUntil(check: () => Promise<boolean>, timeoutMs: number, what: string): Promise<void> {

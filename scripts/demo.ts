@@ -8,7 +8,6 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -33,17 +32,6 @@ interface Peer {
   downloaded: number;
   completeAtMs?: number;
   exited?: number | null;
-}
-
-async function freePort(): Promise<number> {
-  return new Promise((res, rej) => {
-    const s = createServer();
-    s.once('error', rej);
-    s.listen(0, '127.0.0.1', () => {
-      const a = s.address();
-      s.close(() => res(typeof a === 'object' && a ? a.port : 0));
-    });
-  });
 }
 
 function pseudoRandom(seed: string, n: number): Buffer {
@@ -133,7 +121,7 @@ async function demo(): Promise<number> {
     const common = ['--bind', '127.0.0.1', '--no-dht', '--no-lsd', '--json'];
     const sharer: Peer = {
       name: 'sharer',
-      port: await freePort(),
+      port: 0,
       dir: join(dir, 'share'),
       percent: 100,
       state: 'starting',
@@ -160,7 +148,10 @@ async function demo(): Promise<number> {
           ...common,
         ],
         (o) => {
-          if (o.event === 'shared') resolveShared(String(o.magnet));
+          if (o.event === 'shared') {
+            sharer.port = Number(o.port);
+            resolveShared(String(o.magnet));
+          }
           if (o.event === 'progress') update(sharer, o);
         },
       );
@@ -175,7 +166,7 @@ async function demo(): Promise<number> {
     for (let i = 1; i <= 4; i++) {
       const p: Peer = {
         name: `leecher-${i}`,
-        port: await freePort(),
+        port: 0,
         dir: join(dir, `leecher-${i}`),
         percent: 0,
         state: 'starting',
@@ -186,7 +177,8 @@ async function demo(): Promise<number> {
         downloaded: 0,
       };
       peers.push(p);
-      start(p, ['download', torrent, '-d', p.dir, '--port', String(p.port), '--seed', ...common], (o) => {
+      start(p, ['download', torrent, '-d', p.dir, '--port', '0', '--seed', ...common], (o) => {
+        if (o.event === 'start') p.port = Number(o.port);
         if (o.event === 'progress') update(p, o);
         if (o.event === 'complete' && p.completeAtMs === undefined) {
           p.completeAtMs = Date.now();

@@ -179,30 +179,46 @@ export class Session extends TypedEmitter<SessionEvents> {
   async start(): Promise<void> {
     if (this.#started) return;
     this.#started = true;
+    // One number for TCP and UDP. With a chosen port both must bind; with port 0 the kernel picks a
+    // free TCP port, and if that number is taken on UDP another one is tried.
+    const wanted = this.#o.port ?? 0;
+    for (let attempt = 0; ; attempt++) {
+      await this.#listenTcp(wanted);
+      try {
+        await this.#startUdp();
+        break;
+      } catch (err) {
+        if (wanted !== 0 || attempt >= 20) throw err;
+        const server = this.#server;
+        if (server) await new Promise<void>((resolve) => server.close(() => resolve()));
+      }
+    }
+    this.tracker?.start();
+    await this.#startDht();
+    await this.#startLsd();
+    this.#timer = setInterval(() => this.#tick(), TICK_MS);
+  }
+
+  async #listenTcp(port: number): Promise<void> {
     const server = createServer({ noDelay: true }, (socket) => this.#onConnection(socket));
     this.#server = server;
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
-      server.listen({ port: this.#o.port ?? 0, ...(this.#o.bind ? { host: this.#o.bind } : {}) }, () => {
+      server.listen({ port, ...(this.#o.bind ? { host: this.#o.bind } : {}) }, () => {
         server.off('error', reject);
         resolve();
       });
     }).catch((err: NodeJS.ErrnoException) => {
       throw new SessionError(
         err.code === 'EADDRINUSE'
-          ? `port ${this.#o.port} is already in use (choose another with --port)`
-          : `cannot listen on port ${this.#o.port ?? 0}: ${err.message}`,
+          ? `port ${port} is already in use (choose another with --port)`
+          : `cannot listen on port ${port}: ${err.message}`,
         { cause: err },
       );
     });
     server.on('error', () => undefined);
     const addr = server.address();
     this.#port = typeof addr === 'object' && addr ? addr.port : 0;
-    await this.#startUdp();
-    this.tracker?.start();
-    await this.#startDht();
-    await this.#startLsd();
-    this.#timer = setInterval(() => this.#tick(), TICK_MS);
   }
 
   async #startUdp(): Promise<void> {

@@ -4,6 +4,7 @@
 // UDP tracker, which needs its DHT socket: see aria2Tracked). Every process started here is tracked
 // and killed by `killAll()`.
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
+import { createSocket } from 'node:dgram';
 import { existsSync } from 'node:fs';
 import { chmod, mkdir, writeFile } from 'node:fs/promises';
 import { get } from 'node:http';
@@ -131,16 +132,33 @@ export async function killAll(): Promise<void> {
   );
 }
 
-/** A free TCP port on 127.0.0.1 (closed again before it is returned). */
+/**
+ * A port free for both TCP and UDP on 127.0.0.1 (a bitswarm peer binds both), picked at random
+ * below Linux's ephemeral range (32768+) so outgoing connections and UDP sockets of other
+ * processes cannot take it between this check and its use.
+ */
 export async function freePort(): Promise<number> {
-  return new Promise((res, rej) => {
-    const s = createServer();
-    s.once('error', rej);
-    s.listen(0, '127.0.0.1', () => {
-      const a = s.address();
-      const port = typeof a === 'object' && a ? a.port : 0;
-      s.close(() => res(port));
-    });
+  for (let attempt = 0; attempt < 200; attempt++) {
+    const port = 10_000 + Math.floor(Math.random() * 22_000);
+    if ((await canBind('tcp', port)) && (await canBind('udp', port))) return port;
+  }
+  throw new Error('no free port found for TCP and UDP');
+}
+
+function canBind(kind: 'tcp' | 'udp', port: number): Promise<boolean> {
+  return new Promise((res) => {
+    if (kind === 'tcp') {
+      const s = createServer();
+      s.once('error', () => res(false));
+      s.listen(port, '127.0.0.1', () => s.close(() => res(true)));
+    } else {
+      const u = createSocket('udp4');
+      u.once('error', () => {
+        u.close();
+        res(false);
+      });
+      u.bind(port, '127.0.0.1', () => u.close(() => res(true)));
+    }
   });
 }
 

@@ -5,23 +5,16 @@ import assert from 'node:assert/strict';
 import { type ChildProcess, spawn } from 'node:child_process';
 import { chmod, writeFile } from 'node:fs/promises';
 import { get } from 'node:http';
-import { type AddressInfo, connect, createServer } from 'node:net';
+import { connect } from 'node:net';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { TrackerClient } from '../../src/discovery/tracker-client.js';
 import type { PeerAddress } from '../../src/protocol/tracker-http.js';
+import { freePort } from './clients.js';
 import { assertTools, hasExecutable, makeTempDir, missingTools, skipUnlessCI } from './helpers.js';
 
 const missing = await missingTools({ opentracker: () => hasExecutable('opentracker') });
 const HASH = Buffer.from('c0ffee00'.repeat(5), 'hex');
-
-async function freePort(): Promise<number> {
-  const s = createServer();
-  await new Promise<void>((resolve) => s.listen(0, '127.0.0.1', resolve));
-  const port = (s.address() as AddressInfo).port;
-  await new Promise<void>((resolve) => s.close(() => resolve()));
-  return port;
-}
 
 async function waitForTcp(port: number, timeoutMs: number): Promise<void> {
   const deadline = Date.now() + timeoutMs;

@@ -3,7 +3,6 @@
 
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { request } from 'node:http';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { type Metainfo, parseMetainfo } from '../../../src/protocol/metainfo.js';
@@ -161,18 +160,7 @@ export function waitStatus(
   );
 }
 
-/** A free TCP port on 127.0.0.1 (closed again before return). */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const a = srv.address();
-      const port = typeof a === 'object' && a ? a.port : 0;
-      srv.close(() => resolve(port));
-    });
-  });
-}
+export { freePort } from '../../interop/clients.js';
 
 export interface RawReply {
   status: number;
