@@ -159,7 +159,7 @@ export class AddressRateLimiter {
   }
 }
 
-/** `::ffff:1.2.3.4` (a dual-stack socket's view of an IPv4 sender) → `1.2.3.4`. */
+/** `::ffff:a.b.c.d` (a dual-stack socket's view of an IPv4 sender) → `a.b.c.d`. */
 function normalizeHost(address: string): string {
   const m = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(address);
   return m ? m[1]! : address;
