@@ -59,7 +59,7 @@ export class TokenManager {
 }
 
 function tokenOf(secret: Buffer, ip: string, infoHash: Uint8Array): Buffer {
-  // The address as bytes when it is a literal, so "1.2.3.4" and "::ffff:1.2.3.4" style spellings of the
+  // The address as bytes when it is a literal, so "a.b.c.d" and "::ffff:a.b.c.d" style spellings of the
   // same text cannot collide with other inputs by concatenation.
   const ipBytes = parseIp(ip) ?? Buffer.from(ip, 'utf8');
   return createHash('sha1')
