@@ -4,12 +4,12 @@
 // mktorrent; prints median wall times, the ratio bitswarm/mktorrent and bitswarm's peak RSS.
 // Targets: ratio ≤ 1.0 and peak RSS under 100 MB.
 
-import { createCipheriv } from 'node:crypto';
-import { open, rm } from 'node:fs/promises';
+import { rm } from 'node:fs/promises';
 import { availableParallelism, loadavg } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { bitswarmNodeArgs, hasExecutable, makeTempDir, run, runOk } from '../test/interop/helpers.js';
+import { generate, median, warm } from './common.js';
 
 const MIB = 1024 * 1024;
 const sizeMiB = Number(process.env.BENCH_CREATE_MB ?? 1024);
@@ -26,40 +26,6 @@ const GNU_TIME = '/usr/bin/time';
 if (!Number.isInteger(sizeMiB) || sizeMiB < 1)
   throw new Error(`BENCH_CREATE_MB: ${sizeMiB} is not a size in MiB`);
 if (!Number.isInteger(runs) || runs < 1) throw new Error(`BENCH_CREATE_RUNS: ${runs} is not a count`);
-
-/** Deterministic pseudo-random content, generated fast: AES-128-CTR over zeros with a fixed key. */
-async function generate(path: string, bytes: number): Promise<void> {
-  const cipher = createCipheriv('aes-128-ctr', Buffer.alloc(16, 7), Buffer.alloc(16, 0));
-  const zeros = Buffer.alloc(16 * MIB);
-  const fh = await open(path, 'w');
-  try {
-    for (let pos = 0; pos < bytes; pos += zeros.length) {
-      const chunk = cipher.update(zeros.subarray(0, Math.min(zeros.length, bytes - pos)));
-      await fh.write(chunk, 0, chunk.length, pos);
-    }
-  } finally {
-    await fh.close();
-  }
-}
-
-/** Reads the whole file once so both tools start from the page cache. */
-async function warm(path: string): Promise<void> {
-  const buf = Buffer.allocUnsafe(16 * MIB);
-  const fh = await open(path, 'r');
-  try {
-    while ((await fh.read(buf, 0, buf.length, null)).bytesRead > 0) {
-      // reading is the point
-    }
-  } finally {
-    await fh.close();
-  }
-}
-
-const median = (xs: readonly number[]): number => {
-  const s = [...xs].sort((a, b) => a - b);
-  const mid = s.length >> 1;
-  return s.length % 2 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
-};
 
 interface Timing {
   ms: number;
@@ -142,7 +108,7 @@ async function main(): Promise<number> {
       );
     }
     let t0 = performance.now();
-    await generate(input, sizeMiB * MIB);
+    await generate(input, sizeMiB * MIB, 7);
     process.stdout.write(`  generated in ${(performance.now() - t0).toFixed(0)} ms\n`);
     t0 = performance.now();
     await warm(input);

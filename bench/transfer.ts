@@ -13,9 +13,8 @@
 // folder is deleted and the disk synced between runs. Everything binds to 127.0.0.1, and when the
 // machine allows it the whole run happens in a private network namespace with only loopback.
 
-import { createCipheriv } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { mkdir, open, readFile, rm, stat } from 'node:fs/promises';
+import { mkdir, readFile, rm, stat } from 'node:fs/promises';
 import { availableParallelism, loadavg } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -28,6 +27,7 @@ import {
   makeTempDir,
   runOk,
 } from '../test/interop/helpers.js';
+import { generate, median, warm } from './common.js';
 
 const MIB = 1024 * 1024;
 const sizeMiB = Number(process.env.BENCH_TRANSFER_MB ?? 1024);
@@ -67,40 +67,6 @@ function ltScript(): string {
   }
   throw new Error('test/interop/lt-peer.py not found: run the benchmark from the repository root');
 }
-
-/** Deterministic pseudo-random content, generated fast: AES-128-CTR over zeros with a fixed key. */
-async function generate(path: string, bytes: number): Promise<void> {
-  const cipher = createCipheriv('aes-128-ctr', Buffer.alloc(16, 9), Buffer.alloc(16, 0));
-  const zeros = Buffer.alloc(16 * MIB);
-  const fh = await open(path, 'w');
-  try {
-    for (let pos = 0; pos < bytes; pos += zeros.length) {
-      const chunk = cipher.update(zeros.subarray(0, Math.min(zeros.length, bytes - pos)));
-      await fh.write(chunk, 0, chunk.length, pos);
-    }
-  } finally {
-    await fh.close();
-  }
-}
-
-/** Reads the whole file once so every seeder serves it from the page cache. */
-async function warm(path: string): Promise<void> {
-  const buf = Buffer.allocUnsafe(16 * MIB);
-  const fh = await open(path, 'r');
-  try {
-    while ((await fh.read(buf, 0, buf.length, null)).bytesRead > 0) {
-      // reading is the point
-    }
-  } finally {
-    await fh.close();
-  }
-}
-
-const median = (xs: readonly number[]): number => {
-  const s = [...xs].sort((a, b) => a - b);
-  const mid = s.length >> 1;
-  return s.length % 2 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
-};
 
 interface Usage {
   cpuS: number;
@@ -341,7 +307,7 @@ async function main(): Promise<number> {
       `bench:transfer — ${sizeMiB} MiB, piece length ${PIECE_LENGTH}, ${runs} runs each, ${availableParallelism()} cores, node ${process.version}, ${process.env.BITSWARM_BENCH_ISOLATED ? 'private network namespace' : 'loopback (no private namespace)'}, usage by ${gnuTime ? 'GNU time' : '/proc polling'}\n`,
     );
     let t0 = performance.now();
-    await generate(input, env.size);
+    await generate(input, env.size, 9);
     await runOk(
       process.execPath,
       bitswarmNodeArgs(['create', input, '--piece-length', String(PIECE_LENGTH), '-o', torrent, '-q']),
