@@ -182,6 +182,7 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
   readonly #spareBuffers: Buffer[] = [];
   /** Bytes of pieces being assembled and verified, held in memory. */
   #unverified = 0;
+  #verifiedBytes = 0;
   readonly #suspects = new Map<number, { offset: number; length: number; host: string; digest: Buffer }[]>();
   /** After such a failure each block is asked of another host than the one that sent it (for a while),
    * so the retry can verify without the liar's blocks and smart ban can name it. */
@@ -241,10 +242,15 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
     return this.#picker.complete;
   }
 
+  /** Bytes of verified pieces; kept with the bitfield (#setVerified), read every second by displays. */
   get verifiedBytes(): number {
-    let n = 0;
-    for (const i of this.bitfield.indices()) n += pieceLengthOf(this.metainfo, i);
-    return n;
+    return this.#verifiedBytes;
+  }
+
+  #setVerified(piece: number): void {
+    if (this.bitfield.get(piece)) return;
+    this.bitfield.set(piece);
+    this.#verifiedBytes += pieceLengthOf(this.metainfo, piece);
   }
 
   get peerCount(): number {
@@ -352,7 +358,7 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
 
   #markVerified(piece: number): void {
     this.#picker.markVerified(piece);
-    this.bitfield.set(piece);
+    this.#setVerified(piece);
   }
 
   async stop(): Promise<void> {
@@ -791,7 +797,7 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
       }
     }
     this.#picker.pieceVerified(piece);
-    this.bitfield.set(piece);
+    this.#setVerified(piece);
     this.#cache.invalidate(piece);
     // Hashed and written: nothing refers to the buffer any more.
     if (this.#spareBuffers.length < 16) this.#spareBuffers.push(buf.data);
