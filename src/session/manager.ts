@@ -19,6 +19,7 @@ import { parseAddress } from '../peer/dial.js';
 import { encode } from '../protocol/bencode.js';
 import { formatMagnet, type Magnet, parseMagnet } from '../protocol/magnet.js';
 import { type Metainfo, parseMetainfo } from '../protocol/metainfo.js';
+import { pieceLengthOf } from '../storage/storage.js';
 import type { Torrent } from '../swarm/torrent.js';
 import { Bitfield } from '../util/bitfield.js';
 import { TypedEmitter } from '../util/typed-events.js';
@@ -698,8 +699,7 @@ function resumeVerifiedBytes(resume: NonNullable<TorrentRecord['resume']>, m: Me
   if (!isValidResume(resume, m)) return 0;
   const bf = resumeBitfield(resume, m);
   let n = 0;
-  for (const i of bf.indices())
-    n += i === m.pieceCount - 1 ? m.totalLength - i * m.pieceLength : m.pieceLength;
+  for (const i of bf.indices()) n += pieceLengthOf(m, i);
   return n;
 }
 
