@@ -416,22 +416,11 @@ export class Session extends TypedEmitter<SessionEvents> {
     const torrent = slot.torrent;
     const m = torrent.metainfo;
     if (this.#o.trackerClient !== false && m.announceList.length > 0) {
-      const client = new TrackerClient({
-        infoHash: m.infoHash,
-        peerId: this.peerId,
-        port: this.#port,
-        tiers: m.announceList,
-        getStats: () => ({
-          uploaded: torrent.uploadedBytes,
-          downloaded: torrent.downloadedBytes,
-          left: Math.max(0, m.totalLength - torrent.verifiedBytes),
-        }),
-        signal: this.#ac.signal,
-        ...(this.#o.trackerClientTimeoutMs !== undefined
-          ? { timeoutMs: this.#o.trackerClientTimeoutMs }
-          : {}),
-        ...(this.#o.trackerRetryMinMs !== undefined ? { retryMinMs: this.#o.trackerRetryMinMs } : {}),
-      });
+      const client = this.#trackerClient(m.infoHash, m.announceList, () => ({
+        uploaded: torrent.uploadedBytes,
+        downloaded: torrent.downloadedBytes,
+        left: Math.max(0, m.totalLength - torrent.verifiedBytes),
+      }));
       client.on('peers:found', (peers) => torrent.addPeers(peers));
       slot.client = client;
       client.start();
@@ -443,6 +432,23 @@ export class Session extends TypedEmitter<SessionEvents> {
       this.#dht.announce(m.infoHash, this.#port);
       if (!torrent.complete) this.#dhtLookup(slot);
     }
+  }
+
+  #trackerClient(
+    infoHash: Buffer,
+    tiers: readonly (readonly string[])[],
+    getStats: () => { uploaded: number; downloaded: number; left: number },
+  ): TrackerClient {
+    return new TrackerClient({
+      infoHash,
+      peerId: this.peerId,
+      port: this.#port,
+      tiers,
+      getStats,
+      signal: this.#ac.signal,
+      ...(this.#o.trackerClientTimeoutMs !== undefined ? { timeoutMs: this.#o.trackerClientTimeoutMs } : {}),
+      ...(this.#o.trackerRetryMinMs !== undefined ? { retryMinMs: this.#o.trackerRetryMinMs } : {}),
+    });
   }
 
   #dhtLookup(slot: TorrentSlot): void {
@@ -486,18 +492,12 @@ export class Session extends TypedEmitter<SessionEvents> {
     ]);
     let client: TrackerClient | undefined;
     if (this.#o.trackerClient !== false && magnet.trackers.length > 0) {
-      client = new TrackerClient({
-        infoHash: magnet.infoHash,
-        peerId: this.peerId,
-        port: this.#port,
-        tiers: magnet.trackers.map((t) => [t]),
-        getStats: () => ({ uploaded: 0, downloaded: 0, left: 1 }),
-        signal: this.#ac.signal,
-        ...(this.#o.trackerClientTimeoutMs !== undefined
-          ? { timeoutMs: this.#o.trackerClientTimeoutMs }
-          : {}),
-        ...(this.#o.trackerRetryMinMs !== undefined ? { retryMinMs: this.#o.trackerRetryMinMs } : {}),
-      });
+      // Size unknown until the metadata is here: `left` 1 says "not a seed".
+      client = this.#trackerClient(
+        magnet.infoHash,
+        magnet.trackers.map((t) => [t]),
+        () => ({ uploaded: 0, downloaded: 0, left: 1 }),
+      );
       client.on('peers:found', (peers) => fetcher.addPeers(peers));
       client.start();
     }
