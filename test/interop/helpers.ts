@@ -3,7 +3,7 @@
 // tool detection. A missing tool skips the test on a developer's machine but fails it in CI
 // (CI=true), so a broken install step cannot turn the interop suite green by skipping it.
 
-import { spawn } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import { constants } from 'node:fs';
 import { access, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -204,4 +204,36 @@ export function pseudoRandomBytes(length: number, seed: number): Buffer {
     words[i] = x;
   }
   return Buffer.from(words.buffer, 0, length);
+}
+
+/** A child process whose stdout is JSON lines (a bitswarm command with --json), collected as parsed. */
+export interface JsonChild {
+  child: ChildProcess;
+  lines: Record<string, unknown>[];
+  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  stderr: () => string;
+}
+
+/** Spawns `node <args>` and collects its JSON stdout lines and its stderr text. */
+export function spawnJson(nodeArgs: readonly string[]): JsonChild {
+  const child = spawn(process.execPath, nodeArgs, { stdio: ['ignore', 'pipe', 'pipe'] });
+  const lines: Record<string, unknown>[] = [];
+  let buf = '';
+  let err = '';
+  child.stdout!.setEncoding('utf8');
+  child.stdout!.on('data', (s: string) => {
+    buf += s;
+    for (let i = buf.indexOf('\n'); i >= 0; i = buf.indexOf('\n')) {
+      lines.push(JSON.parse(buf.slice(0, i)) as Record<string, unknown>);
+      buf = buf.slice(i + 1);
+    }
+  });
+  child.stderr!.setEncoding('utf8');
+  child.stderr!.on('data', (s: string) => {
+    err += s;
+  });
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((r) =>
+    child.once('exit', (code, signal) => r({ code, signal })),
+  );
+  return { child, lines, exited, stderr: () => err };
 }

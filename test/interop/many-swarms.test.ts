@@ -3,7 +3,6 @@
 // the others running; after a restart of the daemon every torrent comes back as it was, with nothing
 // downloaded again.
 import assert from 'node:assert/strict';
-import { type ChildProcess, spawn } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { test } from 'node:test';
@@ -17,7 +16,7 @@ import {
   seeder,
   waitFor,
 } from '../unit/api/helpers.js';
-import { bitswarmNodeArgs, makeTempDir } from './helpers.js';
+import { bitswarmNodeArgs, type JsonChild, makeTempDir, spawnJson } from './helpers.js';
 
 const COUNT = 20;
 
@@ -29,17 +28,12 @@ interface View {
   downloadedBytes: number;
 }
 
-interface Daemon {
-  child: ChildProcess;
-  lines: Record<string, unknown>[];
-  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
-  stderr: () => string;
+interface Daemon extends JsonChild {
   api: <T>(method: string, path: string, body?: unknown, expect?: number) => Promise<T>;
 }
 
 async function startDaemon(state: string, port: number, dl: string): Promise<Daemon> {
-  const child = spawn(
-    process.execPath,
+  const { child, lines, exited, stderr } = spawnJson(
     bitswarmNodeArgs([
       'daemon',
       '--state',
@@ -55,30 +49,11 @@ async function startDaemon(state: string, port: number, dl: string): Promise<Dae
       '--max-active-downloads',
       String(COUNT),
     ]),
-    { stdio: ['ignore', 'pipe', 'pipe'] },
-  );
-  const lines: Record<string, unknown>[] = [];
-  let buf = '';
-  let err = '';
-  child.stdout!.setEncoding('utf8');
-  child.stdout!.on('data', (s: string) => {
-    buf += s;
-    for (let i = buf.indexOf('\n'); i >= 0; i = buf.indexOf('\n')) {
-      lines.push(JSON.parse(buf.slice(0, i)) as Record<string, unknown>);
-      buf = buf.slice(i + 1);
-    }
-  });
-  child.stderr!.setEncoding('utf8');
-  child.stderr!.on('data', (s: string) => {
-    err += s;
-  });
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((r) =>
-    child.once('exit', (code, signal) => r({ code, signal })),
   );
   await Promise.race([
     waitFor(() => lines.some((l) => l.event === 'listening'), 'the daemon to listen', 20_000),
     exited.then((e) => {
-      throw new Error(`daemon exited early (${e.code ?? e.signal}): ${err}`);
+      throw new Error(`daemon exited early (${e.code ?? e.signal}): ${stderr()}`);
     }),
   ]);
   const token = (await readFile(join(state, 'api-token'), 'utf8')).trim();
@@ -91,7 +66,7 @@ async function startDaemon(state: string, port: number, dl: string): Promise<Dae
     assert.equal(r.status, expect, `${method} ${path}: ${r.text}`);
     return r.json as T;
   };
-  return { child, lines, exited, stderr: () => err, api };
+  return { child, lines, exited, stderr, api };
 }
 
 async function stopDaemon(d: Daemon): Promise<number> {

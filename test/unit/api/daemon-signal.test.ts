@@ -1,12 +1,11 @@
 // `bitswarm daemon` as a child process: SIGTERM and SIGINT save the resume data, tell the tracker
 // `stopped`, and the process exits within a few seconds; a restart brings the torrent back as it was.
 import assert from 'node:assert/strict';
-import { type ChildProcess, spawn } from 'node:child_process';
 import { access, readFile } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import { bitswarmNodeArgs } from '../../interop/helpers.js';
+import { bitswarmNodeArgs, type JsonChild, spawnJson } from '../../interop/helpers.js';
 import { makeTorrent, rawRequest, type SampleTorrent, tempDir, waitFor } from './helpers.js';
 
 let root: string;
@@ -59,16 +58,10 @@ after(async () => {
   await cleanup();
 });
 
-interface Daemon {
-  child: ChildProcess;
-  lines: Record<string, unknown>[];
-  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
-  stderr: () => string;
-}
+type Daemon = JsonChild;
 
 async function startDaemon(state: string): Promise<Daemon> {
-  const child = spawn(
-    process.execPath,
+  const { child, lines, exited, stderr } = spawnJson(
     bitswarmNodeArgs([
       'daemon',
       '--state',
@@ -82,31 +75,12 @@ async function startDaemon(state: string): Promise<Daemon> {
       '-d',
       join(root, 'downloads'),
     ]),
-    { stdio: ['ignore', 'pipe', 'pipe'] },
   );
-  const lines: Record<string, unknown>[] = [];
-  let buf = '';
-  let err = '';
-  child.stdout!.setEncoding('utf8');
-  child.stdout!.on('data', (s: string) => {
-    buf += s;
-    for (let i = buf.indexOf('\n'); i >= 0; i = buf.indexOf('\n')) {
-      lines.push(JSON.parse(buf.slice(0, i)) as Record<string, unknown>);
-      buf = buf.slice(i + 1);
-    }
-  });
-  child.stderr!.setEncoding('utf8');
-  child.stderr!.on('data', (s: string) => {
-    err += s;
-  });
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((r) =>
-    child.once('exit', (code, signal) => r({ code, signal })),
-  );
-  const d = { child, lines, exited, stderr: () => err };
+  const d = { child, lines, exited, stderr };
   await Promise.race([
     waitFor(() => lines.some((l) => l.event === 'listening'), 'the daemon to listen', 15_000),
     exited.then((e) => {
-      throw new Error(`daemon exited early (${e.code ?? e.signal}): ${err}`);
+      throw new Error(`daemon exited early (${e.code ?? e.signal}): ${stderr()}`);
     }),
   ]);
   return d;
