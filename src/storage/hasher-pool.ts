@@ -112,15 +112,30 @@ export class HasherPool {
    */
   #spare: ArrayBuffer[] = [];
   #spareLength = 0;
+  /**
+   * Workers not started yet: they start with the first job that needs them. A download of small
+   * pieces hashes them all inline and never does; booting two workers costs about 0.2 s of CPU.
+   */
+  #unstarted: number;
 
   constructor(options: HasherPoolOptions = {}) {
-    const n = options.threads ?? Math.min(4, availableParallelism());
+    this.#unstarted = options.threads ?? Math.min(4, availableParallelism());
     this.#inlineMaxBytes = options.inlineMaxBytes ?? DEFAULT_INLINE_MAX_BYTES;
-    for (let i = 0; i < n; i++) this.#spawn();
   }
 
+  /** Worker threads: those running and those that start with the first job. */
   get threads(): number {
-    return this.#workers.length;
+    return this.#workers.length + this.#unstarted;
+  }
+
+  /** The running workers, started now if this is the first job that needs them. */
+  #started(): Slot[] {
+    if (this.#unstarted > 0 && !this.#stopped) {
+      const n = this.#unstarted;
+      this.#unstarted = 0;
+      for (let i = 0; i < n; i++) this.#spawn();
+    }
+    return this.#workers;
   }
 
   #spawn(): void {
@@ -190,7 +205,7 @@ export class HasherPool {
     pieceLength: number,
   ): Promise<{ hashes: Uint8Array; buffer: ArrayBuffer }> {
     if (this.#stopped) throw new Error('hasher pool is stopped');
-    if (this.#workers.length === 0) {
+    if (this.#started().length === 0) {
       const data = new Uint8Array(buffer, 0, length);
       const count = Math.ceil(length / pieceLength);
       const hashes = new Uint8Array(count * 20);
@@ -217,7 +232,7 @@ export class HasherPool {
    */
   async hashSegments(segments: readonly FileSegment[], pieceLength: number): Promise<Uint8Array> {
     if (this.#stopped) throw new Error('hasher pool is stopped');
-    if (this.#workers.length === 0) return hashSegmentsHere(segments, pieceLength);
+    if (this.#started().length === 0) return hashSegmentsHere(segments, pieceLength);
     const id = this.#nextId++;
     const r = await this.#post({ kind: 'segments', id, segments: [...segments], pieceLength }, []);
     return r.hashes;
@@ -232,7 +247,7 @@ export class HasherPool {
   async hashClaimed(task: ClaimTask): Promise<void> {
     if (this.#stopped) throw new Error('hasher pool is stopped');
     const control = new Int32Array(task.control);
-    const runs = this.#workers.map(() => {
+    const runs = this.#started().map(() => {
       const id = this.#nextId++;
       return this.#post({ kind: 'claim', id, task }, []).catch((err: unknown) => {
         Atomics.store(control, CLAIM.stop, 1);
@@ -246,7 +261,7 @@ export class HasherPool {
 
   /** Hashes one piece that lives in a Buffer that must not be transferred (copies it). */
   async hashPiece(data: Uint8Array): Promise<Buffer> {
-    if (this.#workers.length === 0 || data.length <= this.#inlineMaxBytes) {
+    if (data.length <= this.#inlineMaxBytes || this.#started().length === 0) {
       return createHash('sha1').update(data).digest();
     }
     const copy = this.#takeSpare(data.length);
