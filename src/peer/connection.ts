@@ -36,6 +36,7 @@ import { Bitfield } from '../util/bitfield.js';
 import { RateMeter } from '../util/rate-meter.js';
 import { type EventMap, TypedEmitter } from '../util/typed-events.js';
 import { VERSION } from '../util/version.js';
+import { attachReadSink } from './dial.js';
 import { clientFromPeerId } from './handshake.js';
 
 export type { Block } from '../protocol/peer-wire.js';
@@ -92,6 +93,10 @@ export type PeerConnectionEvents = EventMap & {
   'have:received': [piece: number];
   'choke:changed': [peerChoking: boolean];
   'interest:changed': [peerInterested: boolean];
+  /**
+   * `data` is valid only while the listeners run when the socket was dialed with shared reads
+   * (DialOptions.sharedReads): a listener that keeps it copies it.
+   */
   'block:received': [piece: number, offset: number, data: Uint8Array];
   'request:received': [block: Block];
   'cancel:received': [block: Block];
@@ -175,7 +180,7 @@ export class PeerConnection extends TypedEmitter<PeerConnectionEvents> {
   readonly #o: PeerConnectionOptions;
   readonly #now: () => number;
   readonly #ac = new AbortController();
-  readonly #reader = new FrameReader();
+  #reader = new FrameReader();
   readonly #limits: WireLimits;
   readonly #ourReqq: number;
   readonly #ourExtIds = new Map<number, string>();
@@ -330,10 +335,15 @@ export class PeerConnection extends TypedEmitter<PeerConnectionEvents> {
     outer?.addEventListener('abort', onOuterAbort, { once: true });
 
     const socket = this.socket;
-    const onData = (chunk: Buffer): void => this.#onData(chunk);
+    const onData = (chunk: Uint8Array): void => this.#onData(chunk);
     const onEnd = (): void => this.close(DisconnectReason.remoteClosed);
     const onError = (err: Error): void => this.close(DisconnectReason.socketError, err);
-    socket.on('data', onData);
+    // A socket dialed with shared reads hands over bytes valid only until #onData returns.
+    if (socket instanceof Socket && attachReadSink(socket, onData)) {
+      this.#reader = new FrameReader({ transient: true });
+    } else {
+      socket.on('data', onData);
+    }
     socket.on('end', onEnd);
     socket.on('close', onEnd);
     socket.on('error', onError);
@@ -633,6 +643,8 @@ export class PeerConnection extends TypedEmitter<PeerConnectionEvents> {
     } catch (err) {
       if (err instanceof ProtocolError) this.close(err.reason, err);
       else this.close(DisconnectReason.internalError, err instanceof Error ? err : new Error(String(err)));
+    } finally {
+      this.#reader.retain();
     }
   }
 

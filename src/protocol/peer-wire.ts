@@ -489,21 +489,46 @@ export function decodeHandshake(
 // ---------------------------------------------------------------------------------------------------
 // Framing over a byte stream
 
+export interface FrameReaderOptions {
+  /**
+   * Chunks stay valid only until the caller's next push() (a socket reading into one shared buffer):
+   * after taking the messages of a chunk, the caller calls retain(), which copies what the reader
+   * keeps. The payloads of bitfield, extended and unknown messages are copies; a piece message's
+   * data is a view that is valid only until the next call on the reader, so its consumer copies it.
+   */
+  transient?: boolean;
+}
+
+/** A split message in transient mode goes into one reused buffer at least this large. */
+const SPARE_MIN_BYTES = 16 * 1024 + 64;
+const EMPTY = new Uint8Array(0);
+
 /**
  * Reassembles messages from a stream of chunks without copying what it can avoid.
  *
  * Memory rule that makes zero-copy safe: bytes handed out (a piece's data) are never overwritten.
  * A chunk is adopted as-is while nothing is pending; only a message split across chunks is copied,
  * once, into a buffer allocated for exactly that message. No buffer is ever compacted or reused.
+ * In transient mode (FrameReaderOptions) the rule is the caller's instead: bytes handed out are
+ * valid until the next call, and split messages reuse one buffer.
  */
 export class FrameReader {
-  #buf: Uint8Array = new Uint8Array(0);
+  #buf: Uint8Array = EMPTY;
   #start = 0;
   #end = 0;
   /** Writable capacity of #buf: adopted chunks have none past their end (the rest is not ours). */
   #cap = 0;
   readonly #queue: Uint8Array[] = [];
   #queued = 0;
+  readonly #transient: boolean;
+  /** Transient mode: the reused buffer for split messages. */
+  #spare: Buffer | undefined;
+  /** Bytes the last decode said it still needs (0 after a whole message). */
+  #lastNeed = 0;
+
+  constructor(options: FrameReaderOptions = {}) {
+    this.#transient = options.transient ?? false;
+  }
 
   push(chunk: Uint8Array): void {
     if (chunk.length === 0) return;
@@ -518,21 +543,61 @@ export class FrameReader {
 
   /** The next message, or undefined when more bytes are needed. Throws ProtocolError. */
   nextMessage(limits: WireLimits = {}): Message | undefined {
-    return this.#next((b, o, e) => decodeMessage(b, o, limits, e));
+    const m = this.#next((b, o, e) => decodeMessage(b, o, limits, e));
+    if (!this.#transient || m === undefined) return m;
+    switch (m.type) {
+      case 'bitfield':
+        return { type: 'bitfield', bits: Uint8Array.prototype.slice.call(m.bits) };
+      case 'extended':
+      case 'unknown':
+        return { type: m.type, id: m.id, payload: Uint8Array.prototype.slice.call(m.payload) };
+      default:
+        return m;
+    }
   }
 
   nextHandshake(): Handshake | undefined {
     return this.#next(decodeHandshake);
   }
 
+  /**
+   * Transient mode: copies the bytes not yet returned out of the pushed chunks, which the caller is
+   * about to reuse. Does nothing otherwise.
+   */
+  retain(): void {
+    if (!this.#transient) return;
+    for (let i = 0; i < this.#queue.length; i++)
+      this.#queue[i] = Uint8Array.prototype.slice.call(this.#queue[i]!);
+    const have = this.#end - this.#start;
+    if (have === 0) {
+      this.#buf = EMPTY;
+      this.#start = this.#end = this.#cap = 0;
+    } else if (this.#buf !== this.#spare) {
+      const next = this.#spareOf(have + this.#lastNeed);
+      next.set(this.#buf.subarray(this.#start, this.#end));
+      this.#buf = next;
+      this.#start = 0;
+      this.#end = have;
+      this.#cap = next.length;
+    }
+  }
+
   /** Takes every byte not yet decoded (for handing the stream to someone else). */
   takeRest(): Buffer {
     const parts = [this.#buf.subarray(this.#start, this.#end), ...this.#queue];
-    this.#buf = new Uint8Array(0);
+    this.#buf = EMPTY;
     this.#start = this.#end = this.#cap = 0;
     this.#queue.length = 0;
     this.#queued = 0;
     return Buffer.concat(parts);
+  }
+
+  /** The reused buffer, with room for `bytes` (transient mode). */
+  #spareOf(bytes: number): Buffer {
+    if (this.#spare === undefined || this.#spare.length < bytes) {
+      this.#spare = Buffer.allocUnsafeSlow(Math.max(bytes, SPARE_MIN_BYTES));
+    }
+    return this.#spare;
   }
 
   #next<T>(decode: (buf: Uint8Array, offset: number, end: number) => DecodeResult<T>): T | undefined {
@@ -548,15 +613,18 @@ export class FrameReader {
       const r = decode(this.#buf, this.#start, this.#end);
       if ('message' in r) {
         this.#start += r.consumed;
+        this.#lastNeed = 0;
         return r.message;
       }
+      this.#lastNeed = r.need;
       if (this.#queued === 0) return undefined;
       // Split message: move what we have into a buffer sized for the whole message (the codec has
       // already checked its declared length), then fill it from the queue.
       const have = this.#end - this.#start;
       if (this.#end + r.need > this.#cap) {
         // Uninitialized: every byte up to the message's end is written before it is read.
-        const next = Buffer.allocUnsafe(have + r.need);
+        // (In transient mode the source may be the spare itself: set() copies overlapping bytes right.)
+        const next = this.#transient ? this.#spareOf(have + r.need) : Buffer.allocUnsafe(have + r.need);
         next.set(this.#buf.subarray(this.#start, this.#end));
         this.#buf = next;
         this.#start = 0;

@@ -481,6 +481,8 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
       dial(c.addr, {
         timeoutMs: 10_000,
         signal,
+        // #onBlock copies each block into its piece buffer before it returns
+        sharedReads: true,
         ...(this.#o.localAddress ? { localAddress: this.#o.localAddress } : {}),
       })
         .then((socket) => {

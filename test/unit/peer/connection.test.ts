@@ -2,10 +2,18 @@
 // rejects, chokes, keep-alives, timeouts, extension messages and closing.
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
+import { createServer, type Socket } from 'node:net';
 import { describe, type TestContext, test } from 'node:test';
 import { makePeerId, PeerConnection, type PeerConnectionOptions } from '../../../src/peer/connection.js';
+import { dial } from '../../../src/peer/dial.js';
 import { readHandshake } from '../../../src/peer/handshake.js';
-import { BLOCK_SIZE } from '../../../src/protocol/peer-wire.js';
+import {
+  BLOCK_SIZE,
+  encodeHandshake,
+  encodeMessage,
+  FrameReader,
+  makeReserved,
+} from '../../../src/protocol/peer-wire.js';
 import { Bitfield } from '../../../src/util/bitfield.js';
 import { delay, socketPair, waitFor } from './helpers.js';
 
@@ -380,5 +388,62 @@ describe('PeerConnection over loopback', () => {
     const a = PeerConnection.outgoing(socket, { infoHash, peerId: makePeerId(), pieceCount: PIECES });
     t.after(() => a.close());
     await waitFor(a, 'extended:handshake');
+  });
+});
+
+describe('shared reads (DialOptions.sharedReads)', () => {
+  test('bytes sent before the connection attached and blocks read into the shared buffer arrive intact', async (t) => {
+    const BLOCKS = 200;
+    const blockData = (i: number): Buffer => Buffer.alloc(BLOCK_SIZE, (i * 7 + 1) & 0xff);
+    const server = createServer();
+    t.after(() => server.close());
+    server.listen(0, '127.0.0.1');
+    await once(server, 'listening');
+    const port = (server.address() as { port: number }).port;
+    let remote: Socket | undefined;
+    t.after(() => remote?.destroy());
+    server.on('connection', (s: Socket) => {
+      remote = s;
+      // The scripted seeder speaks first: these bytes arrive before the dialer has a connection.
+      s.write(
+        Buffer.concat([
+          encodeHandshake({ reserved: makeReserved({ fast: true }), infoHash, peerId: Buffer.alloc(20, 9) }),
+          encodeMessage({ type: 'have-all' }),
+          encodeMessage({ type: 'unchoke' }),
+        ]),
+      );
+      const reader = new FrameReader();
+      let handshaken = false;
+      s.on('data', (chunk: Buffer) => {
+        reader.push(chunk);
+        if (!handshaken) {
+          handshaken = reader.nextHandshake() !== undefined;
+          if (!handshaken) return;
+        }
+        for (let m = reader.nextMessage(); m; m = reader.nextMessage()) {
+          if (m.type !== 'request') continue;
+          s.write(
+            encodeMessage({ type: 'piece', piece: m.piece, offset: m.offset, data: blockData(m.piece) }),
+          );
+        }
+      });
+    });
+    const socket = await dial({ host: '127.0.0.1', port }, { sharedReads: true });
+    t.after(() => socket.destroy());
+    await delay(100); // the early bytes are read (and copied aside) meanwhile
+    const a = PeerConnection.outgoing(socket, { infoHash, peerId: makePeerId(), pieceCount: BLOCKS });
+    t.after(() => a.close());
+    await waitFor(a, 'choke:changed');
+    assert.equal(a.peerBitfield?.complete, true);
+    const got = new Map<number, Buffer>();
+    const all = new Promise<void>((resolve) => {
+      a.on('block:received', (piece, _offset, data) => {
+        got.set(piece, Buffer.from(data)); // valid only now: copied
+        if (got.size === BLOCKS) resolve();
+      });
+    });
+    for (let i = 0; i < BLOCKS; i++) assert.ok(a.request({ piece: i, offset: 0, length: BLOCK_SIZE }));
+    await all;
+    for (let i = 0; i < BLOCKS; i++) assert.ok(got.get(i)?.equals(blockData(i)), `block ${i}`);
   });
 });

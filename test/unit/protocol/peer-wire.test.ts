@@ -306,6 +306,43 @@ describe('peer wire properties', () => {
     );
   });
 
+  test('transient mode: chunks in one reused buffer, every message intact when it is handed out', () => {
+    fc.assert(
+      fc.property(
+        fc.array(arbMessage, { maxLength: 12 }),
+        fc.array(fc.nat(), { maxLength: 40 }),
+        (msgs, cuts) => {
+          const stream = Buffer.concat(msgs.map(encodeMessage));
+          const reader = new FrameReader({ transient: true });
+          const shared = Buffer.alloc(stream.length + 1);
+          const got: unknown[] = [];
+          const kept: Message[] = [];
+          for (const chunk of split(stream, cuts)) {
+            // as a socket reading into one buffer: this read overwrites the last one
+            shared.fill(0xee);
+            shared.set(chunk);
+            reader.push(shared.subarray(0, chunk.length));
+            for (
+              let m = reader.nextMessage({ pieceCount: PIECES });
+              m;
+              m = reader.nextMessage({ pieceCount: PIECES })
+            ) {
+              got.push(normalize(m)); // a piece's data is valid now, so compare a copy of it now
+              kept.push(m);
+            }
+            reader.retain();
+          }
+          assert.equal(reader.bufferedBytes, 0);
+          assert.deepEqual(got, msgs.map(normalize));
+          // payloads other than a piece's are copies: still intact after every later read
+          const notPiece = (m: Message): boolean => m.type !== 'piece';
+          assert.deepEqual(kept.filter(notPiece).map(normalize), msgs.filter(notPiece).map(normalize));
+        },
+      ),
+      { numRuns: 300 },
+    );
+  });
+
   test('random bytes give only messages, need-more or ProtocolError', () => {
     fc.assert(
       fc.property(
