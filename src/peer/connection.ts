@@ -16,9 +16,11 @@ import {
   encodeExtensionHandshake,
   mergeExtensionHandshake,
 } from '../protocol/extension.js';
+import { MAX_PIECE_LENGTH } from '../protocol/metainfo.js';
 import {
   BLOCK_SIZE,
   type Block,
+  blockKey,
   DisconnectReason,
   encodeExtendedHeader,
   encodeHandshake,
@@ -127,10 +129,6 @@ interface Outstanding {
   sentAtMs: number;
 }
 
-function blockKey(piece: number, offset: number, length: number): string {
-  return `${piece}:${offset}:${length}`;
-}
-
 export class PeerConnection extends TypedEmitter<PeerConnectionEvents> {
   /** We dialled: send our handshake and wait for theirs. */
   static outgoing(socket: Duplex, options: PeerConnectionOptions): PeerConnection {
@@ -192,10 +190,10 @@ export class PeerConnection extends TypedEmitter<PeerConnectionEvents> {
   #lastSentMs = 0;
   #requestTimer: ReturnType<typeof setTimeout> | undefined;
 
-  readonly #outstanding = new Map<string, Outstanding>();
-  readonly #recentlyCancelled = new Set<string>();
+  readonly #outstanding = new Map<number, Outstanding>();
+  readonly #recentlyCancelled = new Set<number>();
   /** Requests the peer sent that we have not yet answered (served, rejected, cancelled, choked away). */
-  readonly #incoming = new Map<string, Block>();
+  readonly #incoming = new Map<number, Block>();
   #piecesKnown = false;
   #pending: PendingPieces | undefined;
   readonly #pendingHaves = new Set<number>();
@@ -542,7 +540,8 @@ export class PeerConnection extends TypedEmitter<PeerConnectionEvents> {
     }
     if (this.closed || !this.#handshakeDone) return false;
     if (this.#peerChoking && !this.allowedFastSet.has(piece)) return false;
-    const key = blockKey(piece, offset, length);
+    const key = blockKey(piece, offset);
+    if (key < 0) throw new RangeError(`block ${piece}:${offset} is past what a torrent can hold`);
     if (this.#outstanding.has(key)) return false;
     this.#recentlyCancelled.delete(key);
     this.#outstanding.set(key, { block: { piece, offset, length }, sentAtMs: this.#now() });
@@ -553,8 +552,9 @@ export class PeerConnection extends TypedEmitter<PeerConnectionEvents> {
 
   /** Withdraws an outstanding request (endgame). A late answer is tolerated. */
   cancel(block: Block): boolean {
-    const key = blockKey(block.piece, block.offset, block.length);
-    if (!this.#outstanding.delete(key)) return false;
+    const key = blockKey(block.piece, block.offset);
+    if (this.#outstanding.get(key)?.block.length !== block.length) return false;
+    this.#outstanding.delete(key);
     this.#rememberCancelled(key);
     this.#send({ type: 'cancel', piece: block.piece, offset: block.offset, length: block.length });
     return true;
@@ -566,7 +566,9 @@ export class PeerConnection extends TypedEmitter<PeerConnectionEvents> {
    */
   sendPiece(piece: number, offset: number, data: Uint8Array): boolean {
     if (this.closed) return false;
-    if (!this.#incoming.delete(blockKey(piece, offset, data.length))) return false;
+    const key = blockKey(piece, offset);
+    if (this.#incoming.get(key)?.length !== data.length) return false;
+    this.#incoming.delete(key);
     this.#write(encodePieceHeader(piece, offset, data.length), data);
     this.uploadMeter.add(data.length, this.#now());
     return true;
@@ -574,7 +576,8 @@ export class PeerConnection extends TypedEmitter<PeerConnectionEvents> {
 
   /** Declines a request the peer made (sends `reject` with the Fast extension). */
   reject(block: Block): boolean {
-    const had = this.#incoming.delete(blockKey(block.piece, block.offset, block.length));
+    const key = blockKey(block.piece, block.offset);
+    const had = this.#incoming.get(key)?.length === block.length && this.#incoming.delete(key);
     if (this.#supportsFast)
       this.#send({ type: 'reject', piece: block.piece, offset: block.offset, length: block.length });
     return had;
@@ -727,7 +730,8 @@ export class PeerConnection extends TypedEmitter<PeerConnectionEvents> {
         return;
       case 'cancel': {
         const block = { piece: m.piece, offset: m.offset, length: m.length };
-        if (this.#incoming.delete(blockKey(m.piece, m.offset, m.length)))
+        const key = blockKey(m.piece, m.offset);
+        if (this.#incoming.get(key)?.length === m.length && this.#incoming.delete(key))
           this.#fire('cancel:received', block);
         return;
       }
@@ -832,7 +836,14 @@ export class PeerConnection extends TypedEmitter<PeerConnectionEvents> {
 
   #onRequest(block: Block): void {
     const n = this.#pieceCount;
-    const valid = block.length >= 1 && block.length <= BLOCK_SIZE && n !== undefined && block.piece < n;
+    const key = blockKey(block.piece, block.offset);
+    const valid =
+      block.length >= 1 &&
+      block.length <= BLOCK_SIZE &&
+      n !== undefined &&
+      block.piece < n &&
+      block.offset < MAX_PIECE_LENGTH &&
+      key >= 0;
     if (!valid) {
       if (this.#supportsFast) this.#send({ type: 'reject', ...block });
       if (++this.#invalidRequests >= (this.#o.maxInvalidRequests ?? 10)) {
@@ -847,7 +858,6 @@ export class PeerConnection extends TypedEmitter<PeerConnectionEvents> {
       if (++this.#requestsWhileChoked > floodLimit) this.close(DisconnectReason.requestFlood);
       return;
     }
-    const key = blockKey(block.piece, block.offset, block.length);
     if (this.#incoming.has(key)) return;
     if (this.#incoming.size >= floodLimit) {
       this.close(DisconnectReason.requestFlood);
@@ -858,15 +868,15 @@ export class PeerConnection extends TypedEmitter<PeerConnectionEvents> {
   }
 
   #onBlock(piece: number, offset: number, data: Uint8Array): void {
-    const key = blockKey(piece, offset, data.length);
+    const key = blockKey(piece, offset);
     const o = this.#outstanding.get(key);
     const now = this.#now();
-    if (o) {
+    if (o !== undefined && o.block.length === data.length) {
       this.#outstanding.delete(key);
       const sample = now - o.sentAtMs;
       // TCP-style smoothing: one slow block should not swing the estimate.
       this.#rttMs = this.#rttMs === undefined ? sample : this.#rttMs * 0.875 + sample * 0.125;
-    } else if (this.#recentlyCancelled.delete(key)) {
+    } else if (o === undefined && this.#recentlyCancelled.delete(key)) {
       // A late answer to something we cancelled or gave up on: still good data.
     } else {
       if (++this.#unrequestedBlocks >= (this.#o.maxUnrequestedBlocks ?? 10)) {
@@ -879,12 +889,12 @@ export class PeerConnection extends TypedEmitter<PeerConnectionEvents> {
   }
 
   #onReject(block: Block): void {
-    const key = blockKey(block.piece, block.offset, block.length);
+    const key = blockKey(block.piece, block.offset);
     const o = this.#outstanding.get(key);
-    if (o) {
+    if (o !== undefined && o.block.length === block.length) {
       this.#outstanding.delete(key);
       this.#fire('request:dropped', o.block, 'reject');
-    } else if (!this.#recentlyCancelled.delete(key)) {
+    } else if (o !== undefined || !this.#recentlyCancelled.delete(key)) {
       // A reject for something never asked: as bad as an unrequested block.
       if (++this.#unrequestedBlocks >= (this.#o.maxUnrequestedBlocks ?? 10)) {
         this.close(DisconnectReason.unrequestedBlocks);
@@ -950,10 +960,10 @@ export class PeerConnection extends TypedEmitter<PeerConnectionEvents> {
     }
   }
 
-  #rememberCancelled(key: string): void {
+  #rememberCancelled(key: number): void {
     this.#recentlyCancelled.add(key);
     if (this.#recentlyCancelled.size > MAX_RECENTLY_CANCELLED) {
-      const oldest = this.#recentlyCancelled.values().next().value as string;
+      const oldest = this.#recentlyCancelled.values().next().value as number;
       this.#recentlyCancelled.delete(oldest);
     }
   }

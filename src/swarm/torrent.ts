@@ -13,7 +13,7 @@ import { PeerConnection, type PeerConnectionOptions } from '../peer/connection.j
 import { dial, formatAddress, type PeerAddress } from '../peer/dial.js';
 import type { Metainfo } from '../protocol/metainfo.js';
 import type { DisconnectReason, Handshake } from '../protocol/peer-wire.js';
-import { BLOCK_SIZE } from '../protocol/peer-wire.js';
+import { BLOCK_SIZE, blockKey } from '../protocol/peer-wire.js';
 import { checkExisting } from '../storage/check.js';
 import type { HasherPool } from '../storage/hasher-pool.js';
 import { ReadCache } from '../storage/read-cache.js';
@@ -111,7 +111,7 @@ interface PeerEntry {
   lastUnchokedAtMs?: number;
   isSeed: boolean;
   counted: 'none' | 'bits' | 'seed';
-  pendingReads: Set<string>;
+  pendingReads: Set<number>;
   /** Requests only the torrent can judge invalid (past the piece's end, a piece we lack). */
   invalidRequests: number;
   /** Bytes being read for this peer and not yet handed to its socket. */
@@ -565,7 +565,7 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
     });
     conn.on('request:received', (block: BlockRef) => this.#onRequest(entry, block));
     conn.on('cancel:received', (block: BlockRef) => {
-      entry.pendingReads.delete(blockKey(block));
+      entry.pendingReads.delete(blockKey(block.piece, block.offset));
     });
     conn.on('allowed-fast:received', () => this.#fillRequests(entry));
     conn.on('extended:handshake', () => this.emit('peer:extensions', key));
@@ -887,7 +887,7 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
       }
       return;
     }
-    entry.pendingReads.add(blockKey(block));
+    entry.pendingReads.add(blockKey(block.piece, block.offset));
     this.#uploadQueue.push({ entry, block });
     this.#pumpUploads();
   }
@@ -897,7 +897,7 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
     if (this.#uploadTimer || this.#ac.signal.aborted) return;
     while (this.#uploadQueue.length > 0) {
       const { entry, block } = this.#uploadQueue[0]!;
-      const k = blockKey(block);
+      const k = blockKey(block.piece, block.offset);
       if (!entry.pendingReads.has(k) || entry.conn.closed) {
         this.#uploadQueue.shift(); // cancelled, choked or gone meanwhile
         continue;
@@ -940,7 +940,7 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
   }
 
   /** Sends a block read for a request that is still pending; false when it no longer is. */
-  #serve(entry: PeerEntry, key: string, block: BlockRef, data: Buffer, nowMs: number): boolean {
+  #serve(entry: PeerEntry, key: number, block: BlockRef, data: Buffer, nowMs: number): boolean {
     if (!entry.pendingReads.delete(key)) return false;
     entry.conn.sendPiece(block.piece, block.offset, data);
     this.uploadedBytes += data.length;
@@ -1037,8 +1037,4 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
       }
     }
   }
-}
-
-function blockKey(b: BlockRef): string {
-  return `${b.piece}:${b.offset}:${b.length}`;
 }

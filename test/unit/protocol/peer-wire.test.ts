@@ -5,6 +5,7 @@ import { describe, test } from 'node:test';
 import fc from 'fast-check';
 import {
   BLOCK_SIZE,
+  blockKey,
   DisconnectReason,
   decodeHandshake,
   decodeMessage,
@@ -452,5 +453,30 @@ describe('FrameReader', () => {
     assert.ok(reader.nextHandshake());
     assert.deepEqual(reader.takeRest(), after);
     assert.equal(reader.bufferedBytes, 0);
+  });
+});
+
+describe('blockKey', () => {
+  test('different blocks get different keys, up to the largest piece index and offset a torrent can have', () => {
+    fc.assert(
+      fc.property(
+        fc.nat(2 ** 23 - 1),
+        fc.nat(2 ** 30 - 1),
+        fc.nat(2 ** 23 - 1),
+        fc.nat(2 ** 30 - 1),
+        (p1, o1, p2, o2) => {
+          assert.equal(blockKey(p1, o1) === blockKey(p2, o2), p1 === p2 && o1 === o2);
+          assert.ok(Number.isSafeInteger(blockKey(p1, o1)));
+        },
+      ),
+    );
+    assert.equal(blockKey(2 ** 23 - 1, 2 ** 30 - 1), 2 ** 53 - 1);
+  });
+
+  test('a piece or offset past those gets -1, which names no block', () => {
+    assert.equal(blockKey(2 ** 23, 0), -1);
+    assert.equal(blockKey(0, 2 ** 30), -1);
+    assert.equal(blockKey(-1, 0), -1);
+    assert.equal(blockKey(0xffffffff, 0xffffffff), -1);
   });
 });
