@@ -562,14 +562,15 @@ export class PeerConnection extends TypedEmitter<PeerConnectionEvents> {
 
   /**
    * Answers a request the peer made. Returns false when it is no longer pending (cancelled, or
-   * choked away), in which case nothing is sent. The block goes out after its header without a copy.
+   * choked away), in which case nothing is sent. The block goes out after its header without a copy;
+   * `onWritten` runs once the socket no longer needs `data` (so its buffer may be reused).
    */
-  sendPiece(piece: number, offset: number, data: Uint8Array): boolean {
+  sendPiece(piece: number, offset: number, data: Uint8Array, onWritten?: () => void): boolean {
     if (this.closed) return false;
     const key = blockKey(piece, offset);
     if (this.#incoming.get(key)?.length !== data.length) return false;
     this.#incoming.delete(key);
-    this.#write(encodePieceHeader(piece, offset, data.length), data);
+    this.#write(encodePieceHeader(piece, offset, data.length), data, onWritten);
     this.uploadMeter.add(data.length, this.#now());
     return true;
   }
@@ -609,8 +610,12 @@ export class PeerConnection extends TypedEmitter<PeerConnectionEvents> {
   }
 
   /** Writes within one tick are corked together and leave as one writev. */
-  #write(a: Uint8Array, b?: Uint8Array): boolean {
-    if (this.#ac.signal.aborted) return false;
+  /** `onWritten`: called once the socket is done with `b` (written, or dropped with the socket). */
+  #write(a: Uint8Array, b?: Uint8Array, onWritten?: () => void): boolean {
+    if (this.#ac.signal.aborted) {
+      onWritten?.();
+      return false;
+    }
     const socket = this.socket;
     if (!this.#corked) {
       this.#corked = true;
@@ -622,7 +627,7 @@ export class PeerConnection extends TypedEmitter<PeerConnectionEvents> {
     }
     this.#lastSentMs = this.#now();
     const ok = socket.write(a);
-    return b ? socket.write(b) : ok;
+    return b ? socket.write(b, onWritten) : ok;
   }
 
   // ---- receiving ---------------------------------------------------------------------------------

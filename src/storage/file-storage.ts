@@ -178,11 +178,12 @@ export class FileStorage implements Storage {
     });
   }
 
-  readPiece(piece: number): Promise<Buffer> {
+  readPiece(piece: number, into?: Buffer): Promise<Buffer> {
     return this.#gate.run('readPiece', async () => {
       const length = this.#map.pieceLength(piece);
       // Not from the shared pool: the buffer owns its memory, so the hasher can transfer it.
-      return this.#read(piece, 0, length, Buffer.allocUnsafeSlow(length));
+      const out = into?.length === length ? into : Buffer.allocUnsafeSlow(length);
+      return this.#read(piece, 0, length, out);
     });
   }
 

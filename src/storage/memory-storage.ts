@@ -57,13 +57,13 @@ export class MemoryStorage implements Storage {
     return this.#gate.run('read', async () => this.#read(piece, offset, length));
   }
 
-  readPiece(piece: number): Promise<Buffer> {
-    return this.#gate.run('readPiece', async () => this.#read(piece, 0, this.#map.pieceLength(piece)));
+  readPiece(piece: number, into?: Buffer): Promise<Buffer> {
+    return this.#gate.run('readPiece', async () => this.#read(piece, 0, this.#map.pieceLength(piece), into));
   }
 
-  #read(piece: number, offset: number, length: number): Buffer {
+  #read(piece: number, offset: number, length: number, into?: Buffer): Buffer {
     const slices = this.#map.slices(piece, offset, length);
-    const out = Buffer.alloc(length);
+    const out = into?.length === length ? into.fill(0) : Buffer.alloc(length);
     for (const s of slices) {
       if (s.padding) continue; // already zeros
       const file = this.#files[s.file];

@@ -20,7 +20,11 @@ export interface Storage {
   open(): Promise<void>;
   /** For upload and verify. The result is the caller's to keep. */
   read(piece: number, offset: number, length: number): Promise<Buffer>;
-  readPiece(piece: number): Promise<Buffer>;
+  /**
+   * The whole piece, read into `into` when it is given and exactly the piece's length (a buffer the
+   * caller reuses), else into a new buffer.
+   */
+  readPiece(piece: number, into?: Buffer): Promise<Buffer>;
   /** A whole verified piece, written with positional writes. */
   writePiece(piece: number, data: Uint8Array): Promise<void>;
   /** True when some byte of the piece's files exists on disk (used to skip hashing absent data). */

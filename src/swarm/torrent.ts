@@ -222,7 +222,7 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
       ...(options.random ? { random: options.random } : {}),
       ...(options.sequential ? { sequential: true } : {}),
     });
-    this.#cache = new ReadCache(options.storage);
+    this.#cache = new ReadCache(options.storage, { geometry: this.metainfo });
     this.#uploadBuckets = [this.uploadLimit, ...(options.uploadBuckets ?? [])];
     this.#downloadBuckets = [this.downloadLimit, ...(options.downloadBuckets ?? [])];
   }
@@ -941,8 +941,14 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
 
   /** Sends a block read for a request that is still pending; false when it no longer is. */
   #serve(entry: PeerEntry, key: number, block: BlockRef, data: Buffer, nowMs: number): boolean {
-    if (!entry.pendingReads.delete(key)) return false;
-    entry.conn.sendPiece(block.piece, block.offset, data);
+    const cache = this.#cache;
+    if (
+      !entry.pendingReads.delete(key) ||
+      !entry.conn.sendPiece(block.piece, block.offset, data, () => cache.giveBack(data))
+    ) {
+      cache.giveBack(data);
+      return false;
+    }
     this.uploadedBytes += data.length;
     this.uploadMeter.add(data.length, nowMs);
     return true;

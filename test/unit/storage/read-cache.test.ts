@@ -18,9 +18,9 @@ function counted(s: Storage): {
     pieceReads: [] as number[],
     rangeReads: 0,
     storage: {
-      readPiece: (p: number) => {
+      readPiece: (p: number, into?: Buffer) => {
         c.pieceReads.push(p);
-        return s.readPiece(p);
+        return s.readPiece(p, into);
       },
       read: (p: number, o: number, l: number) => {
         c.rangeReads++;
@@ -45,7 +45,7 @@ describe('ReadCache', () => {
     for (const [i, b] of blocks.entries()) assert.deepEqual(b, t.piece(3).subarray(i * 8, i * 8 + 8));
     assert.deepEqual(await cache.read(3, 60, 4), t.piece(3).subarray(60));
     assert.deepEqual(c.pieceReads, [3]);
-    assert.deepEqual(cache.stats, { hits: 8, misses: 1, bytes: 64, pieces: 1 });
+    assert.deepEqual(cache.stats, { hits: 8, misses: 1, bytes: 64, pieces: 1, reused: 0 });
     await rejectsWithCode(cache.read(3, 60, 5), 'ERR_STORAGE_RANGE');
   });
 
@@ -107,5 +107,53 @@ describe('ReadCache', () => {
     assert.equal(c.pieceReads.length, 1);
     await s.writePiece(0, t.piece(0));
     assert.deepEqual(await cache.read(0, 0, 4), t.piece(0).subarray(0, 4));
+  });
+
+  it('reuses the buffer of an evicted piece once every view of it is given back', async () => {
+    const { t, s } = await seeded(100, 1000);
+    const c = counted(s);
+    const cache = new ReadCache(c.storage, { maxBytes: 200, geometry: t.metainfo });
+    const a = await cache.read(0, 0, 50);
+    const b = cache.readCached(0, 50, 50)!;
+    const first = a.buffer;
+    await cache.read(1, 0, 1);
+    await cache.read(2, 0, 1); // evicts piece 0, whose two views are still out
+    await cache.read(3, 0, 1); // evicts piece 1 (its view never comes back: never reused)
+    assert.equal(cache.stats.reused, 0);
+    cache.giveBack(a);
+    await cache.read(4, 0, 1);
+    assert.equal(cache.stats.reused, 0, 'one view of piece 0 is still out');
+    assert.deepEqual(b, t.piece(0).subarray(50, 100), 'a lent view is never overwritten');
+    cache.giveBack(b);
+    cache.giveBack(b); // a second give-back of the same view changes nothing
+    const five = await cache.read(5, 0, 100);
+    assert.equal(cache.stats.reused, 1);
+    assert.equal(five.buffer, first, 'piece 5 was read into the buffer of piece 0');
+    assert.deepEqual(five, t.piece(5));
+    cache.giveBack(new Uint8Array(10)); // not ours: ignored
+  });
+
+  it('keeps lent buffers intact while uploads run (property)', async () => {
+    const { t, s } = await seeded(64, 64 * 40);
+    const cache = new ReadCache(s, { maxBytes: 64 * 3, geometry: t.metainfo });
+    const out: { piece: number; offset: number; view: Buffer }[] = [];
+    let seed = 7;
+    const rand = (n: number): number => {
+      seed = (seed * 1103515245 + 12345) % 2 ** 31;
+      return seed % n;
+    };
+    for (let i = 0; i < 2000; i++) {
+      if (out.length > 0 && rand(3) === 0) {
+        const [o] = out.splice(rand(out.length), 1);
+        assert.deepEqual(o!.view, t.piece(o!.piece).subarray(o!.offset, o!.offset + 16));
+        cache.giveBack(o!.view);
+      } else {
+        const piece = rand(40);
+        const offset = rand(4) * 16;
+        out.push({ piece, offset, view: await cache.read(piece, offset, 16) });
+      }
+    }
+    for (const o of out) assert.deepEqual(o.view, t.piece(o.piece).subarray(o.offset, o.offset + 16));
+    assert.ok(cache.stats.reused > 100, `reused ${cache.stats.reused}`);
   });
 });
