@@ -18,6 +18,7 @@ import {
 } from '../protocol/extension.js';
 import { MAX_PIECE_LENGTH } from '../protocol/metainfo.js';
 import {
+  BLOCK_MESSAGE_BYTES,
   BLOCK_SIZE,
   type Block,
   blockKey,
@@ -30,9 +31,11 @@ import {
   featuresOf,
   type Handshake,
   type Message,
+  MessageId,
   makeReserved,
   ProtocolError,
   type WireLimits,
+  writeBlockMessage,
 } from '../protocol/peer-wire.js';
 import { Bitfield } from '../util/bitfield.js';
 import { RateMeter } from '../util/rate-meter.js';
@@ -113,6 +116,10 @@ export type PeerConnectionEvents = EventMap & {
 };
 
 const DEFAULT_REQQ = 250;
+/** Messages up to this size are staged (everything but blocks, bitfields and extension messages). */
+const MAX_STAGED_BYTES = 64;
+/** Size of a staged buffer: 120 requests. Pooled by Buffer.allocUnsafe (below 4 KiB). */
+const STAGE_BYTES = 2040;
 const MAX_QUEUE_DEPTH = 500;
 /** Seconds of download the request queue should cover (rate × this ÷ block size). */
 const QUEUE_SECONDS = 3;
@@ -186,6 +193,9 @@ export class PeerConnection extends TypedEmitter<PeerConnectionEvents> {
   #handshakeDone = false;
   #started = false;
   #corked = false;
+  /** Small messages written this tick: they leave as one buffer at its end, or before a larger write. */
+  #staged: Buffer | undefined;
+  #stagedBytes = 0;
   #lastReceivedMs = 0;
   #lastSentMs = 0;
   #requestTimer: ReturnType<typeof setTimeout> | undefined;
@@ -290,7 +300,7 @@ export class PeerConnection extends TypedEmitter<PeerConnectionEvents> {
   }
   /** Bytes written to the socket but not yet sent: serve no more while this is large. */
   get writeBufferBytes(): number {
-    return this.socket.writableLength;
+    return this.socket.writableLength + this.#stagedBytes;
   }
   get closed(): boolean {
     return this.#ac.signal.aborted;
@@ -428,6 +438,7 @@ export class PeerConnection extends TypedEmitter<PeerConnectionEvents> {
     this.#closeError = error;
     this.#ac.abort();
     // Best effort: what was written this tick (a reject, a last have) leaves before the socket goes.
+    this.#flushStaged();
     if (this.#corked) {
       this.#corked = false;
       this.socket.uncork();
@@ -544,8 +555,9 @@ export class PeerConnection extends TypedEmitter<PeerConnectionEvents> {
     if (key < 0) throw new RangeError(`block ${piece}:${offset} is past what a torrent can hold`);
     if (this.#outstanding.has(key)) return false;
     this.#recentlyCancelled.delete(key);
-    this.#outstanding.set(key, { block: { piece, offset, length }, sentAtMs: this.#now() });
-    this.#send({ type: 'request', piece, offset, length });
+    const now = this.#now();
+    this.#outstanding.set(key, { block, sentAtMs: now });
+    this.#sendBlockMessage(MessageId.request, piece, offset, length, now);
     this.#armRequestTimer();
     return true;
   }
@@ -556,7 +568,7 @@ export class PeerConnection extends TypedEmitter<PeerConnectionEvents> {
     if (this.#outstanding.get(key)?.block.length !== block.length) return false;
     this.#outstanding.delete(key);
     this.#rememberCancelled(key);
-    this.#send({ type: 'cancel', piece: block.piece, offset: block.offset, length: block.length });
+    this.#sendBlockMessage(MessageId.cancel, block.piece, block.offset, block.length, this.#now());
     return true;
   }
 
@@ -609,25 +621,71 @@ export class PeerConnection extends TypedEmitter<PeerConnectionEvents> {
     return this.#write(encodeMessage(m));
   }
 
-  /** Writes within one tick are corked together and leave as one writev. */
-  /** `onWritten`: called once the socket is done with `b` (written, or dropped with the socket). */
+  /**
+   * Writes within one tick are corked together and leave as one writev; messages of up to
+   * MAX_STAGED_BYTES are first copied into one buffer (a refill of hundreds of requests is one
+   * buffer, not hundreds). `onWritten`: called once the socket is done with `b` (written, or
+   * dropped with the socket).
+   */
   #write(a: Uint8Array, b?: Uint8Array, onWritten?: () => void): boolean {
     if (this.#ac.signal.aborted) {
       onWritten?.();
       return false;
     }
-    const socket = this.socket;
-    if (!this.#corked) {
-      this.#corked = true;
-      socket.cork();
-      process.nextTick(() => {
-        this.#corked = false;
-        socket.uncork();
-      });
-    }
     this.#lastSentMs = this.#now();
+    if (b === undefined && a.length <= MAX_STAGED_BYTES) {
+      const at = this.#stageRoom(a.length); // first: it may replace #staged
+      this.#staged!.set(a, at);
+      return !this.socket.writableNeedDrain;
+    }
+    this.#holdForTick();
+    this.#flushStaged();
+    const socket = this.socket;
     const ok = socket.write(a);
     return b ? socket.write(b, onWritten) : ok;
+  }
+
+  /** A request, cancel or reject, written straight into the staged buffer. */
+  #sendBlockMessage(id: number, piece: number, offset: number, length: number, now: number): void {
+    if (this.#ac.signal.aborted) return;
+    this.#lastSentMs = now;
+    const at = this.#stageRoom(BLOCK_MESSAGE_BYTES); // first: it may replace #staged
+    writeBlockMessage(this.#staged!, at, id, piece, offset, length);
+  }
+
+  /** Reserves `n` bytes in the staged buffer (#staged is then set) and returns where they start. */
+  #stageRoom(n: number): number {
+    if (this.#staged !== undefined && this.#stagedBytes + n > this.#staged.length) this.#flushStaged();
+    if (this.#staged === undefined) {
+      this.#holdForTick();
+      this.#staged = Buffer.allocUnsafe(STAGE_BYTES);
+      this.#stagedBytes = 0;
+    }
+    const at = this.#stagedBytes;
+    this.#stagedBytes += n;
+    return at;
+  }
+
+  #flushStaged(): void {
+    const staged = this.#staged;
+    if (staged === undefined) return;
+    const bytes = this.#stagedBytes;
+    this.#staged = undefined;
+    this.#stagedBytes = 0;
+    if (!this.socket.destroyed) this.socket.write(staged.subarray(0, bytes));
+  }
+
+  /** Corks the socket until the end of this tick, when the staged messages go too. */
+  #holdForTick(): void {
+    if (this.#corked) return;
+    this.#corked = true;
+    const socket = this.socket;
+    socket.cork();
+    process.nextTick(() => {
+      this.#flushStaged();
+      this.#corked = false;
+      socket.uncork();
+    });
   }
 
   // ---- receiving ---------------------------------------------------------------------------------

@@ -344,6 +344,28 @@ export function encodePieceHeader(piece: number, offset: number, lengthBytes: nu
   return b;
 }
 
+/** Bytes of a request, cancel or reject message. */
+export const BLOCK_MESSAGE_BYTES = 17;
+
+/**
+ * Writes a request, cancel or reject message (`id`) into `buf` at `at`, for senders that batch many
+ * of them into one buffer. The caller has checked the fields (u32 each).
+ */
+export function writeBlockMessage(
+  buf: Uint8Array,
+  at: number,
+  id: number,
+  piece: number,
+  offset: number,
+  length: number,
+): void {
+  writeU32(buf, at, 13);
+  buf[at + 4] = id;
+  writeU32(buf, at + 5, piece);
+  writeU32(buf, at + 9, offset);
+  writeU32(buf, at + 13, length);
+}
+
 /** Length prefix, id 20 and extended id: send it, then the payload. */
 export function encodeExtendedHeader(extId: number, payloadBytes: number): Buffer {
   if (!Number.isInteger(extId) || extId < 0 || extId > 255) throw new RangeError(`extended id ${extId}`);
