@@ -8,7 +8,14 @@ import { rm } from 'node:fs/promises';
 import { availableParallelism, loadavg } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { bitswarmNodeArgs, hasExecutable, makeTempDir, run, runOk } from '../test/interop/helpers.js';
+import {
+  BITSWARM_BIN_PATH,
+  bitswarmNodeArgs,
+  hasExecutable,
+  makeTempDir,
+  run,
+  runOk,
+} from '../test/interop/helpers.js';
 import { generate, median, warm } from './common.js';
 
 const MIB = 1024 * 1024;
@@ -47,16 +54,22 @@ const bitswarmEnv: NodeJS.ProcessEnv = Object.fromEntries(
 );
 const droppedSet = droppedEnv.filter((k) => process.env[k] !== undefined);
 
-async function timeBitswarm(input: string, out: string): Promise<Timing> {
+/**
+ * One `bitswarm create`, run as users run it (node bin/bitswarm.js) under GNU time for its CPU time
+ * and peak RSS; without GNU time, through an inline runner that reports them itself.
+ */
+async function timeBitswarm(input: string, out: string, gnuTime: boolean): Promise<Timing> {
   await rm(out, { force: true });
-  const args = bitswarmNodeArgs(
-    ['create', input, '-o', out, '--piece-length', String(PIECE_LENGTH), '--no-date', '-q'],
-    true,
-  );
+  const create = ['create', input, '-o', out, '--piece-length', String(PIECE_LENGTH), '--no-date', '-q'];
+  const [cmd, args] = gnuTime
+    ? [GNU_TIME, ['-f', 'maxrss-kib=%M cpu-s=%U %S', process.execPath, BITSWARM_BIN_PATH, ...create]]
+    : [process.execPath, bitswarmNodeArgs(create, true)];
   const t0 = performance.now();
-  const r = await run(process.execPath, args, { timeoutMs: TIMEOUT_MS, env: bitswarmEnv });
+  const r = await run(cmd, args, { timeoutMs: TIMEOUT_MS, env: bitswarmEnv });
   const ms = performance.now() - t0;
   if (r.code !== 0) throw new Error(`bitswarm create failed (${r.code}): ${r.stderr}`);
+  const g = /maxrss-kib=(\d+) cpu-s=([\d.]+) ([\d.]+)/.exec(r.stderr);
+  if (g) return { ms, maxRssKiB: Number(g[1]), cpuMs: (Number(g[2]) + Number(g[3])) * 1000 };
   const m = /maxrss-kib=(\d+) cpu-ms=(\d+)/.exec(r.stderr);
   if (!m) throw new Error(`bitswarm did not report its peak RSS: ${r.stderr}`);
   return { ms, maxRssKiB: Number(m[1]), cpuMs: Number(m[2]) };
@@ -124,7 +137,7 @@ async function main(): Promise<number> {
       for (const who of order) {
         const t =
           who === 'bitswarm'
-            ? await timeBitswarm(input, oursOut)
+            ? await timeBitswarm(input, oursOut, gnuTime)
             : await timeMktorrent(input, theirsOut, gnuTime);
         (who === 'bitswarm' ? ours : theirs).push(t);
         process.stdout.write(show(who, i, t));

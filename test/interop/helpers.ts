@@ -8,6 +8,7 @@ import { constants } from 'node:fs';
 import { access, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 
 export interface RunResult {
   code: number | null;
@@ -82,6 +83,9 @@ export async function runOk(
 
 /** The compiled CLI entry beside this file's compiled copy (dist/test/interop → dist/src/cli). */
 export const BITSWARM_MAIN_URL = new URL('../../src/cli/main.js', import.meta.url);
+
+/** The `bitswarm` executable of the repository (bin/bitswarm.js), as users run it. */
+export const BITSWARM_BIN_PATH = fileURLToPath(new URL('../../../bin/bitswarm.js', import.meta.url));
 
 /**
  * Node arguments that run the bitswarm CLI from this build: an inline runner that imports `main`
