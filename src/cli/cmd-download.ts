@@ -133,6 +133,9 @@ export async function runTorrent(
         r.say(`banned ${host}: sent data that failed the hash check`);
         r.json({ event: 'banned', host });
       });
+      t.on('torrent:verified', () => {
+        r.json({ event: 'verified', seconds: (Date.now() - started) / 1000 });
+      });
       t.on('torrent:complete', () => {
         finished = true;
         progress();

@@ -90,6 +90,11 @@ export interface TorrentEvents extends Record<string, unknown[]> {
   'peer:connect': [address: string];
   'peer:disconnect': [address: string, reason: string, key: string];
   'peer:banned': [host: string];
+  /**
+   * Every piece is verified and written to the OS (a page cache copy of the whole torrent): what
+   * other clients call complete. `torrent:complete` follows once the data is flushed to disk.
+   */
+  'torrent:verified': [];
   'torrent:complete': [];
   'torrent:error': [Error];
   /** A BEP 10 extension handshake arrived on a connection. */
@@ -855,6 +860,7 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
 
   async #becomeSeeder(): Promise<void> {
     if (this.#state !== TorrentState.downloading) return;
+    this.emit('torrent:verified');
     await this.#o.storage.flush();
     if (this.#ac.signal.aborted) return;
     this.#setState(TorrentState.seeding);
