@@ -54,8 +54,13 @@ export interface ReceiveResult {
   /** Set when this block was the piece's last missing one: the caller verifies the piece. */
   pieceDone?: number;
   /** Other peers that had this block requested (endgame): the caller sends them CANCEL. */
-  cancel: PeerKey[];
+  cancel: readonly PeerKey[];
 }
+
+/** The results of received() for the common cases, shared: one fewer allocation per block. */
+const NO_PEERS: readonly PeerKey[] = Object.freeze([]);
+const NOT_ACCEPTED: ReceiveResult = Object.freeze({ accepted: false, cancel: NO_PEERS });
+const ACCEPTED: ReceiveResult = Object.freeze({ accepted: true, cancel: NO_PEERS });
 
 const FREE = 0;
 const REQUESTED = 1;
@@ -603,26 +608,29 @@ export class PiecePicker {
    */
   received(peer: PeerKey, block: BlockRef): ReceiveResult {
     const b = this.#blockIndex(block);
-    if (b < 0) return { accepted: false, cancel: [] };
+    if (b < 0) return NOT_ACCEPTED;
     const p = block.piece;
     const st = this.#inFlight.get(p);
-    if (!st || st.blocks[b] !== REQUESTED) return { accepted: false, cancel: [] };
+    if (!st || st.blocks[b] !== REQUESTED) return NOT_ACCEPTED;
     const id = p * this.#maxBlocks + b;
     const rq = st.requesters[b]!;
-    const cancel: PeerKey[] = [];
+    let cancel: PeerKey[] | undefined;
     for (const r of rq) {
       const rs = this.#peers.get(r)!;
       rs.outstanding.delete(id);
       rs.dups.delete(id);
-      if (r !== peer) cancel.push(r);
+      if (r !== peer) {
+        cancel ??= [];
+        cancel.push(r);
+      }
       if (rs.outstanding.size === 0 && rs.owned.size === 0) this.#peers.delete(r);
     }
     st.requesters[b] = undefined;
     st.blocks[b] = RECEIVED;
     st.requested--;
     st.received++;
-    if (st.received === st.blocks.length) return { accepted: true, pieceDone: p, cancel };
-    return { accepted: true, cancel };
+    if (st.received === st.blocks.length) return { accepted: true, pieceDone: p, cancel: cancel ?? NO_PEERS };
+    return cancel === undefined ? ACCEPTED : { accepted: true, cancel };
   }
 
   /** The piece's hash matched. Any requests still outstanding on it are forgotten. */
