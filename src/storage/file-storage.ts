@@ -30,6 +30,8 @@ const READ_ONLY = constants.O_RDONLY | O_NOFOLLOW;
 const CREATE = constants.O_RDWR | constants.O_CREAT | O_NOFOLLOW;
 const FILE_MODE = 0o666;
 const FLUSH_LANES = 4;
+/** How long a file's size on disk, once looked up, answers mayHave (see #sizeOnDisk). */
+const SIZE_HINT_MS = 1000;
 
 export interface FileStorageOptions {
   /** Most file handles kept open at once (least recently used ones are closed). Default 64. */
@@ -83,6 +85,8 @@ export class FileStorage implements Storage {
 
   /** Open handles by file index, least recently used first. */
   readonly #handles = new Map<number, HandleEntry>();
+  /** Recent answers of #sizeOnDisk, by file index. */
+  readonly #sizeHints = new Map<number, { size: Promise<number | undefined>; atMs: number }>();
   #closingCount = 0;
   /** Descriptors opened outside the map (folders being synced), counted against the bound. */
   #borrowed = 0;
@@ -286,8 +290,22 @@ export class FileStorage implements Storage {
     });
   }
 
-  /** Size of the file, or undefined when it does not exist. Follows symlinks: it is only a hint. */
-  async #sizeOnDisk(index: number): Promise<number | undefined> {
+  /**
+   * Size of the file, or undefined when it does not exist. Follows symlinks: it is only a hint. A
+   * check asks this for every piece, so one answer serves a file's pieces for SIZE_HINT_MS (a fresh
+   * download of 4,096 pieces made 4,096 failed stat calls, about 0.1 s).
+   */
+  #sizeOnDisk(index: number): Promise<number | undefined> {
+    const now = Date.now();
+    const hint = this.#sizeHints.get(index);
+    if (hint !== undefined && now - hint.atMs < SIZE_HINT_MS) return hint.size;
+    const size = this.#statSize(index);
+    this.#sizeHints.set(index, { size, atMs: now });
+    size.catch(() => this.#sizeHints.delete(index));
+    return size;
+  }
+
+  async #statSize(index: number): Promise<number | undefined> {
     const path = join(this.#realRoot, ...this.#meta.files[index]!.path);
     try {
       return (await stat(path)).size;
@@ -337,6 +355,7 @@ export class FileStorage implements Storage {
   }
 
   close(): Promise<void> {
+    this.#sizeHints.clear();
     this.#closing ??= this.#doClose().finally(() => {
       this.#closing = undefined;
     });
@@ -547,6 +566,7 @@ export class FileStorage implements Storage {
         syncing: false,
       };
       this.#handles.set(file, entry);
+      this.#sizeHints.delete(file); // opening may create it
       try {
         const fh = await entry.ready;
         if (write) await this.#size(entry, fh);

@@ -275,6 +275,26 @@ describe('FileStorage on disk', () => {
     });
   });
 
+  it('mayHave looks a file up once for many pieces, and sees a file written by another program later', async () => {
+    await inTemp(async (dir) => {
+      const t = makeTorrent({
+        name: 'f.bin',
+        pieceLength: 16,
+        files: [{ path: ['f.bin'], length: 16 * 500 }],
+      });
+      const s = new FileStorage(t.metainfo, dir);
+      await s.open();
+      const t0 = performance.now();
+      for (let p = 0; p < 500; p++) assert.equal(await s.mayHave(p), false);
+      const ms = performance.now() - t0;
+      await writeFile(join(dir, 'f.bin'), t.data);
+      await new Promise((resolve) => setTimeout(resolve, 1100)); // the size hint lasts a second
+      assert.equal(await s.mayHave(499), true);
+      assert.ok(ms < 1000, `500 lookups of a missing file took ${ms.toFixed(0)} ms`);
+      await s.close();
+    });
+  });
+
   it('flush syncs files whose handles were already evicted', async () => {
     await inTemp(async (dir) => {
       const files = Array.from({ length: 6 }, (_, i) => ({ path: [`f${i}`], length: 40 }));
