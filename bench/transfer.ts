@@ -10,7 +10,7 @@
 // OS, the same moment for both: libtorrent's `complete` line (its torrent is seeding; the data may be
 // in the page cache only), bitswarm's `verified` line. bitswarm then flushes the data to disk before
 // it exits 0; that time is printed too ("flushed"), and depends on the disk more than on the engine.
-// The seeder starts first and has checked its data before the clock starts. The
+// bitswarm runs as users run it (node bin/bitswarm.js). The seeder starts first and has checked its data before the clock starts. The
 // data lives in a temp dir on the same disk, the seeder's file in the page cache; the leecher's
 // folder is deleted and the disk synced between runs. Everything binds to 127.0.0.1, and when the
 // machine allows it the whole run happens in a private network namespace with only loopback.
@@ -23,6 +23,7 @@ import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { killAll, type Proc, run as startProc } from '../test/interop/clients.js';
 import {
+  BITSWARM_BIN_PATH,
   bitswarmNodeArgs,
   hasExecutable,
   hasPythonLibtorrent,
@@ -150,10 +151,16 @@ const BITSWARM_NET = ['--bind', '127.0.0.1', '--no-dht', '--no-lsd', '--no-pex',
 
 async function startSeeder(who: Client, env: Env): Promise<{ proc: Proc; port: number }> {
   if (who === 'bitswarm') {
-    const proc = startProc(
-      process.execPath,
-      bitswarmNodeArgs(['seed', env.torrent, '-d', env.seedDir, '--port', '0', ...BITSWARM_NET]),
-    );
+    const proc = startProc(process.execPath, [
+      BITSWARM_BIN_PATH,
+      'seed',
+      env.torrent,
+      '-d',
+      env.seedDir,
+      '--port',
+      '0',
+      ...BITSWARM_NET,
+    ]);
     const start = await proc.waitFor(
       (l) => l.includes('"event":"start"'),
       20_000,
@@ -195,7 +202,8 @@ async function leech(who: Client, env: Env, seederPort: number, runTag: string):
     who === 'bitswarm'
       ? [
           process.execPath,
-          bitswarmNodeArgs([
+          [
+            BITSWARM_BIN_PATH,
             'download',
             env.torrent,
             '-d',
@@ -205,7 +213,7 @@ async function leech(who: Client, env: Env, seederPort: number, runTag: string):
             '--peer',
             peer,
             ...BITSWARM_NET,
-          ]),
+          ],
         ]
       : [
           PYTHON,
