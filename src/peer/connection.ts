@@ -4,8 +4,11 @@
 //
 // Lifetime: every timer and socket listener hangs off one AbortController. close() aborts it, destroys
 // the socket and emits `connection:close` exactly once; after that nothing else is emitted.
-// Data handed out in events (`block:received`, `extended:message`) are views into received bytes
-// that are never overwritten (see FrameReader), so they stay valid; copy them only to drop the rest.
+// Data handed out in events are views into received bytes. `extended:message` payloads stay valid.
+// `block:received` data stays valid too, except on a socket dialed with shared reads
+// (DialOptions.sharedReads), where the next read overwrites it: listeners there copy what they keep.
+// sendPiece's `onWritten` trusts the stream to let go of a chunk once its write callback ran, which
+// net.Socket does; a hand-made Duplex that keeps chunks longer must not be given reused buffers.
 
 import { isIPv4, isIPv6, Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
@@ -543,6 +546,9 @@ export class PeerConnection extends TypedEmitter<PeerConnectionEvents> {
    */
   request(block: Block): boolean {
     const { piece, offset, length } = block;
+    if (!Number.isInteger(piece) || !Number.isInteger(offset)) {
+      throw new RangeError(`block ${piece}:${offset} is not a piece index and offset`);
+    }
     if (!Number.isInteger(length) || length < 1 || length > BLOCK_SIZE) {
       throw new RangeError(`block length ${length} is not in 1..${BLOCK_SIZE}`);
     }
@@ -921,7 +927,12 @@ export class PeerConnection extends TypedEmitter<PeerConnectionEvents> {
       if (++this.#requestsWhileChoked > floodLimit) this.close(DisconnectReason.requestFlood);
       return;
     }
-    if (this.#incoming.has(key)) return;
+    const pending = this.#incoming.get(key);
+    if (pending !== undefined) {
+      // Asked twice: nothing to do. Another length at the same place: declined (one per place).
+      if (pending.length !== block.length && this.#supportsFast) this.#send({ type: 'reject', ...block });
+      return;
+    }
     if (this.#incoming.size >= floodLimit) {
       this.close(DisconnectReason.requestFlood);
       return;

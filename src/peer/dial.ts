@@ -78,7 +78,10 @@ function flushEarly(tap: ReadTap): void {
 /**
  * Takes the bytes of a socket dialed with `sharedReads`: `sink` gets every chunk from now on, in
  * order (those read before it attached in a later macrotask), each valid only until `sink` returns.
- * False when the socket does not read that way (use its 'data' events).
+ * False when the socket does not read that way (use its 'data' events). Attach right after
+ * 'connect' (the torrent does, in the same microtask): reading stops at the first chunk that finds
+ * no sink, but an end of stream read meanwhile would still close the socket before that chunk is
+ * delivered.
  */
 export function attachReadSink(socket: Socket, sink: (chunk: Uint8Array) => void): boolean {
   const tap = readTaps.get(socket);

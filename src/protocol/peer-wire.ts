@@ -619,6 +619,10 @@ export class FrameReader {
       this.#end = have;
       this.#cap = next.length;
     }
+    // A spare grown for one large message (a bitfield, an extension message) is not kept for life.
+    if (this.#spare !== undefined && this.#spare.length > SPARE_MIN_BYTES && this.#buf !== this.#spare) {
+      this.#spare = undefined;
+    }
   }
 
   /** Takes every byte not yet decoded (for handing the stream to someone else). */

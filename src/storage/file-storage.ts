@@ -570,6 +570,7 @@ export class FileStorage implements Storage {
       try {
         const fh = await entry.ready;
         if (write) await this.#size(entry, fh);
+        this.#sizeHints.delete(file); // a lookup during the open may have found it absent
       } catch (err) {
         if (this.#handles.get(file) === entry) this.#handles.delete(file);
         this.#release(entry);

@@ -27,6 +27,13 @@ interface Slot {
   busy: number;
   /** Set once the worker has started running its script. */
   online: boolean;
+  /** True once it is online; false when it died before. */
+  ready: Promise<boolean>;
+}
+
+/** A worker died before it came online: the job was not sent, the caller hashes it itself. */
+class WorkerUnavailable extends Error {
+  override readonly name = 'WorkerUnavailable';
 }
 
 interface Pending {
@@ -141,12 +148,22 @@ export class HasherPool {
   #spawn(): void {
     const early = takePrestarted();
     const worker = early?.worker ?? startWorker();
-    const slot: Slot = { worker, busy: 0, online: early?.online ?? false };
-    if (!slot.online) {
-      worker.once('online', () => {
-        slot.online = true;
-      });
-    }
+    const online = early?.online ?? false;
+    const slot: Slot = {
+      worker,
+      busy: 0,
+      online,
+      ready: online
+        ? Promise.resolve(true)
+        : new Promise<boolean>((resolve) => {
+            worker.once('online', () => {
+              slot.online = true;
+              resolve(true);
+            });
+            worker.once('error', () => resolve(false));
+            worker.once('exit', () => resolve(false));
+          }),
+    };
     worker.on('message', (r: HashResult) => {
       const p = this.#pending.get(r.id);
       this.#pending.delete(r.id);
@@ -185,10 +202,19 @@ export class HasherPool {
     if (slot.busy === 0) slot.worker.unref();
   }
 
-  #post(job: HashJob, transfer: ArrayBuffer[]): Promise<{ hashes: Uint8Array; buffer?: ArrayBuffer }> {
-    let slot = this.#workers[0]!;
+  /**
+   * Sends a job to the least busy worker once it is online (a worker starts with the first job that
+   * needs it). Rejects with WorkerUnavailable, before anything is transferred, when none can take it.
+   */
+  async #post(job: HashJob, transfer: ArrayBuffer[]): Promise<{ hashes: Uint8Array; buffer?: ArrayBuffer }> {
+    let slot = this.#workers[0];
+    if (slot === undefined) throw new WorkerUnavailable('no hash worker');
     for (const w of this.#workers) if (w.busy < slot.busy) slot = w;
     if (slot.busy++ === 0) slot.worker.ref();
+    if (!slot.online && !(await slot.ready)) {
+      // died while booting (#spawn's handler dropped it): the job stays with the caller
+      throw new WorkerUnavailable('the hash worker did not start');
+    }
     return new Promise((resolve, reject) => {
       this.#pending.set(job.id, { slot, resolve, reject });
       slot.worker.postMessage(job, transfer);
@@ -205,24 +231,28 @@ export class HasherPool {
     pieceLength: number,
   ): Promise<{ hashes: Uint8Array; buffer: ArrayBuffer }> {
     if (this.#stopped) throw new Error('hasher pool is stopped');
-    if (this.#started().length === 0) {
-      const data = new Uint8Array(buffer, 0, length);
-      const count = Math.ceil(length / pieceLength);
-      const hashes = new Uint8Array(count * 20);
-      for (let i = 0; i < count; i++) {
-        const s = i * pieceLength;
-        hashes.set(
-          createHash('sha1')
-            .update(data.subarray(s, Math.min(s + pieceLength, length)))
-            .digest(),
-          i * 20,
-        );
+    if (this.#started().length > 0) {
+      const id = this.#nextId++;
+      try {
+        const r = await this.#post({ kind: 'buffer', id, buffer, length, pieceLength }, [buffer]);
+        return { hashes: r.hashes, buffer: r.buffer! };
+      } catch (err) {
+        if (!(err instanceof WorkerUnavailable)) throw err;
       }
-      return { hashes, buffer };
     }
-    const id = this.#nextId++;
-    const r = await this.#post({ kind: 'buffer', id, buffer, length, pieceLength }, [buffer]);
-    return { hashes: r.hashes, buffer: r.buffer! };
+    const data = new Uint8Array(buffer, 0, length);
+    const count = Math.ceil(length / pieceLength);
+    const hashes = new Uint8Array(count * 20);
+    for (let i = 0; i < count; i++) {
+      const s = i * pieceLength;
+      hashes.set(
+        createHash('sha1')
+          .update(data.subarray(s, Math.min(s + pieceLength, length)))
+          .digest(),
+        i * 20,
+      );
+    }
+    return { hashes, buffer };
   }
 
   /**
@@ -234,8 +264,13 @@ export class HasherPool {
     if (this.#stopped) throw new Error('hasher pool is stopped');
     if (this.#started().length === 0) return hashSegmentsHere(segments, pieceLength);
     const id = this.#nextId++;
-    const r = await this.#post({ kind: 'segments', id, segments: [...segments], pieceLength }, []);
-    return r.hashes;
+    try {
+      const r = await this.#post({ kind: 'segments', id, segments: [...segments], pieceLength }, []);
+      return r.hashes;
+    } catch (err) {
+      if (err instanceof WorkerUnavailable) return hashSegmentsHere(segments, pieceLength);
+      throw err;
+    }
   }
 
   /**
@@ -249,10 +284,14 @@ export class HasherPool {
     const control = new Int32Array(task.control);
     const runs = this.#started().map(() => {
       const id = this.#nextId++;
-      return this.#post({ kind: 'claim', id, task }, []).catch((err: unknown) => {
-        Atomics.store(control, CLAIM.stop, 1);
-        throw err;
-      });
+      return this.#post({ kind: 'claim', id, task }, []).then(
+        () => undefined,
+        (err: unknown) => {
+          if (err instanceof WorkerUnavailable) return; // the other threads take its share
+          Atomics.store(control, CLAIM.stop, 1);
+          throw err;
+        },
+      );
     });
     const results = await Promise.allSettled(runs);
     const failed = results.find((r) => r.status === 'rejected');

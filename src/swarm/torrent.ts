@@ -116,7 +116,8 @@ interface PeerEntry {
   lastUnchokedAtMs?: number;
   isSeed: boolean;
   counted: 'none' | 'bits' | 'seed';
-  pendingReads: Set<number>;
+  /** Requests queued or being read, by blockKey (the request itself: a same-key request of another length is another). */
+  pendingReads: Map<number, BlockRef>;
   /** Requests only the torrent can judge invalid (past the piece's end, a piece we lack). */
   invalidRequests: number;
   /** Bytes being read for this peer and not yet handed to its socket. */
@@ -298,7 +299,10 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
     }
     if (signal.aborted) return;
     this.#setState(this.#picker.complete ? TorrentState.seeding : TorrentState.downloading);
-    if (this.#picker.complete) this.emit('torrent:complete');
+    if (this.#picker.complete) {
+      this.emit('torrent:verified');
+      this.emit('torrent:complete');
+    }
     const timer = setInterval(() => this.#tick(), TICK_MS);
     signal.addEventListener('abort', () => clearInterval(timer), { once: true });
     this.#tick();
@@ -519,7 +523,7 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
       connectedAtMs: Date.now(),
       isSeed: false,
       counted: 'none',
-      pendingReads: new Set(),
+      pendingReads: new Map(),
       invalidRequests: 0,
       readingBytes: 0,
       parked: [],
@@ -570,7 +574,8 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
     });
     conn.on('request:received', (block: BlockRef) => this.#onRequest(entry, block));
     conn.on('cancel:received', (block: BlockRef) => {
-      entry.pendingReads.delete(blockKey(block.piece, block.offset));
+      const key = blockKey(block.piece, block.offset);
+      if (entry.pendingReads.get(key)?.length === block.length) entry.pendingReads.delete(key);
     });
     conn.on('allowed-fast:received', () => this.#fillRequests(entry));
     conn.on('extended:handshake', () => this.emit('peer:extensions', key));
@@ -893,7 +898,7 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
       }
       return;
     }
-    entry.pendingReads.add(blockKey(block.piece, block.offset));
+    entry.pendingReads.set(blockKey(block.piece, block.offset), block);
     this.#uploadQueue.push({ entry, block });
     this.#pumpUploads();
   }
@@ -904,7 +909,7 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
     while (this.#uploadQueue.length > 0) {
       const { entry, block } = this.#uploadQueue[0]!;
       const k = blockKey(block.piece, block.offset);
-      if (!entry.pendingReads.has(k) || entry.conn.closed) {
+      if (entry.pendingReads.get(k) !== block || entry.conn.closed) {
         this.#uploadQueue.shift(); // cancelled, choked or gone meanwhile
         continue;
       }
@@ -949,6 +954,7 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
   #serve(entry: PeerEntry, key: number, block: BlockRef, data: Buffer, nowMs: number): boolean {
     const cache = this.#cache;
     if (
+      entry.pendingReads.get(key) !== block ||
       !entry.pendingReads.delete(key) ||
       !entry.conn.sendPiece(block.piece, block.offset, data, () => cache.giveBack(data))
     ) {

@@ -281,6 +281,25 @@ describe('hostile peers', () => {
     assert.equal(received(sink).filter((m) => m.type === 'reject').length, 11);
   });
 
+  test('a second request for the same place with another length is rejected, the first still served', async (t) => {
+    const { conn, raw, sink } = await rawPeer(t);
+    conn.unchoke();
+    const seen: number[] = [];
+    conn.on('request:received', (b) => seen.push(b.length));
+    send(raw, { type: 'request', piece: 1, offset: 0, length: BLOCK_SIZE });
+    send(raw, { type: 'request', piece: 1, offset: 0, length: 100 });
+    send(raw, { type: 'request', piece: 1, offset: 0, length: BLOCK_SIZE }); // asked twice: nothing new
+    await delay(100);
+    assert.deepEqual(seen, [BLOCK_SIZE]);
+    assert.deepEqual(
+      received(sink).filter((m) => m.type === 'reject'),
+      [{ type: 'reject', piece: 1, offset: 0, length: 100 }],
+    );
+    assert.equal(conn.sendPiece(1, 0, Buffer.alloc(100)), false, 'not the length that was asked');
+    assert.equal(conn.sendPiece(1, 0, Buffer.alloc(BLOCK_SIZE)), true);
+    assert.equal(conn.closed, false);
+  });
+
   test('more unanswered requests than 2 × reqq while unchoked', async (t) => {
     const { conn, raw } = await rawPeer(t, { extensions: { reqq: 4 } });
     conn.unchoke();
