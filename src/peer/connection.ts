@@ -571,7 +571,7 @@ export class PeerConnection extends TypedEmitter<PeerConnectionEvents> {
   /** Withdraws an outstanding request (endgame). A late answer is tolerated. */
   cancel(block: Block): boolean {
     const key = blockKey(block.piece, block.offset);
-    if (this.#outstanding.get(key)?.block.length !== block.length) return false;
+    if (this.#outstandingAt(key, block.length) === undefined) return false;
     this.#outstanding.delete(key);
     this.#rememberCancelled(key);
     this.#sendBlockMessage(MessageId.cancel, block.piece, block.offset, block.length, this.#now());
@@ -584,10 +584,7 @@ export class PeerConnection extends TypedEmitter<PeerConnectionEvents> {
    * `onWritten` runs once the socket no longer needs `data` (so its buffer may be reused).
    */
   sendPiece(piece: number, offset: number, data: Uint8Array, onWritten?: () => void): boolean {
-    if (this.closed) return false;
-    const key = blockKey(piece, offset);
-    if (this.#incoming.get(key)?.length !== data.length) return false;
-    this.#incoming.delete(key);
+    if (this.closed || !this.#takeIncoming(piece, offset, data.length)) return false;
     this.#write(encodePieceHeader(piece, offset, data.length), data, onWritten);
     this.uploadMeter.add(data.length, this.#now());
     return true;
@@ -595,8 +592,7 @@ export class PeerConnection extends TypedEmitter<PeerConnectionEvents> {
 
   /** Declines a request the peer made (sends `reject` with the Fast extension). */
   reject(block: Block): boolean {
-    const key = blockKey(block.piece, block.offset);
-    const had = this.#incoming.get(key)?.length === block.length && this.#incoming.delete(key);
+    const had = this.#takeIncoming(block.piece, block.offset, block.length);
     if (this.#supportsFast)
       this.#send({ type: 'reject', piece: block.piece, offset: block.offset, length: block.length });
     return had;
@@ -799,9 +795,7 @@ export class PeerConnection extends TypedEmitter<PeerConnectionEvents> {
         return;
       case 'cancel': {
         const block = { piece: m.piece, offset: m.offset, length: m.length };
-        const key = blockKey(m.piece, m.offset);
-        if (this.#incoming.get(key)?.length === m.length && this.#incoming.delete(key))
-          this.#fire('cancel:received', block);
+        if (this.#takeIncoming(m.piece, m.offset, m.length)) this.#fire('cancel:received', block);
         return;
       }
       case 'piece':
@@ -943,14 +937,14 @@ export class PeerConnection extends TypedEmitter<PeerConnectionEvents> {
 
   #onBlock(piece: number, offset: number, data: Uint8Array): void {
     const key = blockKey(piece, offset);
-    const o = this.#outstanding.get(key);
+    const o = this.#outstandingAt(key, data.length);
     const now = this.#now();
-    if (o !== undefined && o.block.length === data.length) {
+    if (o !== undefined) {
       this.#outstanding.delete(key);
       const sample = now - o.sentAtMs;
       // TCP-style smoothing: one slow block should not swing the estimate.
       this.#rttMs = this.#rttMs === undefined ? sample : this.#rttMs * 0.875 + sample * 0.125;
-    } else if (o === undefined && this.#recentlyCancelled.delete(key)) {
+    } else if (this.#recentlyCancelled.delete(key)) {
       // A late answer to something we cancelled or gave up on: still good data.
     } else {
       if (++this.#unrequestedBlocks >= (this.#o.maxUnrequestedBlocks ?? 10)) {
@@ -964,11 +958,11 @@ export class PeerConnection extends TypedEmitter<PeerConnectionEvents> {
 
   #onReject(block: Block): void {
     const key = blockKey(block.piece, block.offset);
-    const o = this.#outstanding.get(key);
-    if (o !== undefined && o.block.length === block.length) {
+    const o = this.#outstandingAt(key, block.length);
+    if (o !== undefined) {
       this.#outstanding.delete(key);
       this.#fire('request:dropped', o.block, 'reject');
-    } else if (o !== undefined || !this.#recentlyCancelled.delete(key)) {
+    } else if (!this.#recentlyCancelled.delete(key)) {
       // A reject for something never asked: as bad as an unrequested block.
       if (++this.#unrequestedBlocks >= (this.#o.maxUnrequestedBlocks ?? 10)) {
         this.close(DisconnectReason.unrequestedBlocks);
@@ -1032,6 +1026,21 @@ export class PeerConnection extends TypedEmitter<PeerConnectionEvents> {
       this.#send({ type: 'cancel', ...o.block });
       this.#fire('request:timeout', o.block);
     }
+  }
+
+  /**
+   * Our request at `key`, when it asked for `length` bytes (a key names a place, not a length). A
+   * key that has one is never among the recently cancelled: request() takes it out of there.
+   */
+  #outstandingAt(key: number, length: number): Outstanding | undefined {
+    const o = this.#outstanding.get(key);
+    return o?.block.length === length ? o : undefined;
+  }
+
+  /** Forgets the peer's pending request for exactly this block; false when there is none. */
+  #takeIncoming(piece: number, offset: number, length: number): boolean {
+    const key = blockKey(piece, offset);
+    return this.#incoming.get(key)?.length === length && this.#incoming.delete(key);
   }
 
   #rememberCancelled(key: number): void {

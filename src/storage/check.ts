@@ -7,7 +7,7 @@ import type { Metainfo } from '../protocol/metainfo.js';
 import { Bitfield } from '../util/bitfield.js';
 import { StorageError, StorageErrorCode } from './errors.js';
 import type { HasherPool } from './hasher-pool.js';
-import type { Storage } from './storage.js';
+import { ownsItsMemory, type Storage } from './storage.js';
 
 export interface CheckOptions {
   /** Called after each piece is decided (skipped pieces count as checked). */
@@ -83,9 +83,7 @@ export async function checkExisting(
 }
 
 async function hashOf(hasher: Pick<HasherPool, 'hash' | 'hashPiece'>, data: Buffer): Promise<Uint8Array> {
-  const owned =
-    data.byteOffset === 0 && data.buffer instanceof ArrayBuffer && data.buffer.byteLength === data.length;
-  if (owned && data.length >= INLINE_HASH_BYTES) {
+  if (ownsItsMemory(data) && data.length >= INLINE_HASH_BYTES) {
     // The buffer is ours alone: transfer it to the worker instead of copying it.
     const { hashes } = await hasher.hash(data.buffer, data.length, data.length);
     return hashes.subarray(0, 20);

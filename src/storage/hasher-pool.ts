@@ -31,11 +31,6 @@ interface Slot {
   ready: Promise<boolean>;
 }
 
-/** A worker died before it came online: the job was not sent, the caller hashes it itself. */
-class WorkerUnavailable extends Error {
-  override readonly name = 'WorkerUnavailable';
-}
-
 interface Pending {
   slot: Slot;
   resolve: (r: { hashes: Uint8Array; buffer?: ArrayBuffer }) => void;
@@ -204,17 +199,20 @@ export class HasherPool {
 
   /**
    * Sends a job to the least busy worker once it is online (a worker starts with the first job that
-   * needs it). Rejects with WorkerUnavailable, before anything is transferred, when none can take it.
+   * needs it). Undefined, before anything is transferred, when no worker can take it (none are
+   * configured, or the one chosen died while starting): the caller hashes the job itself.
    */
-  async #post(job: HashJob, transfer: ArrayBuffer[]): Promise<{ hashes: Uint8Array; buffer?: ArrayBuffer }> {
-    let slot = this.#workers[0];
-    if (slot === undefined) throw new WorkerUnavailable('no hash worker');
-    for (const w of this.#workers) if (w.busy < slot.busy) slot = w;
+  async #post(
+    job: HashJob,
+    transfer: ArrayBuffer[],
+  ): Promise<{ hashes: Uint8Array; buffer?: ArrayBuffer } | undefined> {
+    const workers = this.#started();
+    let slot = workers[0];
+    if (slot === undefined) return undefined;
+    for (const w of workers) if (w.busy < slot.busy) slot = w;
     if (slot.busy++ === 0) slot.worker.ref();
-    if (!slot.online && !(await slot.ready)) {
-      // died while booting (#spawn's handler dropped it): the job stays with the caller
-      throw new WorkerUnavailable('the hash worker did not start');
-    }
+    // died while booting (#spawn's handler dropped it): the job stays with the caller
+    if (!slot.online && !(await slot.ready)) return undefined;
     return new Promise((resolve, reject) => {
       this.#pending.set(job.id, { slot, resolve, reject });
       slot.worker.postMessage(job, transfer);
@@ -231,15 +229,10 @@ export class HasherPool {
     pieceLength: number,
   ): Promise<{ hashes: Uint8Array; buffer: ArrayBuffer }> {
     if (this.#stopped) throw new Error('hasher pool is stopped');
-    if (this.#started().length > 0) {
-      const id = this.#nextId++;
-      try {
-        const r = await this.#post({ kind: 'buffer', id, buffer, length, pieceLength }, [buffer]);
-        return { hashes: r.hashes, buffer: r.buffer! };
-      } catch (err) {
-        if (!(err instanceof WorkerUnavailable)) throw err;
-      }
-    }
+    const id = this.#nextId++;
+    const r = await this.#post({ kind: 'buffer', id, buffer, length, pieceLength }, [buffer]);
+    if (r !== undefined) return { hashes: r.hashes, buffer: r.buffer! };
+    // no worker took it (none configured, or it died while starting): the buffer is still ours
     const data = new Uint8Array(buffer, 0, length);
     const count = Math.ceil(length / pieceLength);
     const hashes = new Uint8Array(count * 20);
@@ -262,15 +255,9 @@ export class HasherPool {
    */
   async hashSegments(segments: readonly FileSegment[], pieceLength: number): Promise<Uint8Array> {
     if (this.#stopped) throw new Error('hasher pool is stopped');
-    if (this.#started().length === 0) return hashSegmentsHere(segments, pieceLength);
     const id = this.#nextId++;
-    try {
-      const r = await this.#post({ kind: 'segments', id, segments: [...segments], pieceLength }, []);
-      return r.hashes;
-    } catch (err) {
-      if (err instanceof WorkerUnavailable) return hashSegmentsHere(segments, pieceLength);
-      throw err;
-    }
+    const r = await this.#post({ kind: 'segments', id, segments: [...segments], pieceLength }, []);
+    return r !== undefined ? r.hashes : hashSegmentsHere(segments, pieceLength);
   }
 
   /**
@@ -284,14 +271,11 @@ export class HasherPool {
     const control = new Int32Array(task.control);
     const runs = this.#started().map(() => {
       const id = this.#nextId++;
-      return this.#post({ kind: 'claim', id, task }, []).then(
-        () => undefined,
-        (err: unknown) => {
-          if (err instanceof WorkerUnavailable) return; // the other threads take its share
-          Atomics.store(control, CLAIM.stop, 1);
-          throw err;
-        },
-      );
+      // a worker that did not start leaves its share to the other threads
+      return this.#post({ kind: 'claim', id, task }, []).catch((err: unknown) => {
+        Atomics.store(control, CLAIM.stop, 1);
+        throw err;
+      });
     });
     const results = await Promise.allSettled(runs);
     const failed = results.find((r) => r.status === 'rejected');

@@ -11,7 +11,7 @@
 
 import { StorageError, StorageErrorCode } from './errors.js';
 import type { PieceGeometry, Storage } from './storage.js';
-import { pieceLengthOf } from './storage.js';
+import { ownsItsMemory, pieceLengthOf } from './storage.js';
 
 export interface ReadCacheOptions {
   /** Most bytes of pieces kept. Default 16 MiB. */
@@ -183,7 +183,7 @@ export class ReadCache {
     this.#pieces.set(piece, c);
     // Only a buffer that owns its memory can be told apart by it (and reused); a view into a shared
     // pool is never given back, so it is never reused either.
-    if (ownsMemory(data)) this.#byBuffer.set(data.buffer, c);
+    if (ownsItsMemory(data)) this.#byBuffer.set(data.buffer, c);
     this.#newest = piece;
     this.#bytes += data.length;
   }
@@ -202,7 +202,7 @@ export class ReadCache {
   }
 
   #putSpare(b: Buffer): void {
-    if (this.#spare.length < MAX_SPARE && ownsMemory(b)) this.#spare.push(b);
+    if (this.#spare.length < MAX_SPARE && ownsItsMemory(b)) this.#spare.push(b);
   }
 
   /** A free buffer of the piece's length, when the geometry tells it and there is one. */
@@ -214,10 +214,6 @@ export class ReadCache {
     const [b] = this.#spare.splice(i, 1);
     return b;
   }
-}
-
-function ownsMemory(b: Buffer): boolean {
-  return b.byteOffset === 0 && b.length === b.buffer.byteLength;
 }
 
 function slice(piece: number, data: Buffer, offset: number, length: number): Buffer {

@@ -41,6 +41,14 @@ export interface PieceGeometry {
   pieceCount: number;
 }
 
+/**
+ * True when `b` spans the whole of an ArrayBuffer of its own: it can be transferred to a worker, or
+ * told apart from other buffers by its ArrayBuffer (not a slice of a shared pool).
+ */
+export function ownsItsMemory(b: Uint8Array): b is Uint8Array & { buffer: ArrayBuffer } {
+  return b.byteOffset === 0 && b.buffer instanceof ArrayBuffer && b.buffer.byteLength === b.length;
+}
+
 /** Length of `piece` in bytes: `pieceLength`, except the last piece, which may be shorter. */
 export function pieceLengthOf(m: PieceGeometry, piece: number): number {
   if (!Number.isInteger(piece) || piece < 0 || piece >= m.pieceCount) {

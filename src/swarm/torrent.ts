@@ -953,12 +953,10 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
   /** Sends a block read for a request that is still pending; false when it no longer is. */
   #serve(entry: PeerEntry, key: number, block: BlockRef, data: Buffer, nowMs: number): boolean {
     const cache = this.#cache;
-    if (
-      entry.pendingReads.get(key) !== block ||
-      !entry.pendingReads.delete(key) ||
-      !entry.conn.sendPiece(block.piece, block.offset, data, () => cache.giveBack(data))
-    ) {
-      cache.giveBack(data);
+    const pending = entry.pendingReads.get(key) === block;
+    if (pending) entry.pendingReads.delete(key);
+    if (!pending || !entry.conn.sendPiece(block.piece, block.offset, data, () => cache.giveBack(data))) {
+      cache.giveBack(data); // nothing was sent: the socket holds no view of it
       return false;
     }
     this.uploadedBytes += data.length;
