@@ -3,7 +3,7 @@
 // download), and a garbage flood from many connections (memory stays bounded).
 // Each peer binds its own loopback address: bans are per address, as they are on a real network.
 import assert from 'node:assert/strict';
-import { after, afterEach, before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import type { Session } from '../../../src/session/session.js';
@@ -18,9 +18,8 @@ import {
   memoryTorrent,
   ScriptedPeer,
   ScriptedServer,
-  settleHandles,
   startSession,
-  tcpHandles,
+  stopAfterEachTest,
 } from './scripted-peer.js';
 
 const PIECE_LENGTH = 64 * 1024; // 4 blocks
@@ -29,26 +28,7 @@ const fixture: MemoryTorrent = memoryTorrent(32 * PIECE_LENGTH - 5000, PIECE_LEN
 const infoHash = fixture.metainfo.infoHash;
 const HOSTILE = '127.0.0.9';
 
-let baseline: { sockets: number; servers: number };
-const sessions: Session[] = [];
-const scripted: ScriptedPeer[] = [];
-const servers: ScriptedServer[] = [];
-
-before(() => {
-  baseline = tcpHandles();
-});
-
-afterEach(async () => {
-  for (const p of scripted.splice(0)) p.destroy();
-  await Promise.all(servers.splice(0).map((s) => s.close()));
-  await Promise.all(sessions.splice(0).map((s) => s.stop()));
-  const left = await settleHandles(baseline);
-  assert.deepEqual(left, baseline, 'TCP sockets or listeners left alive after the test');
-});
-
-after(() => {
-  assert.deepEqual(tcpHandles(), baseline);
-});
+const { sessions, scripted, servers } = stopAfterEachTest();
 
 async function session(host: string): Promise<Session> {
   const s = await startSession(host);

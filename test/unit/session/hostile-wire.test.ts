@@ -2,7 +2,7 @@
 // against scripted raw peers that break the wire protocol. Each violation must cost only the
 // offending connection: the session keeps routing, the seeder keeps serving honest peers.
 import assert from 'node:assert/strict';
-import { after, afterEach, before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import { BLOCK_SIZE, type Message } from '../../../src/protocol/peer-wire.js';
 import type { Session } from '../../../src/session/session.js';
 import type { Torrent } from '../../../src/swarm/torrent.js';
@@ -17,9 +17,8 @@ import {
   recordDisconnects,
   ScriptedPeer,
   ScriptedServer,
-  settleHandles,
   startSession,
-  tcpHandles,
+  stopAfterEachTest,
 } from './scripted-peer.js';
 
 const PIECE_LENGTH = 64 * 1024;
@@ -29,26 +28,7 @@ const PIECES = fixture.metainfo.pieceCount;
 const infoHash = fixture.metainfo.infoHash;
 const HOSTILE = '127.0.0.9';
 
-let baseline: { sockets: number; servers: number };
-const sessions: Session[] = [];
-const scripted: { destroy(): void; closed?: Promise<void> }[] = [];
-const servers: ScriptedServer[] = [];
-
-before(() => {
-  baseline = tcpHandles();
-});
-
-afterEach(async () => {
-  for (const p of scripted.splice(0)) p.destroy();
-  await Promise.all(servers.splice(0).map((s) => s.close()));
-  await Promise.all(sessions.splice(0).map((s) => s.stop()));
-  const left = await settleHandles(baseline);
-  assert.deepEqual(left, baseline, 'TCP sockets or listeners left alive after the test');
-});
-
-after(() => {
-  assert.deepEqual(tcpHandles(), baseline);
-});
+const { sessions, scripted, servers } = stopAfterEachTest();
 
 const hostOf = new Map<Session, string>();
 

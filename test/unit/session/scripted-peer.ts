@@ -2,9 +2,11 @@
 // the peer wire protocol through the codec, sends whatever the test tells it (valid or not), records
 // what it receives, and can serve blocks from a Buffer with optional corruption or stalls. It is not
 // a PeerConnection on purpose: it must be able to break every rule the real one enforces.
+import assert from 'node:assert/strict';
 import { createCipheriv, createHash, randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import { createServer, type Server, Socket } from 'node:net';
+import { after, afterEach, before } from 'node:test';
 import type { PeerAddress } from '../../../src/peer/dial.js';
 import { buildMetainfo, type Metainfo, parseMetainfo } from '../../../src/protocol/metainfo.js';
 import {
@@ -435,6 +437,37 @@ export function tcpHandles(): { sockets: number; servers: number } {
     sockets: info.filter((r) => r === 'TCPSocketWrap').length,
     servers: info.filter((r) => r === 'TCPServerWrap').length,
   };
+}
+
+/**
+ * Registers hooks on the calling test file: after each test, what it put in the returned lists is
+ * destroyed, closed and stopped, and no TCP socket or listener may outlive it.
+ */
+export function stopAfterEachTest(): {
+  sessions: Session[];
+  scripted: { destroy(): void }[];
+  servers: ScriptedServer[];
+} {
+  let baseline: { sockets: number; servers: number };
+  const live = {
+    sessions: [] as Session[],
+    scripted: [] as { destroy(): void }[],
+    servers: [] as ScriptedServer[],
+  };
+  before(() => {
+    baseline = tcpHandles();
+  });
+  afterEach(async () => {
+    for (const p of live.scripted.splice(0)) p.destroy();
+    await Promise.all(live.servers.splice(0).map((s) => s.close()));
+    await Promise.all(live.sessions.splice(0).map((s) => s.stop()));
+    const left = await settleHandles(baseline);
+    assert.deepEqual(left, baseline, 'TCP sockets or listeners left alive after the test');
+  });
+  after(() => {
+    assert.deepEqual(tcpHandles(), baseline);
+  });
+  return live;
 }
 
 /** Waits (up to timeoutMs) until the TCP handles are back to `baseline`; returns what is left. */
