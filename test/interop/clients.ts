@@ -189,17 +189,8 @@ export interface LtOptions {
   dhtBootstrap?: string;
 }
 
-export async function libtorrent(o: LtOptions): Promise<Proc & { port: number }> {
-  const args = [ltScript, '--dir', o.dir, '--port', String(o.port ?? 0)];
-  if (o.torrent) args.push('--torrent', o.torrent);
-  if (o.magnet) args.push('--magnet', o.magnet);
-  for (const p of o.peers ?? []) args.push('--peer', p);
-  if (o.exitWhenDone) args.push('--exit-when-done');
-  if (o.dhtBootstrap) args.push('--dht-bootstrap', o.dhtBootstrap);
-  const p = run('/usr/bin/python3', args);
-  const line = await p.waitFor((l) => l.includes('"listening"'), 20_000, 'libtorrent to listen');
-  const port = (JSON.parse(line) as { port: number }).port;
-  return Object.assign(p, { port });
+export function libtorrent(o: LtOptions): Promise<Proc & { port: number }> {
+  return libtorrentWith(o, []);
 }
 
 export interface TransmissionDaemon {

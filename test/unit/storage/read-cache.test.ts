@@ -6,6 +6,7 @@ import { describe, it } from 'node:test';
 import { MemoryStorage } from '../../../src/storage/memory-storage.js';
 import { ReadCache } from '../../../src/storage/read-cache.js';
 import type { Storage } from '../../../src/storage/storage.js';
+import { mulberry32 } from '../prng.js';
 import { makeTorrent, rejectsWithCode, type TestTorrent } from './helpers.js';
 
 /** Counts the reads that reach the storage (which is real). */
@@ -137,11 +138,8 @@ describe('ReadCache', () => {
     const { t, s } = await seeded(64, 64 * 40);
     const cache = new ReadCache(s, { maxBytes: 64 * 3, geometry: t.metainfo });
     const out: { piece: number; offset: number; view: Buffer }[] = [];
-    let seed = 7;
-    const rand = (n: number): number => {
-      seed = (seed * 1103515245 + 12345) % 2 ** 31;
-      return seed % n;
-    };
+    const random = mulberry32(7);
+    const rand = (n: number): number => Math.floor(random() * n);
     for (let i = 0; i < 2000; i++) {
       if (out.length > 0 && rand(3) === 0) {
         const [o] = out.splice(rand(out.length), 1);

@@ -11,17 +11,7 @@ import {
   OPTIMISTIC_INTERVAL_MS,
   SNUB_AFTER_MS,
 } from '../../../src/swarm/choker.js';
-
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { mulberry32 } from '../prng.js';
 
 type PeerExtra = { [K in keyof ChokerPeer]?: ChokerPeer[K] | undefined };
 

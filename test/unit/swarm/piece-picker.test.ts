@@ -13,18 +13,7 @@ import {
   PieceState,
 } from '../../../src/swarm/piece-picker.js';
 import { Bitfield } from '../../../src/util/bitfield.js';
-
-/** A small seeded PRNG so every run picks the same. */
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { mulberry32 } from '../prng.js';
 
 function bits(length: number, set: Iterable<number>): Bitfield {
   const b = new Bitfield(length);
