@@ -175,6 +175,11 @@ export function requireTool(path: string): string | false {
 
 // ---------------------------------------------------------------------------------------------------
 
+/** `--port N --bind 127.0.0.1`: a bitswarm command's sockets on loopback only. */
+export function onLoopback(port: number): string[] {
+  return ['--port', String(port), '--bind', '127.0.0.1'];
+}
+
 export function bitswarm(args: string[], cwd?: string): Proc {
   return run(process.execPath, [bitswarmBin, ...args], cwd ? { cwd } : {});
 }
@@ -348,10 +353,7 @@ export async function bitswarmDhtRoot(torrent: string, dir: string): Promise<Pro
     torrent,
     '-d',
     dir,
-    '--port',
-    String(port),
-    '--bind',
-    '127.0.0.1',
+    ...onLoopback(port),
     '--dht-bootstrap',
     'none',
     '--no-tracker',

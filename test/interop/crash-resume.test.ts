@@ -12,6 +12,7 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { createTorrent } from '../../src/storage/create-torrent.js';
 import { freePort } from '../unit/api/helpers.js';
+import { onLoopback } from './clients.js';
 import { bitswarmNodeArgs, makeTempDir, pseudoRandomBytes } from './helpers.js';
 
 const SIZE = 256 * 1024 * 1024;
@@ -90,10 +91,7 @@ test('a download killed 20 times resumes each time and completes byte-exact', {
       torrentPath,
       '-d',
       dataDir,
-      '--port',
-      String(seedPort),
-      '--bind',
-      '127.0.0.1',
+      ...onLoopback(seedPort),
       '--no-dht',
       '--json',
       '--upload-limit',
@@ -116,10 +114,7 @@ test('a download killed 20 times resumes each time and completes byte-exact', {
       dl,
       '--state',
       state,
-      '--port',
-      String(port),
-      '--bind',
-      '127.0.0.1',
+      ...onLoopback(port),
       '--peer',
       `127.0.0.1:${seedPort}`,
       '--no-dht',

@@ -11,7 +11,7 @@ import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import { bitswarm, freePort, killAll, type Proc } from './clients.js';
+import { bitswarm, freePort, killAll, onLoopback, type Proc } from './clients.js';
 import { pseudoRandomBytes } from './helpers.js';
 
 const SIZE_BYTES = 24 * 1024 * 1024 + 777;
@@ -87,19 +87,7 @@ async function until(pred: () => boolean | Promise<boolean>, timeoutMs: number, 
 }
 
 function leecher(torrent: string, dir: string, port: number, extra: string[]): Proc {
-  return bitswarm([
-    'download',
-    torrent,
-    '-d',
-    dir,
-    '--port',
-    String(port),
-    '--bind',
-    '127.0.0.1',
-    '--no-dht',
-    '--json',
-    ...extra,
-  ]);
+  return bitswarm(['download', torrent, '-d', dir, ...onLoopback(port), '--no-dht', '--json', ...extra]);
 }
 
 test('five leechers complete after their only seeder and tracker dies, then serve a newcomer', {
@@ -120,10 +108,7 @@ test('five leechers complete after their only seeder and tracker dies, then serv
   const seeder = bitswarm([
     'share',
     join(root, 'seed', NAME),
-    '--port',
-    String(seedPort),
-    '--bind',
-    '127.0.0.1',
+    ...onLoopback(seedPort),
     '-o',
     torrent,
     '--no-dht',

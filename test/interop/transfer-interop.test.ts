@@ -6,7 +6,16 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { aria2, bitswarm, freePort, killAll, libtorrent, requireTool, transmission } from './clients.js';
+import {
+  aria2,
+  bitswarm,
+  freePort,
+  killAll,
+  libtorrent,
+  onLoopback,
+  requireTool,
+  transmission,
+} from './clients.js';
 import { compareTree, makeSample, type Sample } from './fixtures.js';
 
 const TIMEOUT_MS = 120_000;
@@ -31,10 +40,7 @@ async function bitswarmSeed(sample: Sample, peers: string[] = []) {
     sample.torrent,
     '-d',
     sample.dataDir,
-    '--port',
-    String(port),
-    '--bind',
-    '127.0.0.1',
+    ...onLoopback(port),
     '--json',
     ...peers.flatMap((x) => ['--peer', x]),
   ]);
@@ -44,19 +50,7 @@ async function bitswarmSeed(sample: Sample, peers: string[] = []) {
 
 async function bitswarmDownload(sample: Sample, dir: string, peer: string) {
   const port = await freePort();
-  const p = bitswarm([
-    'download',
-    sample.torrent,
-    '-d',
-    dir,
-    '--port',
-    String(port),
-    '--bind',
-    '127.0.0.1',
-    '--peer',
-    peer,
-    '--json',
-  ]);
+  const p = bitswarm(['download', sample.torrent, '-d', dir, ...onLoopback(port), '--peer', peer, '--json']);
   const code = await Promise.race([
     p.exited,
     new Promise<'timeout'>((r) => setTimeout(() => r('timeout'), TIMEOUT_MS).unref()),
