@@ -8,11 +8,16 @@
 // BENCH_SESSION_TORRENTS (1000), BENCH_SESSION_FILE_BYTES (65536), BENCH_SESSION_ACTIVE (all: every
 // torrent may seed at once; `default`: the daemon's own queue limits), BENCH_SESSION_PROFILE_DIR.
 
-import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { createTorrent } from '../src/storage/create-torrent.js';
-import { bitswarmNodeArgs, makeTempDir, pseudoRandomBytes } from '../test/interop/helpers.js';
+import {
+  bitswarmNodeArgs,
+  type JsonChild,
+  makeTempDir,
+  pseudoRandomBytes,
+  spawnJson,
+} from '../test/interop/helpers.js';
 import { freePort, rawRequest } from '../test/unit/api/helpers.js';
 
 const TORRENTS = Number(process.env.BENCH_SESSION_TORRENTS ?? 1000);
@@ -24,53 +29,36 @@ const TARGET_RESTART_MS = 5000;
 const TARGET_RSS_BYTES = 300 * 1024 * 1024;
 const MB = 1024 * 1024;
 
-interface Daemon {
-  child: ChildProcess;
-  lines: Record<string, unknown>[];
-  exited: Promise<number | null>;
+interface Daemon extends JsonChild {
   startedAtMs: number;
   api: <T>(method: string, path: string, body?: unknown) => Promise<{ status: number; json: T }>;
 }
 
 async function startDaemon(state: string, port: number, dl: string): Promise<Daemon> {
   const startedAtMs = Date.now();
-  const child = spawn(
-    process.execPath,
-    [
-      ...(PROFILE_DIR ? ['--cpu-prof', `--cpu-prof-dir=${PROFILE_DIR}`] : []),
-      ...bitswarmNodeArgs([
-        'daemon',
-        '--state',
-        state,
-        '--bind',
-        '127.0.0.1',
-        '--no-dht',
-        '--no-lsd',
-        '--port',
-        String(port),
-        '--json',
-        '-d',
-        dl,
-        ...(ALL_ACTIVE
-          ? ['--max-active-downloads', String(TORRENTS), '--max-active-seeds', String(TORRENTS)]
-          : []),
-      ]),
-    ],
-    { stdio: ['ignore', 'pipe', 'inherit'] },
-  );
-  const lines: Record<string, unknown>[] = [];
-  let buf = '';
-  child.stdout!.setEncoding('utf8');
-  child.stdout!.on('data', (s: string) => {
-    buf += s;
-    for (let i = buf.indexOf('\n'); i >= 0; i = buf.indexOf('\n')) {
-      lines.push(JSON.parse(buf.slice(0, i)) as Record<string, unknown>);
-      buf = buf.slice(i + 1);
-    }
-  });
-  const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
+  const daemon = spawnJson([
+    ...(PROFILE_DIR ? ['--cpu-prof', `--cpu-prof-dir=${PROFILE_DIR}`] : []),
+    ...bitswarmNodeArgs([
+      'daemon',
+      '--state',
+      state,
+      '--bind',
+      '127.0.0.1',
+      '--no-dht',
+      '--no-lsd',
+      '--port',
+      String(port),
+      '--json',
+      '-d',
+      dl,
+      ...(ALL_ACTIVE
+        ? ['--max-active-downloads', String(TORRENTS), '--max-active-seeds', String(TORRENTS)]
+        : []),
+    ]),
+  ]);
+  const { child, lines } = daemon;
   while (!lines.some((l) => l.event === 'listening')) {
-    if (child.exitCode !== null) throw new Error(`daemon exited with ${child.exitCode}`);
+    if (child.exitCode !== null) throw new Error(`daemon exited with ${child.exitCode}: ${daemon.stderr()}`);
     await new Promise((r) => setTimeout(r, 10));
   }
   const token = (await readFile(join(state, 'api-token'), 'utf8')).trim();
@@ -82,7 +70,7 @@ async function startDaemon(state: string, port: number, dl: string): Promise<Dae
     });
     return { status: r.status, json: r.json as T };
   };
-  return { child, lines, exited, startedAtMs, api };
+  return { ...daemon, startedAtMs, api };
 }
 
 async function procField(pid: number, file: 'status' | 'io', field: string): Promise<number> {

@@ -4,7 +4,6 @@
 // `uploaded` counter shows how much was sent twice (what was in flight at each kill). Prints the
 // overhead.
 import assert from 'node:assert/strict';
-import { type ChildProcess, spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
@@ -13,7 +12,7 @@ import { test } from 'node:test';
 import { createTorrent } from '../../src/storage/create-torrent.js';
 import { freePort } from '../unit/api/helpers.js';
 import { onLoopback } from './clients.js';
-import { bitswarmNodeArgs, makeTempDir, pseudoRandomBytes } from './helpers.js';
+import { bitswarmNodeArgs, type JsonChild, makeTempDir, pseudoRandomBytes, spawnJson } from './helpers.js';
 
 const SIZE = 256 * 1024 * 1024;
 const KILLS = 20;
@@ -21,39 +20,8 @@ const UPLOAD_LIMIT = 8 * 1024 * 1024;
 /** What one connection may have requested and not yet received (the request pipeline's cap). */
 const PIPELINE_BYTES = 250 * 16 * 1024;
 
-interface Child {
-  child: ChildProcess;
-  lines: Record<string, unknown>[];
-  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
-  stderr: () => string;
-}
-
-function start(args: string[]): Child {
-  const child = spawn(process.execPath, bitswarmNodeArgs(args), { stdio: ['ignore', 'pipe', 'pipe'] });
-  const lines: Record<string, unknown>[] = [];
-  let buf = '';
-  let err = '';
-  child.stdout!.setEncoding('utf8');
-  child.stdout!.on('data', (s: string) => {
-    buf += s;
-    for (let i = buf.indexOf('\n'); i >= 0; i = buf.indexOf('\n')) {
-      const line = buf.slice(0, i);
-      buf = buf.slice(i + 1);
-      try {
-        lines.push(JSON.parse(line) as Record<string, unknown>);
-      } catch {
-        // a partial line cut by SIGKILL
-      }
-    }
-  });
-  child.stderr!.setEncoding('utf8');
-  child.stderr!.on('data', (s: string) => {
-    err += s;
-  });
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((r) =>
-    child.once('exit', (code, signal) => r({ code, signal })),
-  );
-  return { child, lines, exited, stderr: () => err };
+function start(args: string[]): JsonChild {
+  return spawnJson(bitswarmNodeArgs(args), { skipBadLines: true });
 }
 
 async function until(cond: () => boolean, what: string, timeoutMs: number): Promise<void> {
@@ -74,7 +42,7 @@ test('a download killed 20 times resumes each time and completes byte-exact', {
   timeout: 300_000,
 }, async () => {
   const { dir: root, cleanup } = await makeTempDir('crash-resume');
-  const children: Child[] = [];
+  const children: JsonChild[] = [];
   try {
     const dataDir = join(root, 'seed');
     await mkdir(dataDir);
@@ -140,7 +108,7 @@ test('a download killed 20 times resumes each time and completes byte-exact', {
       assert.equal(e.signal, 'SIGKILL');
       kills++;
     }
-    let finalRun: Child | undefined;
+    let finalRun: JsonChild | undefined;
     if (!finishedEarly) {
       finalRun = start(args);
       children.push(finalRun);

@@ -218,8 +218,11 @@ export interface JsonChild {
   stderr: () => string;
 }
 
-/** Spawns `node <args>` and collects its JSON stdout lines and its stderr text. */
-export function spawnJson(nodeArgs: readonly string[]): JsonChild {
+/**
+ * Spawns `node <args>` and collects its JSON stdout lines and its stderr text. A line that is not
+ * JSON throws, unless `skipBadLines` (a child killed with SIGKILL may leave half a line).
+ */
+export function spawnJson(nodeArgs: readonly string[], options: { skipBadLines?: boolean } = {}): JsonChild {
   const child = spawn(process.execPath, nodeArgs, { stdio: ['ignore', 'pipe', 'pipe'] });
   const lines: Record<string, unknown>[] = [];
   let buf = '';
@@ -228,8 +231,13 @@ export function spawnJson(nodeArgs: readonly string[]): JsonChild {
   child.stdout!.on('data', (s: string) => {
     buf += s;
     for (let i = buf.indexOf('\n'); i >= 0; i = buf.indexOf('\n')) {
-      lines.push(JSON.parse(buf.slice(0, i)) as Record<string, unknown>);
+      const line = buf.slice(0, i);
       buf = buf.slice(i + 1);
+      try {
+        lines.push(JSON.parse(line) as Record<string, unknown>);
+      } catch (e) {
+        if (!options.skipBadLines) throw e;
+      }
     }
   });
   child.stderr!.setEncoding('utf8');
