@@ -7,6 +7,10 @@ const hash = {
   schema: { type: 'string', pattern: '^[0-9a-f]{40}$' },
 };
 const ok = (description: string) => ({ description, content: { 'application/json': {} } });
+/** A JSON request body: an object with these properties. */
+const jsonBody = (properties: Record<string, unknown>) => ({
+  content: { 'application/json': { schema: { type: 'object', properties } } },
+});
 const errors = {
   '400': {
     description: 'bad request',
@@ -101,22 +105,13 @@ export const OPENAPI = {
     '/api/v1/session/limits': {
       put: {
         summary: 'set session-wide limits',
-        requestBody: {
-          content: {
-            'application/json': {
-              schema: {
-                type: 'object',
-                properties: {
-                  uploadLimitBytesPerSec: { type: 'integer' },
-                  downloadLimitBytesPerSec: { type: 'integer' },
-                  maxActiveDownloads: { type: 'integer' },
-                  maxActiveSeeds: { type: 'integer' },
-                  maxConnections: { type: 'integer' },
-                },
-              },
-            },
-          },
-        },
+        requestBody: jsonBody({
+          uploadLimitBytesPerSec: { type: 'integer' },
+          downloadLimitBytesPerSec: { type: 'integer' },
+          maxActiveDownloads: { type: 'integer' },
+          maxActiveSeeds: { type: 'integer' },
+          maxConnections: { type: 'integer' },
+        }),
         responses: { '200': ok('stats'), ...errors },
       },
     },
@@ -165,16 +160,7 @@ export const OPENAPI = {
       parameters: [hash],
       put: {
         summary: 'file priorities: 0 skip, 1 low, 4 normal, 7 high (one per file, by index)',
-        requestBody: {
-          content: {
-            'application/json': {
-              schema: {
-                type: 'object',
-                properties: { priorities: { type: 'array', items: { type: 'integer' } } },
-              },
-            },
-          },
-        },
+        requestBody: jsonBody({ priorities: { type: 'array', items: { type: 'integer' } } }),
         responses: { '200': ok('details'), ...errors },
       },
     },
@@ -182,21 +168,12 @@ export const OPENAPI = {
       parameters: [hash],
       put: {
         summary: 'per-torrent rate limits and seeding goals',
-        requestBody: {
-          content: {
-            'application/json': {
-              schema: {
-                type: 'object',
-                properties: {
-                  uploadLimitBytesPerSec: { type: 'integer' },
-                  downloadLimitBytesPerSec: { type: 'integer' },
-                  seedRatio: { type: 'number', nullable: true },
-                  seedTimeSec: { type: 'number', nullable: true },
-                },
-              },
-            },
-          },
-        },
+        requestBody: jsonBody({
+          uploadLimitBytesPerSec: { type: 'integer' },
+          downloadLimitBytesPerSec: { type: 'integer' },
+          seedRatio: { type: 'number', nullable: true },
+          seedTimeSec: { type: 'number', nullable: true },
+        }),
         responses: { '200': ok('details'), ...errors },
       },
     },
