@@ -8,10 +8,10 @@
 
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { describe, it } from 'node:test';
-import { fileURLToPath } from 'node:url';
+import { corpusDir } from '../../corpus/corpus-dir.js';
 
 type Expect = { error: string } | { paths: string[]; warning?: string };
 interface Run {
@@ -29,16 +29,6 @@ main(process.argv.slice(1)).then(
   (code) => { process.exitCode = code; },
   (err) => { process.stderr.write('bitswarm: ' + (err instanceof Error ? err.message : String(err)) + '\\n'); process.exitCode = 1; },
 );`;
-
-function corpusDir(): string {
-  const candidates = [
-    fileURLToPath(new URL('../../../../test/corpus/torrents/', import.meta.url)),
-    resolve('test/corpus/torrents'),
-  ];
-  const dir = candidates.find((d) => existsSync(resolve(d, 'EXPECTED.json')));
-  if (!dir) throw new Error(`corpus not found in ${candidates.join(' or ')}`);
-  return resolve(dir);
-}
 
 function bitswarm(args: string[]): Promise<Run> {
   return new Promise((done) => {

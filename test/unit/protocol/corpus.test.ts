@@ -3,25 +3,14 @@
 // sanitized into relative paths that stay inside the download directory.
 
 import assert from 'node:assert/strict';
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { resolve, sep } from 'node:path';
 import { describe, it } from 'node:test';
-import { fileURLToPath } from 'node:url';
 import { MetainfoError } from '../../../src/protocol/errors.js';
 import { type Metainfo, parseMetainfo } from '../../../src/protocol/metainfo.js';
+import { corpusDir } from '../../corpus/corpus-dir.js';
 
 type Expect = { error: string } | { paths: string[]; warning?: string };
-
-/** The corpus sits in the source tree; tests run from the compiled tree, wherever its outDir is. */
-function corpusDir(): string {
-  const candidates = [
-    fileURLToPath(new URL('../../../../test/corpus/torrents/', import.meta.url)),
-    resolve('test/corpus/torrents'),
-  ];
-  const dir = candidates.find((d) => existsSync(resolve(d, 'EXPECTED.json')));
-  if (!dir) throw new Error(`corpus not found in ${candidates.join(' or ')}`);
-  return resolve(dir);
-}
 
 const dir = corpusDir();
 const expected = JSON.parse(readFileSync(resolve(dir, 'EXPECTED.json'), 'utf8')) as Record<string, Expect>;
