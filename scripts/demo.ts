@@ -34,6 +34,22 @@ interface Peer {
   exited?: number | null;
 }
 
+/** A peer of the demo before its process has said anything. */
+function newPeer(name: string, dir: string, percent: number): Peer {
+  return {
+    name,
+    port: 0,
+    dir,
+    percent,
+    state: 'starting',
+    down: 0,
+    up: 0,
+    peers: 0,
+    uploaded: 0,
+    downloaded: 0,
+  };
+}
+
 function pseudoRandom(seed: string, n: number): Buffer {
   const out = Buffer.allocUnsafe(n);
   let block = createHash('sha256').update(seed).digest();
@@ -119,18 +135,7 @@ async function demo(): Promise<number> {
     const total = files.reduce((n, f) => n + f.bytes, 0);
     const torrent = join(dir, 'sample.torrent');
     const common = ['--bind', '127.0.0.1', '--no-dht', '--no-lsd', '--json'];
-    const sharer: Peer = {
-      name: 'sharer',
-      port: 0,
-      dir: join(dir, 'share'),
-      percent: 100,
-      state: 'starting',
-      down: 0,
-      up: 0,
-      peers: 0,
-      uploaded: 0,
-      downloaded: 0,
-    };
+    const sharer = newPeer('sharer', join(dir, 'share'), 100);
     peers.push(sharer);
     // The sharer's upload is capped so that the leechers visibly trade pieces among themselves.
     const shared = new Promise<string>((resolveShared, rejectShared) => {
@@ -164,18 +169,7 @@ async function demo(): Promise<number> {
     const startedMs = Date.now();
     const events: string[] = [];
     for (let i = 1; i <= 4; i++) {
-      const p: Peer = {
-        name: `leecher-${i}`,
-        port: 0,
-        dir: join(dir, `leecher-${i}`),
-        percent: 0,
-        state: 'starting',
-        down: 0,
-        up: 0,
-        peers: 0,
-        uploaded: 0,
-        downloaded: 0,
-      };
+      const p = newPeer(`leecher-${i}`, join(dir, `leecher-${i}`), 0);
       peers.push(p);
       start(p, ['download', torrent, '-d', p.dir, '--port', '0', '--seed', ...common], (o) => {
         if (o.event === 'start') p.port = Number(o.port);
