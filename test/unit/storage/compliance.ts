@@ -63,6 +63,16 @@ async function assertAllPieces(s: Storage, t: TestTorrent): Promise<void> {
   }
 }
 
+/** A fresh storage over the same folder holds every piece (it is opened, checked and closed). */
+async function assertAllPiecesReopened(again: Storage, t: TestTorrent): Promise<void> {
+  await again.open();
+  try {
+    await assertAllPieces(again, t);
+  } finally {
+    await again.close();
+  }
+}
+
 function range(n: number): number[] {
   return Array.from({ length: n }, (_, i) => i);
 }
@@ -134,13 +144,7 @@ export function runStorageCompliance(h: StorageHarness): void {
             }
             await u.storage.flush();
             await u.storage.close();
-            const again = u.reopen();
-            await again.open();
-            try {
-              await assertAllPieces(again, t);
-            } finally {
-              await again.close();
-            }
+            await assertAllPiecesReopened(u.reopen(), t);
           });
         }),
         { numRuns: h.runs ?? 40 },
@@ -289,13 +293,7 @@ export function runStorageCompliance(h: StorageHarness): void {
         const writes = range(t.metainfo.pieceCount).map((p) => s.writePiece(p, t.piece(p)));
         await s.close();
         await Promise.all(writes); // all had started before close, so all finished
-        const again = u.reopen();
-        await again.open();
-        try {
-          await assertAllPieces(again, t);
-        } finally {
-          await again.close();
-        }
+        await assertAllPiecesReopened(u.reopen(), t);
       });
     });
 
