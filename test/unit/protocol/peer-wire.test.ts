@@ -106,30 +106,21 @@ describe('peer wire caps', () => {
   });
 
   test('fixed-size messages must have exactly their size', () => {
-    assert.throws(
-      () => decodeMessage(hex('00000002 00 00'), 0),
-      protocolError(DisconnectReason.badMessageLength),
-    );
-    assert.throws(
-      () => decodeMessage(hex('00000004 04'), 0),
-      protocolError(DisconnectReason.badMessageLength),
-    );
-    assert.throws(
-      () => decodeMessage(hex('0000000e 06'), 0),
-      protocolError(DisconnectReason.badMessageLength),
-    );
-    assert.throws(
-      () => decodeMessage(hex('00000002 09'), 0),
-      protocolError(DisconnectReason.badMessageLength),
-    );
-    assert.throws(
-      () => decodeMessage(hex('00000008 07'), 0),
-      protocolError(DisconnectReason.badMessageLength),
-    );
-    assert.throws(
-      () => decodeMessage(hex('00000001 14'), 0),
-      protocolError(DisconnectReason.badMessageLength),
-    );
+    // choke with a byte, have of 3 bytes, request of 13, port of 1, piece too short, extended empty
+    for (const wire of [
+      '00000002 00 00',
+      '00000004 04',
+      '0000000e 06',
+      '00000002 09',
+      '00000008 07',
+      '00000001 14',
+    ]) {
+      assert.throws(
+        () => decodeMessage(hex(wire), 0),
+        protocolError(DisconnectReason.badMessageLength),
+        wire,
+      );
+    }
   });
 
   test('a bitfield must match the piece count and keep spare bits clear', () => {
