@@ -18,7 +18,7 @@ import {
   pseudoRandomBytes,
   spawnJson,
 } from '../test/interop/helpers.js';
-import { freePort, rawRequest } from '../test/unit/api/helpers.js';
+import { daemonApi, freePort } from '../test/unit/api/helpers.js';
 
 const TORRENTS = Number(process.env.BENCH_SESSION_TORRENTS ?? 1000);
 const FILE_BYTES = Number(process.env.BENCH_SESSION_FILE_BYTES ?? 64 * 1024);
@@ -61,13 +61,9 @@ async function startDaemon(state: string, port: number, dl: string): Promise<Dae
     if (child.exitCode !== null) throw new Error(`daemon exited with ${child.exitCode}: ${daemon.stderr()}`);
     await new Promise((r) => setTimeout(r, 10));
   }
-  const token = (await readFile(join(state, 'api-token'), 'utf8')).trim();
-  const apiPort = (JSON.parse(await readFile(join(state, 'api.json'), 'utf8')) as { port: number }).port;
+  const call = await daemonApi(state);
   const api = async <T>(method: string, path: string, body?: unknown) => {
-    const r = await rawRequest(apiPort, method, `/api/v1${path}`, {
-      headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
-      ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
-    });
+    const r = await call(method, path, body);
     return { status: r.status, json: r.json as T };
   };
   return { ...daemon, startedAtMs, api };

@@ -3,20 +3,20 @@
 // the others running; after a restart of the daemon every torrent comes back as it was, with nothing
 // downloaded again.
 import assert from 'node:assert/strict';
-import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import type { Session } from '../../src/session/session.js';
 import {
+  daemonApi,
   differences,
   freePort,
   makeTorrent,
-  rawRequest,
   type SampleTorrent,
   seeder,
+  startDaemonJson,
   waitFor,
 } from '../unit/api/helpers.js';
-import { bitswarmNodeArgs, type JsonChild, makeTempDir, spawnJson } from './helpers.js';
+import { type JsonChild, makeTempDir } from './helpers.js';
 
 const COUNT = 20;
 
@@ -33,40 +33,20 @@ interface Daemon extends JsonChild {
 }
 
 async function startDaemon(state: string, port: number, dl: string): Promise<Daemon> {
-  const { child, lines, exited, stderr } = spawnJson(
-    bitswarmNodeArgs([
-      'daemon',
-      '--state',
-      state,
-      '--bind',
-      '127.0.0.1',
-      '--no-dht',
-      '--port',
-      String(port),
-      '--json',
-      '-d',
-      dl,
-      '--max-active-downloads',
-      String(COUNT),
-    ]),
-  );
-  await Promise.race([
-    waitFor(() => lines.some((l) => l.event === 'listening'), 'the daemon to listen', 20_000),
-    exited.then((e) => {
-      throw new Error(`daemon exited early (${e.code ?? e.signal}): ${stderr()}`);
-    }),
-  ]);
-  const token = (await readFile(join(state, 'api-token'), 'utf8')).trim();
-  const apiPort = (JSON.parse(await readFile(join(state, 'api.json'), 'utf8')) as { port: number }).port;
+  const d = await startDaemonJson({
+    state,
+    port,
+    downloads: dl,
+    args: ['--max-active-downloads', String(COUNT)],
+    timeoutMs: 20_000,
+  });
+  const call = await daemonApi(state);
   const api = async <T>(method: string, path: string, body?: unknown, expect = 200): Promise<T> => {
-    const r = await rawRequest(apiPort, method, `/api/v1${path}`, {
-      headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
-      ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
-    });
+    const r = await call(method, path, body);
     assert.equal(r.status, expect, `${method} ${path}: ${r.text}`);
     return r.json as T;
   };
-  return { child, lines, exited, stderr, api };
+  return { ...d, api };
 }
 
 async function stopDaemon(d: Daemon): Promise<number> {

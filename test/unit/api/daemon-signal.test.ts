@@ -5,8 +5,8 @@ import { access, readFile } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import { bitswarmNodeArgs, type JsonChild, spawnJson } from '../../interop/helpers.js';
-import { makeTorrent, rawRequest, type SampleTorrent, tempDir, waitFor } from './helpers.js';
+import type { JsonChild } from '../../interop/helpers.js';
+import { daemonApi, makeTorrent, type SampleTorrent, startDaemonJson, tempDir, waitFor } from './helpers.js';
 
 let root: string;
 let cleanup: () => Promise<void>;
@@ -60,42 +60,8 @@ after(async () => {
 
 type Daemon = JsonChild;
 
-async function startDaemon(state: string): Promise<Daemon> {
-  const { child, lines, exited, stderr } = spawnJson(
-    bitswarmNodeArgs([
-      'daemon',
-      '--state',
-      state,
-      '--bind',
-      '127.0.0.1',
-      '--no-dht',
-      '--port',
-      '0',
-      '--json',
-      '-d',
-      join(root, 'downloads'),
-    ]),
-  );
-  const d = { child, lines, exited, stderr };
-  await Promise.race([
-    waitFor(() => lines.some((l) => l.event === 'listening'), 'the daemon to listen', 15_000),
-    exited.then((e) => {
-      throw new Error(`daemon exited early (${e.code ?? e.signal}): ${stderr()}`);
-    }),
-  ]);
-  return d;
-}
-
-async function apiOf(state: string) {
-  const token = (await readFile(join(state, 'api-token'), 'utf8')).trim();
-  const { port } = JSON.parse(await readFile(join(state, 'api.json'), 'utf8')) as { port: number };
-  return async (method: string, path: string, body?: unknown) => {
-    const r = await rawRequest(port, method, `/api/v1${path}`, {
-      headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
-      ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
-    });
-    return r;
-  };
+function startDaemon(state: string): Promise<Daemon> {
+  return startDaemonJson({ state, downloads: join(root, 'downloads') });
 }
 
 /** Sends `signal`, returns how long the daemon took to exit, and its exit. */
@@ -115,7 +81,7 @@ test('SIGTERM then SIGINT: resume data flushed, tracker told stopped, exit withi
   const hex = sample.metainfo.infoHashHex;
   const d1 = await startDaemon(state);
   try {
-    const api = await apiOf(state);
+    const api = await daemonApi(state);
     const added = await api('POST', '/torrents', { path: sample.torrentPath, dir: sample.dataDir });
     assert.equal(added.status, 201, added.text);
     await waitFor(async () => {
@@ -150,7 +116,7 @@ test('SIGTERM then SIGINT: resume data flushed, tracker told stopped, exit withi
   try {
     const listening = d2.lines.find((l) => l.event === 'listening')!;
     assert.equal(listening.torrents, 1);
-    const api = await apiOf(state);
+    const api = await daemonApi(state);
     await waitFor(async () => {
       const v = (await api('GET', `/torrents/${hex}`)).json as { status: string; percent: number };
       return v.status === 'seeding' && v.percent === 100;
@@ -187,7 +153,7 @@ test('a daemon whose tracker does not answer still exits within a few seconds', 
     const state = join(root, 'state-mute');
     const d = await startDaemon(state);
     try {
-      const api = await apiOf(state);
+      const api = await daemonApi(state);
       assert.equal(
         (await api('POST', '/torrents', { path: mute.torrentPath, dir: mute.dataDir })).status,
         201,

@@ -10,7 +10,7 @@ import { TorrentManager, type TorrentStatus } from '../../../src/session/manager
 import { Session, type SessionOptions } from '../../../src/session/session.js';
 import { StateStore } from '../../../src/session/state-store.js';
 import { createTorrent } from '../../../src/storage/create-torrent.js';
-import { pseudoRandomBytes } from '../../interop/helpers.js';
+import { bitswarmNodeArgs, type JsonChild, pseudoRandomBytes, spawnJson } from '../../interop/helpers.js';
 
 export async function tempDir(prefix: string): Promise<{ dir: string; cleanup: () => Promise<void> }> {
   const dir = await mkdtemp(join(tmpdir(), `bitswarm-${prefix}-`));
@@ -200,4 +200,61 @@ export function rawRequest(
     if (o.body !== undefined) req.write(o.body);
     req.end();
   });
+}
+
+/**
+ * Starts `bitswarm daemon --json` in a child process, bound to loopback with the DHT off; resolves
+ * once it listens, and rejects (with its stderr) if it exits first or takes longer than `timeoutMs`.
+ */
+export async function startDaemonJson(o: {
+  state: string;
+  downloads: string;
+  port?: number;
+  /** More daemon arguments. */
+  args?: readonly string[];
+  /** Node flags before the script (a CPU profile, say). */
+  nodeFlags?: readonly string[];
+  timeoutMs?: number;
+}): Promise<JsonChild> {
+  const d = spawnJson([
+    ...(o.nodeFlags ?? []),
+    ...bitswarmNodeArgs([
+      'daemon',
+      '--state',
+      o.state,
+      '--bind',
+      '127.0.0.1',
+      '--no-dht',
+      '--port',
+      String(o.port ?? 0),
+      '--json',
+      '-d',
+      o.downloads,
+      ...(o.args ?? []),
+    ]),
+  ]);
+  await Promise.race([
+    waitFor(
+      () => d.lines.some((l) => l.event === 'listening'),
+      'the daemon to listen',
+      o.timeoutMs ?? 15_000,
+    ),
+    d.exited.then((e) => {
+      throw new Error(`daemon exited early (${e.code ?? e.signal}): ${d.stderr()}`);
+    }),
+  ]);
+  return d;
+}
+
+/** Calls a running daemon's API as its CLI does: port and token from its state folder. */
+export async function daemonApi(
+  state: string,
+): Promise<(method: string, path: string, body?: unknown) => Promise<RawReply>> {
+  const token = (await readFile(join(state, 'api-token'), 'utf8')).trim();
+  const { port } = JSON.parse(await readFile(join(state, 'api.json'), 'utf8')) as { port: number };
+  return (method, path, body) =>
+    rawRequest(port, method, `/api/v1${path}`, {
+      headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+      ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
+    });
 }
