@@ -245,6 +245,17 @@ function normalize(m: Message): unknown {
   return out;
 }
 
+/** Hands each message the reader has now to `take`, before asking for the next. */
+function drain(reader: FrameReader, take: (m: Message) => void): void {
+  for (
+    let m = reader.nextMessage({ pieceCount: PIECES });
+    m;
+    m = reader.nextMessage({ pieceCount: PIECES })
+  ) {
+    take(m);
+  }
+}
+
 function split(buf: Uint8Array, cuts: number[]): Uint8Array[] {
   const points = [...new Set(cuts.map((c) => c % (buf.length + 1)))].sort((a, b) => a - b);
   const out: Uint8Array[] = [];
@@ -281,13 +292,7 @@ describe('peer wire properties', () => {
           const got: Message[] = [];
           for (const chunk of split(stream, cuts)) {
             reader.push(chunk);
-            for (
-              let m = reader.nextMessage({ pieceCount: PIECES });
-              m;
-              m = reader.nextMessage({ pieceCount: PIECES })
-            ) {
-              got.push(m);
-            }
+            drain(reader, (m) => got.push(m));
           }
           assert.equal(reader.bufferedBytes, 0);
           // Every view handed out must still hold its bytes after all later chunks were processed.
@@ -314,14 +319,10 @@ describe('peer wire properties', () => {
             shared.fill(0xee);
             shared.set(chunk);
             reader.push(shared.subarray(0, chunk.length));
-            for (
-              let m = reader.nextMessage({ pieceCount: PIECES });
-              m;
-              m = reader.nextMessage({ pieceCount: PIECES })
-            ) {
+            drain(reader, (m) => {
               got.push(normalize(m)); // a piece's data is valid now, so compare a copy of it now
               kept.push(m);
-            }
+            });
             reader.retain();
           }
           assert.equal(reader.bufferedBytes, 0);
