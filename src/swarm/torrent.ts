@@ -149,6 +149,13 @@ interface PieceBuffer {
  * pieces this small inline anyway); larger ones are left to the pool's workers. */
 const INCREMENTAL_HASH_MAX_BYTES = 256 * 1024;
 
+/**
+ * Bytes of spare piece buffers kept for reuse. Enough for every piece in flight plus the ones being
+ * written, so a steady download allocates none: a fresh 256 KiB buffer per piece cost page faults and
+ * drove V8's external-memory GCs (a collection every ~64 MB allocated).
+ */
+const SPARE_BUFFER_BYTES = 32 * 1024 * 1024;
+
 /** Requests missing from a deep pipeline before a received block tops it up (see #queueFill). */
 const REFILL_BATCH = 16;
 
@@ -812,7 +819,8 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
     this.#setVerified(piece);
     this.#cache.invalidate(piece);
     // Hashed and written: nothing refers to the buffer any more.
-    if (this.#spareBuffers.length < 16) this.#spareBuffers.push(buf.data);
+    if ((this.#spareBuffers.length + 1) * buf.data.length <= SPARE_BUFFER_BYTES)
+      this.#spareBuffers.push(buf.data);
     for (const p of this.#peers.values()) p.conn.have(piece);
     this.emit('piece:verified', piece);
     if (this.#picker.complete) await this.#becomeSeeder();
