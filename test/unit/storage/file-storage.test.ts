@@ -30,6 +30,24 @@ runStorageCompliance({
   runs: 30,
 });
 
+// The same contract with every write handed to libuv's thread pool (the path a slow disk takes).
+runStorageCompliance({
+  name: 'FileStorage, writes through the thread pool',
+  create: async (metainfo) => {
+    const dir = await makeTempDir();
+    return {
+      storage: new FileStorage(metainfo, dir, { maxOpenFiles: 2, inlineWriteBytes: 0 }),
+      reopen: () => new FileStorage(metainfo, dir, { inlineWriteBytes: 0 }),
+      fileExists: async (i) => {
+        const st = await lstat(join(dir, ...metainfo.files[i]!.path)).catch(() => undefined);
+        return st?.isFile() ?? false;
+      },
+      cleanup: () => removeTempDir(dir),
+    };
+  },
+  runs: 10,
+});
+
 /** Runs `body` with a fresh temp folder, removed afterwards. */
 async function inTemp(body: (dir: string) => Promise<void>): Promise<void> {
   const dir = await makeTempDir();
@@ -79,6 +97,41 @@ describe('FileStorage on disk', () => {
       assert.deepEqual(await s.readPiece(0), Buffer.alloc(1024 * 1024)); // a hole reads as zeros
       await s.close();
     });
+  });
+
+  it('sends writes to the thread pool after 3 slow inline writes, and keeps every byte', async () => {
+    await inTemp(async (dir) => {
+      const t = makeTorrent({ pieceLength: 16, files: MULTI, seed: 5 });
+      // Every inline write counts as slow.
+      const s = new FileStorage(t.metainfo, dir, { inlineWriteSlowMs: -1 });
+      await s.open();
+      const n = t.metainfo.pieceCount;
+      assert.ok(n >= 4, `${n} pieces`);
+      // A piece may span files: one write per file slice, so count slices, not pieces.
+      await s.writePiece(0, t.piece(0));
+      for (let p = 1; p < n && !s.inlineWritesPaused; p++) await s.writePiece(p, t.piece(p));
+      assert.equal(s.inlineWritesPaused, true);
+      for (let p = 0; p < n; p++) await s.writePiece(p, t.piece(p));
+      for (let p = 0; p < n; p++) assert.deepEqual(await s.readPiece(p), t.piece(p), `piece ${p}`);
+      await s.close();
+    });
+  });
+
+  it('does not pause inline writes while they are fast', async () => {
+    await inTemp(async (dir) => {
+      const t = makeTorrent({ pieceLength: 16, files: MULTI, seed: 6 });
+      const s = new FileStorage(t.metainfo, dir, { inlineWriteSlowMs: 60_000 });
+      await s.open();
+      for (let p = 0; p < t.metainfo.pieceCount; p++) await s.writePiece(p, t.piece(p));
+      assert.equal(s.inlineWritesPaused, false);
+      for (let p = 0; p < t.metainfo.pieceCount; p++) assert.deepEqual(await s.readPiece(p), t.piece(p));
+      await s.close();
+    });
+  });
+
+  it('refuses a negative inlineWriteBytes', () => {
+    const t = makeTorrent({ pieceLength: 16, files: MULTI });
+    assert.throws(() => new FileStorage(t.metainfo, '/nonexistent', { inlineWriteBytes: -1 }), RangeError);
   });
 
   it('keeps at most maxOpenFiles handles open (200 files, bound 8)', { skip: !hasProcFd }, async () => {
