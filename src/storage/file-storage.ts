@@ -16,14 +16,15 @@
 //   uses O_NOFOLLOW where the platform has it, so a symlink swapped in after the check is refused.
 //   A symlink that is not followed is never read through either: seeding reads the same paths.
 //   The download directory itself is trusted: it is used through its real path.
-// - Writes of up to `inlineWriteBytes` are made on the calling thread (a pwrite into the page cache
-//   costs less than handing it to libuv's pool: no thread wakes up and preempts the event loop, no
-//   writers contend for the file's lock). When INLINE_WRITE_SLOW_COUNT of them within a second take
-//   longer than INLINE_WRITE_SLOW_MS each (the disk pushes back: dirty pages throttled, a network
-//   filesystem), writes go to the pool for INLINE_WRITE_PAUSE_MS, so a slow disk never stalls the
-//   event loop for long. One slow write alone is taken as a hiccup of the machine.
+// - Reads and writes of up to `inlineBytes` are made on the calling thread: a pread or pwrite served
+//   by the page cache costs less than handing it to libuv's pool (no thread wakes up and preempts
+//   the event loop, no writers contend for the file's lock). When INLINE_SLOW_COUNT of one kind
+//   within a second take longer than its threshold (INLINE_WRITE_SLOW_MS, INLINE_READ_SLOW_MS: the
+//   disk pushes back, dirty pages are throttled, data comes from a spinning disk or the network),
+//   that kind goes to the pool for INLINE_PAUSE_MS, so a slow disk never stalls the event loop for
+//   long. One slow call alone is taken as a hiccup of the machine.
 
-import { constants, writeSync } from 'node:fs';
+import { constants, readSync, writeSync } from 'node:fs';
 import { type FileHandle, lstat, mkdir, open, realpath, stat } from 'node:fs/promises';
 import { isAbsolute, join, relative, resolve, sep } from 'node:path';
 import type { Metainfo } from '../protocol/metainfo.js';
@@ -40,10 +41,47 @@ const FLUSH_LANES = 4;
 const SIZE_HINT_MS = 1000;
 /** An inline write that took longer than this means the disk pushes back (see the header). */
 export const INLINE_WRITE_SLOW_MS = 20;
-/** Slow inline writes within a second that send the writes to the thread pool. */
-export const INLINE_WRITE_SLOW_COUNT = 3;
-/** How long writes then go through the thread pool before inline writes are tried again. */
-export const INLINE_WRITE_PAUSE_MS = 5000;
+/** An inline read that took longer than this did not come from the page cache. */
+export const INLINE_READ_SLOW_MS = 5;
+/** Slow inline calls of one kind within a second that send that kind to the thread pool. */
+export const INLINE_SLOW_COUNT = 3;
+/** How long they then go through the thread pool before inline calls are tried again. */
+export const INLINE_PAUSE_MS = 5000;
+
+/**
+ * Whether reads (or writes) run inline, on the calling thread: while they are at most `maxBytes`
+ * and not paused; INLINE_SLOW_COUNT slow ones within a second pause them for INLINE_PAUSE_MS.
+ */
+class InlineIo {
+  #pausedUntil = 0;
+  #slow = 0;
+  #slowSince = 0;
+
+  constructor(
+    readonly maxBytes: number,
+    readonly slowMs: number,
+  ) {}
+
+  get paused(): boolean {
+    return performance.now() < this.#pausedUntil;
+  }
+
+  allows(length: number): boolean {
+    return length <= this.maxBytes && !this.paused;
+  }
+
+  /** Counts a call that ran inline from t0 to t1 (performance.now()). */
+  timed(t0: number, t1: number): void {
+    if (t1 - t0 <= this.slowMs) return;
+    if (t1 - this.#slowSince > 1000) {
+      this.#slowSince = t1;
+      this.#slow = 0;
+    }
+    if (++this.#slow < INLINE_SLOW_COUNT) return;
+    this.#slow = 0;
+    this.#pausedUntil = t1 + INLINE_PAUSE_MS;
+  }
+}
 
 export interface FileStorageOptions {
   /** Most file handles kept open at once (least recently used ones are closed). Default 64. */
@@ -55,12 +93,12 @@ export interface FileStorageOptions {
    */
   writebackBytes?: number;
   /**
-   * Writes of up to this many bytes are made inline, on the calling thread, while they stay fast
-   * (see the header). Default 4 MiB; 0 sends every write through the thread pool.
+   * Reads and writes of up to this many bytes are made inline, on the calling thread, while they
+   * stay fast (see the header). Default 4 MiB; 0 sends every read and write through the thread pool.
    */
-  inlineWriteBytes?: number;
-  /** An inline write slower than this counts as slow (default INLINE_WRITE_SLOW_MS). */
-  inlineWriteSlowMs?: number;
+  inlineBytes?: number;
+  /** Overrides both thresholds above which an inline call counts as slow (tests). */
+  inlineSlowMs?: number;
 }
 
 export type FileLayout = Pick<Metainfo, 'files' | 'pieceLength' | 'pieceCount' | 'totalLength'>;
@@ -97,13 +135,8 @@ export class FileStorage implements Storage {
   readonly #root: string;
   readonly #maxOpen: number;
   readonly #writebackBytes: number;
-  readonly #inlineWriteBytes: number;
-  readonly #inlineWriteSlowMs: number;
-  /** Until when (performance.now()) writes go through the pool: an inline one was slow. */
-  #inlinePausedUntil = 0;
-  /** Slow inline writes counted since #slowSince (performance.now()). */
-  #slowWrites = 0;
-  #slowSince = 0;
+  readonly #inlineReads: InlineIo;
+  readonly #inlineWrites: InlineIo;
   readonly #gate = new OpenGate();
   #realRoot = '';
   #opening: Promise<void> | undefined;
@@ -135,10 +168,10 @@ export class FileStorage implements Storage {
     this.#root = resolve(downloadDir);
     this.#maxOpen = maxOpen;
     this.#writebackBytes = options.writebackBytes ?? 32 * 1024 * 1024;
-    const inline = options.inlineWriteBytes ?? 4 * 1024 * 1024;
-    if (!(inline >= 0)) throw new RangeError(`inlineWriteBytes must be 0 or more, got ${inline}`);
-    this.#inlineWriteBytes = inline;
-    this.#inlineWriteSlowMs = options.inlineWriteSlowMs ?? INLINE_WRITE_SLOW_MS;
+    const inline = options.inlineBytes ?? 4 * 1024 * 1024;
+    if (!(inline >= 0)) throw new RangeError(`inlineBytes must be 0 or more, got ${inline}`);
+    this.#inlineReads = new InlineIo(inline, options.inlineSlowMs ?? INLINE_READ_SLOW_MS);
+    this.#inlineWrites = new InlineIo(inline, options.inlineSlowMs ?? INLINE_WRITE_SLOW_MS);
     // The metainfo's paths are sanitized already; this second check costs nothing and does not
     // depend on every producer of a Metainfo having used the path policy.
     metainfo.files.forEach((f, i) => {
@@ -156,9 +189,14 @@ export class FileStorage implements Storage {
     });
   }
 
-  /** True while writes go through the thread pool because an inline write was slow. */
+  /** True while writes go through the thread pool because inline ones were slow. */
   get inlineWritesPaused(): boolean {
-    return performance.now() < this.#inlinePausedUntil;
+    return this.#inlineWrites.paused;
+  }
+
+  /** True while reads go through the thread pool because inline ones were slow. */
+  get inlineReadsPaused(): boolean {
+    return this.#inlineReads.paused;
   }
 
   /** The download directory (absolute). */
@@ -238,9 +276,13 @@ export class FileStorage implements Storage {
     const entry = await this.#acquire(s.file, false);
     try {
       const fh = await entry.ready;
+      const inline = this.#inlineReads.allows(s.length);
+      const t0 = performance.now();
       let done = 0;
       while (done < s.length) {
-        const { bytesRead } = await fh.read(out, s.bufferOffset + done, s.length - done, s.fileOffset + done);
+        const bytesRead = inline
+          ? readSync(fh.fd, out, s.bufferOffset + done, s.length - done, s.fileOffset + done)
+          : (await fh.read(out, s.bufferOffset + done, s.length - done, s.fileOffset + done)).bytesRead;
         if (bytesRead === 0) {
           throw new StorageError(
             StorageErrorCode.Missing,
@@ -250,6 +292,7 @@ export class FileStorage implements Storage {
         }
         done += bytesRead;
       }
+      if (inline) this.#inlineReads.timed(t0, performance.now());
     } catch (err) {
       throw fromOsError(err, this.pathOf(s.file), 'reading');
     } finally {
@@ -270,12 +313,12 @@ export class FileStorage implements Storage {
     const entry = await this.#acquire(s.file, true);
     try {
       const fh = await entry.ready;
-      if (s.length <= this.#inlineWriteBytes && performance.now() >= this.#inlinePausedUntil) {
+      if (this.#inlineWrites.allows(s.length)) {
         const t0 = performance.now();
         for (let done = 0; done < s.length; ) {
           done += writeSync(fh.fd, data, s.bufferOffset + done, s.length - done, s.fileOffset + done);
         }
-        this.#timedInlineWrite(t0, performance.now());
+        this.#inlineWrites.timed(t0, performance.now());
       } else {
         for (let done = 0; done < s.length; ) {
           const { bytesWritten } = await fh.write(
@@ -297,18 +340,6 @@ export class FileStorage implements Storage {
     } finally {
       this.#release(entry);
     }
-  }
-
-  /** Counts an inline write that took from t0 to t1; pauses inline writes when they are slow. */
-  #timedInlineWrite(t0: number, t1: number): void {
-    if (t1 - t0 <= this.#inlineWriteSlowMs) return;
-    if (t1 - this.#slowSince > 1000) {
-      this.#slowSince = t1;
-      this.#slowWrites = 0;
-    }
-    if (++this.#slowWrites < INLINE_WRITE_SLOW_COUNT) return;
-    this.#slowWrites = 0;
-    this.#inlinePausedUntil = t1 + INLINE_WRITE_PAUSE_MS;
   }
 
   /**

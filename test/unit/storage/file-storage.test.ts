@@ -30,14 +30,14 @@ runStorageCompliance({
   runs: 30,
 });
 
-// The same contract with every write handed to libuv's thread pool (the path a slow disk takes).
+// The same contract with every read and write handed to libuv's thread pool (a slow disk's path).
 runStorageCompliance({
-  name: 'FileStorage, writes through the thread pool',
+  name: 'FileStorage, reads and writes through the thread pool',
   create: async (metainfo) => {
     const dir = await makeTempDir();
     return {
-      storage: new FileStorage(metainfo, dir, { maxOpenFiles: 2, inlineWriteBytes: 0 }),
-      reopen: () => new FileStorage(metainfo, dir, { inlineWriteBytes: 0 }),
+      storage: new FileStorage(metainfo, dir, { maxOpenFiles: 2, inlineBytes: 0 }),
+      reopen: () => new FileStorage(metainfo, dir, { inlineBytes: 0 }),
       fileExists: async (i) => {
         const st = await lstat(join(dir, ...metainfo.files[i]!.path)).catch(() => undefined);
         return st?.isFile() ?? false;
@@ -99,11 +99,11 @@ describe('FileStorage on disk', () => {
     });
   });
 
-  it('sends writes to the thread pool after 3 slow inline writes, and keeps every byte', async () => {
+  it('sends reads and writes to the thread pool after 3 slow inline ones, and keeps every byte', async () => {
     await inTemp(async (dir) => {
       const t = makeTorrent({ pieceLength: 16, files: MULTI, seed: 5 });
-      // Every inline write counts as slow.
-      const s = new FileStorage(t.metainfo, dir, { inlineWriteSlowMs: -1 });
+      // Every inline call counts as slow.
+      const s = new FileStorage(t.metainfo, dir, { inlineSlowMs: -1 });
       await s.open();
       const n = t.metainfo.pieceCount;
       assert.ok(n >= 4, `${n} pieces`);
@@ -112,26 +112,30 @@ describe('FileStorage on disk', () => {
       for (let p = 1; p < n && !s.inlineWritesPaused; p++) await s.writePiece(p, t.piece(p));
       assert.equal(s.inlineWritesPaused, true);
       for (let p = 0; p < n; p++) await s.writePiece(p, t.piece(p));
+      assert.equal(s.inlineReadsPaused, false);
       for (let p = 0; p < n; p++) assert.deepEqual(await s.readPiece(p), t.piece(p), `piece ${p}`);
+      assert.equal(s.inlineReadsPaused, true);
+      for (let p = 0; p < n; p++) assert.deepEqual(await s.readPiece(p), t.piece(p), `piece ${p}, pooled`);
       await s.close();
     });
   });
 
-  it('does not pause inline writes while they are fast', async () => {
+  it('does not pause inline reads or writes while they are fast', async () => {
     await inTemp(async (dir) => {
       const t = makeTorrent({ pieceLength: 16, files: MULTI, seed: 6 });
-      const s = new FileStorage(t.metainfo, dir, { inlineWriteSlowMs: 60_000 });
+      const s = new FileStorage(t.metainfo, dir, { inlineSlowMs: 60_000 });
       await s.open();
       for (let p = 0; p < t.metainfo.pieceCount; p++) await s.writePiece(p, t.piece(p));
-      assert.equal(s.inlineWritesPaused, false);
       for (let p = 0; p < t.metainfo.pieceCount; p++) assert.deepEqual(await s.readPiece(p), t.piece(p));
+      assert.equal(s.inlineWritesPaused, false);
+      assert.equal(s.inlineReadsPaused, false);
       await s.close();
     });
   });
 
-  it('refuses a negative inlineWriteBytes', () => {
+  it('refuses a negative inlineBytes', () => {
     const t = makeTorrent({ pieceLength: 16, files: MULTI });
-    assert.throws(() => new FileStorage(t.metainfo, '/nonexistent', { inlineWriteBytes: -1 }), RangeError);
+    assert.throws(() => new FileStorage(t.metainfo, '/nonexistent', { inlineBytes: -1 }), RangeError);
   });
 
   it('keeps at most maxOpenFiles handles open (200 files, bound 8)', { skip: !hasProcFd }, async () => {
