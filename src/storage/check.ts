@@ -45,25 +45,29 @@ export async function checkExisting(
   let checked = 0;
   let failed = false;
 
-  const checkOne = async (piece: number): Promise<boolean> => {
+  /** Each lane reads into the buffer its last piece came back in: a check allocates per lane, not per piece. */
+  const checkOne = async (piece: number, spare: { buffer: Buffer | undefined }): Promise<boolean> => {
     if (!(await storage.mayHave(piece))) return false;
     let data: Buffer;
     try {
-      data = await storage.readPiece(piece);
+      data = await storage.readPiece(piece, spare.buffer);
     } catch (err) {
       if (StorageError.isCode(err, StorageErrorCode.Missing)) return false;
       throw err;
     }
-    const digest = await hashOf(hasher, data);
+    spare.buffer = undefined; // it may be transferred to a worker now
+    const { digest, buffer } = await hashOf(hasher, data);
+    spare.buffer = buffer;
     const expected = metainfo.pieces.subarray(piece * 20, piece * 20 + 20);
     return Buffer.compare(digest, expected) === 0;
   };
 
   const lane = async (): Promise<void> => {
+    const spare: { buffer: Buffer | undefined } = { buffer: undefined };
     while (next < total && !failed) {
       signal?.throwIfAborted();
       const piece = next++;
-      if (await checkOne(piece)) have.set(piece);
+      if (await checkOne(piece, spare)) have.set(piece);
       checked++;
       onProgress?.(checked, total);
     }
@@ -82,11 +86,16 @@ export async function checkExisting(
   return have;
 }
 
-async function hashOf(hasher: Pick<HasherPool, 'hash' | 'hashPiece'>, data: Buffer): Promise<Uint8Array> {
+/** The piece's digest, and a buffer of the piece's size that is free again (undefined: none). */
+async function hashOf(
+  hasher: Pick<HasherPool, 'hash' | 'hashPiece'>,
+  data: Buffer,
+): Promise<{ digest: Uint8Array; buffer: Buffer | undefined }> {
   if (ownsItsMemory(data) && data.length >= INLINE_HASH_BYTES) {
-    // The buffer is ours alone: transfer it to the worker instead of copying it.
-    const { hashes } = await hasher.hash(data.buffer, data.length, data.length);
-    return hashes.subarray(0, 20);
+    // The buffer is ours alone: transfer it to the worker instead of copying it; it comes back.
+    const { hashes, buffer } = await hasher.hash(data.buffer, data.length, data.length);
+    return { digest: hashes.subarray(0, 20), buffer: Buffer.from(buffer, 0, data.length) };
   }
-  return hasher.hashPiece(data);
+  // Hashed inline or copied: the storage may have lent its own buffer, so it is not reused here.
+  return { digest: await hasher.hashPiece(data), buffer: undefined };
 }
