@@ -31,7 +31,7 @@ const INLINE_HASH_BYTES = 64 * 1024;
  */
 export async function checkExisting(
   metainfo: CheckLayout,
-  storage: Pick<Storage, 'mayHave' | 'readPiece'>,
+  storage: Pick<Storage, 'mayHave' | 'mayHaveAny' | 'readPiece'>,
   hasher: Pick<HasherPool, 'hash' | 'hashPiece'>,
   options: CheckOptions = {},
 ): Promise<Bitfield> {
@@ -39,6 +39,12 @@ export async function checkExisting(
   signal?.throwIfAborted();
   const total = metainfo.pieceCount;
   const have = new Bitfield(total);
+  if (!(await storage.mayHaveAny())) {
+    // A fresh download: nothing to read, and no need to ask every piece.
+    signal?.throwIfAborted();
+    if (total > 0) onProgress?.(total, total);
+    return have;
+  }
   const byBytes = Math.floor((options.maxInFlightBytes ?? 64 * 1024 * 1024) / metainfo.pieceLength);
   const lanes = Math.max(1, Math.min(options.maxInFlight ?? 8, byBytes, total));
   let next = 0;

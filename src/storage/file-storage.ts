@@ -37,6 +37,8 @@ const READ_ONLY = constants.O_RDONLY | O_NOFOLLOW;
 const CREATE = constants.O_RDWR | constants.O_CREAT | O_NOFOLLOW;
 const FILE_MODE = 0o666;
 const FLUSH_LANES = 4;
+/** Files whose size mayHaveAny looks up at once. */
+const STAT_BATCH = 64;
 /** How long a file's size on disk, once looked up, answers mayHave (see #sizeOnDisk). */
 const SIZE_HINT_MS = 1000;
 /** An inline write that took longer than this means the disk pushes back (see the header). */
@@ -370,6 +372,23 @@ export class FileStorage implements Storage {
         if (this.#handles.get(s.file)?.sized) return true;
         const size = await this.#sizeOnDisk(s.file);
         if (size !== undefined && size > s.fileOffset) return true;
+      }
+      return false;
+    });
+  }
+
+  mayHaveAny(): Promise<boolean> {
+    return this.#gate.run('mayHaveAny', async () => {
+      // A piece made only of padding always "may have": torrents with padding take the long way.
+      if (this.#meta.files.some((f) => f.padding)) return true;
+      const files = this.#meta.files.map((f, i) => (f.length > 0 ? i : -1)).filter((i) => i >= 0);
+      for (let at = 0; at < files.length; at += STAT_BATCH) {
+        const sizes = await Promise.all(
+          files
+            .slice(at, at + STAT_BATCH)
+            .map((i) => (this.#handles.get(i)?.sized ? Promise.resolve(1) : this.#sizeOnDisk(i))),
+        );
+        if (sizes.some((size) => size !== undefined && size > 0)) return true;
       }
       return false;
     });

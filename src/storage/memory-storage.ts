@@ -102,6 +102,13 @@ export class MemoryStorage implements Storage {
     });
   }
 
+  mayHaveAny(): Promise<boolean> {
+    return this.#gate.run('mayHaveAny', async () => {
+      // A piece made only of padding always "may have": torrents with padding take the long way.
+      return this.#meta.files.some((f, i) => f.padding || (f.length > 0 && this.#files[i] !== undefined));
+    });
+  }
+
   flush(): Promise<void> {
     return this.#gate.run('flush', async () => {});
   }

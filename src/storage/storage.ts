@@ -9,6 +9,8 @@
 // - `mayHave(piece)` is false only when none of the piece's bytes can be on disk: every non-padding
 //   file it touches is absent (or ends before the piece's bytes start). A piece made only of padding
 //   always "may have". So `mayHave` false ⇒ `readPiece` rejects with `ERR_STORAGE_MISSING`.
+// - `mayHaveAny()` is false only when `mayHave` is false for every piece (a fresh download): a check
+//   then skips the pieces without asking each one.
 // - Index, offset and length are checked: out of range rejects with `ERR_STORAGE_RANGE`.
 // - Before `open()` and after `close()`, operations reject with `ERR_STORAGE_CLOSED`.
 
@@ -29,6 +31,8 @@ export interface Storage {
   writePiece(piece: number, data: Uint8Array): Promise<void>;
   /** True when some byte of the piece's files exists on disk (used to skip hashing absent data). */
   mayHave(piece: number): Promise<boolean>;
+  /** False only when mayHave is false for every piece: nothing of the torrent is on disk. */
+  mayHaveAny(): Promise<boolean>;
   /** fsync what was written (used before resume data is saved). */
   flush(): Promise<void>;
   /** Idempotent; waits for operations in progress, then closes all handles. */

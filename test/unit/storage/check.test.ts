@@ -45,17 +45,23 @@ function piecesWithin(t: TestTorrent, start: number, end: number): number[] {
   return out;
 }
 
-/** Counts readPiece calls and the most running at once (the storage itself is real). */
+/** Counts mayHave and readPiece calls, and the most reads running at once (the storage is real). */
 function counting(s: Storage): {
-  storage: Pick<Storage, 'mayHave' | 'readPiece'>;
+  storage: Pick<Storage, 'mayHave' | 'mayHaveAny' | 'readPiece'>;
+  asked: number;
   reads: number;
   maxAtOnce: number;
 } {
   const c = {
+    asked: 0,
     reads: 0,
     maxAtOnce: 0,
     storage: {
-      mayHave: (p: number) => s.mayHave(p),
+      mayHave: (p: number) => {
+        c.asked++;
+        return s.mayHave(p);
+      },
+      mayHaveAny: () => s.mayHaveAny(),
       readPiece: async (p: number) => {
         c.reads++;
         running++;
@@ -114,13 +120,19 @@ describe('checkExisting on disk', () => {
     });
   });
 
-  it('a fresh download reads nothing and has nothing', async () => {
+  it('a fresh download reads nothing, asks no piece and has nothing', async () => {
     await withDir(async (_dir, t, s) => {
       await s.open();
       const c = counting(s);
-      const have = await checkExisting(t.metainfo, c.storage, hasher);
+      const progress: [number, number][] = [];
+      const have = await checkExisting(t.metainfo, c.storage, hasher, {
+        onProgress: (done, total) => progress.push([done, total]),
+      });
       assert.equal(have.count, 0);
       assert.equal(c.reads, 0);
+      assert.equal(c.asked, 0);
+      const n = t.metainfo.pieceCount;
+      assert.deepEqual(progress, [[n, n]]);
     });
   });
 
