@@ -315,23 +315,14 @@ export class FileStorage implements Storage {
     const entry = await this.#acquire(s.file, true);
     try {
       const fh = await entry.ready;
-      if (this.#inlineWrites.allows(s.length)) {
-        const t0 = performance.now();
-        for (let done = 0; done < s.length; ) {
-          done += writeSync(fh.fd, data, s.bufferOffset + done, s.length - done, s.fileOffset + done);
-        }
-        this.#inlineWrites.timed(t0, performance.now());
-      } else {
-        for (let done = 0; done < s.length; ) {
-          const { bytesWritten } = await fh.write(
-            data,
-            s.bufferOffset + done,
-            s.length - done,
-            s.fileOffset + done,
-          );
-          done += bytesWritten;
-        }
+      const inline = this.#inlineWrites.allows(s.length);
+      const t0 = performance.now();
+      for (let done = 0; done < s.length; ) {
+        done += inline
+          ? writeSync(fh.fd, data, s.bufferOffset + done, s.length - done, s.fileOffset + done)
+          : (await fh.write(data, s.bufferOffset + done, s.length - done, s.fileOffset + done)).bytesWritten;
       }
+      if (inline) this.#inlineWrites.timed(t0, performance.now());
       entry.dirty = true;
       entry.unsyncedBytes += s.length;
       if (this.#writebackBytes > 0 && entry.unsyncedBytes >= this.#writebackBytes && !entry.syncing) {
@@ -367,11 +358,7 @@ export class FileStorage implements Storage {
       const slices = this.#map.pieceSlices(piece);
       if (slices.every((s) => s.padding)) return true;
       for (const s of slices) {
-        if (s.padding) continue;
-        // A handle sized for writing means the file exists at its full length.
-        if (this.#handles.get(s.file)?.sized) return true;
-        const size = await this.#sizeOnDisk(s.file);
-        if (size !== undefined && size > s.fileOffset) return true;
+        if (!s.padding && (await this.#holdsBytesFrom(s.file, s.fileOffset))) return true;
       }
       return false;
     });
@@ -383,15 +370,21 @@ export class FileStorage implements Storage {
       if (this.#meta.files.some((f) => f.padding)) return true;
       const files = this.#meta.files.map((f, i) => (f.length > 0 ? i : -1)).filter((i) => i >= 0);
       for (let at = 0; at < files.length; at += STAT_BATCH) {
-        const sizes = await Promise.all(
-          files
-            .slice(at, at + STAT_BATCH)
-            .map((i) => (this.#handles.get(i)?.sized ? Promise.resolve(1) : this.#sizeOnDisk(i))),
+        const held = await Promise.all(
+          files.slice(at, at + STAT_BATCH).map((i) => this.#holdsBytesFrom(i, 0)),
         );
-        if (sizes.some((size) => size !== undefined && size > 0)) return true;
+        if (held.includes(true)) return true;
       }
       return false;
     });
+  }
+
+  /** True when file `index` may hold bytes at `offset` or later: it is on disk and longer than that. */
+  async #holdsBytesFrom(index: number, offset: number): Promise<boolean> {
+    // A handle sized for writing means the file exists at its full length.
+    if (this.#handles.get(index)?.sized) return true;
+    const size = await this.#sizeOnDisk(index);
+    return size !== undefined && size > offset;
   }
 
   /**
