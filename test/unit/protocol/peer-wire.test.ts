@@ -267,6 +267,21 @@ function split(buf: Uint8Array, cuts: number[]): Uint8Array[] {
   return out;
 }
 
+/** Checks `body` (300 runs) on any list of messages, encoded as one stream and cut anywhere. */
+function forAnySplitStream(body: (msgs: Message[], stream: Buffer, chunks: Uint8Array[]) => void): void {
+  fc.assert(
+    fc.property(
+      fc.array(arbMessage, { maxLength: 12 }),
+      fc.array(fc.nat(), { maxLength: 40 }),
+      (msgs, cuts) => {
+        const stream = Buffer.concat(msgs.map(encodeMessage));
+        body(msgs, stream, split(stream, cuts));
+      },
+    ),
+    { numRuns: 300 },
+  );
+}
+
 describe('peer wire properties', () => {
   test('decode(encode(m)) = m', () => {
     fc.assert(
@@ -282,58 +297,42 @@ describe('peer wire properties', () => {
   });
 
   test('framing survives any split or coalescing of the stream', () => {
-    fc.assert(
-      fc.property(
-        fc.array(arbMessage, { maxLength: 12 }),
-        fc.array(fc.nat(), { maxLength: 40 }),
-        (msgs, cuts) => {
-          const stream = Buffer.concat(msgs.map(encodeMessage));
-          const reader = new FrameReader();
-          const got: Message[] = [];
-          for (const chunk of split(stream, cuts)) {
-            reader.push(chunk);
-            drain(reader, (m) => got.push(m));
-          }
-          assert.equal(reader.bufferedBytes, 0);
-          // Every view handed out must still hold its bytes after all later chunks were processed.
-          assert.deepEqual(got.map(normalize), msgs.map(normalize));
-        },
-      ),
-      { numRuns: 300 },
-    );
+    forAnySplitStream((msgs, _stream, chunks) => {
+      const reader = new FrameReader();
+      const got: Message[] = [];
+      for (const chunk of chunks) {
+        reader.push(chunk);
+        drain(reader, (m) => got.push(m));
+      }
+      assert.equal(reader.bufferedBytes, 0);
+      // Every view handed out must still hold its bytes after all later chunks were processed.
+      assert.deepEqual(got.map(normalize), msgs.map(normalize));
+    });
   });
 
   test('transient mode: chunks in one reused buffer, every message intact when it is handed out', () => {
-    fc.assert(
-      fc.property(
-        fc.array(arbMessage, { maxLength: 12 }),
-        fc.array(fc.nat(), { maxLength: 40 }),
-        (msgs, cuts) => {
-          const stream = Buffer.concat(msgs.map(encodeMessage));
-          const reader = new FrameReader({ transient: true });
-          const shared = Buffer.alloc(stream.length + 1);
-          const got: unknown[] = [];
-          const kept: Message[] = [];
-          for (const chunk of split(stream, cuts)) {
-            // as a socket reading into one buffer: this read overwrites the last one
-            shared.fill(0xee);
-            shared.set(chunk);
-            reader.push(shared.subarray(0, chunk.length));
-            drain(reader, (m) => {
-              got.push(normalize(m)); // a piece's data is valid now, so compare a copy of it now
-              kept.push(m);
-            });
-            reader.retain();
-          }
-          assert.equal(reader.bufferedBytes, 0);
-          assert.deepEqual(got, msgs.map(normalize));
-          // payloads other than a piece's are copies: still intact after every later read
-          const notPiece = (m: Message): boolean => m.type !== 'piece';
-          assert.deepEqual(kept.filter(notPiece).map(normalize), msgs.filter(notPiece).map(normalize));
-        },
-      ),
-      { numRuns: 300 },
-    );
+    forAnySplitStream((msgs, stream, chunks) => {
+      const reader = new FrameReader({ transient: true });
+      const shared = Buffer.alloc(stream.length + 1);
+      const got: unknown[] = [];
+      const kept: Message[] = [];
+      for (const chunk of chunks) {
+        // as a socket reading into one buffer: this read overwrites the last one
+        shared.fill(0xee);
+        shared.set(chunk);
+        reader.push(shared.subarray(0, chunk.length));
+        drain(reader, (m) => {
+          got.push(normalize(m)); // a piece's data is valid now, so compare a copy of it now
+          kept.push(m);
+        });
+        reader.retain();
+      }
+      assert.equal(reader.bufferedBytes, 0);
+      assert.deepEqual(got, msgs.map(normalize));
+      // payloads other than a piece's are copies: still intact after every later read
+      const notPiece = (m: Message): boolean => m.type !== 'piece';
+      assert.deepEqual(kept.filter(notPiece).map(normalize), msgs.filter(notPiece).map(normalize));
+    });
   });
 
   test('random bytes give only messages, need-more or ProtocolError', () => {
