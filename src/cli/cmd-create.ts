@@ -4,6 +4,7 @@
 import { stat, writeFile } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
 import { basename } from 'node:path';
+import { isAnnounce } from '../protocol/announce.js';
 import { UsageError } from '../util/errors.js';
 import { intOption, parse, sizeOption } from './args.js';
 
@@ -48,7 +49,7 @@ export async function runCreate(argv: string[]): Promise<number> {
   );
   for (const tier of announce) {
     for (const a of tier) {
-      if (!/^(https?|udp):\/\/[^/\s]+/i.test(a) && !/^(\[[0-9a-f:.]+\]|[^:/\s[\]]+):\d{1,5}$/i.test(a)) {
+      if (!isAnnounce(a)) {
         throw new UsageError(`create: --announce: "${a}" is neither an http(s)/udp URL nor host:port`);
       }
     }

@@ -1,5 +1,7 @@
 // `bitswarm download <torrent|magnet> [-d DIR] [--peer HOST:PORT]... [--seed] [--json]` and
 // `bitswarm seed <torrent> -d DIR`: one session, one torrent, live progress.
+
+import { loadTorrentArg } from '../lib/source.js';
 import type { Metainfo } from '../protocol/metainfo.js';
 import { TorrentManager } from '../session/manager.js';
 import type { Session } from '../session/session.js';
@@ -8,7 +10,6 @@ import type { Torrent } from '../swarm/torrent.js';
 import { UsageError } from '../util/errors.js';
 import { formatBytes, formatDuration, formatRate } from '../util/format.js';
 import { parse } from './args.js';
-import { loadTorrentArg } from './load.js';
 import { netHelp, netOptions, readNetOptions, startSession } from './net-options.js';
 
 export const downloadHelp = `usage: bitswarm download <torrent|magnet> [options]

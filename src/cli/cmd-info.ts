@@ -1,11 +1,12 @@
 // `bitswarm info <torrent|magnet> [--json]`
+
+import { loadTorrentArg } from '../lib/source.js';
 import { quote } from '../protocol/errors.js';
 import { formatMagnet } from '../protocol/magnet.js';
 import type { Metainfo } from '../protocol/metainfo.js';
 import { UsageError } from '../util/errors.js';
 import { formatBytes } from '../util/format.js';
 import { parse } from './args.js';
-import { loadTorrentArg } from './load.js';
 
 export const infoHelp = `usage: bitswarm info <torrent|magnet> [--json]`;
 

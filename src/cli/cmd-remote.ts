@@ -6,6 +6,7 @@
 import { readFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { ApiClient, ApiClientError, findDaemon } from '../api/client.js';
+import { loadTorrentArg } from '../lib/source.js';
 import { parseAddress } from '../peer/dial.js';
 import { isMagnet } from '../protocol/magnet.js';
 import type { TorrentView } from '../session/manager.js';
@@ -13,7 +14,6 @@ import { defaultStateDir } from '../session/state-store.js';
 import { UsageError } from '../util/errors.js';
 import { formatBytes, formatRate } from '../util/format.js';
 import { parse } from './args.js';
-import { loadTorrentArg } from './load.js';
 
 const common = {
   state: { type: 'string' },

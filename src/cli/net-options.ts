@@ -1,7 +1,8 @@
 // The network switches every socket-opening command takes (DESIGN.md): --port, --bind, --peer,
 // --no-dht, --no-lsd, --no-pex, --dht-bootstrap, and the session they configure.
 import { type PeerAddress, parseAddress } from '../peer/dial.js';
-import { Session, SessionError, type SessionOptions } from '../session/session.js';
+import type { Session, SessionOptions } from '../session/session.js';
+import { startSession as startSessionOn } from '../session/start-session.js';
 import { UsageError } from '../util/errors.js';
 import { intOption, type Options, sizeOption } from './args.js';
 
@@ -77,23 +78,7 @@ export function readNetOptions(
   return { port: intOption(command, 'port', values.port, 0, 65535), bind: values.bind, peers, session };
 }
 
-const DEFAULT_PORT = 6881;
-
 /** Starts a session on the given port, or on 6881 and the next free ones when none was given. */
-export async function startSession(net: NetConfig, extra: SessionOptions = {}): Promise<Session> {
-  const candidates =
-    net.port !== undefined ? [net.port] : [DEFAULT_PORT, DEFAULT_PORT + 1, DEFAULT_PORT + 2, 0];
-  let last: unknown;
-  for (const p of candidates) {
-    const s = new Session({ ...net.session, ...extra, port: p });
-    try {
-      await s.start();
-      return s;
-    } catch (err) {
-      last = err;
-      await s.stop();
-      if (net.port !== undefined) throw err;
-    }
-  }
-  throw last instanceof Error ? last : new SessionError('cannot listen');
+export function startSession(net: NetConfig, extra: SessionOptions = {}): Promise<Session> {
+  return startSessionOn(net.port, { ...net.session, ...extra });
 }

@@ -67,6 +67,11 @@ export interface AddRequest {
   seedRatio?: number;
   seedTimeSec?: number;
   sequential?: boolean;
+  /**
+   * The data under `dir` was hashed into this metainfo from this time on (a torrent just created
+   * from it): when no file has changed since, every piece is trusted and the check is skipped.
+   */
+  hashedAtMs?: number;
 }
 
 export interface TorrentView {
@@ -231,6 +236,10 @@ export class TorrentManager extends TypedEmitter<ManagerEvents> {
     if (this.#stopped) throw new ManagerError('ERR_CONFLICT', 'the manager is stopped');
     const hex = req.metainfo?.infoHashHex ?? req.magnet?.infoHashHex;
     if (!hex) throw new ManagerError('ERR_BAD_REQUEST', 'nothing to add: give a torrent or a magnet link');
+    const resume =
+      req.metainfo && req.hashedAtMs !== undefined
+        ? await unchangedSince(req.metainfo, resolve(req.dir), req.hashedAtMs)
+        : undefined;
     const existing = this.#entries.get(hex);
     if (existing) {
       if (req.peers?.length) existing.torrent?.addPeers(req.peers);
@@ -258,6 +267,7 @@ export class TorrentManager extends TypedEmitter<ManagerEvents> {
       ...(req.peers?.length ? { peers: req.peers.map((p) => `${p.host}:${p.port}`) } : {}),
       ...(req.sequential ? { sequential: true } : {}),
       ...(req.magnet && !req.metainfo ? { magnet: formatMagnet(req.magnet) } : {}),
+      ...(resume ? { resume } : {}),
     };
     const entry: Entry = {
       hex,
@@ -308,6 +318,16 @@ export class TorrentManager extends TypedEmitter<ManagerEvents> {
 
   recordOf(hex: string): Readonly<TorrentRecord> | undefined {
     return this.#entries.get(hex)?.record;
+  }
+
+  /** The verified pieces: the running torrent's, else those of the saved resume data. */
+  verifiedPieces(hex: string): Bitfield | undefined {
+    const e = this.#entries.get(hex);
+    if (!e) return undefined;
+    if (e.torrent) return e.torrent.bitfield;
+    return e.metainfo && e.record.resume && isValidResume(e.record.resume, e.metainfo)
+      ? resumeBitfield(e.record.resume, e.metainfo)
+      : undefined;
   }
 
   list(): TorrentView[] {
@@ -660,9 +680,25 @@ export class TorrentManager extends TypedEmitter<ManagerEvents> {
   }
 }
 
+/** Resume data saying every piece is verified, when no file changed since `sinceMs` (else undefined). */
+async function unchangedSince(
+  m: Metainfo,
+  dir: string,
+  sinceMs: number,
+): Promise<NonNullable<TorrentRecord['resume']> | undefined> {
+  // Coarse file-system clocks (1 s, 2 s on FAT) could date a write during hashing before it began.
+  const margin = 2000;
+  const files = await fileFingerprints(m.files.map((f, i) => (f.padding ? '' : filePaths(m, dir)[i]!)));
+  const changed = m.files.some(
+    (f, i) => !f.padding && (files[i]!.size !== f.length || files[i]!.mtimeMs >= sinceMs - margin),
+  );
+  if (changed) return undefined;
+  return { pieces: Buffer.from(Bitfield.full(m.pieceCount).buffer).toString('base64'), files };
+}
+
 /** A .torrent for a metainfo: its original info bytes (so the info hash stays exactly the same) with
  * the outer keys it had, in sorted order. */
-function rawTorrent(m: Metainfo): Uint8Array {
+export function rawTorrent(m: Metainfo): Uint8Array {
   const parts: Uint8Array[] = [Buffer.from('d')];
   const kv = (k: string, v: Parameters<typeof encode>[0]): void => {
     parts.push(encode(k), encode(v));

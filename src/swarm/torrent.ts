@@ -172,6 +172,23 @@ interface Candidate {
 const TICK_MS = 1000;
 const CHOKE_INTERVAL_MS = 10_000;
 
+/** Verified bytes of each file of `m`: the file's share of the pieces set in `verified`. */
+export function fileVerifiedBytes(m: Metainfo, verified: Bitfield): number[] {
+  return m.files.map((f) => {
+    if (f.length === 0) return 0;
+    let done = 0;
+    const first = Math.floor(f.offset / m.pieceLength);
+    const last = Math.floor((f.offset + f.length - 1) / m.pieceLength);
+    for (let p = first; p <= last; p++) {
+      if (!verified.get(p)) continue;
+      const start = Math.max(f.offset, p * m.pieceLength);
+      const end = Math.min(f.offset + f.length, (p + 1) * m.pieceLength);
+      done += end - start;
+    }
+    return done;
+  });
+}
+
 export class Torrent extends TypedEmitter<TorrentEvents> {
   readonly metainfo: Metainfo;
   readonly infoHash: Buffer;
@@ -347,20 +364,7 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
 
   /** Verified bytes of each file (a file's share of its verified pieces). */
   fileProgress(): number[] {
-    const m = this.metainfo;
-    return m.files.map((f) => {
-      if (f.length === 0) return 0;
-      let done = 0;
-      const first = Math.floor(f.offset / m.pieceLength);
-      const last = Math.floor((f.offset + f.length - 1) / m.pieceLength);
-      for (let p = first; p <= last; p++) {
-        if (!this.bitfield.get(p)) continue;
-        const start = Math.max(f.offset, p * m.pieceLength);
-        const end = Math.min(f.offset + f.length, (p + 1) * m.pieceLength);
-        done += end - start;
-      }
-      return done;
-    });
+    return fileVerifiedBytes(this.metainfo, this.bitfield);
   }
 
   /** Bytes of wanted pieces not yet verified. */

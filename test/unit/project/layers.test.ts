@@ -18,7 +18,9 @@ const allowed: Record<string, readonly string[]> = {
   discovery: ['protocol', 'util'],
   session: ['protocol', 'util', 'storage', 'peer', 'swarm', 'discovery'],
   api: ['protocol', 'util', 'storage', 'peer', 'swarm', 'discovery', 'session'],
-  cli: ['protocol', 'util', 'storage', 'peer', 'swarm', 'discovery', 'session', 'api'],
+  // The library (the package's public entry), above the session beside the API; the CLI uses it.
+  lib: ['protocol', 'util', 'storage', 'peer', 'swarm', 'discovery', 'session'],
+  cli: ['protocol', 'util', 'storage', 'peer', 'swarm', 'discovery', 'session', 'api', 'lib'],
 };
 // Modules of Node that mean I/O, timers or process state: not allowed in the pure protocol layer.
 const impureNodeModules =

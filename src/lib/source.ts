@@ -1,5 +1,6 @@
-// Reads the <torrent|magnet> argument that several commands take, with one-line errors that name
-// the file: `bad.torrent: info.pieces: length 41 is not a multiple of 20`.
+// Reads what names a torrent — a magnet link, a path to a .torrent, or its bytes — for the library
+// (client.add) and the CLI commands alike, with the same one-line errors that name the input:
+// `bad.torrent: info.pieces: length 41 is not a multiple of 20`.
 import { readFile } from 'node:fs/promises';
 import { MagnetError, MetainfoError } from '../protocol/errors.js';
 import { isMagnet, type Magnet, parseMagnet } from '../protocol/magnet.js';
@@ -9,6 +10,9 @@ import { UsageError } from '../util/errors.js';
 export type Loaded =
   | { kind: 'torrent'; file: string; metainfo: Metainfo }
   | { kind: 'magnet'; magnet: Magnet };
+
+/** What errors call .torrent bytes given without a file name. */
+export const BYTES_LABEL = '.torrent bytes';
 
 export async function loadTorrentArg(arg: string): Promise<Loaded> {
   if (isMagnet(arg)) {
@@ -32,10 +36,22 @@ export async function loadTorrentArg(arg: string): Promise<Loaded> {
           : (err as Error).message;
     throw new UsageError(`${arg}: ${why}`);
   }
+  return { kind: 'torrent', file: arg, metainfo: parseTorrentBytes(bytes, arg) };
+}
+
+/** A magnet link or a path (as the CLI takes them), or the bytes of a .torrent. */
+export async function loadSource(source: string | Uint8Array): Promise<Loaded> {
+  if (typeof source === 'string') return loadTorrentArg(source);
+  if (!(source instanceof Uint8Array))
+    throw new UsageError('source: give a magnet link, a path to a .torrent, or its bytes (Uint8Array)');
+  return { kind: 'torrent', file: BYTES_LABEL, metainfo: parseTorrentBytes(source, BYTES_LABEL) };
+}
+
+function parseTorrentBytes(bytes: Uint8Array, label: string): Metainfo {
   try {
-    return { kind: 'torrent', file: arg, metainfo: parseMetainfo(bytes) };
+    return parseMetainfo(bytes);
   } catch (err) {
-    if (err instanceof MetainfoError) throw new UsageError(`${arg}: ${err.message}`);
+    if (err instanceof MetainfoError) throw new UsageError(`${label}: ${err.message}`);
     throw err;
   }
 }

@@ -1,0 +1,400 @@
+// The library's Client: one session (one port: peers, the embedded tracker, the DHT) and the torrent
+// manager the daemon uses, with its state directory when one is given — the same resume data and
+// settings files, so a Client can open what a stopped daemon left, and the reverse.
+//
+// Nothing opens a socket before ready() (or the first add/seed, which call it). Bad input rejects
+// with a UsageError before any socket is opened, with the line the CLI prints for the same input.
+
+import { EventEmitter } from 'node:events';
+import { readFile } from 'node:fs/promises';
+import { dirname, join, resolve } from 'node:path';
+import { formatAddress } from '../peer/dial.js';
+import { isAnnounce } from '../protocol/announce.js';
+import { parseMagnet } from '../protocol/magnet.js';
+import { parseMetainfo } from '../protocol/metainfo.js';
+import { TorrentManager } from '../session/manager.js';
+import { type Session, SessionError, type SessionOptions } from '../session/session.js';
+import { startSession } from '../session/start-session.js';
+import { type SessionSettings, StateStore } from '../session/state-store.js';
+import { CreateError, createTorrent } from '../storage/create-torrent.js';
+import { UsageError } from '../util/errors.js';
+import { VERSION } from '../util/version.js';
+import { loadSource } from './source.js';
+import { parsePeers, Torrent, type TorrentContext, type TorrentHooks } from './torrent.js';
+
+export interface ClientOptions {
+  /** TCP and UDP port for peers, the embedded tracker and the DHT. 0: any free port. Default: 6881,
+   * else the next free ones, else any (as the CLI). */
+  port?: number;
+  /** Address to listen on and connect from. Default: all interfaces. */
+  bind?: string;
+  /** The Mainline DHT (default true; no public bootstrap nodes when bound to loopback). */
+  dht?: boolean;
+  /** DHT bootstrap nodes, 'host:port'; replaces the default list ([] starts a new DHT). */
+  dhtBootstrap?: string[];
+  /** Local service discovery, BEP 14 multicast on the LAN (default true; off when bound to loopback). */
+  lsd?: boolean;
+  /** Peer exchange (default true). */
+  pex?: boolean;
+  /** The embedded tracker on the port (default true). */
+  tracker?: boolean;
+  /** Keep torrents, their settings and resume data here (the daemon's layout); reopened by the next
+   * Client with the same folder. Default: nothing is kept. */
+  stateDir?: string;
+  /** Where add() downloads when no `dir` is given. Default: the current folder. */
+  downloadDir?: string;
+  /** Session-wide rate limits on payload, bytes per second (0: unlimited, the default). */
+  uploadLimitBytesPerSec?: number;
+  downloadLimitBytesPerSec?: number;
+  /** Most peer connections over all torrents (default 500). */
+  maxConnections?: number;
+  /** Torrents downloading at once (default 5) and seeding at once (default 20); the rest queue. */
+  maxActiveDownloads?: number;
+  maxActiveSeeds?: number;
+}
+
+export interface AddOptions {
+  /** Download folder (default: the client's downloadDir). */
+  dir?: string;
+  /** Peers to connect to, 'host:port' ('[v6]:port' for IPv6). */
+  peers?: string[];
+  /** Download pieces in order. */
+  sequential?: boolean;
+  /** Add without starting (resume() starts it). */
+  paused?: boolean;
+  /** This torrent's rate limits, bytes per second (0: unlimited). */
+  uploadLimitBytesPerSec?: number;
+  downloadLimitBytesPerSec?: number;
+}
+
+export interface SeedOptions {
+  /** Trackers: URLs (http, https, udp) or 'host:port' (the tracker inside the peer there); one tier each. */
+  announce?: string[];
+  /** A power of two of at least 16384 (default: about 1,000–2,000 pieces). */
+  pieceLength?: number;
+  /** BEP 27: no DHT, PEX or LSD for this torrent. */
+  private?: boolean;
+  comment?: string;
+  /** Peers to connect to, 'host:port'. */
+  peers?: string[];
+}
+
+export interface ClientEventMap {
+  /** A torrent was added (by add(), seed(), or loaded from the state directory). */
+  torrent: [Torrent];
+  /** A problem that stops nothing: a damaged file of the state directory (that torrent is skipped or rechecked). */
+  warning: [Error];
+}
+
+interface Running {
+  session: Session;
+  manager: TorrentManager;
+}
+
+export class Client extends EventEmitter<ClientEventMap> {
+  readonly #o: ClientOptions;
+  readonly #torrents = new Map<string, { torrent: Torrent; hooks: TorrentHooks }>();
+  #ready: Promise<Running> | undefined;
+  #running: Running | undefined;
+  #closing: Promise<void> | undefined;
+
+  constructor(options: ClientOptions = {}) {
+    super({ captureRejections: false });
+    this.#o = checkOptions(options);
+  }
+
+  /** The port peers reach this client at (0 before ready()). */
+  get port(): number {
+    return this.#running?.session.port ?? 0;
+  }
+
+  /** The torrents, in the order they were added. */
+  get torrents(): Torrent[] {
+    const m = this.#running?.manager;
+    if (!m) return [];
+    return m
+      .list()
+      .map((v) => this.#torrentFor(v.infoHash))
+      .filter((t): t is Torrent => t !== undefined);
+  }
+
+  /** The torrent with this info hash (40 hex digits, any case, or its 20 bytes), if the client holds it. */
+  get(infoHash: string | Uint8Array): Torrent | undefined {
+    const hex = typeof infoHash === 'string' ? infoHash.toLowerCase() : Buffer.from(infoHash).toString('hex');
+    return this.#torrentFor(hex);
+  }
+
+  /** Opens the port, loads the state directory, starts its torrents. Idempotent. */
+  ready(): Promise<void> {
+    if (this.#closing !== undefined) return Promise.reject(new SessionError('the client is closed'));
+    this.#ready ??= this.#start();
+    return this.#ready.then(() => undefined);
+  }
+
+  async #start(): Promise<Running> {
+    const o = this.#o;
+    let store: StateStore | undefined;
+    let settings: SessionSettings = {};
+    if (o.stateDir !== undefined) {
+      store = new StateStore(resolve(o.stateDir));
+      await store.open();
+      await refuseIfDaemonRuns(store.dir);
+      settings = await store.loadSettings();
+    }
+    const pick = <K extends keyof SessionSettings>(key: K, given: SessionSettings[K]): void => {
+      if (given !== undefined) settings[key] = given;
+    };
+    pick('port', o.port);
+    pick('uploadLimitBytesPerSec', o.uploadLimitBytesPerSec);
+    pick('downloadLimitBytesPerSec', o.downloadLimitBytesPerSec);
+    pick('maxConnections', o.maxConnections);
+    pick('maxActiveDownloads', o.maxActiveDownloads);
+    pick('maxActiveSeeds', o.maxActiveSeeds);
+    const sessionOptions: SessionOptions = {
+      dht: o.dht ?? true,
+      lsd: o.lsd ?? true,
+      pex: o.pex ?? true,
+      tracker: o.tracker ?? true,
+      ...(o.bind !== undefined ? { bind: o.bind } : {}),
+      ...(o.dhtBootstrap !== undefined ? { dhtBootstrap: parsePeers(o.dhtBootstrap) } : {}),
+      ...(settings.uploadLimitBytesPerSec !== undefined
+        ? { uploadLimitBytesPerSec: settings.uploadLimitBytesPerSec }
+        : {}),
+      ...(settings.downloadLimitBytesPerSec !== undefined
+        ? { downloadLimitBytesPerSec: settings.downloadLimitBytesPerSec }
+        : {}),
+      ...(settings.maxConnections !== undefined ? { maxConnections: settings.maxConnections } : {}),
+      ...(store ? { stateDir: store.dir } : {}),
+    };
+    const session = await startSession(settings.port, sessionOptions);
+    const manager = new TorrentManager({
+      session,
+      ...(store ? { store } : {}),
+      ...(settings.maxActiveDownloads !== undefined
+        ? { maxActiveDownloads: settings.maxActiveDownloads }
+        : {}),
+      ...(settings.maxActiveSeeds !== undefined ? { maxActiveSeeds: settings.maxActiveSeeds } : {}),
+    });
+    const running = { session, manager };
+    try {
+      this.#route(manager);
+      this.#running = running;
+      if (store) {
+        settings.port = session.port;
+        await store.saveSettings(settings);
+        for (const w of await manager.load()) this.emit('warning', new Error(w));
+      }
+      manager.start();
+      for (const v of manager.list()) this.#torrentFor(v.infoHash);
+      return running;
+    } catch (err) {
+      this.#running = undefined;
+      await manager.stop();
+      await session.stop();
+      throw err;
+    }
+  }
+
+  /** Manager events go to the Torrent of their info hash. */
+  #route(manager: TorrentManager): void {
+    manager.on('torrent:active', (hex, swarm) => this.#hooksFor(hex)?.active(swarm));
+    manager.on('torrent:status', (hex, status) => this.#hooksFor(hex)?.status(status));
+    manager.on('torrent:complete', (hex) => this.#hooksFor(hex)?.complete());
+    manager.on('torrent:error', (hex, message) => this.#hooksFor(hex)?.error(message));
+    manager.on('torrent:removed', (hex) => {
+      const entry = this.#torrents.get(hex);
+      this.#torrents.delete(hex);
+      entry?.hooks.removed();
+    });
+  }
+
+  #hooksFor(hex: string): TorrentHooks | undefined {
+    this.#torrentFor(hex);
+    return this.#torrents.get(hex)?.hooks;
+  }
+
+  /** The Torrent of an info hash the manager holds, made on first use. */
+  #torrentFor(hex: string): Torrent | undefined {
+    const known = this.#torrents.get(hex);
+    if (known) return known.torrent;
+    const running = this.#running;
+    if (!running?.manager.has(hex)) return undefined;
+    const { manager, session } = running;
+    const link = manager.recordOf(hex)?.magnet;
+    let magnet: TorrentContext['magnet'];
+    try {
+      magnet = link !== undefined ? parseMagnet(link) : undefined;
+    } catch {
+      magnet = undefined;
+    }
+    const bind = this.#o.bind;
+    const ctx: TorrentContext = {
+      manager,
+      infoHash: hex,
+      ...(magnet ? { magnet } : {}),
+      selfAddress: () =>
+        bind && bind !== '0.0.0.0' && bind !== '::'
+          ? formatAddress({ host: bind, port: session.port })
+          : undefined,
+      remove: (options) => this.remove(hex, options),
+    };
+    let hooks: TorrentHooks | undefined;
+    const torrent = new Torrent(ctx, (h) => {
+      hooks = h;
+    });
+    this.#torrents.set(hex, { torrent, hooks: hooks! });
+    this.emit('torrent', torrent);
+    return torrent;
+  }
+
+  /**
+   * Adds a torrent: a magnet link, a path to a .torrent, or the .torrent's bytes. Resolves once the
+   * client holds it (a magnet's metadata comes later: the 'metadata' event). Adding a torrent the
+   * client already holds returns it (and connects to the peers given).
+   */
+  async add(source: string | Uint8Array, options: AddOptions = {}): Promise<Torrent> {
+    const peers = parsePeers(options.peers);
+    const loaded = await loadSource(source);
+    const { manager } = await this.#started();
+    const hex = loaded.kind === 'magnet' ? loaded.magnet.infoHashHex : loaded.metainfo.infoHashHex;
+    if (manager.has(hex)) {
+      manager.addPeers(hex, peers);
+      return this.#torrentFor(hex)!;
+    }
+    await manager.add({
+      dir: resolve(options.dir ?? this.#o.downloadDir ?? '.'),
+      peers,
+      ...(loaded.kind === 'magnet' ? { magnet: loaded.magnet } : { metainfo: loaded.metainfo }),
+      ...(options.paused ? { paused: true } : {}),
+      ...(options.sequential ? { sequential: true } : {}),
+      ...(options.uploadLimitBytesPerSec !== undefined
+        ? { uploadLimitBytesPerSec: options.uploadLimitBytesPerSec }
+        : {}),
+      ...(options.downloadLimitBytesPerSec !== undefined
+        ? { downloadLimitBytesPerSec: options.downloadLimitBytesPerSec }
+        : {}),
+    });
+    return this.#torrentFor(hex)!;
+  }
+
+  /**
+   * Makes the torrent of a file or folder (in memory) and seeds it from where it is. The data was
+   * just hashed, so it is not checked again unless a file changed meanwhile. The torrent's
+   * `torrentFile` holds the .torrent bytes, `magnetURI` its magnet link.
+   */
+  async seed(path: string, options: SeedOptions = {}): Promise<Torrent> {
+    if (typeof path !== 'string' || path === '')
+      throw new UsageError('seed: give the path of a file or folder');
+    const announce = options.announce ?? [];
+    if (!Array.isArray(announce)) throw new UsageError('seed: announce: give an array of trackers');
+    for (const a of announce) {
+      if (typeof a !== 'string' || !isAnnounce(a))
+        throw new UsageError(
+          `seed: announce: ${JSON.stringify(a)} is neither an http(s)/udp URL nor host:port`,
+        );
+    }
+    const peers = parsePeers(options.peers);
+    const { manager } = await this.#started();
+    const hashedAtMs = Date.now();
+    let torrentBytes: Buffer;
+    try {
+      torrentBytes = (
+        await createTorrent(path, {
+          announce: announce.map((a) => [a]),
+          createdBy: `bitswarm/${VERSION}`,
+          ...(options.pieceLength !== undefined ? { pieceLength: options.pieceLength } : {}),
+          ...(options.private ? { private: true } : {}),
+          ...(options.comment !== undefined ? { comment: options.comment } : {}),
+        })
+      ).torrent;
+    } catch (err) {
+      if (err instanceof CreateError) throw new UsageError(err.message, { cause: err });
+      throw err;
+    }
+    const metainfo = parseMetainfo(torrentBytes);
+    const hex = await manager.add({ metainfo, dir: dirname(resolve(path)), peers, hashedAtMs });
+    return this.#torrentFor(hex)!;
+  }
+
+  /** Removes a torrent (by info hash or the Torrent); `deleteData` also deletes its own files. */
+  async remove(
+    torrent: string | Uint8Array | Torrent,
+    options: { deleteData?: boolean } = {},
+  ): Promise<void> {
+    const hex =
+      torrent instanceof Torrent
+        ? torrent.infoHash
+        : typeof torrent === 'string'
+          ? torrent.toLowerCase()
+          : Buffer.from(torrent).toString('hex');
+    const { manager } = await this.#started();
+    await manager.remove(hex, options.deleteData ? { deleteData: true } : {});
+  }
+
+  /** Stops every torrent (saving resume data when there is a state directory) and closes the port. */
+  close(): Promise<void> {
+    this.#closing ??= this.#close();
+    return this.#closing;
+  }
+
+  async #close(): Promise<void> {
+    const starting = this.#ready;
+    if (!starting) return;
+    const running = await starting.catch(() => undefined);
+    if (!running) return;
+    await running.manager.stop();
+    await running.session.stop();
+    this.#running = undefined;
+  }
+
+  async #started(): Promise<Running> {
+    await this.ready();
+    const running = this.#running;
+    if (!running || this.#closing !== undefined) throw new SessionError('the client is closed');
+    return running;
+  }
+}
+
+function checkOptions(o: ClientOptions): ClientOptions {
+  if (typeof o !== 'object' || o === null) throw new UsageError('Client: options must be an object');
+  const whole = (name: keyof ClientOptions, min: number, max: number): void => {
+    const v = o[name];
+    if (v === undefined) return;
+    if (typeof v !== 'number' || !Number.isInteger(v) || v < min || v > max)
+      throw new UsageError(
+        `Client: ${name}: ${JSON.stringify(v)} is not a whole number from ${min} to ${max}`,
+      );
+  };
+  whole('port', 0, 65535);
+  whole('uploadLimitBytesPerSec', 0, Number.MAX_SAFE_INTEGER);
+  whole('downloadLimitBytesPerSec', 0, Number.MAX_SAFE_INTEGER);
+  whole('maxConnections', 1, 100_000);
+  whole('maxActiveDownloads', 0, 10_000);
+  whole('maxActiveSeeds', 0, 100_000);
+  for (const name of ['bind', 'stateDir', 'downloadDir'] as const) {
+    const v = o[name];
+    if (v !== undefined && (typeof v !== 'string' || v === ''))
+      throw new UsageError(`Client: ${name}: give a non-empty string`);
+  }
+  if (o.dhtBootstrap !== undefined) parsePeers(o.dhtBootstrap);
+  return { ...o };
+}
+
+/** A state directory belongs to one process: a daemon that runs on it (its api.json names a live pid) keeps it. */
+async function refuseIfDaemonRuns(stateDir: string): Promise<void> {
+  let pid: unknown;
+  try {
+    pid = (JSON.parse(await readFile(join(stateDir, 'api.json'), 'utf8')) as { pid?: unknown }).pid;
+  } catch {
+    return;
+  }
+  if (typeof pid !== 'number' || !Number.isInteger(pid) || pid <= 0 || pid === process.pid) return;
+  try {
+    process.kill(pid, 0);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ESRCH') return;
+  }
+  throw new SessionError(
+    `${stateDir}: in use by a bitswarm daemon (pid ${pid}); stop it or use another stateDir`,
+  );
+}
