@@ -89,8 +89,8 @@ export function readHandshake(socket: Duplex, options: ReadHandshakeOptions = {}
 }
 
 /**
- * Our peer id, Azureus style: `-BS` + four version characters + `-` + 12 random bytes.
- * Version `0.1.0` gives `-BS0100-`.
+ * Our peer id, Azureus style: `-BM` (bitswarm; `BS` is BTSlave's in the client tables) + four version characters + `-` + 12 random bytes.
+ * Version `0.1.0` gives `-BM0100-`.
  */
 export function makePeerId(version: string = VERSION): Buffer {
   const parts = version.split(/[.+-]/).slice(0, 4);
@@ -99,7 +99,7 @@ export function makePeerId(version: string = VERSION): Buffer {
     const n = Number.parseInt(parts[i] ?? '0', 10);
     digits += Number.isInteger(n) && n >= 0 && n < 36 ? n.toString(36).toUpperCase() : '0';
   }
-  return Buffer.concat([Buffer.from(`-BS${digits}-`, 'latin1'), randomBytes(12)]);
+  return Buffer.concat([Buffer.from(`-BM${digits}-`, 'latin1'), randomBytes(12)]);
 }
 
 /** A client's name guessed from an Azureus-style peer id (`-qB4650-` → `qB 4650`), else undefined. */

@@ -80,6 +80,8 @@ interface MessageBase {
   t: Buffer;
   /** Client version (opaque, short). */
   v?: Buffer;
+  /** BEP 42: the address the responder saw the request come from (responses and errors). */
+  ip?: Peer;
 }
 
 interface QueryBase extends MessageBase {
@@ -200,6 +202,7 @@ export function encodeKrpc(msg: KrpcMessage): Buffer {
   const top = new Map<string, BEncodable>();
   top.set('t', msg.t);
   if (msg.v !== undefined) top.set('v', msg.v);
+  if (msg.ip !== undefined && msg.kind !== 'query') top.set('ip', encodeCompactPeer(msg.ip));
   if (msg.kind === 'query') {
     const a = new Map<string, BEncodable>([['id', msg.id]]);
     let name: string = msg.method;
@@ -272,6 +275,9 @@ export function decodeKrpc(packet: Uint8Array): KrpcMessage {
   const base: MessageBase = { t: transactionId };
   const v = value.get('v');
   if (isBytes(v) && v.length <= MAX_VERSION_BYTES) base.v = Buffer.from(v);
+  // BEP 42's `ip`: an odd length is ignored, like any optional field we cannot use.
+  const ip = value.get('ip');
+  if (isBytes(ip) && (ip.length === 6 || ip.length === 18) && y !== 'q') base.ip = decodeCompactPeer(ip);
 
   if (y === 'q') return decodeQuery(value, base, fail);
   if (y === 'r') return decodeResponse(value, base, fail);

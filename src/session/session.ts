@@ -269,6 +269,7 @@ export class Session extends TypedEmitter<SessionEvents> {
     const dht = new DhtNode({
       send: (msg, host, port) => this.#udpSend(msg, host, port),
       bootstrap,
+      version: dhtVersion(VERSION),
       signal: this.#ac.signal,
       ...(this.#o.dhtRateLimitPerSec !== undefined ? { rateLimitPerSec: this.#o.dhtRateLimitPerSec } : {}),
     });
@@ -284,6 +285,7 @@ export class Session extends TypedEmitter<SessionEvents> {
       this.#slots.get(hex)?.torrent.addPeers(peers);
       this.#fetchers.get(hex)?.addPeers(peers);
     });
+    dht.on('node:added', () => this.#onDhtJoined(dht));
     this.#dht = dht;
     // Bootstrapping runs in the background: a session is usable before the DHT has converged.
     dht.start().catch(() => undefined);
@@ -557,26 +559,32 @@ export class Session extends TypedEmitter<SessionEvents> {
       .catch(() => undefined);
   }
 
+  /**
+   * The DHT's first node: torrents added while the DHT was empty were announced to nobody, and
+   * magnets looked up in vain. Run at once (not on the next tick), so that a seeder is findable as
+   * soon as it has joined.
+   */
+  #onDhtJoined(dht: DhtNode): void {
+    if (this.#dhtJoined || this.#stopped) return;
+    const now = Date.now();
+    this.#dhtJoined = true;
+    for (const slot of this.#slots.values()) {
+      const m = slot.torrent.metainfo;
+      if (m.private) continue;
+      dht.announce(m.infoHash, this.#port);
+      slot.lastDhtLookupMs = now;
+    }
+    for (const [hex, f] of this.#fetchers) {
+      dht
+        .lookup(Buffer.from(hex, 'hex'))
+        .then((peers) => f.addPeers(peers))
+        .catch(() => undefined);
+    }
+  }
+
   #tick(): void {
     const now = Date.now();
     if (this.#dht && this.#o.stateDir && now - this.#lastDhtSaveMs > 5 * 60_000) void this.#saveDht();
-    const dht = this.#dht;
-    if (dht && !this.#dhtJoined && dht.nodeCount > 0) {
-      // Torrents added while the DHT was still empty were announced to nobody: do it now.
-      this.#dhtJoined = true;
-      for (const slot of this.#slots.values()) {
-        const m = slot.torrent.metainfo;
-        if (m.private) continue;
-        dht.announce(m.infoHash, this.#port);
-        slot.lastDhtLookupMs = now;
-      }
-      for (const [hex, f] of this.#fetchers) {
-        dht
-          .lookup(Buffer.from(hex, 'hex'))
-          .then((peers) => f.addPeers(peers))
-          .catch(() => undefined);
-      }
-    }
     for (const [hex, slot] of this.#slots) {
       slot.glue.tick();
       const t = slot.torrent;
@@ -617,4 +625,10 @@ export class Session extends TypedEmitter<SessionEvents> {
 
 function unmapV4(address: string): string {
   return address.startsWith('::ffff:') && isIP(address.slice(7)) === 4 ? address.slice(7) : address;
+}
+
+/** BEP 5's `v`: our client code (`BM`, as in the peer id) and two version bytes, major and minor. */
+export function dhtVersion(version: string): Buffer {
+  const [major = 0, minor = 0] = version.split('.').map((p) => Number.parseInt(p, 10) || 0);
+  return Buffer.from([0x42, 0x4d, major & 0xff, minor & 0xff]);
 }

@@ -323,13 +323,29 @@ export interface LtDhtOptions extends LtOptions {
   dhtBootstrap: string;
   /** Re-announce to the DHT every this many seconds while no peer is connected. */
   dhtAnnounceEverySec?: number;
+  /**
+   * libtorrent's own defaults, as a desktop client runs it: DHT settings none relaxed (one node per
+   * IP and per /24, preferred BEP 42 ids) — the test must then give every node its own /24 of 127/8
+   * — and the torrent added auto-managed. Default: relaxed (--dht-loopback), not auto-managed.
+   */
+  dhtDefaults?: boolean;
+  /** The loopback address libtorrent listens on (default 127.0.0.1). */
+  bind?: string;
 }
 
-/** libtorrent with its DHT on, allowed to keep many nodes of one IP (every test node is 127.0.0.1). */
+/**
+ * libtorrent with its DHT on; unless `dhtDefaults`, allowed to keep many nodes of one IP (every
+ * test node is then 127.0.0.1).
+ */
 export async function libtorrentDht(o: LtDhtOptions): Promise<Proc & { port: number }> {
   if (!/^(127\.\d+\.\d+\.\d+|\[::1\]):\d+(,(127\.\d+\.\d+\.\d+|\[::1\]):\d+)*$/.test(o.dhtBootstrap))
     throw new Error(`libtorrentDht: bootstrap ${o.dhtBootstrap} is not on loopback`);
-  const args = [ltScript, '--dir', o.dir, '--port', String(o.port ?? 0), '--dht-loopback'];
+  const args = [ltScript, '--dir', o.dir, '--port', String(o.port ?? 0)];
+  args.push(o.dhtDefaults ? '--auto-managed' : '--dht-loopback');
+  if (o.bind) {
+    if (!/^127\.\d+\.\d+\.\d+$/.test(o.bind)) throw new Error(`libtorrentDht: ${o.bind} is not loopback`);
+    args.push('--bind', o.bind);
+  }
   if (o.torrent) args.push('--torrent', o.torrent);
   if (o.magnet) args.push('--magnet', o.magnet);
   for (const p of o.peers ?? []) args.push('--peer', p);
@@ -346,14 +362,21 @@ export async function libtorrentDht(o: LtDhtOptions): Promise<Proc & { port: num
  * A bitswarm process that is the first node of a new DHT (`--dht-bootstrap none`) on 127.0.0.1,
  * seeding `torrent` from `dir` so that it has something to run. Resolves once it is seeding.
  */
-export async function bitswarmDhtRoot(torrent: string, dir: string): Promise<Proc & { port: number }> {
+export async function bitswarmDhtRoot(
+  torrent: string,
+  dir: string,
+  bind = '127.0.0.1',
+): Promise<Proc & { port: number }> {
   const port = await freePort();
   const p = bitswarm([
     'seed',
     torrent,
     '-d',
     dir,
-    ...onLoopback(port),
+    '--port',
+    String(port),
+    '--bind',
+    bind,
     '--dht-bootstrap',
     'none',
     '--no-tracker',

@@ -4,10 +4,13 @@
 // checked byte for byte. libtorrent runs with --dht-loopback (see lt-peer.py): by default it keeps
 // one routing-table entry per IP, and every node here is 127.0.0.1.
 import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { createSocket } from 'node:dgram';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
+import { decodeKrpc, encodeKrpc } from '../../src/protocol/krpc.js';
 import { formatMagnet } from '../../src/protocol/magnet.js';
 import { parseMetainfo } from '../../src/protocol/metainfo.js';
 import { createTorrent } from '../../src/storage/create-torrent.js';
@@ -49,6 +52,38 @@ after(async () => {
   await killAll();
   await rm(root, { recursive: true, force: true });
 });
+
+/** Asks one DHT node (get_peers) until it returns peers for `infoHash`, or fails after `timeoutMs`. */
+async function waitForDhtPeers(
+  host: string,
+  port: number,
+  infoHash: Buffer,
+  timeoutMs: number,
+): Promise<void> {
+  const sock = createSocket('udp4');
+  await new Promise<void>((res) => sock.bind(0, '127.0.0.1', res));
+  const id = randomBytes(20);
+  let found = false;
+  sock.on('message', (msg) => {
+    try {
+      const r = decodeKrpc(msg);
+      if (r.kind === 'response' && (r.values?.length ?? 0) > 0) found = true;
+    } catch {
+      // not for us
+    }
+  });
+  try {
+    const deadline = Date.now() + timeoutMs;
+    while (!found) {
+      if (Date.now() > deadline) throw new Error(`the DHT node ${host}:${port} never listed the seeder`);
+      const t = randomBytes(2);
+      sock.send(encodeKrpc({ kind: 'query', t, id, method: 'get_peers', infoHash }), port, host);
+      await new Promise((r) => setTimeout(r, 200));
+    }
+  } finally {
+    sock.close();
+  }
+}
 
 function exitedWithin(p: Proc, ms: number): Promise<number | null | 'timeout'> {
   return Promise.race([p.exited, new Promise<'timeout'>((r) => setTimeout(() => r('timeout'), ms).unref())]);
@@ -132,6 +167,61 @@ test('libtorrent downloads a magnet link from a bitswarm seeder found through th
       (l) => l.includes('"complete"'),
       TIMEOUT_MS - 40_000,
       'libtorrent to complete from the magnet link',
+    );
+    t.diagnostic(`magnet → complete in ${Date.now() - started} ms`);
+    await leecher.kill();
+    assert.deepEqual(await compareTree(sample, dir), []);
+  } finally {
+    await seeder.kill();
+    await dhtRoot.kill();
+  }
+});
+
+// Issue 21: a libtorrent peer with its *default* DHT settings (one routing-table node per IP and per
+// /24, BEP 42 ids preferred, nothing relaxed, no forced announce) finds a bitswarm seeder through the
+// DHT alone. Each node has its own /24 of 127/8, as hosts of a real network would.
+test('libtorrent with default DHT settings finds a bitswarm seeder by magnet through the DHT alone', {
+  timeout: TIMEOUT_MS,
+}, async (t) => {
+  const skip = requireTool('/usr/bin/python3');
+  if (skip) return t.skip(skip);
+  const m = parseMetainfo(await readFile(sample.torrent));
+  const dhtRoot = await bitswarmDhtRoot(rootTorrent.torrent, rootTorrent.dir, '127.0.1.1');
+  const bootstrap = `127.0.1.1:${dhtRoot.port}`;
+  const port = await freePort();
+  const seeder = bitswarm([
+    'seed',
+    sample.torrent,
+    '-d',
+    sample.dataDir,
+    '--port',
+    String(port),
+    '--bind',
+    '127.0.2.1',
+    '--dht-bootstrap',
+    bootstrap,
+    '--no-tracker',
+    '--json',
+  ]);
+  const dir = join(root, 'lt-defaults-from-bs');
+  try {
+    await seeder.waitFor((l) => l.includes('"event":"complete"'), 30_000, 'bitswarm seeder ready');
+    // As for a seeder that has been up a while: its announce has reached the DHT. (libtorrent looks
+    // a new magnet up once, then every 15 minutes.)
+    await waitForDhtPeers('127.0.1.1', dhtRoot.port, m.infoHash, 30_000);
+    const started = Date.now();
+    const leecher = await libtorrentDht({
+      magnet,
+      dir,
+      dhtBootstrap: bootstrap,
+      dhtDefaults: true,
+      bind: '127.0.3.1',
+      exitWhenDone: true,
+    });
+    await leecher.waitFor(
+      (l) => l.includes('"complete"'),
+      TIMEOUT_MS - 40_000,
+      'libtorrent (default DHT settings) to complete from the magnet link',
     );
     t.diagnostic(`magnet → complete in ${Date.now() - started} ms`);
     await leecher.kill();

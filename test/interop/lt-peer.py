@@ -11,7 +11,8 @@ LSD, UPnP and NAT-PMP are off; it listens on 127.0.0.1 only. The DHT is off unle
 names its only bootstrap nodes; --dht-loopback then lifts libtorrent's guards against many DHT nodes
 on one IP (every node of a test swarm is 127.0.0.1), and --dht-announce-every N re-announces the
 torrent to the DHT every N seconds until a peer connects (libtorrent's own first announce may come
-before its routing table has any node).
+before its routing table has any node). --auto-managed adds the torrent with libtorrent's default
+flags (auto-managed, started by the queue), as desktop clients do.
 """
 import argparse
 import json
@@ -40,6 +41,7 @@ def main():
     ap.add_argument("--dht-bootstrap", default="")
     ap.add_argument("--tracker-only", action="store_true")
     ap.add_argument("--dht-loopback", action="store_true")
+    ap.add_argument("--auto-managed", action="store_true")
     ap.add_argument("--dht-announce-every", type=float, default=0)
     ap.add_argument("--log-trackers", action="store_true")
     ap.add_argument("--log-peers", action="store_true")
@@ -84,8 +86,9 @@ def main():
     else:
         params = lt.parse_magnet_uri(args.magnet)
     params.save_path = args.dir
-    params.flags &= ~lt.torrent_flags.auto_managed
-    params.flags &= ~lt.torrent_flags.paused
+    if not args.auto_managed:
+        params.flags &= ~lt.torrent_flags.auto_managed
+        params.flags &= ~lt.torrent_flags.paused
     h = ses.add_torrent(params)
 
     # wait for the listen socket

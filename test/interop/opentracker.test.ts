@@ -57,7 +57,7 @@ async function waitForWhitelist(port: number, timeoutMs: number): Promise<void> 
 function client(n: number, url: string): TrackerClient {
   return new TrackerClient({
     infoHash: HASH,
-    peerId: Buffer.from(`-BS0001-${String(n).padStart(12, '0')}`),
+    peerId: Buffer.from(`-BM0001-${String(n).padStart(12, '0')}`),
     port: 6000 + n,
     tiers: [[url]],
     getStats: () => ({ uploaded: 0, downloaded: 0, left: n === 1 ? 0 : 100 }),

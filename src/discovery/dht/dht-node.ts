@@ -405,7 +405,7 @@ export class DhtNode extends TypedEmitter<DhtNodeEvents> {
         return;
       }
       case 'find_node': {
-        this.#respond(q.t, host, port, this.#nodesFor(q.target, family, q.want));
+        this.#respond(q.t, host, port, this.#nodesFor(q.target, family, q.want, { id: q.id, host, port }));
         return;
       }
       case 'get_peers': {
@@ -419,7 +419,10 @@ export class DhtNode extends TypedEmitter<DhtNodeEvents> {
           this.#respond(q.t, host, port, { token, values });
           return;
         }
-        this.#respond(q.t, host, port, { token, ...this.#nodesFor(q.infoHash, family, q.want) });
+        this.#respond(q.t, host, port, {
+          token,
+          ...this.#nodesFor(q.infoHash, family, q.want, { id: q.id, host, port }),
+        });
         return;
       }
       case 'announce_peer': {
@@ -446,19 +449,29 @@ export class DhtNode extends TypedEmitter<DhtNodeEvents> {
     }
   }
 
-  /** k closest nodes of the requester's family, or of the families it asked for (BEP 32 `want`). */
+  /**
+   * k closest nodes of the requester's family, or of the families it asked for (BEP 32 `want`);
+   * never the requester itself (libtorrent takes a reply naming the asker as a sign of a bad node).
+   */
   #nodesFor(
     target: Buffer,
     family: 4 | 6,
     want: Want[] | undefined,
+    requester: NodeInfo,
   ): { nodes?: NodeInfo[]; nodes6?: NodeInfo[] } {
     const w4 = want && want.length > 0 ? want.includes('n4') : family === 4;
     const w6 = want && want.length > 0 ? want.includes('n6') : family === 6;
+    const pick = (f: 4 | 6): NodeInfo[] =>
+      this.#table
+        .closest(target, K + 1, f)
+        .filter(
+          (n) => !n.id.equals(requester.id) && !(n.host === requester.host && n.port === requester.port),
+        )
+        .slice(0, K)
+        .map((n) => ({ id: n.id, host: n.host, port: n.port }));
     const out: { nodes?: NodeInfo[]; nodes6?: NodeInfo[] } = {};
-    if (w4)
-      out.nodes = this.#table.closest(target, K, 4).map((n) => ({ id: n.id, host: n.host, port: n.port }));
-    if (w6)
-      out.nodes6 = this.#table.closest(target, K, 6).map((n) => ({ id: n.id, host: n.host, port: n.port }));
+    if (w4) out.nodes = pick(4);
+    if (w6) out.nodes6 = pick(6);
     return out;
   }
 
@@ -468,13 +481,20 @@ export class DhtNode extends TypedEmitter<DhtNodeEvents> {
     port: number,
     r: { nodes?: NodeInfo[]; nodes6?: NodeInfo[]; values?: Peer[]; token?: Buffer },
   ): void {
-    const msg: KrpcResponse = { kind: 'response', t, id: this.nodeId, ...r };
+    const msg: KrpcResponse = { kind: 'response', t, id: this.nodeId, ...r, ...this.#seenAs(host, port) };
     if (this.#version) msg.v = this.#version;
     this.#sendRaw(encodeKrpc(msg), host, port);
   }
 
   #sendError(t: Buffer, host: string, port: number, errorCode: number, message: string): void {
-    this.#sendRaw(encodeKrpc({ kind: 'error', t, errorCode, message }), host, port);
+    const msg: KrpcErrorMessage = { kind: 'error', t, errorCode, message, ...this.#seenAs(host, port) };
+    if (this.#version) msg.v = this.#version;
+    this.#sendRaw(encodeKrpc(msg), host, port);
+  }
+
+  /** BEP 42's `ip` of a reply: where the request came from, so the asker learns its outside address. */
+  #seenAs(host: string, port: number): { ip?: Peer } {
+    return parseIp(host) ? { ip: { host, port } } : {};
   }
 
   #sendRaw(msg: Buffer, host: string, port: number): boolean {

@@ -96,7 +96,7 @@ after(async () => {
 function makeClient(n: number, tiers: string[][], extra: Partial<TrackerClientOptions> = {}): TrackerClient {
   const c = new TrackerClient({
     infoHash: HASH,
-    peerId: Buffer.from(`-BS0001-${String(n).padStart(12, '0')}`),
+    peerId: Buffer.from(`-BM0001-${String(n).padStart(12, '0')}`),
     port: 6000 + n,
     tiers,
     getStats: () => ({ uploaded: 0, downloaded: 0, left: 100 }),

@@ -98,7 +98,7 @@ describe('PeerConnection over loopback', () => {
     assert.deepEqual([...(ext.yourip ?? [])], [127, 0, 0, 1]);
     assert.equal(aExt[0].reqq, 250);
     assert.match(a.remoteClient ?? '', /^bitswarm/);
-    assert.equal(makePeerId('0.1.0').subarray(0, 8).toString('latin1'), '-BS0100-');
+    assert.equal(makePeerId('0.1.0').subarray(0, 8).toString('latin1'), '-BM0100-');
     assert.equal(makePeerId().length, 20);
   });
 

@@ -105,10 +105,10 @@ describe('peer id and disconnect reasons', () => {
     const a = makePeerId('0.1.0');
     const b = makePeerId('0.1.0');
     assert.equal(a.length, 20);
-    assert.equal(a.subarray(0, 8).toString('latin1'), '-BS0100-');
+    assert.equal(a.subarray(0, 8).toString('latin1'), '-BM0100-');
     assert.notDeepEqual(a, b);
-    assert.equal(makePeerId('1.12.3').subarray(0, 8).toString('latin1'), '-BS1C30-');
-    assert.equal(clientFromPeerId(a), 'BS 0100');
+    assert.equal(makePeerId('1.12.3').subarray(0, 8).toString('latin1'), '-BM1C30-');
+    assert.equal(clientFromPeerId(a), 'BM 0100');
     assert.equal(clientFromPeerId(Buffer.alloc(20)), undefined);
   });
 

@@ -97,6 +97,21 @@ describe('KRPC: BEP 5 example messages', () => {
     assert.ok(wire.includes(b('5:nodes52:')));
   });
 
+  it('BEP 42 `ip` of a response: the compact address of the asker, round trip (v4 and v6)', () => {
+    for (const ip of [
+      { host: '127.0.0.1', port: 6881 },
+      { host: '2001:db8::1', port: 51413 },
+    ]) {
+      const wire = encodeKrpc({ kind: 'response', t: b('xy'), id: ID_M, ip, v: b('BM\x00\x01') });
+      const raw = decodeKrpc(wire);
+      assert.deepEqual(raw.kind === 'response' && raw.ip, ip);
+      assert.ok(wire.includes(b(`2:ip${ip.host.includes(':') ? 18 : 6}:`)));
+    }
+    // An `ip` of an odd length is ignored, as an optional field we cannot use.
+    const odd = decodeKrpc(b('d2:ip3:abc1:rd2:id20:abcdefghij0123456789e1:t2:aa1:y1:re'));
+    assert.equal(odd.kind === 'response' && odd.ip, undefined);
+  });
+
   it('accepts dict keys out of order (other clients do not always sort)', () => {
     const m = decodeKrpc(b('d1:y1:q1:t2:aa1:q4:ping1:ad2:id20:abcdefghij0123456789ee'));
     assert.equal(m.kind, 'query');

@@ -159,7 +159,7 @@ describe('peer wire caps', () => {
 
 describe('handshake', () => {
   const infoHash = Buffer.alloc(20, 0xab);
-  const peerId = Buffer.from('-BS0100-abcdefghijkl');
+  const peerId = Buffer.from('-BM0100-abcdefghijkl');
 
   test('encodes the BEP 3 layout with feature bits', () => {
     const reserved = makeReserved({ extended: true, fast: true, dht: true });

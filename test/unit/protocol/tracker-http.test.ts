@@ -29,7 +29,7 @@ import {
 } from '../../../src/protocol/tracker-http.js';
 
 const HASH = Buffer.from('00ff7f80' + '20'.repeat(4) + '2526263d3f' + 'c3a9'.repeat(3) + '41', 'hex');
-const PEER_ID = Buffer.from('-BS0100-abcdefghijkl');
+const PEER_ID = Buffer.from('-BM0100-abcdefghijkl');
 
 function validQuery(extra: Record<string, string> = {}, drop: string[] = []): string {
   const params: Record<string, string> = {
@@ -317,7 +317,7 @@ describe('replies', () => {
       { ip: ipToBytes('::1')!, port: 7, peerId: PEER_ID },
     ];
     const withIds = encodeDictAnnounceReply({ intervalSec: 10, complete: 0, incomplete: 2 }, peers, false);
-    assert.ok(withIds.includes(Buffer.from('7:peer id20:-BS0100-abcdefghijkl')));
+    assert.ok(withIds.includes(Buffer.from('7:peer id20:-BM0100-abcdefghijkl')));
     assert.ok(
       !encodeDictAnnounceReply({ intervalSec: 10, complete: 0, incomplete: 2 }, peers, true).includes(
         'peer id',

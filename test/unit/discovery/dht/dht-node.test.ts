@@ -96,6 +96,44 @@ describe('DhtNode as responder', () => {
     assert.equal(r.nodes6, undefined, 'an IPv4 requester gets IPv4 nodes only');
   });
 
+  it("replies carry `v` and the asker's `ip` (BEP 42), and never list the asker to itself", () => {
+    const { node, sent } = makeNode({ version: b('BM\x00\x01') });
+    const from = { address: '10.0.0.5', port: 4000 };
+    ask(node, sent, query({ method: 'ping', id: REMOTE }).packet, from);
+    const ping = sent.map((s) => decodeKrpc(s.msg)).find((m) => m.kind === 'query')!;
+    node.handlePacket(encodeKrpc({ kind: 'response', t: ping.t, id: REMOTE }), from);
+    assert.equal(node.nodeCount, 1);
+    // The node in the table asks for nodes (and peers) near itself: it is not told about itself.
+    for (const q of [
+      query({ method: 'find_node', id: REMOTE, target: REMOTE }),
+      query({ method: 'get_peers', id: REMOTE, infoHash: REMOTE }),
+    ]) {
+      const r = ask(node, sent, q.packet, from, q.t);
+      assert.ok(r?.kind === 'response');
+      assert.deepEqual(r.nodes, []);
+      assert.deepEqual(r.ip, { host: '10.0.0.5', port: 4000 });
+      assert.deepEqual(r.v, b('BM\x00\x01'));
+    }
+    // Another asker is told about it.
+    const other = query({ method: 'find_node', id: idOf('asker'), target: REMOTE });
+    const r2 = ask(node, sent, other.packet, { address: '10.0.0.9', port: 1 }, other.t);
+    assert.ok(r2?.kind === 'response');
+    assert.deepEqual(r2.nodes, [{ id: REMOTE, host: '10.0.0.5', port: 4000 }]);
+    assert.deepEqual(r2.ip, { host: '10.0.0.9', port: 1 });
+    // Errors carry them too.
+    const bad = query({
+      method: 'announce_peer',
+      id: REMOTE,
+      infoHash: HASH,
+      port: 1,
+      token: b('nope'),
+      impliedPort: false,
+    });
+    const e = ask(node, sent, bad.packet, from, bad.t);
+    assert.ok(e?.kind === 'error');
+    assert.deepEqual(e.ip, { host: '10.0.0.5', port: 4000 });
+  });
+
   it('get_peers gives a token; announce_peer with it stores the peer; get_peers then returns values', () => {
     const { node, sent } = makeNode();
     const from = { address: '10.0.0.5', port: 4000 };
