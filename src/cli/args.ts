@@ -4,7 +4,12 @@ import { UsageError } from '../util/errors.js';
 
 export type Options = NonNullable<ParseArgsConfig['options']>;
 
-export function parse<T extends Options>(command: string, argv: string[], options: T) {
+/** What parse() returns: parseArgs's result for these options (named, so declarations can be emitted). */
+export type Parsed<T extends Options> = ReturnType<
+  typeof parseArgs<{ args: string[]; options: T; allowPositionals: true; strict: true }>
+>;
+
+export function parse<T extends Options>(command: string, argv: string[], options: T): Parsed<T> {
   try {
     return parseArgs({ args: argv, options, allowPositionals: true, strict: true });
   } catch (err) {

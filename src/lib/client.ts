@@ -294,7 +294,8 @@ export class Client extends EventEmitter<ClientEventMap> {
         );
     }
     const peers = parsePeers(options.peers);
-    const { manager } = await this.#started();
+    if (this.#closing !== undefined) throw new SessionError('the client is closed');
+    // Made before the port opens: a bad path or piece length rejects without opening a socket.
     const hashedAtMs = Date.now();
     let torrentBytes: Buffer;
     try {
@@ -312,6 +313,7 @@ export class Client extends EventEmitter<ClientEventMap> {
       throw err;
     }
     const metainfo = parseMetainfo(torrentBytes);
+    const { manager } = await this.#started();
     const hex = await manager.add({ metainfo, dir: dirname(resolve(path)), peers, hashedAtMs });
     return this.#torrentFor(hex)!;
   }

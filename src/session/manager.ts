@@ -597,6 +597,8 @@ export class TorrentManager extends TypedEmitter<ManagerEvents> {
       e.record.uploadedBytes = e.baseUploaded + t.uploadedBytes;
       e.record.downloadedBytes = e.baseDownloaded + t.downloadedBytes;
       e.record.seedingSec = this.#seedingSec(e);
+      // The peers it knew (from a magnet's x.pe, PEX, …) are where it starts again after a resume.
+      rememberPeers(e.record, t);
       if (o.save !== false && e.metainfo && t.state !== 'checking') {
         await t.flush().catch(() => undefined);
         const bitfield = t.bitfield.clone();
@@ -629,8 +631,7 @@ export class TorrentManager extends TypedEmitter<ManagerEvents> {
       e.record.resume = await makeResume(bitfield, e.metainfo, e.record.dir);
       e.record.uploadedBytes = e.baseUploaded + t.uploadedBytes;
       e.record.downloadedBytes = e.baseDownloaded + t.downloadedBytes;
-      const peers = t.knownAddresses().slice(0, 50);
-      if (peers.length) e.record.peers = peers;
+      rememberPeers(e.record, t);
     }
     e.record.seedingSec = this.#seedingSec(e);
     if (e.seedingSinceMs !== undefined) e.seedingSinceMs = Date.now();
@@ -678,6 +679,12 @@ export class TorrentManager extends TypedEmitter<ManagerEvents> {
       }),
     );
   }
+}
+
+/** Keeps the addresses a torrent knows in its record: the peers it starts from next time. */
+function rememberPeers(record: TorrentRecord, t: Torrent): void {
+  const peers = t.knownAddresses().slice(0, 50);
+  if (peers.length) record.peers = peers;
 }
 
 /** Resume data saying every piece is verified, when no file changed since `sinceMs` (else undefined). */
