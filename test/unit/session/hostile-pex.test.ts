@@ -9,6 +9,7 @@ import { LOCAL_EXTENSIONS } from '../../../src/session/extension-glue.js';
 import { HasherPool } from '../../../src/storage/hasher-pool.js';
 import { MemoryStorage } from '../../../src/storage/memory-storage.js';
 import { MAX_CANDIDATES, MAX_CANDIDATES_PER_SOURCE, Torrent } from '../../../src/swarm/torrent.js';
+import { waitFor } from '../api/helpers.js';
 import {
   addSeeder,
   type MemoryTorrent,
@@ -101,7 +102,7 @@ describe('the addresses to dial are bounded', () => {
       });
       // Learned once the seeder has read the message.
       const before = seeder.learnedByPex;
-      await waitFor(() => seeder.learnedByPex >= before + 100, 5000, `round ${round}'s addresses`);
+      await waitFor(() => seeder.learnedByPex >= before + 100, `round ${round}'s addresses`, 5000);
       learned = seeder.learnedByPex;
       p.destroy();
       await p.closed;
@@ -113,11 +114,3 @@ describe('the addresses to dial are bounded', () => {
     assert.ok(seed.knownAddresses().includes('127.0.0.77:9'), 'the manual peer was dropped');
   });
 });
-
-async function waitFor(probe: () => boolean, timeoutMs: number, what: string): Promise<void> {
-  const until = Date.now() + timeoutMs;
-  while (!probe()) {
-    if (Date.now() > until) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  }
-}

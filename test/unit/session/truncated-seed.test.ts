@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import { buildMetainfo, parseMetainfo } from '../../../src/protocol/metainfo.js';
 import { TorrentState } from '../../../src/swarm/torrent.js';
+import { waitFor } from '../api/helpers.js';
 import {
   addLeecher,
   addSeeder,
@@ -94,8 +95,8 @@ describe('a file truncated while seeding', () => {
       onTorrent: (t) => t.on('piece:failed', (p) => failed.push(p)),
     });
     const intact = [...Array(pieceCount).keys()].filter((p) => !lost.has(p));
-    await waitFor(() => intact.every((p) => leech.bitfield.get(p)), 20_000, 'every intact piece');
-    await waitFor(() => lostEvents.length === lost.size, 20_000, 'every lost piece noticed');
+    await waitFor(() => intact.every((p) => leech.bitfield.get(p)), 'every intact piece', 20_000);
+    await waitFor(() => lostEvents.length === lost.size, 'every lost piece noticed', 20_000);
     assert.deepEqual(failed, [], 'the leecher was sent bad data');
     assert.deepEqual(new Set(lostEvents), lost);
     for (const p of lost) assert.ok(!seed.bitfield.get(p) && !leech.bitfield.get(p));
@@ -124,12 +125,4 @@ describe('a file truncated while seeding', () => {
 
 function pieceLen(p: number): number {
   return p === pieceCount - 1 ? data.length - p * PIECE : PIECE;
-}
-
-async function waitFor(probe: () => boolean, timeoutMs: number, what: string): Promise<void> {
-  const until = Date.now() + timeoutMs;
-  while (!probe()) {
-    if (Date.now() > until) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
 }
