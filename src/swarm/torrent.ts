@@ -1305,6 +1305,12 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
   /** Upload slots held by peers that do not use them go to others now, not at the next round. */
   #chokeUnusedUnchokes(): void {
     const now = Date.now();
+    // Only when another peer is waiting for a slot: passing over the only candidate gains nothing.
+    let waiting = false;
+    for (const p of this.#peers.values()) {
+      if (p.conn.peerInterested && p.conn.amChoking && !((p.passOverUntilMs ?? 0) > now)) waiting = true;
+    }
+    if (!waiting) return;
     let freed = false;
     for (const p of this.#peers.values()) {
       const since = p.lastUnchokedAtMs;
