@@ -18,6 +18,7 @@ export const netOptions = {
   'dht-bootstrap': { type: 'string', multiple: true },
   'upload-limit': { type: 'string' },
   'download-limit': { type: 'string' },
+  'max-per-ip': { type: 'string' },
 } as const satisfies Options;
 
 export const netHelp = `  --port N                 TCP and UDP port for peers, the tracker and the DHT
@@ -30,7 +31,8 @@ export const netHelp = `  --port N                 TCP and UDP port for peers, t
   --dht-bootstrap HOST:PORT  DHT bootstrap node (repeatable; replaces the default list;
                            "none" starts a new DHT)
   --upload-limit RATE      cap upload, bytes per second (e.g. 500K, 2M)
-  --download-limit RATE    cap download, bytes per second`;
+  --download-limit RATE    cap download, bytes per second
+  --max-per-ip N           most connections of a torrent to one IP address (default 8)`;
 
 export interface NetConfig {
   port: number | undefined;
@@ -53,6 +55,7 @@ export function readNetOptions(
     'dht-bootstrap'?: string[];
     'upload-limit'?: string;
     'download-limit'?: string;
+    'max-per-ip'?: string;
   },
 ): NetConfig {
   const addr = (flag: string, p: string): PeerAddress => {
@@ -75,6 +78,8 @@ export function readNetOptions(
   const down = sizeOption(command, 'download-limit', values['download-limit']);
   if (up !== undefined) session.uploadLimitBytesPerSec = up;
   if (down !== undefined) session.downloadLimitBytesPerSec = down;
+  const perIp = intOption(command, 'max-per-ip', values['max-per-ip'], 1, 10_000);
+  if (perIp !== undefined) session.maxConnectionsPerIp = perIp;
   return { port: intOption(command, 'port', values.port, 0, 65535), bind: values.bind, peers, session };
 }
 

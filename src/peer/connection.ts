@@ -201,6 +201,9 @@ export class PeerConnection extends TypedEmitter<PeerConnectionEvents> {
   #stagedBytes = 0;
   #lastReceivedMs = 0;
   #lastSentMs = 0;
+  /** Last time the peer did something useful: a request we accepted, or a block we asked for.
+   * Keep-alives and chatter do not count: the swarm evicts peers idle by this measure. */
+  #lastActivityMs = 0;
   #requestTimer: ReturnType<typeof setTimeout> | undefined;
 
   readonly #outstanding = new Map<number, Outstanding>();
@@ -297,6 +300,13 @@ export class PeerConnection extends TypedEmitter<PeerConnectionEvents> {
   get pendingIncomingRequests(): number {
     return this.#incoming.size;
   }
+  /**
+   * When the peer last did something useful (a request we accepted, a block we asked for), or when
+   * the connection started: keep-alives and other chatter leave it where it is.
+   */
+  get lastActivityMs(): number {
+    return this.#lastActivityMs;
+  }
   /** Smoothed round-trip time of our requests, once a block has arrived. */
   get rttMs(): number | undefined {
     return this.#rttMs;
@@ -365,6 +375,7 @@ export class PeerConnection extends TypedEmitter<PeerConnectionEvents> {
     const now = this.#now();
     this.#lastReceivedMs = now;
     this.#lastSentMs = now;
+    this.#lastActivityMs = now;
     if (socket instanceof Socket && socket.connecting) {
       const t = setTimeout(
         () => this.close(DisconnectReason.connectTimeout),
@@ -932,6 +943,7 @@ export class PeerConnection extends TypedEmitter<PeerConnectionEvents> {
       return;
     }
     this.#incoming.set(key, block);
+    this.#lastActivityMs = this.#lastReceivedMs;
     this.#fire('request:received', block);
   }
 
@@ -952,6 +964,7 @@ export class PeerConnection extends TypedEmitter<PeerConnectionEvents> {
       }
       return;
     }
+    this.#lastActivityMs = now;
     this.downloadMeter.add(data.length, now);
     this.#fire('block:received', piece, offset, data);
   }

@@ -98,7 +98,10 @@ export class ExtensionGlue {
     }
     if (verdict.peers.length > 0) {
       this.learnedByPex += verdict.peers.length;
-      this.#torrent.addPeers(verdict.peers.map((p) => ({ host: p.host, port: p.port })));
+      this.#torrent.addPeers(
+        verdict.peers.map((p) => ({ host: p.host, port: p.port })),
+        'pex',
+      );
     }
   }
 

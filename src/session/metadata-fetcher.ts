@@ -35,6 +35,8 @@ export interface MetadataFetcherEvents extends Record<string, unknown[]> {
 }
 
 const LOCAL_UT_METADATA = 1;
+/** Addresses kept to dial while fetching (trackers and the DHT may keep sending new ones). */
+const MAX_FETCH_CANDIDATES = 1000;
 
 interface FetchPeer {
   conn: PeerConnection;
@@ -82,6 +84,11 @@ export class MetadataFetcher extends TypedEmitter<MetadataFetcherEvents> {
     return [...this.#candidates.values()].filter((c) => !this.#banned.has(c.addr.host)).map((c) => c.addr);
   }
 
+  /** True when a peer at `host` sent bad metadata: it is not dialed again. */
+  isBanned(host: string): boolean {
+    return this.#banned.has(host);
+  }
+
   get connectionCount(): number {
     return this.#peers.size;
   }
@@ -89,10 +96,21 @@ export class MetadataFetcher extends TypedEmitter<MetadataFetcherEvents> {
   addPeers(addrs: readonly PeerAddress[]): void {
     for (const a of addrs) {
       const key = formatAddress(a);
-      if (!this.#candidates.has(key))
-        this.#candidates.set(key, { addr: a, busy: false, nextTryMs: 0, failures: 0 });
+      if (this.#candidates.has(key)) continue;
+      if (this.#candidates.size >= MAX_FETCH_CANDIDATES && !this.#dropOldest()) continue;
+      this.#candidates.set(key, { addr: a, busy: false, nextTryMs: 0, failures: 0 });
     }
     this.#fill();
+  }
+
+  /** Makes room in a full candidate list: the oldest one not being dialed or connected goes. */
+  #dropOldest(): boolean {
+    for (const [key, c] of this.#candidates) {
+      if (c.busy) continue;
+      this.#candidates.delete(key);
+      return true;
+    }
+    return false;
   }
 
   fetch(signal: AbortSignal): Promise<Metainfo> {

@@ -39,6 +39,8 @@ export interface SessionOptions {
   bind?: string;
   peerId?: Buffer;
   maxConnectionsPerTorrent?: number;
+  /** Most connections of one torrent to one IP address (default 8; see TorrentOptions). */
+  maxConnectionsPerIp?: number;
   hasherThreads?: number;
   handshakeTimeoutMs?: number;
   /** The embedded tracker (default on). */
@@ -282,7 +284,7 @@ export class Session extends TypedEmitter<SessionEvents> {
       }
     }
     dht.on('peers:found', (hex, peers) => {
-      this.#slots.get(hex)?.torrent.addPeers(peers);
+      this.#slots.get(hex)?.torrent.addPeers(peers, 'dht');
       this.#fetchers.get(hex)?.addPeers(peers);
     });
     dht.on('node:added', () => this.#onDhtJoined(dht));
@@ -301,7 +303,7 @@ export class Session extends TypedEmitter<SessionEvents> {
       signal: this.#ac.signal,
     });
     lsd.on('peer:found', (hex, peer) => {
-      this.#slots.get(hex)?.torrent.addPeers([peer]);
+      this.#slots.get(hex)?.torrent.addPeers([peer], 'lsd');
       this.#fetchers.get(hex)?.addPeers([peer]);
     });
     if (await lsd.start()) this.#lsd = lsd;
@@ -375,6 +377,9 @@ export class Session extends TypedEmitter<SessionEvents> {
       ...(this.#o.maxConnectionsPerTorrent !== undefined
         ? { maxConnections: this.#o.maxConnectionsPerTorrent }
         : {}),
+      ...(this.#o.maxConnectionsPerIp !== undefined
+        ? { maxConnectionsPerIp: this.#o.maxConnectionsPerIp }
+        : {}),
       ...(options.skipCheck ? { skipCheck: true } : {}),
       ...(options.sequential ? { sequential: true } : {}),
       ...(this.#o.bind && this.#o.bind !== '0.0.0.0' && this.#o.bind !== '::'
@@ -423,7 +428,7 @@ export class Session extends TypedEmitter<SessionEvents> {
         downloaded: torrent.downloadedBytes,
         left: Math.max(0, m.totalLength - torrent.verifiedBytes),
       }));
-      client.on('peers:found', (peers) => torrent.addPeers(peers));
+      client.on('peers:found', (peers) => torrent.addPeers(peers, 'tracker'));
       slot.client = client;
       client.start();
       if (!torrent.complete) torrent.once('torrent:complete', () => client.completed());
@@ -459,7 +464,7 @@ export class Session extends TypedEmitter<SessionEvents> {
     slot.lastDhtLookupMs = Date.now();
     dht
       .lookup(slot.torrent.metainfo.infoHash)
-      .then((peers) => slot.torrent.addPeers(peers))
+      .then((peers) => slot.torrent.addPeers(peers, 'dht'))
       .catch(() => undefined);
   }
 
@@ -525,7 +530,16 @@ export class Session extends TypedEmitter<SessionEvents> {
       const known = fetcher.knownPeers();
       if (this.#stopped) throw new SessionError('session is stopped');
       this.emit('metadata:fetched', hex);
-      return await this.add(metainfo, { ...options, peers: known });
+      // The user's peers (unless the fetcher banned them) stay theirs; those found while fetching
+      // count as that source, which is bounded.
+      return await this.add(metainfo, {
+        ...options,
+        peers: (options.peers ?? []).filter((p) => !fetcher.isBanned(p.host)),
+        onTorrent: (t) => {
+          t.addPeers(known, 'magnet');
+          options.onTorrent?.(t);
+        },
+      });
     } finally {
       clearInterval(lookups);
       this.#fetchers.delete(hex);

@@ -1,13 +1,15 @@
 // Hash check of the data already on disk, when a torrent is added or rechecked: which pieces do we
 // have? Pieces whose bytes cannot be on disk (`mayHave` false) are skipped without reading, so a fresh
 // download checks in moments. The rest are read and hashed a few at a time in the hasher pool, so
-// memory stays bounded (at most `maxInFlight` pieces, and about `maxInFlightBytes`).
+// memory stays bounded (at most `maxInFlight` pieces, and about `maxInFlightBytes`). Pieces larger
+// than STREAM_PIECE_BYTES are read and hashed a chunk at a time (incremental SHA-1): checking a
+// torrent of 512 MiB pieces holds a few chunks, not a piece.
 
 import type { Metainfo } from '../protocol/metainfo.js';
 import { Bitfield } from '../util/bitfield.js';
 import { StorageError, StorageErrorCode } from './errors.js';
-import type { HasherPool } from './hasher-pool.js';
-import { ownsItsMemory, type Storage } from './storage.js';
+import { type HasherPool, STREAM_PIECE_BYTES } from './hasher-pool.js';
+import { ownsItsMemory, pieceLengthOf, type Storage } from './storage.js';
 
 export interface CheckOptions {
   /** Called after each piece is decided (skipped pieces count as checked). */
@@ -20,7 +22,7 @@ export interface CheckOptions {
   maxInFlightBytes?: number;
 }
 
-export type CheckLayout = Pick<Metainfo, 'pieces' | 'pieceCount' | 'pieceLength'>;
+export type CheckLayout = Pick<Metainfo, 'pieces' | 'pieceCount' | 'pieceLength' | 'totalLength'>;
 
 /** Below this, hashing on the event loop is cheaper than a round trip to a worker. */
 const INLINE_HASH_BYTES = 64 * 1024;
@@ -31,8 +33,8 @@ const INLINE_HASH_BYTES = 64 * 1024;
  */
 export async function checkExisting(
   metainfo: CheckLayout,
-  storage: Pick<Storage, 'mayHave' | 'mayHaveAny' | 'readPiece'>,
-  hasher: Pick<HasherPool, 'hash' | 'hashPiece'>,
+  storage: Pick<Storage, 'mayHave' | 'mayHaveAny' | 'readPiece' | 'read'>,
+  hasher: Pick<HasherPool, 'hash' | 'hashPiece' | 'hashChunked'>,
   options: CheckOptions = {},
 ): Promise<Bitfield> {
   const { signal, onProgress } = options;
@@ -45,8 +47,10 @@ export async function checkExisting(
     if (total > 0) onProgress?.(total, total);
     return have;
   }
+  const streamed = metainfo.pieceLength > STREAM_PIECE_BYTES;
   const byBytes = Math.floor((options.maxInFlightBytes ?? 64 * 1024 * 1024) / metainfo.pieceLength);
-  const lanes = Math.max(1, Math.min(options.maxInFlight ?? 8, byBytes, total));
+  // Streamed pieces: two lanes keep two workers busy, each lane holding two chunks.
+  const lanes = Math.max(1, Math.min(options.maxInFlight ?? 8, streamed ? 2 : byBytes, total));
   let next = 0;
   let checked = 0;
   let failed = false;
@@ -54,6 +58,20 @@ export async function checkExisting(
   /** Each lane reads into the buffer its last piece came back in: a check allocates per lane, not per piece. */
   const checkOne = async (piece: number, spare: { buffer: Buffer | undefined }): Promise<boolean> => {
     if (!(await storage.mayHave(piece))) return false;
+    const expected = metainfo.pieces.subarray(piece * 20, piece * 20 + 20);
+    if (streamed) {
+      let digest: Buffer;
+      try {
+        digest = await hasher.hashChunked(pieceLengthOf(metainfo, piece), async (into, offset) => {
+          signal?.throwIfAborted();
+          await storage.read(piece, offset, into.length, into);
+        });
+      } catch (err) {
+        if (StorageError.isCode(err, StorageErrorCode.Missing)) return false;
+        throw err;
+      }
+      return Buffer.compare(digest, expected) === 0;
+    }
     let data: Buffer;
     try {
       data = await storage.readPiece(piece, spare.buffer);
@@ -64,7 +82,6 @@ export async function checkExisting(
     spare.buffer = undefined; // it may be transferred to a worker now
     const { digest, buffer } = await hashOf(hasher, data);
     spare.buffer = buffer;
-    const expected = metainfo.pieces.subarray(piece * 20, piece * 20 + 20);
     return Buffer.compare(digest, expected) === 0;
   };
 

@@ -250,10 +250,12 @@ export class FileStorage implements Storage {
     this.#gate.markOpen();
   }
 
-  read(piece: number, offset: number, length: number): Promise<Buffer> {
+  read(piece: number, offset: number, length: number, into?: Buffer): Promise<Buffer> {
     return this.#gate.run('read', async () => {
       this.#map.check(piece, offset, length); // before allocating by the caller's length
-      return this.#read(piece, offset, length, Buffer.allocUnsafe(length));
+      const out =
+        into !== undefined && into.length >= length ? into.subarray(0, length) : Buffer.allocUnsafe(length);
+      return this.#read(piece, offset, length, out);
     });
   }
 

@@ -52,7 +52,12 @@ export const CLAIM = {
 export type HashJob =
   | { kind: 'buffer'; id: number; buffer: ArrayBuffer; length: number; pieceLength: number }
   | { kind: 'segments'; id: number; segments: FileSegment[]; pieceLength: number }
-  | { kind: 'claim'; id: number; task: ClaimTask };
+  | { kind: 'claim'; id: number; task: ClaimTask }
+  /**
+   * One chunk of a piece hashed incrementally (see HasherPool.stream): `length` bytes of `buffer`
+   * are added to stream `stream`'s SHA-1, the buffer comes back; `final` returns the digest.
+   */
+  | { kind: 'stream'; id: number; stream: number; buffer?: ArrayBuffer; length: number; final: boolean };
 
 export type HashResult =
   | { id: number; hashes: Uint8Array; buffer?: ArrayBuffer }
@@ -262,10 +267,27 @@ function runClaims(task: ClaimTask): void {
   }
 }
 
+/** Incremental hashes of this thread, by stream id: a stream's chunks all come to one thread, in order. */
+const streams = new Map<number, Hash>();
+
 const port = workerData === HASH_WORKER_MARK ? parentPort : null;
 port?.on('message', (job: HashJob) => {
   try {
-    if (job.kind === 'buffer') {
+    if (job.kind === 'stream') {
+      let hash = streams.get(job.stream);
+      if (hash === undefined) {
+        hash = createHash('sha1');
+        streams.set(job.stream, hash);
+      }
+      if (job.buffer !== undefined) hash.update(new Uint8Array(job.buffer, 0, job.length));
+      let hashes = new Uint8Array(0);
+      if (job.final) {
+        streams.delete(job.stream);
+        hashes = new Uint8Array(hash.digest());
+      }
+      const result: HashResult = { id: job.id, hashes, ...(job.buffer ? { buffer: job.buffer } : {}) };
+      port.postMessage(result, job.buffer ? [job.buffer, hashes.buffer] : [hashes.buffer]);
+    } else if (job.kind === 'buffer') {
       const hashes = hashBuffer(new Uint8Array(job.buffer, 0, job.length), job.pieceLength);
       const result: HashResult = { id: job.id, buffer: job.buffer, hashes };
       port.postMessage(result, [job.buffer, hashes.buffer]);

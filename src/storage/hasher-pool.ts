@@ -37,6 +37,23 @@ interface Pending {
   reject: (e: Error) => void;
 }
 
+/**
+ * SHA-1 of one piece fed chunk by chunk, for pieces too large to hold whole (see HasherPool.stream).
+ * Chunks may be fed without waiting for the previous ones: they are hashed in the order given.
+ */
+export interface HashStream {
+  /** Adds `length` bytes of `buffer`, which is transferred to a worker and given back when hashed. */
+  update(buffer: ArrayBuffer, length: number): Promise<ArrayBuffer>;
+  /** The digest of everything fed. Call it once, also to give up a stream (its state is then freed). */
+  digest(): Promise<Buffer>;
+}
+
+/** Pieces larger than this are hashed in chunks of STREAM_CHUNK_BYTES (hashChunked), never held or copied whole. */
+export const STREAM_PIECE_BYTES = 16 * 1024 * 1024;
+export const STREAM_CHUNK_BYTES = 4 * 1024 * 1024;
+/** Chunk buffers kept for reuse: two per piece being hashed, for a few at once. */
+const MAX_SPARE_CHUNKS = 8;
+
 export interface HasherPoolOptions {
   /** Worker threads; default: the machine's parallelism, at most 4. 0 hashes on the calling thread. */
   threads?: number;
@@ -114,6 +131,8 @@ export class HasherPool {
    */
   #spare: ArrayBuffer[] = [];
   #spareLength = 0;
+  /** Chunk buffers of hashChunked, for the next piece (a check of large pieces allocates them once). */
+  #chunkSpare: ArrayBuffer[] = [];
   /**
    * Workers not started yet: they start with the first job that needs them. A download of small
    * pieces hashes them all inline and never does; booting two workers costs about 0.2 s of CPU.
@@ -206,17 +225,69 @@ export class HasherPool {
     job: HashJob,
     transfer: ArrayBuffer[],
   ): Promise<{ hashes: Uint8Array; buffer?: ArrayBuffer } | undefined> {
+    const slot = this.#leastBusy();
+    return slot === undefined ? undefined : this.#postTo(slot, job, transfer);
+  }
+
+  #leastBusy(): Slot | undefined {
     const workers = this.#started();
     let slot = workers[0];
-    if (slot === undefined) return undefined;
-    for (const w of workers) if (w.busy < slot.busy) slot = w;
+    for (const w of workers) if (slot !== undefined && w.busy < slot.busy) slot = w;
+    return slot;
+  }
+
+  async #postTo(
+    slot: Slot,
+    job: HashJob,
+    transfer: ArrayBuffer[],
+  ): Promise<{ hashes: Uint8Array; buffer?: ArrayBuffer } | undefined> {
     if (slot.busy++ === 0) slot.worker.ref();
     // died while booting (#spawn's handler dropped it): the job stays with the caller
     if (!slot.online && !(await slot.ready)) return undefined;
+    if (!this.#workers.includes(slot)) throw new Error('hash worker exited');
     return new Promise((resolve, reject) => {
       this.#pending.set(job.id, { slot, resolve, reject });
       slot.worker.postMessage(job, transfer);
     });
+  }
+
+  /**
+   * An incremental SHA-1 for one large piece, fed in chunks, so the piece is never held whole: all
+   * its chunks go to one worker (hashed in order while the caller reads the next), or are hashed
+   * here when there are no workers.
+   */
+  stream(): HashStream {
+    if (this.#stopped) throw new Error('hasher pool is stopped');
+    const slot = this.#leastBusy();
+    if (slot === undefined) {
+      const hash = createHash('sha1');
+      return {
+        update: async (buffer, length) => {
+          hash.update(new Uint8Array(buffer, 0, length));
+          return buffer;
+        },
+        digest: async () => hash.digest(),
+      };
+    }
+    const stream = this.#nextId++;
+    const send = async (
+      job: Omit<Extract<HashJob, { kind: 'stream' }>, 'id' | 'kind' | 'stream'>,
+    ): Promise<{ hashes: Uint8Array; buffer?: ArrayBuffer }> => {
+      const r = await this.#postTo(
+        slot,
+        { kind: 'stream', id: this.#nextId++, stream, ...job },
+        job.buffer ? [job.buffer] : [],
+      );
+      if (r === undefined) throw new Error('hash worker did not start');
+      return r;
+    };
+    return {
+      update: async (buffer, length) => (await send({ buffer, length, final: false })).buffer!,
+      digest: async () => {
+        const { hashes } = await send({ length: 0, final: true });
+        return Buffer.from(hashes.buffer, hashes.byteOffset, 20);
+      },
+    };
   }
 
   /**
@@ -287,11 +358,52 @@ export class HasherPool {
     if (data.length <= this.#inlineMaxBytes || this.#started().length === 0) {
       return createHash('sha1').update(data).digest();
     }
+    // A large piece goes to a worker a chunk at a time, not copied whole.
+    if (data.length > STREAM_PIECE_BYTES)
+      return this.hashChunked(data.length, (into, at) => {
+        into.set(data.subarray(at, at + into.length));
+      });
     const copy = this.#takeSpare(data.length);
     new Uint8Array(copy, 0, data.length).set(data);
     const { hashes, buffer } = await this.hash(copy, data.length, data.length);
     this.#putSpare(buffer);
     return Buffer.from(hashes.buffer, hashes.byteOffset, 20);
+  }
+
+  /**
+   * SHA-1 of `length` bytes that `fill` writes a chunk at a time (each chunk at most
+   * STREAM_CHUNK_BYTES, into a buffer of exactly its length), so they are never held whole: a piece
+   * of 512 MiB costs two chunks of memory. Two chunks are in flight: a worker hashes one while
+   * `fill` writes the next. A failure of `fill` rejects, after the stream is ended.
+   */
+  async hashChunked(
+    length: number,
+    fill: (into: Buffer, offset: number) => Promise<void> | void,
+  ): Promise<Buffer> {
+    const stream = this.stream();
+    const free = [this.#takeChunk(), this.#takeChunk()];
+    const inFlight: Promise<ArrayBuffer>[] = [];
+    try {
+      for (let at = 0; at < length; at += STREAM_CHUNK_BYTES) {
+        const buffer = free.pop() ?? (await inFlight.shift()!);
+        const n = Math.min(STREAM_CHUNK_BYTES, length - at);
+        await fill(Buffer.from(buffer, 0, n), at);
+        const hashed = stream.update(buffer, n);
+        hashed.catch(() => undefined); // seen when awaited; a failure meanwhile is not unhandled
+        inFlight.push(hashed);
+      }
+      free.push(...(await Promise.all(inFlight)));
+    } catch (err) {
+      // The stream is ended all the same, so the worker forgets it.
+      await Promise.allSettled([...inFlight, stream.digest()]);
+      throw err;
+    }
+    for (const b of free) if (this.#chunkSpare.length < MAX_SPARE_CHUNKS) this.#chunkSpare.push(b);
+    return stream.digest();
+  }
+
+  #takeChunk(): ArrayBuffer {
+    return this.#chunkSpare.pop() ?? (Buffer.allocUnsafeSlow(STREAM_CHUNK_BYTES).buffer as ArrayBuffer);
   }
 
   #takeSpare(length: number): ArrayBuffer {
@@ -318,6 +430,7 @@ export class HasherPool {
     if (this.#stopped) return;
     this.#stopped = true;
     this.#spare = [];
+    this.#chunkSpare = [];
     const err = new Error('hasher pool stopped');
     for (const p of this.#pending.values()) p.reject(err);
     this.#pending.clear();

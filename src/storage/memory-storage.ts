@@ -53,8 +53,15 @@ export class MemoryStorage implements Storage {
     return Promise.resolve();
   }
 
-  read(piece: number, offset: number, length: number): Promise<Buffer> {
-    return this.#gate.run('read', async () => this.#read(piece, offset, length));
+  read(piece: number, offset: number, length: number, into?: Buffer): Promise<Buffer> {
+    return this.#gate.run('read', async () =>
+      this.#read(
+        piece,
+        offset,
+        length,
+        into !== undefined && into.length >= length ? into.subarray(0, length) : undefined,
+      ),
+    );
   }
 
   readPiece(piece: number, into?: Buffer): Promise<Buffer> {

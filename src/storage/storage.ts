@@ -20,8 +20,11 @@ import { StorageError, StorageErrorCode } from './errors.js';
 export interface Storage {
   /** Idempotent; creates folders lazily and files sparse as needed. Also reopens after `close()`. */
   open(): Promise<void>;
-  /** For upload and verify. The result is the caller's to keep. */
-  read(piece: number, offset: number, length: number): Promise<Buffer>;
+  /**
+   * For upload and verify. The result is the caller's to keep: a new buffer, or the first `length`
+   * bytes of `into` when it is given and long enough (a buffer the caller reuses).
+   */
+  read(piece: number, offset: number, length: number, into?: Buffer): Promise<Buffer>;
   /**
    * The whole piece, read into `into` when it is given and exactly the piece's length (a buffer the
    * caller reuses), else into a new buffer.

@@ -665,6 +665,20 @@ export class PiecePicker {
     this.pieceVerified(piece);
   }
 
+  /** A verified piece is gone from storage (its file was truncated or removed): needed again. */
+  pieceLost(piece: number): void {
+    this.#checkPiece(piece);
+    if (this.#verified[piece] !== 1) return;
+    this.#verified[piece] = 0;
+    this.#verifiedCount--;
+    if (this.#priority[piece]! > 0) {
+      this.#wantedUnverified++;
+      this.#freeWanted += this.blockCount(piece);
+      this.#addNeeded(piece);
+      if (piece < this.#seqCursor) this.#seqCursor = piece;
+    }
+  }
+
   #dropInFlight(p: number, st: InFlight): void {
     for (let b = 0; b < st.blocks.length; b++) {
       const rq = st.requesters[b];

@@ -15,6 +15,7 @@ import type { Metainfo } from '../protocol/metainfo.js';
 import type { DisconnectReason, Handshake } from '../protocol/peer-wire.js';
 import { BLOCK_SIZE, blockKey } from '../protocol/peer-wire.js';
 import { checkExisting } from '../storage/check.js';
+import { StorageError, StorageErrorCode } from '../storage/errors.js';
 import type { HasherPool } from '../storage/hasher-pool.js';
 import { ReadCache } from '../storage/read-cache.js';
 import { pieceLengthOf, type Storage } from '../storage/storage.js';
@@ -43,6 +44,16 @@ export interface TorrentOptions {
   /** Our listening port, told to peers in the extension handshake. */
   port?: number;
   maxConnections?: number;
+  /**
+   * Most connections to one IP address, counting dials in progress (default 8): a few peers on one
+   * machine are normal, a machine that takes every slot is not.
+   */
+  maxConnectionsPerIp?: number;
+  /**
+   * A peer that neither requested nor sent a block for this long (keep-alives do not count) is
+   * closed when a new peer needs its slot: an incoming connection, or a dial. Default 30 s.
+   */
+  evictIdleAfterMs?: number;
   uploadSlots?: number;
   sequential?: boolean;
   /** Bytes of received but not yet verified data held in memory before requests pause. */
@@ -87,6 +98,8 @@ export interface TorrentEvents extends Record<string, unknown[]> {
   'check:progress': [checked: number, total: number];
   'piece:verified': [piece: number];
   'piece:failed': [piece: number, peers: string[]];
+  /** A verified piece could not be read back (its file was truncated, removed or unreadable): needed again. */
+  'piece:lost': [piece: number, reason: Error];
   'peer:connect': [address: string];
   'peer:disconnect': [address: string, reason: string, key: string];
   'peer:banned': [host: string];
@@ -114,6 +127,8 @@ interface PeerEntry {
   lastBlockAtMs?: number;
   connectedAtMs: number;
   lastUnchokedAtMs?: number;
+  /** It let an unchoke pass without a request: the choker passes it over until then. */
+  passOverUntilMs?: number;
   isSeed: boolean;
   counted: 'none' | 'bits' | 'seed';
   /** Requests queued or being read, by blockKey (the request itself: a same-key request of another length is another). */
@@ -162,12 +177,30 @@ const REFILL_BATCH = 16;
 /** Bytes written to a peer but unread (plus reads in flight for it) beyond which it is served no more until it reads. */
 const MAX_UNSENT_BYTES_PER_PEER = 1024 * 1024;
 
+/**
+ * Where an address to dial came from. Manual ones (the user's `--peer`, saved peers) are kept;
+ * `magnet`: found while fetching a magnet's metadata (its x.pe, trackers, the DHT, LSD).
+ */
+export type PeerSource = 'manual' | 'tracker' | 'dht' | 'lsd' | 'pex' | 'magnet';
+
 interface Candidate {
   addr: PeerAddress;
+  source: PeerSource;
   failures: number;
   nextTryMs: number;
   connected: boolean;
 }
+
+/**
+ * Bounds on the addresses kept to dial (manual ones are not counted and never dropped): per source,
+ * so one chatty source (a PEX peer that reconnects with fresh addresses each time) cannot push out
+ * the others, and over all sources. Past a bound, the candidate that failed most, else the oldest,
+ * makes room; one we are connected to never does.
+ */
+export const MAX_CANDIDATES_PER_SOURCE = 500;
+export const MAX_CANDIDATES = 1000;
+/** Candidates looked at (oldest first) to choose the one to drop. */
+const DROP_SCAN = 64;
 
 const TICK_MS = 1000;
 const CHOKE_INTERVAL_MS = 10_000;
@@ -189,6 +222,26 @@ export function fileVerifiedBytes(m: Metainfo, verified: Bitfield): number[] {
   });
 }
 
+const DEFAULT_MAX_CONNECTIONS = 50;
+const DEFAULT_MAX_CONNECTIONS_PER_IP = 8;
+const DEFAULT_EVICT_IDLE_AFTER_MS = 30_000;
+/**
+ * Share of the connection slots that incoming connections never take: however many peers dial us,
+ * we can still dial the peers we were given or found (libtorrent keeps such a share too).
+ */
+const OUTGOING_SHARE = 0.2;
+/**
+ * An unchoked peer that has not requested a block this long after the unchoke wastes an upload
+ * slot (an honest one asks within a round trip): it is choked and passed over for UNCHOKE_PASS_OVER_MS.
+ */
+const UNUSED_UNCHOKE_MS = 5_000;
+const UNCHOKE_PASS_OVER_MS = 60_000;
+
+/** The per-IP limit's key: a dual-stack socket's `::ffff:a.b.c.d` is the IPv4 address. */
+function ipKey(host: string): string {
+  return /^::ffff:\d+\.\d+\.\d+\.\d+$/i.test(host) ? host.slice(7) : host;
+}
+
 export class Torrent extends TypedEmitter<TorrentEvents> {
   readonly metainfo: Metainfo;
   readonly infoHash: Buffer;
@@ -202,6 +255,9 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
   readonly #cache: ReadCache;
   readonly #peers = new Map<string, PeerEntry>();
   readonly #candidates = new Map<string, Candidate>();
+  /** The candidates of each source but manual, oldest first. */
+  readonly #bySource = new Map<PeerSource, Map<string, Candidate>>();
+  #sourcedCount = 0;
   readonly #pieceBuffers = new Map<number, PieceBuffer>();
   /**
    * Smart ban: for a piece that failed with blocks from several hosts, the SHA-1 of each block and
@@ -218,11 +274,15 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
    * so the retry can verify without the liar's blocks and smart ban can name it. */
   readonly #avoid = new Map<number, { hosts: Map<number, string>; untilMs: number }>();
   readonly #strikes = new Map<string, number>();
+  /** Pieces we announced and then could not read back: requests for them are declined, not held against the peer. */
+  readonly #lost = new Set<number>();
   readonly #banned = new Set<string>();
   #choker: ChokerState = { optimisticSinceMs: 0 };
   #lastChokeMs = 0;
   #nextKey = 1;
   #dialing = 0;
+  /** Connections and dials in progress per IP address (see ipKey). */
+  readonly #perIp = new Map<string, number>();
   /** Rate limits: this torrent's own bucket, then the shared ones. */
   readonly uploadLimit = new TokenBucket(0);
   readonly downloadLimit = new TokenBucket(0);
@@ -280,7 +340,30 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
   #setVerified(piece: number): void {
     if (this.bitfield.get(piece)) return;
     this.bitfield.set(piece);
+    this.#lost.delete(piece);
     this.#verifiedBytes += pieceLengthOf(this.metainfo, piece);
+  }
+
+  /**
+   * A verified piece failed to read back while serving: the data on disk changed under us. The
+   * piece leaves our bitfield (nothing wrong is ever sent), the others are served on, and the
+   * torrent downloads it again from whoever has it.
+   */
+  #pieceLost(piece: number, reason: Error): void {
+    if (!this.bitfield.get(piece)) return;
+    this.bitfield.set(piece, false);
+    this.#lost.add(piece);
+    this.#verifiedBytes -= pieceLengthOf(this.metainfo, piece);
+    this.#picker.pieceLost(piece);
+    this.#cache.invalidate(piece);
+    this.emit('piece:lost', piece, reason);
+    if (this.#state === TorrentState.seeding && !this.#picker.complete) {
+      this.#setState(TorrentState.downloading);
+      // Seeders we dropped while we were one can give it back.
+      for (const c of this.#candidates.values()) if (!c.connected) c.nextTryMs = 0;
+      this.#fillConnections();
+    }
+    for (const p of this.#peers.values()) this.#updateInterest(p);
   }
 
   get peerCount(): number {
@@ -391,6 +474,7 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
     // Whatever the close handlers have not removed yet leaves the shared budget here.
     if (this.#o.connectionBudget) this.#o.connectionBudget.used -= this.#peers.size;
     this.#peers.clear();
+    this.#perIp.clear();
     this.#pieceBuffers.clear();
     this.#unverified = 0;
     this.#spareBuffers.length = 0;
@@ -408,15 +492,75 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
     return [...this.#candidates.keys()];
   }
 
-  /** Adds addresses to dial (from the user, trackers, PEX, …). */
-  addPeers(addrs: readonly PeerAddress[]): void {
+  /**
+   * Adds addresses to dial. Those of a discovery source are bounded (MAX_CANDIDATES_PER_SOURCE,
+   * MAX_CANDIDATES); manual ones (the user's, the default) are always kept.
+   */
+  addPeers(addrs: readonly PeerAddress[], source: PeerSource = 'manual'): void {
     for (const a of addrs) {
       const key = formatAddress(a);
-      if (!this.#candidates.has(key))
-        this.#candidates.set(key, { addr: a, failures: 0, nextTryMs: 0, connected: false });
+      const known = this.#candidates.get(key);
+      if (known) {
+        // The user named one we had found: it is theirs now, never dropped.
+        if (source === 'manual' && known.source !== 'manual') {
+          this.#unlist(key, known);
+          known.source = 'manual';
+        }
+        continue;
+      }
+      const c: Candidate = { addr: a, source, failures: 0, nextTryMs: 0, connected: false };
+      if (source !== 'manual' && !this.#makeRoom(source)) continue;
+      this.#candidates.set(key, c);
+      if (source !== 'manual') {
+        let list = this.#bySource.get(source);
+        if (!list) {
+          list = new Map();
+          this.#bySource.set(source, list);
+        }
+        list.set(key, c);
+        this.#sourcedCount++;
+      }
     }
     if (this.#state === TorrentState.downloading || this.#state === TorrentState.seeding)
       this.#fillConnections();
+  }
+
+  /** Candidates kept to dial, by source (manual included). */
+  candidateCounts(): Record<PeerSource, number> {
+    const out: Record<PeerSource, number> = { manual: 0, tracker: 0, dht: 0, lsd: 0, pex: 0, magnet: 0 };
+    for (const c of this.#candidates.values()) out[c.source]++;
+    return out;
+  }
+
+  /** Room for one more candidate of `source` within both bounds; false when all are connected. */
+  #makeRoom(source: PeerSource): boolean {
+    const own = this.#bySource.get(source);
+    if (own && own.size >= MAX_CANDIDATES_PER_SOURCE && !this.#dropOne(own)) return false;
+    if (this.#sourcedCount < MAX_CANDIDATES) return true;
+    // Over all sources: the largest list gives one up.
+    let largest: Map<string, Candidate> | undefined;
+    for (const list of this.#bySource.values()) if (!largest || list.size > largest.size) largest = list;
+    return largest !== undefined && this.#dropOne(largest);
+  }
+
+  /** Drops the candidate of `list` that failed most among its oldest, else the oldest; not a connected one. */
+  #dropOne(list: Map<string, Candidate>): boolean {
+    let victim: [string, Candidate] | undefined;
+    let seen = 0;
+    for (const entry of list) {
+      const c = entry[1];
+      if (c.connected) continue;
+      if (!victim || c.failures > victim[1].failures) victim = entry;
+      if (++seen >= DROP_SCAN) break;
+    }
+    if (!victim) return false;
+    this.#candidates.delete(victim[0]);
+    this.#unlist(victim[0], victim[1]);
+    return true;
+  }
+
+  #unlist(key: string, c: Candidate): void {
+    if (this.#bySource.get(c.source)?.delete(key)) this.#sourcedCount--;
   }
 
   /** The connected peers whose handshakes are done. */
@@ -466,11 +610,13 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
   /** An incoming connection whose handshake the session's demux has read. */
   acceptIncoming(socket: Socket, handshake: Handshake, rest: Buffer): void {
     const host = socket.remoteAddress ?? '?';
-    if (this.#ac.signal.aborted || this.#banned.has(host) || this.#peers.size >= this.#maxConnections()) {
-      socket.destroy();
-      return;
-    }
-    if (this.#state !== TorrentState.downloading && this.#state !== TorrentState.seeding) {
+    if (
+      this.#ac.signal.aborted ||
+      this.#banned.has(host) ||
+      (this.#state !== TorrentState.downloading && this.#state !== TorrentState.seeding) ||
+      (this.#perIp.get(ipKey(host)) ?? 0) >= this.#maxPerIp() ||
+      !this.#roomForIncoming()
+    ) {
       socket.destroy();
       return;
     }
@@ -478,8 +624,58 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
     this.#attach(conn, host, `${host}:${socket.remotePort ?? 0}`);
   }
 
+  /**
+   * True when an incoming connection may have a slot: one is free outside the outgoing share, or a
+   * peer idle for long enough was closed to make one.
+   */
+  #roomForIncoming(): boolean {
+    const own = this.#o.maxConnections ?? DEFAULT_MAX_CONNECTIONS;
+    let incoming = 0;
+    for (const p of this.#peers.values()) if (p.dialedPort === undefined) incoming++;
+    const incomingFull = incoming >= own - Math.floor(own * OUTGOING_SHARE);
+    if (!incomingFull && this.#peers.size < this.#maxConnections()) return true;
+    // An idle incoming peer makes room within the incoming share; any idle peer when all are full.
+    return this.#evictIdle(incomingFull ? 'incoming' : 'any') && this.#peers.size < this.#maxConnections();
+  }
+
+  #maxPerIp(): number {
+    return this.#o.maxConnectionsPerIp ?? DEFAULT_MAX_CONNECTIONS_PER_IP;
+  }
+
+  #countIp(ip: string, delta: number): void {
+    const n = (this.#perIp.get(ip) ?? 0) + delta;
+    if (n > 0) this.#perIp.set(ip, n);
+    else this.#perIp.delete(ip);
+  }
+
+  /**
+   * Closes the peer that does least for us, among those that neither requested nor sent a block for
+   * `evictIdleAfterMs` (keep-alives do not count): peers with interest on neither side first, then
+   * the longest idle. False when no peer is idle that long.
+   */
+  #evictIdle(which: 'incoming' | 'any'): boolean {
+    const now = Date.now();
+    const after = this.#o.evictIdleAfterMs ?? DEFAULT_EVICT_IDLE_AFTER_MS;
+    let worst: PeerEntry | undefined;
+    let worstScore = -1;
+    for (const p of this.#peers.values()) {
+      if (which === 'incoming' && p.dialedPort !== undefined) continue;
+      const idleMs = now - Math.max(p.connectedAtMs, p.conn.lastActivityMs);
+      if (idleMs < after) continue;
+      const interest = p.conn.amInterested || p.conn.peerInterested;
+      const score = idleMs + (interest ? 0 : 1e12);
+      if (score > worstScore) {
+        worst = p;
+        worstScore = score;
+      }
+    }
+    if (!worst) return false;
+    worst.conn.close('connection-limit');
+    return true;
+  }
+
   #maxConnections(): number {
-    const own = this.#o.maxConnections ?? 50;
+    const own = this.#o.maxConnections ?? DEFAULT_MAX_CONNECTIONS;
     const b = this.#o.connectionBudget;
     return b ? Math.min(own, this.#peers.size + Math.max(0, b.max - b.used)) : own;
   }
@@ -488,15 +684,28 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
     const signal = this.#ac.signal;
     if (signal.aborted) return;
     const now = Date.now();
-    const room = this.#maxConnections() - this.#peers.size - this.#dialing;
-    if (room <= 0) return;
+    let room = this.#maxConnections() - this.#peers.size - this.#dialing;
+    const perIp = this.#maxPerIp();
+    const dialable = (c: Candidate): boolean =>
+      !c.connected &&
+      c.nextTryMs <= now &&
+      !this.#banned.has(c.addr.host) &&
+      (this.#perIp.get(ipKey(c.addr.host)) ?? 0) < perIp;
+    if (room <= 0) {
+      // Every slot is taken: a peer that only keeps its slot warm gives it up to one we can dial.
+      if (this.#dialing > 0 || !this.#someCandidate(dialable) || !this.#evictIdle('any')) return;
+      room = this.#maxConnections() - this.#peers.size - this.#dialing;
+      if (room <= 0) return;
+    }
     let started = 0;
     for (const c of this.#candidates.values()) {
       if (started >= room || this.#dialing >= 10) break;
-      if (c.connected || c.nextTryMs > now || this.#banned.has(c.addr.host)) continue;
+      if (!dialable(c)) continue;
       c.connected = true;
       started++;
       this.#dialing++;
+      const ip = ipKey(c.addr.host);
+      this.#countIp(ip, 1);
       const address = formatAddress(c.addr);
       dial(c.addr, {
         timeoutMs: 10_000,
@@ -508,6 +717,7 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
         .then((socket) => {
           this.#dialing--;
           if (signal.aborted) {
+            this.#countIp(ip, -1);
             socket.destroy();
             return;
           }
@@ -516,6 +726,7 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
         })
         .catch(() => {
           this.#dialing--;
+          this.#countIp(ip, -1);
           c.connected = false;
           c.failures++;
           c.nextTryMs = Date.now() + Math.min(300_000, 5_000 * 2 ** Math.min(c.failures, 6));
@@ -523,8 +734,16 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
     }
   }
 
+  #someCandidate(pred: (c: Candidate) => boolean): boolean {
+    for (const c of this.#candidates.values()) if (pred(c)) return true;
+    return false;
+  }
+
+  /** A connection joins the torrent; a dialed one was counted against its IP when the dial began. */
   #attach(conn: PeerConnection, host: string, address: string, candidate?: Candidate): void {
     const key = `c${this.#nextKey++}`;
+    const ip = ipKey(host);
+    if (!candidate) this.#countIp(ip, 1);
     const entry: PeerEntry = {
       key,
       address,
@@ -595,7 +814,10 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
       if (name !== undefined) this.emit('peer:extended', key, name, payload);
     });
     conn.on('connection:close', (reason: string) => {
-      if (this.#peers.delete(key) && this.#o.connectionBudget) this.#o.connectionBudget.used--;
+      if (this.#peers.delete(key)) {
+        this.#countIp(ip, -1);
+        if (this.#o.connectionBudget) this.#o.connectionBudget.used--;
+      }
       for (const b of this.#picker.releaseAll(key)) void b;
       if (entry.counted === 'seed') this.#picker.seedRemoved();
       else if (entry.counted === 'bits' && conn.peerBitfield) this.#picker.peerRemoved(conn.peerBitfield);
@@ -897,6 +1119,11 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
       return;
     }
     const len = block.piece < this.metainfo.pieceCount ? pieceLengthOf(this.metainfo, block.piece) : 0;
+    if (this.#lost.has(block.piece) && !this.bitfield.get(block.piece)) {
+      // We announced it before we lost it: the peer asked in good faith.
+      conn.reject(block);
+      return;
+    }
     if (
       !this.bitfield.get(block.piece) ||
       block.length > BLOCK_SIZE ||
@@ -923,6 +1150,13 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
       const k = blockKey(block.piece, block.offset);
       if (entry.pendingReads.get(k) !== block || entry.conn.closed) {
         this.#uploadQueue.shift(); // cancelled, choked or gone meanwhile
+        continue;
+      }
+      if (!this.bitfield.get(block.piece)) {
+        // Lost since it was asked for (see #pieceLost).
+        this.#uploadQueue.shift();
+        entry.pendingReads.delete(k);
+        entry.conn.reject(block);
         continue;
       }
       if (entry.conn.writeBufferBytes + entry.readingBytes >= MAX_UNSENT_BYTES_PER_PEER) {
@@ -957,7 +1191,21 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
           if (!this.#serve(entry, k, block, data, Date.now())) return;
           if (!entry.waitingDrain) this.#unpark(entry);
         },
-        (err: Error) => this.#fail(err),
+        (err: Error) => {
+          entry.readingBytes -= block.length;
+          if (this.#ac.signal.aborted) return;
+          if (!(err instanceof StorageError) || err.code === StorageErrorCode.Closed) {
+            this.#fail(err);
+            return;
+          }
+          // Missing, unreadable or no longer ours: that piece only, the rest is served on.
+          this.#pieceLost(block.piece, err);
+          if (entry.pendingReads.get(k) === block) {
+            entry.pendingReads.delete(k);
+            entry.conn.reject(block);
+          }
+          if (!entry.waitingDrain) this.#unpark(entry);
+        },
       );
     }
   }
@@ -1026,7 +1274,7 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
     const seeding = this.#state === TorrentState.seeding;
     const list = [...this.#peers.values()].map((p) => ({
       id: p.key,
-      interested: p.conn.peerInterested,
+      interested: p.conn.peerInterested && !((p.passOverUntilMs ?? 0) > now),
       downloadRateBytesPerSec: p.conn.downloadMeter.rate(now),
       uploadRateBytesPerSec: p.conn.uploadMeter.rate(now),
       snubbed:
@@ -1054,9 +1302,30 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
     }
   }
 
+  /** Upload slots held by peers that do not use them go to others now, not at the next round. */
+  #chokeUnusedUnchokes(): void {
+    const now = Date.now();
+    // Only when another peer is waiting for a slot: passing over the only candidate gains nothing.
+    let waiting = false;
+    for (const p of this.#peers.values()) {
+      if (p.conn.peerInterested && p.conn.amChoking && !((p.passOverUntilMs ?? 0) > now)) waiting = true;
+    }
+    if (!waiting) return;
+    let freed = false;
+    for (const p of this.#peers.values()) {
+      const since = p.lastUnchokedAtMs;
+      if (p.conn.amChoking || since === undefined || now - since < UNUSED_UNCHOKE_MS) continue;
+      if (p.conn.lastActivityMs >= since || p.conn.pendingIncomingRequests > 0) continue;
+      p.passOverUntilMs = now + UNCHOKE_PASS_OVER_MS;
+      freed = true;
+    }
+    if (freed) this.#runChoker(true);
+  }
+
   #tick(): void {
     if (this.#ac.signal.aborted) return;
     this.#fillConnections();
+    this.#chokeUnusedUnchokes();
     this.#runChoker();
     if (this.#state === TorrentState.downloading) {
       for (const p of this.#peers.values()) {

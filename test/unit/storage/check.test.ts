@@ -8,7 +8,8 @@ import { dirname, join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { checkExisting } from '../../../src/storage/check.js';
 import { FileStorage } from '../../../src/storage/file-storage.js';
-import { HasherPool } from '../../../src/storage/hasher-pool.js';
+import { HasherPool, STREAM_PIECE_BYTES } from '../../../src/storage/hasher-pool.js';
+import { MemoryStorage } from '../../../src/storage/memory-storage.js';
 import type { Storage } from '../../../src/storage/storage.js';
 import { makeTempDir, makeTorrent, removeTempDir, type TestTorrent } from './helpers.js';
 
@@ -47,7 +48,7 @@ function piecesWithin(t: TestTorrent, start: number, end: number): number[] {
 
 /** Counts mayHave and readPiece calls, and the most reads running at once (the storage is real). */
 function counting(s: Storage): {
-  storage: Pick<Storage, 'mayHave' | 'mayHaveAny' | 'readPiece'>;
+  storage: Pick<Storage, 'mayHave' | 'mayHaveAny' | 'readPiece' | 'read'>;
   asked: number;
   reads: number;
   maxAtOnce: number;
@@ -62,6 +63,7 @@ function counting(s: Storage): {
         return s.mayHave(p);
       },
       mayHaveAny: () => s.mayHaveAny(),
+      read: (p: number, offset: number, length: number, into?: Buffer) => s.read(p, offset, length, into),
       readPiece: async (p: number) => {
         c.reads++;
         running++;
@@ -193,5 +195,89 @@ describe('checkExisting on disk', () => {
         name: 'AbortError',
       });
     });
+  });
+});
+
+describe('checkExisting of pieces larger than STREAM_PIECE_BYTES', () => {
+  const BIG = 2 * STREAM_PIECE_BYTES;
+  // Two pieces, the second shorter; the file boundary falls inside the first.
+  const big = makeTorrent({
+    name: 'big',
+    pieceLength: BIG,
+    files: [
+      { path: ['a.bin'], length: 20 * 1024 * 1024 },
+      { path: ['b.bin'], length: BIG + 8 * 1024 * 1024 - 20 * 1024 * 1024 + 12_345 },
+    ],
+    seed: 7,
+  });
+
+  /** The storage, with arrayBuffers sampled after every read (and every millisecond). */
+  function sampled(s: MemoryStorage): {
+    storage: Pick<Storage, 'mayHave' | 'mayHaveAny' | 'readPiece' | 'read'>;
+    peakGrowth: () => number;
+    stop: () => void;
+  } {
+    global.gc?.();
+    const before = process.memoryUsage().arrayBuffers;
+    let peak = before;
+    const sample = (): void => {
+      peak = Math.max(peak, process.memoryUsage().arrayBuffers);
+    };
+    const timer = setInterval(sample, 1);
+    return {
+      storage: {
+        mayHave: (p) => s.mayHave(p),
+        mayHaveAny: () => s.mayHaveAny(),
+        read: async (p, offset, length, into) => {
+          const b = await s.read(p, offset, length, into);
+          sample();
+          return b;
+        },
+        readPiece: async (p, into) => {
+          const b = await s.readPiece(p, into);
+          sample();
+          return b;
+        },
+      },
+      peakGrowth: () => peak - before,
+      stop: () => clearInterval(timer),
+    };
+  }
+
+  for (const threads of [1, 0]) {
+    it(`hashes each piece a chunk at a time (${threads} worker): memory stays far below a piece`, async (t) => {
+      const data = Buffer.from(big.data);
+      data[BIG + 5]! ^= 1; // the second piece is corrupt
+      const s = await MemoryStorage.withData(big.metainfo, data);
+      const hasher = new HasherPool({ threads });
+      const m = sampled(s);
+      try {
+        const have = await checkExisting(big.metainfo, m.storage, hasher);
+        assert.deepEqual([...have.indices()], [0]);
+      } finally {
+        m.stop();
+        await hasher.stop();
+      }
+      const growthMiB = m.peakGrowth() / 2 ** 20;
+      t.diagnostic(`arrayBuffers grew by at most ${growthMiB.toFixed(1)} MiB`);
+      // Two lanes of two 4 MiB chunks; the piece is 32 MiB (it used to be read whole, twice over).
+      assert.ok(growthMiB < 20, `arrayBuffers grew by ${growthMiB.toFixed(1)} MiB checking 32 MiB pieces`);
+    });
+  }
+
+  it('a large piece whose file is missing is not verified; one that is there is', async () => {
+    const s = new MemoryStorage(big.metainfo);
+    await s.open();
+    await s.writePiece(1, big.piece(1));
+    const hasher = new HasherPool({ threads: 1 });
+    try {
+      const have = await checkExisting(big.metainfo, s, hasher);
+      assert.deepEqual([...have.indices()], [1]);
+      // hashPiece of a large buffer goes a chunk at a time too, with the same digest.
+      const digest = await hasher.hashPiece(big.piece(0));
+      assert.ok(digest.equals(big.metainfo.pieces.subarray(0, 20)));
+    } finally {
+      await hasher.stop();
+    }
   });
 });

@@ -1,0 +1,24 @@
+// The network switches shared by the peer commands: --max-per-ip reaches the session, bad values are usage errors.
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { readNetOptions } from '../../../src/cli/net-options.js';
+
+describe('--max-per-ip', () => {
+  it('sets the per-IP connection limit of the session; absent, the default stands', () => {
+    assert.equal(readNetOptions('download', { 'max-per-ip': '3' }).session.maxConnectionsPerIp, 3);
+    assert.equal(readNetOptions('download', {}).session.maxConnectionsPerIp, undefined);
+  });
+
+  it('0, negative or not a number: a usage error naming the option', () => {
+    for (const bad of ['0', '-1', 'many', '2.5']) {
+      assert.throws(
+        () => readNetOptions('download', { 'max-per-ip': bad }),
+        (err: Error) => {
+          assert.equal(err.name, 'UsageError');
+          assert.match(err.message, /max-per-ip/);
+          return true;
+        },
+      );
+    }
+  });
+});
