@@ -196,6 +196,14 @@ export class Session extends TypedEmitter<SessionEvents> {
       }
     }
     this.tracker?.start();
+    // A torrent tracked by our own tracker takes that swarm as a peer source, as if it had announced
+    // to itself: peers that cannot dial us (a NAT, an encryption they insist on) are dialled by us.
+    this.tracker?.on('peer:announce', (hex, p) => {
+      if (p.event === 'stopped' || (p.port === this.#port && isOwnHost(p.host, this.#o.bind))) return;
+      const slot = this.#slots.get(hex);
+      if (slot && !(p.seed && slot.torrent.complete)) slot.torrent.addPeers([{ host: p.host, port: p.port }]);
+      this.#fetchers.get(hex)?.addPeers([{ host: p.host, port: p.port }]);
+    });
     await this.#startDht();
     await this.#startLsd();
     this.#timer = setInterval(() => this.#tick(), TICK_MS);
@@ -645,4 +653,9 @@ function unmapV4(address: string): string {
 export function dhtVersion(version: string): Buffer {
   const [major = 0, minor = 0] = version.split('.').map((p) => Number.parseInt(p, 10) || 0);
   return Buffer.from([0x42, 0x4d, major & 0xff, minor & 0xff]);
+}
+
+/** Whether `host` may be this very session (a loopback address, or the address we are bound to). */
+function isOwnHost(host: string, bind: string | undefined): boolean {
+  return host === bind || host === '::1' || host.startsWith('127.');
 }
