@@ -133,3 +133,15 @@ export function dial(addr: PeerAddress, options: DialOptions = {}): Promise<Sock
     socket.once('connect', () => finish());
   });
 }
+
+/** First retry of a refused or reset dial; it doubles with each failure (as libtorrent does). */
+export const FIRST_RETRY_MS = 1_000;
+const MAX_BACKOFF_MS = 300_000;
+/** A peer the user named is never left untried for longer than this. */
+const MAX_MANUAL_BACKOFF_MS = 30_000;
+
+/** Back-off after `failures` failed tries: about 1 s, then doubling, capped (lower for `manual`). */
+export function retryDelayMs(failures: number, manual: boolean): number {
+  const cap = manual ? MAX_MANUAL_BACKOFF_MS : MAX_BACKOFF_MS;
+  return Math.min(cap, FIRST_RETRY_MS * 2 ** Math.min(Math.max(0, failures - 1), 20));
+}

@@ -39,6 +39,7 @@ const KIND: Readonly<Record<DisconnectReason, DisconnectKind>> = {
   'connect-timeout': 'timeout',
   'handshake-timeout': 'timeout',
   'idle-timeout': 'timeout',
+  'metadata-timeout': 'timeout',
   'socket-error': 'transport',
   'remote-closed': 'transport',
   'closed-locally': 'local',

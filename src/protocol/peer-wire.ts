@@ -29,6 +29,8 @@ export const DisconnectReason = {
   connectTimeout: 'connect-timeout',
   handshakeTimeout: 'handshake-timeout',
   idleTimeout: 'idle-timeout',
+  /** A metadata (ut_metadata) request went unanswered. */
+  metadataTimeout: 'metadata-timeout',
   // Transport.
   socketError: 'socket-error',
   remoteClosed: 'remote-closed',

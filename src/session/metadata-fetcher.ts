@@ -5,7 +5,7 @@
 import { setMaxListeners } from 'node:events';
 import type { Socket } from 'node:net';
 import { PeerConnection } from '../peer/connection.js';
-import { dial, formatAddress, type PeerAddress } from '../peer/dial.js';
+import { dial, FIRST_RETRY_MS, formatAddress, type PeerAddress, retryDelayMs } from '../peer/dial.js';
 import { type Metainfo, parseInfoDict } from '../protocol/metainfo.js';
 import { DisconnectReason, type Handshake } from '../protocol/peer-wire.js';
 import {
@@ -38,27 +38,50 @@ const LOCAL_UT_METADATA = 1;
 /** Addresses kept to dial while fetching (trackers and the DHT may keep sending new ones). */
 const MAX_FETCH_CANDIDATES = 1000;
 
+interface Candidate {
+  addr: PeerAddress;
+  busy: boolean;
+  nextTryMs: number;
+  failures: number;
+  /** Given by the user (`--peer`): its back-off never grows past 30 s (retryDelayMs). */
+  manual: boolean;
+  /** A request to it went unanswered once: ask it one piece at a time from now on. */
+  oneAtATime: boolean;
+  /** Unanswered requests over all its connections; at SILENT_LIMIT it is dropped for metadata. */
+  timeouts: number;
+}
+
 interface FetchPeer {
   conn: PeerConnection;
   host: string;
   address: string;
+  /** The address we dialled, when we did (incoming connections have none to dial again). */
+  candidate: Candidate | undefined;
   outstanding: Set<number>;
   hasMetadata: boolean;
+  /** Pieces per request round: 2 (pipelined), 1 after a request went unanswered. */
+  maxOutstanding: number;
+  /** Closed for a silence: dial it again soon, on a fresh connection. */
+  redialSoon: boolean;
   /** The metadata size this peer advertised (a valid one), once its extension handshake came. */
   size?: number;
 }
 
+/** Unanswered requests after which a peer is no longer asked for metadata. */
+const SILENT_LIMIT = 3;
+
 export class MetadataFetcher extends TypedEmitter<MetadataFetcherEvents> {
   readonly #o: MetadataFetcherOptions;
   readonly #ac = new AbortController();
-  readonly #candidates = new Map<
-    string,
-    { addr: PeerAddress; busy: boolean; nextTryMs: number; failures: number }
-  >();
+  readonly #candidates = new Map<string, Candidate>();
   readonly #peers = new Set<FetchPeer>();
   readonly #banned = new Set<string>();
   /** Pieces in flight: piece → when it was asked, and from whom. */
   readonly #requested = new Map<number, { peer: FetchPeer; atMs: number }>();
+  /** Pieces a peer left unanswered: asked of other peers first. */
+  readonly #unanswered = new Map<number, Set<FetchPeer>>();
+  /** Addresses (host:port) that stayed silent SILENT_LIMIT times: not asked for metadata again. */
+  readonly #silent = new Set<string>();
   readonly #contributors = new Set<FetchPeer>();
   #assembler: MetadataAssembler | undefined;
   /**
@@ -93,12 +116,17 @@ export class MetadataFetcher extends TypedEmitter<MetadataFetcherEvents> {
     return this.#peers.size;
   }
 
-  addPeers(addrs: readonly PeerAddress[]): void {
+  /** Peers to dial; `manual` ones (given by the user) are retried at least every 30 s. */
+  addPeers(addrs: readonly PeerAddress[], opts: { manual?: boolean } = {}): void {
     for (const a of addrs) {
       const key = formatAddress(a);
-      if (this.#candidates.has(key)) continue;
+      const c = this.#candidates.get(key);
+      if (c) {
+        if (opts.manual) c.manual = true;
+        continue;
+      }
       if (this.#candidates.size >= MAX_FETCH_CANDIDATES && !this.#dropOldest()) continue;
-      this.#candidates.set(key, { addr: a, busy: false, nextTryMs: 0, failures: 0 });
+      this.#candidates.set(key, newCandidate(a, opts.manual ?? false));
     }
     this.#fill();
   }
@@ -106,7 +134,7 @@ export class MetadataFetcher extends TypedEmitter<MetadataFetcherEvents> {
   /** Makes room in a full candidate list: the oldest one not being dialed or connected goes. */
   #dropOldest(): boolean {
     for (const [key, c] of this.#candidates) {
-      if (c.busy) continue;
+      if (c.busy || c.manual) continue;
       this.#candidates.delete(key);
       return true;
     }
@@ -174,6 +202,7 @@ export class MetadataFetcher extends TypedEmitter<MetadataFetcherEvents> {
     for (const c of this.#candidates.values()) {
       if (this.#peers.size + this.#dialing >= (this.#o.maxConnections ?? 20)) break;
       if (c.busy || c.nextTryMs > now || this.#banned.has(c.addr.host)) continue;
+      if (this.#silent.has(formatAddress(c.addr))) continue;
       c.busy = true;
       this.#dialing++;
       dial(c.addr, {
@@ -191,25 +220,39 @@ export class MetadataFetcher extends TypedEmitter<MetadataFetcherEvents> {
             PeerConnection.outgoing(socket, this.#connOptions()),
             c.addr.host,
             formatAddress(c.addr),
+            c,
           );
           peer.conn.once('connection:close', () => {
             c.busy = false;
+            if (peer.redialSoon) {
+              c.nextTryMs = Date.now() + FIRST_RETRY_MS;
+              return;
+            }
             c.failures++;
-            c.nextTryMs = Date.now() + 15_000 * Math.min(8, c.failures);
+            c.nextTryMs = Date.now() + retryDelayMs(c.failures, c.manual);
           });
         },
         () => {
           this.#dialing--;
           c.busy = false;
           c.failures++;
-          c.nextTryMs = Date.now() + 10_000 * Math.min(8, c.failures);
+          c.nextTryMs = Date.now() + retryDelayMs(c.failures, c.manual);
         },
       );
     }
   }
 
-  #attach(conn: PeerConnection, host: string, address: string): FetchPeer {
-    const peer: FetchPeer = { conn, host, address, outstanding: new Set(), hasMetadata: false };
+  #attach(conn: PeerConnection, host: string, address: string, candidate?: Candidate): FetchPeer {
+    const peer: FetchPeer = {
+      conn,
+      host,
+      address,
+      candidate,
+      outstanding: new Set(),
+      hasMetadata: false,
+      maxOutstanding: candidate?.oneAtATime ? 1 : 2,
+      redialSoon: false,
+    };
     this.#peers.add(peer);
     conn.on('handshake:done', () => this.emit('peer:connect', address));
     conn.on('extended:handshake', () => {
@@ -220,7 +263,7 @@ export class MetadataFetcher extends TypedEmitter<MetadataFetcherEvents> {
       if (listenPort !== undefined && listenPort > 0) {
         const key = formatAddress({ host, port: listenPort });
         if (!this.#candidates.has(key)) {
-          const c = { addr: { host, port: listenPort }, busy: true, nextTryMs: 0, failures: 0 };
+          const c = { ...newCandidate({ host, port: listenPort }, false), busy: true };
           this.#candidates.set(key, c);
           conn.once('connection:close', () => {
             c.busy = false;
@@ -250,6 +293,7 @@ export class MetadataFetcher extends TypedEmitter<MetadataFetcherEvents> {
       this.#contributors.delete(peer);
       if (this.#source === peer) this.#source = undefined;
       for (const piece of peer.outstanding) this.#requested.delete(piece);
+      for (const avoid of this.#unanswered.values()) avoid.delete(peer);
       this.#adopt();
       for (const p of this.#peers) this.#request(p);
       this.#fill();
@@ -258,13 +302,14 @@ export class MetadataFetcher extends TypedEmitter<MetadataFetcherEvents> {
   }
 
   /**
-   * Chooses the metadata size to assemble: the one most connected peers advertise. A size nobody
-   * connected vouches for any more (its peers were banned or left) is dropped with what it had.
+   * Chooses the metadata size to assemble: the one most connected peers advertise. A size that the
+   * connected peers contradict (its own peers were banned or left) is dropped with what it had.
    */
   #adopt(): void {
     const counts = new Map<number, number>();
     for (const p of this.#peers) if (p.size !== undefined) counts.set(p.size, (counts.get(p.size) ?? 0) + 1);
-    if (this.#assembler && counts.has(this.#assembler.metadataSize)) return;
+    // Kept while nobody contradicts it: a peer we redial (or one that left) keeps what it gave.
+    if (this.#assembler && (counts.size === 0 || counts.has(this.#assembler.metadataSize))) return;
     let best: number | undefined;
     for (const [size, n] of counts) if (best === undefined || n > counts.get(best)!) best = size;
     this.#assembler = best === undefined ? undefined : new MetadataAssembler(best, this.#o.infoHash);
@@ -301,9 +346,15 @@ export class MetadataFetcher extends TypedEmitter<MetadataFetcherEvents> {
       if (this.#source && this.#source !== peer) return;
       this.#source = peer;
     }
-    for (const piece of a.missing()) {
-      if (peer.outstanding.size >= (this.#singleSource ? 4 : 2)) break;
+    const max = this.#singleSource ? Math.min(4, peer.maxOutstanding * 2) : peer.maxOutstanding;
+    const missing = a.missing();
+    // Pieces this peer left unanswered go to others first; it gets them back only when nobody
+    // else can take them (then one at a time, on the connection it has).
+    const others = [...this.#peers].some((p) => p !== peer && p.hasMetadata && p.size === a.metadataSize);
+    for (const piece of missing) {
+      if (peer.outstanding.size >= max) break;
       if (this.#requested.has(piece)) continue;
+      if (others && this.#unanswered.get(piece)?.has(peer)) continue;
       if (!peer.conn.sendExtended('ut_metadata', encodeUtMetadata({ type: 'request', piece }))) return;
       peer.outstanding.add(piece);
       this.#requested.set(piece, { peer, atMs: Date.now() });
@@ -333,6 +384,7 @@ export class MetadataFetcher extends TypedEmitter<MetadataFetcherEvents> {
     if (msg.type !== 'data' || !this.#assembler || this.#done) return;
     if (!peer.outstanding.delete(msg.piece)) return; // not asked of this peer
     this.#requested.delete(msg.piece);
+    this.#unanswered.delete(msg.piece);
     let result: ReturnType<MetadataAssembler['add']>;
     try {
       result = this.#assembler.add(msg.piece, msg.data, msg.totalSize);
@@ -364,19 +416,47 @@ export class MetadataFetcher extends TypedEmitter<MetadataFetcherEvents> {
 
   #tick(): void {
     const now = Date.now();
-    const timeout = this.#o.requestTimeoutMs ?? 15_000;
+    const timeout = this.#o.requestTimeoutMs ?? 10_000;
     for (const [piece, r] of this.#requested) {
-      if (now - r.atMs > timeout) {
-        this.#requested.delete(piece);
-        r.peer.outstanding.delete(piece);
-        if (this.#singleSource && this.#source === r.peer) {
-          // The single source stalls: ask the next peer instead.
-          r.peer.hasMetadata = false;
-          this.#source = undefined;
-        }
-      }
+      if (now - r.atMs > timeout) this.#onSilence(r.peer, piece);
     }
     for (const p of this.#peers) this.#request(p);
     this.#fill();
   }
+
+  /**
+   * A request went unanswered (some clients answer only the first of two pipelined requests): the
+   * piece is asked of another peer; the silent peer is asked one piece at a time from now on; alone,
+   * it is asked again on a fresh connection; silent SILENT_LIMIT times, it is dropped for metadata.
+   */
+  #onSilence(peer: FetchPeer, piece: number): void {
+    this.#requested.delete(piece);
+    peer.outstanding.delete(piece);
+    let avoid = this.#unanswered.get(piece);
+    if (!avoid) this.#unanswered.set(piece, (avoid = new Set()));
+    avoid.add(peer);
+    peer.maxOutstanding = 1;
+    const c = peer.candidate;
+    if (c) c.oneAtATime = true;
+    const timeouts = c ? ++c.timeouts : SILENT_LIMIT;
+    if (this.#singleSource && this.#source === peer) {
+      // The single source stalls: ask the next peer instead.
+      peer.hasMetadata = false;
+      this.#source = undefined;
+    }
+    const others = [...this.#peers].some((p) => p !== peer && p.hasMetadata);
+    if (timeouts >= SILENT_LIMIT && (others || !c)) {
+      if (c) this.#silent.add(formatAddress(c.addr));
+      peer.hasMetadata = false;
+      peer.conn.close(DisconnectReason.metadataTimeout);
+    } else if (!others) {
+      // Alone: the same question on a new connection (the old one may be wedged).
+      peer.redialSoon = c !== undefined;
+      peer.conn.close(DisconnectReason.metadataTimeout);
+    }
+  }
+}
+
+function newCandidate(addr: PeerAddress, manual: boolean): Candidate {
+  return { addr, busy: false, nextTryMs: 0, failures: 0, manual, oneAtATime: false, timeouts: 0 };
 }

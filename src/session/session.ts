@@ -501,10 +501,8 @@ export class Session extends TypedEmitter<SessionEvents> {
     this.#fetchers.set(hex, fetcher);
     options.onFetcher?.(fetcher);
     const { parseAddress } = await import('../peer/dial.js');
-    fetcher.addPeers([
-      ...magnet.peers.map(parseAddress).filter((a): a is PeerAddress => a !== undefined),
-      ...(options.peers ?? []),
-    ]);
+    fetcher.addPeers(magnet.peers.map(parseAddress).filter((a): a is PeerAddress => a !== undefined));
+    fetcher.addPeers(options.peers ?? [], { manual: true });
     let client: TrackerClient | undefined;
     if (this.#o.trackerClient !== false && magnet.trackers.length > 0) {
       // Size unknown until the metadata is here: `left` 1 says "not a seed".

@@ -28,7 +28,7 @@ import {
   METADATA_PIECE_BYTES,
   metadataPieceCount,
 } from '../../../src/protocol/ut-metadata.js';
-import type { MetadataFetcher } from '../../../src/session/metadata-fetcher.js';
+import { MetadataFetcher } from '../../../src/session/metadata-fetcher.js';
 import { Session } from '../../../src/session/session.js';
 import { createTorrent } from '../../../src/storage/create-torrent.js';
 import type { Torrent } from '../../../src/swarm/torrent.js';
@@ -109,6 +109,8 @@ interface LiarOptions {
   piece?: (piece: number) => Buffer;
   /** Answer requests this much later (default at once). */
   answerDelayMs?: number;
+  /** Answer only the first request of each connection (as one widely used client does). */
+  answerFirstOnly?: boolean;
 }
 
 interface Liar {
@@ -155,6 +157,7 @@ async function startLiar(o: LiarOptions): Promise<Liar> {
     const reader = new FrameReader();
     let shook = false;
     let theirUtMetadata = 0;
+    let answered = 0;
     sock.on('data', (chunk: Buffer) => {
       reader.push(chunk);
       try {
@@ -187,6 +190,7 @@ async function startLiar(o: LiarOptions): Promise<Liar> {
           if (msg.type !== 'request') continue;
           liar.requests.push(msg.piece);
           if (theirUtMetadata === 0) continue;
+          if (o.answerFirstOnly && answered++ > 0) continue;
           const data = pieceBytes(msg.piece);
           const head = encode({ msg_type: 1, piece: msg.piece, total_size: o.metadataSize });
           const reply = encodeMessage({
@@ -430,6 +434,37 @@ describe('hostile metadata', { skip: process.platform !== 'linux' && 'needs 127.
       );
     } finally {
       await liar.stop();
+    }
+  });
+
+  test('a peer that answers only the first of two pipelined requests still gives the metadata', {
+    timeout: 30_000,
+  }, async (t) => {
+    if (!canUseSecondLoopback) return t.skip('cannot listen on 127.0.0.2');
+    // Honest bytes, but only the first request of each connection is answered: the fetcher must
+    // not wait on the second for ever (issue 21): a new connection, then one request at a time.
+    const peer = await startLiar({
+      infoHash: wide.metainfo.infoHash,
+      metadataSize: wide.info.length,
+      piece: (i) => wide.info.subarray(i * METADATA_PIECE_BYTES, (i + 1) * METADATA_PIECE_BYTES),
+      answerFirstOnly: true,
+    });
+    const fetcher = new MetadataFetcher({
+      infoHash: wide.metainfo.infoHash,
+      peerId: Buffer.from('-BM0100-fetcherfetch'),
+      port: 1,
+      requestTimeoutMs: 500,
+    });
+    try {
+      fetcher.addPeers([{ host: LIAR_HOST, port: peer.port }]);
+      const ac = new AbortController();
+      const got = await within(fetcher.fetch(ac.signal), 20_000, 'the metadata from the half-answering peer');
+      assert.ok(Buffer.from(got.infoBytes).equals(wide.info));
+      assert.ok(peer.connections >= 2, 'the unanswered request was asked again on a new connection');
+      t.diagnostic(`asked ${peer.requests.join(' ')} over ${peer.connections} connections`);
+    } finally {
+      fetcher.stop();
+      await peer.stop();
     }
   });
 });
