@@ -118,7 +118,13 @@ export type PeerConnectionEvents = EventMap & {
   'connection:close': [reason: DisconnectReason, error?: Error];
 };
 
+/** BEP 10's default when a peer does not say `reqq` (what libtorrent assumes of others). */
 const DEFAULT_REQQ = 250;
+/**
+ * The queue we advertise and honour, as deep as libtorrent's (2,000): some leechers (Transmission)
+ * top their queue up to our `reqq` about once a second, so 250 held them at 4 MB/s.
+ */
+export const OUR_REQQ = 2000;
 /** Messages up to this size are staged (everything but blocks, bitfields and extension messages). */
 const MAX_STAGED_BYTES = 64;
 /** Size of a staged buffer: 120 requests. Pooled by Buffer.allocUnsafe (below 4 KiB). */
@@ -237,7 +243,7 @@ export class PeerConnection extends TypedEmitter<PeerConnectionEvents> {
       pieceCount: options.pieceCount,
       ...(options.maxExtendedBytes !== undefined ? { maxExtendedBytes: options.maxExtendedBytes } : {}),
     };
-    this.#ourReqq = options.extensions?.reqq ?? DEFAULT_REQQ;
+    this.#ourReqq = options.extensions?.reqq ?? OUR_REQQ;
     for (const [name, id] of Object.entries(options.extensions?.m ?? {})) this.#ourExtIds.set(id, name);
   }
 

@@ -96,7 +96,7 @@ describe('PeerConnection over loopback', () => {
     assert.equal(ext.metadataSize, 1234);
     assert.match(ext.v ?? '', /^bitswarm /);
     assert.deepEqual([...(ext.yourip ?? [])], [127, 0, 0, 1]);
-    assert.equal(aExt[0].reqq, 250);
+    assert.equal(aExt[0].reqq, 2000);
     assert.match(a.remoteClient ?? '', /^bitswarm/);
     assert.equal(makePeerId('0.1.0').subarray(0, 8).toString('latin1'), '-BM0100-');
     assert.equal(makePeerId().length, 20);
@@ -189,7 +189,7 @@ describe('PeerConnection over loopback', () => {
     assert.equal(a.downloadMeter.total, blocks * BLOCK_SIZE);
     assert.equal(b.uploadMeter.total, blocks * BLOCK_SIZE);
     assert.ok(a.desiredQueueDepth() > 2, `depth ${a.desiredQueueDepth()} after a fast transfer`);
-    assert.ok(a.desiredQueueDepth() <= 250);
+    assert.ok(a.desiredQueueDepth() <= 500);
     assert.throws(() => a.request({ piece: 1, offset: 0, length: BLOCK_SIZE + 1 }), RangeError);
     assert.throws(() => a.request({ piece: PIECES, offset: 0, length: 1 }), RangeError);
   });

@@ -251,7 +251,8 @@ describe('hostile peers: requests', () => {
       await p.waitFor(isType('have-all'));
       const closed = eventOf(seed, 'peer:disconnect', (a) => a === addressOf(p), 3000);
       const burst: Buffer[] = [];
-      for (let i = 0; i < 2000; i++) burst.push(request(i % BIG_PIECES, 0, BLOCK_SIZE));
+      // Past 2 × our reqq (2,000) requests while choked.
+      for (let i = 0; i < 4500; i++) burst.push(request(i % BIG_PIECES, 0, BLOCK_SIZE));
       p.sendRaw(Buffer.concat(burst));
       assert.equal((await closed)[1], 'request-flood');
       await p.closed;
@@ -269,7 +270,9 @@ describe('hostile peers: requests', () => {
       await p.waitFor(isType('unchoke'));
       const closed = eventOf(seed, 'peer:disconnect', (a) => a === addressOf(p), 3000);
       const many: Buffer[] = [];
-      for (let piece = 0; piece < 8; piece++) {
+      // 60 × 256 = 15,360 distinct places, far past 2 × our reqq (2,000) even if some are served
+      // between two reads of the burst.
+      for (let piece = 0; piece < 60; piece++) {
         for (let off = 0; off < PIECE_LENGTH; off += 256) many.push(request(piece, off, 256));
       }
       p.sendRaw(Buffer.concat(many));
