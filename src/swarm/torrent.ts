@@ -10,7 +10,7 @@ import { createHash, type Hash } from 'node:crypto';
 import { setMaxListeners } from 'node:events';
 import type { Socket } from 'node:net';
 import { PeerConnection, type PeerConnectionOptions } from '../peer/connection.js';
-import { dial, formatAddress, type PeerAddress } from '../peer/dial.js';
+import { dial, formatAddress, type PeerAddress, retryDelayMs } from '../peer/dial.js';
 import type { Metainfo } from '../protocol/metainfo.js';
 import type { DisconnectReason, Handshake } from '../protocol/peer-wire.js';
 import { BLOCK_SIZE, blockKey } from '../protocol/peer-wire.js';
@@ -729,7 +729,7 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
           this.#countIp(ip, -1);
           c.connected = false;
           c.failures++;
-          c.nextTryMs = Date.now() + Math.min(300_000, 5_000 * 2 ** Math.min(c.failures, 6));
+          c.nextTryMs = Date.now() + retryDelayMs(c.failures, c.source === 'manual');
         });
     }
   }
@@ -824,7 +824,12 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
       entry.counted = 'none';
       if (candidate) {
         candidate.connected = false;
-        candidate.nextTryMs = Date.now() + (reason === 'both-seeders' ? 3_600_000 : 30_000);
+        if (reason === 'both-seeders') candidate.nextTryMs = Date.now() + 3_600_000;
+        else if (conn.remotePeerId === undefined) {
+          // Reset before the handshake: a failed dial, retried after about 1 s, then less often.
+          candidate.failures++;
+          candidate.nextTryMs = Date.now() + retryDelayMs(candidate.failures, candidate.source === 'manual');
+        } else candidate.nextTryMs = Date.now() + 30_000;
       }
       this.emit('peer:disconnect', address, reason, key);
       // Others may pick up what this one had outstanding.
