@@ -432,9 +432,8 @@ export class MetadataFetcher extends TypedEmitter<MetadataFetcherEvents> {
   #onSilence(peer: FetchPeer, piece: number): void {
     this.#requested.delete(piece);
     peer.outstanding.delete(piece);
-    let avoid = this.#unanswered.get(piece);
-    if (!avoid) this.#unanswered.set(piece, (avoid = new Set()));
-    avoid.add(peer);
+    const avoid = this.#unanswered.get(piece) ?? new Set<FetchPeer>();
+    this.#unanswered.set(piece, avoid.add(peer));
     peer.maxOutstanding = 1;
     const c = peer.candidate;
     if (c) c.oneAtATime = true;
