@@ -1,5 +1,5 @@
 // Inputs that `npm run fuzz` found breaking a decoder's contract, one test each, named for what broke.
-// (Their bytes are also in test/fuzz/corpus/<target>/, which the corpus replay runs.)
+// (The fuzz corpus is minimised on every run, so a finding's bytes may not stay in it; they stay here.)
 
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
