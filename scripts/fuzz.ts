@@ -336,16 +336,8 @@ async function worker(name: string, seconds: number, write: boolean): Promise<nu
 
   const seen = new Set<number>();
   const corpus: Buffer[] = [];
-  const consider = (input: Buffer): boolean => {
-    let fresh = false;
-    for (const f of run(input)) {
-      if (!seen.has(f)) {
-        seen.add(f);
-        fresh = true;
-      }
-    }
-    if (fresh) corpus.push(input);
-    return fresh;
+  const consider = (input: Buffer): void => {
+    if (addNew(seen, run(input))) corpus.push(input);
   };
 
   const started = performance.now();
@@ -404,16 +396,16 @@ function minimise(corpus: Buffer[], run: (input: Buffer) => number[]): Buffer[] 
   const seen = new Set<number>();
   const kept: Buffer[] = [];
   for (const input of [...corpus].sort((a, b) => a.length - b.length || Buffer.compare(a, b))) {
-    let fresh = false;
-    for (const f of run(input)) {
-      if (!seen.has(f)) {
-        seen.add(f);
-        fresh = true;
-      }
-    }
-    if (fresh) kept.push(input);
+    if (addNew(seen, run(input))) kept.push(input);
   }
   return kept;
+}
+
+/** Adds the features to `seen`; whether any was new. */
+function addNew(seen: Set<number>, features: number[]): boolean {
+  const before = seen.size;
+  for (const f of features) seen.add(f);
+  return seen.size > before;
 }
 
 /** Writes the corpus as test/fuzz/corpus/<target>/<sha1>, removing files no longer in it. */
