@@ -198,7 +198,8 @@ function decimal(name: string, s: string, allowNegative = false): number {
     n = n * 10 + c;
   }
   n = Math.min(n, Number.MAX_SAFE_INTEGER);
-  return neg ? -n : n;
+  // `-0` is 0, not a negative number (nor -0, which would leak into the tracker's arithmetic).
+  return neg && n > 0 ? -n : n;
 }
 
 /** A query component as text: most are plain ASCII and need no decoding. */
