@@ -36,6 +36,8 @@ export interface PickerOptions {
   randomFirstPieces?: number;
   /** Endgame duplicates one peer may have outstanding at once (default 1). */
   endgameDuplicatesPerPeer?: number;
+  /** Duplicates of blocks of pieces past their deadline one peer may have outstanding (default 8). */
+  urgentDuplicatesPerPeer?: number;
 }
 
 export interface PickOptions {
@@ -47,6 +49,13 @@ export interface PickOptions {
   partialOnly?: boolean;
   /** Blocks not to ask of this peer (it sent them in a piece that failed: ask someone else). */
   avoid?: (piece: number, offset: number) => boolean;
+  /**
+   * This peer may take pieces that have a deadline (default true). The caller gives them only to its
+   * fastest peers, so a slow peer does not hold the block a reader waits for.
+   */
+  urgent?: boolean;
+  /** The caller's clock: pieces whose deadline is at or before it get duplicate requests. */
+  nowMs?: number;
 }
 
 export interface ReceiveResult {
@@ -101,6 +110,7 @@ export class PiecePicker {
   readonly #random: () => number;
   readonly #randomFirst: number;
   readonly #maxDups: number;
+  readonly #maxUrgentDups: number;
   readonly #maxBlocks: number;
   readonly #lastPieceLength: number;
 
@@ -113,6 +123,10 @@ export class PiecePicker {
   readonly #levels: (Level | undefined)[] = [];
   readonly #inFlight = new Map<number, InFlight>();
   readonly #peers = new Map<PeerKey, PeerState>();
+  /** Pieces a reader waits for (or will soon): piece → deadline, on the caller's clock. */
+  readonly #deadlines = new Map<number, number>();
+  /** The keys of #deadlines, earliest deadline first (ties: lower index first). */
+  #urgent: number[] = [];
 
   #verifiedCount = 0;
   #wantedUnverified: number;
@@ -138,6 +152,7 @@ export class PiecePicker {
     this.#random = o.random ?? Math.random;
     this.#randomFirst = o.randomFirstPieces ?? 4;
     this.#maxDups = o.endgameDuplicatesPerPeer ?? 1;
+    this.#maxUrgentDups = o.urgentDuplicatesPerPeer ?? 8;
     this.#maxBlocks = Math.ceil(o.pieceLength / BLOCK_SIZE);
     this.#lastPieceLength = o.pieceCount === 0 ? 0 : o.totalLength - o.pieceLength * (o.pieceCount - 1);
     const n = o.pieceCount;
@@ -292,6 +307,37 @@ export class PiecePicker {
     return [...ps.outstanding].map((id) => this.#refOf(id));
   }
 
+  // ---- deadlines (readers) ----
+
+  /**
+   * Replaces every deadline: piece → time by which a reader needs it (the caller's clock). Pieces
+   * with a deadline are picked before all others, earliest first, by peers picked with `urgent`;
+   * once a deadline has passed (`nowMs` of pick), their requested blocks are also asked of such a
+   * peer that does not have them outstanding (duplicates). Verified pieces are left out; a piece
+   * that is not wanted keeps its deadline but is not picked (the caller makes it wanted).
+   */
+  setDeadlines(deadlines: ReadonlyMap<number, number> | Iterable<readonly [number, number]>): void {
+    const next = new Map<number, number>();
+    for (const [p, d] of deadlines) {
+      this.#checkPiece(p);
+      if (!Number.isFinite(d)) throw new RangeError(`deadline of piece ${p} must be a finite number`);
+      if (this.#verified[p] !== 1) next.set(p, Math.min(d, next.get(p) ?? d));
+    }
+    this.#deadlines.clear();
+    for (const [p, d] of next) this.#deadlines.set(p, d);
+    this.#urgent = [...next.keys()].sort((a, b) => next.get(a)! - next.get(b)! || a - b);
+  }
+
+  /** The deadline of a piece, or undefined. */
+  deadline(piece: number): number | undefined {
+    return this.#deadlines.get(piece);
+  }
+
+  /** Pieces with a deadline, earliest first. */
+  get urgentPieces(): readonly number[] {
+    return this.#urgent;
+  }
+
   // ---- picking ----
 
   /**
@@ -321,6 +367,8 @@ export class PiecePicker {
 
     if (allowed !== undefined) this.#pickAllowed(ctx, allowed);
     else {
+      if (this.#urgent.length > 0 && opts.urgent !== false)
+        this.#pickUrgent(ctx, opts.nowMs ?? Number.NEGATIVE_INFINITY);
       if (ctx.fast) this.#pickOwned(ctx);
       if (this.sequential) this.#pickSequential(ctx);
       else this.#pickByPriority(ctx);
@@ -332,6 +380,42 @@ export class PiecePicker {
     if (ctx.need > 0 && this.#freeWanted === 0) this.#pickEndgame(ctx);
     if (ctx.ps.outstanding.size === 0 && ctx.ps.owned.size === 0) this.#peers.delete(peer);
     return out;
+  }
+
+  /**
+   * Pieces with a deadline, earliest first: their free blocks (whoever owns the piece), then, once
+   * the deadline has passed, duplicates of their blocks requested of other peers.
+   */
+  #pickUrgent(ctx: PickCtx, nowMs: number): void {
+    for (const p of this.#urgent) {
+      if (ctx.need === 0) return;
+      if (this.#priority[p] === 0 || !ctx.canGet(p)) continue;
+      let st = this.#inFlight.get(p);
+      if (!st) {
+        if (ctx.partialOnly) continue;
+        st = this.#start(p);
+        this.#take(ctx, p, st);
+        this.#settle(p, st);
+      } else if (st.free > 0) this.#take(ctx, p, st);
+      if (this.#deadlines.get(p)! > nowMs) continue;
+      for (let b = 0; b < st.blocks.length && ctx.need > 0; b++) {
+        if (ctx.ps.dups.size >= this.#maxUrgentDups) return;
+        if (st.blocks[b] !== REQUESTED) continue;
+        const rq = st.requesters[b]!;
+        if (rq.includes(ctx.peer)) continue;
+        this.#addDuplicate(ctx, p, b, rq);
+      }
+    }
+  }
+
+  /** Asks ctx.peer for a block that others have outstanding: an endgame or deadline duplicate. */
+  #addDuplicate(ctx: PickCtx, p: number, b: number, requesters: PeerKey[]): void {
+    requesters.push(ctx.peer);
+    const id = p * this.#maxBlocks + b;
+    ctx.ps.outstanding.add(id);
+    ctx.ps.dups.add(id);
+    ctx.out.push(this.#blockRef(p, b));
+    ctx.need--;
   }
 
   #pickOwned(ctx: PickCtx): void {
@@ -509,13 +593,7 @@ export class PiecePicker {
         }
       }
       if (bestPiece < 0) return;
-      const st = this.#inFlight.get(bestPiece)!;
-      st.requesters[bestBlock]!.push(ctx.peer);
-      const id = bestPiece * this.#maxBlocks + bestBlock;
-      ctx.ps.outstanding.add(id);
-      ctx.ps.dups.add(id);
-      ctx.out.push(this.#blockRef(bestPiece, bestBlock));
-      ctx.need--;
+      this.#addDuplicate(ctx, bestPiece, bestBlock, this.#inFlight.get(bestPiece)!.requesters[bestBlock]!);
     }
   }
 
@@ -647,6 +725,7 @@ export class PiecePicker {
     }
     this.#verified[piece] = 1;
     this.#verifiedCount++;
+    if (this.#deadlines.delete(piece)) this.#urgent.splice(this.#urgent.indexOf(piece), 1);
     if (this.#priority[piece]! > 0) this.#wantedUnverified--;
   }
 
@@ -878,7 +957,8 @@ export class PiecePicker {
       const rev = reverse.get(peer) ?? new Set<number>();
       if (rev.size !== ps.outstanding.size || [...rev].some((id) => !ps.outstanding.has(id)))
         fail(`peer ${peer} outstanding set disagrees with the blocks' requesters`);
-      if (ps.dups.size > this.#maxDups) fail(`peer ${peer} has ${ps.dups.size} endgame duplicates`);
+      if (ps.dups.size > Math.max(this.#maxDups, this.#maxUrgentDups))
+        fail(`peer ${peer} has ${ps.dups.size} duplicates`);
       for (const id of ps.dups)
         if (!ps.outstanding.has(id)) fail(`peer ${peer} duplicate ${id} not outstanding`);
       for (const p of ps.owned)
@@ -893,6 +973,16 @@ export class PiecePicker {
     if (wantedUnverified !== this.#wantedUnverified)
       fail(`wanted-unverified count ${this.#wantedUnverified} != ${wantedUnverified}`);
     if (freeWanted !== this.#freeWanted) fail(`free wanted blocks ${this.#freeWanted} != ${freeWanted}`);
+    if (this.#urgent.length !== this.#deadlines.size) fail('the deadline order and the deadlines differ');
+    for (let i = 0; i < this.#urgent.length; i++) {
+      const p = this.#urgent[i]!;
+      const d = this.#deadlines.get(p);
+      if (d === undefined) fail(`piece ${p} is in the deadline order without a deadline`);
+      if (this.#verified[p] === 1) fail(`verified piece ${p} has a deadline`);
+      const prev = this.#urgent[i - 1];
+      if (prev !== undefined && this.#deadlines.get(prev)! > d)
+        fail(`deadline order is broken at piece ${p}`);
+    }
   }
 }
 

@@ -440,6 +440,112 @@ describe('PiecePicker endgame', () => {
   });
 });
 
+describe('PiecePicker deadlines', () => {
+  it('picks pieces with a deadline first, earliest first, then the rest rarest first', () => {
+    const pp = picker(10);
+    pp.peerAdded(bits(10, range(0, 10)));
+    pp.peerAdded(bits(10, [9]));
+    pp.setDeadlines(
+      new Map([
+        [5, 300],
+        [2, 100],
+        [7, 200],
+      ]),
+    );
+    assert.deepEqual(pp.urgentPieces, [2, 7, 5]);
+    pp.checkInvariants();
+    const got = pp.pick('a', bits(10, range(0, 10)), 5, { nowMs: 0 });
+    // 0, 1, 3, 4, 6, 8 are rarer than 9 (one peer each): the fourth pick is one of them, never 9.
+    assert.deepEqual(
+      got.slice(0, 3).map((b) => b.piece),
+      [2, 7, 5],
+    );
+    assert.ok(got.slice(3).every((b) => b.piece !== 9 && pp.deadline(b.piece) === undefined));
+    pp.checkInvariants();
+  });
+
+  it('gives pieces with a deadline no precedence for a peer picked with urgent: false', () => {
+    const plain = picker(8, { random: mulberry32(7) });
+    const timed = picker(8, { random: mulberry32(7) });
+    for (const pp of [plain, timed]) pp.seedAdded();
+    timed.setDeadlines([
+      [6, 0],
+      [7, 0],
+    ]);
+    const a = plain.pick('slow', 'all', 3, { nowMs: 0 });
+    assert.deepEqual(timed.pick('slow', 'all', 3, { nowMs: 0, urgent: false }), a);
+    const fast = timed.pick('fast', 'all', 2, { nowMs: 0 });
+    assert.ok(fast.every((b) => b.piece === 6 || b.piece === 7));
+    timed.checkInvariants();
+  });
+
+  it('duplicates the blocks of a piece past its deadline, not of one still ahead', () => {
+    const pp = picker(3, { pieceLength: 4 * BLOCK_SIZE, totalLength: 12 * BLOCK_SIZE });
+    pp.seedAdded();
+    pp.setDeadlines([
+      [1, 1000],
+      [2, 5000],
+    ]);
+    const slow = pp.pick('slow', 'all', 8, { nowMs: 0 });
+    assert.deepEqual(
+      slow.map((b) => b.piece),
+      [1, 1, 1, 1, 2, 2, 2, 2],
+    );
+    // Before the deadline, another peer gets the remaining piece and nothing twice.
+    const early = pp.pick('fast', 'all', 4, { nowMs: 500 });
+    assert.deepEqual(
+      early.map((b) => b.piece),
+      [0, 0, 0, 0],
+    );
+    assert.equal(pp.inEndgame, true);
+    // Past piece 1's deadline: its four blocks are asked of the fast peer too (not piece 2's).
+    const late = pp.pick('fast2', 'all', 8, { nowMs: 1000 });
+    assert.deepEqual(
+      late.slice(0, 4).map((b) => b.piece),
+      [1, 1, 1, 1],
+    );
+    pp.checkInvariants();
+    // The first copy to arrive wins; the other requester is told to cancel.
+    const r = pp.received('fast2', late[0]!);
+    assert.deepEqual(r.cancel, ['slow']);
+    pp.checkInvariants();
+  });
+
+  it('limits deadline duplicates per peer', () => {
+    const pp = picker(1, {
+      pieceLength: 12 * BLOCK_SIZE,
+      totalLength: 12 * BLOCK_SIZE,
+      urgentDuplicatesPerPeer: 3,
+    });
+    pp.seedAdded();
+    pp.setDeadlines([[0, 0]]);
+    assert.equal(pp.pick('slow', 'all', 12, { nowMs: 0 }).length, 12);
+    assert.equal(pp.pick('fast', 'all', 12, { nowMs: 0 }).length, 3);
+    pp.checkInvariants();
+  });
+
+  it('drops the deadline of a piece once it is verified, and skips pieces that are not wanted', () => {
+    const pp = picker(3);
+    pp.seedAdded();
+    pp.setDeadlines([
+      [0, 10],
+      [1, 20],
+    ]);
+    pp.setWanted(0, false);
+    const got = pp.pick('a', 'all', 1, { nowMs: 0 });
+    assert.deepEqual(
+      got.map((b) => b.piece),
+      [1],
+    );
+    receiveAll(pp, 'a', got);
+    assert.equal(pp.deadline(1), undefined);
+    assert.deepEqual(pp.urgentPieces, [0]);
+    pp.setDeadlines([[1, 5]]); // verified: ignored
+    assert.deepEqual(pp.urgentPieces, []);
+    pp.checkInvariants();
+  });
+});
+
 // ---- property tests: random command sequences ----
 
 type Cmd =
@@ -451,7 +557,8 @@ type Cmd =
   | { t: 'release'; peer: number; which: number }
   | { t: 'check'; which: number; good: boolean }
   | { t: 'wanted'; piece: number; wanted: boolean }
-  | { t: 'prio'; piece: number; prio: number };
+  | { t: 'prio'; piece: number; prio: number }
+  | { t: 'deadlines'; pieces: number[]; nowMs: number };
 
 const N_PEERS = 5;
 
@@ -491,6 +598,14 @@ function cmdArb(pieces: number): fc.Arbitrary<Cmd> {
       weight: 1,
       arbitrary: fc.record({ t: fc.constant('prio' as const), piece, prio: fc.integer({ min: 0, max: 7 }) }),
     },
+    {
+      weight: 1,
+      arbitrary: fc.record({
+        t: fc.constant('deadlines' as const),
+        pieces: fc.array(piece, { maxLength: 4 }),
+        nowMs: fc.integer({ min: 0, max: 3 }),
+      }),
+    },
   );
 }
 
@@ -505,6 +620,7 @@ function runModel(pp: PiecePicker, cmds: Cmd[]): { peers: Map<string, ModelPeer>
   const peers = new Map<string, ModelPeer>();
   const pending = new Set<number>();
   const hasOf = (m: ModelPeer): Bitfield | 'all' => (m.seed ? 'all' : m.has);
+  let clock = 0;
   for (const c of cmds) {
     switch (c.t) {
       case 'add': {
@@ -552,6 +668,8 @@ function runModel(pp: PiecePicker, cmds: Cmd[]): { peers: Map<string, ModelPeer>
           : undefined;
         const got = pp.pick(key, hasOf(m), c.count, {
           fast: c.fast,
+          nowMs: clock,
+          urgent: c.peer % 2 === 0,
           ...(allowed ? { allowedFast: allowed } : {}),
         });
         assert.ok(got.length <= c.count);
@@ -608,6 +726,10 @@ function runModel(pp: PiecePicker, cmds: Cmd[]): { peers: Map<string, ModelPeer>
         break;
       case 'prio':
         pp.setPriority(c.piece, c.prio);
+        break;
+      case 'deadlines':
+        pp.setDeadlines(c.pieces.map((p, i) => [p, i] as const));
+        clock = c.nowMs;
         break;
     }
     pp.checkInvariants();
