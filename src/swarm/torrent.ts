@@ -242,6 +242,21 @@ function ipKey(host: string): string {
   return /^::ffff:\d+\.\d+\.\d+\.\d+$/i.test(host) ? host.slice(7) : host;
 }
 
+/**
+ * Spacing of the deadlines of the pieces a reader claims, per piece: the first is due now, the next
+ * ones later, so only the pieces a reader is about to need get duplicate requests.
+ */
+const READER_DEADLINE_STEP_MS = 250;
+
+/** A peer downloading at least this share of the fastest peer's rate may take pieces with a deadline. */
+const URGENT_RATE_SHARE = 0.25;
+
+/** A read of a piece that waits while the torrent stops or fails. */
+export class TorrentStoppedError extends Error {
+  override readonly name = 'TorrentStoppedError';
+  readonly code = 'ERR_TORRENT_STOPPED';
+}
+
 export class Torrent extends TypedEmitter<TorrentEvents> {
   readonly metainfo: Metainfo;
   readonly infoHash: Buffer;
@@ -292,6 +307,14 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
   readonly #uploadQueue: { entry: PeerEntry; block: BlockRef }[] = [];
   #uploadTimer: NodeJS.Timeout | undefined;
   #downloadTimer: NodeJS.Timeout | undefined;
+  /** Readers' claims (see prioritize): owner → pieces in the order it needs them, and when set. */
+  readonly #claims = new Map<object, { pieces: readonly number[]; atMs: number }>();
+  /** Pieces of files that are not wanted, made wanted (priority low) because a reader claims them. */
+  readonly #wantedForReaders = new Set<number>();
+  /** Reads waiting for a piece to be verified. */
+  readonly #waiters = new Map<number, Set<{ resolve: () => void; reject: (e: Error) => void }>>();
+  /** Download rate below which a peer is kept off the pieces with a deadline (recomputed each tick). */
+  #urgentFloor = 0;
   /** Payload bytes, for statistics (session totals, ratio). */
   downloadedBytes = 0;
   uploadedBytes = 0;
@@ -418,6 +441,11 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
   /** Sets file priorities (0 skip … 4 normal … 7 high); a piece gets the highest of its files. */
   setFilePriorities(priorities: readonly number[]): void {
     this.#applyPriorities(priorities);
+    this.#wantedChanged();
+  }
+
+  /** Follows a change of the wanted pieces: downloading again, or done. */
+  #wantedChanged(): void {
     if (this.#state === TorrentState.seeding && !this.#picker.complete) {
       this.#setState(TorrentState.downloading);
       // Seeders we dropped while we were one are worth dialing again now.
@@ -443,6 +471,144 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
       // A piece of padding only (or of empty files) follows its neighbours: normal.
       this.#picker.setPriority(p, piecePrio[p]! < 0 ? 4 : piecePrio[p]!);
     }
+    // What readers wait for stays wanted whatever the files' priorities say.
+    this.#wantedForReaders.clear();
+    this.#applyClaims();
+  }
+
+  // ---- readers: pieces they wait for come first ----
+
+  /**
+   * A reader (any object: its identity is the claim) needs `pieces`, in this order, the first one now.
+   * Replaces the owner's earlier claim; an empty list drops it. Claimed pieces get deadlines in the
+   * piece picker (the first due now, the next ones a little later), are asked of the fastest peers
+   * first, with duplicate requests once due; a claimed piece of a file that is not wanted is
+   * downloaded anyway, and is not wanted again once nobody claims it. Everything else still
+   * downloads rarest first.
+   */
+  prioritize(owner: object, pieces: readonly number[]): void {
+    const m = this.metainfo;
+    for (const p of pieces) {
+      if (!Number.isInteger(p) || p < 0 || p >= m.pieceCount)
+        throw new RangeError(`piece ${p} out of range 0..${m.pieceCount - 1}`);
+    }
+    const unverified = pieces.filter((p) => !this.bitfield.get(p));
+    if (unverified.length === 0) {
+      if (!this.#claims.delete(owner)) return;
+    } else this.#claims.set(owner, { pieces: unverified, atMs: Date.now() });
+    this.#applyClaims();
+    this.#wantedChanged();
+    if (this.#state !== TorrentState.downloading || this.#ac.signal.aborted) return;
+    if (unverified.length > 0) this.#promoteClaims(unverified);
+    for (const p of this.#peers.values()) {
+      this.#updateInterest(p);
+      this.#fillRequests(p);
+    }
+  }
+
+  /**
+   * Peers answer requests in order, so a claimed piece asked for now would wait behind the whole
+   * pipeline: the fast peers that have a claimed piece are told to cancel what else we asked of them,
+   * and the refill that follows asks for the claimed pieces first, then for the rest again.
+   */
+  #promoteClaims(claimed: readonly number[]): void {
+    const now = Date.now();
+    for (const entry of this.#peers.values()) {
+      const conn = entry.conn;
+      if (conn.peerChoking || conn.downloadMeter.rate(now) < this.#urgentFloor) continue;
+      const bf = conn.peerBitfield;
+      if (!entry.isSeed && !claimed.some((p) => bf?.get(p))) continue;
+      for (const b of this.#picker.outstandingBlocks(entry.key)) {
+        if (this.#picker.deadline(b.piece) === undefined && conn.cancel(b))
+          this.#picker.release(entry.key, b);
+      }
+    }
+  }
+
+  /** The pieces some reader claims (for tests and displays), earliest deadline first. */
+  get claimedPieces(): readonly number[] {
+    return this.#picker.urgentPieces;
+  }
+
+  /** The union of the claims as deadlines; unclaimed pieces made wanted for a reader are not any more. */
+  #applyClaims(): void {
+    const deadlines = new Map<number, number>();
+    for (const { pieces, atMs } of this.#claims.values()) {
+      pieces.forEach((p, i) => {
+        if (this.bitfield.get(p)) return;
+        const d = atMs + i * READER_DEADLINE_STEP_MS;
+        if (d < (deadlines.get(p) ?? Number.POSITIVE_INFINITY)) deadlines.set(p, d);
+      });
+    }
+    for (const p of this.#wantedForReaders) {
+      if (deadlines.has(p)) continue;
+      this.#wantedForReaders.delete(p);
+      if (!this.bitfield.get(p)) this.#picker.setPriority(p, 0);
+    }
+    for (const p of deadlines.keys()) {
+      if (this.#picker.isWanted(p)) continue;
+      this.#picker.setPriority(p, 1);
+      this.#wantedForReaders.add(p);
+    }
+    this.#picker.setDeadlines(deadlines);
+  }
+
+  /**
+   * Resolves once `piece` is verified and written (at once if it is); rejects with
+   * TorrentStoppedError when the torrent stops or fails first, or with the signal's reason.
+   */
+  waitForPiece(piece: number, signal?: AbortSignal): Promise<void> {
+    if (this.bitfield.get(piece)) return Promise.resolve();
+    if (this.#ac.signal.aborted) return Promise.reject(new TorrentStoppedError('the torrent is stopped'));
+    if (signal?.aborted) return Promise.reject(signal.reason);
+    return new Promise<void>((resolve, reject) => {
+      let set = this.#waiters.get(piece);
+      if (!set) {
+        set = new Set();
+        this.#waiters.set(piece, set);
+      }
+      const onAbort = (): void => {
+        set.delete(w);
+        w.reject(signal?.reason as Error);
+      };
+      const w = {
+        resolve: () => {
+          signal?.removeEventListener('abort', onAbort);
+          resolve();
+        },
+        reject: (e: Error) => {
+          signal?.removeEventListener('abort', onAbort);
+          reject(e);
+        },
+      };
+      set.add(w);
+      signal?.addEventListener('abort', onAbort, { once: true });
+    });
+  }
+
+  #wakeWaiters(piece: number): void {
+    const set = this.#waiters.get(piece);
+    if (!set) return;
+    this.#waiters.delete(piece);
+    for (const w of set) w.resolve();
+  }
+
+  #rejectWaiters(): void {
+    const err = new TorrentStoppedError('the torrent stopped');
+    for (const set of this.#waiters.values()) for (const w of set) w.reject(err);
+    this.#waiters.clear();
+  }
+
+  /**
+   * Bytes of a verified piece, read from storage. Rejects (StorageError ERR_STORAGE_MISSING) for a
+   * piece that is not verified: nothing unverified is ever returned.
+   */
+  readVerified(piece: number, offset: number, length: number): Promise<Buffer> {
+    if (!this.bitfield.get(piece))
+      return Promise.reject(
+        new StorageError(StorageErrorCode.Missing, '', `piece ${piece} is not verified yet`),
+      );
+    return this.#o.storage.read(piece, offset, length);
   }
 
   /** Verified bytes of each file (a file's share of its verified pieces). */
@@ -462,12 +628,14 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
   #markVerified(piece: number): void {
     this.#picker.markVerified(piece);
     this.#setVerified(piece);
+    this.#wakeWaiters(piece);
   }
 
   async stop(): Promise<void> {
     if (this.#state === TorrentState.stopped) return;
     this.#setState(TorrentState.stopped);
     this.#ac.abort();
+    this.#rejectWaiters();
     clearTimeout(this.#uploadTimer);
     clearTimeout(this.#downloadTimer);
     for (const p of [...this.#peers.values()]) p.conn.close('shutdown');
@@ -913,8 +1081,11 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
       if (want <= 0) return;
     }
     const overCap = this.#unverifiedBytes() > (this.#o.maxUnverifiedBytes ?? 48 * 1024 * 1024);
+    const rate = conn.downloadMeter.rate(nowMs);
     const blocks = this.#picker.pick(entry.key, entry.isSeed ? 'all' : bf, want, {
-      fast: conn.downloadMeter.rate(nowMs) > 512 * 1024,
+      fast: rate > 512 * 1024,
+      urgent: rate >= this.#urgentFloor,
+      nowMs,
       ...(overCap ? { partialOnly: true } : {}),
       ...(this.#avoid.size > 0
         ? { avoid: (p: number, offset: number) => this.#avoids(p, offset, entry.host) }
@@ -1053,6 +1224,7 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
     if ((this.#spareBuffers.length + 1) * buf.data.length <= SPARE_BUFFER_BYTES)
       this.#spareBuffers.push(buf.data);
     for (const p of this.#peers.values()) p.conn.have(piece);
+    this.#wakeWaiters(piece);
     this.emit('piece:verified', piece);
     if (this.#picker.complete) await this.#becomeSeeder();
   }
@@ -1097,6 +1269,7 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
     this.#setState(TorrentState.error);
     this.emit('torrent:error', err);
     this.#ac.abort();
+    this.#rejectWaiters();
     clearTimeout(this.#uploadTimer);
     clearTimeout(this.#downloadTimer);
     for (const p of this.#peers.values()) p.conn.close('shutdown');
@@ -1329,6 +1502,10 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
 
   #tick(): void {
     if (this.#ac.signal.aborted) return;
+    const now = Date.now();
+    let best = 0;
+    for (const p of this.#peers.values()) best = Math.max(best, p.conn.downloadMeter.rate(now));
+    this.#urgentFloor = best * URGENT_RATE_SHARE;
     this.#fillConnections();
     this.#chokeUnusedUnchokes();
     this.#runChoker();

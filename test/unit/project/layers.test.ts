@@ -16,11 +16,12 @@ const allowed: Record<string, readonly string[]> = {
   peer: ['protocol', 'util'],
   swarm: ['protocol', 'util', 'storage', 'peer'],
   discovery: ['protocol', 'util'],
+  stream: ['protocol', 'util', 'storage', 'swarm'],
   session: ['protocol', 'util', 'storage', 'peer', 'swarm', 'discovery'],
-  api: ['protocol', 'util', 'storage', 'peer', 'swarm', 'discovery', 'session'],
+  api: ['protocol', 'util', 'storage', 'peer', 'swarm', 'discovery', 'session', 'stream'],
   // The library (the package's public entry), above the session beside the API; the CLI uses it.
-  lib: ['protocol', 'util', 'storage', 'peer', 'swarm', 'discovery', 'session'],
-  cli: ['protocol', 'util', 'storage', 'peer', 'swarm', 'discovery', 'session', 'api', 'lib'],
+  lib: ['protocol', 'util', 'storage', 'peer', 'swarm', 'discovery', 'session', 'stream'],
+  cli: ['protocol', 'util', 'storage', 'peer', 'swarm', 'discovery', 'session', 'api', 'lib', 'stream'],
 };
 // Modules of Node that mean I/O, timers or process state: not allowed in the pure protocol layer.
 const impureNodeModules =
