@@ -577,7 +577,8 @@ export class PeerConnection extends TypedEmitter<PeerConnectionEvents> {
     const key = blockKey(piece, offset);
     if (key < 0) throw new RangeError(`block ${piece}:${offset} is past what a torrent can hold`);
     if (this.#outstanding.has(key)) return false;
-    this.#recentlyCancelled.delete(key);
+    // A block cancelled and asked again (a reader's pieces moved to the front of the pipeline) may
+    // come twice, once per request: the key stays among the recently cancelled for the second copy.
     const now = this.#now();
     this.#outstanding.set(key, { block, sentAtMs: now });
     this.#sendBlockMessage(MessageId.request, piece, offset, length, now);
@@ -1049,7 +1050,8 @@ export class PeerConnection extends TypedEmitter<PeerConnectionEvents> {
 
   /**
    * Our request at `key`, when it asked for `length` bytes (a key names a place, not a length). A
-   * key that has one is never among the recently cancelled: request() takes it out of there.
+   * key that has one may also be among the recently cancelled (asked again after a cancel): the
+   * first copy answers the request, the second is a late answer.
    */
   #outstandingAt(key: number, length: number): Outstanding | undefined {
     const o = this.#outstanding.get(key);

@@ -32,8 +32,11 @@ export interface FileReadOptions {
 /** Most bytes one read returns. */
 const CHUNK_BYTES = 1024 * 1024;
 const DEFAULT_WINDOW_BYTES = 8 * 1024 * 1024;
-/** Of an audio or video file, the last bytes claimed early (at least the last piece). */
-const MEDIA_TAIL_BYTES = 1024 * 1024;
+/**
+ * Of an audio or video file, the last bytes claimed early (at least the last piece): enough for the
+ * index of a short clip; a player that wants more asks for it, and that read claims it.
+ */
+const MEDIA_TAIL_BYTES = 256 * 1024;
 
 export class StreamRangeError extends RangeError {
   override readonly name = 'StreamRangeError';

@@ -493,13 +493,16 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
         throw new RangeError(`piece ${p} out of range 0..${m.pieceCount - 1}`);
     }
     const unverified = pieces.filter((p) => !this.bitfield.get(p));
+    const before = this.#claims.get(owner)?.pieces;
+    // A claim that starts where the owner's last one did not (a new reader, a seek) reorders pipelines.
+    const jumped = unverified.length > 0 && !before?.includes(unverified[0]!);
     if (unverified.length === 0) {
       if (!this.#claims.delete(owner)) return;
     } else this.#claims.set(owner, { pieces: unverified, atMs: Date.now() });
     this.#applyClaims();
     this.#wantedChanged();
     if (this.#state !== TorrentState.downloading || this.#ac.signal.aborted) return;
-    if (unverified.length > 0) this.#promoteClaims(unverified);
+    if (unverified.length > 0) this.#promoteClaims(unverified, jumped);
     for (const p of this.#peers.values()) {
       this.#updateInterest(p);
       this.#fillRequests(p);
@@ -508,10 +511,12 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
 
   /**
    * Peers answer requests in order, so a claimed piece asked for now would wait behind the whole
-   * pipeline: the fast peers that have a claimed piece are told to cancel what else we asked of them,
-   * and the refill that follows asks for the claimed pieces first, then for the rest again.
+   * pipeline (seconds of it from a slow peer): the fast peers that have a claimed piece are told to
+   * cancel what else we asked of them, and the refill that follows asks for the claimed pieces first,
+   * earliest deadline first, then for the rest again. After a jump (`reorder`) the claimed pieces
+   * already asked for are cancelled too, so that they are asked again in deadline order.
    */
-  #promoteClaims(claimed: readonly number[]): void {
+  #promoteClaims(claimed: readonly number[], reorder: boolean): void {
     const now = Date.now();
     for (const entry of this.#peers.values()) {
       const conn = entry.conn;
@@ -519,7 +524,7 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
       const bf = conn.peerBitfield;
       if (!entry.isSeed && !claimed.some((p) => bf?.get(p))) continue;
       for (const b of this.#picker.outstandingBlocks(entry.key)) {
-        if (this.#picker.deadline(b.piece) === undefined && conn.cancel(b))
+        if ((reorder || this.#picker.deadline(b.piece) === undefined) && conn.cancel(b))
           this.#picker.release(entry.key, b);
       }
     }
