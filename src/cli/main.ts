@@ -38,6 +38,13 @@ const commands: Record<string, Command> = {
     },
     summary: 'check data on disk and serve it to peers',
   },
+  stream: {
+    load: async () => {
+      const m = await import('./cmd-stream.js');
+      return { run: m.runStream, help: m.streamHelp };
+    },
+    summary: 'download and serve the files over HTTP while they download (for players)',
+  },
   share: {
     load: async () => {
       const m = await import('./cmd-share.js');

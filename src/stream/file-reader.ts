@@ -163,6 +163,24 @@ export class FileReader {
 }
 
 /**
+ * Claims the first piece and the last pieces of an audio or video file (what a player reads first)
+ * before any player asks; returns what drops the claim. Nothing is claimed for other files.
+ */
+export function claimMediaEnds(torrent: ReadableTorrent, fileIndex: number): () => void {
+  const f = torrent.metainfo.files[fileIndex];
+  if (f === undefined || f.length === 0 || !isMedia(f.path[f.path.length - 1] ?? '')) return () => undefined;
+  const pl = torrent.metainfo.pieceLength;
+  const first = Math.floor(f.offset / pl);
+  const last = Math.floor((f.offset + f.length - 1) / pl);
+  const tailFrom = Math.floor((f.offset + Math.max(0, f.length - MEDIA_TAIL_BYTES)) / pl);
+  const pieces = [first];
+  for (let p = Math.max(tailFrom, first + 1); p <= last; p++) pieces.push(p);
+  const owner = {};
+  torrent.prioritize(owner, pieces);
+  return () => torrent.prioritize(owner, []);
+}
+
+/**
  * A Readable of bytes [start, end] of a torrent's file (end inclusive, as in `fs`), waiting for pieces
  * as FileReader does; destroying it drops its claim.
  */

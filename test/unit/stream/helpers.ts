@@ -11,6 +11,8 @@ import type { Torrent } from '../../../src/swarm/torrent.js';
 export interface StreamSwarm {
   root: string;
   metainfo: Metainfo;
+  /** The .torrent file's bytes. */
+  torrentBytes: Buffer;
   seeder: Torrent;
   seederSession: Session;
   leecher: Torrent;
@@ -78,6 +80,7 @@ export async function streamSwarm(
     return {
       root,
       metainfo,
+      torrentBytes: created.torrent,
       seeder,
       seederSession,
       leecher,
