@@ -164,6 +164,42 @@ export const OPENAPI = {
         responses: { '200': ok('details'), ...errors },
       },
     },
+    '/api/v1/torrents/{hash}/files/{index}/stream-url': {
+      parameters: [
+        hash,
+        { name: 'index', in: 'path', required: true, schema: { type: 'integer', minimum: 0 } },
+      ],
+      get: {
+        summary: "a URL that plays the file without the token header (signed with the daemon's token)",
+        responses: {
+          '200': {
+            description: 'the URL and the file path',
+            content: {
+              'application/json': {
+                schema: { type: 'object', properties: { url: { type: 'string' }, path: { type: 'string' } } },
+              },
+            },
+          },
+          ...errors,
+        },
+      },
+    },
+    '/api/v1/torrents/{hash}/files/{index}/stream': {
+      parameters: [
+        hash,
+        { name: 'index', in: 'path', required: true, schema: { type: 'integer', minimum: 0 } },
+        { name: 'sig', in: 'query', required: false, schema: { type: 'string' } },
+      ],
+      get: {
+        summary:
+          'the file, while it downloads, with Range (206, 416); `sig` from stream-url replaces the token; 403 for a wrong signature',
+        responses: {
+          '200': { description: 'the bytes' },
+          '206': { description: 'a range of the bytes' },
+          ...errors,
+        },
+      },
+    },
     '/api/v1/torrents/{hash}/limits': {
       parameters: [hash],
       put: {

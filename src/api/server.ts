@@ -5,7 +5,7 @@
 // configured host (DNS rebinding); a cross-site Origin is refused; no cookies are read or set; request
 // bodies are capped. Errors are JSON `{ "error": { "code", "message" } }` with a 4xx/5xx status.
 
-import { timingSafeEqual } from 'node:crypto';
+import { createHmac, timingSafeEqual } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { isIP } from 'node:net';
@@ -15,6 +15,7 @@ import { isMagnet, parseMagnet } from '../protocol/magnet.js';
 import { parseMetainfo } from '../protocol/metainfo.js';
 import { ManagerError, type TorrentManager } from '../session/manager.js';
 import type { Session } from '../session/session.js';
+import { serveFile } from '../stream/http-server.js';
 import { OPENAPI } from './openapi.js';
 import { WEB_UI_HTML } from './web-ui.js';
 
@@ -42,6 +43,7 @@ class HttpError extends Error {
 }
 
 const HEX40 = /^[0-9a-f]{40}$/;
+const STREAM_ROUTE = /^\/api\/v1\/torrents\/([0-9a-f]{40})\/files\/(\d{1,9})\/stream$/;
 const SMALL_BODY = 64 * 1024;
 
 export class ApiServer {
@@ -188,6 +190,22 @@ export class ApiServer {
     }
   }
 
+  /** The HMAC-SHA256, keyed with the token, that signs a file's stream URL. */
+  #signature(hex: string, index: number): string {
+    return createHmac('sha256', this.#o.token).update(`${hex}/${index}`).digest('hex');
+  }
+
+  #signatureOk(hex: string, index: number, sig: string): boolean {
+    const a = Buffer.from(sig);
+    const b = Buffer.from(this.#signature(hex, index));
+    return a.length === b.length && timingSafeEqual(a, b);
+  }
+
+  /** A URL that plays file `index` without the token header, on the Host the request came to. */
+  #streamUrl(req: IncomingMessage, hex: string, index: number): string {
+    return `http://${req.headers.host}/api/v1/torrents/${hex}/files/${index}/stream?sig=${this.#signature(hex, index)}`;
+  }
+
   #checkToken(req: IncomingMessage): void {
     const auth = req.headers.authorization;
     const given = auth?.startsWith('Bearer ') ? auth.slice(7).trim() : undefined;
@@ -248,6 +266,26 @@ export class ApiServer {
       return;
     }
     if (!path.startsWith('/api/v1/')) throw new HttpError(404, 'ERR_NOT_FOUND', `no route ${method} ${path}`);
+    const stream = STREAM_ROUTE.exec(path);
+    if (stream && (method === 'GET' || method === 'HEAD')) {
+      // Players cannot send headers: a URL signed with the token (see #streamUrl) is enough.
+      const [, hex, index] = stream as unknown as [string, string, string];
+      const sig = url.searchParams.get('sig');
+      if (sig === null) this.#checkToken(req);
+      else if (!this.#signatureOk(hex, Number(index), sig))
+        throw new HttpError(
+          403,
+          'ERR_SIGNATURE',
+          'the signature does not match this file (ask …/stream-url again)',
+        );
+      const t = this.#o.manager.torrentOf(hex);
+      if (!t) {
+        this.#o.manager.view(hex); // 404 when the daemon does not have it
+        throw new HttpError(409, 'ERR_CONFLICT', `torrent ${hex} is not active (paused or queued)`);
+      }
+      serveFile(req, res, t, Number(index));
+      return;
+    }
     this.#checkToken(req);
     const m = this.#o.manager;
     const parts = path.slice('/api/v1/'.length).split('/');
@@ -315,6 +353,21 @@ export class ApiServer {
       if (method === 'POST' && (c === 'pause' || c === 'resume' || c === 'recheck')) {
         await m[c](b);
         this.#json(res, 200, m.view(b));
+        return;
+      }
+      const d = parts[3];
+      if (
+        method === 'GET' &&
+        c === 'files' &&
+        d !== undefined &&
+        /^\d{1,9}$/.test(d) &&
+        parts[4] === 'stream-url'
+      ) {
+        const files = m.metainfoOf(b)?.files;
+        if (!files) m.view(b); // 404 for an unknown torrent
+        const f = files?.[Number(d)];
+        if (!f || f.padding) throw new HttpError(404, 'ERR_NOT_FOUND', `torrent ${b} has no file ${d}`);
+        this.#json(res, 200, { url: this.#streamUrl(req, b, Number(d)), path: f.path.join('/') });
         return;
       }
       if (method === 'PUT' && c === 'priorities') {
