@@ -5,6 +5,7 @@ import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { loadTorrentArg } from '../lib/source.js';
 import type { Metainfo } from '../protocol/metainfo.js';
 import { claimMediaEnds } from '../stream/file-reader.js';
 import { createStreamHandler, streamPath } from '../stream/http-server.js';
@@ -14,7 +15,6 @@ import { UsageError } from '../util/errors.js';
 import { formatRate } from '../util/format.js';
 import { intOption, parse } from './args.js';
 import { Reporter } from './cmd-download.js';
-import { loadTorrentArg } from './load.js';
 import { netHelp, netOptions, readNetOptions, startSession } from './net-options.js';
 
 export const streamHelp = `usage: bitswarm stream <torrent|magnet> [options]

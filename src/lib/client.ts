@@ -7,6 +7,7 @@
 
 import { EventEmitter } from 'node:events';
 import { readFile } from 'node:fs/promises';
+import type { Server } from 'node:http';
 import { dirname, join, resolve } from 'node:path';
 import { formatAddress } from '../peer/dial.js';
 import { isAnnounce } from '../protocol/announce.js';
@@ -20,6 +21,7 @@ import { CreateError, createTorrent } from '../storage/create-torrent.js';
 import { UsageError } from '../util/errors.js';
 import { VERSION } from '../util/version.js';
 import { loadSource } from './source.js';
+import { streamServer } from './stream.js';
 import { parsePeers, Torrent, type TorrentContext, type TorrentHooks } from './torrent.js';
 
 export interface ClientOptions {
@@ -331,6 +333,14 @@ export class Client extends EventEmitter<ClientEventMap> {
           : Buffer.from(torrent).toString('hex');
     const { manager } = await this.#started();
     await manager.remove(hex, options.deleteData ? { deleteData: true } : {});
+  }
+
+  /**
+   * An http.Server (call listen() on it) that serves `/<infoHash>/<fileIndex>` of this client's
+   * torrents with Range while they download (see `file.streamPath`), and a JSON listing at `/`.
+   */
+  createServer(): Server {
+    return streamServer(() => this.torrents);
   }
 
   /** Stops every torrent (saving resume data when there is a state directory) and closes the port. */

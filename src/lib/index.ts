@@ -12,4 +12,5 @@ export {
   type SeedOptions,
 } from './client.js';
 export { ManagerError, SessionError, TorrentError, UsageError } from './errors.js';
+export type { ReadStreamOptions } from './stream.js';
 export { type PeerView, Torrent, type TorrentEventMap, TorrentFile } from './torrent.js';

@@ -8,6 +8,7 @@
 // the status becomes 'error'. `events.once(torrent, 'done')` listens to 'error' itself, so it rejects.
 
 import { EventEmitter } from 'node:events';
+import type { Readable } from 'node:stream';
 import { parseAddress } from '../peer/dial.js';
 import { formatMagnet, type Magnet } from '../protocol/magnet.js';
 import type { Metainfo } from '../protocol/metainfo.js';
@@ -15,6 +16,7 @@ import { rawTorrent, type TorrentManager, type TorrentStatus, type TorrentView }
 import { fileVerifiedBytes, type Torrent as SwarmTorrent } from '../swarm/torrent.js';
 import { UsageError } from '../util/errors.js';
 import { TorrentError } from './errors.js';
+import { fileReadStream, type ReadStreamOptions } from './stream.js';
 
 /** Events of a Torrent: listener arguments by event name. */
 export interface TorrentEventMap {
@@ -154,6 +156,11 @@ export class Torrent extends EventEmitter<TorrentEventMap> {
     swarm.on('peer:connect', (a) => this.emit('peer:connect', a));
     swarm.on('peer:disconnect', (a, reason) => this.emit('peer:disconnect', a, reason));
     swarm.on('peer:banned', (h) => this.emit('peer:banned', h));
+  }
+
+  /** The metadata, once known (for the library's own modules, e.g. streams). */
+  get metainfo(): Metainfo | undefined {
+    return this.#metainfo;
   }
 
   /** The swarm object while the torrent runs (for the library's own modules, e.g. streams). */
@@ -352,6 +359,26 @@ export class TorrentFile {
     if (!Number.isInteger(priority) || priority < 1 || priority > 7)
       throw new UsageError(`select: priority ${priority} is not a whole number from 1 to 7`);
     this.#setPriority(priority);
+  }
+
+  /**
+   * The file's bytes `[start, end]` (end inclusive, as in `fs.createReadStream`) while the torrent
+   * downloads: only verified bytes; a read of a piece not verified yet waits for it and makes it
+   * urgent (with a window of the pieces ahead; destroying the stream drops that). Fails when the
+   * torrent is paused or queued.
+   */
+  createReadStream(options: ReadStreamOptions = {}): Readable {
+    return fileReadStream(this.torrent, this.#metainfo, this.#fileIndex, options);
+  }
+
+  /** The file's bytes, chunk by chunk, as createReadStream() reads them. */
+  [Symbol.asyncIterator](): AsyncIterator<Buffer> {
+    return this.createReadStream()[Symbol.asyncIterator]();
+  }
+
+  /** The path of this file on `client.createServer()`: `/<infoHash>/<index in the metainfo>/<name>`. */
+  get streamPath(): string {
+    return `/${this.torrent.infoHash}/${this.#fileIndex}/${encodeURIComponent(this.name)}`;
   }
 
   /** Skips this file: its pieces are no longer asked for (those it shares with wanted files still are). */
