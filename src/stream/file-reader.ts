@@ -162,9 +162,13 @@ export class FileReader {
   }
 }
 
+/** Of an audio or video file, the first bytes claimed before any player asks (see claimMediaEnds). */
+const MEDIA_HEAD_BYTES = 1024 * 1024;
+
 /**
- * Claims the first piece and the last pieces of an audio or video file (what a player reads first)
- * before any player asks; returns what drops the claim. Nothing is claimed for other files.
+ * Claims the start and the last pieces of an audio or video file (what a player reads first: the
+ * first piece, the index at the end, then the next pieces) before any player asks; returns what drops
+ * the claim. Nothing is claimed for other files.
  */
 export function claimMediaEnds(torrent: ReadableTorrent, fileIndex: number): () => void {
   const f = torrent.metainfo.files[fileIndex];
@@ -173,8 +177,10 @@ export function claimMediaEnds(torrent: ReadableTorrent, fileIndex: number): () 
   const first = Math.floor(f.offset / pl);
   const last = Math.floor((f.offset + f.length - 1) / pl);
   const tailFrom = Math.floor((f.offset + Math.max(0, f.length - MEDIA_TAIL_BYTES)) / pl);
+  const headTo = Math.floor((f.offset + Math.min(f.length, MEDIA_HEAD_BYTES) - 1) / pl);
   const pieces = [first];
   for (let p = Math.max(tailFrom, first + 1); p <= last; p++) pieces.push(p);
+  for (let p = first + 1; p <= headTo && p < tailFrom; p++) pieces.push(p);
   const owner = {};
   torrent.prioritize(owner, pieces);
   return () => torrent.prioritize(owner, []);

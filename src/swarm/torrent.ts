@@ -502,7 +502,7 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
     this.#applyClaims();
     this.#wantedChanged();
     if (this.#state !== TorrentState.downloading || this.#ac.signal.aborted) return;
-    if (unverified.length > 0) this.#promoteClaims(unverified, jumped);
+    if (jumped) this.#promoteClaims(unverified);
     for (const p of this.#peers.values()) {
       this.#updateInterest(p);
       this.#fillRequests(p);
@@ -510,23 +510,21 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
   }
 
   /**
-   * Peers answer requests in order, so a claimed piece asked for now would wait behind the whole
-   * pipeline (seconds of it from a slow peer): the fast peers that have a claimed piece are told to
-   * cancel what else we asked of them, and the refill that follows asks for the claimed pieces first,
-   * earliest deadline first, then for the rest again. After a jump (`reorder`) the claimed pieces
-   * already asked for are cancelled too, so that they are asked again in deadline order.
+   * Peers answer requests in order, so a claim that starts somewhere new (a new reader, a seek) would
+   * wait behind the whole pipeline (seconds of it from a slow peer): the fast peers that have a
+   * claimed piece are told to cancel what we asked of them, and the refill that follows asks for the
+   * claimed pieces first, earliest deadline first, then for the rest again. A reader that moves on to
+   * its next piece needs none of this: its window's pieces are already at the front.
    */
-  #promoteClaims(claimed: readonly number[], reorder: boolean): void {
+  #promoteClaims(claimed: readonly number[]): void {
     const now = Date.now();
     for (const entry of this.#peers.values()) {
       const conn = entry.conn;
       if (conn.peerChoking || conn.downloadMeter.rate(now) < this.#urgentFloor) continue;
       const bf = conn.peerBitfield;
       if (!entry.isSeed && !claimed.some((p) => bf?.get(p))) continue;
-      for (const b of this.#picker.outstandingBlocks(entry.key)) {
-        if ((reorder || this.#picker.deadline(b.piece) === undefined) && conn.cancel(b))
-          this.#picker.release(entry.key, b);
-      }
+      for (const b of this.#picker.outstandingBlocks(entry.key))
+        if (conn.cancel(b)) this.#picker.release(entry.key, b);
     }
   }
 
