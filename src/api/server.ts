@@ -9,6 +9,7 @@ import { timingSafeEqual } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { isIP } from 'node:net';
+import { isAbsolute } from 'node:path';
 import { parseAddress } from '../peer/dial.js';
 import { MagnetError, MetainfoError } from '../protocol/errors.js';
 import { isMagnet, parseMagnet } from '../protocol/magnet.js';
@@ -319,6 +320,26 @@ export class ApiServer {
       }
       if (method === 'PUT' && c === 'priorities') {
         const body = await this.#body(req, SMALL_BODY);
+        if (body.files !== undefined || body.priority !== undefined) {
+          // Some files only: { files: [indexes], priority: n }.
+          const f = body.files;
+          const n = body.priority;
+          if (
+            !Array.isArray(f) ||
+            !f.every((x) => Number.isInteger(x)) ||
+            !Number.isInteger(n) ||
+            (n as number) < 0 ||
+            (n as number) > 7
+          )
+            throw new HttpError(
+              400,
+              'ERR_BAD_REQUEST',
+              'files/priority: expected an array of file indexes and a priority from 0 (skip) to 7 (high)',
+            );
+          await m.setFilePriority(b, f as number[], n as number);
+          this.#json(res, 200, this.#detail(b));
+          return;
+        }
         const p = body.priorities;
         if (!Array.isArray(p) || !p.every((x) => typeof x === 'number')) {
           throw new HttpError(
@@ -329,6 +350,19 @@ export class ApiServer {
         }
         await m.setFilePriorities(b, p as number[]);
         this.#json(res, 200, this.#detail(b));
+        return;
+      }
+      if (method === 'POST' && c === 'reannounce') {
+        m.reannounce(b);
+        this.#json(res, 200, m.view(b));
+        return;
+      }
+      if (method === 'POST' && c === 'move') {
+        const body = await this.#body(req, SMALL_BODY);
+        if (typeof body.dir !== 'string' || !isAbsolute(body.dir))
+          throw new HttpError(400, 'ERR_BAD_REQUEST', 'dir: expected an absolute folder path');
+        await m.move(b, body.dir);
+        this.#json(res, 200, m.view(b));
         return;
       }
       if (method === 'PUT' && c === 'limits') {
@@ -454,7 +488,23 @@ export class ApiServer {
         }))
         .filter((f) => !f.padding),
       peers: t?.peers() ?? [],
-      trackers: meta?.announceList ?? [],
+      // Each tracker with its last result or error and the next announce (not running: not contacted).
+      trackers:
+        this.#o.session.diagnosticsOf(hex)?.trackers() ??
+        (meta?.announceList ?? []).flatMap((tier, i) =>
+          tier.map((url) => ({
+            url,
+            tier: i,
+            status: 'not-contacted',
+            lastAnnounceAtMs: null,
+            lastResult: null,
+            lastError: null,
+            nextAnnounceAtMs: null,
+            peers: null,
+            seeders: null,
+            leechers: null,
+          })),
+        ),
       limits: {
         uploadLimitBytesPerSec: record?.uploadLimitBytesPerSec ?? 0,
         downloadLimitBytesPerSec: record?.downloadLimitBytesPerSec ?? 0,

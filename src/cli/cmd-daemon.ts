@@ -10,34 +10,10 @@ import { defaultStateDir, type SessionSettings, StateStore } from '../session/st
 import { UsageError } from '../util/errors.js';
 import { intOption, parse } from './args.js';
 import { Reporter } from './cmd-download.js';
-import { netHelp, netOptions, readNetOptions, startSession } from './net-options.js';
-
-export const daemonHelp = `usage: bitswarm daemon [options]
-  --state DIR              state directory (default: $XDG_STATE_HOME/bitswarm or ~/.local/state/bitswarm)
-  --api HOST:PORT          where the control API listens (default 127.0.0.1, a free port; the address
-                           is written to <state>/api.json, the token to <state>/api-token)
-  --api-allow-host NAME    also accept this Host header (repeatable; loopback is always accepted)
-  -d, --dir DIR            default download directory (default: ~/Downloads)
-  --max-active-downloads N torrents downloading at once (default 5; the rest are queued)
-  --max-active-seeds N     torrents seeding at once (default 20)
-  --max-connections N      peer connections over all torrents (default 500)
-  --json                   events as JSON lines on stdout
-${netHelp}
-Settings given here are saved in the state directory and used again at the next start.`;
+import { readNetOptions, startSession } from './net-options.js';
 
 export async function runDaemon(argv: string[]): Promise<number> {
-  const { values, positionals } = parse('daemon', argv, {
-    state: { type: 'string' },
-    api: { type: 'string' },
-    'api-allow-host': { type: 'string', multiple: true },
-    dir: { type: 'string', short: 'd' },
-    'max-active-downloads': { type: 'string' },
-    'max-active-seeds': { type: 'string' },
-    'max-connections': { type: 'string' },
-    json: { type: 'boolean' },
-    quiet: { type: 'boolean', short: 'q' },
-    ...netOptions,
-  });
+  const { values, positionals } = parse('daemon', argv);
   if (positionals.length > 0) throw new UsageError('daemon: takes no arguments (see bitswarm daemon --help)');
   const api = values.api !== undefined ? parseAddress(values.api) : undefined;
   if (values.api !== undefined && !api)
