@@ -10,6 +10,7 @@ import { defaultStateDir, type SessionSettings, StateStore } from '../session/st
 import { UsageError } from '../util/errors.js';
 import { intOption, parse } from './args.js';
 import { Reporter } from './cmd-download.js';
+import { defaultDownloadDir } from './config.js';
 import { readNetOptions, startSession } from './net-options.js';
 
 export async function runDaemon(argv: string[]): Promise<number> {
@@ -67,7 +68,7 @@ export async function runDaemon(argv: string[]): Promise<number> {
   const warnings = await manager.load();
   for (const w of warnings) r.say(`warning: ${w}`);
   manager.start();
-  const defaultDir = resolve(values.dir ?? join(homedir(), 'Downloads'));
+  const defaultDir = resolve(values.dir ?? defaultDownloadDir(join(homedir(), 'Downloads')));
   await mkdir(defaultDir, { recursive: true }).catch(() => undefined);
   const server = new ApiServer({
     manager,
