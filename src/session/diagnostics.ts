@@ -113,8 +113,8 @@ export class TorrentDiagnostics extends TypedEmitter<DiagnosticsEvents> {
     const onError = (url: string, err: Error): void => {
       const t = this.#trackers.get(url);
       if (!t) return;
-      // The error names the URL already (TrackerError); keep what follows it.
-      const what = err.message.startsWith(`${url}: `) ? err.message.slice(url.length + 2) : err.message;
+      // The error names the URL (and the HTTP error the whole request URL): keep what follows them.
+      const what = err.message.replace(/^(?:(?:https?|udp):\/\/\S+: )+/i, '') || err.message;
       Object.assign(t, { status: 'error', lastAnnounceAtMs: Date.now(), lastError: what, lastResult: null });
       this.#tell({ kind: DiagnosticKind.trackerError, url, message: `tracker ${trackerName(url)}: ${what}` });
     };
