@@ -26,13 +26,13 @@ async function client(values: { state?: string; api?: string }): Promise<ApiClie
 /** Hex digits a hash prefix needs at least (shorter ones match too much by chance). */
 export const MIN_PREFIX = 4;
 
-async function resolveHash(c: ApiClient, given: string | undefined, command: string): Promise<string> {
+/** The one hash of `hashes` that `given` (a full hash or a prefix of MIN_PREFIX+ hex digits) names. */
+export function matchHash(given: string | undefined, hashes: readonly string[], command: string): string {
   if (!given)
     throw new UsageError(
       `${command}: expected an <info-hash> (40 hex digits, or a unique prefix of ${MIN_PREFIX} or more)`,
     );
   const h = given.toLowerCase();
-  if (/^[0-9a-f]{40}$/.test(h)) return h;
   if (!/^[0-9a-f]+$/.test(h) || h.length > 40)
     throw new UsageError(
       `${command}: "${given}" is not an info hash (40 hex digits, or a unique prefix of ${MIN_PREFIX} or more)`,
@@ -41,16 +41,28 @@ async function resolveHash(c: ApiClient, given: string | undefined, command: str
     throw new UsageError(
       `${command}: "${given}" is too short: give at least ${MIN_PREFIX} hex digits of the info hash`,
     );
-  const { torrents } = await c.request<{ torrents: TorrentView[] }>('GET', '/torrents');
-  const matches = torrents.filter((t) => t.infoHash.startsWith(h));
-  if (matches.length === 1) return matches[0]!.infoHash;
+  const matches = hashes.filter((x) => x.startsWith(h));
+  if (matches.length === 1) return matches[0]!;
   if (matches.length === 0)
     throw new UsageError(`${command}: no torrent matches "${given}" (see bitswarm ls)`);
   throw new UsageError(
     `${command}: "${given}" is ambiguous: ${matches.length} torrents match (${matches
       .slice(0, 4)
-      .map((t) => t.infoHash.slice(0, 12))
+      .map((x) => x.slice(0, 12))
       .join(', ')}${matches.length > 4 ? ', …' : ''}); give more digits`,
+  );
+}
+
+async function resolveHash(c: ApiClient, given: string | undefined, command: string): Promise<string> {
+  // Bad input is told before asking the daemon anything.
+  if (!given || given.length < MIN_PREFIX || !/^[0-9a-f]+$/i.test(given) || given.length > 40)
+    return matchHash(given, [], command);
+  if (given.length === 40) return given.toLowerCase();
+  const { torrents } = await c.request<{ torrents: TorrentView[] }>('GET', '/torrents');
+  return matchHash(
+    given,
+    torrents.map((t) => t.infoHash),
+    command,
   );
 }
 
