@@ -62,6 +62,7 @@ export async function runDaemon(argv: string[]): Promise<number> {
     mode: 'daemon',
     json: values.json === true,
     quiet: values.quiet === true,
+    verbose: values.verbose === true,
     keepSeeding: true,
   });
   const started = Date.now();
@@ -94,6 +95,13 @@ export async function runDaemon(argv: string[]): Promise<number> {
     JSON.stringify({ host: addr.host, port: addr.port, pid: process.pid }),
   );
   manager.on('torrent:status', (h, s) => r.json({ event: 'status', infoHash: h, status: s }));
+  // Why a torrent may stall, as it happens: --verbose lines and --json `diagnostic` events.
+  manager.on('torrent:active', (h) => {
+    session.diagnosticsOf(h)?.on('diagnostic', (d) => {
+      r.detail(`${h.slice(0, 8)} ${d.message}`);
+      r.json({ event: 'diagnostic', infoHash: h, kind: d.kind, message: d.message });
+    });
+  });
   manager.on('torrent:complete', (h) => {
     r.say(`complete: ${manager.view(h).name}`);
     r.json({ event: 'complete', infoHash: h });

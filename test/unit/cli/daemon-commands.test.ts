@@ -141,6 +141,10 @@ test('a torrent: ETA while it downloads, the tracker failure in show, per-torren
     d.warnings.some((w) => /torrent not registered/.test(w)),
     `warnings: ${d.warnings}`,
   );
+  assert.ok(
+    daemon.lines.some((l) => l.event === 'diagnostic' && l.infoHash === hex && l.kind === 'tracker-error'),
+    'the daemon --json prints the diagnostic events too',
+  );
   const text = await cli('show', hex);
   assert.match(text.stdout, /^ {2}ETA {8}(\d+s|\d+m\d\ds)$/m);
   assert.match(text.stdout, /^warnings\n {2}tracker 127\.0\.0\.1:\d+: .*torrent not registered/m);
