@@ -14,6 +14,7 @@ import { parseAddress } from '../peer/dial.js';
 import { MagnetError, MetainfoError } from '../protocol/errors.js';
 import { isMagnet, parseMagnet } from '../protocol/magnet.js';
 import { parseMetainfo } from '../protocol/metainfo.js';
+import { notContacted } from '../session/diagnostics.js';
 import { ManagerError, type TorrentManager } from '../session/manager.js';
 import type { Session } from '../session/session.js';
 import { OPENAPI } from './openapi.js';
@@ -489,22 +490,7 @@ export class ApiServer {
         .filter((f) => !f.padding),
       peers: t?.peers() ?? [],
       // Each tracker with its last result or error and the next announce (not running: not contacted).
-      trackers:
-        this.#o.session.diagnosticsOf(hex)?.trackers() ??
-        (meta?.announceList ?? []).flatMap((tier, i) =>
-          tier.map((url) => ({
-            url,
-            tier: i,
-            status: 'not-contacted',
-            lastAnnounceAtMs: null,
-            lastResult: null,
-            lastError: null,
-            nextAnnounceAtMs: null,
-            peers: null,
-            seeders: null,
-            leechers: null,
-          })),
-        ),
+      trackers: this.#o.session.diagnosticsOf(hex)?.trackers() ?? notContacted(meta?.announceList ?? []),
       limits: {
         uploadLimitBytesPerSec: record?.uploadLimitBytesPerSec ?? 0,
         downloadLimitBytesPerSec: record?.downloadLimitBytesPerSec ?? 0,

@@ -39,6 +39,24 @@ export interface TrackerStatus {
   leechers: number | null;
 }
 
+/** Every tracker of the tiers, none contacted yet (also what a torrent that does not run shows). */
+export function notContacted(tiers: readonly (readonly string[])[]): TrackerStatus[] {
+  return tiers.flatMap((tier, i) =>
+    tier.map((url) => ({
+      url,
+      tier: i,
+      status: 'not-contacted' as const,
+      lastAnnounceAtMs: null,
+      lastResult: null,
+      lastError: null,
+      nextAnnounceAtMs: null,
+      peers: null,
+      seeders: null,
+      leechers: null,
+    })),
+  );
+}
+
 export interface DiagnosticsEvents extends Record<string, unknown[]> {
   diagnostic: [DiagnosticEvent];
 }
@@ -68,21 +86,7 @@ export class TorrentDiagnostics extends TypedEmitter<DiagnosticsEvents> {
 
   constructor(tiers: readonly (readonly string[])[]) {
     super();
-    tiers.forEach((tier, i) => {
-      for (const url of tier)
-        this.#trackers.set(url, {
-          url,
-          tier: i,
-          status: 'not-contacted',
-          lastAnnounceAtMs: null,
-          lastResult: null,
-          lastError: null,
-          nextAnnounceAtMs: null,
-          peers: null,
-          seeders: null,
-          leechers: null,
-        });
-    });
+    for (const t of notContacted(tiers)) this.#trackers.set(t.url, t);
   }
 
   #tell(e: Omit<DiagnosticEvent, 'atMs'>): void {
