@@ -81,6 +81,17 @@ const all = { all: { type: 'boolean', help: 'every torrent of the daemon' } } as
   OptionSpec
 >;
 
+/** pause and resume: one torrent by its hash, or all of them. */
+function oneOrAll<V extends 'pause' | 'resume'>(verb: V) {
+  return {
+    usage: `${verb} <info-hash>|--all`,
+    summary: `${verb} a torrent of the daemon (or all)`,
+    positional: 'hash',
+    options: { ...all, ...remote },
+    examples: [`bitswarm ${verb} 4d42b93b`, `bitswarm ${verb} --all`],
+  } as const;
+}
+
 export const COMMANDS = {
   create: {
     usage:
@@ -291,20 +302,8 @@ export const COMMANDS = {
     options: remote,
     examples: ['bitswarm show 4d42b93b'],
   },
-  pause: {
-    usage: 'pause <info-hash>|--all',
-    summary: 'pause a torrent of the daemon (or all)',
-    positional: 'hash',
-    options: { ...all, ...remote },
-    examples: ['bitswarm pause 4d42b93b', 'bitswarm pause --all'],
-  },
-  resume: {
-    usage: 'resume <info-hash>|--all',
-    summary: 'resume a torrent of the daemon (or all)',
-    positional: 'hash',
-    options: { ...all, ...remote },
-    examples: ['bitswarm resume 4d42b93b', 'bitswarm resume --all'],
-  },
+  pause: oneOrAll('pause'),
+  resume: oneOrAll('resume'),
   rm: {
     usage: 'rm <info-hash> [--delete-data]',
     summary: 'remove a torrent from the daemon (--delete-data: and its files)',
