@@ -858,7 +858,8 @@ async function moveFile(from: string, to: string): Promise<void> {
     if ((err as NodeJS.ErrnoException).code !== 'EXDEV') throw err;
     await copyFile(from, to, fsConstants.COPYFILE_EXCL);
     const st = await stat(from);
-    await utimes(to, st.atime, st.mtime);
+    // Seconds as a fraction: the mtime comes through to the millisecond (±1 for rounding).
+    await utimes(to, st.atimeMs / 1000, st.mtimeMs / 1000);
     await rm(from);
   }
 }

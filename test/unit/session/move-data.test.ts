@@ -66,7 +66,7 @@ test('across file systems: copy and delete, the mtime kept', async (t) => {
     await moveTorrentData(filesOf([['t', 'x.bin']]), a, shm);
     const after = await stat(join(shm, 't/x.bin'));
     assert.equal(await readFile(join(shm, 't/x.bin'), 'utf8'), 'cross');
-    assert.equal(Math.floor(after.mtimeMs), Math.floor(before.mtimeMs));
+    assert.ok(Math.abs(after.mtimeMs - before.mtimeMs) <= 1, `mtime ${after.mtimeMs} vs ${before.mtimeMs}`);
     assert.ok(await gone(join(a, 't/x.bin')));
   } finally {
     await rm(a, { recursive: true, force: true });
