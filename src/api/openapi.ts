@@ -72,6 +72,17 @@ export const OPENAPI = {
           downloadedBytes: { type: 'integer' },
           ratio: { type: 'number' },
           addedAtMs: { type: 'integer' },
+          etaSec: {
+            type: 'integer',
+            nullable: true,
+            description: 'seconds to completion at the current rate',
+          },
+          warnings: {
+            type: 'array',
+            items: { type: 'string' },
+            description:
+              'why it may stall now: tracker errors, no peers known, refused peers, peers closing after the handshake',
+          },
         },
       },
       AddRequest: {
@@ -135,7 +146,8 @@ export const OPENAPI = {
     '/api/v1/torrents/{hash}': {
       parameters: [hash],
       get: {
-        summary: 'one torrent: files, peers, trackers, pieces',
+        summary:
+          'one torrent: files, peers, pieces, limits, warnings, and trackers (each: url, tier, status not-contacted|working|error, lastAnnounceAtMs, lastResult, lastError, nextAnnounceAtMs, peers, seeders, leechers)',
         responses: { '200': ok('details'), ...errors },
       },
       delete: {
@@ -156,11 +168,32 @@ export const OPENAPI = {
       parameters: [hash],
       post: { summary: 'check the data again', responses: { '200': ok('Torrent'), ...errors } },
     },
+    '/api/v1/torrents/{hash}/reannounce': {
+      parameters: [hash],
+      post: {
+        summary: 'announce to the trackers (and the DHT) now',
+        responses: { '200': ok('Torrent'), ...errors },
+      },
+    },
+    '/api/v1/torrents/{hash}/move': {
+      parameters: [hash],
+      post: {
+        summary:
+          "move the torrent's files to another folder (rename, or copy and delete across file systems; rolled back on failure); it goes on from there",
+        requestBody: jsonBody({ dir: { type: 'string', description: 'absolute folder path' } }),
+        responses: { '200': ok('Torrent'), ...errors },
+      },
+    },
     '/api/v1/torrents/{hash}/priorities': {
       parameters: [hash],
       put: {
-        summary: 'file priorities: 0 skip, 1 low, 4 normal, 7 high (one per file, by index)',
-        requestBody: jsonBody({ priorities: { type: 'array', items: { type: 'integer' } } }),
+        summary:
+          'file priorities: 0 skip, 1 low, 4 normal, 7 high; either one per file, by index ({ priorities }), or one for some files ({ files: [indexes], priority })',
+        requestBody: jsonBody({
+          priorities: { type: 'array', items: { type: 'integer' } },
+          files: { type: 'array', items: { type: 'integer' } },
+          priority: { type: 'integer' },
+        }),
         responses: { '200': ok('details'), ...errors },
       },
     },

@@ -9,10 +9,12 @@ import { createHmac, timingSafeEqual } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { isIP } from 'node:net';
+import { isAbsolute } from 'node:path';
 import { parseAddress } from '../peer/dial.js';
 import { MagnetError, MetainfoError } from '../protocol/errors.js';
 import { isMagnet, parseMagnet } from '../protocol/magnet.js';
 import { parseMetainfo } from '../protocol/metainfo.js';
+import { notContacted } from '../session/diagnostics.js';
 import { ManagerError, type TorrentManager } from '../session/manager.js';
 import type { Session } from '../session/session.js';
 import { serveFile } from '../stream/http-server.js';
@@ -372,6 +374,26 @@ export class ApiServer {
       }
       if (method === 'PUT' && c === 'priorities') {
         const body = await this.#body(req, SMALL_BODY);
+        if (body.files !== undefined || body.priority !== undefined) {
+          // Some files only: { files: [indexes], priority: n }.
+          const f = body.files;
+          const n = body.priority;
+          if (
+            !Array.isArray(f) ||
+            !f.every((x) => Number.isInteger(x)) ||
+            !Number.isInteger(n) ||
+            (n as number) < 0 ||
+            (n as number) > 7
+          )
+            throw new HttpError(
+              400,
+              'ERR_BAD_REQUEST',
+              'files/priority: expected an array of file indexes and a priority from 0 (skip) to 7 (high)',
+            );
+          await m.setFilePriority(b, f as number[], n as number);
+          this.#json(res, 200, this.#detail(b));
+          return;
+        }
         const p = body.priorities;
         if (!Array.isArray(p) || !p.every((x) => typeof x === 'number')) {
           throw new HttpError(
@@ -382,6 +404,19 @@ export class ApiServer {
         }
         await m.setFilePriorities(b, p as number[]);
         this.#json(res, 200, this.#detail(b));
+        return;
+      }
+      if (method === 'POST' && c === 'reannounce') {
+        m.reannounce(b);
+        this.#json(res, 200, m.view(b));
+        return;
+      }
+      if (method === 'POST' && c === 'move') {
+        const body = await this.#body(req, SMALL_BODY);
+        if (typeof body.dir !== 'string' || !isAbsolute(body.dir))
+          throw new HttpError(400, 'ERR_BAD_REQUEST', 'dir: expected an absolute folder path');
+        await m.move(b, body.dir);
+        this.#json(res, 200, m.view(b));
         return;
       }
       if (method === 'PUT' && c === 'limits') {
@@ -507,7 +542,8 @@ export class ApiServer {
         }))
         .filter((f) => !f.padding),
       peers: t?.peers() ?? [],
-      trackers: meta?.announceList ?? [],
+      // Each tracker with its last result or error and the next announce (not running: not contacted).
+      trackers: this.#o.session.diagnosticsOf(hex)?.trackers() ?? notContacted(meta?.announceList ?? []),
       limits: {
         uploadLimitBytesPerSec: record?.uploadLimitBytesPerSec ?? 0,
         downloadLimitBytesPerSec: record?.downloadLimitBytesPerSec ?? 0,

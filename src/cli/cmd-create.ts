@@ -11,33 +11,8 @@ import { intOption, parse, sizeOption } from './args.js';
 /** Inputs from this size on get a worker (create-torrent's WORKER_THRESHOLD_BYTES, kept in step). */
 const PRESTART_MIN_BYTES = 16 * 1024 * 1024;
 
-export const createHelp = `usage: bitswarm create <path> [options]
-  -o, --output FILE        where to write the .torrent (default: <name>.torrent)
-  -a, --announce URL       tracker URL or host:port (repeatable: one tier each; commas join a tier)
-  --piece-length BYTES     piece length, a power of two ≥ 16384 (default: about 1,000–2,000 pieces)
-  --private                set the private flag (BEP 27)
-  --comment TEXT           free-form comment
-  --web-seed URL           web seed (BEP 19), repeatable
-  --exclude-hidden         leave out files and folders whose names start with a dot
-  --no-date                omit the creation date (reproducible output)
-  --threads N              hashing threads (default: all cores for large inputs)
-  -q, --quiet              no progress bar
-  --json                   print the result as JSON`;
-
 export async function runCreate(argv: string[]): Promise<number> {
-  const { values, positionals } = parse('create', argv, {
-    output: { type: 'string', short: 'o' },
-    announce: { type: 'string', short: 'a', multiple: true },
-    'piece-length': { type: 'string' },
-    private: { type: 'boolean' },
-    comment: { type: 'string' },
-    'web-seed': { type: 'string', multiple: true },
-    'exclude-hidden': { type: 'boolean' },
-    'no-date': { type: 'boolean' },
-    threads: { type: 'string' },
-    quiet: { type: 'boolean', short: 'q' },
-    json: { type: 'boolean' },
-  });
+  const { values, positionals } = parse('create', argv);
   if (positionals.length !== 1)
     throw new UsageError('create: expected one <path> (see bitswarm create --help)');
   const path = positionals[0]!;

@@ -10,34 +10,11 @@ import { defaultStateDir, type SessionSettings, StateStore } from '../session/st
 import { UsageError } from '../util/errors.js';
 import { intOption, parse } from './args.js';
 import { Reporter } from './cmd-download.js';
-import { netHelp, netOptions, readNetOptions, startSession } from './net-options.js';
-
-export const daemonHelp = `usage: bitswarm daemon [options]
-  --state DIR              state directory (default: $XDG_STATE_HOME/bitswarm or ~/.local/state/bitswarm)
-  --api HOST:PORT          where the control API listens (default 127.0.0.1, a free port; the address
-                           is written to <state>/api.json, the token to <state>/api-token)
-  --api-allow-host NAME    also accept this Host header (repeatable; loopback is always accepted)
-  -d, --dir DIR            default download directory (default: ~/Downloads)
-  --max-active-downloads N torrents downloading at once (default 5; the rest are queued)
-  --max-active-seeds N     torrents seeding at once (default 20)
-  --max-connections N      peer connections over all torrents (default 500)
-  --json                   events as JSON lines on stdout
-${netHelp}
-Settings given here are saved in the state directory and used again at the next start.`;
+import { defaultDownloadDir } from './config.js';
+import { readNetOptions, startSession } from './net-options.js';
 
 export async function runDaemon(argv: string[]): Promise<number> {
-  const { values, positionals } = parse('daemon', argv, {
-    state: { type: 'string' },
-    api: { type: 'string' },
-    'api-allow-host': { type: 'string', multiple: true },
-    dir: { type: 'string', short: 'd' },
-    'max-active-downloads': { type: 'string' },
-    'max-active-seeds': { type: 'string' },
-    'max-connections': { type: 'string' },
-    json: { type: 'boolean' },
-    quiet: { type: 'boolean', short: 'q' },
-    ...netOptions,
-  });
+  const { values, positionals } = parse('daemon', argv);
   if (positionals.length > 0) throw new UsageError('daemon: takes no arguments (see bitswarm daemon --help)');
   const api = values.api !== undefined ? parseAddress(values.api) : undefined;
   if (values.api !== undefined && !api)
@@ -85,13 +62,14 @@ export async function runDaemon(argv: string[]): Promise<number> {
     mode: 'daemon',
     json: values.json === true,
     quiet: values.quiet === true,
+    verbose: values.verbose === true,
     keepSeeding: true,
   });
   const started = Date.now();
   const warnings = await manager.load();
   for (const w of warnings) r.say(`warning: ${w}`);
   manager.start();
-  const defaultDir = resolve(values.dir ?? join(homedir(), 'Downloads'));
+  const defaultDir = resolve(values.dir ?? defaultDownloadDir(join(homedir(), 'Downloads')));
   await mkdir(defaultDir, { recursive: true }).catch(() => undefined);
   const server = new ApiServer({
     manager,
@@ -117,6 +95,13 @@ export async function runDaemon(argv: string[]): Promise<number> {
     JSON.stringify({ host: addr.host, port: addr.port, pid: process.pid }),
   );
   manager.on('torrent:status', (h, s) => r.json({ event: 'status', infoHash: h, status: s }));
+  // Why a torrent may stall, as it happens: --verbose lines and --json `diagnostic` events.
+  manager.on('torrent:active', (h) => {
+    session.diagnosticsOf(h)?.on('diagnostic', (d) => {
+      r.detail(`${h.slice(0, 8)} ${d.message}`);
+      r.json({ event: 'diagnostic', infoHash: h, kind: d.kind, message: d.message });
+    });
+  });
   manager.on('torrent:complete', (h) => {
     r.say(`complete: ${manager.view(h).name}`);
     r.json({ event: 'complete', infoHash: h });

@@ -3,58 +3,76 @@
 
 import { loadTorrentArg } from '../lib/source.js';
 import type { Metainfo } from '../protocol/metainfo.js';
-import { TorrentManager } from '../session/manager.js';
+import type { DiagnosticEvent } from '../session/diagnostics.js';
+import { etaSeconds, TorrentManager } from '../session/manager.js';
 import type { Session } from '../session/session.js';
 import { StateStore } from '../session/state-store.js';
 import type { Torrent } from '../swarm/torrent.js';
 import { UsageError } from '../util/errors.js';
 import { formatBytes, formatDuration, formatRate } from '../util/format.js';
 import { parse } from './args.js';
-import { netHelp, netOptions, readNetOptions, startSession } from './net-options.js';
-
-export const downloadHelp = `usage: bitswarm download <torrent|magnet> [options]
-  -d, --dir DIR            download directory (default: the current one)
-  --state DIR              keep resume data and settings there: a stopped or killed download
-                           resumes where it left off when run again with the same --state
-  --seed                   keep seeding after the download completes (until Ctrl-C)
-  --sequential             download pieces in order
-  --json                   progress as JSON lines on stdout
-  -q, --quiet              no progress display
-${netHelp}`;
-
-export const seedHelp = `usage: bitswarm seed <torrent> -d DIR [options]
-  -d, --dir DIR            where the data is
-  --json                   progress as JSON lines on stdout
-${netHelp}`;
+import { defaultDownloadDir } from './config.js';
+import { type FileSelection, selectFiles } from './file-select.js';
+import { readNetOptions, startSession } from './net-options.js';
 
 export interface RunOptions {
   mode: string;
   json: boolean;
   quiet: boolean;
   keepSeeding: boolean;
+  /** One line per diagnostic event (tracker replies and errors, refused peers, …). */
+  verbose?: boolean;
+  /** File priorities for the torrent once its file list is known (`--only`, `--skip`); throws a UsageError. */
+  select?: (t: Torrent) => number[];
+}
+
+/** Redraws of the live line, at most this often (a check of 1,261 pieces a second drew 1,261 times). */
+export const REDRAW_MS = 100;
+
+/** Seconds between summary lines when stderr is not a terminal (as aria2 does); BITSWARM_SUMMARY_SECONDS overrides. */
+export function summaryIntervalMs(env: NodeJS.ProcessEnv = process.env): number {
+  const v = Number(env.BITSWARM_SUMMARY_SECONDS);
+  return env.BITSWARM_SUMMARY_SECONDS !== undefined && Number.isFinite(v) && v > 0 ? v * 1000 : 30_000;
 }
 
 /** Output of a running command: a live line on a terminal, JSON lines with --json. */
 export class Reporter {
   readonly #o: RunOptions;
+  readonly #err: NodeJS.WriteStream;
+  readonly #now: () => number;
   #line = false;
-  constructor(o: RunOptions) {
+  #lastDrawMs = Number.NEGATIVE_INFINITY;
+  constructor(o: RunOptions, io: { stderr?: NodeJS.WriteStream; now?: () => number } = {}) {
     this.#o = o;
+    this.#err = io.stderr ?? process.stderr;
+    this.#now = io.now ?? Date.now;
   }
   get tty(): boolean {
-    return process.stderr.isTTY === true && !this.#o.json && !this.#o.quiet;
+    return this.#err.isTTY === true && !this.#o.json && !this.#o.quiet;
+  }
+  /** Plain lines for logs: not a terminal, and neither --json nor --quiet. */
+  get plain(): boolean {
+    return this.#err.isTTY !== true && !this.#o.json && !this.#o.quiet;
   }
   json(obj: Record<string, unknown>): void {
     if (this.#o.json) process.stdout.write(`${JSON.stringify({ time: Date.now(), ...obj })}\n`);
   }
   say(line: string): void {
     if (this.#o.json || this.#o.quiet) return;
-    process.stderr.write(`${this.#line ? '\n' : ''}${line}\n`);
+    this.#err.write(`${this.#line ? '\n' : ''}${line}\n`);
     this.#line = false;
   }
-  live(line: string): void {
+  /** A line for --verbose. */
+  detail(line: string): void {
+    if (this.#o.verbose) this.say(line);
+  }
+  /** Redraws the live line, at most every REDRAW_MS unless `force`. */
+  live(line: string, force = false): void {
     if (!this.tty) return;
-    process.stderr.write(`\r${line}\x1b[K`);
+    const now = this.#now();
+    if (!force && now - this.#lastDrawMs < REDRAW_MS) return;
+    this.#lastDrawMs = now;
+    this.#err.write(`\r${line}\x1b[K`);
     this.#line = true;
   }
 }
@@ -87,6 +105,8 @@ export async function runTorrent(
       process.off('SIGINT', onInt);
       process.off('SIGTERM', onTerm);
     });
+    let lastSummaryMs = Date.now();
+    const summaryMs = summaryIntervalMs();
     const progress = (): void => {
       if (!torrent) {
         r.live('fetching metadata…');
@@ -97,8 +117,20 @@ export async function runTorrent(
       const have = torrent.verifiedBytes;
       const down = torrent.downloadMeter.rate(now);
       const up = torrent.uploadMeter.rate(now);
-      const pct = m.totalLength > 0 ? (100 * have) / m.totalLength : 100;
-      const eta = down > 0 ? (m.totalLength - have) / down : Number.NaN;
+      // Of the wanted bytes: with files skipped, 100% is every chosen file.
+      const left = torrent.leftBytes;
+      const wanted = have + left;
+      const pct = wanted > 0 ? (100 * have) / wanted : 100;
+      const eta = etaSeconds(left, down);
+      const warnings = session.diagnosticsOf(m.infoHashHex)?.warnings(now) ?? [];
+      const line = `${torrent.state.padEnd(11)} ${pct.toFixed(1).padStart(5)}%  ↓ ${formatRate(down).padStart(11)}  ↑ ${formatRate(up).padStart(11)}  peers ${torrent.peerCount}  ETA ${formatDuration(eta ?? Number.NaN)}`;
+      if (r.plain && now - lastSummaryMs >= summaryMs) {
+        // No terminal (systemd, CI): a summary line now and then, as aria2 does.
+        lastSummaryMs = now;
+        r.say(
+          `[${new Date(now).toISOString().slice(11, 19)}] ${line.replace(/ {2,}/g, '  ')}  ${formatBytes(have)} of ${formatBytes(wanted)}${warnings.length ? `  (${warnings.join('; ')})` : ''}`,
+        );
+      }
       r.json({
         event: 'progress',
         state: torrent.state,
@@ -109,12 +141,13 @@ export async function runTorrent(
         peers: torrent.peerCount,
         downloaded: torrent.downloadedBytes,
         uploaded: torrent.uploadedBytes,
+        etaSec: eta,
+        warnings,
       });
-      r.live(
-        `${torrent.state.padEnd(11)} ${pct.toFixed(1).padStart(5)}%  ↓ ${formatRate(down).padStart(11)}  ↑ ${formatRate(up).padStart(11)}  peers ${torrent.peerCount}  ETA ${torrent.complete ? '0s' : formatDuration(eta)}`,
-      );
+      // The live line keeps its short form: the first warning only.
+      r.live(`${line}${warnings[0] ? `  ⚠ ${warnings[0]}` : ''}`, true);
     };
-    const timer = setInterval(progress, 1000);
+    const timer = setInterval(progress, Math.max(REDRAW_MS, Math.min(1000, summaryMs)));
     ac.signal.addEventListener('abort', () => clearInterval(timer));
     const attach = (t: Torrent): void => {
       torrent = t;
@@ -129,7 +162,29 @@ export async function runTorrent(
         port: session.port,
         totalLength: m.totalLength,
       });
-      t.on('check:progress', (c, total) => r.live(`checking ${c}/${total} pieces`));
+      t.on('check:progress', (c, total) => r.live(`checking ${c}/${total} pieces`, c === total));
+      if (o.select) {
+        try {
+          t.setFilePriorities(o.select(t));
+        } catch (err) {
+          r.say(`error: ${(err as Error).message}`);
+          r.json({ event: 'error', message: (err as Error).message });
+          resolve(2);
+        }
+      }
+      const diag = session.diagnosticsOf(m.infoHashHex);
+      const onDiagnostic = (d: DiagnosticEvent): void => {
+        r.detail(d.message);
+        r.json({
+          event: 'diagnostic',
+          kind: d.kind,
+          message: d.message,
+          ...(d.url ? { url: d.url } : {}),
+          ...(d.address ? { address: d.address } : {}),
+        });
+      };
+      diag?.on('diagnostic', onDiagnostic);
+      ac.signal.addEventListener('abort', () => diag?.off('diagnostic', onDiagnostic));
       t.on('peer:banned', (host) => {
         r.say(`banned ${host}: sent data that failed the hash check`);
         r.json({ event: 'banned', host });
@@ -142,7 +197,7 @@ export async function runTorrent(
         progress();
         const secs = (Date.now() - started) / 1000;
         r.say(
-          `complete: ${m.name} — every piece verified, now seeding (${formatBytes(t.downloadedBytes)} downloaded in ${formatDuration(secs)})`,
+          `complete: ${m.name} — every ${o.select ? 'chosen ' : ''}piece verified, ${o.keepSeeding ? 'now seeding (Ctrl-C stops)' : 'exiting'} (${formatBytes(t.downloadedBytes)} downloaded in ${formatDuration(secs)})`,
         );
         r.json({
           event: 'complete',
@@ -172,15 +227,8 @@ export async function runTorrent(
 }
 
 export async function runDownload(argv: string[], mode: 'download' | 'seed' = 'download'): Promise<number> {
-  const { values, positionals } = parse(mode, argv, {
-    dir: { type: 'string', short: 'd' },
-    state: { type: 'string' },
-    seed: { type: 'boolean' },
-    sequential: { type: 'boolean' },
-    json: { type: 'boolean' },
-    quiet: { type: 'boolean', short: 'q' },
-    ...netOptions,
-  });
+  // seed takes a subset of download's options: read them with download's types.
+  const { values, positionals } = parse(mode, argv) as ReturnType<typeof parse<'download'>>;
   if (positionals.length !== 1)
     throw new UsageError(`${mode}: expected one <torrent${mode === 'download' ? '|magnet' : ''}>`);
   if (mode === 'seed' && !values.dir) throw new UsageError('seed: -d DIR is required (where the data is)');
@@ -188,25 +236,48 @@ export async function runDownload(argv: string[], mode: 'download' | 'seed' = 'd
   const loaded = await loadTorrentArg(positionals[0]!);
   if (loaded.kind === 'magnet' && mode === 'seed')
     throw new UsageError('seed: needs a .torrent, not a magnet link');
+  const dir = values.dir ?? defaultDownloadDir('.');
+  // --only / --skip: checked now for a .torrent (exit 2 before any socket), once the metadata is in for a magnet.
+  let chosen: FileSelection | undefined;
+  const choose = (m: Metainfo): FileSelection | undefined => {
+    const sel = selectFiles(mode, m, values.only, values.skip);
+    if (sel && !values.json && !values.quiet)
+      process.stderr.write(
+        `downloading ${sel.chosen} of ${sel.total} files (${formatBytes(sel.chosenBytes)} of ${formatBytes(m.totalLength)})\n`,
+      );
+    return sel;
+  };
+  if (loaded.kind === 'torrent') chosen = choose(loaded.metainfo);
+  const select =
+    values.only !== undefined || values.skip?.length
+      ? (t: Torrent): number[] => {
+          chosen ??= choose(t.metainfo);
+          return chosen!.priorities;
+        }
+      : undefined;
+  const opts: RunOptions = {
+    mode,
+    json: values.json === true,
+    quiet: values.quiet === true,
+    verbose: values.verbose === true,
+    keepSeeding: mode === 'seed' || values.seed === true,
+    ...(select ? { select } : {}),
+  };
   const session = await startSession(net, values.state ? { stateDir: values.state } : {});
-  const dir = values.dir ?? '.';
   if (values.state) {
     // With a state directory the download survives a stop or a crash: resume data is kept there.
     const store = new StateStore(values.state);
     const manager = new TorrentManager({ session, store });
     const hex = loaded.kind === 'magnet' ? loaded.magnet.infoHashHex : loaded.metainfo.infoHashHex;
-    const opts = {
-      mode,
-      json: values.json === true,
-      quiet: values.quiet === true,
-      keepSeeding: mode === 'seed' || values.seed === true,
-    };
     return runTorrent(
       session,
       opts,
       async (attach) => {
         manager.on('torrent:active', (h, t) => {
-          if (h === hex) attach(t);
+          if (h !== hex) return;
+          attach(t);
+          // Keep the choice for the next start.
+          if (select) void manager.setFilePriorities(hex, select(t)).catch(() => undefined);
         });
         manager.on('torrent:error', (h, message) => {
           if (h === hex) process.stderr.write(`bitswarm: ${message}\n`);
@@ -218,6 +289,7 @@ export async function runDownload(argv: string[], mode: 'download' | 'seed' = 'd
             dir,
             peers: net.peers,
             ...(values.sequential ? { sequential: true } : {}),
+            ...(chosen ? { priorities: chosen.priorities } : {}),
             ...(loaded.kind === 'magnet' ? { magnet: loaded.magnet } : { metainfo: loaded.metainfo }),
           });
         } else {
@@ -228,18 +300,13 @@ export async function runDownload(argv: string[], mode: 'download' | 'seed' = 'd
       () => manager.stop(),
     );
   }
-  const opts = {
-    mode,
-    json: values.json === true,
-    quiet: values.quiet === true,
-    keepSeeding: mode === 'seed' || values.seed === true,
-  };
   return runTorrent(session, opts, (attach, signal) => {
     const common = {
       dir,
       peers: net.peers,
       onTorrent: attach,
       ...(values.sequential ? { sequential: true } : {}),
+      ...(chosen ? { torrentOptions: { filePriorities: chosen.priorities } } : {}),
     };
     if (loaded.kind === 'magnet') return session.addMagnet(loaded.magnet, { ...common, signal });
     return session.add(loaded.metainfo as Metainfo, common);

@@ -8,8 +8,6 @@ import { UsageError } from '../util/errors.js';
 import { formatBytes } from '../util/format.js';
 import { parse } from './args.js';
 
-export const infoHelp = `usage: bitswarm info <torrent|magnet> [--json]`;
-
 export function metainfoJson(m: Metainfo) {
   return {
     name: m.name,
@@ -62,7 +60,7 @@ function fileTree(m: Metainfo): string[] {
 }
 
 export async function runInfo(argv: string[]): Promise<number> {
-  const { values, positionals } = parse('info', argv, { json: { type: 'boolean' } });
+  const { values, positionals } = parse('info', argv);
   if (positionals.length !== 1) throw new UsageError('info: expected one <torrent|magnet>');
   const loaded = await loadTorrentArg(positionals[0]!);
   const out: string[] = [];

@@ -1,6 +1,5 @@
-// The commands that drive a running daemon through its control API:
-//   bitswarm add <torrent|magnet> [-d DIR] [--peer HOST:PORT]... [--paused]
-//   bitswarm ls | show <hash> | pause <hash> | resume <hash> | rm <hash> [--delete-data]
+// The commands that drive a running daemon through its control API (usage in commands.ts):
+//   add, ls, show, pause, resume (--all), rm, limits, prio, recheck, move, reannounce, set.
 // They find the daemon through --state (default state directory) or --api HOST:PORT.
 // Readable tables on a terminal, --json for scripts. A hash may be given by a unique prefix.
 import { readFile } from 'node:fs/promises';
@@ -9,30 +8,13 @@ import { ApiClient, ApiClientError, findDaemon } from '../api/client.js';
 import { loadTorrentArg } from '../lib/source.js';
 import { parseAddress } from '../peer/dial.js';
 import { isMagnet } from '../protocol/magnet.js';
+import type { TrackerStatus } from '../session/diagnostics.js';
 import type { TorrentView } from '../session/manager.js';
 import { defaultStateDir } from '../session/state-store.js';
 import { UsageError } from '../util/errors.js';
-import { formatBytes, formatRate } from '../util/format.js';
-import { parse } from './args.js';
-
-const common = {
-  state: { type: 'string' },
-  api: { type: 'string' },
-  json: { type: 'boolean' },
-} as const;
-
-const commonHelp = `  --state DIR              the daemon's state directory (default: the default state directory)
-  --api HOST:PORT          the daemon's API address (default: read from <state>/api.json)
-  --json                   JSON output`;
-
-export const remoteHelp: Record<string, string> = {
-  add: `usage: bitswarm add <torrent|magnet> [-d DIR] [--peer HOST:PORT]... [--paused]\n${commonHelp}`,
-  ls: `usage: bitswarm ls\n${commonHelp}`,
-  show: `usage: bitswarm show <info-hash>\n${commonHelp}`,
-  pause: `usage: bitswarm pause <info-hash>\n${commonHelp}`,
-  resume: `usage: bitswarm resume <info-hash>\n${commonHelp}`,
-  rm: `usage: bitswarm rm <info-hash> [--delete-data]\n  --delete-data            also delete the torrent's own files\n${commonHelp}`,
-};
+import { formatBytes, formatDuration, formatRate } from '../util/format.js';
+import { intOption, parse, sizeOption } from './args.js';
+import { parseIndexList } from './file-select.js';
 
 async function client(values: { state?: string; api?: string }): Promise<ApiClient> {
   const api = values.api !== undefined ? parseAddress(values.api) : undefined;
@@ -41,17 +23,46 @@ async function client(values: { state?: string; api?: string }): Promise<ApiClie
   return new ApiClient(address, token);
 }
 
-async function resolveHash(c: ApiClient, given: string | undefined, command: string): Promise<string> {
-  if (!given) throw new UsageError(`${command}: expected an <info-hash>`);
+/** Hex digits a hash prefix needs at least (shorter ones match too much by chance). */
+export const MIN_PREFIX = 4;
+
+/** The one hash of `hashes` that `given` (a full hash or a prefix of MIN_PREFIX+ hex digits) names. */
+export function matchHash(given: string | undefined, hashes: readonly string[], command: string): string {
+  if (!given)
+    throw new UsageError(
+      `${command}: expected an <info-hash> (40 hex digits, or a unique prefix of ${MIN_PREFIX} or more)`,
+    );
   const h = given.toLowerCase();
-  if (/^[0-9a-f]{40}$/.test(h)) return h;
-  if (!/^[0-9a-f]{4,39}$/.test(h))
-    throw new UsageError(`${command}: "${given}" is not an info hash (40 hex digits, or a unique prefix)`);
-  const { torrents } = await c.request<{ torrents: TorrentView[] }>('GET', '/torrents');
-  const matches = torrents.filter((t) => t.infoHash.startsWith(h));
-  if (matches.length === 1) return matches[0]!.infoHash;
+  if (!/^[0-9a-f]+$/.test(h) || h.length > 40)
+    throw new UsageError(
+      `${command}: "${given}" is not an info hash (40 hex digits, or a unique prefix of ${MIN_PREFIX} or more)`,
+    );
+  if (h.length < MIN_PREFIX)
+    throw new UsageError(
+      `${command}: "${given}" is too short: give at least ${MIN_PREFIX} hex digits of the info hash`,
+    );
+  const matches = hashes.filter((x) => x.startsWith(h));
+  if (matches.length === 1) return matches[0]!;
+  if (matches.length === 0)
+    throw new UsageError(`${command}: no torrent matches "${given}" (see bitswarm ls)`);
   throw new UsageError(
-    `${command}: ${matches.length === 0 ? 'no torrent' : 'several torrents'} match "${given}"`,
+    `${command}: "${given}" is ambiguous: ${matches.length} torrents match (${matches
+      .slice(0, 4)
+      .map((x) => x.slice(0, 12))
+      .join(', ')}${matches.length > 4 ? ', …' : ''}); give more digits`,
+  );
+}
+
+async function resolveHash(c: ApiClient, given: string | undefined, command: string): Promise<string> {
+  // Bad input is told before asking the daemon anything.
+  if (!given || given.length < MIN_PREFIX || !/^[0-9a-f]+$/i.test(given) || given.length > 40)
+    return matchHash(given, [], command);
+  if (given.length === 40) return given.toLowerCase();
+  const { torrents } = await c.request<{ torrents: TorrentView[] }>('GET', '/torrents');
+  return matchHash(
+    given,
+    torrents.map((t) => t.infoHash),
+    command,
   );
 }
 
@@ -60,6 +71,10 @@ function table(rows: string[][]): string {
   return rows
     .map((r) => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]!))).join('  '))
     .join('\n');
+}
+
+function eta(t: Pick<TorrentView, 'etaSec'>): string {
+  return t.etaSec === null ? '--' : formatDuration(t.etaSec);
 }
 
 function listLine(t: TorrentView): string[] {
@@ -71,9 +86,45 @@ function listLine(t: TorrentView): string[] {
     formatRate(t.downloadRate),
     formatRate(t.uploadRate),
     String(t.peers),
+    eta(t),
     t.ratio.toFixed(2),
-    t.name,
+    `${t.name}${t.warnings[0] ? `  ⚠ ${t.warnings[0]}` : ''}`,
   ];
+}
+
+const PRIORITY = { skip: 0, low: 1, normal: 4, high: 7 } as const;
+const prioName = (p: number): string => (p === 0 ? 'skip' : p >= 6 ? 'high' : p <= 2 ? 'low' : 'normal');
+
+/** The session settings `set` changes: CLI name → API field, and how to read the value. */
+const SETTINGS = {
+  'download-limit': { field: 'downloadLimitBytesPerSec', kind: 'rate' },
+  'upload-limit': { field: 'uploadLimitBytesPerSec', kind: 'rate' },
+  'max-active-downloads': { field: 'maxActiveDownloads', kind: 'count' },
+  'max-active-seeds': { field: 'maxActiveSeeds', kind: 'count' },
+  'max-connections': { field: 'maxConnections', kind: 'count' },
+} as const;
+
+interface SessionReply {
+  limits: Record<(typeof SETTINGS)[keyof typeof SETTINGS]['field'], number>;
+}
+
+interface Detail extends Omit<TorrentView, 'peers'> {
+  files: { index: number; path: string; length: number; priority: number; verifiedBytes: number }[];
+  peers: { address: string; client: string; downloadRate: number; uploadRate: number; seed: boolean }[];
+  trackers: TrackerStatus[];
+  pieceCount: number | null;
+  pieceLength: number | null;
+  limits: { uploadLimitBytesPerSec: number; downloadLimitBytesPerSec: number };
+}
+
+function rateText(n: number): string {
+  return n > 0 ? formatRate(n) : 'unlimited';
+}
+
+function when(ms: number | null): string {
+  if (ms === null) return '--';
+  const s = Math.round((ms - Date.now()) / 1000);
+  return s >= 0 ? `in ${formatDuration(s)}` : `${formatDuration(-s)} ago`;
 }
 
 export async function runRemote(command: string, argv: string[]): Promise<number> {
@@ -82,12 +133,7 @@ export async function runRemote(command: string, argv: string[]): Promise<number
   };
   try {
     if (command === 'add') {
-      const { values, positionals } = parse('add', argv, {
-        ...common,
-        dir: { type: 'string', short: 'd' },
-        peer: { type: 'string', multiple: true },
-        paused: { type: 'boolean' },
-      });
+      const { values, positionals } = parse('add', argv);
       if (positionals.length !== 1) throw new UsageError('add: expected one <torrent|magnet>');
       const arg = positionals[0]!;
       for (const p of values.peer ?? [])
@@ -111,7 +157,7 @@ export async function runRemote(command: string, argv: string[]): Promise<number
       return 0;
     }
     if (command === 'ls') {
-      const { values, positionals } = parse('ls', argv, common);
+      const { values, positionals } = parse('ls', argv);
       if (positionals.length) throw new UsageError('ls: takes no arguments');
       const c = await client(values);
       const { torrents } = await c.request<{ torrents: TorrentView[] }>('GET', '/torrents');
@@ -120,46 +166,35 @@ export async function runRemote(command: string, argv: string[]): Promise<number
       else
         out(
           table([
-            ['HASH', 'STATUS', 'DONE', 'SIZE', 'DOWN', 'UP', 'PEERS', 'RATIO', 'NAME'],
+            ['HASH', 'STATUS', 'DONE', 'SIZE', 'DOWN', 'UP', 'PEERS', 'ETA', 'RATIO', 'NAME'],
             ...torrents.map(listLine),
           ]),
         );
       return 0;
     }
     if (command === 'show') {
-      const { values, positionals } = parse('show', argv, common);
+      const { values, positionals } = parse('show', argv);
       const c = await client(values);
       const h = await resolveHash(c, positionals[0], 'show');
-      const d = await c.request<
-        TorrentView & {
-          files: { index: number; path: string; length: number; priority: number; verifiedBytes: number }[];
-          peers: {
-            address: string;
-            client: string;
-            downloadRate: number;
-            uploadRate: number;
-            seed: boolean;
-          }[];
-          trackers: string[][];
-          pieceCount: number | null;
-          pieceLength: number | null;
-        }
-      >('GET', `/torrents/${h}`);
+      const d = await c.request<Detail>('GET', `/torrents/${h}`);
       if (values.json) {
         out(JSON.stringify(d));
         return 0;
       }
       out(
-        `${d.name}\n  info hash  ${d.infoHash}\n  status     ${d.status}${d.error ? ` (${d.error})` : ''}\n  done       ${d.percent.toFixed(1)}% of ${d.totalLength === null ? '?' : formatBytes(d.totalLength)}${d.pieceCount !== null ? ` in ${d.pieceCount} pieces of ${formatBytes(d.pieceLength ?? 0)}` : ''}\n  rates      ↓ ${formatRate(d.downloadRate)}  ↑ ${formatRate(d.uploadRate)}\n  totals     ${formatBytes(d.downloadedBytes)} down, ${formatBytes(d.uploadedBytes)} up, ratio ${d.ratio.toFixed(2)}\n  folder     ${d.dir}`,
+        `${d.name}\n  info hash  ${d.infoHash}\n  status     ${d.status}${d.error ? ` (${d.error})` : ''}\n  done       ${d.percent.toFixed(1)}% of ${d.totalLength === null ? '?' : formatBytes(d.totalLength)}${d.pieceCount !== null ? ` in ${d.pieceCount} pieces of ${formatBytes(d.pieceLength ?? 0)}` : ''}\n  rates      ↓ ${formatRate(d.downloadRate)}  ↑ ${formatRate(d.uploadRate)}\n  ETA        ${eta(d)}\n  limits     ↓ ${rateText(d.limits.downloadLimitBytesPerSec)}  ↑ ${rateText(d.limits.uploadLimitBytesPerSec)}\n  totals     ${formatBytes(d.downloadedBytes)} down, ${formatBytes(d.uploadedBytes)} up, ratio ${d.ratio.toFixed(2)}\n  folder     ${d.dir}`,
       );
+      if (d.warnings.length) {
+        out('warnings');
+        for (const w of d.warnings) out(`  ${w}`);
+      }
       if (d.files.length) {
         out('files');
-        const prio = (p: number): string => (p === 0 ? 'skip' : p >= 6 ? 'high' : p <= 2 ? 'low' : 'normal');
         out(
           table(
             d.files.map((f) => [
               `  ${f.index}`,
-              prio(f.priority),
+              prioName(f.priority),
               `${f.length ? ((100 * f.verifiedBytes) / f.length).toFixed(0) : 100}%`,
               formatBytes(f.length),
               f.path,
@@ -169,9 +204,17 @@ export async function runRemote(command: string, argv: string[]): Promise<number
       }
       if (d.trackers.length) {
         out('trackers');
-        d.trackers.forEach((tier, i) => {
-          out(`  tier ${i + 1}: ${tier.join(', ')}`);
-        });
+        out(
+          table(
+            d.trackers.map((t) => [
+              `  ${t.tier + 1}`,
+              t.url,
+              t.status,
+              t.status === 'error' ? `error: ${t.lastError}` : (t.lastResult ?? '--'),
+              `next announce ${when(t.nextAnnounceAtMs)}`,
+            ]),
+          ),
+        );
       }
       if (d.peers.length) {
         out('peers');
@@ -190,16 +233,29 @@ export async function runRemote(command: string, argv: string[]): Promise<number
       return 0;
     }
     if (command === 'pause' || command === 'resume') {
-      const { values, positionals } = parse(command, argv, common);
+      const { values, positionals } = parse(command, argv);
       const c = await client(values);
-      const h = await resolveHash(c, positionals[0], command);
-      const v = await c.request<TorrentView>('POST', `/torrents/${h}/${command}`);
-      if (values.json) out(JSON.stringify(v));
-      else out(`${command === 'pause' ? 'paused' : 'resumed'} ${v.infoHash} ${v.name} (${v.status})`);
+      let hashes: string[];
+      if (values.all) {
+        if (positionals.length) throw new UsageError(`${command}: give an <info-hash> or --all, not both`);
+        hashes = (await c.request<{ torrents: TorrentView[] }>('GET', '/torrents')).torrents.map(
+          (t) => t.infoHash,
+        );
+      } else {
+        if (positionals.length > 1) throw new UsageError(`${command}: expected one <info-hash> (or --all)`);
+        hashes = [await resolveHash(c, positionals[0], command)];
+      }
+      const views: TorrentView[] = [];
+      for (const h of hashes) views.push(await c.request<TorrentView>('POST', `/torrents/${h}/${command}`));
+      if (values.json) out(JSON.stringify(values.all ? { torrents: views } : views[0]));
+      else if (views.length === 0) out('no torrents');
+      else
+        for (const v of views)
+          out(`${command === 'pause' ? 'paused' : 'resumed'} ${v.infoHash} ${v.name} (${v.status})`);
       return 0;
     }
     if (command === 'rm') {
-      const { values, positionals } = parse('rm', argv, { ...common, 'delete-data': { type: 'boolean' } });
+      const { values, positionals } = parse('rm', argv);
       const c = await client(values);
       const h = await resolveHash(c, positionals[0], 'rm');
       const r = await c.request<{ removed: string; deletedData: boolean }>(
@@ -208,6 +264,127 @@ export async function runRemote(command: string, argv: string[]): Promise<number
       );
       if (values.json) out(JSON.stringify(r));
       else out(`removed ${r.removed}${r.deletedData ? ' and its files' : ''}`);
+      return 0;
+    }
+    if (command === 'limits') {
+      const { values, positionals } = parse('limits', argv);
+      if (positionals.length > 1) throw new UsageError('limits: expected at most one <info-hash>');
+      const down = sizeOption('limits', 'down', values.down);
+      const up = sizeOption('limits', 'up', values.up);
+      const body = {
+        ...(down !== undefined ? { downloadLimitBytesPerSec: down } : {}),
+        ...(up !== undefined ? { uploadLimitBytesPerSec: up } : {}),
+      };
+      const set = down !== undefined || up !== undefined;
+      const c = await client(values);
+      let limits: { downloadLimitBytesPerSec: number; uploadLimitBytesPerSec: number };
+      let what: string;
+      if (positionals[0] !== undefined) {
+        const h = await resolveHash(c, positionals[0], 'limits');
+        const d = set
+          ? await c.request<Detail>('PUT', `/torrents/${h}/limits`, body)
+          : await c.request<Detail>('GET', `/torrents/${h}`);
+        limits = d.limits;
+        what = `${d.infoHash.slice(0, 8)} ${d.name}`;
+      } else {
+        const r = set
+          ? await c.request<SessionReply>('PUT', '/session/limits', body)
+          : await c.request<SessionReply>('GET', '/session');
+        limits = r.limits;
+        what = 'session';
+      }
+      if (values.json)
+        out(
+          JSON.stringify({
+            downloadLimitBytesPerSec: limits.downloadLimitBytesPerSec,
+            uploadLimitBytesPerSec: limits.uploadLimitBytesPerSec,
+          }),
+        );
+      else
+        out(
+          `${what}: ↓ ${rateText(limits.downloadLimitBytesPerSec)}  ↑ ${rateText(limits.uploadLimitBytesPerSec)}`,
+        );
+      return 0;
+    }
+    if (command === 'prio') {
+      const { values, positionals } = parse('prio', argv);
+      if (positionals.length !== 3)
+        throw new UsageError(
+          'prio: expected <info-hash> <file-indexes> skip|low|normal|high (e.g. prio 4d42b93b 0,2-4 high)',
+        );
+      const [hash, list, level] = positionals as [string, string, string];
+      if (!Object.hasOwn(PRIORITY, level))
+        throw new UsageError(`prio: "${level}" is not a priority (skip, low, normal or high)`);
+      const c = await client(values);
+      const h = await resolveHash(c, hash, 'prio');
+      const before = await c.request<Detail>('GET', `/torrents/${h}`);
+      const count = before.files.reduce((n, f) => Math.max(n, f.index + 1), 0);
+      if (count === 0) throw new UsageError('prio: the torrent has no file list yet (metadata not fetched)');
+      const files = parseIndexList('prio', 'file indexes', list, count);
+      const d = await c.request<Detail>('PUT', `/torrents/${h}/priorities`, {
+        files,
+        priority: PRIORITY[level as keyof typeof PRIORITY],
+      });
+      if (values.json) out(JSON.stringify({ infoHash: d.infoHash, files: d.files }));
+      else
+        out(
+          `${d.infoHash.slice(0, 8)}: ${files.length} file${files.length === 1 ? '' : 's'} set to ${level}`,
+        );
+      return 0;
+    }
+    if (command === 'recheck' || command === 'reannounce') {
+      const { values, positionals } = parse(command, argv);
+      if (positionals.length > 1) throw new UsageError(`${command}: expected one <info-hash>`);
+      const c = await client(values);
+      const h = await resolveHash(c, positionals[0], command);
+      const v = await c.request<TorrentView>('POST', `/torrents/${h}/${command}`);
+      if (values.json) out(JSON.stringify(v));
+      else
+        out(
+          command === 'recheck'
+            ? `rechecking ${v.infoHash} ${v.name}`
+            : `announcing ${v.infoHash} ${v.name} to its trackers${v.status === 'paused' ? ' (paused: nothing to announce)' : ''}`,
+        );
+      return 0;
+    }
+    if (command === 'move') {
+      const { values, positionals } = parse('move', argv);
+      if (positionals.length !== 2) throw new UsageError('move: expected <info-hash> <dir>');
+      const c = await client(values);
+      const h = await resolveHash(c, positionals[0], 'move');
+      const v = await c.request<TorrentView>('POST', `/torrents/${h}/move`, {
+        dir: resolve(positionals[1]!),
+      });
+      if (values.json) out(JSON.stringify(v));
+      else out(`moved ${v.infoHash} ${v.name} to ${v.dir}`);
+      return 0;
+    }
+    if (command === 'set') {
+      const { values, positionals } = parse('set', argv);
+      const c = await client(values);
+      if (positionals.length === 0) {
+        const r = await c.request<SessionReply>('GET', '/session');
+        if (values.json) out(JSON.stringify(r.limits));
+        else
+          for (const [name, spec] of Object.entries(SETTINGS)) {
+            const v = r.limits[spec.field];
+            out(`${name.padEnd(22)} ${spec.kind === 'rate' ? rateText(v) : v}`);
+          }
+        return 0;
+      }
+      if (positionals.length !== 2)
+        throw new UsageError('set: expected <key> <value> (bitswarm set lists the keys)');
+      const [key, raw] = positionals as [string, string];
+      const spec = (SETTINGS as Record<string, (typeof SETTINGS)[keyof typeof SETTINGS]>)[key];
+      if (!spec)
+        throw new UsageError(`set: unknown key "${key}" (keys: ${Object.keys(SETTINGS).join(', ')})`);
+      const value =
+        spec.kind === 'rate'
+          ? sizeOption('set', key, raw)!
+          : intOption('set', key, raw, key === 'max-connections' ? 1 : 0, 1_000_000)!;
+      const r = await c.request<SessionReply>('PUT', '/session/limits', { [spec.field]: value });
+      if (values.json) out(JSON.stringify(r.limits));
+      else out(`${key} = ${spec.kind === 'rate' ? rateText(r.limits[spec.field]) : r.limits[spec.field]}`);
       return 0;
     }
     throw new UsageError(`unknown command ${command}`);

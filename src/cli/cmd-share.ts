@@ -12,15 +12,7 @@ import { UsageError } from '../util/errors.js';
 import { VERSION } from '../util/version.js';
 import { parse } from './args.js';
 import { runTorrent } from './cmd-download.js';
-import { netHelp, netOptions, readNetOptions, startSession } from './net-options.js';
-
-export const shareHelp = `usage: bitswarm share <path> [options]
-  -o, --output FILE        where to write the .torrent (default: <name>.torrent here)
-  --announce-host HOST     the address other peers reach this one at (default: --bind, or this
-                           machine's first LAN address)
-  --private                set the private flag
-  --json                   JSON lines on stdout
-${netHelp}`;
+import { readNetOptions, startSession } from './net-options.js';
 
 /** The address other machines on the LAN reach us at: the first non-internal IPv4 address. */
 export function lanAddress(): string | undefined {
@@ -31,14 +23,7 @@ export function lanAddress(): string | undefined {
 }
 
 export async function runShare(argv: string[]): Promise<number> {
-  const { values, positionals } = parse('share', argv, {
-    output: { type: 'string', short: 'o' },
-    'announce-host': { type: 'string' },
-    private: { type: 'boolean' },
-    json: { type: 'boolean' },
-    quiet: { type: 'boolean', short: 'q' },
-    ...netOptions,
-  });
+  const { values, positionals } = parse('share', argv);
   if (positionals.length !== 1) throw new UsageError('share: expected one <path>');
   if (values['no-tracker'])
     throw new UsageError("share: the shared torrent announces to this peer's tracker; drop --no-tracker");
@@ -74,7 +59,13 @@ export async function runShare(argv: string[]): Promise<number> {
     }
     return await runTorrent(
       session,
-      { mode: 'share', json: values.json === true, quiet: values.quiet === true, keepSeeding: true },
+      {
+        mode: 'share',
+        json: values.json === true,
+        quiet: values.quiet === true,
+        verbose: values.verbose === true,
+        keepSeeding: true,
+      },
       (attach) => session.add(m, { dir: dirname(path), peers: net.peers, onTorrent: attach }),
     );
   } catch (err) {

@@ -15,17 +15,7 @@ import { UsageError } from '../util/errors.js';
 import { formatRate } from '../util/format.js';
 import { intOption, parse } from './args.js';
 import { Reporter } from './cmd-download.js';
-import { netHelp, netOptions, readNetOptions, startSession } from './net-options.js';
-
-export const streamHelp = `usage: bitswarm stream <torrent|magnet> [options]
-  -d, --dir DIR            download directory (default: the current one)
-  --http HOST:PORT         where to serve the files (default 127.0.0.1 and a free port)
-  --file N                 serve and prioritise file N only (its index, as \`bitswarm info\` lists them)
-  --player CMD             start CMD with the file's URL as its last argument (e.g. mpv);
-                           stream exits when the player does
-  --json                   events as JSON lines on stdout (the URLs in a "serving" event)
-  -q, --quiet              no progress display
-${netHelp}`;
+import { readNetOptions, startSession } from './net-options.js';
 
 function httpOption(v: string | undefined): { host: string; port: number } {
   if (v === undefined) return { host: '127.0.0.1', port: 0 };
@@ -36,15 +26,7 @@ function httpOption(v: string | undefined): { host: string; port: number } {
 }
 
 export async function runStream(argv: string[]): Promise<number> {
-  const { values, positionals } = parse('stream', argv, {
-    dir: { type: 'string', short: 'd' },
-    http: { type: 'string' },
-    file: { type: 'string' },
-    player: { type: 'string' },
-    json: { type: 'boolean' },
-    quiet: { type: 'boolean', short: 'q' },
-    ...netOptions,
-  });
+  const { values, positionals } = parse('stream', argv);
   if (positionals.length !== 1) throw new UsageError('stream: expected one <torrent|magnet>');
   const http = httpOption(values.http);
   const fileArg = intOption('stream', 'file', values.file, 0, 1_000_000);

@@ -3,17 +3,10 @@
 import { UsageError } from '../util/errors.js';
 import { parse } from './args.js';
 import { Reporter } from './cmd-download.js';
-import { netOptions, readNetOptions, startSession } from './net-options.js';
-
-export const trackerHelp = `usage: bitswarm tracker [--port N] [--bind ADDR] [--json]
-  Runs a BitTorrent tracker (HTTP /announce and /scrape, and UDP, BEP 15) on one port until Ctrl-C.`;
+import { readNetOptions, startSession } from './net-options.js';
 
 export async function runTracker(argv: string[]): Promise<number> {
-  const { values, positionals } = parse('tracker', argv, {
-    json: { type: 'boolean' },
-    quiet: { type: 'boolean', short: 'q' },
-    ...netOptions,
-  });
+  const { values, positionals } = parse('tracker', argv);
   if (positionals.length > 0) throw new UsageError('tracker: takes no arguments');
   const net = readNetOptions('tracker', values);
   const session = await startSession(net, { openTracker: true, dht: false, lsd: false, tracker: true });

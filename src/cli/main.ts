@@ -1,125 +1,137 @@
 // The `bitswarm` command: dispatch, and the exit-code contract (0 ok, 1 runtime failure,
 // 2 bad usage or bad input; one line per error, a stack trace only with --debug).
+// What the commands are and what they take lives in commands.ts; here, only how each one runs.
 
 import { VERSION } from '../util/version.js';
+import {
+  COMMANDS,
+  type CommandName,
+  commandHelp,
+  GLOBAL_OPTIONS,
+  isCommand,
+  optionLines,
+} from './commands.js';
+import { loadConfig, useConfig } from './config.js';
+
+type Run = (argv: string[]) => Promise<number>;
 
 // Commands load on demand: `bitswarm create` should not pay for the session's modules.
-type Command = {
-  load: () => Promise<{ run: (argv: string[]) => Promise<number>; help: string }>;
-  summary: string;
-};
+const remote =
+  (name: string): (() => Promise<Run>) =>
+  async () => {
+    const m = await import('./cmd-remote.js');
+    return (a) => m.runRemote(name, a);
+  };
 
-const commands: Record<string, Command> = {
-  create: {
-    load: async () => {
-      const m = await import('./cmd-create.js');
-      return { run: m.runCreate, help: m.createHelp };
-    },
-    summary: 'create a .torrent from a file or folder',
+const runners: Record<CommandName, () => Promise<Run>> = {
+  create: async () => (await import('./cmd-create.js')).runCreate,
+  info: async () => (await import('./cmd-info.js')).runInfo,
+  download: async () => {
+    const m = await import('./cmd-download.js');
+    return (a) => m.runDownload(a, 'download');
   },
-  info: {
-    load: async () => {
-      const m = await import('./cmd-info.js');
-      return { run: m.runInfo, help: m.infoHelp };
-    },
-    summary: 'show what a .torrent or magnet link holds',
+  seed: async () => {
+    const m = await import('./cmd-download.js');
+    return (a) => m.runDownload(a, 'seed');
   },
-  download: {
-    load: async () => {
-      const m = await import('./cmd-download.js');
-      return { run: (a) => m.runDownload(a, 'download'), help: m.downloadHelp };
-    },
-    summary: 'download a torrent (and seed it with --seed)',
-  },
-  seed: {
-    load: async () => {
-      const m = await import('./cmd-download.js');
-      return { run: (a) => m.runDownload(a, 'seed'), help: m.seedHelp };
-    },
-    summary: 'check data on disk and serve it to peers',
-  },
-  stream: {
-    load: async () => {
-      const m = await import('./cmd-stream.js');
-      return { run: m.runStream, help: m.streamHelp };
-    },
-    summary: 'download and serve the files over HTTP while they download (for players)',
-  },
-  share: {
-    load: async () => {
-      const m = await import('./cmd-share.js');
-      return { run: m.runShare, help: m.shareHelp };
-    },
-    summary: 'share a file or folder: create a torrent tracked by this peer and seed it',
-  },
-  tracker: {
-    load: async () => {
-      const m = await import('./cmd-tracker.js');
-      return { run: m.runTracker, help: m.trackerHelp };
-    },
-    summary: 'run the tracker alone (HTTP and UDP on one port)',
-  },
-  daemon: {
-    load: async () => {
-      const m = await import('./cmd-daemon.js');
-      return { run: m.runDaemon, help: m.daemonHelp };
-    },
-    summary: 'run a session for many torrents, with state and a control API',
-  },
-  ...Object.fromEntries(
-    (
-      [
-        ['add', 'add a torrent or magnet link to the daemon'],
-        ['ls', "list the daemon's torrents"],
-        ['show', 'show one torrent of the daemon: files, peers, trackers'],
-        ['pause', 'pause a torrent of the daemon'],
-        ['resume', 'resume a torrent of the daemon'],
-        ['rm', 'remove a torrent from the daemon (--delete-data: and its files)'],
-      ] as const
-    ).map(([name, summary]) => [
-      name,
-      {
-        load: async () => {
-          const m = await import('./cmd-remote.js');
-          return { run: (a: string[]) => m.runRemote(name, a), help: m.remoteHelp[name]! };
-        },
-        summary,
-      },
-    ]),
-  ),
+  stream: async () => (await import('./cmd-stream.js')).runStream,
+  share: async () => (await import('./cmd-share.js')).runShare,
+  tracker: async () => (await import('./cmd-tracker.js')).runTracker,
+  daemon: async () => (await import('./cmd-daemon.js')).runDaemon,
+  add: remote('add'),
+  ls: remote('ls'),
+  show: remote('show'),
+  pause: remote('pause'),
+  resume: remote('resume'),
+  rm: remote('rm'),
+  limits: remote('limits'),
+  prio: remote('prio'),
+  recheck: remote('recheck'),
+  move: remote('move'),
+  reannounce: remote('reannounce'),
+  set: remote('set'),
+  help: async () => runHelp,
+  completion: async () => (await import('./completion.js')).runCompletion,
 };
 
 /** Error codes that mean the user's input was bad (exit 2), not that something failed (exit 1). */
 const BAD_INPUT_CODES = new Set(['ERR_USAGE', 'ERR_METAINFO', 'ERR_MAGNET', 'ERR_BENCODE', 'ERR_CREATE']);
 
 function usage(): string {
-  const lines = Object.entries(commands).map(([name, c]) => `  ${name.padEnd(10)} ${c.summary}`);
-  return `bitswarm ${VERSION}: a BitTorrent peer — client, server and tracker at once\n\nusage: bitswarm <command> [options]\n\ncommands:\n${lines.join('\n')}\n\nbitswarm <command> --help shows a command's options. --debug prints stack traces.`;
+  const lines = Object.entries(COMMANDS).map(([name, c]) => `  ${name.padEnd(11)} ${c.summary}`);
+  return `bitswarm ${VERSION}: a BitTorrent peer — client, server and tracker at once
+
+usage: bitswarm <command> [options]
+
+commands:
+${lines.join('\n')}
+
+options of every command:
+${optionLines(GLOBAL_OPTIONS)}
+
+examples:
+  bitswarm share ./photos
+  bitswarm download photos.torrent -d ~/Downloads --seed
+  bitswarm help download`;
+}
+
+async function runHelp(argv: string[]): Promise<number> {
+  const [name, ...rest] = argv;
+  if (name === undefined) {
+    process.stdout.write(`${usage()}\n`);
+    return 0;
+  }
+  if (rest.length || !isCommand(name)) {
+    process.stderr.write(`bitswarm: help: unknown command "${argv.join(' ')}" (see bitswarm help)\n`);
+    return 2;
+  }
+  process.stdout.write(`${commandHelp(name)}\n`);
+  return 0;
+}
+
+/** Takes `--config FILE` / `--config=FILE` out of the arguments (it is for main, not the command). */
+function takeConfig(args: string[]): { args: string[]; config: string | undefined } {
+  const out: string[] = [];
+  let config: string | undefined;
+  for (let i = 0; i < args.length; i++) {
+    const a = args[i]!;
+    if (a === '--') {
+      out.push(...args.slice(i));
+      break;
+    }
+    if (a === '--config') {
+      config = args[++i];
+      if (config === undefined)
+        throw Object.assign(new Error('--config needs a value (--config FILE)'), { code: 'ERR_USAGE' });
+    } else if (a.startsWith('--config=')) config = a.slice('--config='.length);
+    else out.push(a);
+  }
+  return { args: out, config };
 }
 
 export async function main(argv: string[]): Promise<number> {
   const debug = argv.includes('--debug');
-  const args = argv.filter((a) => a !== '--debug');
-  const [name, ...rest] = args;
-  if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
-    process.stdout.write(`${usage()}\n`);
-    return name === undefined ? 2 : 0;
-  }
-  if (name === '--version' || name === '-V') {
-    process.stdout.write(`${VERSION}\n`);
-    return 0;
-  }
-  const cmd = commands[name];
-  if (!cmd) {
-    process.stderr.write(`bitswarm: unknown command "${name}" (see bitswarm --help)\n`);
-    return 2;
-  }
-  if (rest.includes('--help') || rest.includes('-h')) {
-    process.stdout.write(`${(await cmd.load()).help}\n`);
-    return 0;
-  }
   try {
-    return await (await cmd.load()).run(rest);
+    const { args, config } = takeConfig(argv.filter((a) => a !== '--debug'));
+    const [name, ...rest] = args;
+    if (name === undefined || name === '--help' || name === '-h') {
+      process.stdout.write(`${usage()}\n`);
+      return name === undefined ? 2 : 0;
+    }
+    if (name === '--version' || name === '-V') {
+      process.stdout.write(`${VERSION}\n`);
+      return 0;
+    }
+    if (!isCommand(name)) {
+      process.stderr.write(`bitswarm: unknown command "${name}" (see bitswarm help)\n`);
+      return 2;
+    }
+    if (rest.includes('--help') || rest.includes('-h')) {
+      process.stdout.write(`${commandHelp(name)}\n`);
+      return 0;
+    }
+    useConfig(loadConfig(config));
+    return await (await runners[name]())(rest);
   } catch (err) {
     const code = (err as { code?: unknown } | null)?.code;
     const bad = typeof code === 'string' && BAD_INPUT_CODES.has(code);

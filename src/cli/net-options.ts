@@ -4,35 +4,7 @@ import { type PeerAddress, parseAddress } from '../peer/dial.js';
 import type { Session, SessionOptions } from '../session/session.js';
 import { startSession as startSessionOn } from '../session/start-session.js';
 import { UsageError } from '../util/errors.js';
-import { intOption, type Options, sizeOption } from './args.js';
-
-export const netOptions = {
-  port: { type: 'string' },
-  bind: { type: 'string' },
-  peer: { type: 'string', multiple: true },
-  'no-dht': { type: 'boolean' },
-  'no-lsd': { type: 'boolean' },
-  'no-pex': { type: 'boolean' },
-  'no-tracker': { type: 'boolean' },
-  'open-tracker': { type: 'boolean' },
-  'dht-bootstrap': { type: 'string', multiple: true },
-  'upload-limit': { type: 'string' },
-  'download-limit': { type: 'string' },
-  'max-per-ip': { type: 'string' },
-} as const satisfies Options;
-
-export const netHelp = `  --port N                 TCP and UDP port for peers, the tracker and the DHT
-                           (default 6881, or the next free one)
-  --bind ADDR              address to listen on and connect from (default: all)
-  --peer HOST:PORT         a peer to connect to (repeatable)
-  --no-dht, --no-lsd, --no-pex   turn a discovery method off
-  --no-tracker             do not run the embedded tracker on the port
-  --open-tracker           the embedded tracker tracks any info hash, not only ours
-  --dht-bootstrap HOST:PORT  DHT bootstrap node (repeatable; replaces the default list;
-                           "none" starts a new DHT)
-  --upload-limit RATE      cap upload, bytes per second (e.g. 500K, 2M)
-  --download-limit RATE    cap download, bytes per second
-  --max-per-ip N           most connections of a torrent to one IP address (default 8)`;
+import { intOption, sizeOption } from './args.js';
 
 export interface NetConfig {
   port: number | undefined;

@@ -145,6 +145,7 @@ export class TrackerClient extends TypedEmitter<TrackerClientEvents> {
   #failures = 0;
   #minIntervalMs = 0;
   #lastSuccessMs = 0;
+  #nextAnnounceAtMs: number | undefined;
 
   constructor(options: TrackerClientOptions) {
     super();
@@ -191,6 +192,11 @@ export class TrackerClient extends TypedEmitter<TrackerClientEvents> {
     return this.#tiers.map((t) => t.map((e) => e.url));
   }
 
+  /** When the next regular announce is due (ms since the epoch); undefined while one runs or after stop. */
+  get nextAnnounceAtMs(): number | undefined {
+    return this.#nextAnnounceAtMs;
+  }
+
   /** Announces `started`, then again on each interval. Idempotent. */
   start(): void {
     if (this.#started || this.#stopping !== undefined || this.#o.signal?.aborted) return;
@@ -221,6 +227,7 @@ export class TrackerClient extends TypedEmitter<TrackerClientEvents> {
     if (this.#stopping !== undefined) return this.#stopping;
     if (this.#timer !== undefined) clearTimeout(this.#timer);
     this.#timer = undefined;
+    this.#nextAnnounceAtMs = undefined;
     this.#ac.abort();
     this.#stopping = (async () => {
       await this.#cycle?.catch(() => undefined);
@@ -278,8 +285,10 @@ export class TrackerClient extends TypedEmitter<TrackerClientEvents> {
   #schedule(delayMs: number): void {
     if (this.#stopping !== undefined) return;
     if (this.#timer !== undefined) clearTimeout(this.#timer);
+    this.#nextAnnounceAtMs = Date.now() + delayMs;
     this.#timer = setTimeout(() => {
       this.#timer = undefined;
+      this.#nextAnnounceAtMs = undefined;
       void this.#runCycle();
     }, delayMs);
   }

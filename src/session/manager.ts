@@ -12,7 +12,8 @@
 // is checked again. A damaged resume file costs only its torrent a recheck; a damaged settings file
 // skips only that torrent (with a warning).
 
-import { readFile, rm, rmdir } from 'node:fs/promises';
+import { constants as fsConstants } from 'node:fs';
+import { copyFile, mkdir, readFile, rename, rm, rmdir, stat, utimes } from 'node:fs/promises';
 import { dirname, relative, resolve, sep } from 'node:path';
 import type { PeerAddress } from '../peer/dial.js';
 import { parseAddress } from '../peer/dial.js';
@@ -91,6 +92,10 @@ export interface TorrentView {
   downloadedBytes: number;
   ratio: number;
   addedAtMs: number;
+  /** Seconds to completion at the current rate; null when not downloading or no data flows. */
+  etaSec: number | null;
+  /** Why it may stall, now (tracker errors, no peers known, refused peers); empty when all is well. */
+  warnings: string[];
 }
 
 interface Entry {
@@ -347,6 +352,7 @@ export class TorrentManager extends TypedEmitter<ManagerEvents> {
     const verified = t ? t.verifiedBytes : m && e.record.resume ? resumeVerifiedBytes(e.record.resume, m) : 0;
     const uploaded = e.baseUploaded + (t?.uploadedBytes ?? 0);
     const downloaded = e.baseDownloaded + (t?.downloadedBytes ?? 0);
+    const downloadRate = t ? Math.round(t.downloadMeter.rate(now)) : 0;
     return {
       infoHash: e.hex,
       name: m?.name ?? e.record.name,
@@ -357,13 +363,15 @@ export class TorrentManager extends TypedEmitter<ManagerEvents> {
       verifiedBytes: verified,
       leftBytes: t ? t.leftBytes : m ? m.totalLength - verified : null,
       percent: m ? (m.totalLength === 0 ? 100 : Number(((100 * verified) / m.totalLength).toFixed(2))) : 0,
-      downloadRate: t ? Math.round(t.downloadMeter.rate(now)) : 0,
+      downloadRate,
       uploadRate: t ? Math.round(t.uploadMeter.rate(now)) : 0,
       peers: t?.peerCount ?? 0,
       uploadedBytes: uploaded,
       downloadedBytes: downloaded,
       ratio: m && m.totalLength > 0 ? Number((uploaded / m.totalLength).toFixed(3)) : 0,
       addedAtMs: e.record.addedAtMs,
+      etaSec: t && !t.complete ? etaSeconds(t.leftBytes, downloadRate) : t?.complete ? 0 : null,
+      warnings: this.session.diagnosticsOf(e.hex)?.warnings(now) ?? [],
     };
   }
 
@@ -434,6 +442,67 @@ export class TorrentManager extends TypedEmitter<ManagerEvents> {
     e.dirty = true;
     e.torrent?.setFilePriorities(priorities);
     await this.#save(e);
+  }
+
+  /** Sets the priority of some files (by index), leaving the others as they are. */
+  async setFilePriority(hex: string, indexes: readonly number[], priority: number): Promise<void> {
+    const e = this.#get(hex);
+    if (!e.metainfo)
+      throw new ManagerError('ERR_CONFLICT', 'priorities: the metadata is not fetched yet (no file list)');
+    const count = e.metainfo.files.length;
+    const bad = indexes.find((i) => !Number.isInteger(i) || i < 0 || i >= count);
+    if (bad !== undefined)
+      throw new ManagerError(
+        'ERR_BAD_REQUEST',
+        `files: no file ${bad} (the torrent has files 0–${count - 1})`,
+      );
+    const next = e.record.priorities ? [...e.record.priorities] : new Array<number>(count).fill(4);
+    for (const i of indexes) next[i] = priority;
+    await this.setFilePriorities(hex, next);
+  }
+
+  /** Announces a running torrent to its trackers now; false when it does not run. */
+  reannounce(hex: string): boolean {
+    this.#get(hex);
+    return this.session.reannounce(hex);
+  }
+
+  /**
+   * Moves a torrent's data to `dir` and goes on from there: its files are renamed (copied then
+   * deleted across file systems); on failure the files already moved go back and nothing changes.
+   */
+  async move(hex: string, dir: string): Promise<void> {
+    const e = this.#get(hex);
+    const target = resolve(dir);
+    const from = e.record.dir;
+    if (target === from) return;
+    await e.busy?.catch(() => undefined);
+    const status = e.status;
+    const paused = e.record.paused === true;
+    await this.#deactivate(e, paused ? TorrentStatus.paused : TorrentStatus.queued);
+    const work = (async () => {
+      if (e.metainfo) await moveTorrentData(e.metainfo, from, target);
+      e.record.dir = target;
+      if (e.metainfo && e.record.resume) {
+        // The files kept their bytes: fingerprint them where they are now, so nothing is rechecked.
+        e.record.resume.files = await fileFingerprints(
+          e.metainfo.files.map((f, i) => (f.padding ? '' : filePaths(e.metainfo!, target)[i]!)),
+        );
+      }
+      e.dirty = true;
+    })();
+    e.busy = work.catch(() => undefined);
+    try {
+      await work;
+    } catch (err) {
+      throw new ManagerError('ERR_CONFLICT', `move to ${target}: ${(err as Error).message}`);
+    } finally {
+      delete e.busy;
+      await this.#save(e);
+      if (!paused && status !== TorrentStatus.finished) this.#setStatus(e, TorrentStatus.queued);
+      else if (status === TorrentStatus.finished) this.#setStatus(e, TorrentStatus.finished);
+      this.#schedule();
+    }
   }
 
   async setLimits(
@@ -722,6 +791,12 @@ export function rawTorrent(m: Metainfo): Uint8Array {
   return Buffer.concat(parts);
 }
 
+/** Seconds until `leftBytes` are in at `rateBytesPerSec`; null when nothing flows. */
+export function etaSeconds(leftBytes: number, rateBytesPerSec: number): number | null {
+  if (leftBytes <= 0) return 0;
+  return rateBytesPerSec > 0 ? Math.ceil(leftBytes / rateBytesPerSec) : null;
+}
+
 function isValidResume(resume: TorrentRecord['resume'], m: Metainfo): boolean {
   if (!resume || typeof resume.pieces !== 'string' || !Array.isArray(resume.files)) return false;
   const bytes = Buffer.from(resume.pieces, 'base64');
@@ -775,18 +850,91 @@ async function trustedPieces(record: TorrentRecord, m: Metainfo): Promise<Bitfie
   return resumeBitfield(resume, m);
 }
 
+/** Moves one file: a rename, or a copy and delete across file systems (mtime kept). */
+async function moveFile(from: string, to: string): Promise<void> {
+  try {
+    await rename(from, to);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'EXDEV') throw err;
+    await copyFile(from, to, fsConstants.COPYFILE_EXCL);
+    const st = await stat(from);
+    // Seconds as a fraction: the mtime comes through to the millisecond (±1 for rounding).
+    await utimes(to, st.atimeMs / 1000, st.mtimeMs / 1000);
+    await rm(from);
+  }
+}
+
+/** A path of `rel` under `root` that stays under it, or undefined. */
+function inside(root: string, parts: readonly string[]): string | undefined {
+  const p = resolve(root, ...parts);
+  const rel = relative(root, p);
+  return rel.startsWith('..') || rel === '' || resolve(root, rel) !== p ? undefined : p;
+}
+
+/**
+ * Moves the torrent's own files from `fromDir` to `toDir` (an incomplete file may carry a `.part`
+ * suffix: it moves as it is). Refuses to overwrite; on any failure moves back what it moved.
+ */
+export async function moveTorrentData(m: Metainfo, fromDir: string, toDir: string): Promise<void> {
+  const fromRoot = resolve(fromDir);
+  const toRoot = resolve(toDir);
+  const plan: [string, string][] = [];
+  for (const f of m.files) {
+    if (f.padding) continue;
+    const a = inside(fromRoot, f.path);
+    const b = inside(toRoot, f.path);
+    if (!a || !b) continue;
+    for (const suffix of ['', '.part']) {
+      const exists = await stat(a + suffix).then(
+        (s) => s.isFile(),
+        () => false,
+      );
+      if (!exists) continue;
+      if (
+        await stat(b + suffix).then(
+          () => true,
+          () => false,
+        )
+      )
+        throw new Error(`${b + suffix} exists already`);
+      plan.push([a + suffix, b + suffix]);
+    }
+  }
+  const done: [string, string][] = [];
+  try {
+    for (const [a, b] of plan) {
+      await mkdir(dirname(b), { recursive: true });
+      await moveFile(a, b);
+      done.push([a, b]);
+    }
+  } catch (err) {
+    for (const [a, b] of done.reverse()) await moveFile(b, a).catch(() => undefined);
+    throw err;
+  }
+  await removeEmptyFolders(
+    fromRoot,
+    plan.map(([a]) => a),
+  );
+}
+
+/** Removes the folders under `root` that held `paths` and are now empty, deepest first. */
+async function removeEmptyFolders(root: string, paths: readonly string[]): Promise<void> {
+  const folders = new Set<string>();
+  for (const p of paths) for (let d = dirname(p); d.startsWith(root + sep); d = dirname(d)) folders.add(d);
+  // rmdir fails (and is ignored) on folders that hold anything else.
+  for (const d of [...folders].sort((a, b) => b.length - a.length)) await rmdir(d).catch(() => undefined);
+}
+
 /** Deletes the torrent's own files (never anything else), then the folders it leaves empty. */
 export async function deleteTorrentData(m: Metainfo, dir: string): Promise<void> {
   const root = resolve(dir);
-  const folders = new Set<string>();
+  const removed: string[] = [];
   for (const f of m.files) {
     if (f.padding) continue;
-    const p = resolve(root, ...f.path);
-    const rel = relative(root, p);
-    if (rel.startsWith('..') || rel === '' || resolve(root, rel) !== p) continue;
+    const p = inside(root, f.path);
+    if (!p) continue;
     await rm(p, { force: true });
-    for (let d = dirname(p); d.startsWith(root + sep); d = dirname(d)) folders.add(d);
+    removed.push(p);
   }
-  // Deepest first; rmdir fails (and is ignored) on folders that hold anything else.
-  for (const d of [...folders].sort((a, b) => b.length - a.length)) await rmdir(d).catch(() => undefined);
+  await removeEmptyFolders(root, removed);
 }

@@ -28,6 +28,7 @@ import { Torrent, type TorrentOptions } from '../swarm/torrent.js';
 import { TokenBucket } from '../util/token-bucket.js';
 import { TypedEmitter } from '../util/typed-events.js';
 import { VERSION } from '../util/version.js';
+import { TorrentDiagnostics } from './diagnostics.js';
 import { ExtensionGlue, LOCAL_EXTENSIONS } from './extension-glue.js';
 import { MetadataFetcher } from './metadata-fetcher.js';
 import { StateStore } from './state-store.js';
@@ -98,6 +99,7 @@ interface TorrentSlot {
   torrent: Torrent;
   glue: ExtensionGlue;
   client?: TrackerClient;
+  diag: TorrentDiagnostics;
   lastDhtLookupMs: number;
 }
 
@@ -414,7 +416,9 @@ export class Session extends TypedEmitter<SessionEvents> {
       uploadBytesPerSec: options.uploadLimitBytesPerSec ?? 0,
       downloadBytesPerSec: options.downloadLimitBytesPerSec ?? 0,
     });
-    const slot: TorrentSlot = { torrent, glue, lastDhtLookupMs: 0 };
+    const diag = new TorrentDiagnostics(metainfo.announceList);
+    diag.attachTorrent(torrent);
+    const slot: TorrentSlot = { torrent, glue, diag, lastDhtLookupMs: 0 };
     this.#slots.set(key, slot);
     glue.start();
     torrent.on('peer:dht-port', (host, port) => this.#dht?.addNode(host, port));
@@ -438,6 +442,7 @@ export class Session extends TypedEmitter<SessionEvents> {
       }));
       client.on('peers:found', (peers) => torrent.addPeers(peers, 'tracker'));
       slot.client = client;
+      slot.diag.attachTracker(client);
       client.start();
       if (!torrent.complete) torrent.once('torrent:complete', () => client.completed());
     }
@@ -562,8 +567,23 @@ export class Session extends TypedEmitter<SessionEvents> {
     this.emit('torrent:removed', infoHashHex);
   }
 
+  /** Why a torrent may stall: tracker status, refused peers, … (undefined when it is not running). */
+  diagnosticsOf(infoHashHex: string): TorrentDiagnostics | undefined {
+    return this.#slots.get(infoHashHex)?.diag;
+  }
+
+  /** Announces a running torrent to its trackers (and looks it up in the DHT) now. */
+  reannounce(infoHashHex: string): boolean {
+    const slot = this.#slots.get(infoHashHex);
+    if (!slot) return false;
+    void slot.client?.announceNow();
+    if (this.#dht && !slot.torrent.metainfo.private) this.#dhtLookup(slot);
+    return true;
+  }
+
   async #stopSlot(slot: TorrentSlot): Promise<void> {
     slot.glue.stop();
+    slot.diag.stop();
     this.#lsd?.remove(slot.torrent.metainfo.infoHash);
     this.#dht?.unannounce(slot.torrent.metainfo.infoHash);
     await Promise.all([slot.client?.stop(), slot.torrent.stop()]);
@@ -608,6 +628,7 @@ export class Session extends TypedEmitter<SessionEvents> {
     for (const [hex, slot] of this.#slots) {
       slot.glue.tick();
       const t = slot.torrent;
+      slot.diag.check(t, now);
       // Tell our tracker about the peers we are connected to: an announce then returns the whole swarm.
       if (this.tracker) {
         for (const p of t.peerList()) {

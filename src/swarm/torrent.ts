@@ -101,7 +101,10 @@ export interface TorrentEvents extends Record<string, unknown[]> {
   /** A verified piece could not be read back (its file was truncated, removed or unreadable): needed again. */
   'piece:lost': [piece: number, reason: Error];
   'peer:connect': [address: string];
-  'peer:disconnect': [address: string, reason: string, key: string];
+  /** `info` says whether the handshake was done and how many payload bytes the peer sent. */
+  'peer:disconnect': [address: string, reason: string, key: string, info: PeerCloseInfo];
+  /** A peer we dialed could not be reached (refused, timed out, unreachable). */
+  'peer:dial-failed': [address: string, code: string, message: string];
   'peer:banned': [host: string];
   /**
    * Every piece is verified and written to the OS (a page cache copy of the whole torrent): what
@@ -116,6 +119,14 @@ export interface TorrentEvents extends Record<string, unknown[]> {
   'peer:extended': [key: string, name: string, payload: Uint8Array];
   /** A peer told us its DHT port (BEP 5). */
   'peer:dht-port': [host: string, port: number];
+}
+
+export interface PeerCloseInfo {
+  handshaken: boolean;
+  outgoing: boolean;
+  payloadBytes: number;
+  /** The socket error behind the close, when there was one. */
+  error: string | undefined;
 }
 
 interface PeerEntry {
@@ -895,9 +906,15 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
           const conn = PeerConnection.outgoing(socket, this.#connOptions());
           this.#attach(conn, c.addr.host, address, c);
         })
-        .catch(() => {
+        .catch((err: unknown) => {
           this.#dialing--;
           this.#countIp(ip, -1);
+          if (!signal.aborted) {
+            // The socket's errno (ECONNREFUSED, EHOSTUNREACH…) is the DialError's cause.
+            const e = err as { cause?: { code?: unknown }; message?: unknown };
+            const code = typeof e.cause?.code === 'string' ? e.cause.code : 'ERR_DIAL';
+            this.emit('peer:dial-failed', address, code, String(e.message ?? err));
+          }
           c.connected = false;
           c.failures++;
           c.nextTryMs = Date.now() + retryDelayMs(c.failures, c.source === 'manual');
@@ -984,7 +1001,7 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
     conn.on('extended:message', (name, _id, payload) => {
       if (name !== undefined) this.emit('peer:extended', key, name, payload);
     });
-    conn.on('connection:close', (reason: string) => {
+    conn.on('connection:close', (reason: string, error?: Error) => {
       if (this.#peers.delete(key)) {
         this.#countIp(ip, -1);
         if (this.#o.connectionBudget) this.#o.connectionBudget.used--;
@@ -1002,7 +1019,12 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
           candidate.nextTryMs = Date.now() + retryDelayMs(candidate.failures, candidate.source === 'manual');
         } else candidate.nextTryMs = Date.now() + 30_000;
       }
-      this.emit('peer:disconnect', address, reason, key);
+      this.emit('peer:disconnect', address, reason, key, {
+        handshaken: conn.remotePeerId !== undefined,
+        outgoing: candidate !== undefined,
+        payloadBytes: conn.downloadMeter.total,
+        error: error?.message,
+      });
       // Others may pick up what this one had outstanding.
       for (const p of this.#peers.values()) this.#fillRequests(p);
     });

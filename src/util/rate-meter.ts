@@ -43,7 +43,11 @@ export class RateMeter {
     this.#advance(nowMs);
     const sum = this.#sum;
     if (sum === 0) return 0;
-    const elapsedMs = Math.min(this.windowMs, Math.max(this.bucketMs, nowMs - this.#firstMs + this.bucketMs));
+    // The window holds the full buckets before the newest and the part of the newest that has
+    // passed: dividing by the whole window read ~5% low (a steady 40 MiB/s showed as 38).
+    const intoHead = nowMs - this.#head * this.bucketMs;
+    const covered = (this.#buckets.length - 1) * this.bucketMs + Math.max(1, intoHead);
+    const elapsedMs = Math.min(covered, Math.max(this.bucketMs, nowMs - this.#firstMs + this.bucketMs));
     return (sum * 1000) / elapsedMs;
   }
 

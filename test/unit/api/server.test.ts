@@ -267,7 +267,7 @@ test('add by torrent bytes, list, show (files, trackers, pieces), pause, resume,
 
   const show = await api<{
     files: { index: number; path: string; length: number; priority: number; verifiedBytes: number }[];
-    trackers: string[][];
+    trackers: { url: string; tier: number; status: string }[];
     pieces: string;
     pieceCount: number;
     pieceLength: number;
@@ -281,7 +281,10 @@ test('add by torrent bytes, list, show (files, trackers, pieces), pause, resume,
       ['a/f1.bin', 50_000, 4, 50_000],
     ],
   );
-  assert.deepEqual(show.trackers, [['http://127.0.0.1:9/announce']]);
+  assert.deepEqual(
+    show.trackers.map((t) => [t.url, t.tier]),
+    [['http://127.0.0.1:9/announce', 0]],
+  );
   assert.equal(show.pieceCount, a.metainfo.pieceCount);
   const bits = Buffer.from(show.pieces, 'base64');
   assert.equal(bits.length, Math.ceil(a.metainfo.pieceCount / 8));
