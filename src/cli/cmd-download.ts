@@ -109,7 +109,25 @@ export async function runTorrent(
     const summaryMs = summaryIntervalMs();
     const progress = (): void => {
       if (!torrent) {
-        r.live('fetching metadata…');
+        // A magnet's info dict is on its way: progress lines say from how many peers, how much.
+        const f = session.fetching()[0];
+        if (!f) return;
+        const size = f.metadataSize === undefined ? '?' : formatBytes(f.metadataSize);
+        const line = `fetching metadata… peers ${f.peers}  ${formatBytes(f.metadataBytes)} of ${size}`;
+        r.json({
+          event: 'progress',
+          state: 'metadata',
+          infoHash: f.infoHashHex,
+          peers: f.peers,
+          metadataBytes: f.metadataBytes,
+          ...(f.metadataSize !== undefined ? { metadataSize: f.metadataSize } : {}),
+        });
+        const now = Date.now();
+        if (r.plain && now - lastSummaryMs >= summaryMs) {
+          lastSummaryMs = now;
+          r.say(`[${new Date(now).toISOString().slice(11, 19)}] ${line}`);
+        }
+        r.live(line, true);
         return;
       }
       const m = torrent.metainfo;

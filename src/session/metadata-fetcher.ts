@@ -12,6 +12,7 @@ import {
   decodeUtMetadata,
   encodeUtMetadata,
   MAX_METADATA_BYTES,
+  METADATA_PIECE_BYTES,
   MetadataAssembler,
 } from '../protocol/ut-metadata.js';
 import { TypedEmitter } from '../util/typed-events.js';
@@ -114,6 +115,16 @@ export class MetadataFetcher extends TypedEmitter<MetadataFetcherEvents> {
 
   get connectionCount(): number {
     return this.#peers.size;
+  }
+
+  /** How much of the info dict is here: bytes received of the size being assembled (once known). */
+  get metadataBytes(): { received: number; total: number | undefined } {
+    const a = this.#assembler;
+    if (!a) return { received: 0, total: undefined };
+    return {
+      received: Math.min(a.metadataSize, a.receivedCount * METADATA_PIECE_BYTES),
+      total: a.metadataSize,
+    };
   }
 
   /** Peers to dial; `manual` ones (given by the user) are retried at least every 30 s. */

@@ -173,6 +173,19 @@ export class Session extends TypedEmitter<SessionEvents> {
     return this.#slots.get(infoHashHex)?.torrent;
   }
 
+  /** Magnet links whose metadata is being fetched: peers connected, metadata bytes received and total. */
+  fetching(): {
+    infoHashHex: string;
+    peers: number;
+    metadataBytes: number;
+    metadataSize: number | undefined;
+  }[] {
+    return [...this.#fetchers].map(([infoHashHex, f]) => {
+      const m = f.metadataBytes;
+      return { infoHashHex, peers: f.connectionCount, metadataBytes: m.received, metadataSize: m.total };
+    });
+  }
+
   /** Peers learned by PEX across all torrents (statistics and tests). */
   get learnedByPex(): number {
     let n = 0;

@@ -212,3 +212,35 @@ test('no peers known is said, not left as "peers 0" forever', { timeout: 60_000 
     await stopChild(c);
   }
 });
+
+test('while a magnet fetches its metadata, --json prints progress lines: peers and metadata bytes', {
+  timeout: 60_000,
+}, async () => {
+  // Nobody to fetch from yet: the lines still come, every second, saying so.
+  const magnet = `magnet:?xt=urn:btih:${plain.metainfo.infoHashHex}`;
+  const c = spawnJson(
+    bitswarmNodeArgs([
+      'download',
+      magnet,
+      '-d',
+      join(root, 'dl-magnet'),
+      '--json',
+      '--peer',
+      `127.0.0.1:${refusedPort}`,
+      ...NET,
+    ]),
+  );
+  try {
+    await waitFor(
+      () => c.lines.filter((l) => l.event === 'progress' && l.state === 'metadata').length >= 2,
+      `two metadata progress lines (stdout ${JSON.stringify(c.lines)}; stderr ${c.stderr()})`,
+      20_000,
+    );
+    const p = c.lines.find((l) => l.event === 'progress' && l.state === 'metadata')!;
+    assert.equal(p.infoHash, plain.metainfo.infoHashHex);
+    assert.equal(p.peers, 0);
+    assert.equal(p.metadataBytes, 0);
+  } finally {
+    await stopChild(c);
+  }
+});
