@@ -462,6 +462,7 @@ export class ApiServer {
     return {
       port: s.port,
       peerId: s.peerId.toString('latin1').slice(0, 8),
+      encryption: s.encryption,
       torrents: list.length,
       downloading: count('downloading'),
       seeding: count('seeding'),
@@ -507,6 +508,7 @@ export class ApiServer {
         }))
         .filter((f) => !f.padding),
       peers: t?.peers() ?? [],
+      encryptionHints: t?.encryptionHints() ?? [],
       trackers: meta?.announceList ?? [],
       limits: {
         uploadLimitBytesPerSec: record?.uploadLimitBytesPerSec ?? 0,

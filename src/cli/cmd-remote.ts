@@ -139,7 +139,9 @@ export async function runRemote(command: string, argv: string[]): Promise<number
             downloadRate: number;
             uploadRate: number;
             seed: boolean;
+            encryption?: 'rc4' | 'handshake' | 'none';
           }[];
+          encryptionHints?: string[];
           trackers: string[][];
           pieceCount: number | null;
           pieceLength: number | null;
@@ -182,10 +184,14 @@ export async function runRemote(command: string, argv: string[]): Promise<number
               p.seed ? 'seed' : 'leech',
               `↓ ${formatRate(p.downloadRate)}`,
               `↑ ${formatRate(p.uploadRate)}`,
+              p.encryption === 'rc4' ? 'RC4' : p.encryption === 'handshake' ? 'MSE' : 'plain',
               p.client,
             ]),
           ),
         );
+      }
+      for (const peer of d.encryptionHints ?? []) {
+        out(`note: peer ${peer} closed after the handshake; it may require encryption`);
       }
       return 0;
     }

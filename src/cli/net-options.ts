@@ -1,6 +1,7 @@
 // The network switches every socket-opening command takes (DESIGN.md): --port, --bind, --peer,
 // --no-dht, --no-lsd, --no-pex, --dht-bootstrap, and the session they configure.
 import { type PeerAddress, parseAddress } from '../peer/dial.js';
+import { ENCRYPTION_POLICIES, type EncryptionPolicy } from '../peer/encryption.js';
 import type { Session, SessionOptions } from '../session/session.js';
 import { startSession as startSessionOn } from '../session/start-session.js';
 import { UsageError } from '../util/errors.js';
@@ -19,6 +20,7 @@ export const netOptions = {
   'upload-limit': { type: 'string' },
   'download-limit': { type: 'string' },
   'max-per-ip': { type: 'string' },
+  encryption: { type: 'string' },
 } as const satisfies Options;
 
 export const netHelp = `  --port N                 TCP and UDP port for peers, the tracker and the DHT
@@ -32,7 +34,11 @@ export const netHelp = `  --port N                 TCP and UDP port for peers, t
                            "none" starts a new DHT)
   --upload-limit RATE      cap upload, bytes per second (e.g. 500K, 2M)
   --download-limit RATE    cap download, bytes per second
-  --max-per-ip N           most connections of a torrent to one IP address (default 8)`;
+  --max-per-ip N           most connections of a torrent to one IP address (default 8)
+
+  --encryption MODE        protocol encryption (MSE/PE): prefer (default: encrypted first,
+                           plaintext for peers without it), require (encrypted only, both
+                           ways), off (dial plaintext; encrypted peers are still accepted)`;
 
 export interface NetConfig {
   port: number | undefined;
@@ -56,6 +62,7 @@ export function readNetOptions(
     'upload-limit'?: string;
     'download-limit'?: string;
     'max-per-ip'?: string;
+    encryption?: string;
   },
 ): NetConfig {
   const addr = (flag: string, p: string): PeerAddress => {
@@ -74,6 +81,14 @@ export function readNetOptions(
   };
   if (boot) session.dhtBootstrap = boot.includes('none') ? [] : boot.map((b) => addr('dht-bootstrap', b));
   if (values.bind) session.bind = values.bind;
+  if (values.encryption !== undefined) {
+    if (!ENCRYPTION_POLICIES.includes(values.encryption as EncryptionPolicy)) {
+      throw new UsageError(
+        `${command}: --encryption: "${values.encryption}" is not one of ${ENCRYPTION_POLICIES.join(', ')}`,
+      );
+    }
+    session.encryption = values.encryption as EncryptionPolicy;
+  }
   const up = sizeOption(command, 'upload-limit', values['upload-limit']);
   const down = sizeOption(command, 'download-limit', values['download-limit']);
   if (up !== undefined) session.uploadLimitBytesPerSec = up;
