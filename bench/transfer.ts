@@ -1,10 +1,13 @@
 // Benchmark of the transfer engine: one seeder to one leecher over loopback, a single-file torrent
 // of 1 GiB (BENCH_TRANSFER_MB to change it) with 256 KiB pieces, BENCH_TRANSFER_RUNS runs (default 3)
-// of each pair: bitswarm→bitswarm, libtorrent→libtorrent and libtorrent→bitswarm (BENCH_TRANSFER_PAIRS,
-// a comma-separated list of bb, ll, lb, bl, picks others). Prints the median wall time, the leecher's
-// CPU seconds and peak RSS, and the ratios against libtorrent→libtorrent.
+// of each pair: bitswarm→bitswarm, libtorrent→libtorrent, libtorrent→bitswarm, and the same two
+// first ones with protocol encryption required on both sides (RC4; BENCH_TRANSFER_PAIRS, a
+// comma-separated list of bb, ll, lb, bl, bbe, lle, picks others; `--encrypted` runs bb, bbe and lle
+// only). Prints the median wall time, the leecher's CPU seconds and peak RSS, and the ratios
+// against libtorrent→libtorrent.
 // Targets: bitswarm→bitswarm at least as fast as libtorrent→libtorrent; the bitswarm leecher under
-// 200 MB peak RSS; its CPU seconds per GiB within 1.5× libtorrent's leecher.
+// 200 MB peak RSS; its CPU seconds per GiB within 1.5× libtorrent's leecher. Encrypted: bitswarm at
+// least as fast as libtorrent, both encrypted; its leecher's CPU within 1.2× its own plaintext CPU.
 //
 // Wall time is from starting the leecher until it reports every piece verified and written to the
 // OS, the same moment for both: libtorrent's `complete` line (its torrent is seeding; the data may be
@@ -39,6 +42,7 @@ const PIECE_LENGTH = 256 * 1024;
 const TARGET_RSS_MB = 200;
 const TARGET_CPU_RATIO = 1.5;
 const TARGET_WALL_RATIO = 1.0;
+const TARGET_ENCRYPTED_CPU_RATIO = 1.2;
 const GNU_TIME = '/usr/bin/time';
 const PYTHON = process.env.BITSWARM_PYTHON ?? '/usr/bin/python3';
 const here = dirname(fileURLToPath(import.meta.url));
@@ -51,15 +55,20 @@ if (!Number.isInteger(sizeMiB) || sizeMiB < 1)
 if (!Number.isInteger(runs) || runs < 1) throw new Error(`BENCH_TRANSFER_RUNS: ${runs} is not a count`);
 
 const PAIRS = {
-  bb: { name: 'bitswarm→bitswarm', seeder: 'bitswarm', leecher: 'bitswarm' },
-  ll: { name: 'libtorrent→libtorrent', seeder: 'libtorrent', leecher: 'libtorrent' },
-  lb: { name: 'libtorrent→bitswarm', seeder: 'libtorrent', leecher: 'bitswarm' },
-  bl: { name: 'bitswarm→libtorrent', seeder: 'bitswarm', leecher: 'libtorrent' },
+  bb: { name: 'bitswarm→bitswarm', seeder: 'bitswarm', leecher: 'bitswarm', encrypted: false },
+  ll: { name: 'libtorrent→libtorrent', seeder: 'libtorrent', leecher: 'libtorrent', encrypted: false },
+  lb: { name: 'libtorrent→bitswarm', seeder: 'libtorrent', leecher: 'bitswarm', encrypted: false },
+  bl: { name: 'bitswarm→libtorrent', seeder: 'bitswarm', leecher: 'libtorrent', encrypted: false },
+  bbe: { name: 'bitswarm→bitswarm RC4', seeder: 'bitswarm', leecher: 'bitswarm', encrypted: true },
+  lle: { name: 'libtorrent→libtorrent RC4', seeder: 'libtorrent', leecher: 'libtorrent', encrypted: true },
 } as const;
 type PairId = keyof typeof PAIRS;
 type Client = 'bitswarm' | 'libtorrent';
 
-const pairIds = (process.env.BENCH_TRANSFER_PAIRS ?? 'bb,ll,lb').split(',').map((s) => s.trim());
+const encryptedOnly = process.argv.includes('--encrypted');
+const pairIds = (process.env.BENCH_TRANSFER_PAIRS ?? (encryptedOnly ? 'bb,bbe,lle' : 'bb,ll,lb,bbe,lle'))
+  .split(',')
+  .map((s) => s.trim());
 for (const id of pairIds) if (!(id in PAIRS)) throw new Error(`BENCH_TRANSFER_PAIRS: unknown pair ${id}`);
 
 /** The libtorrent peer script, from the repository (it is not compiled into the build folder). */
@@ -149,7 +158,11 @@ interface Env {
 
 const BITSWARM_NET = ['--bind', '127.0.0.1', '--no-dht', '--no-lsd', '--no-pex', '--json'];
 
-async function startSeeder(who: Client, env: Env): Promise<{ proc: Proc; port: number }> {
+/** Encryption required, RC4 only, on both sides of an encrypted pair. */
+const encryptionArgs = (who: Client, encrypted: boolean): string[] =>
+  !encrypted ? [] : who === 'bitswarm' ? ['--encryption', 'require'] : ['--encryption', 'forced'];
+
+async function startSeeder(who: Client, env: Env, encrypted: boolean): Promise<{ proc: Proc; port: number }> {
   if (who === 'bitswarm') {
     const proc = startProc(process.execPath, [
       BITSWARM_BIN_PATH,
@@ -160,6 +173,7 @@ async function startSeeder(who: Client, env: Env): Promise<{ proc: Proc; port: n
       '--port',
       '0',
       ...BITSWARM_NET,
+      ...encryptionArgs(who, encrypted),
     ]);
     const start = await proc.waitFor(
       (l) => l.includes('"event":"start"'),
@@ -183,6 +197,7 @@ async function startSeeder(who: Client, env: Env): Promise<{ proc: Proc; port: n
     '0',
     '--timeout',
     '3600',
+    ...encryptionArgs(who, encrypted),
   ]);
   const listening = await proc.waitFor((l) => l.includes('"listening"'), 20_000, 'libtorrent to listen');
   await proc.waitFor(
@@ -193,7 +208,13 @@ async function startSeeder(who: Client, env: Env): Promise<{ proc: Proc; port: n
   return { proc, port: (JSON.parse(listening) as { port: number }).port };
 }
 
-async function leech(who: Client, env: Env, seederPort: number, runTag: string): Promise<Result> {
+async function leech(
+  who: Client,
+  env: Env,
+  seederPort: number,
+  runTag: string,
+  encrypted: boolean,
+): Promise<Result> {
   await rm(env.leechDir, { recursive: true, force: true });
   await mkdir(env.leechDir, { recursive: true });
   const usageFile = join(env.tmp, `usage-${runTag}.txt`);
@@ -213,6 +234,7 @@ async function leech(who: Client, env: Env, seederPort: number, runTag: string):
             '--peer',
             peer,
             ...BITSWARM_NET,
+            ...encryptionArgs(who, encrypted),
           ],
         ]
       : [
@@ -230,6 +252,7 @@ async function leech(who: Client, env: Env, seederPort: number, runTag: string):
             '--exit-when-done',
             '--timeout',
             String(transferTimeoutMs / 1000),
+            ...encryptionArgs(who, encrypted),
           ],
         ];
   const t0 = performance.now();
@@ -271,9 +294,9 @@ async function leech(who: Client, env: Env, seederPort: number, runTag: string):
 
 async function oneRun(pair: PairId, env: Env, i: number): Promise<Result> {
   const p = PAIRS[pair];
-  const seeder = await startSeeder(p.seeder, env);
+  const seeder = await startSeeder(p.seeder, env, p.encrypted);
   try {
-    return await leech(p.leecher, env, seeder.port, `${pair}-${i}`);
+    return await leech(p.leecher, env, seeder.port, `${pair}-${i}`, p.encrypted);
   } finally {
     await seeder.proc.kill('SIGTERM');
     await rm(env.leechDir, { recursive: true, force: true });
@@ -284,7 +307,7 @@ async function oneRun(pair: PairId, env: Env, i: number): Promise<Result> {
 }
 
 const fmtRun = (pair: PairId, i: number, r: Result): string =>
-  `  run ${i + 1} ${PAIRS[pair].name.padEnd(22)} ${(r.ms / 1000).toFixed(2).padStart(7)} s` +
+  `  run ${i + 1} ${PAIRS[pair].name.padEnd(26)} ${(r.ms / 1000).toFixed(2).padStart(7)} s` +
   `  ${((sizeMiB * MIB) / 1e6 / (r.ms / 1000)).toFixed(0).padStart(5)} MB/s` +
   `  leecher cpu ${r.cpuS.toFixed(2).padStart(6)} s  peak RSS ${(r.maxRssKiB / 1024).toFixed(1).padStart(6)} MiB` +
   (r.flushedMs !== undefined ? `  flushed ${(r.flushedMs / 1000).toFixed(2)} s` : '') +
@@ -370,7 +393,7 @@ async function main(): Promise<number> {
     const lines: string[] = ['medians (leecher CPU per GiB, peak RSS is the largest of the runs):'];
     for (const [id, m] of med) {
       lines.push(
-        `  ${PAIRS[id].name.padEnd(22)} ${(m.ms / 1000).toFixed(2).padStart(7)} s  ${((sizeMiB * MIB) / 1e6 / (m.ms / 1000)).toFixed(0).padStart(5)} MB/s  cpu ${(m.cpuS / gib).toFixed(2).padStart(6)} s/GiB  peak RSS ${m.rssMB.toFixed(1).padStart(6)} MB` +
+        `  ${PAIRS[id].name.padEnd(26)} ${(m.ms / 1000).toFixed(2).padStart(7)} s  ${((sizeMiB * MIB) / 1e6 / (m.ms / 1000)).toFixed(0).padStart(5)} MB/s  cpu ${(m.cpuS / gib).toFixed(2).padStart(6)} s/GiB  peak RSS ${m.rssMB.toFixed(1).padStart(6)} MB` +
           (m.flushedMs !== undefined ? `  flushed to disk ${(m.flushedMs / 1000).toFixed(2)} s` : ''),
       );
     }
@@ -394,7 +417,26 @@ async function main(): Promise<number> {
         `from a libtorrent seeder: wall ratio bitswarm / libtorrent ${(lb.ms / ll.ms).toFixed(3)}, leecher CPU ratio ${(lb.cpuS / ll.cpuS).toFixed(3)}`,
       );
     }
-    const rss = Math.max(...[bb, lb].filter((m) => m !== undefined).map((m) => m.rssMB));
+    const bbe = med.get('bbe');
+    const lle = med.get('lle');
+    if (bbe && lle) {
+      const wall = bbe.ms / lle.ms;
+      const wallOk = wall <= TARGET_WALL_RATIO;
+      ok &&= wallOk;
+      lines.push(
+        `encrypted: wall ratio bitswarm / libtorrent            ${wall.toFixed(3)}  (target ≤ ${TARGET_WALL_RATIO.toFixed(1)}: ${wallOk ? 'met' : 'MISSED'})`,
+        `encrypted: leecher CPU ratio bitswarm / libtorrent     ${(bbe.cpuS / lle.cpuS).toFixed(3)}`,
+      );
+    }
+    if (bbe && bb) {
+      const cpu = bbe.cpuS / bb.cpuS;
+      const cpuOk = cpu <= TARGET_ENCRYPTED_CPU_RATIO;
+      ok &&= cpuOk;
+      lines.push(
+        `bitswarm leecher CPU encrypted / plaintext            ${cpu.toFixed(3)}  (target ≤ ${TARGET_ENCRYPTED_CPU_RATIO.toFixed(1)}: ${cpuOk ? 'met' : 'MISSED'})`,
+      );
+    }
+    const rss = Math.max(...[bb, lb, bbe].filter((m) => m !== undefined).map((m) => m.rssMB));
     if (Number.isFinite(rss)) {
       const rssOk = rss < TARGET_RSS_MB;
       ok &&= rssOk;
@@ -438,6 +480,7 @@ async function isolated(): Promise<number | undefined> {
       process.execPath,
       ...process.execArgv,
       fileURLToPath(import.meta.url),
+      ...process.argv.slice(2),
     ],
     { env: { ...process.env, BITSWARM_BENCH_ISOLATED: '1' } },
   );

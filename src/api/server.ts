@@ -497,6 +497,7 @@ export class ApiServer {
     return {
       port: s.port,
       peerId: s.peerId.toString('latin1').slice(0, 8),
+      encryption: s.encryption,
       torrents: list.length,
       downloading: count('downloading'),
       seeding: count('seeding'),
@@ -542,6 +543,7 @@ export class ApiServer {
         }))
         .filter((f) => !f.padding),
       peers: t?.peers() ?? [],
+      encryptionHints: t?.encryptionHints() ?? [],
       // Each tracker with its last result or error and the next announce (not running: not contacted).
       trackers: this.#o.session.diagnosticsOf(hex)?.trackers() ?? notContacted(meta?.announceList ?? []),
       limits: {

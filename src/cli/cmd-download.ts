@@ -207,6 +207,11 @@ export async function runTorrent(
         r.say(`banned ${host}: sent data that failed the hash check`);
         r.json({ event: 'banned', host });
       });
+      t.on('peer:connect', (peer, encryption) => r.json({ event: 'peer', peer, encryption }));
+      t.on('peer:encryption-hint', (peer) => {
+        r.say(`peer ${peer} closed after the handshake; it may require encryption`);
+        r.json({ event: 'encryption-hint', peer, encryption: session.encryption });
+      });
       t.on('torrent:verified', () => {
         r.json({ event: 'verified', seconds: (Date.now() - started) / 1000 });
       });

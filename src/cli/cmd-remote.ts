@@ -110,7 +110,16 @@ interface SessionReply {
 
 interface Detail extends Omit<TorrentView, 'peers'> {
   files: { index: number; path: string; length: number; priority: number; verifiedBytes: number }[];
-  peers: { address: string; client: string; downloadRate: number; uploadRate: number; seed: boolean }[];
+  peers: {
+    address: string;
+    client: string;
+    downloadRate: number;
+    uploadRate: number;
+    seed: boolean;
+    encryption?: 'rc4' | 'handshake' | 'none';
+  }[];
+  /** Peers that closed after our plaintext handshake: they may require encryption. */
+  encryptionHints?: string[];
   trackers: TrackerStatus[];
   pieceCount: number | null;
   pieceLength: number | null;
@@ -225,10 +234,14 @@ export async function runRemote(command: string, argv: string[]): Promise<number
               p.seed ? 'seed' : 'leech',
               `↓ ${formatRate(p.downloadRate)}`,
               `↑ ${formatRate(p.uploadRate)}`,
+              p.encryption === 'rc4' ? 'RC4' : p.encryption === 'handshake' ? 'MSE' : 'plain',
               p.client,
             ]),
           ),
         );
+      }
+      for (const peer of d.encryptionHints ?? []) {
+        out(`note: peer ${peer} closed after the handshake; it may require encryption`);
       }
       return 0;
     }

@@ -49,6 +49,12 @@ const net = {
     arg: 'N',
     help: 'most connections of a torrent to one IP address (default 8)',
   },
+  encryption: {
+    type: 'string',
+    arg: 'MODE',
+    complete: ['prefer', 'require', 'off'],
+    help: 'protocol encryption (MSE/PE): prefer (default: encrypted first, plaintext for peers without it), require (encrypted only, both ways), off (dial plaintext; encrypted peers are still accepted)',
+  },
 } as const satisfies Record<string, OptionSpec>;
 
 const output = {

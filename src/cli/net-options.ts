@@ -1,6 +1,7 @@
 // The network switches every socket-opening command takes (DESIGN.md): --port, --bind, --peer,
 // --no-dht, --no-lsd, --no-pex, --dht-bootstrap, and the session they configure.
 import { type PeerAddress, parseAddress } from '../peer/dial.js';
+import { ENCRYPTION_POLICIES, type EncryptionPolicy } from '../peer/encryption.js';
 import type { Session, SessionOptions } from '../session/session.js';
 import { startSession as startSessionOn } from '../session/start-session.js';
 import { UsageError } from '../util/errors.js';
@@ -28,6 +29,7 @@ export function readNetOptions(
     'upload-limit'?: string;
     'download-limit'?: string;
     'max-per-ip'?: string;
+    encryption?: string;
   },
 ): NetConfig {
   const addr = (flag: string, p: string): PeerAddress => {
@@ -46,6 +48,14 @@ export function readNetOptions(
   };
   if (boot) session.dhtBootstrap = boot.includes('none') ? [] : boot.map((b) => addr('dht-bootstrap', b));
   if (values.bind) session.bind = values.bind;
+  if (values.encryption !== undefined) {
+    if (!ENCRYPTION_POLICIES.includes(values.encryption as EncryptionPolicy)) {
+      throw new UsageError(
+        `${command}: --encryption: "${values.encryption}" is not one of ${ENCRYPTION_POLICIES.join(', ')}`,
+      );
+    }
+    session.encryption = values.encryption as EncryptionPolicy;
+  }
   const up = sizeOption(command, 'upload-limit', values['upload-limit']);
   const down = sizeOption(command, 'download-limit', values['download-limit']);
   if (up !== undefined) session.uploadLimitBytesPerSec = up;

@@ -40,6 +40,8 @@ export interface ClientOptions {
   pex?: boolean;
   /** The embedded tracker on the port (default true). */
   tracker?: boolean;
+  /** Protocol encryption (MSE/PE): `prefer` (default), `require` or `off`, as `--encryption`. */
+  encryption?: 'prefer' | 'require' | 'off';
   /** Keep torrents, their settings and resume data here (the daemon's layout); reopened by the next
    * Client with the same folder. Default: nothing is kept. */
   stateDir?: string;
@@ -158,6 +160,7 @@ export class Client extends EventEmitter<ClientEventMap> {
       pex: o.pex ?? true,
       tracker: o.tracker ?? true,
       ...(o.bind !== undefined ? { bind: o.bind } : {}),
+      ...(o.encryption !== undefined ? { encryption: o.encryption } : {}),
       ...(o.dhtBootstrap !== undefined ? { dhtBootstrap: parsePeers(o.dhtBootstrap) } : {}),
       ...(settings.uploadLimitBytesPerSec !== undefined
         ? { uploadLimitBytesPerSec: settings.uploadLimitBytesPerSec }

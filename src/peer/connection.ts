@@ -40,11 +40,13 @@ import {
   type WireLimits,
   writeBlockMessage,
 } from '../protocol/peer-wire.js';
+import type { Rc4 } from '../protocol/rc4.js';
 import { Bitfield } from '../util/bitfield.js';
 import { RateMeter } from '../util/rate-meter.js';
 import { type EventMap, TypedEmitter } from '../util/typed-events.js';
 import { VERSION } from '../util/version.js';
 import { attachReadSink } from './dial.js';
+import type { PeerCipher } from './encryption.js';
 import { clientFromPeerId } from './handshake.js';
 
 export type { Block } from '../protocol/peer-wire.js';
@@ -89,6 +91,14 @@ export interface PeerConnectionOptions {
   /** Clock for rates, RTT and timeouts. Default Date.now. */
   now?: () => number;
   signal?: AbortSignal;
+  /** RC4 both ways after an MSE handshake (encryption.ts): every byte read and written goes through it. */
+  cipher?: PeerCipher;
+  /** Outgoing after MSE: our handshake already went out inside the encryption handshake (IA). */
+  handshakeSent?: boolean;
+  /** An MSE handshake came first (whichever method it chose for the stream). */
+  obfuscated?: boolean;
+  /** Outgoing after MSE: stream bytes (decrypted) that arrived with the encryption handshake. */
+  received?: Uint8Array;
 }
 
 export type DropCause = 'choke' | 'reject';
@@ -137,6 +147,9 @@ const MAX_RECENTLY_CANCELLED = 1024;
 /** Haves remembered while the piece count is unknown (magnet before metadata). */
 const MAX_PENDING_HAVES = 1 << 20;
 const MAX_ALLOWED_FAST = 256;
+/** Encrypted writes up to a block message reuse buffers of this size; larger ones get their own. */
+const ENCRYPTED_OUT_BYTES = 13 + BLOCK_SIZE; // a piece message: header, then a block
+const MAX_SPARE_OUT = 128;
 
 type PendingPieces = { kind: 'bits'; bytes: Uint8Array } | { kind: 'all' } | { kind: 'none' };
 
@@ -192,6 +205,10 @@ export class PeerConnection extends TypedEmitter<PeerConnectionEvents> {
   #closeError: Error | undefined;
 
   readonly #o: PeerConnectionOptions;
+  readonly #encrypt: Rc4 | undefined;
+  readonly #decrypt: Rc4 | undefined;
+  /** Written-out buffers of encrypted blocks, for the next ones (no allocation per block). */
+  readonly #spareOut: Buffer[] = [];
   readonly #now: () => number;
   readonly #ac = new AbortController();
   #reader = new FrameReader();
@@ -233,6 +250,8 @@ export class PeerConnection extends TypedEmitter<PeerConnectionEvents> {
     if (options.peerId.length !== 20) throw new RangeError('peerId must be 20 bytes');
     this.socket = socket;
     this.#o = options;
+    this.#encrypt = options.cipher?.encrypt;
+    this.#decrypt = options.cipher?.decrypt;
     this.#now = options.now ?? Date.now;
     this.direction = incoming ? 'incoming' : 'outgoing';
     this.#incomingHandshake = incoming;
@@ -294,6 +313,14 @@ export class PeerConnection extends TypedEmitter<PeerConnectionEvents> {
   }
   get handshakeDone(): boolean {
     return this.#handshakeDone;
+  }
+  /** The stream is RC4-encrypted (an MSE handshake chose RC4). */
+  get encrypted(): boolean {
+    return this.#encrypt !== undefined;
+  }
+  /** `rc4`: encrypted stream; `handshake`: MSE handshake, then a plaintext stream; `none`: plaintext. */
+  get encryption(): 'rc4' | 'handshake' | 'none' {
+    return this.#encrypt !== undefined ? 'rc4' : this.#o.obfuscated ? 'handshake' : 'none';
   }
   /** Requests we sent that are not answered yet. */
   get outstandingRequests(): number {
@@ -365,12 +392,17 @@ export class PeerConnection extends TypedEmitter<PeerConnectionEvents> {
     const onData = (chunk: Uint8Array): void => this.#onData(chunk);
     const onEnd = (): void => this.close(DisconnectReason.remoteClosed);
     const onError = (err: Error): void => this.close(DisconnectReason.socketError, err);
-    // A socket dialed with shared reads hands over bytes valid only until #onData returns.
-    if (socket instanceof Socket && attachReadSink(socket, onData)) {
-      this.#reader = new FrameReader({ transient: true });
-    } else {
-      socket.on('data', onData);
-    }
+    const received = this.#o.received;
+    const beginReading = (): void => {
+      // A socket dialed with shared reads hands over bytes valid only until #onData returns.
+      if (socket instanceof Socket && attachReadSink(socket, onData)) {
+        this.#reader = new FrameReader({ transient: true });
+      } else {
+        socket.on('data', onData);
+      }
+    };
+    // Bytes that came with an encryption handshake go first; reads wait until they have.
+    if (received === undefined || received.length === 0) beginReading();
     socket.on('end', onEnd);
     socket.on('close', onEnd);
     socket.on('error', onError);
@@ -422,13 +454,7 @@ export class PeerConnection extends TypedEmitter<PeerConnectionEvents> {
       { once: true },
     );
 
-    this.#write(
-      encodeHandshake({
-        reserved: makeReserved({ extended: true, fast: this.#o.fast ?? true, dht: this.#o.dht ?? false }),
-        infoHash: this.#o.infoHash,
-        peerId: this.#o.peerId,
-      }),
-    );
+    if (!this.#o.handshakeSent) this.#write(handshakeBytes(this.#o));
 
     const incoming = this.#incomingHandshake;
     if (incoming) {
@@ -437,7 +463,17 @@ export class PeerConnection extends TypedEmitter<PeerConnectionEvents> {
         if (signal.aborted) return;
         this.#onRemoteHandshake(incoming.handshake);
         if (signal.aborted) return;
-        if (incoming.rest.length > 0) this.#onData(incoming.rest);
+        if (incoming.rest.length > 0) this.#onBytes(incoming.rest);
+        socket.resume();
+      });
+      signal.addEventListener('abort', () => clearImmediate(immediate), { once: true });
+    } else if (received !== undefined && received.length > 0) {
+      // As for incoming: the listeners are attached after the factory returns.
+      const immediate = setImmediate(() => {
+        if (signal.aborted) return;
+        this.#onBytes(received);
+        if (signal.aborted) return;
+        beginReading();
         socket.resume();
       });
       signal.addEventListener('abort', () => clearImmediate(immediate), { once: true });
@@ -661,6 +697,22 @@ export class PeerConnection extends TypedEmitter<PeerConnectionEvents> {
     this.#holdForTick();
     this.#flushStaged();
     const socket = this.socket;
+    const encrypt = this.#encrypt;
+    if (encrypt !== undefined) {
+      // The caller's bytes may be shared (a read-cache buffer, the info dict): encrypt a copy, into
+      // a buffer of the connection's own that comes back once the socket has written it.
+      const n = a.length + (b?.length ?? 0);
+      const spare = n <= ENCRYPTED_OUT_BYTES ? this.#spareOut.pop() : undefined;
+      const buf = spare ?? Buffer.allocUnsafe(Math.max(n, ENCRYPTED_OUT_BYTES));
+      const out = buf.length === n ? buf : buf.subarray(0, n);
+      encrypt.processInto(a, out);
+      if (b !== undefined) encrypt.processInto(b, out.subarray(a.length));
+      onWritten?.();
+      if (buf.length !== ENCRYPTED_OUT_BYTES) return socket.write(out);
+      return socket.write(out, () => {
+        if (this.#spareOut.length < MAX_SPARE_OUT) this.#spareOut.push(buf);
+      });
+    }
     const ok = socket.write(a);
     return b ? socket.write(b, onWritten) : ok;
   }
@@ -692,7 +744,10 @@ export class PeerConnection extends TypedEmitter<PeerConnectionEvents> {
     const bytes = this.#stagedBytes;
     this.#staged = undefined;
     this.#stagedBytes = 0;
-    if (!this.socket.destroyed) this.socket.write(staged.subarray(0, bytes));
+    if (this.socket.destroyed) return;
+    const chunk = staged.subarray(0, bytes);
+    this.#encrypt?.process(chunk);
+    this.socket.write(chunk);
   }
 
   /** Corks the socket until the end of this tick, when the staged messages go too. */
@@ -711,6 +766,13 @@ export class PeerConnection extends TypedEmitter<PeerConnectionEvents> {
   // ---- receiving ---------------------------------------------------------------------------------
 
   #onData(chunk: Uint8Array): void {
+    // Ours to change: the shared read buffer, or a chunk the socket handed over.
+    if (this.#decrypt !== undefined) this.#decrypt.process(chunk);
+    this.#onBytes(chunk);
+  }
+
+  /** Stream bytes in the clear. */
+  #onBytes(chunk: Uint8Array): void {
     const signal = this.#ac.signal;
     if (signal.aborted) return;
     this.#lastReceivedMs = this.#now();
@@ -1080,6 +1142,15 @@ export class PeerConnection extends TypedEmitter<PeerConnectionEvents> {
 }
 
 function noop(): void {}
+
+/** Our BitTorrent handshake for these options (also sent inside an MSE handshake's IA). */
+export function handshakeBytes(o: PeerConnectionOptions): Buffer {
+  return encodeHandshake({
+    reserved: makeReserved({ extended: true, fast: o.fast ?? true, dht: o.dht ?? false }),
+    infoHash: o.infoHash,
+    peerId: o.peerId,
+  });
+}
 
 /** An IP address as 4 or 16 bytes (IPv4-mapped IPv6 as 4), for `yourip`. */
 export function ipBytes(address: string): Uint8Array | undefined {

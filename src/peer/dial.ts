@@ -93,6 +93,15 @@ export function attachReadSink(socket: Socket, sink: (chunk: Uint8Array) => void
   return true;
 }
 
+/**
+ * Stops handing chunks to the current sink: later reads are copied and held (reading pauses) until
+ * the next attachReadSink. For a handshake read before the connection takes the socket.
+ */
+export function detachReadSink(socket: Socket): void {
+  const tap = readTaps.get(socket);
+  if (tap !== undefined) tap.sink = undefined;
+}
+
 export class DialError extends Error {
   override readonly name = 'DialError';
   readonly code = 'ERR_DIAL';

@@ -25,9 +25,16 @@ export const DisconnectReason = {
   pexFlood: 'pex-flood',
   badExtensionMessage: 'bad-extension-message',
   badMetadata: 'bad-metadata',
+  // Protocol encryption (mse.ts): the obfuscated handshake failed.
+  encryptionBadKey: 'encryption-bad-key',
+  encryptionNoSync: 'encryption-no-sync',
+  encryptionUnknownTorrent: 'encryption-unknown-torrent',
+  encryptionBadPadding: 'encryption-bad-padding',
+  encryptionNoCommonMethod: 'encryption-no-common-method',
   // Time.
   connectTimeout: 'connect-timeout',
   handshakeTimeout: 'handshake-timeout',
+  encryptionTimeout: 'encryption-timeout',
   idleTimeout: 'idle-timeout',
   /** A metadata (ut_metadata) request went unanswered. */
   metadataTimeout: 'metadata-timeout',

@@ -5,7 +5,14 @@
 import { setMaxListeners } from 'node:events';
 import type { Socket } from 'node:net';
 import { PeerConnection } from '../peer/connection.js';
-import { dial, FIRST_RETRY_MS, formatAddress, type PeerAddress, retryDelayMs } from '../peer/dial.js';
+import { FIRST_RETRY_MS, formatAddress, type PeerAddress, retryDelayMs } from '../peer/dial.js';
+import {
+  connectOutgoing,
+  dialsEncrypted,
+  type EncryptionPolicy,
+  type IncomingMse,
+  mayNotSpeakMse,
+} from '../peer/encryption.js';
 import { type Metainfo, parseInfoDict } from '../protocol/metainfo.js';
 import { DisconnectReason, type Handshake } from '../protocol/peer-wire.js';
 import {
@@ -23,6 +30,8 @@ export interface MetadataFetcherOptions {
   /** Our listening port (extension handshake `p`). */
   port: number;
   localAddress?: string;
+  /** Protocol encryption of the connections we dial. Default `off`. */
+  encryption?: EncryptionPolicy;
   /** The magnet's trackers: they become the torrent's announce list (one tier each). */
   trackers?: readonly string[];
   name?: string | undefined;
@@ -50,6 +59,8 @@ interface Candidate {
   oneAtATime: boolean;
   /** Unanswered requests over all its connections; at SILENT_LIMIT it is dropped for metadata. */
   timeouts: number;
+  /** It closed on our encryption key: dialled in plaintext from now on. */
+  plaintext?: boolean;
 }
 
 interface FetchPeer {
@@ -180,7 +191,7 @@ export class MetadataFetcher extends TypedEmitter<MetadataFetcherEvents> {
     this.#peers.clear();
   }
 
-  acceptIncoming(socket: Socket, handshake: Handshake, rest: Buffer): void {
+  acceptIncoming(socket: Socket, handshake: Handshake, rest: Buffer, mse?: IncomingMse): void {
     const host = socket.remoteAddress ?? '?';
     if (
       this.#ac.signal.aborted ||
@@ -191,7 +202,10 @@ export class MetadataFetcher extends TypedEmitter<MetadataFetcherEvents> {
       return;
     }
     this.#attach(
-      PeerConnection.incoming(socket, handshake, rest, this.#connOptions()),
+      PeerConnection.incoming(socket, handshake, rest, {
+        ...this.#connOptions(),
+        ...mse,
+      }),
       host,
       `${host}:${socket.remotePort}`,
     );
@@ -216,23 +230,25 @@ export class MetadataFetcher extends TypedEmitter<MetadataFetcherEvents> {
       if (this.#silent.has(formatAddress(c.addr))) continue;
       c.busy = true;
       this.#dialing++;
-      dial(c.addr, {
-        timeoutMs: 10_000,
-        signal,
-        ...(this.#o.localAddress ? { localAddress: this.#o.localAddress } : {}),
+      const policy = this.#o.encryption ?? 'off';
+      const encrypted = dialsEncrypted(policy, c.plaintext ? 'plaintext' : undefined);
+      connectOutgoing(c.addr, {
+        encrypted,
+        policy,
+        connection: this.#connOptions(),
+        dial: {
+          timeoutMs: 10_000,
+          signal,
+          ...(this.#o.localAddress ? { localAddress: this.#o.localAddress } : {}),
+        },
       }).then(
-        (socket) => {
+        (conn) => {
           this.#dialing--;
           if (signal.aborted) {
-            socket.destroy();
+            conn.close(DisconnectReason.aborted);
             return;
           }
-          const peer = this.#attach(
-            PeerConnection.outgoing(socket, this.#connOptions()),
-            c.addr.host,
-            formatAddress(c.addr),
-            c,
-          );
+          const peer = this.#attach(conn, c.addr.host, formatAddress(c.addr), c);
           peer.conn.once('connection:close', () => {
             c.busy = false;
             if (peer.redialSoon) {
@@ -243,9 +259,16 @@ export class MetadataFetcher extends TypedEmitter<MetadataFetcherEvents> {
             c.nextTryMs = Date.now() + retryDelayMs(c.failures, c.manual);
           });
         },
-        () => {
+        (err: unknown) => {
           this.#dialing--;
           c.busy = false;
+          if (encrypted && policy === 'prefer' && !c.plaintext && mayNotSpeakMse(err)) {
+            // No MSE there: plaintext from now on, at once.
+            c.plaintext = true;
+            c.nextTryMs = 0;
+            if (!signal.aborted) setImmediate(() => this.#fill());
+            return;
+          }
           c.failures++;
           c.nextTryMs = Date.now() + retryDelayMs(c.failures, c.manual);
         },

@@ -1,7 +1,8 @@
 // A session: one bitswarm process, one port, many torrents. It owns the TCP listener and the UDP
 // socket of that port, tells apart what arrives, and composes the discovery methods with the swarms:
 //  - TCP: `0x13 "BitTorrent protocol"` is a peer, routed to its torrent by the handshake's info hash;
-//    `GET ` is the embedded HTTP tracker (/announce, /scrape).
+//    `GET ` is the embedded HTTP tracker (/announce, /scrape); anything else is an encrypted peer
+//    (MSE), routed by the info hash it proves it knows (req2 xor req3).
 //  - UDP: bencoded KRPC (starts with `d`) is the DHT; anything else is the UDP tracker (BEP 15).
 // Discovery feeds peer addresses into the torrents: tracker clients, our own tracker's announces,
 // PEX (extension-glue.ts), LSD and the DHT.
@@ -18,9 +19,18 @@ import { TrackerClient } from '../discovery/tracker-client.js';
 import { TrackerServer } from '../discovery/tracker-server.js';
 import { makePeerId } from '../peer/connection.js';
 import type { PeerAddress } from '../peer/dial.js';
+import {
+  type EncryptionPolicy,
+  type IncomingMse,
+  readEncryptedHandshake,
+  responderFor,
+  runMse,
+} from '../peer/encryption.js';
 import { readHandshake } from '../peer/handshake.js';
 import type { Magnet } from '../protocol/magnet.js';
 import type { Metainfo } from '../protocol/metainfo.js';
+import { req2Hash, streamKind } from '../protocol/mse.js';
+import type { Handshake } from '../protocol/peer-wire.js';
 import { FileStorage } from '../storage/file-storage.js';
 import { HasherPool } from '../storage/hasher-pool.js';
 import type { Storage } from '../storage/storage.js';
@@ -67,6 +77,8 @@ export interface SessionOptions {
   maxConnections?: number;
   /** A state directory: the DHT's routing table is saved there (dht.json) and reused at start. */
   stateDir?: string;
+  /** Protocol encryption (MSE/PE): `prefer` (default), `require` or `off`; see encryption.ts. */
+  encryption?: EncryptionPolicy;
 }
 
 export interface AddOptions {
@@ -341,36 +353,77 @@ export class Session extends TypedEmitter<SessionEvents> {
     socket.once('close', () => this.#sockets.delete(socket));
     socket.on('error', () => undefined);
     socket.setTimeout(this.#o.handshakeTimeoutMs ?? 10_000, () => socket.destroy());
-    socket.once('readable', () => {
-      const first = socket.read(1) as Buffer | null;
-      if (!first) {
-        socket.destroy();
-        return;
+    // Up to 20 bytes tell the three kinds apart (streamKind); what was read goes back for the reader.
+    let head: Buffer = Buffer.alloc(0);
+    const onReadable = (): void => {
+      for (let c = socket.read() as Buffer | null; c !== null; c = socket.read() as Buffer | null) {
+        head = head.length === 0 ? c : Buffer.concat([head, c]);
       }
-      socket.unshift(first);
+      const kind = streamKind(head);
+      if (kind === undefined) return;
+      socket.off('readable', onReadable);
+      socket.unshift(head);
       socket.setTimeout(0);
-      if (first[0] === 0x13) this.#onPeer(socket);
-      else if (first[0] === 0x47 /* G */ && this.tracker) {
-        serveHttpConnection(socket, this.tracker);
-      } else socket.destroy();
-    });
+      if (kind === 'peer') {
+        // `require`: a plaintext peer is closed unanswered.
+        if (this.encryption === 'require') socket.destroy();
+        else this.#onPeer(socket);
+      } else if (kind === 'http') {
+        if (this.tracker) serveHttpConnection(socket, this.tracker);
+        else socket.destroy();
+      } else this.#onEncryptedPeer(socket);
+    };
+    socket.on('readable', onReadable);
+  }
+
+  /** The session's protocol encryption policy. */
+  get encryption(): EncryptionPolicy {
+    return this.#o.encryption ?? 'prefer';
   }
 
   #onPeer(socket: Socket): void {
     readHandshake(socket, { timeoutMs: this.#o.handshakeTimeoutMs ?? 10_000, signal: this.#ac.signal }).then(
-      ({ handshake, rest }) => {
-        this.#sockets.delete(socket);
-        const hex = Buffer.from(handshake.infoHash).toString('hex');
-        const slot = this.#slots.get(hex);
-        if (slot) slot.torrent.acceptIncoming(socket, handshake, rest);
-        else {
-          const fetcher = this.#fetchers.get(hex);
-          if (fetcher) fetcher.acceptIncoming(socket, handshake, rest);
-          else socket.destroy();
-        }
-      },
+      ({ handshake, rest }) => this.#route(socket, handshake, rest),
       () => socket.destroy(),
     );
+  }
+
+  #onEncryptedPeer(socket: Socket): void {
+    const o = { timeoutMs: this.#o.handshakeTimeoutMs ?? 10_000, signal: this.#ac.signal };
+    const machine = responderFor(this.encryption, (req2) => this.#infoHashByReq2(req2));
+    runMse(socket, machine, o)
+      .then(async (done) => {
+        const { handshake, rest } = await readEncryptedHandshake(socket, done, o);
+        // The handshake inside must name the torrent the peer proved it knows.
+        if (Buffer.compare(handshake.infoHash, done.result.infoHash) !== 0) socket.destroy();
+        else
+          this.#route(socket, handshake, rest, {
+            obfuscated: true,
+            ...(done.cipher ? { cipher: done.cipher } : {}),
+          });
+      })
+      .catch(() => socket.destroy());
+  }
+
+  /** The info hash whose HASH('req2', ·) is `req2`, among our torrents and metadata fetches. */
+  #infoHashByReq2(req2: Uint8Array): Buffer | undefined {
+    for (const hex of [...this.#slots.keys(), ...this.#fetchers.keys()]) {
+      const infoHash = Buffer.from(hex, 'hex');
+      if (req2Hash(infoHash).equals(req2)) return infoHash;
+    }
+    return undefined;
+  }
+
+  #route(socket: Socket, handshake: Handshake, rest: Buffer, mse?: IncomingMse): void {
+    this.#sockets.delete(socket);
+    const hex = Buffer.from(handshake.infoHash).toString('hex');
+    const slot = this.#slots.get(hex);
+    if (slot) slot.torrent.acceptIncoming(socket, handshake, rest, mse);
+    else {
+      const fetcher = this.#fetchers.get(hex);
+      if (fetcher) fetcher.acceptIncoming(socket, handshake, rest, mse);
+      else socket.destroy();
+    }
   }
 
   #ownAddresses(): PeerAddress[] {
@@ -396,6 +449,7 @@ export class Session extends TypedEmitter<SessionEvents> {
       uploadBuckets: [this.uploadLimit],
       connectionBudget: this.connectionBudget,
       downloadBuckets: [this.downloadLimit],
+      encryption: this.encryption,
       ...(this.#dht ? { dhtPort: this.#port } : {}),
       ...(this.#o.maxConnectionsPerTorrent !== undefined
         ? { maxConnections: this.#o.maxConnectionsPerTorrent }
@@ -515,6 +569,7 @@ export class Session extends TypedEmitter<SessionEvents> {
         : {}),
       trackers: magnet.trackers,
       name: magnet.name,
+      encryption: this.encryption,
     });
     this.#fetchers.set(hex, fetcher);
     options.onFetcher?.(fetcher);

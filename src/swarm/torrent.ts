@@ -10,7 +10,14 @@ import { createHash, type Hash } from 'node:crypto';
 import { setMaxListeners } from 'node:events';
 import type { Socket } from 'node:net';
 import { PeerConnection, type PeerConnectionOptions } from '../peer/connection.js';
-import { dial, formatAddress, type PeerAddress, retryDelayMs } from '../peer/dial.js';
+import { formatAddress, type PeerAddress, retryDelayMs } from '../peer/dial.js';
+import {
+  connectOutgoing,
+  dialsEncrypted,
+  type EncryptionPolicy,
+  type IncomingMse,
+  mayNotSpeakMse,
+} from '../peer/encryption.js';
 import type { Metainfo } from '../protocol/metainfo.js';
 import type { DisconnectReason, Handshake } from '../protocol/peer-wire.js';
 import { BLOCK_SIZE, blockKey } from '../protocol/peer-wire.js';
@@ -78,6 +85,8 @@ export interface TorrentOptions {
   filePriorities?: readonly number[];
   /** Connections shared with the other torrents of the session (the global limit). */
   connectionBudget?: { used: number; max: number };
+  /** Protocol encryption of the connections we dial (encryption.ts). Default `off`; the session says `prefer`. */
+  encryption?: EncryptionPolicy;
 }
 
 /** A connected peer as the session's discovery glue sees it (PEX, metadata exchange). */
@@ -100,7 +109,7 @@ export interface TorrentEvents extends Record<string, unknown[]> {
   'piece:failed': [piece: number, peers: string[]];
   /** A verified piece could not be read back (its file was truncated, removed or unreadable): needed again. */
   'piece:lost': [piece: number, reason: Error];
-  'peer:connect': [address: string];
+  'peer:connect': [address: string, encryption: 'rc4' | 'handshake' | 'none'];
   /** `info` says whether the handshake was done and how many payload bytes the peer sent. */
   'peer:disconnect': [address: string, reason: string, key: string, info: PeerCloseInfo];
   /** A peer we dialed could not be reached (refused, timed out, unreachable). */
@@ -119,6 +128,11 @@ export interface TorrentEvents extends Record<string, unknown[]> {
   'peer:extended': [key: string, name: string, payload: Uint8Array];
   /** A peer told us its DHT port (BEP 5). */
   'peer:dht-port': [host: string, port: number];
+  /**
+   * A peer closed the connection right after our plaintext handshake, before answering: it may
+   * require encryption (under `prefer` it is dialled again, encrypted).
+   */
+  'peer:encryption-hint': [address: string];
 }
 
 export interface PeerCloseInfo {
@@ -200,6 +214,13 @@ interface Candidate {
   failures: number;
   nextTryMs: number;
   connected: boolean;
+  /** What to dial it with next: what worked last, or what a failure suggested. */
+  wire?: 'encrypted' | 'plaintext';
+  /**
+   * A hint already sent it back to encrypted once: the next hint waits for the usual backoff (a peer
+   * that hangs up on everything costs four tries: encrypted, plaintext, encrypted, plaintext).
+   */
+  switched?: boolean;
 }
 
 /**
@@ -309,6 +330,7 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
   #dialing = 0;
   /** Connections and dials in progress per IP address (see ipKey). */
   readonly #perIp = new Map<string, number>();
+  readonly #encryptionHints = new Set<string>();
   /** Rate limits: this torrent's own bucket, then the shared ones. */
   readonly uploadLimit = new TokenBucket(0);
   readonly downloadLimit = new TokenBucket(0);
@@ -404,7 +426,14 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
     return this.#peers.size;
   }
 
-  peers(): { address: string; seed: boolean; downloadRate: number; uploadRate: number; client: string }[] {
+  peers(): {
+    address: string;
+    seed: boolean;
+    downloadRate: number;
+    uploadRate: number;
+    client: string;
+    encryption: 'rc4' | 'handshake' | 'none';
+  }[] {
     const now = Date.now();
     return [...this.#peers.values()].map((p) => ({
       address: p.address,
@@ -412,6 +441,7 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
       downloadRate: p.conn.downloadMeter.rate(now),
       uploadRate: p.conn.uploadMeter.rate(now),
       client: p.conn.remoteClient ?? '',
+      encryption: p.conn.encryption,
     }));
   }
 
@@ -790,7 +820,7 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
   }
 
   /** An incoming connection whose handshake the session's demux has read. */
-  acceptIncoming(socket: Socket, handshake: Handshake, rest: Buffer): void {
+  acceptIncoming(socket: Socket, handshake: Handshake, rest: Buffer, mse?: IncomingMse): void {
     const host = socket.remoteAddress ?? '?';
     if (
       this.#ac.signal.aborted ||
@@ -802,7 +832,8 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
       socket.destroy();
       return;
     }
-    const conn = PeerConnection.incoming(socket, handshake, rest, this.#connOptions());
+    const options = this.#connOptions();
+    const conn = PeerConnection.incoming(socket, handshake, rest, mse ? { ...options, ...mse } : options);
     this.#attach(conn, host, `${host}:${socket.remotePort ?? 0}`);
   }
 
@@ -856,6 +887,19 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
     return true;
   }
 
+  /** Peers that closed right after our plaintext handshake (the latest 10): they may require encryption. */
+  encryptionHints(): string[] {
+    return [...this.#encryptionHints];
+  }
+
+  #noteEncryptionHint(address: string): void {
+    this.#encryptionHints.delete(address);
+    this.#encryptionHints.add(address);
+    if (this.#encryptionHints.size > 10)
+      this.#encryptionHints.delete(this.#encryptionHints.values().next().value!);
+    this.emit('peer:encryption-hint', address);
+  }
+
   #maxConnections(): number {
     const own = this.#o.maxConnections ?? DEFAULT_MAX_CONNECTIONS;
     const b = this.#o.connectionBudget;
@@ -889,22 +933,31 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
       const ip = ipKey(c.addr.host);
       this.#countIp(ip, 1);
       const address = formatAddress(c.addr);
-      dial(c.addr, {
-        timeoutMs: 10_000,
-        signal,
-        // #onBlock copies each block into its piece buffer before it returns
-        sharedReads: true,
-        ...(this.#o.localAddress ? { localAddress: this.#o.localAddress } : {}),
+      const policy = this.#o.encryption ?? 'off';
+      const encrypted = dialsEncrypted(policy, c.wire);
+      connectOutgoing(c.addr, {
+        encrypted,
+        policy,
+        connection: this.#connOptions(),
+        dial: {
+          timeoutMs: 10_000,
+          signal,
+          // #onBlock copies each block into its piece buffer before it returns
+          sharedReads: true,
+          ...(this.#o.localAddress ? { localAddress: this.#o.localAddress } : {}),
+        },
+        ...(this.#o.connectionOptions?.handshakeTimeoutMs !== undefined
+          ? { handshakeTimeoutMs: this.#o.connectionOptions.handshakeTimeoutMs }
+          : {}),
       })
-        .then((socket) => {
+        .then((conn) => {
           this.#dialing--;
           if (signal.aborted) {
             this.#countIp(ip, -1);
-            socket.destroy();
+            conn.close('aborted');
             return;
           }
-          const conn = PeerConnection.outgoing(socket, this.#connOptions());
-          this.#attach(conn, c.addr.host, address, c);
+          this.#attach(conn, c.addr.host, address, c, encrypted ? 'encrypted' : 'plaintext');
         })
         .catch((err: unknown) => {
           this.#dialing--;
@@ -916,6 +969,14 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
             this.emit('peer:dial-failed', address, code, String(e.message ?? err));
           }
           c.connected = false;
+          if (signal.aborted) return;
+          if (encrypted && policy === 'prefer' && mayNotSpeakMse(err)) {
+            // A peer without MSE closes on our key: try it in plaintext now, and remember that.
+            c.wire = 'plaintext';
+            c.nextTryMs = 0;
+            setImmediate(() => this.#fillConnections());
+            return;
+          }
           c.failures++;
           c.nextTryMs = Date.now() + retryDelayMs(c.failures, c.source === 'manual');
         });
@@ -928,7 +989,13 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
   }
 
   /** A connection joins the torrent; a dialed one was counted against its IP when the dial began. */
-  #attach(conn: PeerConnection, host: string, address: string, candidate?: Candidate): void {
+  #attach(
+    conn: PeerConnection,
+    host: string,
+    address: string,
+    candidate?: Candidate,
+    wire?: 'encrypted' | 'plaintext',
+  ): void {
     const key = `c${this.#nextKey++}`;
     const ip = ipKey(host);
     if (!candidate) this.#countIp(ip, 1);
@@ -963,10 +1030,14 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
           return;
         }
       }
-      if (candidate) candidate.failures = 0;
+      if (candidate) {
+        candidate.failures = 0;
+        candidate.switched = false;
+        if (wire) candidate.wire = wire;
+      }
       conn.sendBitfield(this.bitfield);
       if (this.#o.dhtPort !== undefined && conn.remoteSupportsDht) conn.sendPort(this.#o.dhtPort);
-      this.emit('peer:connect', address);
+      this.emit('peer:connect', address, conn.encryption);
     });
     conn.on('bitfield:received', () => this.#onPeerBitfield(entry));
     conn.on('have:received', (piece: number) => {
@@ -1018,6 +1089,19 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
           candidate.failures++;
           candidate.nextTryMs = Date.now() + retryDelayMs(candidate.failures, candidate.source === 'manual');
         } else candidate.nextTryMs = Date.now() + 30_000;
+        if (
+          wire === 'plaintext' &&
+          !conn.handshakeDone &&
+          (reason === 'remote-closed' || reason === 'socket-error')
+        ) {
+          this.#noteEncryptionHint(address);
+          if ((this.#o.encryption ?? 'off') === 'prefer' && !candidate.switched) {
+            candidate.wire = 'encrypted';
+            candidate.switched = true;
+            candidate.nextTryMs = 0;
+            setImmediate(() => this.#fillConnections());
+          }
+        }
       }
       this.emit('peer:disconnect', address, reason, key, {
         handshaken: conn.remotePeerId !== undefined,

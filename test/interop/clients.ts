@@ -207,7 +207,12 @@ export interface TransmissionDaemon {
   stop(): Promise<void>;
 }
 
-export async function transmission(configDir: string, downloadDir: string): Promise<TransmissionDaemon> {
+/** `settings` are merged into its settings.json (e.g. `{ encryption: 2 }`: encryption required). */
+export async function transmission(
+  configDir: string,
+  downloadDir: string,
+  settingsOverride: Record<string, unknown> = {},
+): Promise<TransmissionDaemon> {
   await mkdir(configDir, { recursive: true });
   const peerPort = await freePort();
   const rpcPort = await freePort();
@@ -239,6 +244,7 @@ export async function transmission(configDir: string, downloadDir: string): Prom
     'cache-size-mb': 4,
     'peer-limit-global': 200,
     'peer-limit-per-torrent': 60,
+    ...settingsOverride,
   };
   await writeFile(join(configDir, 'settings.json'), JSON.stringify(settings, null, 2));
   const proc = run('/usr/bin/transmission-daemon', ['-f', '-g', configDir, '--log-error']);

@@ -2,7 +2,7 @@
 """A libtorrent peer for interop tests, driven by command-line arguments.
 
 Usage: lt-peer.py --torrent FILE --dir DIR --port N [--peer HOST:PORT]... [--seed] [--exit-when-done]
-                  [--log-trackers] [--log-peers]
+                  [--log-trackers] [--log-peers] [--encryption forced|enabled|disabled]
 Prints JSON lines: {"event": "listening", "port": N}, {"event": "progress", ...}, {"event": "complete"}.
 --log-trackers adds {"event": "tracker", "kind": ..., "url": ..., "message": ...} per tracker alert
 (announce sent, reply with its peer count, error); --log-peers adds {"event": "peer", "kind":
@@ -45,6 +45,7 @@ def main():
     ap.add_argument("--dht-announce-every", type=float, default=0)
     ap.add_argument("--log-trackers", action="store_true")
     ap.add_argument("--log-peers", action="store_true")
+    ap.add_argument("--encryption", choices=["forced", "enabled", "disabled"], default="")
     args = ap.parse_args()
 
     mask = lt.alert.category_t.error_notification | lt.alert.category_t.status_notification
@@ -79,6 +80,12 @@ def main():
             "dht_enforce_node_id": False,
         })
         settings["alert_mask"] |= lt.alert.category_t.dht_notification
+    if args.encryption:
+        # Protocol encryption both ways; "forced" with RC4 only is what a "require encryption" user runs.
+        policy = int(getattr(lt.enc_policy, args.encryption))
+        settings.update({"out_enc_policy": policy, "in_enc_policy": policy})
+        if args.encryption == "forced":
+            settings.update({"allowed_enc_level": int(lt.enc_level.rc4), "prefer_rc4": True})
     ses = lt.session(settings)
     params = lt.add_torrent_params()
     if args.torrent:

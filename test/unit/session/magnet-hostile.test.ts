@@ -217,6 +217,7 @@ async function startLiar(o: LiarOptions): Promise<Liar> {
 
 // ---------------------------------------------------------------------------------------------------
 
+/** Dials in plaintext: the scripted peers speak the plain wire, and the tests count their connections. */
 function session(): Session {
   return new Session({
     port: 0,
@@ -225,6 +226,7 @@ function session(): Session {
     tracker: false,
     dht: false,
     lsd: false,
+    encryption: 'off',
   });
 }
 

@@ -352,9 +352,12 @@ export function memoryTorrent(totalLength: number, pieceLength: number, seed?: n
   return { data, metainfo: parseMetainfo(torrent) };
 }
 
-/** A session bound to one loopback address (each peer gets its own, so bans by address are per peer). */
+/**
+ * A session bound to one loopback address (each peer gets its own, so bans by address are per peer).
+ * It dials in plaintext: the scripted peers speak the plain wire (encryption has its own tests).
+ */
 export async function startSession(host: string): Promise<Session> {
-  const s = new Session({ port: 0, bind: host, hasherThreads: 0 });
+  const s = new Session({ port: 0, bind: host, hasherThreads: 0, encryption: 'off' });
   await s.start();
   return s;
 }
