@@ -92,8 +92,15 @@ export const OPENAPI = {
         properties: {
           torrent: { type: 'string', format: 'byte' },
           magnet: { type: 'string' },
-          path: { type: 'string' },
-          dir: { type: 'string' },
+          path: {
+            type: 'string',
+            description: 'a regular file of at most 128 MiB (a FIFO or a device is refused)',
+          },
+          dir: {
+            type: 'string',
+            description:
+              "absolute; inside the daemon's default download folder or a folder it was started with --allow-dir (else 400)",
+          },
           paused: { type: 'boolean' },
           peers: { type: 'array', items: { type: 'string', description: 'HOST:PORT' } },
           priorities: { type: 'array', items: { type: 'integer', minimum: 0, maximum: 7 } },
@@ -151,7 +158,8 @@ export const OPENAPI = {
         responses: { '200': ok('details'), ...errors },
       },
       delete: {
-        summary: "remove; ?deleteData=1 also deletes the torrent's own files",
+        summary:
+          'remove; ?deleteData=1 also deletes the files and folders this torrent created (never a file that was there before it, never through a symlink); the reply lists `deleted` and `kept` ({ path, reason })',
         parameters: [{ name: 'deleteData', in: 'query', schema: { type: 'string', enum: ['0', '1'] } }],
         responses: { '200': ok('removed'), ...errors },
       },

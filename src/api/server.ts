@@ -6,17 +6,18 @@
 // bodies are capped. Errors are JSON `{ "error": { "code", "message" } }` with a 4xx/5xx status.
 
 import { createHmac, timingSafeEqual } from 'node:crypto';
-import { readFile } from 'node:fs/promises';
+import { realpath } from 'node:fs/promises';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { isIP } from 'node:net';
-import { isAbsolute } from 'node:path';
+import { basename, dirname, isAbsolute, join, resolve } from 'node:path';
 import { parseAddress } from '../peer/dial.js';
 import { MagnetError, MetainfoError } from '../protocol/errors.js';
 import { isMagnet, parseMagnet } from '../protocol/magnet.js';
-import { parseMetainfo } from '../protocol/metainfo.js';
 import { notContacted } from '../session/diagnostics.js';
 import { ManagerError, type TorrentManager } from '../session/manager.js';
 import type { Session } from '../session/session.js';
+import { parseTorrentBytes, readTorrentBytes, TorrentFileError } from '../session/torrent-file.js';
+import { isInside } from '../storage/file-storage.js';
 import { serveFile } from '../stream/http-server.js';
 import { OPENAPI } from './openapi.js';
 import { WEB_UI_HTML } from './web-ui.js';
@@ -31,6 +32,11 @@ export interface ApiServerOptions {
   allowedHosts?: string[];
   /** Default download folder for adds that do not name one. */
   defaultDir: string;
+  /**
+   * Folders (absolute) an add's `dir` may be in, besides `defaultDir` (the daemon's --allow-dir).
+   * Any other `dir`, a relative one included, is refused with 400.
+   */
+  allowedDirs?: string[];
   maxBodyBytes?: number;
 }
 
@@ -55,6 +61,7 @@ export class ApiServer {
   #progressTimer: NodeJS.Timeout | undefined;
   #address: { host: string; port: number } | undefined;
   readonly #off: (() => void)[] = [];
+  readonly #inFlight = new Set<AbortController>();
 
   constructor(options: ApiServerOptions) {
     this.#o = options;
@@ -66,7 +73,14 @@ export class ApiServer {
 
   async start(): Promise<void> {
     const server = createServer({ maxHeaderSize: 16 * 1024 }, (req, res) => {
-      this.#handle(req, res).catch((err: unknown) => this.#fail(res, err));
+      // Work a request starts (reading a file) stops when its client goes away or the server stops.
+      const ac = new AbortController();
+      this.#inFlight.add(ac);
+      res.once('close', () => {
+        this.#inFlight.delete(ac);
+        ac.abort();
+      });
+      this.#handle(req, res, ac.signal).catch((err: unknown) => this.#fail(res, err));
     });
     server.headersTimeout = 10_000;
     server.requestTimeout = 60_000;
@@ -86,6 +100,8 @@ export class ApiServer {
 
   async stop(): Promise<void> {
     for (const off of this.#off.splice(0)) off();
+    for (const ac of this.#inFlight) ac.abort();
+    this.#inFlight.clear();
     if (this.#progressTimer) clearInterval(this.#progressTimer);
     for (const s of this.#streams) s.end();
     this.#streams.clear();
@@ -175,20 +191,12 @@ export class ApiServer {
       );
     }
     const origin = req.headers.origin;
-    if (origin !== undefined) {
-      let ok = false;
-      try {
-        const u = new URL(origin);
-        const h = u.hostname.replace(/^\[|\]$/g, '');
-        ok =
-          h === 'localhost' ||
-          h === '::1' ||
-          (isIP(h) === 4 && h.startsWith('127.')) ||
-          (this.#o.allowedHosts ?? []).includes(h);
-      } catch {
-        ok = false;
-      }
-      if (!ok) throw new HttpError(403, 'ERR_ORIGIN', `Origin "${origin}" is not allowed`);
+    if (origin !== undefined && !this.#ownOrigin(origin)) {
+      throw new HttpError(
+        403,
+        'ERR_ORIGIN',
+        `Origin ${JSON.stringify(origin)} is not allowed (only this daemon's own)`,
+      );
     }
   }
 
@@ -206,6 +214,31 @@ export class ApiServer {
   /** A URL that plays file `index` without the token header, on the Host the request came to. */
   #streamUrl(req: IncomingMessage, hex: string, index: number): string {
     return `http://${req.headers.host}/api/v1/torrents/${hex}/files/${index}/stream?sig=${this.#signature(hex, index)}`;
+  }
+
+  /**
+   * True for the daemon's own origin: http, this server's port, and a name of this server (its
+   * address, `localhost`, a configured host; any loopback address when it listens on all of them).
+   * Another loopback port is another site (any local web app or dev server), so it is refused.
+   */
+  #ownOrigin(origin: string): boolean {
+    let u: URL;
+    try {
+      u = new URL(origin);
+    } catch {
+      return false;
+    }
+    const port = Number(u.port || (u.protocol === 'https:' ? 443 : 80));
+    if (u.protocol !== 'http:' || port !== this.#address?.port) return false;
+    const h = u.hostname.replace(/^\[|\]$/g, '');
+    const bound = this.#address.host;
+    const wildcard = bound === '0.0.0.0' || bound === '::';
+    return (
+      h === bound ||
+      h === 'localhost' ||
+      (wildcard && (h === '::1' || (isIP(h) === 4 && h.startsWith('127.')))) ||
+      (this.#o.allowedHosts ?? []).includes(h)
+    );
   }
 
   #checkToken(req: IncomingMessage): void {
@@ -245,7 +278,7 @@ export class ApiServer {
     return parsed as Record<string, unknown>;
   }
 
-  async #handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+  async #handle(req: IncomingMessage, res: ServerResponse, signal: AbortSignal): Promise<void> {
     this.#checkHost(req);
     const url = new URL(req.url ?? '/', 'http://localhost');
     const path = url.pathname.replace(/\/+$/, '') || '/';
@@ -334,7 +367,7 @@ export class ApiServer {
       }
       if (method === 'POST') {
         const body = await this.#body(req, this.#o.maxBodyBytes ?? 24 * 1024 * 1024);
-        const hex = await this.#add(body);
+        const hex = await this.#add(body, signal);
         this.#json(res, 201, { infoHash: hex, torrent: m.view(hex) });
         return;
       }
@@ -348,8 +381,10 @@ export class ApiServer {
       }
       if (c === undefined && method === 'DELETE') {
         const del = url.searchParams.get('deleteData');
-        await m.remove(b, { deleteData: del === '1' || del === 'true' });
-        this.#json(res, 200, { removed: b, deletedData: del === '1' || del === 'true' });
+        const deleteData = del === '1' || del === 'true';
+        const report = await m.remove(b, { deleteData });
+        // `deleted`: what went; `kept`: what stayed and why (not created by this torrent, a symlink…).
+        this.#json(res, 200, { removed: b, deletedData: deleteData, ...report });
         return;
       }
       if (method === 'POST' && (c === 'pause' || c === 'resume' || c === 'recheck')) {
@@ -438,9 +473,9 @@ export class ApiServer {
     throw new HttpError(404, 'ERR_NOT_FOUND', `no route ${method} ${path}`);
   }
 
-  async #add(body: Record<string, unknown>): Promise<string> {
+  async #add(body: Record<string, unknown>, signal: AbortSignal): Promise<string> {
     const m = this.#o.manager;
-    const dir = typeof body.dir === 'string' && body.dir ? body.dir : this.#o.defaultDir;
+    const dir = body.dir === undefined ? this.#o.defaultDir : await this.#allowedDir(body.dir);
     const peers = Array.isArray(body.peers)
       ? body.peers.map((p) => {
           const a = typeof p === 'string' ? parseAddress(p) : undefined;
@@ -471,13 +506,12 @@ export class ApiServer {
     else if (typeof body.path === 'string') {
       if (isMagnet(body.path)) return m.add({ ...common, magnet: parseMagnet(body.path) });
       try {
-        bytes = await readFile(body.path);
+        // A regular file of at most the torrent-size cap, read until the request goes away.
+        bytes = await readTorrentBytes(body.path, { signal });
       } catch (err) {
-        throw new HttpError(
-          400,
-          'ERR_BAD_REQUEST',
-          `path: cannot read ${body.path}: ${(err as NodeJS.ErrnoException).code ?? 'error'}`,
-        );
+        if (signal.aborted) throw err;
+        const why = err instanceof TorrentFileError ? err.message : 'cannot read';
+        throw new HttpError(400, 'ERR_BAD_REQUEST', `path: ${JSON.stringify(body.path)}: ${why}`);
       }
     } else
       throw new HttpError(
@@ -485,7 +519,29 @@ export class ApiServer {
         'ERR_BAD_REQUEST',
         'give "torrent" (base64 .torrent bytes), "magnet" or "path"',
       );
-    return m.add({ ...common, metainfo: parseMetainfo(bytes) });
+    return m.add({ ...common, metainfo: parseTorrentBytes(bytes) });
+  }
+
+  /** `dir` when it is an absolute folder inside an allowed one (symlinks resolved); 400 otherwise. */
+  async #allowedDir(dir: unknown): Promise<string> {
+    if (typeof dir !== 'string' || dir === '' || dir.includes('\0') || !isAbsolute(dir)) {
+      throw new HttpError(
+        400,
+        'ERR_BAD_REQUEST',
+        `dir: expected an absolute folder, got ${JSON.stringify(dir)}`,
+      );
+    }
+    const allowed = [this.#o.defaultDir, ...(this.#o.allowedDirs ?? [])].map((d) => resolve(d));
+    const real = await realLocation(resolve(dir));
+    for (const a of allowed) {
+      const realA = await realLocation(a);
+      if (real === realA || isInside(realA, real)) return resolve(dir);
+    }
+    throw new HttpError(
+      400,
+      'ERR_BAD_REQUEST',
+      `dir: ${JSON.stringify(dir)} is not inside an allowed folder (${allowed.join(', ')}; the daemon allows more with --allow-dir)`,
+    );
   }
 
   #sessionStats() {
@@ -553,6 +609,19 @@ export class ApiServer {
         seedTimeSec: record?.seedTimeSec ?? null,
       },
     };
+  }
+}
+
+/** The real path of `path`: its deepest existing ancestor through realpath, the rest appended. */
+async function realLocation(path: string): Promise<string> {
+  const rest: string[] = [];
+  for (let p = path; ; p = dirname(p)) {
+    try {
+      return join(await realpath(p), ...rest.reverse());
+    } catch {
+      if (dirname(p) === p) return path;
+      rest.push(basename(p));
+    }
   }
 }
 

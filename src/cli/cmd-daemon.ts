@@ -19,45 +19,12 @@ export async function runDaemon(argv: string[]): Promise<number> {
   const api = values.api !== undefined ? parseAddress(values.api) : undefined;
   if (values.api !== undefined && !api)
     throw new UsageError(`daemon: --api: "${values.api}" is not HOST:PORT`);
+  const allowDirs = (values['allow-dir'] ?? []).map((d) => resolve(d));
   const stateDir = resolve(values.state ?? defaultStateDir());
-  const store = new StateStore(stateDir);
-  await store.open();
-  const saved = await store.loadSettings();
-  const settings: SessionSettings = { ...saved };
   const net = readNetOptions('daemon', values);
-  if (net.port !== undefined) settings.port = net.port;
-  if (net.session.uploadLimitBytesPerSec !== undefined)
-    settings.uploadLimitBytesPerSec = net.session.uploadLimitBytesPerSec;
-  if (net.session.downloadLimitBytesPerSec !== undefined)
-    settings.downloadLimitBytesPerSec = net.session.downloadLimitBytesPerSec;
   const mad = intOption('daemon', 'max-active-downloads', values['max-active-downloads'], 0, 10_000);
   const mas = intOption('daemon', 'max-active-seeds', values['max-active-seeds'], 0, 100_000);
   const mc = intOption('daemon', 'max-connections', values['max-connections'], 1, 100_000);
-  if (mad !== undefined) settings.maxActiveDownloads = mad;
-  if (mas !== undefined) settings.maxActiveSeeds = mas;
-  if (mc !== undefined) settings.maxConnections = mc;
-
-  const session = await startSession(
-    { ...net, port: settings.port },
-    {
-      ...(settings.uploadLimitBytesPerSec !== undefined
-        ? { uploadLimitBytesPerSec: settings.uploadLimitBytesPerSec }
-        : {}),
-      ...(settings.downloadLimitBytesPerSec !== undefined
-        ? { downloadLimitBytesPerSec: settings.downloadLimitBytesPerSec }
-        : {}),
-      ...(settings.maxConnections !== undefined ? { maxConnections: settings.maxConnections } : {}),
-      stateDir,
-    },
-  );
-  settings.port = session.port;
-  await store.saveSettings(settings);
-  const manager = new TorrentManager({
-    session,
-    store,
-    ...(settings.maxActiveDownloads !== undefined ? { maxActiveDownloads: settings.maxActiveDownloads } : {}),
-    ...(settings.maxActiveSeeds !== undefined ? { maxActiveSeeds: settings.maxActiveSeeds } : {}),
-  });
   const r = new Reporter({
     mode: 'daemon',
     json: values.json === true,
@@ -66,7 +33,65 @@ export async function runDaemon(argv: string[]): Promise<number> {
     keepSeeding: true,
   });
   const started = Date.now();
-  const warnings = await manager.load();
+
+  // Start-up: whatever fails, everything started so far is stopped again (in reverse order) and the
+  // daemon exits 1 with one line; no port stays open without an API. What needs only the state
+  // directory (writable, a token) comes before any port is opened.
+  const teardown: (() => Promise<unknown>)[] = [];
+  const step = async <T>(what: string, fn: () => Promise<T>): Promise<T> => {
+    try {
+      return await fn();
+    } catch (err) {
+      for (const undo of teardown.reverse()) await undo().catch(() => undefined);
+      const why = err instanceof Error ? err.message.split('\n')[0] : String(err);
+      throw new DaemonStartError(`daemon: ${what}: ${why}`, { cause: err });
+    }
+  };
+  const store = new StateStore(stateDir);
+  const settings = await step(`state directory ${stateDir}`, async () => {
+    await store.open();
+    const s: SessionSettings = { ...(await store.loadSettings()) };
+    if (net.port !== undefined) s.port = net.port;
+    if (net.session.uploadLimitBytesPerSec !== undefined)
+      s.uploadLimitBytesPerSec = net.session.uploadLimitBytesPerSec;
+    if (net.session.downloadLimitBytesPerSec !== undefined)
+      s.downloadLimitBytesPerSec = net.session.downloadLimitBytesPerSec;
+    if (mad !== undefined) s.maxActiveDownloads = mad;
+    if (mas !== undefined) s.maxActiveSeeds = mas;
+    if (mc !== undefined) s.maxConnections = mc;
+    await store.saveSettings(s); // fails here, before any port, when the folder is read-only
+    return s;
+  });
+  const token = await step(`the API token in ${stateDir}`, () => store.token());
+  const session = await step('starting the session', () =>
+    startSession(
+      { ...net, port: settings.port },
+      {
+        ...(settings.uploadLimitBytesPerSec !== undefined
+          ? { uploadLimitBytesPerSec: settings.uploadLimitBytesPerSec }
+          : {}),
+        ...(settings.downloadLimitBytesPerSec !== undefined
+          ? { downloadLimitBytesPerSec: settings.downloadLimitBytesPerSec }
+          : {}),
+        ...(settings.maxConnections !== undefined ? { maxConnections: settings.maxConnections } : {}),
+        // Told `stopped` within a second, so that a stop signal ends the daemon within two.
+        trackerStopTimeoutMs: 1000,
+        stateDir,
+      },
+    ),
+  );
+  teardown.push(() => session.stop());
+  session.on('magnet:refused', (hex, why) => r.say(`warning: ${hex.slice(0, 8)}: ${why}`));
+  settings.port = session.port;
+  await step(`state directory ${stateDir}`, () => store.saveSettings(settings));
+  const manager = new TorrentManager({
+    session,
+    store,
+    ...(settings.maxActiveDownloads !== undefined ? { maxActiveDownloads: settings.maxActiveDownloads } : {}),
+    ...(settings.maxActiveSeeds !== undefined ? { maxActiveSeeds: settings.maxActiveSeeds } : {}),
+  });
+  teardown.push(() => manager.stop());
+  const warnings = await step('loading the torrents', () => manager.load());
   for (const w of warnings) r.say(`warning: ${w}`);
   manager.start();
   const defaultDir = resolve(values.dir ?? defaultDownloadDir(join(homedir(), 'Downloads')));
@@ -74,25 +99,19 @@ export async function runDaemon(argv: string[]): Promise<number> {
   const server = new ApiServer({
     manager,
     session,
-    token: await store.token(),
+    token,
     host: api?.host ?? '127.0.0.1',
     port: api?.port ?? 0,
     allowedHosts: values['api-allow-host'] ?? [],
     defaultDir,
+    allowedDirs: allowDirs,
   });
-  try {
-    await server.start();
-  } catch (err) {
-    await manager.stop();
-    await session.stop();
-    throw new UsageError(
-      `daemon: cannot listen for the API on ${values.api ?? '127.0.0.1'}: ${(err as Error).message}`,
-    );
-  }
+  await step(`cannot listen for the API on ${values.api ?? '127.0.0.1'}`, () => server.start());
+  teardown.push(() => server.stop());
   const addr = server.address!;
-  await store.writeAtomic(
-    join(stateDir, 'api.json'),
-    JSON.stringify({ host: addr.host, port: addr.port, pid: process.pid }),
+  const apiJson = join(stateDir, 'api.json');
+  await step(`state directory ${stateDir}`, () =>
+    store.writeAtomic(apiJson, JSON.stringify({ host: addr.host, port: addr.port, pid: process.pid })),
   );
   manager.on('torrent:status', (h, s) => r.json({ event: 'status', infoHash: h, status: s }));
   // Why a torrent may stall, as it happens: --verbose lines and --json `diagnostic` events.
@@ -119,18 +138,33 @@ export async function runDaemon(argv: string[]): Promise<number> {
     loadMs: Date.now() - started,
   });
 
-  await new Promise<void>((resolveStop) => {
-    process.once('SIGINT', () => resolveStop());
-    process.once('SIGTERM', () => resolveStop());
+  const signal = await new Promise<string>((resolveStop) => {
+    process.once('SIGINT', () => resolveStop('SIGINT'));
+    process.once('SIGTERM', () => resolveStop('SIGTERM'));
   });
-  r.say('stopping: saving state and telling trackers');
-  // Bounded: a daemon exits within a few seconds whatever the trackers do.
-  const deadline = setTimeout(() => process.exit(1), 8000);
+  // Bounded: the process ends within STOP_DEADLINE_MS of the signal whatever trackers, disks or
+  // requests in flight do; a second signal ends it at once.
+  const deadline = setTimeout(() => process.exit(1), STOP_DEADLINE_MS);
   deadline.unref();
+  const again = (): void => process.exit(1);
+  process.once('SIGINT', again);
+  process.once('SIGTERM', again);
+  r.say(`${signal}: stopping: saving state and telling trackers`);
   await server.stop();
   await manager.stop();
   await session.stop();
-  await rm(join(stateDir, 'api.json'), { force: true });
+  await rm(apiJson, { force: true });
+  // Stopped cleanly; should anything still hold the event loop, it does not hold the process.
   clearTimeout(deadline);
+  setTimeout(() => process.exit(0), 200).unref();
   return 0;
 }
+
+/** A start-up failure (exit 1, one line): the state directory, the ports, the API. */
+class DaemonStartError extends Error {
+  override readonly name = 'DaemonStartError';
+  readonly code = 'ERR_DAEMON_START';
+}
+
+/** From the stop signal to the end of the process, at most. */
+const STOP_DEADLINE_MS = 1800;

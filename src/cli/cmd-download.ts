@@ -287,6 +287,7 @@ export async function runDownload(argv: string[], mode: 'download' | 'seed' = 'd
     ...(select ? { select } : {}),
   };
   const session = await startSession(net, values.state ? { stateDir: values.state } : {});
+  session.on('magnet:refused', (_hex, why) => process.stderr.write(`bitswarm: warning: ${why}\n`));
   if (values.state) {
     // With a state directory the download survives a stop or a crash: resume data is kept there.
     const store = new StateStore(values.state);

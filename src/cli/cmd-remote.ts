@@ -2,12 +2,11 @@
 //   add, ls, show, pause, resume (--all), rm, limits, prio, recheck, move, reannounce, set.
 // They find the daemon through --state (default state directory) or --api HOST:PORT.
 // Readable tables on a terminal, --json for scripts. A hash may be given by a unique prefix.
-import { readFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { ApiClient, ApiClientError, findDaemon } from '../api/client.js';
 import { loadTorrentArg } from '../lib/source.js';
 import { parseAddress } from '../peer/dial.js';
-import { isMagnet } from '../protocol/magnet.js';
+import { quote } from '../protocol/errors.js';
 import type { TrackerStatus } from '../session/diagnostics.js';
 import type { TorrentView } from '../session/manager.js';
 import { defaultStateDir } from '../session/state-store.js';
@@ -152,13 +151,10 @@ export async function runRemote(command: string, argv: string[]): Promise<number
         ...(values.peer ? { peers: values.peer } : {}),
         ...(values.paused ? { paused: true } : {}),
       };
-      if (isMagnet(arg)) {
-        await loadTorrentArg(arg); // checks the link here, with a one-line error
-        body.magnet = arg;
-      } else {
-        await loadTorrentArg(arg);
-        body.torrent = (await readFile(arg)).toString('base64');
-      }
+      // Checked here, with a one-line error; a file is read once (a regular file, size-capped).
+      const loaded = await loadTorrentArg(arg);
+      if (loaded.kind === 'magnet') body.magnet = arg;
+      else body.torrent = Buffer.from(loaded.bytes).toString('base64');
       const c = await client(values);
       const r = await c.request<{ infoHash: string; torrent: TorrentView }>('POST', '/torrents', body);
       if (values.json) out(JSON.stringify(r));
@@ -271,12 +267,31 @@ export async function runRemote(command: string, argv: string[]): Promise<number
       const { values, positionals } = parse('rm', argv);
       const c = await client(values);
       const h = await resolveHash(c, positionals[0], 'rm');
-      const r = await c.request<{ removed: string; deletedData: boolean }>(
-        'DELETE',
-        `/torrents/${h}${values['delete-data'] ? '?deleteData=1' : ''}`,
-      );
-      if (values.json) out(JSON.stringify(r));
-      else out(`removed ${r.removed}${r.deletedData ? ' and its files' : ''}`);
+      const r = await c.request<{
+        removed: string;
+        deletedData: boolean;
+        deleted?: string[];
+        kept?: { path: string; reason: string }[];
+      }>('DELETE', `/torrents/${h}${values['delete-data'] ? '?deleteData=1' : ''}`);
+      if (values.json) {
+        out(JSON.stringify(r));
+        return 0;
+      }
+      const deleted = r.deleted ?? [];
+      const kept = r.kept ?? [];
+      if (!r.deletedData) out(`removed ${r.removed} (its files are kept)`);
+      else {
+        const files = deleted.filter((p) => !p.endsWith('/')).length;
+        const folders = deleted.length - files;
+        out(
+          `removed ${r.removed}; deleted ${files} file(s) and ${folders} folder(s) it created${kept.length ? `, kept ${kept.length}:` : ''}`,
+        );
+        // Paths come from the torrent: escaped, so that they cannot drive the terminal.
+        const shown = (p: string): string =>
+          /[\u0000-\u001f\u007f-\u009f\u202a-\u202e\u2066-\u2069]/.test(p) ? quote(p) : p;
+        for (const k of kept.slice(0, 50)) out(`kept ${shown(k.path)}: ${k.reason}`);
+        if (kept.length > 50) out(`… and ${kept.length - 50} more kept`);
+      }
       return 0;
     }
     if (command === 'limits') {

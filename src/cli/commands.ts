@@ -49,6 +49,10 @@ const net = {
     arg: 'N',
     help: 'most connections of a torrent to one IP address (default 8)',
   },
+  'allow-local-peers': {
+    type: 'boolean',
+    help: "let magnet links name trackers and peers on loopback, link-local or this machine's own addresses (refused by default; --peer is always allowed)",
+  },
   encryption: {
     type: 'string',
     arg: 'MODE',
@@ -264,7 +268,7 @@ export const COMMANDS = {
   },
   daemon: {
     usage:
-      'daemon [--state DIR] [--port N] [--api HOST:PORT] [-d DIR] [--max-active-downloads N] [--max-active-seeds N] [--max-connections N]',
+      'daemon [--state DIR] [--port N] [--api HOST:PORT] [-d DIR] [--allow-dir DIR]... [--max-active-downloads N] [--max-active-seeds N] [--max-connections N]',
     summary: 'run a session for many torrents, with state and a control API',
     positional: 'none',
     options: {
@@ -284,6 +288,13 @@ export const COMMANDS = {
         multiple: true,
         arg: 'NAME',
         help: 'also accept this Host header (repeatable)',
+      },
+      'allow-dir': {
+        type: 'string',
+        multiple: true,
+        arg: 'DIR',
+        complete: 'dir',
+        help: 'the API may also download into DIR and the folders inside it (repeatable; by default only into the default download directory)',
       },
       dir: {
         type: 'string',

@@ -30,6 +30,7 @@ export function readNetOptions(
     'download-limit'?: string;
     'max-per-ip'?: string;
     encryption?: string;
+    'allow-local-peers'?: boolean;
   },
 ): NetConfig {
   const addr = (flag: string, p: string): PeerAddress => {
@@ -45,6 +46,7 @@ export function readNetOptions(
     pex: !values['no-pex'],
     tracker: !values['no-tracker'],
     openTracker: values['open-tracker'] ?? false,
+    ...(values['allow-local-peers'] ? { allowLocalPeers: true } : {}),
   };
   if (boot) session.dhtBootstrap = boot.includes('none') ? [] : boot.map((b) => addr('dht-bootstrap', b));
   if (values.bind) session.bind = values.bind;

@@ -55,6 +55,9 @@ export interface ClientOptions {
   /** Torrents downloading at once (default 5) and seeding at once (default 20); the rest queue. */
   maxActiveDownloads?: number;
   maxActiveSeeds?: number;
+  /** Let magnet links name trackers and peers on loopback, link-local or this machine's own
+   * addresses (default false: they are not contacted; `peers` given to add() always are). */
+  allowLocalPeers?: boolean;
 }
 
 export interface AddOptions {
@@ -170,6 +173,7 @@ export class Client extends EventEmitter<ClientEventMap> {
         : {}),
       ...(settings.maxConnections !== undefined ? { maxConnections: settings.maxConnections } : {}),
       ...(store ? { stateDir: store.dir } : {}),
+      ...(o.allowLocalPeers ? { allowLocalPeers: true } : {}),
     };
     const session = await startSession(settings.port, sessionOptions);
     const manager = new TorrentManager({

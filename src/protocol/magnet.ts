@@ -1,4 +1,6 @@
 // Magnet links (BEP 9, BEP 53 `so`): parse and format. `xt=urn:btih:` in hex or base32.
+// Parsing is linear in the link's length, and a link names at most MAX_MAGNET_TRACKERS trackers,
+// MAX_MAGNET_PEERS peers and MAX_MAGNET_SELECTED files (else a MagnetError): a link is remote input.
 
 import { MagnetError, quote } from './errors.js';
 
@@ -15,6 +17,15 @@ export interface Magnet {
   selectOnly?: number[];
   warnings: string[];
 }
+
+/** Most `tr=` a magnet link may carry (libtorrent's own links carry a handful). */
+export const MAX_MAGNET_TRACKERS = 500;
+/** Most `x.pe=` a magnet link may carry. */
+export const MAX_MAGNET_PEERS = 500;
+/** Most file indices `so=` may select, counting every index of every range. */
+export const MAX_MAGNET_SELECTED = 100_000;
+/** Warnings kept per kind; the rest are counted in one last warning. */
+const MAX_WARNINGS = 10;
 
 const BASE32 = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ234567';
 
@@ -67,17 +78,37 @@ export function parseMagnet(uri: string): Magnet {
       sawV2 ? 'v2-only torrents are not supported yet (no urn:btih)' : 'xt: missing urn:btih info hash',
     );
   }
+  const trs = params.getAll('tr');
+  if (trs.length > MAX_MAGNET_TRACKERS) {
+    throw new MagnetError(
+      `tr: ${trs.length} trackers, more than the ${MAX_MAGNET_TRACKERS} a magnet link may name`,
+    );
+  }
+  const pes = params.getAll('x.pe');
+  if (pes.length > MAX_MAGNET_PEERS) {
+    throw new MagnetError(
+      `x.pe: ${pes.length} peers, more than the ${MAX_MAGNET_PEERS} a magnet link may name`,
+    );
+  }
+  const seen = new Set<string>();
   const trackers: string[] = [];
-  for (const tr of params.getAll('tr')) {
-    if (/^(https?|udp):\/\//i.test(tr)) {
-      if (!trackers.includes(tr)) trackers.push(tr);
-    } else warnings.push(`tracker ${quote(tr)} ignored: only http, https and udp are supported`);
+  const ignored: string[] = [];
+  for (const tr of trs) {
+    if (!/^(https?|udp):\/\//i.test(tr))
+      ignored.push(`tracker ${quote(tr)} ignored: only http, https and udp are supported`);
+    else if (!seen.has(tr)) {
+      seen.add(tr);
+      trackers.push(tr);
+    }
   }
   const peers: string[] = [];
-  for (const pe of params.getAll('x.pe')) {
+  for (const pe of pes) {
     if (/^(\[[0-9a-f:.]+\]|[^:[\]\s]+):\d{1,5}$/i.test(pe)) peers.push(pe);
-    else warnings.push(`peer ${quote(pe)} ignored: not host:port`);
+    else ignored.push(`peer ${quote(pe)} ignored: not host:port`);
   }
+  warnings.push(...ignored.slice(0, MAX_WARNINGS));
+  if (ignored.length > MAX_WARNINGS)
+    warnings.push(`${ignored.length - MAX_WARNINGS} more trackers or peers ignored`);
   const out: Magnet = {
     infoHash,
     infoHashHex: infoHash.toString('hex'),
@@ -94,16 +125,27 @@ export function parseMagnet(uri: string): Magnet {
 }
 
 function parseSelectOnly(so: string): number[] {
-  const out = new Set<number>();
+  // Ranges are counted before any index is listed, so a huge range costs nothing.
+  const ranges: [number, number][] = [];
+  let count = 0;
   for (const part of so.split(',')) {
-    const m = /^(\d+)(?:-(\d+))?$/.exec(part.trim());
-    if (!m) throw new MagnetError(`so: ${quote(part)} is not an index or a range`);
+    const m = /^(\d{1,15})(?:-(\d{1,15}))?$/.exec(part.trim());
+    if (!m) throw new MagnetError(`so: ${quote(part.slice(0, 40))} is not an index or a range`);
     const a = Number(m[1]);
     const b = m[2] !== undefined ? Number(m[2]) : a;
-    if (b < a || b - a > 100_000) throw new MagnetError(`so: bad range ${quote(part)}`);
-    for (let i = a; i <= b; i++) out.add(i);
+    if (b < a) throw new MagnetError(`so: bad range ${quote(part)}`);
+    count += b - a + 1;
+    if (count > MAX_MAGNET_SELECTED) {
+      throw new MagnetError(`so: selects more than ${MAX_MAGNET_SELECTED} files`);
+    }
+    ranges.push([a, b]);
   }
-  return [...out].sort((x, y) => x - y);
+  ranges.sort((x, y) => x[0] - y[0]);
+  const out: number[] = [];
+  for (const [a, b] of ranges) {
+    for (let i = Math.max(a, (out[out.length - 1] ?? -1) + 1); i <= b; i++) out.push(i);
+  }
+  return out;
 }
 
 export interface MagnetFields {

@@ -12,20 +12,22 @@
 // is checked again. A damaged resume file costs only its torrent a recheck; a damaged settings file
 // skips only that torrent (with a warning).
 
-import { constants as fsConstants } from 'node:fs';
-import { copyFile, mkdir, readFile, rename, rm, rmdir, stat, utimes } from 'node:fs/promises';
-import { dirname, relative, resolve, sep } from 'node:path';
+import { constants as fsConstants, type Stats } from 'node:fs';
+import { copyFile, lstat, mkdir, rename, rm, rmdir, stat, unlink, utimes } from 'node:fs/promises';
+import { dirname, join, relative, resolve, sep } from 'node:path';
 import type { PeerAddress } from '../peer/dial.js';
 import { parseAddress } from '../peer/dial.js';
 import { encode } from '../protocol/bencode.js';
 import { formatMagnet, type Magnet, parseMagnet } from '../protocol/magnet.js';
 import { type Metainfo, parseMetainfo } from '../protocol/metainfo.js';
+import { type CreatedEntry, isInside } from '../storage/file-storage.js';
 import { pieceLengthOf } from '../storage/storage.js';
 import type { Torrent } from '../swarm/torrent.js';
 import { Bitfield } from '../util/bitfield.js';
 import { TypedEmitter } from '../util/typed-events.js';
 import type { Session } from './session.js';
 import { fileFingerprints, type StateStore, type TorrentRecord } from './state-store.js';
+import { readTorrentBytes } from './torrent-file.js';
 
 export const TorrentStatus = {
   fetchingMetadata: 'fetching-metadata',
@@ -211,7 +213,7 @@ export class TorrentManager extends TypedEmitter<ManagerEvents> {
     };
     let warning: string | undefined;
     try {
-      entry.metainfo = parseMetainfo(await readFile(store.torrentPath(hex)));
+      entry.metainfo = parseMetainfo(await readTorrentBytes(store.torrentPath(hex)));
     } catch {
       if (!record.magnet)
         return { warning: `${store.torrentPath(hex)}: missing or damaged metainfo, torrent skipped` };
@@ -273,6 +275,8 @@ export class TorrentManager extends TypedEmitter<ManagerEvents> {
       ...(req.sequential ? { sequential: true } : {}),
       ...(req.magnet && !req.metainfo ? { magnet: formatMagnet(req.magnet) } : {}),
       ...(resume ? { resume } : {}),
+      // Nothing created yet: the storage tells what it creates (a file already there is not ours).
+      created: { files: [], folders: [] },
     };
     const entry: Entry = {
       hex,
@@ -414,14 +418,22 @@ export class TorrentManager extends TypedEmitter<ManagerEvents> {
     await this.#save(e);
   }
 
-  async remove(hex: string, options: { deleteData?: boolean } = {}): Promise<void> {
+  /**
+   * Removes a torrent; with `deleteData`, also the files and folders it created (see
+   * deleteTorrentData). Returns what was deleted and what was kept, and why.
+   */
+  async remove(hex: string, options: { deleteData?: boolean } = {}): Promise<DeleteReport> {
     const e = this.#get(hex);
     this.#entries.delete(hex);
     await this.#deactivate(e, TorrentStatus.paused, { save: false });
     if (this.#store) await this.#store.removeTorrent(hex);
-    if (options.deleteData && e.metainfo) await deleteTorrentData(e.metainfo, e.record.dir);
+    const report: DeleteReport = { deleted: [], kept: [] };
+    if (options.deleteData && e.metainfo) {
+      Object.assign(report, await deleteTorrentData(e.metainfo, e.record.dir, e.record.created));
+    }
     this.emit('torrent:removed', hex);
     this.#schedule();
+    return report;
   }
 
   async setFilePriorities(hex: string, priorities: number[]): Promise<void> {
@@ -572,6 +584,7 @@ export class TorrentManager extends TypedEmitter<ManagerEvents> {
       uploadLimitBytesPerSec: e.record.uploadLimitBytesPerSec ?? 0,
       downloadLimitBytesPerSec: e.record.downloadLimitBytesPerSec ?? 0,
       onTorrent: (t: Torrent) => this.#attach(e, t),
+      storageOptions: { onCreate: (c: CreatedEntry) => this.#created(e, c) },
       ...(e.record.sequential ? { sequential: true } : {}),
     };
     try {
@@ -607,6 +620,21 @@ export class TorrentManager extends TypedEmitter<ManagerEvents> {
       await this.session.remove(e.hex).catch(() => undefined);
       delete e.torrent;
     }
+  }
+
+  /** Records what the torrent's storage created (records of older versions have no list to add to). */
+  #created(e: Entry, c: CreatedEntry): void {
+    const created = e.record.created;
+    if (!created) return;
+    if (c.kind === 'file') {
+      created.files = created.files.filter((f) => f.file !== c.file);
+      created.files.push({ file: c.file, ino: c.ino, born: c.born });
+    } else {
+      const path = c.path.join('/');
+      created.folders = created.folders.filter((f) => f.path !== path);
+      created.folders.push({ path, ino: c.ino, born: c.born });
+    }
+    e.dirty = true;
   }
 
   #attach(e: Entry, t: Torrent): void {
@@ -925,16 +953,142 @@ async function removeEmptyFolders(root: string, paths: readonly string[]): Promi
   for (const d of [...folders].sort((a, b) => b.length - a.length)) await rmdir(d).catch(() => undefined);
 }
 
-/** Deletes the torrent's own files (never anything else), then the folders it leaves empty. */
-export async function deleteTorrentData(m: Metainfo, dir: string): Promise<void> {
+/**
+ * Whether `st` is the entry created as `made`: the same inode, and the same birth time where both
+ * are known (an inode number freed by a delete is handed out again at once).
+ */
+function sameEntry(st: Stats, made: { ino: number; born?: number }): boolean {
+  if (st.ino !== made.ino) return false;
+  if (!made.born || !st.birthtimeMs) return true;
+  return Math.abs(st.birthtimeMs - made.born) < 0.001;
+}
+
+/** What `remove` with `deleteData` did: paths relative to the download folder ('/' between elements). */
+export interface DeleteReport {
+  deleted: string[];
+  kept: { path: string; reason: string }[];
+}
+
+/**
+ * Deletes what the torrent created (`created`, from its record) and nothing else: a file that was
+ * there before the torrent first opened it, or was replaced since (another inode), is kept. Never
+ * through a symlink: each component is lstat'ed from the download folder down (the download folder
+ * itself is trusted, as the storage trusts it); never outside the download folder. Then the folders
+ * the torrent created, deepest first, when they are empty. Without a `created` list (a record of an
+ * older version) nothing can be proven to be the torrent's own: nothing is deleted, and it says so.
+ */
+export async function deleteTorrentData(
+  m: Metainfo,
+  dir: string,
+  created: TorrentRecord['created'],
+): Promise<DeleteReport> {
   const root = resolve(dir);
-  const removed: string[] = [];
-  for (const f of m.files) {
+  const report: DeleteReport = { deleted: [], kept: [] };
+  const keep = (path: string, reason: string): void => {
+    report.kept.push({ path, reason });
+  };
+  const ours = new Map((created?.files ?? []).map((f) => [f.file, f]));
+  for (const [i, f] of m.files.entries()) {
     if (f.padding) continue;
-    const p = inside(root, f.path);
-    if (!p) continue;
-    await rm(p, { force: true });
-    removed.push(p);
+    const shown = f.path.join('/');
+    const p = resolve(root, ...f.path);
+    if (!isInside(root, p)) {
+      keep(shown, 'outside the download folder');
+      continue;
+    }
+    const at = await walkNoSymlink(root, f.path);
+    if (at.kind === 'missing') continue;
+    if (at.kind === 'symlink') {
+      keep(shown, `path goes through a symlink (${at.where})`);
+      continue;
+    }
+    if (at.kind === 'not-folder') {
+      keep(shown, `${at.where} is not a folder`);
+      continue;
+    }
+    if (at.st.isSymbolicLink()) {
+      keep(shown, 'is a symlink');
+      continue;
+    }
+    if (!created) {
+      keep(shown, 'no record of which files this torrent created (resume data of an older version)');
+      continue;
+    }
+    const made = ours.get(i);
+    if (made === undefined) {
+      keep(shown, 'not created by this torrent');
+      continue;
+    }
+    if (!at.st.isFile()) {
+      keep(shown, 'not a regular file');
+      continue;
+    }
+    if (!sameEntry(at.st, made)) {
+      keep(shown, 'replaced since this torrent created it');
+      continue;
+    }
+    try {
+      await unlink(p);
+      report.deleted.push(shown);
+    } catch (err) {
+      keep(shown, `cannot delete: ${(err as NodeJS.ErrnoException).code ?? 'error'}`);
+    }
   }
-  await removeEmptyFolders(root, removed);
+  // The folders it created, deepest first; one that holds anything else stays.
+  const folders = [...(created?.folders ?? [])].sort(
+    (a, b) => b.path.split('/').length - a.path.split('/').length,
+  );
+  for (const d of folders) {
+    const elements = d.path.split('/');
+    if (!isInside(root, resolve(root, ...elements))) continue;
+    const at = await walkNoSymlink(root, elements);
+    if (at.kind !== 'found') {
+      if (at.kind !== 'missing') keep(`${d.path}/`, `path goes through a symlink (${at.where})`);
+      continue;
+    }
+    if (at.st.isSymbolicLink()) {
+      keep(`${d.path}/`, 'is a symlink now');
+      continue;
+    }
+    if (!at.st.isDirectory() || !sameEntry(at.st, d)) {
+      keep(`${d.path}/`, 'not the folder this torrent created');
+      continue;
+    }
+    try {
+      await rmdir(join(root, ...elements));
+      report.deleted.push(`${d.path}/`);
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      keep(
+        `${d.path}/`,
+        code === 'ENOTEMPTY' || code === 'EEXIST' ? 'not empty' : `cannot delete: ${code ?? 'error'}`,
+      );
+    }
+  }
+  return report;
+}
+
+type Walked =
+  | { kind: 'found'; st: Stats }
+  | { kind: 'missing' }
+  | { kind: 'symlink'; where: string }
+  | { kind: 'not-folder'; where: string };
+
+/** lstat of `root/elements…`, each folder on the way checked to be a real folder (no symlink). */
+async function walkNoSymlink(root: string, elements: readonly string[]): Promise<Walked> {
+  let path = root;
+  for (let j = 0; j < elements.length; j++) {
+    path = join(path, elements[j]!);
+    let st: Stats;
+    try {
+      st = await lstat(path);
+    } catch {
+      return { kind: 'missing' };
+    }
+    if (j === elements.length - 1) return { kind: 'found', st };
+    const where = elements.slice(0, j + 1).join('/');
+    if (st.isSymbolicLink()) return { kind: 'symlink', where };
+    if (!st.isDirectory()) return { kind: 'not-folder', where };
+  }
+  return { kind: 'missing' };
 }

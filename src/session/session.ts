@@ -31,7 +31,7 @@ import type { Magnet } from '../protocol/magnet.js';
 import type { Metainfo } from '../protocol/metainfo.js';
 import { req2Hash, streamKind } from '../protocol/mse.js';
 import type { Handshake } from '../protocol/peer-wire.js';
-import { FileStorage } from '../storage/file-storage.js';
+import { FileStorage, type FileStorageOptions } from '../storage/file-storage.js';
 import { HasherPool } from '../storage/hasher-pool.js';
 import type { Storage } from '../storage/storage.js';
 import { Torrent, type TorrentOptions } from '../swarm/torrent.js';
@@ -40,6 +40,7 @@ import { TypedEmitter } from '../util/typed-events.js';
 import { VERSION } from '../util/version.js';
 import { TorrentDiagnostics } from './diagnostics.js';
 import { ExtensionGlue, LOCAL_EXTENSIONS } from './extension-glue.js';
+import { filterMagnetTargets } from './local-targets.js';
 import { MetadataFetcher } from './metadata-fetcher.js';
 import { StateStore } from './state-store.js';
 
@@ -70,6 +71,14 @@ export interface SessionOptions {
   /** Tracker client timings, for tests. */
   trackerClientTimeoutMs?: number;
   trackerRetryMinMs?: number;
+  /** Bound on telling trackers `stopped` when a torrent stops (default 2 s). */
+  trackerStopTimeoutMs?: number;
+  /**
+   * Contact a magnet link's trackers (`tr=`) and peers (`x.pe=`) on loopback, link-local or this
+   * machine's own addresses. Off by default: a link from anywhere must not make us send requests to
+   * other services on the user's machine or LAN router. Peers the user gives (`peers`) are always dialled.
+   */
+  allowLocalPeers?: boolean;
   /** Session-wide rate limits on payload, bytes per second (0 or absent: unlimited). */
   uploadLimitBytesPerSec?: number;
   downloadLimitBytesPerSec?: number;
@@ -86,6 +95,8 @@ export interface AddOptions {
   dir: string;
   peers?: PeerAddress[];
   storage?: Storage;
+  /** Options of the file storage made when `storage` is not given (onCreate, say). */
+  storageOptions?: FileStorageOptions;
   skipCheck?: boolean;
   sequential?: boolean;
   torrentOptions?: Partial<TorrentOptions>;
@@ -100,6 +111,8 @@ export interface SessionEvents extends Record<string, unknown[]> {
   'torrent:added': [Torrent];
   'torrent:removed': [infoHashHex: string];
   'metadata:fetched': [infoHashHex: string];
+  /** A magnet's tracker or peer that is not contacted (a local address; see local-targets.ts). */
+  'magnet:refused': [infoHashHex: string, why: string];
 }
 
 export class SessionError extends Error {
@@ -441,7 +454,7 @@ export class Session extends TypedEmitter<SessionEvents> {
     }
     const torrent = new Torrent({
       metainfo,
-      storage: options.storage ?? new FileStorage(metainfo, options.dir),
+      storage: options.storage ?? new FileStorage(metainfo, options.dir, options.storageOptions),
       hasher: this.hasher,
       peerId: this.peerId,
       port: this.#port,
@@ -535,6 +548,7 @@ export class Session extends TypedEmitter<SessionEvents> {
       signal: this.#ac.signal,
       ...(this.#o.trackerClientTimeoutMs !== undefined ? { timeoutMs: this.#o.trackerClientTimeoutMs } : {}),
       ...(this.#o.trackerRetryMinMs !== undefined ? { retryMinMs: this.#o.trackerRetryMinMs } : {}),
+      ...(this.#o.trackerStopTimeoutMs !== undefined ? { stopTimeoutMs: this.#o.trackerStopTimeoutMs } : {}),
     });
   }
 
@@ -560,6 +574,14 @@ export class Session extends TypedEmitter<SessionEvents> {
     const hex = magnet.infoHashHex;
     const existing = this.#slots.get(hex);
     if (existing) return existing.torrent;
+    // The link's own trackers and peers, without local ones unless the user allowed them.
+    const targets = await filterMagnetTargets(
+      magnet.trackers,
+      magnet.peers,
+      this.#o.allowLocalPeers === true,
+    );
+    for (const why of targets.refused) this.emit('magnet:refused', hex, why);
+    if (this.#stopped) throw new SessionError('session is stopped');
     const fetcher = new MetadataFetcher({
       infoHash: magnet.infoHash,
       peerId: this.peerId,
@@ -567,21 +589,21 @@ export class Session extends TypedEmitter<SessionEvents> {
       ...(this.#o.bind && this.#o.bind !== '0.0.0.0' && this.#o.bind !== '::'
         ? { localAddress: this.#o.bind }
         : {}),
-      trackers: magnet.trackers,
+      trackers: targets.trackers,
       name: magnet.name,
       encryption: this.encryption,
     });
     this.#fetchers.set(hex, fetcher);
     options.onFetcher?.(fetcher);
     const { parseAddress } = await import('../peer/dial.js');
-    fetcher.addPeers(magnet.peers.map(parseAddress).filter((a): a is PeerAddress => a !== undefined));
+    fetcher.addPeers(targets.peers.map(parseAddress).filter((a): a is PeerAddress => a !== undefined));
     fetcher.addPeers(options.peers ?? [], { manual: true });
     let client: TrackerClient | undefined;
-    if (this.#o.trackerClient !== false && magnet.trackers.length > 0) {
+    if (this.#o.trackerClient !== false && targets.trackers.length > 0) {
       // Size unknown until the metadata is here: `left` 1 says "not a seed".
       client = this.#trackerClient(
         magnet.infoHash,
-        magnet.trackers.map((t) => [t]),
+        targets.trackers.map((t) => [t]),
         () => ({ uploaded: 0, downloaded: 0, left: 1 }),
       );
       client.on('peers:found', (peers) => fetcher.addPeers(peers));

@@ -11,7 +11,7 @@
 // A damaged file costs only its own torrent (it is rechecked, or skipped with a warning).
 
 import { randomBytes } from 'node:crypto';
-import { mkdir, open, readdir, readFile, rename, rm, stat } from 'node:fs/promises';
+import { lstat, mkdir, open, readdir, readFile, rename, rm, stat } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 
@@ -48,6 +48,16 @@ export interface TorrentRecord {
   sequential?: boolean;
   /** A magnet still fetching metadata. */
   magnet?: string;
+  /**
+   * What this torrent created on disk, with the inode and birth time (ms; 0 or absent where the file
+   * system keeps none) each had then: file indices, and folders as paths relative to `dir` ('/'
+   * between elements). Only these are deleted with its data. Absent in records written before it
+   * existed: then nothing can be proven to be the torrent's own.
+   */
+  created?: {
+    files: { file: number; ino: number; born?: number }[];
+    folders: { path: string; ino: number; born?: number }[];
+  };
 }
 
 export interface SessionSettings {
@@ -155,6 +165,9 @@ export class StateStore {
   /** The API token, created on first use. */
   async token(): Promise<string> {
     const path = join(this.dir, 'api-token');
+    const st = await lstat(path).catch(() => undefined);
+    if (st && !st.isFile())
+      throw new Error(`${path} is not a regular file: remove it or choose another --state`);
     try {
       const t = (await readFile(path, 'utf8')).trim();
       if (/^[0-9a-f]{64}$/.test(t)) return t;

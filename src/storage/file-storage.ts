@@ -16,6 +16,9 @@
 //   uses O_NOFOLLOW where the platform has it, so a symlink swapped in after the check is refused.
 //   A symlink that is not followed is never read through either: seeding reads the same paths.
 //   The download directory itself is trusted: it is used through its real path.
+// - What the storage creates is told (`onCreate`): files are created with O_EXCL, folders by mkdir,
+//   so a file or folder that was there before (the user's own) is never reported as ours. The owner
+//   keeps the list, so that deleting a torrent's data deletes only what it created.
 // - Reads and writes of up to `inlineBytes` are made on the calling thread: a pread or pwrite served
 //   by the page cache costs less than handing it to libuv's pool (no thread wakes up and preempts
 //   the event loop, no writers contend for the file's lock). When INLINE_SLOW_COUNT of one kind
@@ -34,7 +37,8 @@ import { type FileSlice, OpenGate, PieceMap, type Storage } from './storage.js';
 const O_NOFOLLOW = constants.O_NOFOLLOW ?? 0;
 const READ_WRITE = constants.O_RDWR | O_NOFOLLOW;
 const READ_ONLY = constants.O_RDONLY | O_NOFOLLOW;
-const CREATE = constants.O_RDWR | constants.O_CREAT | O_NOFOLLOW;
+/** Exclusive: fails with EEXIST when anything (a symlink too) is there, so a success proves we made it. */
+const CREATE = constants.O_RDWR | constants.O_CREAT | constants.O_EXCL | O_NOFOLLOW;
 const FILE_MODE = 0o666;
 const FLUSH_LANES = 4;
 /** Files whose size mayHaveAny looks up at once. */
@@ -101,7 +105,19 @@ export interface FileStorageOptions {
   inlineBytes?: number;
   /** Overrides both thresholds above which an inline call counts as slow (tests). */
   inlineSlowMs?: number;
+  /** Told of each file and folder the storage creates (never of one that was there already). */
+  onCreate?: (created: CreatedEntry) => void;
 }
+
+/**
+ * A file (by index) or a folder (by its path elements under the download directory) that the
+ * storage created, with its inode number and birth time then. Both, because a file system reuses a
+ * freed inode number at once (ext4 does): a file the user put in its place has the same number but
+ * another birth time. `born` is 0 where the file system keeps no birth time.
+ */
+export type CreatedEntry =
+  | { kind: 'file'; file: number; ino: number; born: number }
+  | { kind: 'folder'; path: string[]; ino: number; born: number };
 
 export type FileLayout = Pick<Metainfo, 'files' | 'pieceLength' | 'pieceCount' | 'totalLength'>;
 
@@ -140,6 +156,7 @@ export class FileStorage implements Storage {
   readonly #inlineReads: InlineIo;
   readonly #inlineWrites: InlineIo;
   readonly #gate = new OpenGate();
+  readonly #onCreate: ((created: CreatedEntry) => void) | undefined;
   #realRoot = '';
   #opening: Promise<void> | undefined;
   #closing: Promise<void> | undefined;
@@ -169,6 +186,7 @@ export class FileStorage implements Storage {
     this.#map = new PieceMap(metainfo);
     this.#root = resolve(downloadDir);
     this.#maxOpen = maxOpen;
+    this.#onCreate = options.onCreate;
     this.#writebackBytes = options.writebackBytes ?? 32 * 1024 * 1024;
     const inline = options.inlineBytes ?? 4 * 1024 * 1024;
     if (!(inline >= 0)) throw new RangeError(`inlineBytes must be 0 or more, got ${inline}`);
@@ -241,9 +259,14 @@ export class FileStorage implements Storage {
       if (found.exists) continue;
       try {
         const fh = await open(found.path, CREATE, FILE_MODE);
-        await fh.close();
+        try {
+          this.#created(i, fh);
+        } finally {
+          await fh.close();
+        }
         this.#newEntriesIn.add(found.dir);
       } catch (err) {
+        if ((err as NodeJS.ErrnoException).code === 'EEXIST') continue; // made by someone else meanwhile
         throw fromOsError(err, this.pathOf(i), 'creating');
       }
     }
@@ -490,13 +513,23 @@ export class FileStorage implements Storage {
           if (!create) {
             throw new StorageError(StorageErrorCode.Missing, shown, 'not stored: its folder does not exist');
           }
+          let made = false;
           try {
             await mkdir(next);
             this.#newEntriesIn.add(dir);
+            made = true;
           } catch (err) {
             if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
           }
           st = await lstat(next); // whatever is there now (a racing symlink is checked below)
+          if (made && st.isDirectory()) {
+            this.#onCreate?.({
+              kind: 'folder',
+              path: elements.slice(0, i + 1),
+              ino: st.ino,
+              born: st.birthtimeMs,
+            });
+          }
         }
         if (st.isSymbolicLink()) {
           dir = await this.#followInside(next, shown, true);
@@ -565,10 +598,19 @@ export class FileStorage implements Storage {
     let fh: FileHandle;
     let writable = true;
     try {
+      let created: FileHandle | undefined;
       if (!found.exists) {
-        fh = await open(found.path, CREATE, FILE_MODE);
-        this.#newEntriesIn.add(found.dir);
-      } else {
+        try {
+          created = await open(found.path, CREATE, FILE_MODE);
+          this.#newEntriesIn.add(found.dir);
+          this.#created(index, created);
+        } catch (err) {
+          // Someone made it between the look-up and the open: it is theirs; open it as it is.
+          if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+        }
+      }
+      if (created !== undefined) fh = created;
+      else {
         try {
           fh = await open(found.path, READ_WRITE);
         } catch (err) {
@@ -592,6 +634,17 @@ export class FileStorage implements Storage {
       throw fromOsError(err, this.pathOf(index), 'opening');
     }
     return { fh, writable };
+  }
+
+  /** Tells the owner that file `index` was just created (O_EXCL) through `fh`. */
+  #created(index: number, fh: FileHandle): void {
+    const onCreate = this.#onCreate;
+    if (onCreate === undefined) return;
+    // fstat of a handle we hold cannot fail in practice; the inode is what tells it from a later file.
+    void fh.stat().then(
+      (st) => onCreate({ kind: 'file', file: index, ino: st.ino, born: st.birthtimeMs }),
+      () => onCreate({ kind: 'file', file: index, ino: -1, born: 0 }),
+    );
   }
 
   // ----- handle LRU ---------------------------------------------------------------------------------

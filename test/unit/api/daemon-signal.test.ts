@@ -61,7 +61,8 @@ after(async () => {
 type Daemon = JsonChild;
 
 function startDaemon(state: string): Promise<Daemon> {
-  return startDaemonJson({ state, downloads: join(root, 'downloads') });
+  // The samples' data folders are under root: the API may add into them.
+  return startDaemonJson({ state, downloads: join(root, 'downloads'), args: ['--allow-dir', root] });
 }
 
 /** Sends `signal`, returns how long the daemon took to exit, and its exit. */

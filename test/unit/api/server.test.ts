@@ -57,6 +57,7 @@ before(async () => {
     session,
     token,
     defaultDir: join(root, 'default-dl'),
+    allowedDirs: [root],
     maxBodyBytes: 256 * 1024,
   });
   await server.start();
@@ -172,8 +173,95 @@ test('a cross-site Origin is refused; a loopback Origin is accepted', async () =
   });
   assert.equal(r.status, 403);
   assert.equal(manager.list().length, before);
-  for (const origin of [`http://127.0.0.1:${port}`, `http://localhost:${port}`, 'http://[::1]']) {
+  for (const origin of [`http://127.0.0.1:${port}`, `http://localhost:${port}`]) {
     assert.equal((await raw('GET', '/api/v1/torrents', { headers: { ...auth, origin } })).status, 200);
+  }
+});
+
+// Issue 19: any loopback Origin was accepted, so a page served by any local web app or dev server
+// (another port: another site) could drive the daemon with a token it had learnt. Only the daemon's
+// own origin is accepted: http, its address or `localhost`, its port.
+test('an Origin on another loopback port, another loopback address or https is refused', async () => {
+  const auth = { authorization: `Bearer ${token}` };
+  const other = port === 65535 ? port - 1 : port + 1;
+  for (const origin of [
+    `http://127.0.0.1:${other}`,
+    `http://localhost:${other}`,
+    'http://127.0.0.1',
+    'http://localhost',
+    `http://127.0.0.2:${port}`,
+    `http://[::1]:${other}`,
+    `https://127.0.0.1:${port}`,
+  ]) {
+    const r = await raw('GET', '/api/v1/torrents', { headers: { ...auth, origin } });
+    assert.equal(r.status, 403, origin);
+    assert.equal((r.json as { error: { code: string } }).error.code, 'ERR_ORIGIN');
+  }
+});
+
+// Issue 19: `dir` accepted /etc and relative folders. It must be an absolute folder inside the
+// default download folder or one the daemon was started with (--allow-dir), symlinks resolved.
+test('dir: outside the allowed folders, relative, or through a symlink out of them: 400', async () => {
+  const { symlink, mkdtemp, rm } = await import('node:fs/promises');
+  const { tmpdir } = await import('node:os');
+  const outside = await mkdtemp(join(tmpdir(), 'bitswarm-api-outside-'));
+  try {
+    await symlink(outside, join(root, 'link-out'));
+    const torrent = b.torrentBytes.toString('base64');
+    for (const dir of [
+      '/etc',
+      outside,
+      'relative/folder',
+      './x',
+      `${root}/../elsewhere`,
+      join(root, 'link-out'),
+      join(root, 'link-out', 'deeper'),
+      '',
+      42,
+    ]) {
+      const r = await api<{ error: { message: string } }>(
+        'POST',
+        '/torrents',
+        { torrent, dir, paused: true },
+        400,
+      );
+      assert.match(r.error.message, /^dir: /, String(dir));
+    }
+    assert.equal(manager.has(b.metainfo.infoHashHex), false, 'nothing was added');
+    const r = await api<{ error: { message: string } }>('POST', '/torrents', { torrent, dir: '/etc' }, 400);
+    assert.match(r.error.message, /is not inside an allowed folder .*--allow-dir/);
+  } finally {
+    await rm(join(root, 'link-out'), { force: true });
+    await rm(outside, { recursive: true, force: true });
+  }
+});
+
+// Issue 19: an error about a file that is not a torrent showed its first byte ("unexpected byte
+// 0x72"); and a magnet with a huge so= range was an HTTP 500.
+test('not a torrent: 400 "not a torrent file" with none of its bytes; bad magnets are 400, not 500', async () => {
+  const { writeFile } = await import('node:fs/promises');
+  const secret = join(root, 'secret.txt');
+  await writeFile(secret, 'rosebud: the password is hunter2\n');
+  for (const body of [{ path: secret }, { torrent: Buffer.from('rosebud').toString('base64') }]) {
+    const r = await api<{ error: { code: string; message: string } }>('POST', '/torrents', body, 400);
+    assert.equal(r.error.message, 'not a torrent file: bad bencode at byte 0');
+  }
+  const list = await api<{ error: { message: string } }>(
+    'POST',
+    '/torrents',
+    { torrent: Buffer.from('li1ee').toString('base64') },
+    400,
+  );
+  assert.equal(list.error.message, 'not a torrent file: it is not a bencoded dictionary');
+  const h = '0'.repeat(40);
+  for (const magnet of [
+    `magnet:?xt=urn:btih:${h}&so=0-4294967295`,
+    `magnet:?xt=urn:btih:${h}${'&tr=http://t.example/a'.repeat(501)}`,
+    `magnet:?xt=urn:btih:${h}${'&x.pe=10.0.0.1:1'.repeat(501)}`,
+  ]) {
+    const r = await api<{ error: { code: string } }>('POST', '/torrents', { magnet }, 400);
+    assert.equal(r.error.code, 'ERR_MAGNET');
+    await api('POST', '/torrents', { path: magnet }, 400);
   }
 });
 
@@ -315,7 +403,7 @@ test('add by torrent bytes, list, show (files, trackers, pieces), pause, resume,
   manager.off('torrent:active', onActive);
 
   const removed = await api<{ removed: string; deletedData: boolean }>('DELETE', `/torrents/${hex}`);
-  assert.deepEqual(removed, { removed: hex, deletedData: false });
+  assert.deepEqual(removed, { removed: hex, deletedData: false, deleted: [], kept: [] });
   await api('GET', `/torrents/${hex}`, undefined, 404);
   assert.deepEqual(await differences(a, dir), [], 'data kept');
 });
@@ -362,8 +450,11 @@ test('add by path and by magnet (metadata from a peer), priorities, limits, dele
   await waitApiStatus(hb, 'seeding');
   assert.deepEqual(await differences(b, dirB), []);
   await writeNeighbour(dirB);
-  await api('DELETE', `/torrents/${hb}?deleteData=1`);
+  const del = await api<{ deleted: string[]; kept: unknown[] }>('DELETE', `/torrents/${hb}?deleteData=1`);
   assert.deepEqual(await readdir(dirB), ['keep.txt'], 'only the torrent own files were deleted');
+  // What it created (its file and folder) is listed; keep.txt is not the torrent's, so not even named.
+  assert.deepEqual(del.deleted.sort(), ['b/', 'b/f0.bin']);
+  assert.deepEqual(del.kept, []);
 
   // A magnet: the metadata comes from the peer named in the request.
   const hc = c.metainfo.infoHashHex;

@@ -7,10 +7,13 @@
 // the process-level contract (exit status, stderr).
 
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
-import { readFileSync } from 'node:fs';
-import { resolve } from 'node:path';
-import { describe, it } from 'node:test';
+import { execFile, execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { after, describe, it } from 'node:test';
+import { MetainfoError } from '../../../src/protocol/errors.js';
+import { parseMetainfo } from '../../../src/protocol/metainfo.js';
 import { corpusDir } from '../../corpus/corpus-dir.js';
 
 type Expect = { error: string } | { paths: string[]; warning?: string };
@@ -78,6 +81,16 @@ async function runBatch(paths: string[]): Promise<Record<string, Run>> {
   return JSON.parse(run.stdout) as Record<string, Run>;
 }
 
+/** True when parseMetainfo rejects the file as a whole (bad bencode, not a dictionary), not a field. */
+function wholeFile(path: string): boolean {
+  try {
+    parseMetainfo(readFileSync(path));
+  } catch (err) {
+    return err instanceof MetainfoError && err.field === '';
+  }
+  return false;
+}
+
 function assertOneLine(run: Run, prefix: string): string {
   assert.doesNotMatch(run.stderr, / {4}at /, 'no stack trace');
   const lines = run.stderr.split('\n');
@@ -102,12 +115,21 @@ describe('bitswarm info on bad input', () => {
       assert.equal(run.code, 2, `${f}: exit code (stderr ${JSON.stringify(run.stderr)})`);
       assert.equal(run.stdout, '', `${f}: nothing on stdout`);
       const rest = assertOneLine(run, `bitswarm: ${path}: `);
-      // `<field>: <what>`; whole-file problems read `bad bencode: <what> at byte N`, `not a torrent: …`.
+      // `<field>: <what>`; a file that is not bencode, or not a dictionary, reads `not a torrent
+      // file: …` with no byte of its content (issue 19: the API's message showed a file's first byte).
       assert.match(rest, /^[^:]+: .+/, `${f}: "<field>: <what>" in ${JSON.stringify(rest)}`);
-      assert.ok(
-        rest.includes(want.error),
-        `${f}: ${JSON.stringify(rest)} should include ${JSON.stringify(want.error)}`,
-      );
+      if (wholeFile(path)) {
+        assert.match(
+          rest,
+          /^not a torrent file: (bad bencode at byte \d+|it is not a bencoded dictionary)$/,
+          `${f}: ${JSON.stringify(rest)}`,
+        );
+      } else {
+        assert.ok(
+          rest.includes(want.error),
+          `${f}: ${JSON.stringify(rest)} should include ${JSON.stringify(want.error)}`,
+        );
+      }
     } else {
       assert.equal(run.code, 0, `${f}: exit code (stderr ${JSON.stringify(run.stderr)})`);
       assert.equal(run.stderr, '', `${f}: nothing on stderr`);
@@ -167,5 +189,65 @@ describe('bitswarm info on bad input', () => {
     const run = await debugRun;
     assert.equal(run.code, 2);
     assert.match(run.stderr, / {4}at /);
+  });
+});
+
+// Issue 19: `bitswarm info /dev/zero` read until memory ran out (11.5 GB at 90 s). A .torrent path is
+// read as a regular file of at most the torrent-size cap; anything else is refused with one line.
+describe('bitswarm info on endless and special files', () => {
+  const tmp = mkdtempSync(join(tmpdir(), 'bitswarm-bad-input-'));
+  const fifo = join(tmp, 'pipe.torrent');
+  execFileSync('mkfifo', [fifo]);
+  const secret = join(tmp, 'secret.txt');
+  writeFileSync(secret, 'rosebud: the password is hunter2\n');
+  const huge = join(tmp, 'huge.torrent');
+  writeFileSync(huge, '');
+  truncateSync(huge, 200 * 1024 * 1024); // sparse: 200 MiB, more than the 128 MiB cap
+  after(() => rmSync(tmp, { recursive: true, force: true }));
+
+  const runs = {
+    zero: bitswarm(['info', '/dev/zero']),
+    fifo: bitswarm(['info', fifo]),
+    secret: bitswarm(['info', secret]),
+    huge: bitswarm(['info', huge]),
+    manyTrackers: bitswarm([
+      'info',
+      `magnet:?xt=urn:btih:${'a'.repeat(40)}${'&tr=http://x.example/a'.repeat(600)}`,
+    ]),
+    hugeSo: bitswarm(['info', `magnet:?xt=urn:btih:${'a'.repeat(40)}&so=0-4294967295`]),
+  };
+
+  it('/dev/zero: exit 2 at once, "is a device"', async () => {
+    const run = await runs.zero;
+    assert.equal(run.code, 2, run.stderr);
+    assert.equal(assertOneLine(run, 'bitswarm: /dev/zero: '), 'is a device, not a regular file');
+  });
+
+  it('a FIFO nobody writes to: exit 2 at once (the open does not wait for a writer)', async () => {
+    const run = await runs.fifo;
+    assert.equal(run.code, 2, run.stderr);
+    assert.equal(assertOneLine(run, `bitswarm: ${fifo}: `), 'is a FIFO, not a regular file');
+  });
+
+  it('a text file: "not a torrent file", and none of its bytes in the message', async () => {
+    const run = await runs.secret;
+    assert.equal(run.code, 2, run.stderr);
+    assert.equal(assertOneLine(run, `bitswarm: ${secret}: `), 'not a torrent file: bad bencode at byte 0');
+    assert.doesNotMatch(run.stderr, /0x72|rosebud|"r"/);
+  });
+
+  it('a file over the torrent-size cap: exit 2 without reading it', async () => {
+    const run = await runs.huge;
+    assert.equal(run.code, 2, run.stderr);
+    assert.match(assertOneLine(run, `bitswarm: ${huge}: `), /^is 209715200 bytes, more than the 134217728/);
+  });
+
+  it('a magnet with 600 tr= or a huge so= range: exit 2, one line', async () => {
+    const many = await runs.manyTrackers;
+    assert.equal(many.code, 2, many.stderr);
+    assert.match(assertOneLine(many, 'bitswarm: magnet link: '), /^tr: 600 trackers, more than the 500/);
+    const so = await runs.hugeSo;
+    assert.equal(so.code, 2, so.stderr);
+    assert.equal(assertOneLine(so, 'bitswarm: magnet link: '), 'so: selects more than 100000 files');
   });
 });

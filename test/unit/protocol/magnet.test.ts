@@ -102,11 +102,62 @@ describe('magnet: parse', () => {
     ['v2-only', `magnet:?xt=urn:btmh:1220${'00'.repeat(32)}`, 'v2-only torrents are not supported yet'],
     ['so not a number', `magnet:?xt=urn:btih:${HEX}&so=x`, 'so: "x" is not an index or a range'],
     ['so reversed range', `magnet:?xt=urn:btih:${HEX}&so=5-2`, 'so: bad range "5-2"'],
-    ['so huge range', `magnet:?xt=urn:btih:${HEX}&so=0-1000000000`, 'so: bad range'],
+    ['so huge range', `magnet:?xt=urn:btih:${HEX}&so=0-1000000000`, 'so: selects more than 100000 files'],
+    [
+      'so: many ranges that add up past the cap',
+      `magnet:?xt=urn:btih:${HEX}&so=${Array.from({ length: 20 }, (_, i) => `${i * 10_000}-${i * 10_000 + 9_999}`).join(',')}`,
+      'so: selects more than 100000 files',
+    ],
+    [
+      'so range past 2^53',
+      `magnet:?xt=urn:btih:${HEX}&so=0-99999999999999999999`,
+      'is not an index or a range',
+    ],
   ];
   for (const [what, uri, message] of bad) {
     it(`rejects: ${what}`, () => magnetError(uri, message));
   }
+
+  // Issue 19: 40,000 `tr=` took 16 s (a linear search per tracker), 200,000 over 5 minutes; a huge
+  // `so=` range built a Set until "Set maximum size exceeded" (a RangeError: exit 1, HTTP 500).
+  // A bound, not a measurement: the quadratic parser took minutes here, the linear one milliseconds.
+  it('200,000 tr= is refused at once with a MagnetError, not parsed quadratically', {
+    timeout: 20_000,
+  }, (t) => {
+    const uri = `magnet:?xt=urn:btih:${HEX}${Array.from({ length: 200_000 }, (_, i) => `&tr=http://t${i}.example/announce`).join('')}`;
+    const t0 = performance.now();
+    magnetError(uri, 'tr: 200000 trackers, more than the 500 a magnet link may name');
+    t.diagnostic(`200,000 tr= refused in ${(performance.now() - t0).toFixed(0)} ms`);
+  });
+
+  it('200,000 x.pe is refused with a MagnetError', () => {
+    const uri = `magnet:?xt=urn:btih:${HEX}${'&x.pe=10.0.0.1:6881'.repeat(200_000)}`;
+    magnetError(uri, 'x.pe: 200000 peers, more than the 500');
+  });
+
+  it('500 distinct trackers and 500 peers (the caps) are kept, duplicates once, in order', () => {
+    const trs = Array.from({ length: 500 }, (_, i) => `udp://t${i % 250}.example:80`);
+    const pes = Array.from({ length: 500 }, (_, i) => `10.0.${i >> 8}.${i & 255}:6881`);
+    const m = parseMagnet(
+      `magnet:?xt=urn:btih:${HEX}${trs.map((t) => `&tr=${t}`).join('')}${pes.map((p) => `&x.pe=${p}`).join('')}`,
+    );
+    assert.equal(m.trackers.length, 250);
+    assert.equal(m.trackers[0], 'udp://t0.example:80');
+    assert.equal(m.trackers[249], 'udp://t249.example:80');
+    assert.equal(m.peers.length, 500);
+  });
+
+  it('ignored trackers give at most 10 warnings and a count of the rest', () => {
+    const m = parseMagnet(`magnet:?xt=urn:btih:${HEX}${'&tr=ftp://x/'.repeat(300)}`);
+    assert.deepEqual(m.trackers, []);
+    assert.equal(m.warnings.length, 11);
+    assert.equal(m.warnings[10], '290 more trackers or peers ignored');
+  });
+
+  it('so: 100,000 selected files at most; overlapping ranges merged, in order', () => {
+    assert.equal(parseMagnet(`magnet:?xt=urn:btih:${HEX}&so=0-99999`).selectOnly?.length, 100_000);
+    assert.deepEqual(parseMagnet(`magnet:?xt=urn:btih:${HEX}&so=7,2-4,3-5,0`).selectOnly, [0, 2, 3, 4, 5, 7]);
+  });
 
   it('isMagnet', () => {
     assert.ok(isMagnet('magnet:?xt=x'));

@@ -1,7 +1,8 @@
 // The torrent manager's operations over real loopback swarms: add, pause, resume, remove (with and
-// without the data), recheck, file priorities, per-torrent limits and the download queue.
+// without the data: only what the torrent created), recheck, file priorities, per-torrent limits and
+// the download queue.
 import assert from 'node:assert/strict';
-import { mkdir, open, readdir, readFile, stat, writeFile } from 'node:fs/promises';
+import { mkdir, open, readdir, readFile, rename, rm, stat, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import type { Session } from '../../../src/session/session.js';
@@ -350,6 +351,182 @@ test('queue: torrents added in one burst still respect max active downloads', {
     await new Promise((r) => setTimeout(r, 200));
     assert.equal(session.torrents.length, 1, `${session.torrents.length} torrents run, limit 1`);
     assert.equal(hexes.filter((h) => manager.view(h).status === 'queued').length, 3);
+  } finally {
+    await stop();
+  }
+});
+
+// Issue 19: `rm --delete-data` deleted files bitswarm never wrote (a torrent added paused and never
+// started, whose names matched the user's own files) and followed a symlinked folder out of the
+// download folder. Only what the torrent created (recorded in its resume data) is deleted, never
+// through a symlink, and the report says what was kept and why.
+
+const NAMES = ['multi/f0.bin', 'multi/f1.bin', 'multi/f2.bin'];
+
+/** The user's own files under the torrent's names. */
+async function userFiles(dir: string): Promise<void> {
+  await mkdir(join(dir, 'multi'), { recursive: true });
+  for (const n of NAMES) await writeFile(join(dir, n), `the user's own ${n}`);
+}
+
+async function assertUserFiles(dir: string): Promise<void> {
+  for (const n of NAMES) assert.equal(await readFile(join(dir, n), 'utf8'), `the user's own ${n}`, n);
+}
+
+test('a paused torrent never started, its names colliding with the user files: nothing deleted', {
+  timeout: 20_000,
+}, async () => {
+  const dir = join(root, 'dl-collide');
+  await userFiles(dir);
+  const { manager, stop } = await managerWith(join(root, 'state-collide'));
+  try {
+    const hex = await manager.add({ metainfo: multi.metainfo, dir, paused: true });
+    const report = await manager.remove(hex, { deleteData: true });
+    await assertUserFiles(dir);
+    assert.deepEqual(report.deleted, []);
+    assert.deepEqual(
+      report.kept,
+      NAMES.map((path) => ({ path, reason: 'not created by this torrent' })),
+    );
+  } finally {
+    await stop();
+  }
+});
+
+test('a download into a folder holding one of its files: that file and the folder stay, the rest goes', {
+  timeout: 20_000,
+}, async () => {
+  const dir = join(root, 'dl-partial');
+  await mkdir(join(dir, 'multi'), { recursive: true });
+  // The user's file, already right (a copy of the data), so the download keeps it as it is.
+  await writeFile(join(dir, 'multi', 'f1.bin'), multi.files[1]!.bytes);
+  const { manager, stop } = await managerWith(join(root, 'state-partial'));
+  try {
+    const hex = await manager.add({ metainfo: multi.metainfo, dir, peers: [peerOf(seed)] });
+    await waitStatus(manager, hex, 'seeding');
+    assert.deepEqual(await differences(multi, dir), []);
+    const report = await manager.remove(hex, { deleteData: true });
+    assert.deepEqual(report.deleted.sort(), ['multi/f0.bin', 'multi/f2.bin']);
+    assert.deepEqual(report.kept, [{ path: 'multi/f1.bin', reason: 'not created by this torrent' }]);
+    assert.deepEqual(await readdir(join(dir, 'multi')), ['f1.bin']);
+  } finally {
+    await stop();
+  }
+});
+
+test('a folder of the torrent replaced by a symlink to another folder: nothing behind it is deleted', {
+  timeout: 20_000,
+}, async () => {
+  const dir = join(root, 'dl-link');
+  const elsewhere = join(root, 'elsewhere');
+  const { manager, stop } = await managerWith(join(root, 'state-link'));
+  try {
+    const hex = await manager.add({ metainfo: multi.metainfo, dir, peers: [peerOf(seed)] });
+    await waitStatus(manager, hex, 'seeding');
+    await manager.pause(hex);
+    // The user moves the folder away and leaves a symlink in its place (same files, same inodes).
+    await rename(join(dir, 'multi'), elsewhere);
+    await symlink(elsewhere, join(dir, 'multi'));
+    const report = await manager.remove(hex, { deleteData: true });
+    assert.deepEqual(report.deleted, []);
+    for (const path of NAMES) {
+      assert.ok(
+        report.kept.some((k) => k.path === path && k.reason === 'path goes through a symlink (multi)'),
+        JSON.stringify(report.kept),
+      );
+    }
+    assert.ok(report.kept.some((k) => k.path === 'multi/' && /symlink/.test(k.reason)));
+    assert.deepEqual((await readdir(elsewhere)).sort(), ['f0.bin', 'f1.bin', 'f2.bin']);
+  } finally {
+    await stop();
+    await rm(elsewhere, { recursive: true, force: true });
+  }
+});
+
+test('what it created is remembered across a restart; a file the user put in its place is kept', {
+  timeout: 30_000,
+}, async () => {
+  const dir = join(root, 'dl-restart');
+  const state = join(root, 'state-restart');
+  let hex: string;
+  {
+    const { manager, stop } = await managerWith(state);
+    try {
+      hex = await manager.add({ metainfo: multi.metainfo, dir, peers: [peerOf(seed)] });
+      await waitStatus(manager, hex, 'seeding');
+    } finally {
+      await stop();
+    }
+  }
+  const rec = JSON.parse(await readFile(new StateStore(state).recordPath(hex), 'utf8'));
+  assert.deepEqual(rec.created.files.map((f: { file: number }) => f.file).sort(), [0, 1, 2]);
+  assert.deepEqual(
+    rec.created.folders.map((f: { path: string }) => f.path),
+    ['multi'],
+  );
+  // Replaced by the user: another file (another inode) under the same name.
+  await rm(join(dir, 'multi', 'f2.bin'));
+  await writeFile(join(dir, 'multi', 'f2.bin'), 'mine now');
+  const { manager, stop } = await managerWith(state);
+  try {
+    await manager.load();
+    await manager.pause(hex);
+    const report = await manager.remove(hex, { deleteData: true });
+    assert.deepEqual(report.deleted.sort(), ['multi/f0.bin', 'multi/f1.bin']);
+    assert.deepEqual(report.kept, [
+      { path: 'multi/f2.bin', reason: 'replaced since this torrent created it' },
+      { path: 'multi/', reason: 'not empty' },
+    ]);
+    assert.equal(await readFile(join(dir, 'multi', 'f2.bin'), 'utf8'), 'mine now');
+  } finally {
+    await stop();
+  }
+});
+
+test('a record of an older version (no list of created files): nothing deleted, and it says so', {
+  timeout: 20_000,
+}, async () => {
+  const dir = join(root, 'dl-old');
+  const state = join(root, 'state-old');
+  await userFiles(dir);
+  let hex: string;
+  {
+    const { manager, stop } = await managerWith(state);
+    try {
+      hex = await manager.add({ metainfo: multi.metainfo, dir, paused: true });
+    } finally {
+      await stop();
+    }
+  }
+  const store = new StateStore(state);
+  const rec = JSON.parse(await readFile(store.recordPath(hex), 'utf8'));
+  delete rec.created;
+  await writeFile(store.recordPath(hex), JSON.stringify(rec));
+  const { manager, stop } = await managerWith(state);
+  try {
+    await manager.load();
+    const report = await manager.remove(hex, { deleteData: true });
+    await assertUserFiles(dir);
+    assert.deepEqual(report.deleted, []);
+    assert.equal(report.kept.length, 3);
+    for (const k of report.kept) assert.match(k.reason, /^no record of which files this torrent created/);
+  } finally {
+    await stop();
+  }
+});
+
+test('a torrent that created everything: every file and its folder go, the download folder stays', {
+  timeout: 20_000,
+}, async () => {
+  const dir = join(root, 'dl-all');
+  const { manager, stop } = await managerWith(join(root, 'state-all'));
+  try {
+    const hex = await manager.add({ metainfo: multi.metainfo, dir, peers: [peerOf(seed)] });
+    await waitStatus(manager, hex, 'seeding');
+    const report = await manager.remove(hex, { deleteData: true });
+    assert.deepEqual(report.deleted.sort(), ['multi/', ...NAMES]);
+    assert.deepEqual(report.kept, []);
+    assert.deepEqual(await readdir(dir), []);
   } finally {
     await stop();
   }
