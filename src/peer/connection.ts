@@ -204,7 +204,9 @@ export class PeerConnection extends TypedEmitter<PeerConnectionEvents> {
   #closeReason: DisconnectReason | undefined;
   #closeError: Error | undefined;
 
-  readonly #o: PeerConnectionOptions;
+  #o: PeerConnectionOptions;
+  /** Closes the connection when the owner's signal aborts (moved by handOver). */
+  #onOuterAbort: (() => void) | undefined;
   readonly #encrypt: Rc4 | undefined;
   readonly #decrypt: Rc4 | undefined;
   /** Written-out buffers of encrypted blocks, for the next ones (no allocation per block). */
@@ -386,6 +388,7 @@ export class PeerConnection extends TypedEmitter<PeerConnectionEvents> {
       return;
     }
     const onOuterAbort = (): void => this.close(DisconnectReason.aborted);
+    this.#onOuterAbort = onOuterAbort;
     outer?.addEventListener('abort', onOuterAbort, { once: true });
 
     const socket = this.socket;
@@ -445,7 +448,7 @@ export class PeerConnection extends TypedEmitter<PeerConnectionEvents> {
         clearInterval(tick);
         if (this.#requestTimer) clearTimeout(this.#requestTimer);
         this.#requestTimer = undefined;
-        outer?.removeEventListener('abort', onOuterAbort);
+        this.#o.signal?.removeEventListener('abort', onOuterAbort);
         socket.off('data', onData);
         socket.off('end', onEnd);
         socket.off('close', onEnd);
@@ -502,6 +505,29 @@ export class PeerConnection extends TypedEmitter<PeerConnectionEvents> {
     this.socket.destroy();
     if (error) this.emit('connection:close', reason, error);
     else this.emit('connection:close', reason);
+  }
+
+  /**
+   * Gives a live connection to a new owner (a magnet's metadata fetcher hands its connections to the
+   * torrent, so no peer is dialled twice): the new owner's `signal` closes it from now on, and its
+   * `extensions` go out in a second extension handshake (BEP 10 lets a peer send updates). The old
+   * owner removes its listeners first; the new one calls setPieceCount() once it listens.
+   */
+  handOver(to: { signal: AbortSignal; extensions: LocalExtensions }): void {
+    if (this.closed) return;
+    if (to.signal.aborted) {
+      this.close(DisconnectReason.aborted);
+      return;
+    }
+    const onAbort = this.#onOuterAbort;
+    if (onAbort) {
+      this.#o.signal?.removeEventListener('abort', onAbort);
+      to.signal.addEventListener('abort', onAbort, { once: true });
+    }
+    this.#o = { ...this.#o, signal: to.signal, extensions: to.extensions };
+    this.#ourExtIds.clear();
+    for (const [name, id] of Object.entries(to.extensions.m ?? {})) this.#ourExtIds.set(id, name);
+    if (this.#handshakeDone && this.#supportsExtended) this.#sendExtensionHandshake();
   }
 
   /** Learned the piece count (metadata arrived): validates and applies what the peer sent so far. */

@@ -79,6 +79,16 @@ interface FetchPeer {
   size?: number;
 }
 
+/** A connection the fetcher gives up to the torrent (see release). */
+export interface ReleasedConnection {
+  conn: PeerConnection;
+  host: string;
+  /** host:port as shown: the dialled address, or the remote end of an incoming connection. */
+  address: string;
+  /** The address we dialled, when we did. */
+  dialed?: PeerAddress;
+}
+
 /** Unanswered requests after which a peer is no longer asked for metadata. */
 const SILENT_LIMIT = 3;
 
@@ -181,6 +191,27 @@ export class MetadataFetcher extends TypedEmitter<MetadataFetcherEvents> {
       this.#timer = setInterval(() => this.#tick(), 1000);
       this.#fill();
     });
+  }
+
+  /**
+   * Once the metadata is here: the live connections (handshake done), given up for the torrent to
+   * go on with (PeerConnection.handOver), so that it does not dial the same peers again. Their
+   * listeners here are removed; stop() closes the rest.
+   */
+  release(): ReleasedConnection[] {
+    const out: ReleasedConnection[] = [];
+    for (const p of this.#peers) {
+      if (p.conn.closed || !p.conn.handshakeDone) continue;
+      p.conn.removeAllListeners();
+      this.#peers.delete(p);
+      out.push({
+        conn: p.conn,
+        host: p.host,
+        address: p.address,
+        ...(p.candidate ? { dialed: p.candidate.addr } : {}),
+      });
+    }
+    return out;
   }
 
   stop(): void {

@@ -30,7 +30,7 @@ import { readHandshake } from '../peer/handshake.js';
 import type { Magnet } from '../protocol/magnet.js';
 import type { Metainfo } from '../protocol/metainfo.js';
 import { req2Hash, streamKind } from '../protocol/mse.js';
-import type { Handshake } from '../protocol/peer-wire.js';
+import { DisconnectReason, type Handshake } from '../protocol/peer-wire.js';
 import { FileStorage, type FileStorageOptions } from '../storage/file-storage.js';
 import { HasherPool } from '../storage/hasher-pool.js';
 import type { Storage } from '../storage/storage.js';
@@ -41,7 +41,7 @@ import { VERSION } from '../util/version.js';
 import { TorrentDiagnostics } from './diagnostics.js';
 import { ExtensionGlue, LOCAL_EXTENSIONS } from './extension-glue.js';
 import { filterMagnetTargets } from './local-targets.js';
-import { MetadataFetcher } from './metadata-fetcher.js';
+import { MetadataFetcher, type ReleasedConnection } from './metadata-fetcher.js';
 import { StateStore } from './state-store.js';
 
 export interface SessionOptions {
@@ -626,9 +626,12 @@ export class Session extends TypedEmitter<SessionEvents> {
       .then((peers) => fetcher.addPeers(peers))
       .catch(() => undefined);
     const signal = AbortSignal.any([this.#ac.signal, ...(options.signal ? [options.signal] : [])]);
+    let handed: ReleasedConnection[] = [];
     try {
       const metainfo = await fetcher.fetch(signal);
       const known = fetcher.knownPeers();
+      // The connections the metadata came over go on with the torrent: no second dial.
+      handed = fetcher.release();
       if (this.#stopped) throw new SessionError('session is stopped');
       this.emit('metadata:fetched', hex);
       // The user's peers (unless the fetcher banned them) stay theirs; those found while fetching
@@ -638,12 +641,14 @@ export class Session extends TypedEmitter<SessionEvents> {
         peers: (options.peers ?? []).filter((p) => !fetcher.isBanned(p.host)),
         onTorrent: (t) => {
           t.addPeers(known, 'magnet');
+          for (const h of handed.splice(0)) t.adopt(h.conn, h.host, h.address, h.dialed);
           options.onTorrent?.(t);
         },
       });
     } finally {
       clearInterval(lookups);
       this.#fetchers.delete(hex);
+      for (const h of handed) h.conn.close(DisconnectReason.shutdown);
       fetcher.stop();
       await client?.stop();
     }

@@ -302,6 +302,8 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
   readonly #cache: ReadCache;
   readonly #peers = new Map<string, PeerEntry>();
   readonly #candidates = new Map<string, Candidate>();
+  /** Connections handed over (adopt) while the torrent checked its files. */
+  readonly #adopting: { conn: PeerConnection; host: string; address: string; dialed?: PeerAddress }[] = [];
   /** The candidates of each source but manual, oldest first. */
   readonly #bySource = new Map<PeerSource, Map<string, Candidate>>();
   #sourcedCount = 0;
@@ -470,6 +472,7 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
     }
     if (signal.aborted) return;
     this.#setState(this.#picker.complete ? TorrentState.seeding : TorrentState.downloading);
+    this.#adoptHeld();
     if (this.#picker.complete) {
       this.emit('torrent:verified');
       this.emit('torrent:complete');
@@ -988,6 +991,50 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
     return false;
   }
 
+  /**
+   * A live connection made for the metadata of a magnet goes on as one of this torrent's peers, so
+   * the peer that gave the metadata is not dialled again (BEP 9 leaves that open; a re-dial costs a
+   * client's back-off). Held while the torrent checks its files; closed if it has no room for it.
+   */
+  adopt(conn: PeerConnection, host: string, address: string, dialed?: PeerAddress): void {
+    conn.handOver({ signal: this.#ac.signal, extensions: this.#connOptions().extensions ?? {} });
+    if (conn.closed) return;
+    if (this.#state !== TorrentState.downloading && this.#state !== TorrentState.seeding) {
+      this.#adopting.push({ conn, host, address, ...(dialed ? { dialed } : {}) });
+      return;
+    }
+    const ip = ipKey(host);
+    const key = dialed ? formatAddress(dialed) : undefined;
+    const candidate = key !== undefined ? this.#candidates.get(key) : undefined;
+    if (
+      this.#banned.has(host) ||
+      (this.#perIp.get(ip) ?? 0) >= this.#maxPerIp() ||
+      this.#peers.size >= this.#maxConnections() ||
+      candidate?.connected
+    ) {
+      conn.close('connection-limit');
+      return;
+    }
+    if (candidate) {
+      candidate.connected = true;
+      this.#countIp(ip, 1);
+    }
+    const wire = conn.encryption === 'none' ? 'plaintext' : 'encrypted';
+    this.#attach(conn, host, address, candidate, wire, true);
+    conn.setPieceCount(this.metainfo.pieceCount);
+    if (conn.remoteExtensions) {
+      const entry = [...this.#peers.values()].find((p) => p.conn === conn);
+      if (entry) this.emit('peer:extensions', entry.key);
+    }
+  }
+
+  /** Connections adopt() held while the torrent checked its files: they join it now. */
+  #adoptHeld(): void {
+    for (const h of this.#adopting.splice(0)) {
+      if (!h.conn.closed) this.adopt(h.conn, h.host, h.address, h.dialed);
+    }
+  }
+
   /** A connection joins the torrent; a dialed one was counted against its IP when the dial began. */
   #attach(
     conn: PeerConnection,
@@ -995,6 +1042,7 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
     address: string,
     candidate?: Candidate,
     wire?: 'encrypted' | 'plaintext',
+    adopted = false,
   ): void {
     const key = `c${this.#nextKey++}`;
     const ip = ipKey(host);
@@ -1018,7 +1066,7 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
     this.#peers.set(key, entry);
     if (this.#o.connectionBudget) this.#o.connectionBudget.used++;
 
-    conn.on('handshake:done', () => {
+    const onHandshake = (): void => {
       // We may have connected to ourselves (our own address came back from a tracker).
       if (conn.remotePeerId?.equals(this.#o.peerId)) {
         conn.close('self-connection');
@@ -1035,10 +1083,15 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
         candidate.switched = false;
         if (wire) candidate.wire = wire;
       }
-      conn.sendBitfield(this.bitfield);
+      if (!adopted) conn.sendBitfield(this.bitfield);
+      else {
+        // Other messages went first (BEP 3 wants a bitfield first): what we have goes as haves.
+        for (const i of this.bitfield.indices()) conn.have(i);
+      }
       if (this.#o.dhtPort !== undefined && conn.remoteSupportsDht) conn.sendPort(this.#o.dhtPort);
       this.emit('peer:connect', address, conn.encryption);
-    });
+    };
+    if (!adopted) conn.on('handshake:done', onHandshake);
     conn.on('bitfield:received', () => this.#onPeerBitfield(entry));
     conn.on('have:received', (piece: number) => {
       if (entry.counted === 'bits') this.#picker.peerHave(piece);
@@ -1112,6 +1165,7 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
       // Others may pick up what this one had outstanding.
       for (const p of this.#peers.values()) this.#fillRequests(p);
     });
+    if (adopted) onHandshake();
   }
 
   #onPeerBitfield(entry: PeerEntry): void {

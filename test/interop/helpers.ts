@@ -6,6 +6,7 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { constants } from 'node:fs';
 import { access, mkdtemp, rm } from 'node:fs/promises';
+import { connect, createServer, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -248,4 +249,50 @@ export function spawnJson(nodeArgs: readonly string[], options: { skipBadLines?:
     child.once('exit', (code, signal) => r({ code, signal })),
   );
   return { child, lines, exited, stderr: () => err };
+}
+
+/** A TCP relay to 127.0.0.1:`port` that counts the connections it takes. */
+export interface CountingRelay {
+  port: number;
+  count(): number;
+  close(): Promise<void>;
+}
+
+/**
+ * A relay in front of a peer, to count how many connections reach it; past `max` connections the
+ * rest are reset (a peer that takes one connection only).
+ */
+export async function countingRelay(port: number, max = Infinity): Promise<CountingRelay> {
+  let n = 0;
+  const sockets = new Set<Socket>();
+  const server = createServer((client) => {
+    n++;
+    if (n > max) {
+      client.resetAndDestroy();
+      return;
+    }
+    const upstream = connect({ host: '127.0.0.1', port });
+    sockets.add(client).add(upstream);
+    client.pipe(upstream).pipe(client);
+    const end = (): void => {
+      client.destroy();
+      upstream.destroy();
+      sockets.delete(client);
+      sockets.delete(upstream);
+    };
+    client.on('error', end).on('close', end);
+    upstream.on('error', end).on('close', end);
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const addr = server.address();
+  if (addr === null || typeof addr === 'string') throw new Error('the relay has no port');
+  return {
+    port: addr.port,
+    count: () => n,
+    close: () =>
+      new Promise<void>((r) => {
+        for (const s of sockets) s.destroy();
+        server.close(() => r());
+      }),
+  };
 }
