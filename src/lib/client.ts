@@ -89,7 +89,8 @@ export interface SeedOptions {
 export interface ClientEventMap {
   /** A torrent was added (by add(), seed(), or loaded from the state directory). */
   torrent: [Torrent];
-  /** A problem that stops nothing: a damaged file of the state directory (that torrent is skipped or rechecked). */
+  /** A problem that stops nothing: a damaged file of the state directory (that torrent is skipped or
+   * rechecked), a discovery method that could not start (LSD on a host without multicast). */
   warning: [Error];
 }
 
@@ -185,6 +186,8 @@ export class Client extends EventEmitter<ClientEventMap> {
       ...(settings.maxActiveSeeds !== undefined ? { maxActiveSeeds: settings.maxActiveSeeds } : {}),
     });
     const running = { session, manager };
+    // A discovery method that could not start (LSD without multicast): the client runs without it.
+    for (const w of session.warnings) this.emit('warning', new Error(w));
     try {
       this.#route(manager);
       this.#running = running;

@@ -113,6 +113,8 @@ export interface SessionEvents extends Record<string, unknown[]> {
   'metadata:fetched': [infoHashHex: string];
   /** A magnet's tracker or peer that is not contacted (a local address; see local-targets.ts). */
   'magnet:refused': [infoHashHex: string, why: string];
+  /** A discovery method that could not start (LSD without a multicast route, say); the others run. */
+  'discovery:failed': [method: string, message: string];
 }
 
 export class SessionError extends Error {
@@ -158,6 +160,8 @@ export class Session extends TypedEmitter<SessionEvents> {
   #dhtJoined = false;
   #lastDhtSaveMs = Date.now();
   #port = 0;
+  /** Discovery methods that could not start, one line each (also emitted as `discovery:failed`). */
+  readonly warnings: string[] = [];
   #started = false;
   #stopped = false;
 
@@ -354,7 +358,14 @@ export class Session extends TypedEmitter<SessionEvents> {
       this.#slots.get(hex)?.torrent.addPeers([peer], 'lsd');
       this.#fetchers.get(hex)?.addPeers([peer]);
     });
-    if (await lsd.start()) this.#lsd = lsd;
+    // No multicast route (a container, a namespace with only loopback): the other methods still run.
+    const ok = await lsd.start().catch((err: Error) => {
+      const line = `LSD is off: ${err.message}`;
+      this.warnings.push(line);
+      this.emit('discovery:failed', 'lsd', line);
+      return false;
+    });
+    if (ok) this.#lsd = lsd;
   }
 
   #onConnection(socket: Socket): void {
