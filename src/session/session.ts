@@ -450,6 +450,12 @@ export class Session extends TypedEmitter<SessionEvents> {
     }
   }
 
+  /** The address outgoing sockets leave from: the bound one, unless it is a wildcard. */
+  #localAddress(): string | undefined {
+    const bind = this.#o.bind;
+    return bind && bind !== '0.0.0.0' && bind !== '::' ? bind : undefined;
+  }
+
   #ownAddresses(): PeerAddress[] {
     const bind = this.#o.bind;
     return bind && bind !== '0.0.0.0' && bind !== '::' ? [{ host: bind, port: this.#port }] : [];
@@ -483,9 +489,7 @@ export class Session extends TypedEmitter<SessionEvents> {
         : {}),
       ...(options.skipCheck ? { skipCheck: true } : {}),
       ...(options.sequential ? { sequential: true } : {}),
-      ...(this.#o.bind && this.#o.bind !== '0.0.0.0' && this.#o.bind !== '::'
-        ? { localAddress: this.#o.bind }
-        : {}),
+      ...(this.#localAddress() ? { localAddress: this.#localAddress()! } : {}),
       ...options.torrentOptions,
     });
     const glue = new ExtensionGlue(torrent, {
@@ -557,6 +561,7 @@ export class Session extends TypedEmitter<SessionEvents> {
       tiers,
       getStats,
       signal: this.#ac.signal,
+      ...(this.#localAddress() ? { localAddress: this.#localAddress()! } : {}),
       ...(this.#o.trackerClientTimeoutMs !== undefined ? { timeoutMs: this.#o.trackerClientTimeoutMs } : {}),
       ...(this.#o.trackerRetryMinMs !== undefined ? { retryMinMs: this.#o.trackerRetryMinMs } : {}),
       ...(this.#o.trackerStopTimeoutMs !== undefined ? { stopTimeoutMs: this.#o.trackerStopTimeoutMs } : {}),
@@ -597,9 +602,7 @@ export class Session extends TypedEmitter<SessionEvents> {
       infoHash: magnet.infoHash,
       peerId: this.peerId,
       port: this.#port,
-      ...(this.#o.bind && this.#o.bind !== '0.0.0.0' && this.#o.bind !== '::'
-        ? { localAddress: this.#o.bind }
-        : {}),
+      ...(this.#localAddress() ? { localAddress: this.#localAddress()! } : {}),
       trackers: targets.trackers,
       name: magnet.name,
       encryption: this.encryption,
