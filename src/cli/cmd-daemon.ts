@@ -12,6 +12,7 @@ import { intOption, parse } from './args.js';
 import { Reporter } from './cmd-download.js';
 import { defaultDownloadDir } from './config.js';
 import { readNetOptions, startSession } from './net-options.js';
+import { stopSignal } from './stop-signal.js';
 
 export async function runDaemon(argv: string[]): Promise<number> {
   const { values, positionals } = parse('daemon', argv);
@@ -138,26 +139,17 @@ export async function runDaemon(argv: string[]): Promise<number> {
     loadMs: Date.now() - started,
   });
 
-  const signal = await new Promise<string>((resolveStop) => {
-    process.once('SIGINT', () => resolveStop('SIGINT'));
-    process.once('SIGTERM', () => resolveStop('SIGTERM'));
-  });
   // Bounded: the process ends within STOP_DEADLINE_MS of the signal whatever trackers, disks or
-  // requests in flight do; a second signal ends it at once.
-  const deadline = setTimeout(() => process.exit(1), STOP_DEADLINE_MS);
-  deadline.unref();
-  const again = (): void => process.exit(1);
-  process.once('SIGINT', again);
-  process.once('SIGTERM', again);
+  // requests in flight do; a second signal ends it at once. Either way with 130 (SIGINT) or 143.
+  const { signal, exitCode } = await stopSignal(STOP_DEADLINE_MS);
   r.say(`${signal}: stopping: saving state and telling trackers`);
   await server.stop();
   await manager.stop();
   await session.stop();
   await rm(apiJson, { force: true });
   // Stopped cleanly; should anything still hold the event loop, it does not hold the process.
-  clearTimeout(deadline);
-  setTimeout(() => process.exit(0), 200).unref();
-  return 0;
+  setTimeout(() => process.exit(exitCode), 200).unref();
+  return exitCode;
 }
 
 /** A start-up failure (exit 1, one line): the state directory, the ports, the API. */

@@ -14,6 +14,7 @@ import { parse } from './args.js';
 import { defaultDownloadDir } from './config.js';
 import { type FileSelection, selectFiles } from './file-select.js';
 import { readNetOptions, startSession } from './net-options.js';
+import { onStopSignal } from './stop-signal.js';
 
 export interface RunOptions {
   mode: string;
@@ -90,21 +91,14 @@ export async function runTorrent(
   const r = new Reporter(o);
   const ac = new AbortController();
   let torrent: Torrent | undefined;
-  let finished = false;
   const started = Date.now();
   const code = await new Promise<number>((resolve) => {
-    const onSignal = (sig: string): void => {
+    // Ctrl-C or SIGTERM: the same clean stop, then 130 or 143 (the shell's code for that signal).
+    const offSignals = onStopSignal((sig, exitCode) => {
       r.say(`${sig}: stopping`);
-      resolve(finished ? 0 : 1);
-    };
-    const onInt = (): void => onSignal('SIGINT');
-    const onTerm = (): void => onSignal('SIGTERM');
-    process.once('SIGINT', onInt);
-    process.once('SIGTERM', onTerm);
-    ac.signal.addEventListener('abort', () => {
-      process.off('SIGINT', onInt);
-      process.off('SIGTERM', onTerm);
+      resolve(exitCode);
     });
+    ac.signal.addEventListener('abort', offSignals);
     let lastSummaryMs = Date.now();
     const summaryMs = summaryIntervalMs();
     const progress = (): void => {
@@ -216,7 +210,6 @@ export async function runTorrent(
         r.json({ event: 'verified', seconds: (Date.now() - started) / 1000 });
       });
       t.on('torrent:complete', () => {
-        finished = true;
         progress();
         const secs = (Date.now() - started) / 1000;
         r.say(

@@ -16,6 +16,7 @@ import { formatRate } from '../util/format.js';
 import { intOption, parse } from './args.js';
 import { Reporter } from './cmd-download.js';
 import { readNetOptions, startSession } from './net-options.js';
+import { onStopSignal } from './stop-signal.js';
 
 function httpOption(v: string | undefined): { host: string; port: number } {
   if (v === undefined) return { host: '127.0.0.1', port: 0 };
@@ -58,13 +59,10 @@ export async function runStream(argv: string[]): Promise<number> {
     const addr = server.address() as AddressInfo;
     const base = `http://${addr.family === 'IPv6' ? `[${addr.address}]` : addr.address}:${addr.port}`;
     return await new Promise<number>((resolve) => {
-      const onInt = (): void => resolve(0);
-      process.once('SIGINT', onInt);
-      process.once('SIGTERM', onInt);
-      ac.signal.addEventListener('abort', () => {
-        process.off('SIGINT', onInt);
-        process.off('SIGTERM', onInt);
-      });
+      ac.signal.addEventListener(
+        'abort',
+        onStopSignal((_sig, exitCode) => resolve(exitCode)),
+      );
       const attach = (t: Torrent): void => {
         const m = t.metainfo;
         try {
