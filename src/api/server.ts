@@ -10,7 +10,7 @@ import { realpath } from 'node:fs/promises';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { isIP } from 'node:net';
 import { basename, dirname, isAbsolute, join, resolve } from 'node:path';
-import { parseAddress } from '../peer/dial.js';
+import { parseAddress } from '../protocol/address.js';
 import { MagnetError, MetainfoError } from '../protocol/errors.js';
 import { isMagnet, parseMagnet } from '../protocol/magnet.js';
 import { notContacted } from '../session/diagnostics.js';

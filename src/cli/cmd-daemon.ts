@@ -4,7 +4,7 @@ import { mkdir, rm } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { ApiServer } from '../api/server.js';
-import { parseAddress } from '../peer/dial.js';
+import { parseAddress } from '../protocol/address.js';
 import { TorrentManager } from '../session/manager.js';
 import { defaultStateDir, type SessionSettings, StateStore } from '../session/state-store.js';
 import { UsageError } from '../util/errors.js';
@@ -17,7 +17,7 @@ import { stopSignal } from './stop-signal.js';
 export async function runDaemon(argv: string[]): Promise<number> {
   const { values, positionals } = parse('daemon', argv);
   if (positionals.length > 0) throw new UsageError('daemon: takes no arguments (see bitswarm daemon --help)');
-  const api = values.api !== undefined ? parseAddress(values.api) : undefined;
+  const api = values.api !== undefined ? parseAddress(values.api, { allowPortZero: true }) : undefined;
   if (values.api !== undefined && !api)
     throw new UsageError(`daemon: --api: "${values.api}" is not HOST:PORT`);
   const allowDirs = (values['allow-dir'] ?? []).map((d) => resolve(d));

@@ -5,7 +5,7 @@
 import { resolve } from 'node:path';
 import { ApiClient, ApiClientError, findDaemon } from '../api/client.js';
 import { loadTorrentArg } from '../lib/source.js';
-import { parseAddress } from '../peer/dial.js';
+import { parseAddress } from '../protocol/address.js';
 import { quote } from '../protocol/errors.js';
 import type { TrackerStatus } from '../session/diagnostics.js';
 import type { TorrentView } from '../session/manager.js';

@@ -1,7 +1,8 @@
 // The network switches every socket-opening command takes (DESIGN.md): --port, --bind, --peer,
 // --no-dht, --no-lsd, --no-pex, --dht-bootstrap, and the session they configure.
-import { type PeerAddress, parseAddress } from '../peer/dial.js';
+
 import { ENCRYPTION_POLICIES, type EncryptionPolicy } from '../peer/encryption.js';
+import { type PeerAddress, parseAddress } from '../protocol/address.js';
 import type { Session, SessionOptions } from '../session/session.js';
 import { startSession as startSessionOn } from '../session/start-session.js';
 import { UsageError } from '../util/errors.js';

@@ -9,7 +9,7 @@ import { EventEmitter } from 'node:events';
 import { readFile } from 'node:fs/promises';
 import type { Server } from 'node:http';
 import { dirname, join, resolve } from 'node:path';
-import { formatAddress } from '../peer/dial.js';
+import { formatAddress } from '../protocol/address.js';
 import { isAnnounce } from '../protocol/announce.js';
 import { parseMagnet } from '../protocol/magnet.js';
 import { parseMetainfo } from '../protocol/metainfo.js';

@@ -18,7 +18,6 @@ import { LsdNode } from '../discovery/lsd.js';
 import { TrackerClient } from '../discovery/tracker-client.js';
 import { TrackerServer } from '../discovery/tracker-server.js';
 import { makePeerId } from '../peer/connection.js';
-import type { PeerAddress } from '../peer/dial.js';
 import {
   type EncryptionPolicy,
   type IncomingMse,
@@ -27,6 +26,7 @@ import {
   runMse,
 } from '../peer/encryption.js';
 import { readHandshake } from '../peer/handshake.js';
+import { type PeerAddress, parseAddress } from '../protocol/address.js';
 import type { Magnet } from '../protocol/magnet.js';
 import type { Metainfo } from '../protocol/metainfo.js';
 import { req2Hash, streamKind } from '../protocol/mse.js';
@@ -609,8 +609,9 @@ export class Session extends TypedEmitter<SessionEvents> {
     });
     this.#fetchers.set(hex, fetcher);
     options.onFetcher?.(fetcher);
-    const { parseAddress } = await import('../peer/dial.js');
-    fetcher.addPeers(targets.peers.map(parseAddress).filter((a): a is PeerAddress => a !== undefined));
+    fetcher.addPeers(
+      targets.peers.map((p) => parseAddress(p)).filter((a): a is PeerAddress => a !== undefined),
+    );
     fetcher.addPeers(options.peers ?? [], { manual: true });
     let client: TrackerClient | undefined;
     if (this.#o.trackerClient !== false && targets.trackers.length > 0) {
