@@ -6,6 +6,7 @@ import { join, resolve } from 'node:path';
 import { ApiServer } from '../api/server.js';
 import { parseAddress } from '../protocol/address.js';
 import { TorrentManager } from '../session/manager.js';
+import { StateLock, StateLockError } from '../session/state-lock.js';
 import { defaultStateDir, type SessionSettings, StateStore } from '../session/state-store.js';
 import { UsageError } from '../util/errors.js';
 import { intOption, parse } from './args.js';
@@ -48,6 +49,13 @@ export async function runDaemon(argv: string[]): Promise<number> {
       throw new DaemonStartError(`daemon: ${what}: ${why}`, { cause: err });
     }
   };
+  // One process per state directory: a second daemon (or a download --state) is refused here.
+  // Refused as is (the line names the holder); any other failure says which directory.
+  const lock = await StateLock.acquire(stateDir, 'daemon').catch((err: unknown) => {
+    if (err instanceof StateLockError) throw err;
+    return step(`state directory ${stateDir}`, () => Promise.reject(err));
+  });
+  teardown.push(() => lock.release());
   const store = new StateStore(stateDir);
   const settings = await step(`state directory ${stateDir}`, async () => {
     await store.open();
@@ -111,9 +119,10 @@ export async function runDaemon(argv: string[]): Promise<number> {
   teardown.push(() => server.stop());
   const addr = server.address!;
   const apiJson = join(stateDir, 'api.json');
-  await step(`state directory ${stateDir}`, () =>
-    store.writeAtomic(apiJson, JSON.stringify({ host: addr.host, port: addr.port, pid: process.pid })),
-  );
+  await step(`state directory ${stateDir}`, async () => {
+    await lock.setApi(addr);
+    await store.writeAtomic(apiJson, JSON.stringify({ host: addr.host, port: addr.port, pid: process.pid }));
+  });
   manager.on('torrent:status', (h, s) => r.json({ event: 'status', infoHash: h, status: s }));
   // Why a torrent may stall, as it happens: --verbose lines and --json `diagnostic` events.
   manager.on('torrent:active', (h) => {
@@ -147,6 +156,7 @@ export async function runDaemon(argv: string[]): Promise<number> {
   await manager.stop();
   await session.stop();
   await rm(apiJson, { force: true });
+  await lock.release();
   // Stopped cleanly; should anything still hold the event loop, it does not hold the process.
   setTimeout(() => process.exit(exitCode), 200).unref();
   return exitCode;

@@ -1,11 +1,13 @@
 // `bitswarm download <torrent|magnet> [-d DIR] [--peer HOST:PORT]... [--seed] [--json]` and
 // `bitswarm seed <torrent> -d DIR`: one session, one torrent, live progress.
 
+import { resolve } from 'node:path';
 import { loadTorrentArg } from '../lib/source.js';
 import type { Metainfo } from '../protocol/metainfo.js';
 import type { DiagnosticEvent } from '../session/diagnostics.js';
 import { etaSeconds, TorrentManager } from '../session/manager.js';
 import type { Session } from '../session/session.js';
+import { StateLock } from '../session/state-lock.js';
 import { StateStore } from '../session/state-store.js';
 import type { Torrent } from '../swarm/torrent.js';
 import { UsageError } from '../util/errors.js';
@@ -279,7 +281,14 @@ export async function runDownload(argv: string[], mode: 'download' | 'seed' = 'd
     keepSeeding: mode === 'seed' || values.seed === true,
     ...(select ? { select } : {}),
   };
-  const session = await startSession(net, values.state ? { stateDir: values.state } : {});
+  // A state directory belongs to one process: refused while a daemon (or another download) holds it.
+  const lock = values.state ? await StateLock.acquire(resolve(values.state), 'download') : undefined;
+  const session = await startSession(net, values.state ? { stateDir: values.state } : {}).catch(
+    async (err: unknown) => {
+      await lock?.release();
+      throw err;
+    },
+  );
   session.on('magnet:refused', (_hex, why) => process.stderr.write(`bitswarm: warning: ${why}\n`));
   if (values.state) {
     // With a state directory the download survives a stop or a crash: resume data is kept there.
@@ -315,7 +324,7 @@ export async function runDownload(argv: string[], mode: 'download' | 'seed' = 'd
         }
       },
       () => manager.stop(),
-    );
+    ).finally(() => lock?.release());
   }
   return runTorrent(session, opts, (attach, signal) => {
     const common = {
