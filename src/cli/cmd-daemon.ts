@@ -68,6 +68,7 @@ export async function runDaemon(argv: string[]): Promise<number> {
     if (mad !== undefined) s.maxActiveDownloads = mad;
     if (mas !== undefined) s.maxActiveSeeds = mas;
     if (mc !== undefined) s.maxConnections = mc;
+    if (values.dir !== undefined) s.downloadDir = resolve(values.dir);
     await store.saveSettings(s); // fails here, before any port, when the folder is read-only
     return s;
   });
@@ -103,7 +104,8 @@ export async function runDaemon(argv: string[]): Promise<number> {
   const warnings = await step('loading the torrents', () => manager.load());
   for (const w of warnings) r.say(`warning: ${w}`);
   manager.start();
-  const defaultDir = resolve(values.dir ?? defaultDownloadDir(join(homedir(), 'Downloads')));
+  // -d, or the one a previous start was given (kept in session.json), or the configured default.
+  const defaultDir = settings.downloadDir ?? resolve(defaultDownloadDir(join(homedir(), 'Downloads')));
   await mkdir(defaultDir, { recursive: true }).catch(() => undefined);
   const server = new ApiServer({
     manager,
@@ -114,6 +116,11 @@ export async function runDaemon(argv: string[]): Promise<number> {
     allowedHosts: values['api-allow-host'] ?? [],
     defaultDir,
     allowedDirs: allowDirs,
+    // Limits set through the API outlive a restart.
+    onSettings: async (changed) => {
+      Object.assign(settings, changed);
+      await store.saveSettings(settings);
+    },
   });
   await step(`cannot listen for the API on ${values.api ?? '127.0.0.1'}`, () => server.start());
   teardown.push(() => server.stop());

@@ -74,6 +74,8 @@ export interface AddRequest {
    * from it): when no file has changed since, every piece is trusted and the check is skipped.
    */
   hashedAtMs?: number;
+  /** A torrent already held is refused (ERR_CONFLICT, "already exists") instead of returned. */
+  refuseExisting?: boolean;
 }
 
 export interface TorrentView {
@@ -247,6 +249,10 @@ export class TorrentManager extends TypedEmitter<ManagerEvents> {
         ? await unchangedSince(req.metainfo, resolve(req.dir), req.hashedAtMs)
         : undefined;
     const existing = this.#entries.get(hex);
+    if (existing && req.refuseExisting) {
+      const r = existing.record;
+      throw new ManagerError('ERR_CONFLICT', `torrent ${hex} already exists: ${r.name}, in ${r.dir}`);
+    }
     if (existing) {
       if (req.peers?.length) existing.torrent?.addPeers(req.peers);
       return hex;

@@ -69,6 +69,8 @@ export interface SessionSettings {
   maxActiveSeeds?: number;
   maxConnections?: number;
   maxConnectionsPerTorrent?: number;
+  /** The daemon's default download folder (its `-d`), absolute. */
+  downloadDir?: string;
 }
 
 export class StateStore {
