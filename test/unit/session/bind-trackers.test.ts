@@ -1,9 +1,12 @@
 // Issue 20, fault 2: `--bind ADDR` reaches the trackers. With the session bound to 127.0.0.9, the
 // announces to an HTTP and a UDP tracker on 127.0.0.1 leave from 127.0.0.9 (Linux routes all of
-// 127/8 to lo), so the tracker records the address the peer listens on.
+// 127/8 to lo), so the tracker records the address the peer listens on. Peer dials and the DHT, which
+// already did, are checked too.
 import assert from 'node:assert/strict';
 import { createSocket } from 'node:dgram';
 import { createServer } from 'node:http';
+import { createServer as createNetServer } from 'node:net';
+import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { parseMagnet } from '../../../src/protocol/magnet.js';
 import { Session } from '../../../src/session/session.js';
@@ -84,5 +87,43 @@ test('UDP announces leave from the bound address', async () => {
   } finally {
     await s.stop();
     await new Promise<void>((r) => tracker.close(() => r()));
+  }
+});
+
+test('peer dials and DHT queries leave from the bound address too', async () => {
+  // A "peer" that only records where the connection came from.
+  const dialsFrom: string[] = [];
+  const peer = createNetServer((socket) => {
+    dialsFrom.push(socket.remoteAddress ?? '');
+    socket.destroy();
+  });
+  await new Promise<void>((r) => peer.listen(0, '127.0.0.1', () => r()));
+  const peerPort = (peer.address() as { port: number }).port;
+  // A DHT "bootstrap node" that only records where the queries came from.
+  const dhtFrom: string[] = [];
+  const node = createSocket('udp4');
+  node.on('message', (_msg, rinfo) => dhtFrom.push(rinfo.address));
+  await new Promise<void>((r) => node.bind(0, '127.0.0.1', () => r()));
+  const sample = await makeTorrent(root, 'dials', [40_000]);
+  const s = new Session({
+    port: 0,
+    bind: BIND,
+    lsd: false,
+    tracker: false,
+    dhtBootstrap: [{ host: '127.0.0.1', port: node.address().port }],
+  });
+  try {
+    await s.start();
+    await s.add(sample.metainfo, {
+      dir: join(root, 'dials-out'),
+      peers: [{ host: '127.0.0.1', port: peerPort }],
+    });
+    await waitFor(() => dialsFrom.length >= 1 && dhtFrom.length >= 1, 'a dial and a DHT query');
+    assert.equal(dialsFrom[0], BIND);
+    assert.equal(dhtFrom[0], BIND);
+  } finally {
+    await s.stop();
+    await new Promise<void>((r) => node.close(() => r()));
+    await new Promise<void>((r) => peer.close(() => r()));
   }
 });
