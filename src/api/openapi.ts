@@ -147,7 +147,14 @@ export const OPENAPI = {
         requestBody: {
           content: { 'application/json': { schema: { $ref: '#/components/schemas/AddRequest' } } },
         },
-        responses: { '201': ok('{ infoHash, torrent }'), ...errors },
+        responses: {
+          '201': ok('{ infoHash, torrent }'),
+          '409': {
+            description: 'the torrent is already there (the error names its folder)',
+            content: { 'application/json': { schema: { $ref: '#/components/schemas/Error' } } },
+          },
+          ...errors,
+        },
       },
     },
     '/api/v1/torrents/{hash}': {

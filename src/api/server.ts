@@ -10,12 +10,13 @@ import { realpath } from 'node:fs/promises';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { isIP } from 'node:net';
 import { basename, dirname, isAbsolute, join, resolve } from 'node:path';
-import { parseAddress } from '../peer/dial.js';
+import { parseAddress } from '../protocol/address.js';
 import { MagnetError, MetainfoError } from '../protocol/errors.js';
 import { isMagnet, parseMagnet } from '../protocol/magnet.js';
 import { notContacted } from '../session/diagnostics.js';
 import { ManagerError, type TorrentManager } from '../session/manager.js';
 import type { Session } from '../session/session.js';
+import type { SessionSettings } from '../session/state-store.js';
 import { parseTorrentBytes, readTorrentBytes, TorrentFileError } from '../session/torrent-file.js';
 import { isInside } from '../storage/file-storage.js';
 import { serveFile } from '../stream/http-server.js';
@@ -38,6 +39,8 @@ export interface ApiServerOptions {
    */
   allowedDirs?: string[];
   maxBodyBytes?: number;
+  /** Called with the session settings a request changed (PUT /session/limits), to keep them. */
+  onSettings?: (changed: Partial<SessionSettings>) => Promise<void>;
 }
 
 class HttpError extends Error {
@@ -345,6 +348,14 @@ export class ApiServer {
       });
       const maxConnections = optInt(body, 'maxConnections');
       if (maxConnections !== undefined) s.connectionBudget.max = maxConnections;
+      // Kept in the state directory: a restart brings them back.
+      await this.#o.onSettings?.({
+        ...(up !== undefined ? { uploadLimitBytesPerSec: up } : {}),
+        ...(down !== undefined ? { downloadLimitBytesPerSec: down } : {}),
+        ...(maxActiveDownloads !== undefined ? { maxActiveDownloads } : {}),
+        ...(maxActiveSeeds !== undefined ? { maxActiveSeeds } : {}),
+        ...(maxConnections !== undefined ? { maxConnections } : {}),
+      });
       this.#json(res, 200, this.#sessionStats());
       return;
     }
@@ -487,6 +498,8 @@ export class ApiServer {
       dir,
       peers,
       paused: body.paused === true,
+      // Adding what is there answers 409: the new folder and settings would be silently ignored.
+      refuseExisting: true,
       ...(Array.isArray(body.priorities) ? { priorities: body.priorities as number[] } : {}),
       ...(optInt(body, 'uploadLimitBytesPerSec') !== undefined
         ? { uploadLimitBytesPerSec: optInt(body, 'uploadLimitBytesPerSec')! }

@@ -4,19 +4,21 @@ import { mkdir, rm } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { ApiServer } from '../api/server.js';
-import { parseAddress } from '../peer/dial.js';
+import { parseAddress } from '../protocol/address.js';
 import { TorrentManager } from '../session/manager.js';
+import { StateLock, StateLockError } from '../session/state-lock.js';
 import { defaultStateDir, type SessionSettings, StateStore } from '../session/state-store.js';
 import { UsageError } from '../util/errors.js';
 import { intOption, parse } from './args.js';
 import { Reporter } from './cmd-download.js';
 import { defaultDownloadDir } from './config.js';
 import { readNetOptions, startSession } from './net-options.js';
+import { stopSignal } from './stop-signal.js';
 
 export async function runDaemon(argv: string[]): Promise<number> {
   const { values, positionals } = parse('daemon', argv);
   if (positionals.length > 0) throw new UsageError('daemon: takes no arguments (see bitswarm daemon --help)');
-  const api = values.api !== undefined ? parseAddress(values.api) : undefined;
+  const api = values.api !== undefined ? parseAddress(values.api, { allowPortZero: true }) : undefined;
   if (values.api !== undefined && !api)
     throw new UsageError(`daemon: --api: "${values.api}" is not HOST:PORT`);
   const allowDirs = (values['allow-dir'] ?? []).map((d) => resolve(d));
@@ -47,6 +49,13 @@ export async function runDaemon(argv: string[]): Promise<number> {
       throw new DaemonStartError(`daemon: ${what}: ${why}`, { cause: err });
     }
   };
+  // One process per state directory: a second daemon (or a download --state) is refused here.
+  // Refused as is (the line names the holder); any other failure says which directory.
+  const lock = await StateLock.acquire(stateDir, 'daemon').catch((err: unknown) => {
+    if (err instanceof StateLockError) throw err;
+    return step(`state directory ${stateDir}`, () => Promise.reject(err));
+  });
+  teardown.push(() => lock.release());
   const store = new StateStore(stateDir);
   const settings = await step(`state directory ${stateDir}`, async () => {
     await store.open();
@@ -59,6 +68,7 @@ export async function runDaemon(argv: string[]): Promise<number> {
     if (mad !== undefined) s.maxActiveDownloads = mad;
     if (mas !== undefined) s.maxActiveSeeds = mas;
     if (mc !== undefined) s.maxConnections = mc;
+    if (values.dir !== undefined) s.downloadDir = resolve(values.dir);
     await store.saveSettings(s); // fails here, before any port, when the folder is read-only
     return s;
   });
@@ -94,7 +104,8 @@ export async function runDaemon(argv: string[]): Promise<number> {
   const warnings = await step('loading the torrents', () => manager.load());
   for (const w of warnings) r.say(`warning: ${w}`);
   manager.start();
-  const defaultDir = resolve(values.dir ?? defaultDownloadDir(join(homedir(), 'Downloads')));
+  // -d, or the one a previous start was given (kept in session.json), or the configured default.
+  const defaultDir = settings.downloadDir ?? resolve(defaultDownloadDir(join(homedir(), 'Downloads')));
   await mkdir(defaultDir, { recursive: true }).catch(() => undefined);
   const server = new ApiServer({
     manager,
@@ -105,14 +116,20 @@ export async function runDaemon(argv: string[]): Promise<number> {
     allowedHosts: values['api-allow-host'] ?? [],
     defaultDir,
     allowedDirs: allowDirs,
+    // Limits set through the API outlive a restart.
+    onSettings: async (changed) => {
+      Object.assign(settings, changed);
+      await store.saveSettings(settings);
+    },
   });
   await step(`cannot listen for the API on ${values.api ?? '127.0.0.1'}`, () => server.start());
   teardown.push(() => server.stop());
   const addr = server.address!;
   const apiJson = join(stateDir, 'api.json');
-  await step(`state directory ${stateDir}`, () =>
-    store.writeAtomic(apiJson, JSON.stringify({ host: addr.host, port: addr.port, pid: process.pid })),
-  );
+  await step(`state directory ${stateDir}`, async () => {
+    await lock.setApi(addr);
+    await store.writeAtomic(apiJson, JSON.stringify({ host: addr.host, port: addr.port, pid: process.pid }));
+  });
   manager.on('torrent:status', (h, s) => r.json({ event: 'status', infoHash: h, status: s }));
   // Why a torrent may stall, as it happens: --verbose lines and --json `diagnostic` events.
   manager.on('torrent:active', (h) => {
@@ -138,26 +155,18 @@ export async function runDaemon(argv: string[]): Promise<number> {
     loadMs: Date.now() - started,
   });
 
-  const signal = await new Promise<string>((resolveStop) => {
-    process.once('SIGINT', () => resolveStop('SIGINT'));
-    process.once('SIGTERM', () => resolveStop('SIGTERM'));
-  });
   // Bounded: the process ends within STOP_DEADLINE_MS of the signal whatever trackers, disks or
-  // requests in flight do; a second signal ends it at once.
-  const deadline = setTimeout(() => process.exit(1), STOP_DEADLINE_MS);
-  deadline.unref();
-  const again = (): void => process.exit(1);
-  process.once('SIGINT', again);
-  process.once('SIGTERM', again);
+  // requests in flight do; a second signal ends it at once. Either way with 130 (SIGINT) or 143.
+  const { signal, exitCode } = await stopSignal(STOP_DEADLINE_MS);
   r.say(`${signal}: stopping: saving state and telling trackers`);
   await server.stop();
   await manager.stop();
   await session.stop();
   await rm(apiJson, { force: true });
+  await lock.release();
   // Stopped cleanly; should anything still hold the event loop, it does not hold the process.
-  clearTimeout(deadline);
-  setTimeout(() => process.exit(0), 200).unref();
-  return 0;
+  setTimeout(() => process.exit(exitCode), 200).unref();
+  return exitCode;
 }
 
 /** A start-up failure (exit 1, one line): the state directory, the ports, the API. */

@@ -1,11 +1,13 @@
 // `bitswarm download <torrent|magnet> [-d DIR] [--peer HOST:PORT]... [--seed] [--json]` and
 // `bitswarm seed <torrent> -d DIR`: one session, one torrent, live progress.
 
+import { resolve } from 'node:path';
 import { loadTorrentArg } from '../lib/source.js';
 import type { Metainfo } from '../protocol/metainfo.js';
 import type { DiagnosticEvent } from '../session/diagnostics.js';
 import { etaSeconds, TorrentManager } from '../session/manager.js';
 import type { Session } from '../session/session.js';
+import { StateLock } from '../session/state-lock.js';
 import { StateStore } from '../session/state-store.js';
 import type { Torrent } from '../swarm/torrent.js';
 import { UsageError } from '../util/errors.js';
@@ -14,6 +16,7 @@ import { parse } from './args.js';
 import { defaultDownloadDir } from './config.js';
 import { type FileSelection, selectFiles } from './file-select.js';
 import { readNetOptions, startSession } from './net-options.js';
+import { onStopSignal } from './stop-signal.js';
 
 export interface RunOptions {
   mode: string;
@@ -90,21 +93,14 @@ export async function runTorrent(
   const r = new Reporter(o);
   const ac = new AbortController();
   let torrent: Torrent | undefined;
-  let finished = false;
   const started = Date.now();
   const code = await new Promise<number>((resolve) => {
-    const onSignal = (sig: string): void => {
+    // Ctrl-C or SIGTERM: the same clean stop, then 130 or 143 (the shell's code for that signal).
+    const offSignals = onStopSignal((sig, exitCode) => {
       r.say(`${sig}: stopping`);
-      resolve(finished ? 0 : 1);
-    };
-    const onInt = (): void => onSignal('SIGINT');
-    const onTerm = (): void => onSignal('SIGTERM');
-    process.once('SIGINT', onInt);
-    process.once('SIGTERM', onTerm);
-    ac.signal.addEventListener('abort', () => {
-      process.off('SIGINT', onInt);
-      process.off('SIGTERM', onTerm);
+      resolve(exitCode);
     });
+    ac.signal.addEventListener('abort', offSignals);
     let lastSummaryMs = Date.now();
     const summaryMs = summaryIntervalMs();
     const progress = (): void => {
@@ -216,7 +212,6 @@ export async function runTorrent(
         r.json({ event: 'verified', seconds: (Date.now() - started) / 1000 });
       });
       t.on('torrent:complete', () => {
-        finished = true;
         progress();
         const secs = (Date.now() - started) / 1000;
         r.say(
@@ -286,7 +281,14 @@ export async function runDownload(argv: string[], mode: 'download' | 'seed' = 'd
     keepSeeding: mode === 'seed' || values.seed === true,
     ...(select ? { select } : {}),
   };
-  const session = await startSession(net, values.state ? { stateDir: values.state } : {});
+  // A state directory belongs to one process: refused while a daemon (or another download) holds it.
+  const lock = values.state ? await StateLock.acquire(resolve(values.state), 'download') : undefined;
+  const session = await startSession(net, values.state ? { stateDir: values.state } : {}).catch(
+    async (err: unknown) => {
+      await lock?.release();
+      throw err;
+    },
+  );
   session.on('magnet:refused', (_hex, why) => process.stderr.write(`bitswarm: warning: ${why}\n`));
   if (values.state) {
     // With a state directory the download survives a stop or a crash: resume data is kept there.
@@ -322,7 +324,7 @@ export async function runDownload(argv: string[], mode: 'download' | 'seed' = 'd
         }
       },
       () => manager.stop(),
-    );
+    ).finally(() => lock?.release());
   }
   return runTorrent(session, opts, (attach, signal) => {
     const common = {

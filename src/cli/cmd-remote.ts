@@ -5,7 +5,7 @@
 import { resolve } from 'node:path';
 import { ApiClient, ApiClientError, findDaemon } from '../api/client.js';
 import { loadTorrentArg } from '../lib/source.js';
-import { parseAddress } from '../peer/dial.js';
+import { parseAddress } from '../protocol/address.js';
 import { quote } from '../protocol/errors.js';
 import type { TrackerStatus } from '../session/diagnostics.js';
 import type { TorrentView } from '../session/manager.js';
@@ -156,7 +156,14 @@ export async function runRemote(command: string, argv: string[]): Promise<number
       if (loaded.kind === 'magnet') body.magnet = arg;
       else body.torrent = Buffer.from(loaded.bytes).toString('base64');
       const c = await client(values);
-      const r = await c.request<{ infoHash: string; torrent: TorrentView }>('POST', '/torrents', body);
+      const r = await c
+        .request<{ infoHash: string; torrent: TorrentView }>('POST', '/torrents', body)
+        .catch((err: unknown) => {
+          // Already there (409): not bad input, the daemon's state; exit 1 with the daemon's line.
+          if (err instanceof ApiClientError && err.status === 409)
+            throw Object.assign(new Error(err.message), { code: 'ERR_DAEMON' });
+          throw err;
+        });
       if (values.json) out(JSON.stringify(r));
       else out(`added ${r.infoHash} ${r.torrent.name} (${r.torrent.status})`);
       return 0;

@@ -5,6 +5,7 @@ import { writeFile } from 'node:fs/promises';
 import { isIP } from 'node:net';
 import { networkInterfaces } from 'node:os';
 import { basename, dirname, resolve } from 'node:path';
+import { formatAddress } from '../protocol/address.js';
 import { formatMagnet } from '../protocol/magnet.js';
 import { parseMetainfo } from '../protocol/metainfo.js';
 import { createTorrent } from '../storage/create-torrent.js';
@@ -46,7 +47,7 @@ export async function runShare(argv: string[]): Promise<number> {
       infoHash: m.infoHash,
       name: m.name,
       trackers: m.announceList.flat(),
-      peers: [`${hostPart}:${session.port}`],
+      peers: [formatAddress({ host, port: session.port })],
     });
     if (values.json) {
       process.stdout.write(

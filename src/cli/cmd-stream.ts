@@ -6,6 +6,7 @@ import { once } from 'node:events';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { loadTorrentArg } from '../lib/source.js';
+import { formatAddress, parseAddress } from '../protocol/address.js';
 import type { Metainfo } from '../protocol/metainfo.js';
 import { claimMediaEnds } from '../stream/file-reader.js';
 import { createStreamHandler, streamPath } from '../stream/http-server.js';
@@ -16,13 +17,13 @@ import { formatRate } from '../util/format.js';
 import { intOption, parse } from './args.js';
 import { Reporter } from './cmd-download.js';
 import { readNetOptions, startSession } from './net-options.js';
+import { onStopSignal } from './stop-signal.js';
 
 function httpOption(v: string | undefined): { host: string; port: number } {
   if (v === undefined) return { host: '127.0.0.1', port: 0 };
-  const m = /^\[([0-9a-fA-F:.]+)\]:(\d{1,5})$/.exec(v) ?? /^([^:[\]\s]+):(\d{1,5})$/.exec(v);
-  const port = Number(m?.[2]);
-  if (!m || port > 65535) throw new UsageError(`stream: --http: "${v}" is not HOST:PORT`);
-  return { host: m[1]!, port };
+  const a = parseAddress(v, { allowPortZero: true });
+  if (!a) throw new UsageError(`stream: --http: "${v}" is not HOST:PORT`);
+  return a;
 }
 
 export async function runStream(argv: string[]): Promise<number> {
@@ -52,19 +53,16 @@ export async function runStream(argv: string[]): Promise<number> {
     await Promise.race([
       once(server, 'listening'),
       once(server, 'error').then(([err]) => {
-        throw new Error(`stream: cannot serve HTTP on ${http.host}:${http.port}: ${(err as Error).message}`);
+        throw new Error(`stream: cannot serve HTTP on ${formatAddress(http)}: ${(err as Error).message}`);
       }),
     ]);
     const addr = server.address() as AddressInfo;
     const base = `http://${addr.family === 'IPv6' ? `[${addr.address}]` : addr.address}:${addr.port}`;
     return await new Promise<number>((resolve) => {
-      const onInt = (): void => resolve(0);
-      process.once('SIGINT', onInt);
-      process.once('SIGTERM', onInt);
-      ac.signal.addEventListener('abort', () => {
-        process.off('SIGINT', onInt);
-        process.off('SIGTERM', onInt);
-      });
+      ac.signal.addEventListener(
+        'abort',
+        onStopSignal((_sig, exitCode) => resolve(exitCode)),
+      );
       const attach = (t: Torrent): void => {
         const m = t.metainfo;
         try {

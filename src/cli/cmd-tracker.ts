@@ -4,6 +4,7 @@ import { UsageError } from '../util/errors.js';
 import { parse } from './args.js';
 import { Reporter } from './cmd-download.js';
 import { readNetOptions, startSession } from './net-options.js';
+import { stopSignal } from './stop-signal.js';
 
 export async function runTracker(argv: string[]): Promise<number> {
   const { values, positionals } = parse('tracker', argv);
@@ -19,10 +20,7 @@ export async function runTracker(argv: string[]): Promise<number> {
   const host = net.bind ?? '0.0.0.0';
   r.say(`tracker on http://${host}:${session.port}/announce and udp://${host}:${session.port}`);
   r.json({ event: 'listening', port: session.port });
-  await new Promise<void>((resolve) => {
-    process.once('SIGINT', () => resolve());
-    process.once('SIGTERM', () => resolve());
-  });
+  const { exitCode } = await stopSignal();
   await session.stop();
-  return 0;
+  return exitCode;
 }

@@ -1,7 +1,8 @@
 // The network switches every socket-opening command takes (DESIGN.md): --port, --bind, --peer,
 // --no-dht, --no-lsd, --no-pex, --dht-bootstrap, and the session they configure.
-import { type PeerAddress, parseAddress } from '../peer/dial.js';
+
 import { ENCRYPTION_POLICIES, type EncryptionPolicy } from '../peer/encryption.js';
+import { type PeerAddress, parseAddress } from '../protocol/address.js';
 import type { Session, SessionOptions } from '../session/session.js';
 import { startSession as startSessionOn } from '../session/start-session.js';
 import { UsageError } from '../util/errors.js';
@@ -12,6 +13,8 @@ export interface NetConfig {
   bind: string | undefined;
   peers: PeerAddress[];
   session: SessionOptions;
+  /** --json: warnings go to stdout as `warning` events instead of lines on stderr. */
+  json: boolean;
 }
 
 export function readNetOptions(
@@ -31,6 +34,7 @@ export function readNetOptions(
     'max-per-ip'?: string;
     encryption?: string;
     'allow-local-peers'?: boolean;
+    json?: boolean;
   },
 ): NetConfig {
   const addr = (flag: string, p: string): PeerAddress => {
@@ -64,10 +68,23 @@ export function readNetOptions(
   if (down !== undefined) session.downloadLimitBytesPerSec = down;
   const perIp = intOption(command, 'max-per-ip', values['max-per-ip'], 1, 10_000);
   if (perIp !== undefined) session.maxConnectionsPerIp = perIp;
-  return { port: intOption(command, 'port', values.port, 0, 65535), bind: values.bind, peers, session };
+  return {
+    port: intOption(command, 'port', values.port, 0, 65535),
+    bind: values.bind,
+    peers,
+    session,
+    json: values.json === true,
+  };
 }
 
 /** Starts a session on the given port, or on 6881 and the next free ones when none was given. */
-export function startSession(net: NetConfig, extra: SessionOptions = {}): Promise<Session> {
-  return startSessionOn(net.port, { ...net.session, ...extra });
+export async function startSession(net: NetConfig, extra: SessionOptions = {}): Promise<Session> {
+  const session = await startSessionOn(net.port, { ...net.session, ...extra });
+  // A discovery method that could not start (LSD without multicast) is a warning: the others run.
+  for (const message of session.warnings) {
+    if (net.json)
+      process.stdout.write(`${JSON.stringify({ time: Date.now(), event: 'warning', message })}\n`);
+    else process.stderr.write(`bitswarm: warning: ${message}\n`);
+  }
+  return session;
 }

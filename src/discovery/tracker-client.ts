@@ -16,6 +16,7 @@ import { createSocket, type Socket as UdpSocket } from 'node:dgram';
 import { lookup } from 'node:dns/promises';
 import { request as httpRequest, type IncomingMessage } from 'node:http';
 import { request as httpsRequest } from 'node:https';
+import { isIP } from 'node:net';
 import { promisify } from 'node:util';
 import { gunzip, inflate } from 'node:zlib';
 import {
@@ -85,6 +86,8 @@ export interface TrackerClientOptions {
   signal?: AbortSignal;
   random?: () => number;
   userAgent?: string;
+  /** Local address every request leaves from (`--bind`): the tracker then records where we listen. */
+  localAddress?: string;
 }
 
 export interface TrackerReplyInfo {
@@ -392,6 +395,13 @@ export class TrackerClient extends TypedEmitter<TrackerClientEvents> {
   // -------------------------------------------------------------------------------------------------
   // HTTP
 
+  /** The bound address and its family (names resolve to that family only), or nothing. */
+  #localAddressOptions(): { localAddress: string; family: 4 | 6 } | Record<string, never> {
+    const local = this.#o.localAddress;
+    const family = local === undefined ? 0 : isIP(local);
+    return local !== undefined && (family === 4 || family === 6) ? { localAddress: local, family } : {};
+  }
+
   #httpGet(url: string, signal: AbortSignal): Promise<Buffer> {
     const maxBytes = this.#o.maxReplyBytes ?? 1024 * 1024;
     return new Promise<Buffer>((resolve, reject) => {
@@ -405,6 +415,7 @@ export class TrackerClient extends TypedEmitter<TrackerClientEvents> {
         method: 'GET',
         signal,
         agent: false,
+        ...this.#localAddressOptions(),
         headers: {
           'Accept-Encoding': 'gzip',
           'User-Agent': this.#o.userAgent ?? 'bitswarm',
@@ -540,12 +551,22 @@ export class TrackerClient extends TypedEmitter<TrackerClientEvents> {
   ): Promise<T> {
     const host = entry.parsed.hostname.replace(/^\[(.*)\]$/, '$1');
     const port = Number(entry.parsed.port);
-    const { address, family } = await lookup(host);
+    const { address, family } = await lookup(host, this.#localAddressOptions());
     if (signal.aborted) throw new TrackerError(entry.url, 'timed out or aborted');
     const socket: UdpSocket = createSocket(family === 6 ? 'udp6' : 'udp4');
     const peerBytes = family === 6 ? 18 : 6;
     const retransmitMs = this.#o.udpRetransmitMs ?? 2000;
+    const local = this.#o.localAddress;
     try {
+      if (local !== undefined && isIP(local) === family) {
+        await new Promise<void>((resolve, reject) => {
+          socket.once('error', reject);
+          socket.bind({ address: local, port: 0 }, () => {
+            socket.off('error', reject);
+            resolve();
+          });
+        });
+      }
       await new Promise<void>((resolve, reject) => {
         socket.once('error', reject);
         socket.connect(port, address, () => {

@@ -6,16 +6,16 @@
 // with a UsageError before any socket is opened, with the line the CLI prints for the same input.
 
 import { EventEmitter } from 'node:events';
-import { readFile } from 'node:fs/promises';
 import type { Server } from 'node:http';
-import { dirname, join, resolve } from 'node:path';
-import { formatAddress } from '../peer/dial.js';
+import { dirname, resolve } from 'node:path';
+import { formatAddress } from '../protocol/address.js';
 import { isAnnounce } from '../protocol/announce.js';
 import { parseMagnet } from '../protocol/magnet.js';
 import { parseMetainfo } from '../protocol/metainfo.js';
 import { TorrentManager } from '../session/manager.js';
 import { type Session, SessionError, type SessionOptions } from '../session/session.js';
 import { startSession } from '../session/start-session.js';
+import { StateLock } from '../session/state-lock.js';
 import { type SessionSettings, StateStore } from '../session/state-store.js';
 import { CreateError, createTorrent } from '../storage/create-torrent.js';
 import { UsageError } from '../util/errors.js';
@@ -89,7 +89,8 @@ export interface SeedOptions {
 export interface ClientEventMap {
   /** A torrent was added (by add(), seed(), or loaded from the state directory). */
   torrent: [Torrent];
-  /** A problem that stops nothing: a damaged file of the state directory (that torrent is skipped or rechecked). */
+  /** A problem that stops nothing: a damaged file of the state directory (that torrent is skipped or
+   * rechecked), a discovery method that could not start (LSD on a host without multicast). */
   warning: [Error];
 }
 
@@ -104,6 +105,8 @@ export class Client extends EventEmitter<ClientEventMap> {
   #ready: Promise<Running> | undefined;
   #running: Running | undefined;
   #closing: Promise<void> | undefined;
+  /** The state directory's lock, held from ready() to close(). */
+  #lock: StateLock | undefined;
 
   constructor(options: ClientOptions = {}) {
     super({ captureRejections: false });
@@ -143,10 +146,18 @@ export class Client extends EventEmitter<ClientEventMap> {
     let store: StateStore | undefined;
     let settings: SessionSettings = {};
     if (o.stateDir !== undefined) {
-      store = new StateStore(resolve(o.stateDir));
-      await store.open();
-      await refuseIfDaemonRuns(store.dir);
-      settings = await store.loadSettings();
+      // One process per state directory: refused while a daemon (or a download --state) holds it.
+      const lock = await StateLock.acquire(resolve(o.stateDir), 'client');
+      this.#lock = lock;
+      try {
+        store = new StateStore(lock.dir);
+        await store.open();
+        settings = await store.loadSettings();
+      } catch (err) {
+        this.#lock = undefined;
+        await lock.release();
+        throw err;
+      }
     }
     const pick = <K extends keyof SessionSettings>(key: K, given: SessionSettings[K]): void => {
       if (given !== undefined) settings[key] = given;
@@ -175,7 +186,11 @@ export class Client extends EventEmitter<ClientEventMap> {
       ...(store ? { stateDir: store.dir } : {}),
       ...(o.allowLocalPeers ? { allowLocalPeers: true } : {}),
     };
-    const session = await startSession(settings.port, sessionOptions);
+    const session = await startSession(settings.port, sessionOptions).catch(async (err: unknown) => {
+      await this.#lock?.release();
+      this.#lock = undefined;
+      throw err;
+    });
     const manager = new TorrentManager({
       session,
       ...(store ? { store } : {}),
@@ -185,6 +200,8 @@ export class Client extends EventEmitter<ClientEventMap> {
       ...(settings.maxActiveSeeds !== undefined ? { maxActiveSeeds: settings.maxActiveSeeds } : {}),
     });
     const running = { session, manager };
+    // A discovery method that could not start (LSD without multicast): the client runs without it.
+    for (const w of session.warnings) this.emit('warning', new Error(w));
     try {
       this.#route(manager);
       this.#running = running;
@@ -200,6 +217,8 @@ export class Client extends EventEmitter<ClientEventMap> {
       this.#running = undefined;
       await manager.stop();
       await session.stop();
+      await this.#lock?.release();
+      this.#lock = undefined;
       throw err;
     }
   }
@@ -364,6 +383,8 @@ export class Client extends EventEmitter<ClientEventMap> {
     await running.manager.stop();
     await running.session.stop();
     this.#running = undefined;
+    await this.#lock?.release();
+    this.#lock = undefined;
   }
 
   async #started(): Promise<Running> {
@@ -397,23 +418,4 @@ function checkOptions(o: ClientOptions): ClientOptions {
   }
   if (o.dhtBootstrap !== undefined) parsePeers(o.dhtBootstrap);
   return { ...o };
-}
-
-/** A state directory belongs to one process: a daemon that runs on it (its api.json names a live pid) keeps it. */
-async function refuseIfDaemonRuns(stateDir: string): Promise<void> {
-  let pid: unknown;
-  try {
-    pid = (JSON.parse(await readFile(join(stateDir, 'api.json'), 'utf8')) as { pid?: unknown }).pid;
-  } catch {
-    return;
-  }
-  if (typeof pid !== 'number' || !Number.isInteger(pid) || pid <= 0 || pid === process.pid) return;
-  try {
-    process.kill(pid, 0);
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ESRCH') return;
-  }
-  throw new SessionError(
-    `${stateDir}: in use by a bitswarm daemon (pid ${pid}); stop it or use another stateDir`,
-  );
 }

@@ -9,7 +9,7 @@
 
 import { EventEmitter } from 'node:events';
 import type { Readable } from 'node:stream';
-import { parseAddress } from '../peer/dial.js';
+import { parseAddress } from '../protocol/address.js';
 import { formatMagnet, type Magnet } from '../protocol/magnet.js';
 import type { Metainfo } from '../protocol/metainfo.js';
 import { rawTorrent, type TorrentManager, type TorrentStatus, type TorrentView } from '../session/manager.js';

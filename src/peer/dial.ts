@@ -1,23 +1,8 @@
 // Opens an outgoing TCP connection with a connect timeout and an abort signal.
-import { isIP, Socket } from 'node:net';
+import { Socket } from 'node:net';
+import { formatAddress, type PeerAddress } from '../protocol/address.js';
 
-export interface PeerAddress {
-  host: string;
-  port: number;
-}
-
-export function formatAddress(a: PeerAddress): string {
-  return isIP(a.host) === 6 ? `[${a.host}]:${a.port}` : `${a.host}:${a.port}`;
-}
-
-/** Parses `host:port` or `[v6]:port`. Returns undefined when it is not one. */
-export function parseAddress(s: string): PeerAddress | undefined {
-  const m = /^\[([0-9a-fA-F:.]+)\]:(\d{1,5})$/.exec(s) ?? /^([^:[\]\s]+):(\d{1,5})$/.exec(s);
-  if (!m) return undefined;
-  const port = Number(m[2]);
-  if (port < 1 || port > 65535) return undefined;
-  return { host: m[1]!, port };
-}
+export type { PeerAddress };
 
 export interface DialOptions {
   timeoutMs?: number;

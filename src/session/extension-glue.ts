@@ -3,7 +3,7 @@
 // The torrent only carries extension messages; the decisions live in src/discovery/pex.ts.
 
 import { type PexPeer, PexReceiver, PexSender } from '../discovery/pex.js';
-import type { PeerAddress } from '../peer/dial.js';
+import type { PeerAddress } from '../protocol/address.js';
 import { DisconnectReason } from '../protocol/peer-wire.js';
 import { decodeUtMetadata, encodeUtMetadata, metadataPiece } from '../protocol/ut-metadata.js';
 import type { Torrent } from '../swarm/torrent.js';

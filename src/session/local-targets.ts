@@ -8,6 +8,7 @@
 
 import { lookup } from 'node:dns/promises';
 import { networkInterfaces } from 'node:os';
+import { parseAddress } from '../protocol/address.js';
 import { parseIp, unbracket } from '../protocol/ip.js';
 
 /** True for loopback, link-local and unspecified IPv4/IPv6 literals (and IPv4-mapped forms of them). */
@@ -81,7 +82,8 @@ export async function filterMagnetTargets(
       return undefined;
     }
   };
-  const peerHost = (p: string): string => p.slice(0, p.lastIndexOf(':'));
+  // A peer that does not parse is not dialled at all (see Session.addMagnet).
+  const peerHost = (p: string): string | undefined => parseAddress(p)?.host;
   const [t, p] = await Promise.all([
     Promise.all(trackers.map((u) => keep(u, trackerHost(u), 'tracker'))),
     Promise.all(peers.map((x) => keep(x, peerHost(x), 'peer'))),

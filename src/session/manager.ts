@@ -15,8 +15,7 @@
 import { constants as fsConstants, type Stats } from 'node:fs';
 import { copyFile, lstat, mkdir, rename, rm, rmdir, stat, unlink, utimes } from 'node:fs/promises';
 import { dirname, join, relative, resolve, sep } from 'node:path';
-import type { PeerAddress } from '../peer/dial.js';
-import { parseAddress } from '../peer/dial.js';
+import { formatAddress, type PeerAddress, parseSavedAddress } from '../protocol/address.js';
 import { encode } from '../protocol/bencode.js';
 import { formatMagnet, type Magnet, parseMagnet } from '../protocol/magnet.js';
 import { type Metainfo, parseMetainfo } from '../protocol/metainfo.js';
@@ -75,6 +74,8 @@ export interface AddRequest {
    * from it): when no file has changed since, every piece is trusted and the check is skipped.
    */
   hashedAtMs?: number;
+  /** A torrent already held is refused (ERR_CONFLICT, "already exists") instead of returned. */
+  refuseExisting?: boolean;
 }
 
 export interface TorrentView {
@@ -248,6 +249,10 @@ export class TorrentManager extends TypedEmitter<ManagerEvents> {
         ? await unchangedSince(req.metainfo, resolve(req.dir), req.hashedAtMs)
         : undefined;
     const existing = this.#entries.get(hex);
+    if (existing && req.refuseExisting) {
+      const r = existing.record;
+      throw new ManagerError('ERR_CONFLICT', `torrent ${hex} already exists: ${r.name}, in ${r.dir}`);
+    }
     if (existing) {
       if (req.peers?.length) existing.torrent?.addPeers(req.peers);
       return hex;
@@ -271,7 +276,7 @@ export class TorrentManager extends TypedEmitter<ManagerEvents> {
         : {}),
       ...(req.seedRatio !== undefined ? { seedRatio: req.seedRatio } : {}),
       ...(req.seedTimeSec !== undefined ? { seedTimeSec: req.seedTimeSec } : {}),
-      ...(req.peers?.length ? { peers: req.peers.map((p) => `${p.host}:${p.port}`) } : {}),
+      ...(req.peers?.length ? { peers: req.peers.map(formatAddress) } : {}),
       ...(req.sequential ? { sequential: true } : {}),
       ...(req.magnet && !req.metainfo ? { magnet: formatMagnet(req.magnet) } : {}),
       ...(resume ? { resume } : {}),
@@ -311,7 +316,7 @@ export class TorrentManager extends TypedEmitter<ManagerEvents> {
     const e = this.#get(hex);
     if (peers.length === 0) return;
     const known = new Set(e.record.peers ?? []);
-    for (const p of peers) known.add(`${p.host}:${p.port}`);
+    for (const p of peers) known.add(formatAddress(p));
     e.record.peers = [...known].slice(-200);
     e.dirty = true;
     e.torrent?.addPeers(peers);
@@ -580,7 +585,7 @@ export class TorrentManager extends TypedEmitter<ManagerEvents> {
   async #activate(e: Entry): Promise<void> {
     const common = {
       dir: e.record.dir,
-      peers: (e.record.peers ?? []).map(parseAddress).filter((a): a is PeerAddress => a !== undefined),
+      peers: (e.record.peers ?? []).map(parseSavedAddress).filter((a): a is PeerAddress => a !== undefined),
       uploadLimitBytesPerSec: e.record.uploadLimitBytesPerSec ?? 0,
       downloadLimitBytesPerSec: e.record.downloadLimitBytesPerSec ?? 0,
       onTorrent: (t: Torrent) => this.#attach(e, t),
@@ -640,7 +645,9 @@ export class TorrentManager extends TypedEmitter<ManagerEvents> {
   #attach(e: Entry, t: Torrent): void {
     e.torrent = t;
     // Peers given while the torrent was starting (addPeers) are in the record: dial them too.
-    t.addPeers((e.record.peers ?? []).map(parseAddress).filter((a): a is PeerAddress => a !== undefined));
+    t.addPeers(
+      (e.record.peers ?? []).map(parseSavedAddress).filter((a): a is PeerAddress => a !== undefined),
+    );
     this.emit('torrent:active', e.hex, t);
     if (!e.metainfo) {
       // Metadata fetched for a magnet: remember it.

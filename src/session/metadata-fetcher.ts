@@ -5,7 +5,7 @@
 import { setMaxListeners } from 'node:events';
 import type { Socket } from 'node:net';
 import { PeerConnection } from '../peer/connection.js';
-import { FIRST_RETRY_MS, formatAddress, type PeerAddress, retryDelayMs } from '../peer/dial.js';
+import { FIRST_RETRY_MS, retryDelayMs } from '../peer/dial.js';
 import {
   connectOutgoing,
   dialsEncrypted,
@@ -13,6 +13,7 @@ import {
   type IncomingMse,
   mayNotSpeakMse,
 } from '../peer/encryption.js';
+import { formatAddress, type PeerAddress } from '../protocol/address.js';
 import { type Metainfo, parseInfoDict } from '../protocol/metainfo.js';
 import { DisconnectReason, type Handshake } from '../protocol/peer-wire.js';
 import {
@@ -238,7 +239,7 @@ export class MetadataFetcher extends TypedEmitter<MetadataFetcherEvents> {
         ...mse,
       }),
       host,
-      `${host}:${socket.remotePort}`,
+      formatAddress({ host, port: socket.remotePort ?? 0 }),
     );
   }
 

@@ -18,7 +18,6 @@ import { LsdNode } from '../discovery/lsd.js';
 import { TrackerClient } from '../discovery/tracker-client.js';
 import { TrackerServer } from '../discovery/tracker-server.js';
 import { makePeerId } from '../peer/connection.js';
-import type { PeerAddress } from '../peer/dial.js';
 import {
   type EncryptionPolicy,
   type IncomingMse,
@@ -27,6 +26,7 @@ import {
   runMse,
 } from '../peer/encryption.js';
 import { readHandshake } from '../peer/handshake.js';
+import { type PeerAddress, parseAddress } from '../protocol/address.js';
 import type { Magnet } from '../protocol/magnet.js';
 import type { Metainfo } from '../protocol/metainfo.js';
 import { req2Hash, streamKind } from '../protocol/mse.js';
@@ -113,6 +113,8 @@ export interface SessionEvents extends Record<string, unknown[]> {
   'metadata:fetched': [infoHashHex: string];
   /** A magnet's tracker or peer that is not contacted (a local address; see local-targets.ts). */
   'magnet:refused': [infoHashHex: string, why: string];
+  /** A discovery method that could not start (LSD without a multicast route, say); the others run. */
+  'discovery:failed': [method: string, message: string];
 }
 
 export class SessionError extends Error {
@@ -158,6 +160,8 @@ export class Session extends TypedEmitter<SessionEvents> {
   #dhtJoined = false;
   #lastDhtSaveMs = Date.now();
   #port = 0;
+  /** Discovery methods that could not start, one line each (also emitted as `discovery:failed`). */
+  readonly warnings: string[] = [];
   #started = false;
   #stopped = false;
 
@@ -354,7 +358,14 @@ export class Session extends TypedEmitter<SessionEvents> {
       this.#slots.get(hex)?.torrent.addPeers([peer], 'lsd');
       this.#fetchers.get(hex)?.addPeers([peer]);
     });
-    if (await lsd.start()) this.#lsd = lsd;
+    // No multicast route (a container, a namespace with only loopback): the other methods still run.
+    const ok = await lsd.start().catch((err: Error) => {
+      const line = `LSD is off: ${err.message}`;
+      this.warnings.push(line);
+      this.emit('discovery:failed', 'lsd', line);
+      return false;
+    });
+    if (ok) this.#lsd = lsd;
   }
 
   #onConnection(socket: Socket): void {
@@ -439,6 +450,12 @@ export class Session extends TypedEmitter<SessionEvents> {
     }
   }
 
+  /** The address outgoing sockets leave from: the bound one, unless it is a wildcard. */
+  #localAddress(): string | undefined {
+    const bind = this.#o.bind;
+    return bind && bind !== '0.0.0.0' && bind !== '::' ? bind : undefined;
+  }
+
   #ownAddresses(): PeerAddress[] {
     const bind = this.#o.bind;
     return bind && bind !== '0.0.0.0' && bind !== '::' ? [{ host: bind, port: this.#port }] : [];
@@ -472,9 +489,7 @@ export class Session extends TypedEmitter<SessionEvents> {
         : {}),
       ...(options.skipCheck ? { skipCheck: true } : {}),
       ...(options.sequential ? { sequential: true } : {}),
-      ...(this.#o.bind && this.#o.bind !== '0.0.0.0' && this.#o.bind !== '::'
-        ? { localAddress: this.#o.bind }
-        : {}),
+      ...(this.#localAddress() ? { localAddress: this.#localAddress()! } : {}),
       ...options.torrentOptions,
     });
     const glue = new ExtensionGlue(torrent, {
@@ -546,6 +561,7 @@ export class Session extends TypedEmitter<SessionEvents> {
       tiers,
       getStats,
       signal: this.#ac.signal,
+      ...(this.#localAddress() ? { localAddress: this.#localAddress()! } : {}),
       ...(this.#o.trackerClientTimeoutMs !== undefined ? { timeoutMs: this.#o.trackerClientTimeoutMs } : {}),
       ...(this.#o.trackerRetryMinMs !== undefined ? { retryMinMs: this.#o.trackerRetryMinMs } : {}),
       ...(this.#o.trackerStopTimeoutMs !== undefined ? { stopTimeoutMs: this.#o.trackerStopTimeoutMs } : {}),
@@ -586,17 +602,16 @@ export class Session extends TypedEmitter<SessionEvents> {
       infoHash: magnet.infoHash,
       peerId: this.peerId,
       port: this.#port,
-      ...(this.#o.bind && this.#o.bind !== '0.0.0.0' && this.#o.bind !== '::'
-        ? { localAddress: this.#o.bind }
-        : {}),
+      ...(this.#localAddress() ? { localAddress: this.#localAddress()! } : {}),
       trackers: targets.trackers,
       name: magnet.name,
       encryption: this.encryption,
     });
     this.#fetchers.set(hex, fetcher);
     options.onFetcher?.(fetcher);
-    const { parseAddress } = await import('../peer/dial.js');
-    fetcher.addPeers(targets.peers.map(parseAddress).filter((a): a is PeerAddress => a !== undefined));
+    fetcher.addPeers(
+      targets.peers.map((p) => parseAddress(p)).filter((a): a is PeerAddress => a !== undefined),
+    );
     fetcher.addPeers(options.peers ?? [], { manual: true });
     let client: TrackerClient | undefined;
     if (this.#o.trackerClient !== false && targets.trackers.length > 0) {

@@ -1,5 +1,6 @@
 // The state directory: what a session remembers across a restart or a crash.
 //
+//   <state>/lock                   the one process that uses this directory (state-lock.ts)
 //   <state>/session.json           the session's own settings
 //   <state>/api.json               where the daemon's control API listens (for the CLI)
 //   <state>/api-token              the control API's token (mode 0600)
@@ -68,6 +69,8 @@ export interface SessionSettings {
   maxActiveSeeds?: number;
   maxConnections?: number;
   maxConnectionsPerTorrent?: number;
+  /** The daemon's default download folder (its `-d`), absolute. */
+  downloadDir?: string;
 }
 
 export class StateStore {

@@ -10,7 +10,7 @@ import { createHash, type Hash } from 'node:crypto';
 import { setMaxListeners } from 'node:events';
 import type { Socket } from 'node:net';
 import { PeerConnection, type PeerConnectionOptions } from '../peer/connection.js';
-import { formatAddress, type PeerAddress, retryDelayMs } from '../peer/dial.js';
+import { retryDelayMs } from '../peer/dial.js';
 import {
   connectOutgoing,
   dialsEncrypted,
@@ -18,6 +18,7 @@ import {
   type IncomingMse,
   mayNotSpeakMse,
 } from '../peer/encryption.js';
+import { formatAddress, type PeerAddress } from '../protocol/address.js';
 import type { Metainfo } from '../protocol/metainfo.js';
 import type { DisconnectReason, Handshake } from '../protocol/peer-wire.js';
 import { BLOCK_SIZE, blockKey } from '../protocol/peer-wire.js';
@@ -837,7 +838,7 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
     }
     const options = this.#connOptions();
     const conn = PeerConnection.incoming(socket, handshake, rest, mse ? { ...options, ...mse } : options);
-    this.#attach(conn, host, `${host}:${socket.remotePort ?? 0}`);
+    this.#attach(conn, host, formatAddress({ host, port: socket.remotePort ?? 0 }));
   }
 
   /**

@@ -99,7 +99,7 @@ test('SIGTERM then SIGINT: resume data flushed, tracker told stopped, exit withi
   }
   const stop1 = await stopDaemon(d1, 'SIGTERM');
   console.log(`# SIGTERM: daemon exited in ${stop1.ms} ms`);
-  assert.equal(stop1.code, 0, d1.stderr());
+  assert.equal(stop1.code, 143, d1.stderr());
   assert.ok(stop1.ms < 5000, `exit took ${stop1.ms} ms`);
   const stopped1 = announces.filter((x) => x.infoHash === hex && x.event === 'stopped');
   assert.equal(stopped1.length, 1, 'the tracker was told stopped once');
@@ -132,7 +132,7 @@ test('SIGTERM then SIGINT: resume data flushed, tracker told stopped, exit withi
   }
   const stop2 = await stopDaemon(d2, 'SIGINT');
   console.log(`# SIGINT: daemon exited in ${stop2.ms} ms`);
-  assert.equal(stop2.code, 0, d2.stderr());
+  assert.equal(stop2.code, 130, d2.stderr());
   assert.ok(stop2.ms < 5000, `exit took ${stop2.ms} ms`);
   assert.equal(announces.filter((x) => x.infoHash === hex && x.event === 'stopped').length, 2);
 });

@@ -1,0 +1,106 @@
+// Issue 20, fault 4: what a user sets survives a daemon restart — session limits set through the API
+// (`bitswarm limits`, `bitswarm set`) and the daemon's `-d` — and adding a torrent that is already
+// there is refused (409, one line; `bitswarm add` exits 1) instead of silently ignoring the new folder.
+import assert from 'node:assert/strict';
+import { join } from 'node:path';
+import { after, before, test } from 'node:test';
+import { bitswarmNodeArgs, type JsonChild, runBitswarm, spawnJson } from '../../interop/helpers.js';
+import { daemonApi, makeTorrent, type SampleTorrent, tempDir, waitFor } from '../api/helpers.js';
+
+let root: string;
+let cleanup: () => Promise<void>;
+let sample: SampleTorrent;
+
+before(async () => {
+  ({ dir: root, cleanup } = await tempDir('daemon-settings'));
+  sample = await makeTorrent(root, 'kept', [30_000], { single: true });
+});
+
+after(async () => {
+  await cleanup();
+});
+
+async function startDaemon(state: string, extra: readonly string[]): Promise<JsonChild> {
+  const d = spawnJson(
+    bitswarmNodeArgs([
+      'daemon',
+      '--state',
+      state,
+      '--bind',
+      '127.0.0.1',
+      '--no-dht',
+      '--port',
+      '0',
+      '--json',
+      ...extra,
+    ]),
+  );
+  await waitFor(() => d.lines.some((l) => l.event === 'listening'), 'the daemon to listen', 15_000).catch(
+    (err: Error) => {
+      d.child.kill('SIGKILL');
+      throw new Error(`${err.message}: ${d.stderr()}`);
+    },
+  );
+  return d;
+}
+
+async function stopDaemon(d: JsonChild): Promise<void> {
+  d.child.kill('SIGTERM');
+  await d.exited;
+}
+
+test('limits set through the API and -d outlive a restart; a second add of a torrent is a 409', {
+  timeout: 60_000,
+}, async () => {
+  const state = join(root, 'state');
+  const downloads = join(root, 'downloads');
+  const limits = {
+    uploadLimitBytesPerSec: 100_000,
+    downloadLimitBytesPerSec: 200_000,
+    maxActiveDownloads: 3,
+    maxActiveSeeds: 4,
+    maxConnections: 77,
+  };
+  const first = await startDaemon(state, ['-d', downloads]);
+  try {
+    const api = await daemonApi(state);
+    const put = await api('PUT', '/session/limits', limits);
+    assert.equal(put.status, 200, put.text);
+  } finally {
+    await stopDaemon(first);
+  }
+
+  // Restarted without -d and without limits: both come back from the state directory.
+  const second = await startDaemon(state, []);
+  try {
+    const api = await daemonApi(state);
+    const session = (await api('GET', '/session')).json as { limits: typeof limits };
+    assert.deepEqual(session.limits, limits);
+    const torrent = sample.torrentBytes.toString('base64');
+    const added = await api('POST', '/torrents', { torrent, paused: true });
+    assert.equal(added.status, 201, added.text);
+    const view = (added.json as { torrent: { dir: string } }).torrent;
+    assert.equal(view.dir, downloads);
+
+    // The same torrent again, into another folder: refused, and the first stays where it was.
+    const hex = sample.metainfo.infoHashHex;
+    const line = `torrent ${hex} already exists: ${sample.name}, in ${downloads}`;
+    const again = await api('POST', '/torrents', { torrent, dir: join(downloads, 'other') });
+    assert.equal(again.status, 409, again.text);
+    assert.equal((again.json as { error: { message: string } }).error.message, line);
+    const cli = await runBitswarm([
+      'add',
+      sample.torrentPath,
+      '--state',
+      state,
+      '-d',
+      join(downloads, 'other'),
+    ]);
+    assert.equal(cli.code, 1, cli.stderr);
+    assert.equal(cli.stderr, `bitswarm: ${line}\n`);
+    const shown = (await api('GET', `/torrents/${hex}`)).json as { dir: string };
+    assert.equal(shown.dir, downloads);
+  } finally {
+    await stopDaemon(second);
+  }
+});
