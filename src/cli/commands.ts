@@ -105,7 +105,7 @@ function oneOrAll<V extends 'pause' | 'resume'>(verb: V) {
 export const COMMANDS = {
   create: {
     usage:
-      'create <path> [-o FILE] [-a URL|host:port]... [--piece-length BYTES] [--private] [--comment TEXT] [--web-seed URL]... [--exclude-hidden] [--no-date] [--threads N] [-q] [--json]',
+      'create <path> [-o FILE] [-a URL|host:port]... [--piece-length BYTES] [--private] [--comment TEXT] [--web-seed URL]... [--exclude-hidden] [--no-date] [--threads N] [--force] [-q] [--json]',
     summary: 'create a .torrent from a file or folder',
     positional: 'file',
     options: {
@@ -134,6 +134,7 @@ export const COMMANDS = {
       'exclude-hidden': { type: 'boolean', help: 'leave out files and folders whose names start with a dot' },
       'no-date': { type: 'boolean', help: 'omit the creation date (reproducible output)' },
       threads: { type: 'string', arg: 'N', help: 'hashing threads (default: all cores for large inputs)' },
+      force: { type: 'boolean', help: 'overwrite the .torrent if it exists (refused by default)' },
       quiet: { type: 'boolean', short: 'q', help: 'no progress bar' },
       json: { type: 'boolean', help: 'print the result as JSON' },
     },
@@ -237,7 +238,7 @@ export const COMMANDS = {
     examples: ['bitswarm seed photos.torrent -d ~/'],
   },
   share: {
-    usage: 'share <path> [--port N] [-o FILE] [--announce-host HOST]',
+    usage: 'share <path> [--port N] [-o FILE] [--force] [--announce-host HOST]',
     summary: 'share a file or folder: create a torrent tracked by this peer and seed it',
     positional: 'file',
     options: {
@@ -254,6 +255,7 @@ export const COMMANDS = {
         help: "the address other peers reach this one at (default: --bind, or this machine's first LAN address)",
       },
       private: { type: 'boolean', help: 'set the private flag' },
+      force: { type: 'boolean', help: 'overwrite the .torrent if it exists (refused by default)' },
       ...output,
       ...net,
     },
