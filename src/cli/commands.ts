@@ -71,6 +71,14 @@ const output = {
   },
 } as const satisfies Record<string, OptionSpec>;
 
+/** Commands that write downloaded data (download, stream, seed, share, daemon). */
+const data = {
+  'no-part-suffix': {
+    type: 'boolean',
+    help: 'write incomplete files under their own names (default: <name>.part until every piece of the file is verified)',
+  },
+} as const satisfies Record<string, OptionSpec>;
+
 const remote = {
   state: {
     type: 'string',
@@ -183,6 +191,7 @@ export const COMMANDS = {
         help: 'skip the files whose path matches (repeatable): *.nfo, extras/**',
       },
       ...output,
+      ...data,
       ...net,
     },
     examples: [
@@ -219,6 +228,7 @@ export const COMMANDS = {
         help: "start CMD with the file's URL as its last argument (e.g. mpv); stream exits when it does",
       },
       ...output,
+      ...data,
       ...net,
     },
     examples: [
@@ -233,6 +243,7 @@ export const COMMANDS = {
     options: {
       dir: { type: 'string', short: 'd', arg: 'DIR', complete: 'dir', help: 'where the data is' },
       ...output,
+      ...data,
       ...net,
     },
     examples: ['bitswarm seed photos.torrent -d ~/'],
@@ -257,6 +268,7 @@ export const COMMANDS = {
       private: { type: 'boolean', help: 'set the private flag' },
       force: { type: 'boolean', help: 'overwrite the .torrent if it exists (refused by default)' },
       ...output,
+      ...data,
       ...net,
     },
     examples: ['bitswarm share ./photos', 'bitswarm share ./photos --announce-host 192.168.1.20 --port 7000'],
@@ -317,6 +329,7 @@ export const COMMANDS = {
         help: 'peer connections over all torrents (default 500)',
       },
       ...output,
+      ...data,
       ...net,
     },
     examples: [

@@ -31,6 +31,7 @@ export function readNetOptions(
     'max-per-ip'?: string;
     encryption?: string;
     'allow-local-peers'?: boolean;
+    'no-part-suffix'?: boolean;
   },
 ): NetConfig {
   const addr = (flag: string, p: string): PeerAddress => {
@@ -47,6 +48,7 @@ export function readNetOptions(
     tracker: !values['no-tracker'],
     openTracker: values['open-tracker'] ?? false,
     ...(values['allow-local-peers'] ? { allowLocalPeers: true } : {}),
+    ...(values['no-part-suffix'] ? { partSuffix: false } : {}),
   };
   if (boot) session.dhtBootstrap = boot.includes('none') ? [] : boot.map((b) => addr('dht-bootstrap', b));
   if (values.bind) session.bind = values.bind;
