@@ -994,7 +994,8 @@ export async function deleteTorrentData(
     // birth time the record holds, so the record covers whichever name it has now.
     for (const suffix of ['', '.part']) {
       const elements = suffix === '' ? f.path : [...f.path.slice(0, -1), f.path.at(-1)! + suffix];
-      await deleteIfOurs(root, elements, created, ours.get(i), report);
+      // A folder on the way that is kept is said once, for the file's own name.
+      await deleteIfOurs(root, elements, created, ours.get(i), report, suffix === '');
     }
   }
   // The folders it created, deepest first; one that holds anything else stays.
@@ -1038,6 +1039,7 @@ async function deleteIfOurs(
   created: TorrentRecord['created'],
   made: { ino: number; born?: number } | undefined,
   report: DeleteReport,
+  sayPath: boolean,
 ): Promise<void> {
   const keep = (path: string, reason: string): void => {
     report.kept.push({ path, reason });
@@ -1045,17 +1047,17 @@ async function deleteIfOurs(
   const shown = elements.join('/');
   const p = resolve(root, ...elements);
   if (!isInside(root, p)) {
-    keep(shown, 'outside the download folder');
+    if (sayPath) keep(shown, 'outside the download folder');
     return;
   }
   const at = await walkNoSymlink(root, elements);
   if (at.kind === 'missing') return;
   if (at.kind === 'symlink') {
-    keep(shown, `path goes through a symlink (${at.where})`);
+    if (sayPath) keep(shown, `path goes through a symlink (${at.where})`);
     return;
   }
   if (at.kind === 'not-folder') {
-    keep(shown, `${at.where} is not a folder`);
+    if (sayPath) keep(shown, `${at.where} is not a folder`);
     return;
   }
   if (at.st.isSymbolicLink()) {
