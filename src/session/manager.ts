@@ -988,11 +988,13 @@ export async function deleteTorrentData(
     report.kept.push({ path, reason });
   };
   const ours = new Map((created?.files ?? []).map((f) => [f.file, f]));
+  const paths = new Set(m.files.map((f) => f.path.join('/')));
   for (const [i, f] of m.files.entries()) {
     if (f.padding) continue;
     // Under its own name, or `.part` while incomplete (file-storage.ts): a rename keeps the inode and
     // birth time the record holds, so the record covers whichever name it has now.
     for (const suffix of ['', '.part']) {
+      if (suffix !== '' && paths.has(`${f.path.join('/')}${suffix}`)) continue; // another file's own name
       const elements = suffix === '' ? f.path : [...f.path.slice(0, -1), f.path.at(-1)! + suffix];
       // A folder on the way that is kept is said once, for the file's own name.
       await deleteIfOurs(root, elements, created, ours.get(i), report, suffix === '');

@@ -176,6 +176,8 @@ export class FileStorage implements Storage {
   readonly #gate = new OpenGate();
   readonly #onCreate: ((created: CreatedEntry) => void) | undefined;
   readonly #partSuffix: boolean;
+  /** 1 where `<name>.part` is another file of the torrent: that file never takes or looks for it. */
+  readonly #noPartName: Uint8Array;
   /** Pieces touching each file (0 for padding and empty files): a file is complete when all are verified. */
   readonly #piecesOfFile: Int32Array;
   /** Of those, the ones not yet told verified since open(). */
@@ -219,6 +221,10 @@ export class FileStorage implements Storage {
     this.#maxOpen = maxOpen;
     this.#onCreate = options.onCreate;
     this.#partSuffix = options.partSuffix ?? false;
+    const paths = new Set(metainfo.files.map((f) => f.path.join('/')));
+    this.#noPartName = Uint8Array.from(metainfo.files, (f) =>
+      paths.has(`${f.path.join('/')}${PART_SUFFIX}`) ? 1 : 0,
+    );
     this.#piecesOfFile = new Int32Array(metainfo.files.length);
     metainfo.files.forEach((f, i) => {
       if (f.padding || f.length === 0) return;
@@ -514,8 +520,9 @@ export class FileStorage implements Storage {
 
   async #statSize(index: number): Promise<number | undefined> {
     const path = join(this.#realRoot, ...this.#meta.files[index]!.path);
-    // Its own name, then `.part`, then its own name again: a rename between the first two looks.
-    for (const p of [path, path + PART_SUFFIX, path]) {
+    // Not while the file is being renamed: it could be under neither name for a moment.
+    await this.#fileLocks.get(index);
+    for (const p of this.#noPartName[index] ? [path] : [path, path + PART_SUFFIX]) {
       try {
         return (await stat(p)).size;
       } catch (err) {
@@ -637,7 +644,7 @@ export class FileStorage implements Storage {
         dir = next;
       }
       const name = elements[elements.length - 1]!;
-      for (const part of [false, true]) {
+      for (const part of this.#noPartName[index] ? [false] : [false, true]) {
         const path = join(dir, part ? name + PART_SUFFIX : name);
         const st = await lstatOrUndefined(path);
         if (st === undefined) continue;
@@ -646,7 +653,7 @@ export class FileStorage implements Storage {
         if (!st.isFile()) throw new StorageError(StorageErrorCode.WrongType, path, 'is not a regular file');
         return { path, dir, exists: true, part };
       }
-      const part = this.#partSuffix && this.#unverifiedOfFile[index]! > 0;
+      const part = this.#partSuffix && this.#unverifiedOfFile[index]! > 0 && !this.#noPartName[index];
       return { path: join(dir, part ? name + PART_SUFFIX : name), dir, exists: false, part };
     } catch (err) {
       throw fromOsError(err, shown, 'resolving');

@@ -176,6 +176,33 @@ describe('FileStorage partSuffix', () => {
       assert.deepEqual(await listing(dir), ['content/empty.txt', 'content/x.bin', 'content/y.bin']);
     }));
 
+  it('a torrent with both x and x.part: x never uses the other file as its .part', () =>
+    inTemp(async (dir) => {
+      const both = makeTorrent({
+        pieceLength: 16384,
+        files: [
+          { path: ['x'], length: 20_000 },
+          { path: ['x.part'], length: 20_000 },
+        ],
+        seed: 3,
+      });
+      const s = new FileStorage(both.metainfo, dir, { partSuffix: true });
+      await s.open();
+      // Piece 2 is x.part's alone: it is created, as x.part.part while incomplete.
+      await s.writePiece(2, both.piece(2));
+      await s.flush();
+      assert.deepEqual(await listing(dir), ['content/x.part.part']);
+      assert.equal(await s.mayHave(0), false, 'x has no data: x.part is not its');
+      await s.writePiece(0, both.piece(0));
+      await s.flush();
+      assert.deepEqual(await listing(dir), ['content/x', 'content/x.part.part'], 'x under its own name');
+      await s.writePiece(1, both.piece(1));
+      for (let i = 0; i < 3; i++) s.pieceVerified(i);
+      await s.close();
+      assert.deepEqual(await listing(dir), ['content/x', 'content/x.part']);
+      assert.deepEqual(await readFile(join(dir, 'content', 'x.part')), both.data.subarray(20_000));
+    }));
+
   it('a .part symlink that leads outside is refused and never written through', () =>
     inTemp(async (dir) => {
       const outside = join(dir, 'outside.bin');
