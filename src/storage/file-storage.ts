@@ -527,7 +527,8 @@ export class FileStorage implements Storage {
         return (await stat(p)).size;
       } catch (err) {
         const code = (err as NodeJS.ErrnoException).code;
-        if (code !== 'ENOENT' && code !== 'ENOTDIR') throw fromOsError(err, this.pathOf(index), 'looking up');
+        if (code !== 'ENOENT' && code !== 'ENOTDIR' && code !== 'ENAMETOOLONG')
+          throw fromOsError(err, this.pathOf(index), 'looking up');
       }
     }
     return undefined;
@@ -948,7 +949,9 @@ async function lstatOrUndefined(path: string): Promise<Awaited<ReturnType<typeof
   try {
     return await lstat(path);
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    const code = (err as NodeJS.ErrnoException).code;
+    // A name too long to exist (`<name>.part` at the length limit) is not there either.
+    if (code === 'ENOENT' || code === 'ENAMETOOLONG') return undefined;
     throw err;
   }
 }

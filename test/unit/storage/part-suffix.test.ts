@@ -10,7 +10,7 @@ import { describe, it } from 'node:test';
 import { StorageErrorCode } from '../../../src/storage/errors.js';
 import { type CreatedEntry, FileStorage } from '../../../src/storage/file-storage.js';
 import { runStorageCompliance } from './compliance.js';
-import { makeTempDir, makeTorrent, rejectsWithCode, removeTempDir } from './helpers.js';
+import { makeTempDir, makeTorrent, rejectsWithCode, removeTempDir, shuffled } from './helpers.js';
 
 runStorageCompliance({
   name: 'FileStorage with .part names',
@@ -201,6 +201,55 @@ describe('FileStorage partSuffix', () => {
       await s.close();
       assert.deepEqual(await listing(dir), ['content/x', 'content/x.part']);
       assert.deepEqual(await readFile(join(dir, 'content', 'x.part')), both.data.subarray(20_000));
+    }));
+
+  it('a name with no room for .part under the length limit is written under its own name', () =>
+    inTemp(async (dir) => {
+      const long = 'n'.repeat(252); // 252 + '.part' is past the usual 255-byte limit
+      const l = makeTorrent({
+        name: long,
+        pieceLength: 16384,
+        files: [{ path: [long], length: 1000 }],
+        seed: 4,
+      });
+      const s = new FileStorage(l.metainfo, dir, { partSuffix: true });
+      await s.open();
+      await s.writePiece(0, l.piece(0));
+      await s.close();
+      assert.deepEqual(await listing(dir), [long]);
+    }));
+
+  it('renames while other pieces are written and read at once, with few handles, in any order', () =>
+    inTemp(async (dir) => {
+      const sizes = [5000, 40_000, 1, 16_384, 70_000, 3000, 3000, 20_000, 9000, 33_333];
+      const many = makeTorrent({
+        pieceLength: 16384,
+        files: sizes.map((length, i) => ({ path: [`d${i % 3}`, `f${i}.bin`], length })),
+        seed: 9,
+      });
+      const s = new FileStorage(many.metainfo, dir, { partSuffix: true, maxOpenFiles: 2 });
+      await s.open();
+      const order = shuffled([...Array(many.metainfo.pieceCount).keys()], 5);
+      const done: number[] = [];
+      await Promise.all(
+        order.map(async (piece, k) => {
+          await new Promise((r) => setTimeout(r, k % 4));
+          await s.writePiece(piece, many.piece(piece));
+          s.pieceVerified(piece);
+          done.push(piece);
+          // Read back pieces verified so far while their files are being renamed.
+          for (const p of done.slice(-3)) assert.deepEqual(await s.readPiece(p), many.piece(p));
+        }),
+      );
+      await s.close();
+      const names = many.metainfo.files.map((f) => f.path.join('/')).sort();
+      assert.deepEqual(await listing(dir), names);
+      for (const f of many.metainfo.files) {
+        assert.deepEqual(
+          await readFile(join(dir, ...f.path)),
+          many.data.subarray(f.offset, f.offset + f.length),
+        );
+      }
     }));
 
   it('a .part symlink that leads outside is refused and never written through', () =>
