@@ -1,12 +1,13 @@
 // `bitswarm create <path> [-o FILE] [-a URL|host:port]... [--piece-length BYTES] [--private] …`
 // Only argument parsing loads up front: for a large input a hash worker starts booting first (tens
 // of ms), while the modules that build and print the torrent load.
-import { stat, writeFile } from 'node:fs/promises';
+import { stat } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
-import { basename } from 'node:path';
+import { basename, resolve } from 'node:path';
 import { isAnnounce } from '../protocol/announce.js';
 import { UsageError } from '../util/errors.js';
 import { intOption, parse, sizeOption } from './args.js';
+import { refuseExisting, writeNewFile } from './write-new-file.js';
 
 /** Inputs from this size on get a worker (create-torrent's WORKER_THRESHOLD_BYTES, kept in step). */
 const PRESTART_MIN_BYTES = 16 * 1024 * 1024;
@@ -30,6 +31,11 @@ export async function runCreate(argv: string[]): Promise<number> {
     }
   }
   const pieceLength = sizeOption('create', 'piece-length', values['piece-length']);
+  const force = values.force === true;
+  // Refused before hashing (minutes for a large input); checked again when the file is written.
+  // The default name is createTorrent's: the input's base name.
+  const out = values.output ?? `${basename(resolve(path))}.torrent`;
+  await refuseExisting('create', out, force);
   const threads = intOption('create', 'threads', values.threads, 0, 64);
   if ((threads ?? availableParallelism()) > 1) {
     const st = await stat(path).catch(() => undefined); // a missing path is createTorrent's to report
@@ -67,8 +73,7 @@ export async function runCreate(argv: string[]): Promise<number> {
     onProgress: (done, total) => bar.update(done, total),
   });
   bar.done();
-  const out = values.output ?? `${basename(created.name)}.torrent`;
-  await writeFile(out, created.torrent);
+  await writeNewFile('create', out, created.torrent, force);
   const m = parseMetainfo(created.torrent);
   const magnet = formatMagnet({ infoHash: m.infoHash, name: m.name, trackers: m.announceList.flat() });
   if (values.json) {

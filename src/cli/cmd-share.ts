@@ -1,7 +1,6 @@
 // `bitswarm share <path> [--port N] [-o FILE] [--announce-host HOST]`: the one command to share a
 // folder on a LAN — create a torrent whose tracker is this very peer, print its magnet link and
 // .torrent path, and seed it.
-import { writeFile } from 'node:fs/promises';
 import { isIP } from 'node:net';
 import { networkInterfaces } from 'node:os';
 import { basename, dirname, resolve } from 'node:path';
@@ -14,6 +13,7 @@ import { VERSION } from '../util/version.js';
 import { parse } from './args.js';
 import { runTorrent } from './cmd-download.js';
 import { readNetOptions, startSession } from './net-options.js';
+import { refuseExisting, writeNewFile } from './write-new-file.js';
 
 /** The address other machines on the LAN reach us at: the first non-internal IPv4 address. */
 export function lanAddress(): string | undefined {
@@ -32,6 +32,11 @@ export async function runShare(argv: string[]): Promise<number> {
   const net = readNetOptions('share', values);
   const bindHost = net.bind && net.bind !== '0.0.0.0' && net.bind !== '::' ? net.bind : undefined;
   const host = values['announce-host'] ?? bindHost ?? lanAddress() ?? '127.0.0.1';
+  const force = values.force === true;
+  // Refused before the session starts and the hashing runs; checked again when it is written.
+  // The default name is createTorrent's: the input's base name.
+  const out = resolve(values.output ?? `${basename(path)}.torrent`);
+  await refuseExisting('share', out, force);
   const session = await startSession(net);
   try {
     const hostPart = isIP(host) === 6 ? `[${host}]` : host;
@@ -40,8 +45,7 @@ export async function runShare(argv: string[]): Promise<number> {
       createdBy: `bitswarm/${VERSION}`,
       ...(values.private ? { private: true } : {}),
     });
-    const out = resolve(values.output ?? `${basename(created.name)}.torrent`);
-    await writeFile(out, created.torrent);
+    await writeNewFile('share', out, created.torrent, force);
     const m = parseMetainfo(created.torrent);
     const magnet = formatMagnet({
       infoHash: m.infoHash,

@@ -71,6 +71,14 @@ const output = {
   },
 } as const satisfies Record<string, OptionSpec>;
 
+/** Commands that write downloaded data (download, stream, seed, share, daemon). */
+const data = {
+  'no-part-suffix': {
+    type: 'boolean',
+    help: 'write incomplete files under their own names (default: <name>.part until every piece of the file is verified)',
+  },
+} as const satisfies Record<string, OptionSpec>;
+
 const remote = {
   state: {
     type: 'string',
@@ -105,7 +113,7 @@ function oneOrAll<V extends 'pause' | 'resume'>(verb: V) {
 export const COMMANDS = {
   create: {
     usage:
-      'create <path> [-o FILE] [-a URL|host:port]... [--piece-length BYTES] [--private] [--comment TEXT] [--web-seed URL]... [--exclude-hidden] [--no-date] [--threads N] [-q] [--json]',
+      'create <path> [-o FILE] [-a URL|host:port]... [--piece-length BYTES] [--private] [--comment TEXT] [--web-seed URL]... [--exclude-hidden] [--no-date] [--threads N] [--force] [-q] [--json]',
     summary: 'create a .torrent from a file or folder',
     positional: 'file',
     options: {
@@ -134,6 +142,7 @@ export const COMMANDS = {
       'exclude-hidden': { type: 'boolean', help: 'leave out files and folders whose names start with a dot' },
       'no-date': { type: 'boolean', help: 'omit the creation date (reproducible output)' },
       threads: { type: 'string', arg: 'N', help: 'hashing threads (default: all cores for large inputs)' },
+      force: { type: 'boolean', help: 'overwrite the .torrent if it exists (refused by default)' },
       quiet: { type: 'boolean', short: 'q', help: 'no progress bar' },
       json: { type: 'boolean', help: 'print the result as JSON' },
     },
@@ -182,6 +191,7 @@ export const COMMANDS = {
         help: 'skip the files whose path matches (repeatable): *.nfo, extras/**',
       },
       ...output,
+      ...data,
       ...net,
     },
     examples: [
@@ -218,6 +228,7 @@ export const COMMANDS = {
         help: "start CMD with the file's URL as its last argument (e.g. mpv); stream exits when it does",
       },
       ...output,
+      ...data,
       ...net,
     },
     examples: [
@@ -232,12 +243,13 @@ export const COMMANDS = {
     options: {
       dir: { type: 'string', short: 'd', arg: 'DIR', complete: 'dir', help: 'where the data is' },
       ...output,
+      ...data,
       ...net,
     },
     examples: ['bitswarm seed photos.torrent -d ~/'],
   },
   share: {
-    usage: 'share <path> [--port N] [-o FILE] [--announce-host HOST]',
+    usage: 'share <path> [--port N] [-o FILE] [--force] [--announce-host HOST]',
     summary: 'share a file or folder: create a torrent tracked by this peer and seed it',
     positional: 'file',
     options: {
@@ -254,7 +266,9 @@ export const COMMANDS = {
         help: "the address other peers reach this one at (default: --bind, or this machine's first LAN address)",
       },
       private: { type: 'boolean', help: 'set the private flag' },
+      force: { type: 'boolean', help: 'overwrite the .torrent if it exists (refused by default)' },
       ...output,
+      ...data,
       ...net,
     },
     examples: ['bitswarm share ./photos', 'bitswarm share ./photos --announce-host 192.168.1.20 --port 7000'],
@@ -315,6 +329,7 @@ export const COMMANDS = {
         help: 'peer connections over all torrents (default 500)',
       },
       ...output,
+      ...data,
       ...net,
     },
     examples: [

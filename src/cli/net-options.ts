@@ -35,6 +35,7 @@ export function readNetOptions(
     encryption?: string;
     'allow-local-peers'?: boolean;
     json?: boolean;
+    'no-part-suffix'?: boolean;
   },
 ): NetConfig {
   const addr = (flag: string, p: string): PeerAddress => {
@@ -51,6 +52,7 @@ export function readNetOptions(
     tracker: !values['no-tracker'],
     openTracker: values['open-tracker'] ?? false,
     ...(values['allow-local-peers'] ? { allowLocalPeers: true } : {}),
+    ...(values['no-part-suffix'] ? { partSuffix: false } : {}),
   };
   if (boot) session.dhtBootstrap = boot.includes('none') ? [] : boot.map((b) => addr('dht-bootstrap', b));
   if (values.bind) session.bind = values.bind;

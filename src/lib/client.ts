@@ -58,6 +58,11 @@ export interface ClientOptions {
   /** Let magnet links name trackers and peers on loopback, link-local or this machine's own
    * addresses (default false: they are not contacted; `peers` given to add() always are). */
   allowLocalPeers?: boolean;
+  /**
+   * Name incomplete files `<name>.part` until every piece of the file is verified (default true, as
+   * Transmission does); false writes them under their own names from the start.
+   */
+  partSuffix?: boolean;
 }
 
 export interface AddOptions {
@@ -185,6 +190,7 @@ export class Client extends EventEmitter<ClientEventMap> {
       ...(settings.maxConnections !== undefined ? { maxConnections: settings.maxConnections } : {}),
       ...(store ? { stateDir: store.dir } : {}),
       ...(o.allowLocalPeers ? { allowLocalPeers: true } : {}),
+      ...(o.partSuffix === false ? { partSuffix: false } : {}),
     };
     const session = await startSession(settings.port, sessionOptions).catch(async (err: unknown) => {
       await this.#lock?.release();

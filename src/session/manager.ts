@@ -995,50 +995,16 @@ export async function deleteTorrentData(
     report.kept.push({ path, reason });
   };
   const ours = new Map((created?.files ?? []).map((f) => [f.file, f]));
+  const paths = new Set(m.files.map((f) => f.path.join('/')));
   for (const [i, f] of m.files.entries()) {
     if (f.padding) continue;
-    const shown = f.path.join('/');
-    const p = resolve(root, ...f.path);
-    if (!isInside(root, p)) {
-      keep(shown, 'outside the download folder');
-      continue;
-    }
-    const at = await walkNoSymlink(root, f.path);
-    if (at.kind === 'missing') continue;
-    if (at.kind === 'symlink') {
-      keep(shown, `path goes through a symlink (${at.where})`);
-      continue;
-    }
-    if (at.kind === 'not-folder') {
-      keep(shown, `${at.where} is not a folder`);
-      continue;
-    }
-    if (at.st.isSymbolicLink()) {
-      keep(shown, 'is a symlink');
-      continue;
-    }
-    if (!created) {
-      keep(shown, 'no record of which files this torrent created (resume data of an older version)');
-      continue;
-    }
-    const made = ours.get(i);
-    if (made === undefined) {
-      keep(shown, 'not created by this torrent');
-      continue;
-    }
-    if (!at.st.isFile()) {
-      keep(shown, 'not a regular file');
-      continue;
-    }
-    if (!sameEntry(at.st, made)) {
-      keep(shown, 'replaced since this torrent created it');
-      continue;
-    }
-    try {
-      await unlink(p);
-      report.deleted.push(shown);
-    } catch (err) {
-      keep(shown, `cannot delete: ${(err as NodeJS.ErrnoException).code ?? 'error'}`);
+    // Under its own name, or `.part` while incomplete (file-storage.ts): a rename keeps the inode and
+    // birth time the record holds, so the record covers whichever name it has now.
+    for (const suffix of ['', '.part']) {
+      if (suffix !== '' && paths.has(`${f.path.join('/')}${suffix}`)) continue; // another file's own name
+      const elements = suffix === '' ? f.path : [...f.path.slice(0, -1), f.path.at(-1)! + suffix];
+      // A folder on the way that is kept is said once, for the file's own name.
+      await deleteIfOurs(root, elements, created, ours.get(i), report, suffix === '');
     }
   }
   // The folders it created, deepest first; one that holds anything else stays.
@@ -1073,6 +1039,62 @@ export async function deleteTorrentData(
     }
   }
   return report;
+}
+
+/** Deletes the file at `elements` under `root` when it is the one `made` records; else says why not. */
+async function deleteIfOurs(
+  root: string,
+  elements: string[],
+  created: TorrentRecord['created'],
+  made: { ino: number; born?: number } | undefined,
+  report: DeleteReport,
+  sayPath: boolean,
+): Promise<void> {
+  const keep = (path: string, reason: string): void => {
+    report.kept.push({ path, reason });
+  };
+  const shown = elements.join('/');
+  const p = resolve(root, ...elements);
+  if (!isInside(root, p)) {
+    if (sayPath) keep(shown, 'outside the download folder');
+    return;
+  }
+  const at = await walkNoSymlink(root, elements);
+  if (at.kind === 'missing') return;
+  if (at.kind === 'symlink') {
+    if (sayPath) keep(shown, `path goes through a symlink (${at.where})`);
+    return;
+  }
+  if (at.kind === 'not-folder') {
+    if (sayPath) keep(shown, `${at.where} is not a folder`);
+    return;
+  }
+  if (at.st.isSymbolicLink()) {
+    keep(shown, 'is a symlink');
+    return;
+  }
+  if (!created) {
+    keep(shown, 'no record of which files this torrent created (resume data of an older version)');
+    return;
+  }
+  if (made === undefined) {
+    keep(shown, 'not created by this torrent');
+    return;
+  }
+  if (!at.st.isFile()) {
+    keep(shown, 'not a regular file');
+    return;
+  }
+  if (!sameEntry(at.st, made)) {
+    keep(shown, 'replaced since this torrent created it');
+    return;
+  }
+  try {
+    await unlink(p);
+    report.deleted.push(shown);
+  } catch (err) {
+    keep(shown, `cannot delete: ${(err as NodeJS.ErrnoException).code ?? 'error'}`);
+  }
 }
 
 type Walked =

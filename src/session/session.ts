@@ -88,6 +88,8 @@ export interface SessionOptions {
   stateDir?: string;
   /** Protocol encryption (MSE/PE): `prefer` (default), `require` or `off`; see encryption.ts. */
   encryption?: EncryptionPolicy;
+  /** Name incomplete files `<name>.part` until they are complete (default true; file-storage.ts). */
+  partSuffix?: boolean;
 }
 
 export interface AddOptions {
@@ -471,7 +473,12 @@ export class Session extends TypedEmitter<SessionEvents> {
     }
     const torrent = new Torrent({
       metainfo,
-      storage: options.storage ?? new FileStorage(metainfo, options.dir, options.storageOptions),
+      storage:
+        options.storage ??
+        new FileStorage(metainfo, options.dir, {
+          partSuffix: this.#o.partSuffix !== false,
+          ...options.storageOptions,
+        }),
       hasher: this.hasher,
       peerId: this.peerId,
       port: this.#port,

@@ -202,12 +202,14 @@ export async function fileFingerprints(
 ): Promise<{ size: number; mtimeMs: number }[]> {
   return Promise.all(
     paths.map(async (p) => {
-      try {
-        const st = await stat(p);
-        return { size: st.size, mtimeMs: Math.floor(st.mtimeMs) };
-      } catch {
-        return { size: -1, mtimeMs: 0 };
+      // An incomplete file may be `<name>.part` (file-storage.ts); renaming it keeps size and mtime.
+      for (const path of p === '' ? [] : [p, `${p}.part`]) {
+        try {
+          const st = await stat(path);
+          return { size: st.size, mtimeMs: Math.floor(st.mtimeMs) };
+        } catch {}
       }
+      return { size: -1, mtimeMs: 0 };
     }),
   );
 }

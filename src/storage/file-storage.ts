@@ -16,6 +16,14 @@
 //   uses O_NOFOLLOW where the platform has it, so a symlink swapped in after the check is refused.
 //   A symlink that is not followed is never read through either: seeding reads the same paths.
 //   The download directory itself is trusted: it is used through its real path.
+// - Incomplete files (`partSuffix`): a file the storage creates is named `<name>.part` until every
+//   piece touching it is verified (`pieceVerified`), then renamed to its own name, as Transmission
+//   does; so a stopped download never looks complete in a listing. A file is looked up under its own
+//   name first, then with `.part`, whatever the option says: a restart, a check or a seeder finds data
+//   under either name (a user may rename it back), and a file found under its own name keeps it.
+//   The rename never replaces an entry of that name; it renames the entry (a symlink stays one), in
+//   the folder the walk checked; the inode and birth time stay, so `onCreate`'s record still holds.
+//   Opening a file and renaming it are serialized per file; open handles stay valid across it.
 // - What the storage creates is told (`onCreate`): files are created with O_EXCL, folders by mkdir,
 //   so a file or folder that was there before (the user's own) is never reported as ours. The owner
 //   keeps the list, so that deleting a torrent's data deletes only what it created.
@@ -28,9 +36,10 @@
 //   long. One slow call alone is taken as a hiccup of the machine.
 
 import { constants, readSync, writeSync } from 'node:fs';
-import { type FileHandle, lstat, mkdir, open, realpath, stat } from 'node:fs/promises';
+import { type FileHandle, lstat, mkdir, open, realpath, rename, stat } from 'node:fs/promises';
 import { isAbsolute, join, relative, resolve, sep } from 'node:path';
 import type { Metainfo } from '../protocol/metainfo.js';
+import { Bitfield } from '../util/bitfield.js';
 import { fromOsError, StorageError, StorageErrorCode } from './errors.js';
 import { type FileSlice, OpenGate, PieceMap, type Storage } from './storage.js';
 
@@ -107,7 +116,16 @@ export interface FileStorageOptions {
   inlineSlowMs?: number;
   /** Told of each file and folder the storage creates (never of one that was there already). */
   onCreate?: (created: CreatedEntry) => void;
+  /**
+   * Create incomplete files as `<name>.part` (renamed when their pieces are all verified; see the
+   * header). Default false here; the session turns it on. Either way, data is found under both names
+   * and a complete `.part` file is renamed.
+   */
+  partSuffix?: boolean;
 }
+
+/** What an incomplete file's name ends with while it is incomplete. */
+export const PART_SUFFIX = '.part';
 
 /**
  * A file (by index) or a folder (by its path elements under the download directory) that the
@@ -157,6 +175,21 @@ export class FileStorage implements Storage {
   readonly #inlineWrites: InlineIo;
   readonly #gate = new OpenGate();
   readonly #onCreate: ((created: CreatedEntry) => void) | undefined;
+  readonly #partSuffix: boolean;
+  /** 1 where `<name>.part` is another file of the torrent: that file never takes or looks for it. */
+  readonly #noPartName: Uint8Array;
+  /** Pieces touching each file (0 for padding and empty files): a file is complete when all are verified. */
+  readonly #piecesOfFile: Int32Array;
+  /** Of those, the ones not yet told verified since open(). */
+  #unverifiedOfFile: Int32Array;
+  /** Pieces told verified since open(). */
+  #told: Bitfield;
+  /** 1 where the file was opened under its own name since open() (nothing to rename then). */
+  #ownName: Uint8Array;
+  /** Renames of completed files in progress (flush waits for them). */
+  readonly #renames = new Set<Promise<void>>();
+  /** The last open or rename of each file in progress: they run one at a time per file. */
+  readonly #fileLocks = new Map<number, Promise<unknown>>();
   #realRoot = '';
   #opening: Promise<void> | undefined;
   #closing: Promise<void> | undefined;
@@ -187,6 +220,21 @@ export class FileStorage implements Storage {
     this.#root = resolve(downloadDir);
     this.#maxOpen = maxOpen;
     this.#onCreate = options.onCreate;
+    this.#partSuffix = options.partSuffix ?? false;
+    const paths = new Set(metainfo.files.map((f) => f.path.join('/')));
+    this.#noPartName = Uint8Array.from(metainfo.files, (f) =>
+      paths.has(`${f.path.join('/')}${PART_SUFFIX}`) ? 1 : 0,
+    );
+    this.#piecesOfFile = new Int32Array(metainfo.files.length);
+    metainfo.files.forEach((f, i) => {
+      if (f.padding || f.length === 0) return;
+      const first = Math.floor(f.offset / metainfo.pieceLength);
+      const last = Math.floor((f.offset + f.length - 1) / metainfo.pieceLength);
+      this.#piecesOfFile[i] = last - first + 1;
+    });
+    this.#unverifiedOfFile = this.#piecesOfFile.slice();
+    this.#told = new Bitfield(metainfo.pieceCount);
+    this.#ownName = new Uint8Array(metainfo.files.length);
     this.#writebackBytes = options.writebackBytes ?? 32 * 1024 * 1024;
     const inline = options.inlineBytes ?? 4 * 1024 * 1024;
     if (!(inline >= 0)) throw new RangeError(`inlineBytes must be 0 or more, got ${inline}`);
@@ -251,6 +299,9 @@ export class FileStorage implements Storage {
     } catch (err) {
       throw fromOsError(err, this.#root, 'opening the download directory');
     }
+    this.#unverifiedOfFile = this.#piecesOfFile.slice();
+    this.#told = new Bitfield(this.#meta.pieceCount);
+    this.#ownName.fill(0);
     const files = this.#meta.files;
     for (let i = 0; i < files.length; i++) {
       const f = files[i]!;
@@ -378,6 +429,46 @@ export class FileStorage implements Storage {
       });
   }
 
+  pieceVerified(piece: number): void {
+    if (!this.#gate.isOpen || !Number.isInteger(piece) || piece < 0 || piece >= this.#meta.pieceCount) return;
+    if (this.#told.get(piece)) return;
+    this.#told.set(piece);
+    for (const s of this.#map.pieceSlices(piece)) {
+      if (s.padding || --this.#unverifiedOfFile[s.file]! !== 0) continue;
+      const renamed = this.#gate
+        .run('rename', () => this.#serial(s.file, () => this.#completeFile(s.file)))
+        // A rename that fails leaves the data under `.part`, where it is found; the next open tries again.
+        .catch(() => undefined);
+      this.#renames.add(renamed);
+      void renamed.finally(() => this.#renames.delete(renamed));
+    }
+  }
+
+  /** Gives file `index` its own name when it is under `.part` and nothing has its own name. */
+  async #completeFile(index: number): Promise<void> {
+    if (this.#ownName[index] === 1) return;
+    const found = await this.#resolve(index, false);
+    if (!found.exists || !found.part) return;
+    const name = this.#meta.files[index]!.path.at(-1)!;
+    const to = join(found.dir, name);
+    if ((await lstatOrUndefined(to)) !== undefined) return; // never replace what is there
+    await rename(join(found.dir, name + PART_SUFFIX), to);
+    this.#newEntriesIn.add(found.dir);
+    this.#sizeHints.delete(index);
+  }
+
+  /** Runs `op` on file `index` after the open or rename of it in progress (they race otherwise). */
+  #serial<T>(index: number, op: () => Promise<T>): Promise<T> {
+    const before = this.#fileLocks.get(index);
+    const result = before === undefined ? op() : before.then(op, op);
+    const settled = result.catch(() => undefined);
+    this.#fileLocks.set(index, settled);
+    void settled.then(() => {
+      if (this.#fileLocks.get(index) === settled) this.#fileLocks.delete(index);
+    });
+    return result;
+  }
+
   mayHave(piece: number): Promise<boolean> {
     return this.#gate.run('mayHave', async () => {
       const slices = this.#map.pieceSlices(piece);
@@ -429,17 +520,24 @@ export class FileStorage implements Storage {
 
   async #statSize(index: number): Promise<number | undefined> {
     const path = join(this.#realRoot, ...this.#meta.files[index]!.path);
-    try {
-      return (await stat(path)).size;
-    } catch (err) {
-      const code = (err as NodeJS.ErrnoException).code;
-      if (code === 'ENOENT' || code === 'ENOTDIR') return undefined;
-      throw fromOsError(err, this.pathOf(index), 'looking up');
+    // Not while the file is being renamed: it could be under neither name for a moment.
+    await this.#fileLocks.get(index);
+    for (const p of this.#noPartName[index] ? [path] : [path, path + PART_SUFFIX]) {
+      try {
+        return (await stat(p)).size;
+      } catch (err) {
+        const code = (err as NodeJS.ErrnoException).code;
+        if (code !== 'ENOENT' && code !== 'ENOTDIR' && code !== 'ENAMETOOLONG')
+          throw fromOsError(err, this.pathOf(index), 'looking up');
+      }
     }
+    return undefined;
   }
 
   flush(): Promise<void> {
     return this.#gate.run('flush', async () => {
+      // A completed file's new name is made durable with the folder's fsync below.
+      while (this.#renames.size > 0) await Promise.all([...this.#renames]);
       const files = new Set(this.#dirtyClosed);
       for (const e of this.#handles.values()) if (e.dirty) files.add(e.file);
       // A few syncs at once: the disk can overlap them, and each lane holds one handle at a time.
@@ -498,10 +596,16 @@ export class FileStorage implements Storage {
    * Walks file `index`'s path from the real download directory, checking every component that
    * exists: folders must be folders (or symlinks whose real path stays inside), the file a file.
    * With `create`, missing folders are made one by one (never through a symlink).
-   * Returns the path to open and whether the file exists; rejects with a StorageError when a
-   * component is unsafe, and with ERR_STORAGE_MISSING when a folder is missing and not `create`.
+   * The file is looked for under its own name, then with `.part`; when neither exists, the name to
+   * create is `.part` while the file is incomplete and the option is on.
+   * Returns the path to open, whether the file exists and whether that path is the `.part` name;
+   * rejects with a StorageError when a component is unsafe, and with ERR_STORAGE_MISSING when a
+   * folder is missing and not `create`.
    */
-  async #resolve(index: number, create: boolean): Promise<{ path: string; dir: string; exists: boolean }> {
+  async #resolve(
+    index: number,
+    create: boolean,
+  ): Promise<{ path: string; dir: string; exists: boolean; part: boolean }> {
     const elements = this.#meta.files[index]!.path;
     const shown = this.pathOf(index);
     let dir = this.#realRoot;
@@ -540,13 +644,18 @@ export class FileStorage implements Storage {
         }
         dir = next;
       }
-      const path = join(dir, elements[elements.length - 1]!);
-      const st = await lstatOrUndefined(path);
-      if (st === undefined) return { path, dir, exists: false };
-      if (st.isSymbolicLink())
-        return { path: await this.#followInside(path, shown, false), dir, exists: true };
-      if (!st.isFile()) throw new StorageError(StorageErrorCode.WrongType, path, 'is not a regular file');
-      return { path, dir, exists: true };
+      const name = elements[elements.length - 1]!;
+      for (const part of this.#noPartName[index] ? [false] : [false, true]) {
+        const path = join(dir, part ? name + PART_SUFFIX : name);
+        const st = await lstatOrUndefined(path);
+        if (st === undefined) continue;
+        if (st.isSymbolicLink())
+          return { path: await this.#followInside(path, shown, false), dir, exists: true, part };
+        if (!st.isFile()) throw new StorageError(StorageErrorCode.WrongType, path, 'is not a regular file');
+        return { path, dir, exists: true, part };
+      }
+      const part = this.#partSuffix && this.#unverifiedOfFile[index]! > 0 && !this.#noPartName[index];
+      return { path: join(dir, part ? name + PART_SUFFIX : name), dir, exists: false, part };
     } catch (err) {
       throw fromOsError(err, shown, 'resolving');
     }
@@ -601,7 +710,13 @@ export class FileStorage implements Storage {
       let created: FileHandle | undefined;
       if (!found.exists) {
         try {
-          created = await open(found.path, CREATE, FILE_MODE);
+          created = await open(found.path, CREATE, FILE_MODE).catch((err: unknown) => {
+            // A name at the file system's length limit has no room for `.part`: its own name then.
+            if (!found.part || (err as NodeJS.ErrnoException).code !== 'ENAMETOOLONG') throw err;
+            found.path = found.path.slice(0, -PART_SUFFIX.length);
+            found.part = false;
+            return open(found.path, CREATE, FILE_MODE);
+          });
           this.#newEntriesIn.add(found.dir);
           this.#created(index, created);
         } catch (err) {
@@ -620,6 +735,7 @@ export class FileStorage implements Storage {
           writable = false;
         }
       }
+      if (!found.part) this.#ownName[index] = 1;
     } catch (err) {
       if (!write && (err as NodeJS.ErrnoException).code === 'ENOENT') {
         throw new StorageError(
@@ -699,7 +815,7 @@ export class FileStorage implements Storage {
         file,
         writable: write,
         settled: false,
-        ready: this.#openFile(file, write).then(
+        ready: this.#serial(file, () => this.#openFile(file, write)).then(
           (r) => {
             // A read may get a read-write handle; record it so writes reuse it.
             entry.writable = r.writable;
@@ -833,7 +949,9 @@ async function lstatOrUndefined(path: string): Promise<Awaited<ReturnType<typeof
   try {
     return await lstat(path);
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    const code = (err as NodeJS.ErrnoException).code;
+    // A name too long to exist (`<name>.part` at the length limit) is not there either.
+    if (code === 'ENOENT' || code === 'ENAMETOOLONG') return undefined;
     throw err;
   }
 }

@@ -53,6 +53,9 @@ export class MemoryStorage implements Storage {
     return Promise.resolve();
   }
 
+  /** Files in memory have no names to change. */
+  pieceVerified(_piece: number): void {}
+
   read(piece: number, offset: number, length: number, into?: Buffer): Promise<Buffer> {
     return this.#gate.run('read', async () =>
       this.#read(

@@ -36,7 +36,14 @@ export interface Storage {
   mayHave(piece: number): Promise<boolean>;
   /** False only when mayHave is false for every piece: nothing of the torrent is on disk. */
   mayHaveAny(): Promise<boolean>;
-  /** fsync what was written (used before resume data is saved). */
+  /**
+   * Piece `piece` is verified: written by the torrent, found by a check, or trusted from resume data.
+   * A file storage names an incomplete file `<name>.part` and gives it its own name once every piece
+   * touching it is verified (in the background: `flush()` waits for it). Repeats are ignored.
+   * Only while open; the count starts again at each `open()`.
+   */
+  pieceVerified(piece: number): void;
+  /** fsync what was written (used before resume data is saved), after the renames in progress. */
   flush(): Promise<void>;
   /** Idempotent; waits for operations in progress, then closes all handles. */
   close(): Promise<void>;

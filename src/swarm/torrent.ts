@@ -399,6 +399,7 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
   #setVerified(piece: number): void {
     if (this.bitfield.get(piece)) return;
     this.bitfield.set(piece);
+    this.#o.storage.pieceVerified(piece); // a file whose pieces are all verified loses its `.part`
     this.#lost.delete(piece);
     this.#verifiedBytes += pieceLengthOf(this.metainfo, piece);
   }
