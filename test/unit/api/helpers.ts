@@ -1,10 +1,10 @@
 // Shared helpers for the manager, state-store and control API tests: sample torrents on disk,
 // loopback sessions, seeders, polling, and a raw HTTP client (fetch refuses to set `Host`).
 
-import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { request } from 'node:http';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { dirname, join, relative } from 'node:path';
 import { type Metainfo, parseMetainfo } from '../../../src/protocol/metainfo.js';
 import { TorrentManager, type TorrentStatus } from '../../../src/session/manager.js';
 import { Session, type SessionOptions } from '../../../src/session/session.js';
@@ -76,6 +76,20 @@ export async function makeTorrent(
     name,
     files,
   };
+}
+
+/** Every file under `dir`, relative ('/' between elements), sorted. */
+export async function listing(dir: string): Promise<string[]> {
+  const out: string[] = [];
+  const walk = async (d: string): Promise<void> => {
+    for (const e of await readdir(d, { withFileTypes: true }).catch(() => [])) {
+      const p = join(d, e.name);
+      if (e.isDirectory()) await walk(p);
+      else out.push(relative(dir, p).split('\\').join('/'));
+    }
+  };
+  await walk(dir);
+  return out.sort();
 }
 
 /** Files of `sample` that differ from the originals under `dir` (empty: byte-exact). */

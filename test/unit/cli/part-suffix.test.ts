@@ -2,12 +2,19 @@
 // shows them as incomplete), not the final names at full size; `--no-part-suffix` writes the final
 // names. A seeder in this process sends slowly, so the download can be caught half way.
 import assert from 'node:assert/strict';
-import { readdir } from 'node:fs/promises';
-import { join, relative } from 'node:path';
+import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import type { Session } from '../../../src/session/session.js';
 import { bitswarmNodeArgs, spawnJson } from '../../interop/helpers.js';
-import { makeTorrent, peerOf, type SampleTorrent, seeder, tempDir, waitFor } from '../api/helpers.js';
+import {
+  listing,
+  makeTorrent,
+  peerOf,
+  type SampleTorrent,
+  seeder,
+  tempDir,
+  waitFor,
+} from '../api/helpers.js';
 
 let root: string;
 let cleanup: () => Promise<void>;
@@ -23,19 +30,6 @@ after(async () => {
   await slow.stop();
   await cleanup();
 });
-
-async function listing(dir: string): Promise<string[]> {
-  const out: string[] = [];
-  const walk = async (d: string): Promise<void> => {
-    for (const e of await readdir(d, { withFileTypes: true }).catch(() => [])) {
-      const p = join(d, e.name);
-      if (e.isDirectory()) await walk(p);
-      else out.push(relative(dir, p).split('\\').join('/'));
-    }
-  };
-  await walk(dir);
-  return out.sort();
-}
 
 /** Runs `bitswarm download` until a quarter is verified, then sends SIGINT; returns the listing. */
 async function interruptedDownload(dir: string, extra: string[]): Promise<string[]> {

@@ -4,14 +4,15 @@
 // pieces of a `.part` file; the seeder's complete files keep their names; `partSuffix: false` writes
 // the final names; removing with the data deletes the `.part` files.
 import assert from 'node:assert/strict';
-import { mkdir, readdir, rename, writeFile } from 'node:fs/promises';
-import { join, relative } from 'node:path';
+import { mkdir, rename, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import type { TorrentManager } from '../../../src/session/manager.js';
 import type { Session } from '../../../src/session/session.js';
 import { fileFingerprints } from '../../../src/session/state-store.js';
 import {
   differences,
+  listing,
   loopbackSession,
   makeTorrent,
   managerWith,
@@ -42,20 +43,6 @@ after(async () => {
   await fast.stop();
   await cleanup();
 });
-
-/** Every file under `dir`, relative, sorted. */
-async function listing(dir: string): Promise<string[]> {
-  const out: string[] = [];
-  const walk = async (d: string): Promise<void> => {
-    for (const e of await readdir(d, { withFileTypes: true }).catch(() => [])) {
-      const p = join(d, e.name);
-      if (e.isDirectory()) await walk(p);
-      else out.push(relative(dir, p).split('\\').join('/'));
-    }
-  };
-  await walk(dir);
-  return out.sort();
-}
 
 const FINAL = ['parts/f0.bin', 'parts/f1.bin', 'parts/f2.bin'];
 
