@@ -387,6 +387,15 @@ export class FileStorage implements Storage {
     });
   }
 
+  write(piece: number, offset: number, data: Uint8Array): Promise<void> {
+    return this.#gate.run('write', async () => {
+      this.#map.check(piece, offset, data.length);
+      for (const s of this.#map.slices(piece, offset, data.length)) {
+        if (!s.padding) await this.#writeSlice(s, data);
+      }
+    });
+  }
+
   async #writeSlice(s: FileSlice, data: Uint8Array): Promise<void> {
     const entry = await this.#acquire(s.file, true);
     try {

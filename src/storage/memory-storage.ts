@@ -4,7 +4,7 @@
 
 import type { Metainfo } from '../protocol/metainfo.js';
 import { StorageError, StorageErrorCode } from './errors.js';
-import { OpenGate, PieceMap, type Storage } from './storage.js';
+import { type FileSlice, OpenGate, PieceMap, type Storage } from './storage.js';
 
 export type MemoryLayout = Pick<Metainfo, 'files' | 'pieceLength' | 'pieceCount' | 'totalLength'>;
 
@@ -67,6 +67,25 @@ export class MemoryStorage implements Storage {
     );
   }
 
+  write(piece: number, offset: number, data: Uint8Array): Promise<void> {
+    return this.#gate.run('write', async () => {
+      this.#map.check(piece, offset, data.length);
+      this.#put(this.#map.slices(piece, offset, data.length), data);
+    });
+  }
+
+  #put(slices: readonly FileSlice[], data: Uint8Array): void {
+    for (const s of slices) {
+      if (s.padding) continue;
+      let file = this.#files[s.file];
+      if (file === undefined) {
+        file = Buffer.alloc(this.#meta.files[s.file]!.length);
+        this.#files[s.file] = file;
+      }
+      file.set(data.subarray(s.bufferOffset, s.bufferOffset + s.length), s.fileOffset);
+    }
+  }
+
   readPiece(piece: number, into?: Buffer): Promise<Buffer> {
     return this.#gate.run('readPiece', async () => this.#read(piece, 0, this.#map.pieceLength(piece), into));
   }
@@ -92,15 +111,7 @@ export class MemoryStorage implements Storage {
   writePiece(piece: number, data: Uint8Array): Promise<void> {
     return this.#gate.run('writePiece', async () => {
       this.#map.checkWhole(piece, data);
-      for (const s of this.#map.pieceSlices(piece)) {
-        if (s.padding) continue;
-        let file = this.#files[s.file];
-        if (file === undefined) {
-          file = Buffer.alloc(this.#meta.files[s.file]!.length);
-          this.#files[s.file] = file;
-        }
-        file.set(data.subarray(s.bufferOffset, s.bufferOffset + s.length), s.fileOffset);
-      }
+      this.#put(this.#map.pieceSlices(piece), data);
     });
   }
 

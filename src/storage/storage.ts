@@ -32,6 +32,12 @@ export interface Storage {
   readPiece(piece: number, into?: Buffer): Promise<Buffer>;
   /** A whole verified piece, written with positional writes. */
   writePiece(piece: number, data: Uint8Array): Promise<void>;
+  /**
+   * Part of a piece not verified yet, at `offset` in it: pieces too large to hold whole in memory
+   * are written block by block as they arrive and hashed from disk once complete. `data` may be
+   * reused by the caller once the promise settles.
+   */
+  write(piece: number, offset: number, data: Uint8Array): Promise<void>;
   /** True when some byte of the piece's files exists on disk (used to skip hashing absent data). */
   mayHave(piece: number): Promise<boolean>;
   /** False only when mayHave is false for every piece: nothing of the torrent is on disk. */

@@ -24,7 +24,7 @@ import type { DisconnectReason, Handshake } from '../protocol/peer-wire.js';
 import { BLOCK_SIZE, blockKey } from '../protocol/peer-wire.js';
 import { checkExisting } from '../storage/check.js';
 import { StorageError, StorageErrorCode } from '../storage/errors.js';
-import type { HasherPool } from '../storage/hasher-pool.js';
+import { type HasherPool, STREAM_PIECE_BYTES } from '../storage/hasher-pool.js';
 import { ReadCache } from '../storage/read-cache.js';
 import { pieceLengthOf, type Storage } from '../storage/storage.js';
 import { Bitfield } from '../util/bitfield.js';
@@ -172,7 +172,21 @@ interface PeerEntry {
 
 /** A piece being assembled from blocks. */
 interface PieceBuffer {
-  data: Buffer;
+  /** The piece's bytes as they arrive; undefined for a piece too large to hold (see `streamed`). */
+  data: Buffer | undefined;
+  length: number;
+  /**
+   * A piece larger than STREAM_PIECE_BYTES: each block is written to storage as it arrives, its
+   * SHA-1 kept (to find a liar after a failed piece), and the piece hashed from disk a chunk at a
+   * time once complete. Memory: the blocks in flight, never the piece.
+   */
+  streamed?: {
+    writes: Set<Promise<void>>;
+    error?: Error;
+    digests: Map<number, Buffer>;
+    /** Writes of an earlier, dropped try at this piece: these land first, never over the new bytes. */
+    after?: Promise<unknown>;
+  };
   from: Set<string>;
   received: number;
   /** Offset → host of each block received. */
@@ -185,6 +199,9 @@ interface PieceBuffer {
   hash: Hash | undefined;
   hashed: number;
 }
+
+/** Block buffers of streamed pieces kept for reuse: writes in flight at once, in the usual case. */
+const MAX_BLOCK_SPARES = 256;
 
 /** Pieces up to this size are hashed block by block on the main thread (the hasher pool hashes
  * pieces this small inline anyway); larger ones are left to the pool's workers. */
@@ -309,6 +326,10 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
   readonly #bySource = new Map<PeerSource, Map<string, Candidate>>();
   #sourcedCount = 0;
   readonly #pieceBuffers = new Map<number, PieceBuffer>();
+  /** Writes still in flight of streamed pieces that were dropped (see PieceBuffer.streamed.after). */
+  readonly #staleWrites = new Map<number, Promise<unknown>>();
+  /** Block buffers of streamed pieces, reused once their write is done. */
+  readonly #blockSpares: Buffer[] = [];
   /**
    * Smart ban: for a piece that failed with blocks from several hosts, the SHA-1 of each block and
    * who sent it. When the piece later verifies, a host whose block differed from the good data is
@@ -1220,7 +1241,15 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
     const buf = this.#pieceBuffers.get(piece);
     if (!buf) return;
     this.#pieceBuffers.delete(piece);
-    this.#unverified -= buf.data.length;
+    this.#unverified -= buf.data?.length ?? 0;
+    const writes = buf.streamed?.writes;
+    if (writes && writes.size > 0) {
+      const stale = Promise.all(writes);
+      this.#staleWrites.set(piece, stale);
+      void stale.finally(() => {
+        if (this.#staleWrites.get(piece) === stale) this.#staleWrites.delete(piece);
+      });
+    }
   }
 
   #fillRequests(entry: PeerEntry): void {
@@ -1277,8 +1306,19 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
     let buf = this.#pieceBuffers.get(piece);
     if (!buf) {
       const length = pieceLengthOf(this.metainfo, piece);
+      const streamed = length > STREAM_PIECE_BYTES;
       buf = {
-        data: this.#takeBuffer(length),
+        data: streamed ? undefined : this.#takeBuffer(length),
+        length,
+        ...(streamed
+          ? {
+              streamed: {
+                writes: new Set<Promise<void>>(),
+                digests: new Map<number, Buffer>(),
+                ...(this.#staleWrites.has(piece) ? { after: this.#staleWrites.get(piece)! } : {}),
+              },
+            }
+          : {}),
         from: new Set(),
         received: 0,
         blocks: new Map(),
@@ -1286,13 +1326,14 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
         hashed: 0,
       };
       this.#pieceBuffers.set(piece, buf);
-      this.#unverified += buf.data.length;
+      this.#unverified += buf.data?.length ?? 0;
     }
-    buf.data.set(data, offset);
     buf.from.add(entry.host);
     buf.blocks.set(offset, entry.host);
     buf.received += data.length;
-    if (buf.hash !== undefined && offset === buf.hashed) {
+    if (buf.streamed) this.#writeBlock(buf.streamed, piece, offset, data);
+    else if (buf.data) buf.data.set(data, offset);
+    if (buf.data && buf.hash !== undefined && offset === buf.hashed) {
       buf.hash.update(data);
       buf.hashed += data.length;
       // Blocks that came early (out of order) follow now that the gap before them is filled.
@@ -1304,6 +1345,48 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
     }
     if (r.pieceDone !== undefined) void this.#verify(r.pieceDone);
     this.#queueFill(entry);
+  }
+
+  /**
+   * A block of a piece too large to hold goes to storage now (a copy: `data` is the socket's), its
+   * SHA-1 kept; its bytes count as unverified while the write is in flight.
+   */
+  #writeBlock(
+    s: NonNullable<PieceBuffer['streamed']>,
+    piece: number,
+    offset: number,
+    data: Uint8Array,
+  ): void {
+    const block = this.#blockSpares.pop() ?? Buffer.allocUnsafeSlow(BLOCK_SIZE);
+    const copy = data.length <= block.length ? block.subarray(0, data.length) : Buffer.from(data);
+    if (copy.buffer === block.buffer) copy.set(data);
+    s.digests.set(offset, createHash('sha1').update(copy).digest());
+    this.#unverified += copy.length;
+    const write = (): Promise<void> => this.#o.storage.write(piece, offset, copy);
+    const w = (s.after ? s.after.then(write) : write()).then(
+      () => undefined,
+      (err: unknown) => {
+        s.error ??= err instanceof Error ? err : new Error(String(err));
+      },
+    );
+    s.writes.add(w);
+    void w.finally(() => {
+      s.writes.delete(w);
+      this.#unverified -= copy.length;
+      // The block's buffer serves the next one (no garbage of the piece's size).
+      if (copy.buffer === block.buffer && this.#blockSpares.length < MAX_BLOCK_SPARES)
+        this.#blockSpares.push(block);
+    });
+  }
+
+  /** SHA-1 of a piece written block by block (PieceBuffer.streamed), read back a chunk at a time. */
+  async #hashFromStorage(buf: PieceBuffer, piece: number): Promise<Buffer> {
+    const s = buf.streamed!;
+    while (s.writes.size > 0) await Promise.all([...s.writes]);
+    if (s.error) throw s.error;
+    return this.#o.hasher.hashChunked(buf.length, async (into, at) => {
+      await this.#o.storage.read(piece, at, into.length, into);
+    });
   }
 
   /**
@@ -1331,15 +1414,20 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
     let ok: boolean;
     try {
       const expected = this.metainfo.pieces.subarray(piece * 20, piece * 20 + 20);
-      const h = buf.hash;
-      const incremental = h !== undefined && buf.hashed === buf.data.length;
-      const digest = incremental ? h.digest() : await this.#o.hasher.hashPiece(buf.data);
-      ok = Buffer.compare(digest, expected) === 0;
-      // A mismatch is judged on the whole buffer, so the block-by-block path can never fail a piece
-      // on its own (its catch-up assumes standard block sizes): bad pieces are rare, this is cheap.
-      if (!ok && incremental) ok = Buffer.compare(await this.#o.hasher.hashPiece(buf.data), expected) === 0;
-      if (signal.aborted) return;
-      if (ok) await this.#o.storage.writePiece(piece, buf.data);
+      if (buf.data === undefined) {
+        // Already on disk, block by block: hashed from there.
+        ok = Buffer.compare(await this.#hashFromStorage(buf, piece), expected) === 0;
+      } else {
+        const h = buf.hash;
+        const incremental = h !== undefined && buf.hashed === buf.data.length;
+        const digest = incremental ? h.digest() : await this.#o.hasher.hashPiece(buf.data);
+        ok = Buffer.compare(digest, expected) === 0;
+        // A mismatch is judged on the whole buffer, so the block-by-block path can never fail a piece
+        // on its own (its catch-up assumes standard block sizes): bad pieces are rare, this is cheap.
+        if (!ok && incremental) ok = Buffer.compare(await this.#o.hasher.hashPiece(buf.data), expected) === 0;
+        if (signal.aborted) return;
+        if (ok) await this.#o.storage.writePiece(piece, buf.data);
+      }
     } catch (err) {
       if (signal.aborted) return;
       this.#fail(err as Error);
@@ -1349,7 +1437,7 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
     if (this.#pieceBuffers.get(piece) === buf) this.#dropBuffer(piece);
     if (!ok) {
       this.#picker.pieceFailed(piece);
-      this.wastedBytes += buf.data.length;
+      this.wastedBytes += buf.length;
       const from = [...buf.from];
       this.emit('piece:failed', piece, from);
       if (from.length === 1) {
@@ -1359,11 +1447,9 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
         // Several senders: remember each block's digest and find the liar once the piece verifies.
         const list = this.#suspects.get(piece) ?? [];
         for (const [offset, host] of buf.blocks) {
-          const length = Math.min(BLOCK_SIZE, buf.data.length - offset);
-          const digest = createHash('sha1')
-            .update(buf.data.subarray(offset, offset + length))
-            .digest();
-          list.push({ offset, length, host, digest });
+          const length = Math.min(BLOCK_SIZE, buf.length - offset);
+          const digest = this.#blockDigest(buf, offset, length);
+          if (digest) list.push({ offset, length, host, digest });
         }
         this.#suspects.set(piece, list);
         this.#avoid.set(piece, { hosts: new Map(buf.blocks), untilMs: Date.now() + 60_000 });
@@ -1376,22 +1462,30 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
     if (suspects) {
       this.#suspects.delete(piece);
       for (const b of suspects) {
-        const good = createHash('sha1')
-          .update(buf.data.subarray(b.offset, b.offset + b.length))
-          .digest();
-        if (!good.equals(b.digest)) this.#strike(b.host, this.#o.banStrikes ?? 3);
+        const good = this.#blockDigest(buf, b.offset, b.length);
+        if (good && !good.equals(b.digest)) this.#strike(b.host, this.#o.banStrikes ?? 3);
       }
     }
     this.#picker.pieceVerified(piece);
     this.#setVerified(piece);
     this.#cache.invalidate(piece);
     // Hashed and written: nothing refers to the buffer any more.
-    if ((this.#spareBuffers.length + 1) * buf.data.length <= SPARE_BUFFER_BYTES)
+    if (buf.data && (this.#spareBuffers.length + 1) * buf.data.length <= SPARE_BUFFER_BYTES)
       this.#spareBuffers.push(buf.data);
     for (const p of this.#peers.values()) p.conn.have(piece);
     this.#wakeWaiters(piece);
     this.emit('piece:verified', piece);
     if (this.#picker.complete) await this.#becomeSeeder();
+  }
+
+  /** SHA-1 of one block of an assembled piece: from its bytes, or as kept when it was streamed. */
+  #blockDigest(buf: PieceBuffer, offset: number, length: number): Buffer | undefined {
+    if (buf.streamed) return buf.streamed.digests.get(offset);
+    return buf.data
+      ? createHash('sha1')
+          .update(buf.data.subarray(offset, offset + length))
+          .digest()
+      : undefined;
   }
 
   #avoids(piece: number, offset: number, host: string): boolean {
@@ -1423,7 +1517,7 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
     // Its blocks in pieces still being assembled are not trusted either: those pieces start over.
     for (const [piece, buf] of this.#pieceBuffers) {
       // A piece whose every block is in is being verified: its hash will judge it.
-      if (!buf.from.has(host) || buf.received >= buf.data.length) continue;
+      if (!buf.from.has(host) || buf.received >= buf.length) continue;
       this.#dropBuffer(piece);
       this.#picker.pieceFailed(piece);
     }
