@@ -80,7 +80,10 @@ test('paused half way: only .part names; a restart resumes from them and complet
     await manager.load();
     await manager.resume(hex);
     await waitFor(() => manager.torrentOf(hex)?.state === 'downloading', 'restarted');
-    assert.equal(manager.view(hex).verifiedBytes, verified, 'nothing verified is lost');
+    // At least what was verified at the pause (a piece being hashed then, or one from the peer
+    // since the resume, may add to it).
+    const after = manager.view(hex).verifiedBytes;
+    assert.ok(after >= verified, `nothing verified is lost (${after} of the ${verified} bytes)`);
     manager.torrentOf(hex)!.addPeers([peerOf(fast)]);
     await waitStatus(manager, hex, 'seeding', 20_000);
     assert.deepEqual(await listing(dir), FINAL);
