@@ -199,9 +199,13 @@ export async function runTorrent(
       };
       diag?.on('diagnostic', onDiagnostic);
       ac.signal.addEventListener('abort', () => diag?.off('diagnostic', onDiagnostic));
-      t.on('peer:banned', (host) => {
-        r.say(`banned ${host}: sent data that failed the hash check`);
-        r.json({ event: 'banned', host });
+      t.on('peer:banned', (address, scope) => {
+        r.say(
+          scope === 'host'
+            ? `banned every peer at ${address}: several of its peers sent data that failed the hash check`
+            : `banned ${address}: sent data that failed the hash check`,
+        );
+        r.json({ event: 'banned', peer: address, scope });
       });
       t.on('peer:connect', (peer, encryption) => r.json({ event: 'peer', peer, encryption }));
       t.on('peer:encryption-hint', (peer) => {

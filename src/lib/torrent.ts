@@ -39,8 +39,11 @@ export interface TorrentEventMap {
   'piece:failed': [index: number];
   'peer:connect': [address: string];
   'peer:disconnect': [address: string, reason: string];
-  /** A host sent data that failed the hash check too often: it is banned. */
-  'peer:banned': [host: string];
+  /**
+   * A peer sent data that failed the hash check (too often): its endpoint (`host:port`, scope
+   * `peer`) is banned; a whole host (scope `host`) once several of its endpoints were.
+   */
+  'peer:banned': [address: string, scope: 'peer' | 'host'];
 }
 
 /** A connected peer, as `torrent.peers()` lists it. */
@@ -155,7 +158,7 @@ export class Torrent extends EventEmitter<TorrentEventMap> {
     swarm.on('piece:failed', (i) => this.emit('piece:failed', i));
     swarm.on('peer:connect', (a) => this.emit('peer:connect', a));
     swarm.on('peer:disconnect', (a, reason) => this.emit('peer:disconnect', a, reason));
-    swarm.on('peer:banned', (h) => this.emit('peer:banned', h));
+    swarm.on('peer:banned', (a, scope) => this.emit('peer:banned', a, scope));
   }
 
   /** The metadata, once known (for the library's own modules, e.g. streams). */

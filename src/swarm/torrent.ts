@@ -18,7 +18,7 @@ import {
   type IncomingMse,
   mayNotSpeakMse,
 } from '../peer/encryption.js';
-import { formatAddress, type PeerAddress } from '../protocol/address.js';
+import { formatAddress, type PeerAddress, parseAddress } from '../protocol/address.js';
 import type { Metainfo } from '../protocol/metainfo.js';
 import type { DisconnectReason, Handshake } from '../protocol/peer-wire.js';
 import { BLOCK_SIZE, blockKey } from '../protocol/peer-wire.js';
@@ -107,6 +107,7 @@ export interface TorrentEvents extends Record<string, unknown[]> {
   'state:changed': [TorrentState];
   'check:progress': [checked: number, total: number];
   'piece:verified': [piece: number];
+  /** `peers`: the endpoints (host:port) that sent its blocks. */
   'piece:failed': [piece: number, peers: string[]];
   /** A verified piece could not be read back (its file was truncated, removed or unreadable): needed again. */
   'piece:lost': [piece: number, reason: Error];
@@ -115,7 +116,11 @@ export interface TorrentEvents extends Record<string, unknown[]> {
   'peer:disconnect': [address: string, reason: string, key: string, info: PeerCloseInfo];
   /** A peer we dialed could not be reached (refused, timed out, unreachable). */
   'peer:dial-failed': [address: string, code: string, message: string];
-  'peer:banned': [host: string];
+  /**
+   * A peer sent data that failed the hash check: `address` is its endpoint (host:port) when only it
+   * is banned, or a host when several endpoints of that host lied and the whole address is banned.
+   */
+  'peer:banned': [address: string, scope: 'peer' | 'host'];
   /**
    * Every piece is verified and written to the OS (a page cache copy of the whole torrent): what
    * other clients call complete. `torrent:complete` follows once the data is flushed to disk.
@@ -199,6 +204,9 @@ interface PieceBuffer {
   hash: Hash | undefined;
   hashed: number;
 }
+
+/** Banned endpoints of one host after which the host itself is banned (see Torrent.#ban). */
+const HOST_BAN_ENDPOINTS = 2;
 
 /** Block buffers of streamed pieces kept for reuse: writes in flight at once, in the usual case. */
 const MAX_BLOCK_SPARES = 256;
@@ -340,13 +348,23 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
   /** Bytes of pieces being assembled and verified, held in memory. */
   #unverified = 0;
   #verifiedBytes = 0;
-  readonly #suspects = new Map<number, { offset: number; length: number; host: string; digest: Buffer }[]>();
-  /** After such a failure each block is asked of another host than the one that sent it (for a while),
+  /** Blocks of failed pieces, by the endpoint (host:port) that sent each, for smart ban. */
+  readonly #suspects = new Map<number, { offset: number; length: number; peer: string; digest: Buffer }[]>();
+  /** After such a failure each block is asked of another peer than the one that sent it (for a while),
    * so the retry can verify without the liar's blocks and smart ban can name it. */
-  readonly #avoid = new Map<number, { hosts: Map<number, string>; untilMs: number }>();
+  readonly #avoid = new Map<number, { peers: Map<number, string>; untilMs: number }>();
+  /** Strikes by endpoint (host:port). */
   readonly #strikes = new Map<string, number>();
+  /**
+   * Bans are scoped to the offender: its endpoint and its peer id. Several peers share an address on
+   * one machine or behind one NAT; the address itself (#banned) goes only when HOST_BAN_ENDPOINTS
+   * of its endpoints have lied.
+   */
+  readonly #bannedPeers = new Set<string>();
+  readonly #bannedPeerIds = new Set<string>();
   /** Pieces we announced and then could not read back: requests for them are declined, not held against the peer. */
   readonly #lost = new Set<number>();
+  /** Hosts banned as a whole (see #bannedPeers). */
   readonly #banned = new Set<string>();
   #choker: ChokerState = { optimisticSinceMs: 0 };
   #lastChokeMs = 0;
@@ -942,6 +960,7 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
       !c.connected &&
       c.nextTryMs <= now &&
       !this.#banned.has(c.addr.host) &&
+      !this.#bannedPeers.has(formatAddress(c.addr)) &&
       (this.#perIp.get(ipKey(c.addr.host)) ?? 0) < perIp;
     if (room <= 0) {
       // Every slot is taken: a peer that only keeps its slot warm gives it up to one we can dial.
@@ -1031,6 +1050,7 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
     const candidate = key !== undefined ? this.#candidates.get(key) : undefined;
     if (
       this.#banned.has(host) ||
+      (key !== undefined && this.#bannedPeers.has(key)) ||
       (this.#perIp.get(ip) ?? 0) >= this.#maxPerIp() ||
       this.#peers.size >= this.#maxConnections() ||
       candidate?.connected
@@ -1101,6 +1121,11 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
           return;
         }
       }
+      // A banned peer coming back from another port, under the same peer id.
+      if (conn.remotePeerId && this.#bannedPeerIds.has(conn.remotePeerId.toString('hex'))) {
+        conn.close('banned');
+        return;
+      }
       if (candidate) {
         candidate.failures = 0;
         candidate.switched = false;
@@ -1143,7 +1168,15 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
       if (entry.pendingReads.get(key)?.length === block.length) entry.pendingReads.delete(key);
     });
     conn.on('allowed-fast:received', () => this.#fillRequests(entry));
-    conn.on('extended:handshake', () => this.emit('peer:extensions', key));
+    conn.on('extended:handshake', () => {
+      // An incoming peer whose listen port (BEP 10 `p`) names a banned endpoint.
+      const p = conn.remoteExtensions?.p;
+      if (p !== undefined && p > 0 && this.#bannedPeers.has(formatAddress({ host, port: p }))) {
+        conn.close('banned');
+        return;
+      }
+      this.emit('peer:extensions', key);
+    });
     conn.on('port:received', (port: number) => this.emit('peer:dht-port', host, port));
     conn.on('extended:message', (name, _id, payload) => {
       if (name !== undefined) this.emit('peer:extended', key, name, payload);
@@ -1282,7 +1315,7 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
       nowMs,
       ...(overCap ? { partialOnly: true } : {}),
       ...(this.#avoid.size > 0
-        ? { avoid: (p: number, offset: number) => this.#avoids(p, offset, entry.host) }
+        ? { avoid: (p: number, offset: number) => this.#avoids(p, offset, entry.address) }
         : {}),
       ...(allowedFast ? { allowedFast } : {}),
     });
@@ -1328,8 +1361,8 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
       this.#pieceBuffers.set(piece, buf);
       this.#unverified += buf.data?.length ?? 0;
     }
-    buf.from.add(entry.host);
-    buf.blocks.set(offset, entry.host);
+    buf.from.add(entry.address);
+    buf.blocks.set(offset, entry.address);
     buf.received += data.length;
     if (buf.streamed) this.#writeBlock(buf.streamed, piece, offset, data);
     else if (buf.data) buf.data.set(data, offset);
@@ -1446,13 +1479,13 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
       } else if (this.#suspects.size < 4096) {
         // Several senders: remember each block's digest and find the liar once the piece verifies.
         const list = this.#suspects.get(piece) ?? [];
-        for (const [offset, host] of buf.blocks) {
+        for (const [offset, peer] of buf.blocks) {
           const length = Math.min(BLOCK_SIZE, buf.length - offset);
           const digest = this.#blockDigest(buf, offset, length);
-          if (digest) list.push({ offset, length, host, digest });
+          if (digest) list.push({ offset, length, peer, digest });
         }
         this.#suspects.set(piece, list);
-        this.#avoid.set(piece, { hosts: new Map(buf.blocks), untilMs: Date.now() + 60_000 });
+        this.#avoid.set(piece, { peers: new Map(buf.blocks), untilMs: Date.now() + 60_000 });
       }
       for (const p of this.#peers.values()) this.#fillRequests(p);
       return;
@@ -1463,7 +1496,7 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
       this.#suspects.delete(piece);
       for (const b of suspects) {
         const good = this.#blockDigest(buf, b.offset, b.length);
-        if (good && !good.equals(b.digest)) this.#strike(b.host, this.#o.banStrikes ?? 3);
+        if (good && !good.equals(b.digest)) this.#strike(b.peer, this.#o.banStrikes ?? 3);
       }
     }
     this.#picker.pieceVerified(piece);
@@ -1488,36 +1521,56 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
       : undefined;
   }
 
-  #avoids(piece: number, offset: number, host: string): boolean {
+  #avoids(piece: number, offset: number, peer: string): boolean {
     const a = this.#avoid.get(piece);
     if (!a) return false;
     if (a.untilMs < Date.now()) {
       this.#avoid.delete(piece);
       return false;
     }
-    if (a.hosts.get(offset) !== host) return false;
+    if (a.peers.get(offset) !== peer) return false;
     // Only while someone else can send it; a lone source is asked again.
     for (const p of this.#peers.values()) {
-      if (p.host !== host && (p.isSeed || p.conn.peerBitfield?.get(piece))) return true;
+      if (p.address !== peer && (p.isSeed || p.conn.peerBitfield?.get(piece))) return true;
     }
     return false;
   }
 
-  #strike(host: string, n: number): void {
-    const strikes = (this.#strikes.get(host) ?? 0) + n;
-    this.#strikes.set(host, strikes);
-    if (strikes >= (this.#o.banStrikes ?? 3)) this.#ban(host);
+  #strike(peer: string, n: number): void {
+    const strikes = (this.#strikes.get(peer) ?? 0) + n;
+    this.#strikes.set(peer, strikes);
+    if (strikes >= (this.#o.banStrikes ?? 3)) this.#ban(peer);
   }
 
-  #ban(host: string): void {
-    if (this.#banned.has(host)) return;
-    this.#banned.add(host);
-    this.emit('peer:banned', host);
-    for (const p of this.#peers.values()) if (p.host === host) p.conn.close('banned');
+  /**
+   * Bans the endpoint `peer` (host:port) and the peer ids seen on it; the whole host once
+   * HOST_BAN_ENDPOINTS of its endpoints are banned. Its blocks in pieces being assembled go too.
+   */
+  #ban(peer: string): void {
+    if (this.#bannedPeers.has(peer)) return;
+    this.#bannedPeers.add(peer);
+    const host = parseAddress(peer)?.host ?? peer;
+    for (const p of this.#peers.values()) {
+      if (p.address === peer && p.conn.remotePeerId)
+        this.#bannedPeerIds.add(p.conn.remotePeerId.toString('hex'));
+    }
+    let sameHost = 0;
+    for (const b of this.#bannedPeers) if ((parseAddress(b)?.host ?? b) === host) sameHost++;
+    const wholeHost = sameHost >= HOST_BAN_ENDPOINTS && !this.#banned.has(host);
+    if (wholeHost) this.#banned.add(host);
+    this.emit('peer:banned', peer, 'peer');
+    if (wholeHost) this.emit('peer:banned', host, 'host');
+    const untrusted = new Set<string>([peer]);
+    for (const p of this.#peers.values()) {
+      if (p.address === peer || (wholeHost && p.host === host)) {
+        untrusted.add(p.address);
+        p.conn.close('banned');
+      }
+    }
     // Its blocks in pieces still being assembled are not trusted either: those pieces start over.
     for (const [piece, buf] of this.#pieceBuffers) {
       // A piece whose every block is in is being verified: its hash will judge it.
-      if (!buf.from.has(host) || buf.received >= buf.length) continue;
+      if (buf.received >= buf.length || ![...untrusted].some((u) => buf.from.has(u))) continue;
       this.#dropBuffer(piece);
       this.#picker.pieceFailed(piece);
     }

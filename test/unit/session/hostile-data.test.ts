@@ -1,7 +1,8 @@
 // Hostile peers at the swarm level, bad data and resource abuse: corrupt blocks (banned, the download
 // completes from honest peers), a peer that stalls mid-piece (timeouts and endgame finish the
 // download), and a garbage flood from many connections (memory stays bounded).
-// Each peer binds its own loopback address: bans are per address, as they are on a real network.
+// Each peer binds its own loopback address. Bans are per endpoint (host:port) and peer id; a whole
+// address is banned once two of its endpoints lied (hostile-shared-ip.test.ts has peers sharing one).
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { setFlagsFromString } from 'node:v8';
@@ -27,6 +28,8 @@ const BLOCK = 16 * 1024;
 const fixture: MemoryTorrent = memoryTorrent(32 * PIECE_LENGTH - 5000, PIECE_LENGTH, 3);
 const infoHash = fixture.metainfo.infoHash;
 const HOSTILE = '127.0.0.9';
+/** The endpoint a peer of `host` was banned as, or the host itself when its whole address was. */
+const isHost = (host: string) => (banned: string) => banned === host || banned.startsWith(`${host}:`);
 
 const { sessions, scripted, servers } = stopAfterEachTest();
 
@@ -63,8 +66,8 @@ function outcome(t: Torrent, honestHost: string, timeoutMs: number): Promise<str
       resolve(result);
     };
     const onComplete = (): void => finish('complete');
-    const onBanned = (host: string): void => {
-      if (host === honestHost) finish(`the honest peer ${host} was banned`);
+    const onBanned = (address: string): void => {
+      if (isHost(honestHost)(address)) finish(`the honest peer ${address} was banned`);
     };
     const timer = setTimeout(() => finish('timed out'), timeoutMs);
     t.on('torrent:complete', onComplete);
@@ -92,7 +95,8 @@ const corruptAll = { data: fixture.data, pieceLength: PIECE_LENGTH, corrupt: () 
 
 describe('hostile peers: corrupt data', () => {
   test('one corrupt peer among honest ones is banned and never reconnected; the download is exact', async () => {
-    const liar = await hostileServer({ serve: corruptAll });
+    const liarId = Buffer.from('-XX0000-liarliarliar', 'latin1');
+    const liar = await hostileServer({ serve: corruptAll, peerId: liarId });
     const honest = await seeders(['127.0.0.2', '127.0.0.3']);
     const leecher = await session('127.0.0.4');
     const banned: string[] = [];
@@ -112,20 +116,21 @@ describe('hostile peers: corrupt data', () => {
     leech.addPeers(honest);
     await completed(leech, 10_000);
     await assertSameBytes(storage, fixture);
-    assert.deepEqual(banned, [HOSTILE]);
+    assert.deepEqual(banned, [`${HOSTILE}:${liar.port}`]);
     assert.ok(failedFrom.length >= 1);
-    for (const from of failedFrom) assert.ok(from.includes(HOSTILE), `a failure without the liar: ${from}`);
+    for (const from of failedFrom)
+      assert.ok(from.some(isHost(HOSTILE)), `a failure without the liar: ${from}`);
     assert.ok(liarPeer.isClosed, 'the banned peer is still connected');
     assert.equal(liar.accepted, 1, 'the banned peer was dialed again');
-    // It cannot come back on its own either: dropped before any handshake is answered.
+    // It cannot come back on its own either, from another port: its peer id is banned too.
     const back = await ScriptedPeer.connect(leecher.port, {
       infoHash,
+      peerId: liarId,
       host: '127.0.0.4',
       localAddress: HOSTILE,
     });
     scripted.push(back);
     await back.closed;
-    assert.equal(back.remoteHandshake, undefined);
     assert.equal(leech.peers().filter((p) => p.address.startsWith(HOSTILE)).length, 0);
   });
 
@@ -147,7 +152,7 @@ describe('hostile peers: corrupt data', () => {
     await completed(leech, 10_000);
     await assertSameBytes(storage, fixture);
     assert.ok(
-      !banned.includes('127.0.0.2') && !banned.includes('127.0.0.3'),
+      !banned.some(isHost('127.0.0.2')) && !banned.some(isHost('127.0.0.3')),
       `honest peers banned: ${banned}`,
     );
   });
@@ -177,7 +182,7 @@ describe('hostile peers: corrupt data', () => {
     leech.addPeers(await seeders(['127.0.0.2']));
     assert.equal(await outcome(leech, '127.0.0.2', 10_000), 'complete');
     await assertSameBytes(storage, fixture);
-    assert.deepEqual(banned, [HOSTILE]);
+    assert.deepEqual(banned, [`${HOSTILE}:${liar.port}`]);
     assert.ok(failedFrom.length > 0, 'the liar never got a bad block into a piece');
   });
 
@@ -194,9 +199,10 @@ describe('hostile peers: corrupt data', () => {
       },
     });
     assert.ok(leech);
-    await eventOf(leech, 'peer:banned', (h) => h === HOSTILE, 5000);
-    assert.match(log[0] ?? '', new RegExp(`^failed \\d+ from ${HOSTILE.replaceAll('.', '\\.')}$`));
-    assert.equal(log[1], `banned ${HOSTILE}`, `not banned right after its first bad piece: ${log}`);
+    const endpoint = `${HOSTILE}:${liar.port}`;
+    await eventOf(leech, 'peer:banned', (a) => a === endpoint, 5000);
+    assert.match(log[0] ?? '', new RegExp(`^failed \\d+ from ${endpoint.replaceAll('.', '\\.')}$`));
+    assert.equal(log[1], `banned ${endpoint}`, `not banned right after its first bad piece: ${log}`);
     assert.equal(leech.bitfield.count, 0);
     const peer = await liar.peer(0);
     await peer.closed;
