@@ -270,14 +270,16 @@ export async function compareFolder(files: readonly SharedFile[], dir: string): 
 }
 
 /**
- * Which pieces of `m` are on disk under `dir` with the right hash (a file's missing or short part
- * reads as zeros). Bitswarm writes a piece only once verified, so this is what the host holds.
+ * Which pieces of `m` are on disk under `dir` (in a file's own name or its `.part`) with the right
+ * hash (a file's missing or short part reads as zeros): what the host holds.
  */
 export async function piecesOnDisk(m: Metainfo, dir: string): Promise<boolean[]> {
   const data = Buffer.alloc(m.totalLength);
   for (const f of m.files) {
     if (f.padding || f.length === 0) continue;
-    const got = await readFile(join(dir, ...f.path)).catch(() => undefined);
+    // An incomplete file is named `<name>.part` until every piece touching it is verified.
+    const path = join(dir, ...f.path);
+    const got = await readFile(path).catch(() => readFile(`${path}.part`).catch(() => undefined));
     got?.copy(data, f.offset, 0, Math.min(got.length, f.length));
   }
   const have: boolean[] = [];
