@@ -61,7 +61,10 @@ function completed(p: Proc): boolean {
 
 /** Whether every piece is on some leecher's disk with the right bytes (pieces are written once verified). */
 async function everyPieceInSwarm(dirs: string[], pieceLength: number): Promise<boolean> {
-  const copies = await Promise.all(dirs.map((d) => readFile(join(d, NAME)).catch(() => Buffer.alloc(0))));
+  // An incomplete file is `<name>.part` until its last piece is verified.
+  const read = (d: string): Promise<Buffer> =>
+    readFile(join(d, NAME)).catch(() => readFile(join(d, `${NAME}.part`)).catch(() => Buffer.alloc(0)));
+  const copies = await Promise.all(dirs.map(read));
   for (let off = 0; off < data.length; off += pieceLength) {
     const want = data.subarray(off, Math.min(data.length, off + pieceLength));
     if (!copies.some((c) => c.length >= off + want.length && c.subarray(off, off + want.length).equals(want)))
