@@ -35,9 +35,12 @@ import { FileStorage, type FileStorageOptions } from '../storage/file-storage.js
 import { HasherPool } from '../storage/hasher-pool.js';
 import type { Storage } from '../storage/storage.js';
 import { Torrent, type TorrentOptions } from '../swarm/torrent.js';
+import type { WebSeedTuning } from '../swarm/web-seeds.js';
 import { TokenBucket } from '../util/token-bucket.js';
 import { TypedEmitter } from '../util/typed-events.js';
 import { VERSION } from '../util/version.js';
+import { refuseWebSeedUrl } from '../webseed/url.js';
+import { WebSeedClient, type WebSeedOptions } from '../webseed/web-seed.js';
 import { TorrentDiagnostics } from './diagnostics.js';
 import { ExtensionGlue, LOCAL_EXTENSIONS } from './extension-glue.js';
 import { filterMagnetTargets } from './local-targets.js';
@@ -88,6 +91,10 @@ export interface SessionOptions {
   stateDir?: string;
   /** Protocol encryption (MSE/PE): `prefer` (default), `require` or `off`; see encryption.ts. */
   encryption?: EncryptionPolicy;
+  /** Download from the torrents' web seeds (BEP 19 url-list; default on). */
+  webSeeds?: boolean;
+  /** Web seed connections, timeouts and backoff (for tests and tuning). */
+  webSeed?: Omit<WebSeedOptions, 'localAddress'> & WebSeedTuning;
 }
 
 export interface AddOptions {
@@ -475,6 +482,7 @@ export class Session extends TypedEmitter<SessionEvents> {
       ...(this.#o.bind && this.#o.bind !== '0.0.0.0' && this.#o.bind !== '::'
         ? { localAddress: this.#o.bind }
         : {}),
+      ...(this.#o.webSeed ? { webSeedTuning: this.#o.webSeed } : {}),
       ...options.torrentOptions,
     });
     const glue = new ExtensionGlue(torrent, {
@@ -492,6 +500,7 @@ export class Session extends TypedEmitter<SessionEvents> {
           }
         : {}),
     });
+    this.#addWebSeeds(torrent);
     torrent.setRateLimits({
       uploadBytesPerSec: options.uploadLimitBytesPerSec ?? 0,
       downloadBytesPerSec: options.downloadLimitBytesPerSec ?? 0,
@@ -509,6 +518,25 @@ export class Session extends TypedEmitter<SessionEvents> {
     if (this.#stopped || this.#slots.get(key) !== slot) return torrent;
     this.#startDiscovery(slot);
     return torrent;
+  }
+
+  /** The torrent's url-list (BEP 19): http(s) ones as sources, dialled from the bound address; others listed as refused. */
+  #addWebSeeds(torrent: Torrent): void {
+    if (this.#o.webSeeds === false) return;
+    const m = torrent.metainfo;
+    const bind = this.#o.bind;
+    for (const url of m.urlList.slice(0, 32)) {
+      const refused = refuseWebSeedUrl(url);
+      if (refused !== undefined) {
+        torrent.addWebSeed(url, undefined, refused);
+        continue;
+      }
+      const source = new WebSeedClient(url, m, {
+        ...this.#o.webSeed,
+        ...(bind && bind !== '0.0.0.0' && bind !== '::' ? { localAddress: bind } : {}),
+      });
+      torrent.addWebSeed(url, source);
+    }
   }
 
   #startDiscovery(slot: TorrentSlot): void {

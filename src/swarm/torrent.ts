@@ -32,6 +32,13 @@ import { TokenBucket } from '../util/token-bucket.js';
 import { TypedEmitter } from '../util/typed-events.js';
 import { type ChokerState, decideUnchokes, isSnubbed } from './choker.js';
 import { type BlockRef, PiecePicker } from './piece-picker.js';
+import {
+  type RangeSource,
+  type WebSeedState,
+  type WebSeedStatus,
+  WebSeeds,
+  type WebSeedTuning,
+} from './web-seeds.js';
 
 export const TorrentState = {
   idle: 'idle',
@@ -87,6 +94,8 @@ export interface TorrentOptions {
   connectionBudget?: { used: number; max: number };
   /** Protocol encryption of the connections we dial (encryption.ts). Default `off`; the session says `prefer`. */
   encryption?: EncryptionPolicy;
+  /** Web seeds' backoff and request sizes (web-seeds.ts). */
+  webSeedTuning?: WebSeedTuning;
 }
 
 /** A connected peer as the session's discovery glue sees it (PEX, metadata exchange). */
@@ -133,6 +142,8 @@ export interface TorrentEvents extends Record<string, unknown[]> {
    * require encryption (under `prefer` it is dialled again, encrypted).
    */
   'peer:encryption-hint': [address: string];
+  /** A web seed (BEP 19) became active, idle, backs off or is banned (with the reason). */
+  'webseed:state': [url: string, state: WebSeedState, reason: string | null];
 }
 
 export interface PeerCloseInfo {
@@ -348,6 +359,7 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
   readonly #waiters = new Map<number, Set<{ resolve: () => void; reject: (e: Error) => void }>>();
   /** Download rate below which a peer is kept off the pieces with a deadline (recomputed each tick). */
   #urgentFloor = 0;
+  readonly #webSeeds: WebSeeds;
   /** Payload bytes, for statistics (session totals, ratio). */
   downloadedBytes = 0;
   uploadedBytes = 0;
@@ -371,6 +383,73 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
     this.#cache = new ReadCache(options.storage, { geometry: this.metainfo });
     this.#uploadBuckets = [this.uploadLimit, ...(options.uploadBuckets ?? [])];
     this.#downloadBuckets = [this.downloadLimit, ...(options.downloadBuckets ?? [])];
+    this.#webSeeds = this.#makeWebSeeds(options.webSeedTuning);
+  }
+
+  // ---- web seeds (BEP 19): piece sources beside the peers, fed by the same picker ----
+
+  /** Adds a web seed: its source fetches byte ranges (the session makes it); `refused`: listed, never asked. */
+  addWebSeed(url: string, source: RangeSource | undefined, refused?: string): void {
+    this.#webSeeds.add(url, source, refused);
+    if (this.#state === TorrentState.downloading) this.#webSeeds.pump();
+  }
+
+  /** Each web seed's URL, state (with the reason of a backoff or ban) and bytes downloaded. */
+  webSeeds(): WebSeedStatus[] {
+    return this.#webSeeds.status();
+  }
+
+  #makeWebSeeds(tuning: WebSeedTuning | undefined): WebSeeds {
+    const host = {
+      picker: this.#picker,
+      pieceLength: this.metainfo.pieceLength,
+      mayStart: (nowMs: number): 'yes' | 'partial' | 'no' => {
+        if (this.#state !== TorrentState.downloading || !this.#downloadAllowed(nowMs)) return 'no';
+        return this.#unverified > (this.#o.maxUnverifiedBytes ?? 48 * 1024 * 1024) ? 'partial' : 'yes';
+      },
+      bytes: (key: string, from: string, piece: number, offset: number, data: Uint8Array) =>
+        this.#webSeedBytes(key, from, piece, offset, data),
+      take: (n: number, nowMs: number): number => {
+        let waitMs = 0;
+        for (const b of this.#downloadBuckets) {
+          b.take(n, nowMs);
+          waitMs = Math.max(waitMs, b.waitMs(1, nowMs));
+        }
+        return waitMs;
+      },
+      released: () => {
+        for (const p of this.#peers.values()) this.#fillRequests(p);
+      },
+      changed: (url: string, state: WebSeedState, reason: string | null) =>
+        this.emit('webseed:state', url, state, reason),
+    };
+    return new WebSeeds(host, this.#ac.signal, tuning);
+  }
+
+  /**
+   * Bytes of a web seed's run, a part of one block, in order: kept while the lane still has the block
+   * outstanding (a peer's endgame copy may have come first, or a ban dropped the piece).
+   */
+  #webSeedBytes(key: string, from: string, piece: number, offset: number, data: Uint8Array): void {
+    const blockStart = offset - (offset % BLOCK_SIZE);
+    if (!this.#picker.isOutstanding(key, piece, blockStart)) {
+      this.wastedBytes += data.length;
+      return;
+    }
+    const buf = this.#pieceBuffer(piece);
+    buf.data.set(data, offset);
+    const end = offset + data.length;
+    const blockLength = Math.min(BLOCK_SIZE, buf.data.length - blockStart);
+    if (end !== blockStart + blockLength) return;
+    const block = { piece, offset: blockStart, length: blockLength };
+    const r = this.#picker.received(key, block);
+    if (!r.accepted) return;
+    const nowMs = Date.now();
+    this.downloadedBytes += blockLength;
+    this.downloadMeter.add(blockLength, nowMs);
+    for (const other of r.cancel) this.#peers.get(other)?.conn.cancel(block);
+    this.#blockIn(buf, blockStart, buf.data.subarray(blockStart, end), from);
+    if (r.pieceDone !== undefined) void this.#verify(r.pieceDone);
   }
 
   /** Per-torrent rate limits in bytes per second (0: unlimited). */
@@ -1218,6 +1297,15 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
     this.downloadMeter.add(data.length, nowMs);
     for (const b of this.#downloadBuckets) b.take(data.length, nowMs);
     for (const other of r.cancel) this.#peers.get(other)?.conn.cancel(block);
+    const buf = this.#pieceBuffer(piece);
+    buf.data.set(data, offset);
+    this.#blockIn(buf, offset, data, entry.host);
+    if (r.pieceDone !== undefined) void this.#verify(r.pieceDone);
+    this.#queueFill(entry);
+  }
+
+  /** The buffer of a piece being assembled (a new one at its first block). */
+  #pieceBuffer(piece: number): PieceBuffer {
     let buf = this.#pieceBuffers.get(piece);
     if (!buf) {
       const length = pieceLengthOf(this.metainfo, piece);
@@ -1232,9 +1320,13 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
       this.#pieceBuffers.set(piece, buf);
       this.#unverified += buf.data.length;
     }
-    buf.data.set(data, offset);
-    buf.from.add(entry.host);
-    buf.blocks.set(offset, entry.host);
+    return buf;
+  }
+
+  /** A block accepted by the picker and copied into its piece buffer: who sent it, and the hash so far. */
+  #blockIn(buf: PieceBuffer, offset: number, data: Uint8Array, host: string): void {
+    buf.from.add(host);
+    buf.blocks.set(offset, host);
     buf.received += data.length;
     if (buf.hash !== undefined && offset === buf.hashed) {
       buf.hash.update(data);
@@ -1246,8 +1338,6 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
         buf.hashed = end;
       }
     }
-    if (r.pieceDone !== undefined) void this.#verify(r.pieceDone);
-    this.#queueFill(entry);
   }
 
   /**
@@ -1313,6 +1403,7 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
         this.#avoid.set(piece, { hosts: new Map(buf.blocks), untilMs: Date.now() + 60_000 });
       }
       for (const p of this.#peers.values()) this.#fillRequests(p);
+      this.#webSeeds.pump();
       return;
     }
     this.#avoid.delete(piece);
@@ -1362,7 +1453,8 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
   #ban(host: string): void {
     if (this.#banned.has(host)) return;
     this.#banned.add(host);
-    this.emit('peer:banned', host);
+    if (WebSeeds.isWebSeedHost(host)) this.#webSeeds.ban(host, 'sent data that failed the hash check');
+    else this.emit('peer:banned', host);
     for (const p of this.#peers.values()) if (p.host === host) p.conn.close('banned');
     // Its blocks in pieces still being assembled are not trusted either: those pieces start over.
     for (const [piece, buf] of this.#pieceBuffers) {
@@ -1372,6 +1464,7 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
       this.#picker.pieceFailed(piece);
     }
     for (const p of this.#peers.values()) this.#fillRequests(p);
+    this.#webSeeds.pump();
   }
 
   #fail(err: Error): void {
@@ -1539,6 +1632,7 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
       this.#downloadTimer = setTimeout(() => {
         this.#downloadTimer = undefined;
         for (const p of this.#peers.values()) this.#fillRequests(p);
+        this.#webSeeds.pump();
       }, waitMs);
     }
     return false;
@@ -1623,6 +1717,7 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
         this.#updateInterest(p);
         this.#fillRequests(p);
       }
+      this.#webSeeds.pump(now);
     }
   }
 }
