@@ -19,9 +19,14 @@ export function refuseWebSeedUrl(url: string): string | undefined {
 /**
  * The URL of one file: for a single-file torrent the URL itself (with the torrent's name appended
  * when it ends in '/'), for a multi-file torrent the URL, '/', then the name and the path elements,
- * each percent-encoded. `rawPath` is the path as the torrent spells it, the name first.
+ * each percent-encoded. `rawPath` is the path as the torrent spells it, the name first. Throws a
+ * RangeError for an element that is empty, `.` or `..`.
  */
 export function webSeedFileUrl(base: string, multiFile: boolean, rawPath: readonly string[]): URL {
+  // `.` and `..` (even percent-encoded) are dot segments to a URL parser: the URL would name another file.
+  for (const e of multiFile ? rawPath : rawPath.slice(-1))
+    if (e === '' || e === '.' || e === '..')
+      throw new RangeError(`path element "${e}" cannot be asked of a web seed`);
   const u = new URL(base);
   const enc = rawPath.map((e) => encodeURIComponent(e));
   if (!multiFile) {

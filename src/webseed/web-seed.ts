@@ -81,7 +81,12 @@ export class WebSeedClient {
     sink: BodySink,
     signal: AbortSignal,
   ): Promise<void> {
-    const named = webSeedFileUrl(this.url, this.#m.multiFile, rawPath);
+    let named: URL;
+    try {
+      named = webSeedFileUrl(this.url, this.#m.multiFile, rawPath);
+    } catch (err) {
+      throw new WebSeedError('protocol', (err as Error).message, { permanent: true });
+    }
     let url = this.#resolved.get(named.href) ?? named;
     for (let hops = 0; ; hops++) {
       const conn = this.#conn(lane, url);
