@@ -180,7 +180,8 @@ export class HttpConnection {
           buffer: sharedRead,
           callback: (n: number, buf: Uint8Array): boolean => {
             this.#onRead(buf.subarray(0, n));
-            return true;
+            // false stops reading until #pause's timer resumes the socket (a download limit).
+            return this.#pauseTimer === undefined;
           },
         },
       });

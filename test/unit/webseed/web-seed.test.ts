@@ -361,8 +361,13 @@ describe('web seeds', () => {
     reset();
     const m = await torrentOf(join(root, 'www', 'single.bin'), [`${server.url}/single.bin`]);
     const started = Date.now();
+    // One request for the whole file: the limit must hold inside a response, not only between them.
     await withSession(
-      { webSeed: quick, bind: '127.0.0.2', downloadLimitBytesPerSec: 1024 * 1024 },
+      {
+        webSeed: { ...quick, minRunBytes: 8 * 1024 * 1024 },
+        bind: '127.0.0.2',
+        downloadLimitBytesPerSec: 1024 * 1024,
+      },
       async (s) => {
         await completed(await s.add(m, { dir: freshDir() }));
       },
@@ -370,6 +375,7 @@ describe('web seeds', () => {
     const seconds = (Date.now() - started) / 1000;
     // 3 MiB at 1 MiB/s, less the first burst.
     assert.ok(seconds > 2, `took ${seconds} s`);
+    assert.equal(server.requests.length, 1);
     assert.ok(server.requests.every((r) => r.remote === '127.0.0.2'));
   });
 });
