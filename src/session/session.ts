@@ -609,6 +609,10 @@ export class Session extends TypedEmitter<SessionEvents> {
       this.#o.allowLocalPeers === true,
     );
     for (const why of targets.refused) this.emit('magnet:refused', hex, why);
+    // Its web seeds (`ws=`, BEP 19) under the same rule: not on local addresses unless allowed.
+    const webSeeds = await filterMagnetTargets(magnet.webSeeds, [], this.#o.allowLocalPeers === true);
+    for (const why of webSeeds.refused)
+      this.emit('magnet:refused', hex, why.replace(/^tracker /, 'web seed '));
     if (this.#stopped) throw new SessionError('session is stopped');
     const fetcher = new MetadataFetcher({
       infoHash: magnet.infoHash,
@@ -656,6 +660,7 @@ export class Session extends TypedEmitter<SessionEvents> {
     const signal = AbortSignal.any([this.#ac.signal, ...(options.signal ? [options.signal] : [])]);
     try {
       const metainfo = await fetcher.fetch(signal);
+      for (const url of webSeeds.trackers) if (!metainfo.urlList.includes(url)) metainfo.urlList.push(url);
       const known = fetcher.knownPeers();
       if (this.#stopped) throw new SessionError('session is stopped');
       this.emit('metadata:fetched', hex);

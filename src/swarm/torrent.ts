@@ -436,7 +436,7 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
       this.wastedBytes += data.length;
       return;
     }
-    const buf = this.#pieceBuffer(piece);
+    const buf = this.#pieceBuffer(piece, true);
     buf.data.set(data, offset);
     const end = offset + data.length;
     const blockLength = Math.min(BLOCK_SIZE, buf.data.length - blockStart);
@@ -1304,8 +1304,12 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
     this.#queueFill(entry);
   }
 
-  /** The buffer of a piece being assembled (a new one at its first block). */
-  #pieceBuffer(piece: number): PieceBuffer {
+  /**
+   * The buffer of a piece being assembled (a new one at its first block). `inOrder`: its bytes come
+   * in order (a web seed), so it is hashed as they come whatever its size: one pass over bytes still
+   * in the CPU cache instead of a copy for a hash worker and its pass.
+   */
+  #pieceBuffer(piece: number, inOrder = false): PieceBuffer {
     let buf = this.#pieceBuffers.get(piece);
     if (!buf) {
       const length = pieceLengthOf(this.metainfo, piece);
@@ -1314,7 +1318,7 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
         from: new Set(),
         received: 0,
         blocks: new Map(),
-        hash: length <= INCREMENTAL_HASH_MAX_BYTES ? createHash('sha1') : undefined,
+        hash: inOrder || length <= INCREMENTAL_HASH_MAX_BYTES ? createHash('sha1') : undefined,
         hashed: 0,
       };
       this.#pieceBuffers.set(piece, buf);

@@ -5,6 +5,7 @@ import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import { formatMagnet, parseMagnet } from '../../../src/protocol/magnet.js';
 import { type Metainfo, parseMetainfo } from '../../../src/protocol/metainfo.js';
 import { Session, type SessionOptions } from '../../../src/session/session.js';
 import { createTorrent } from '../../../src/storage/create-torrent.js';
@@ -377,6 +378,46 @@ describe('web seeds', () => {
     assert.ok(seconds > 2, `took ${seconds} s`);
     assert.equal(server.requests.length, 1);
     assert.ok(server.requests.every((r) => r.remote === '127.0.0.2'));
+  });
+});
+
+describe('web seeds of a magnet link (ws=)', () => {
+  test('used once the metadata is in, when local addresses are allowed; refused with a warning otherwise', {
+    timeout: 30_000,
+  }, async () => {
+    reset();
+    const m = await torrentOf(join(root, 'www', 'single.bin'), []);
+    const seed = await seeder(m, join(root, 'www'));
+    // The peer gives the metadata and little data: the web seed does most of the work.
+    seed.uploadLimit.setRate(128 * 1024);
+    const magnet = parseMagnet(
+      formatMagnet({ infoHash: m.infoHash, webSeeds: [`${server.url}/single.bin`] }),
+    );
+    const peers = [{ host: '127.0.0.1', port: seed.port }];
+    try {
+      const refused: string[] = [];
+      await withSession({ webSeed: quick }, async (s) => {
+        s.on('magnet:refused', (_h, why) => refused.push(why));
+        const t = await s.addMagnet(magnet, { dir: freshDir(), peers });
+        assert.deepEqual(t.webSeeds(), []);
+      });
+      assert.ok(
+        refused.some((w) =>
+          w.startsWith(`web seed ${server.url}/single.bin not contacted: 127.0.0.1 is a local address`),
+        ),
+        refused.join('; '),
+      );
+      assert.equal(server.requests.length, 0);
+      const dir = freshDir();
+      await withSession({ webSeed: quick, allowLocalPeers: true }, async (s) => {
+        const t = await s.addMagnet(magnet, { dir, peers });
+        await completed(t);
+        assert.deepEqual(await readFile(join(dir, 'single.bin')), SINGLE);
+        assert.ok((t.webSeeds()[0]?.downloadedBytes ?? 0) > SINGLE.length / 2);
+      });
+    } finally {
+      await seed.stop();
+    }
   });
 });
 
