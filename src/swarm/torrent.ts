@@ -407,8 +407,23 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
         if (this.#state !== TorrentState.downloading || !this.#downloadAllowed(nowMs)) return 'no';
         return this.#unverified > (this.#o.maxUnverifiedBytes ?? 48 * 1024 * 1024) ? 'partial' : 'yes';
       },
-      bytes: (key: string, from: string, piece: number, offset: number, data: Uint8Array) =>
-        this.#webSeedBytes(key, from, piece, offset, data),
+      bytes: (
+        key: string,
+        from: string,
+        piece: number,
+        offset: number,
+        data: Uint8Array,
+        inPlace?: boolean,
+      ) => this.#webSeedBytes(key, from, piece, offset, data, inPlace === true),
+      target: (key: string, piece: number, offset: number, max: number): Uint8Array | undefined => {
+        // Only blocks this lane still has outstanding, from the one `offset` is in.
+        let end = offset - (offset % BLOCK_SIZE);
+        if (!this.#picker.isOutstanding(key, piece, end)) return undefined;
+        const buf = this.#pieceBuffer(piece, true);
+        do end += BLOCK_SIZE;
+        while (end < buf.data.length && end - offset < max && this.#picker.isOutstanding(key, piece, end));
+        return buf.data.subarray(offset, Math.min(end, buf.data.length, offset + max));
+      },
       take: (n: number, nowMs: number): number => {
         let waitMs = 0;
         for (const b of this.#downloadBuckets) {
@@ -430,14 +445,21 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
    * Bytes of a web seed's run, a part of one block, in order: kept while the lane still has the block
    * outstanding (a peer's endgame copy may have come first, or a ban dropped the piece).
    */
-  #webSeedBytes(key: string, from: string, piece: number, offset: number, data: Uint8Array): void {
+  #webSeedBytes(
+    key: string,
+    from: string,
+    piece: number,
+    offset: number,
+    data: Uint8Array,
+    inPlace: boolean,
+  ): void {
     const blockStart = offset - (offset % BLOCK_SIZE);
     if (!this.#picker.isOutstanding(key, piece, blockStart)) {
       this.wastedBytes += data.length;
       return;
     }
     const buf = this.#pieceBuffer(piece, true);
-    buf.data.set(data, offset);
+    if (!inPlace) buf.data.set(data, offset);
     const end = offset + data.length;
     const blockLength = Math.min(BLOCK_SIZE, buf.data.length - blockStart);
     if (end !== blockStart + blockLength) return;

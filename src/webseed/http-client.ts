@@ -60,8 +60,15 @@ export interface HttpHead {
   headers: Map<string, string>;
 }
 
-/** The body sink: each view is valid only until it returns; a positive result pauses reading that long (rate limits). */
-export type BodySink = (chunk: Uint8Array) => number;
+/** Where a body goes. A positive result of `data` or `placed` pauses reading that many ms (rate limits). */
+export interface BodySink {
+  /** Bytes read into the shared buffer: the view is valid only until it returns. */
+  data(chunk: Uint8Array): number;
+  /** Memory to read the next bytes of the body straight into (at most `max`); undefined: use `data`. */
+  target?(max: number): Uint8Array | undefined;
+  /** `n` bytes were read into the start of the last `target`. */
+  placed?(n: number): number;
+}
 
 /**
  * Bytes per read. One buffer serves every web seed connection of the process: a read callback runs
@@ -91,6 +98,8 @@ export class HttpConnection {
   #stall: NodeJS.Timeout | undefined;
   #pauseTimer: NodeJS.Timeout | undefined;
   #closed = false;
+  /** The caller's memory the read in progress goes to (see #readBuffer). */
+  #target: Uint8Array | undefined;
   /** The request in flight, and whether it went out on a connection an earlier request used. */
   #request = '';
   #reused = false;
@@ -177,9 +186,12 @@ export class HttpConnection {
         noDelay: true,
         ...local,
         onread: {
-          buffer: sharedRead,
+          // A function: called before each read, so a body is read straight into its piece's memory.
+          buffer: () => this.#readBuffer(),
           callback: (n: number, buf: Uint8Array): boolean => {
-            this.#onRead(buf.subarray(0, n));
+            if (buf === this.#target) this.#onPlaced(n);
+            else this.#onRead(buf.subarray(0, n));
+            this.#target = undefined;
             // false stops reading until #pause's timer resumes the socket (a download limit).
             return this.#pauseTimer === undefined;
           },
@@ -273,8 +285,33 @@ export class HttpConnection {
       return;
     }
     this.#remaining -= chunk.length;
-    const waitMs = this.#sink!(chunk);
+    const waitMs = this.#sink!.data(chunk);
     if ((this.#phase as Phase) !== 'body') return; // the sink failed the request (aborted)
+    if (this.#remaining === 0) this.#done(undefined);
+    else if (waitMs > 0) this.#pause(waitMs);
+  }
+
+  #readBuffer(): Uint8Array {
+    const sink = this.#sink;
+    if (this.#phase === 'body' && sink?.target !== undefined && this.#pauseTimer === undefined) {
+      const t = sink.target(this.#remaining);
+      if (t !== undefined && t.length > 0 && t.length <= this.#remaining) {
+        this.#target = t;
+        return t;
+      }
+    }
+    this.#target = undefined;
+    sharedRead ??= Buffer.allocUnsafeSlow(READ_BYTES);
+    return sharedRead;
+  }
+
+  /** Body bytes read straight into the sink's target. */
+  #onPlaced(n: number): void {
+    if (this.#phase !== 'body' || n <= 0) return;
+    this.#armStall();
+    this.#remaining -= n;
+    const waitMs = this.#sink!.placed!(n);
+    if ((this.#phase as Phase) !== 'body') return;
     if (this.#remaining === 0) this.#done(undefined);
     else if (waitMs > 0) this.#pause(waitMs);
   }

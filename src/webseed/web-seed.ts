@@ -26,6 +26,9 @@ export interface RangeFetch {
   signal: AbortSignal;
   /** The bytes in order; a positive result pauses reading that many ms (rate limits). */
   onData(chunk: Uint8Array): number;
+  /** Memory for the next bytes (at most `max`), to read them straight into; then `onPlaced`. */
+  target?(max: number): Uint8Array | undefined;
+  onPlaced?(n: number): number;
 }
 
 const ZEROS = new Uint8Array(64 * 1024);
@@ -68,7 +71,11 @@ export class WebSeedClient {
         continue;
       }
       const file = this.#m.files[seg.file]!;
-      await this.#get(req.lane, file.rawPath, seg.offset, seg.length, file.length, req.onData, req.signal);
+      const sink: BodySink = {
+        data: req.onData,
+        ...(req.target && req.onPlaced ? { target: req.target, placed: req.onPlaced } : {}),
+      };
+      await this.#get(req.lane, file.rawPath, seg.offset, seg.length, file.length, sink, req.signal);
     }
   }
 
