@@ -295,7 +295,7 @@ describe('web seeds', () => {
     assert.equal(refusals, 3);
   });
 
-  test('a wrong length or a 200 for a byte range: backed off or banned with the reason', {
+  test('a wrong range, a longer body, a huge head or a 200 for a byte range: backed off or banned with the reason', {
     timeout: 30_000,
   }, async () => {
     reset();
@@ -309,6 +309,21 @@ describe('web seeds', () => {
         res.end(SINGLE.subarray(0, 10));
         return true;
       }
+      if (path === '/long') {
+        // The right range, and more bytes than it holds.
+        const m = /^bytes=(\d+)-(\d+)$/.exec(req.headers.range ?? '')!;
+        const len = Number(m[2]) - Number(m[1]) + 1;
+        res.writeHead(206, {
+          'content-length': len + 10,
+          'content-range': `bytes ${m[1]}-${m[2]}/${SINGLE.length}`,
+        });
+        res.end(Buffer.alloc(len + 10));
+        return true;
+      }
+      if (path === '/bighead') {
+        res.writeHead(206, { 'x-junk': 'a'.repeat(20_000) }).end();
+        return true;
+      }
       if (path === '/norange') {
         res.writeHead(200, { 'content-length': SINGLE.length }).end(SINGLE);
         return true;
@@ -318,16 +333,22 @@ describe('web seeds', () => {
     const m = await torrentOf(join(root, 'www', 'single.bin'), [
       `${server.url}/short`,
       `${server.url}/norange`,
+      `${server.url}/long`,
+      `${server.url}/bighead`,
     ]);
     await withSession({ webSeed: { ...quick, retryMinMs: 60_000 } }, async (s) => {
       const t = await s.add(m, { dir: freshDir() });
       await waitFor(() => {
-        const [a, b] = t.webSeeds();
-        return a?.state === 'backoff' && b?.state === 'banned';
+        const [a, b, c, d] = t.webSeeds();
+        return (
+          a?.state === 'backoff' && b?.state === 'banned' && c?.state === 'backoff' && d?.state === 'backoff'
+        );
       }, 10_000);
-      const [short, norange] = t.webSeeds();
+      const [short, norange, long, bighead] = t.webSeeds();
       assert.match(short?.reason ?? '', /asked bytes \d+-\d+, got bytes/);
       assert.match(norange?.reason ?? '', /ignores Range/);
+      assert.match(long?.reason ?? '', /Content-Length \d+, asked \d+ bytes/);
+      assert.match(bighead?.reason ?? '', /response head over 16384 bytes/);
       assert.equal(t.verifiedBytes, 0);
     });
   });
