@@ -82,7 +82,7 @@ async function main(): Promise<number> {
     process.stderr.write('bench:webseed needs nginx and aria2c\n');
     return 1;
   }
-  const { dir, cleanup } = await makeTempDir('bitswarm-bench-webseed-');
+  const { dir, cleanup } = await makeTempDir('bench-webseed');
   let nginx: Awaited<ReturnType<typeof startNginx>> | undefined;
   try {
     const www = join(dir, 'www');
