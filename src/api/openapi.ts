@@ -161,7 +161,7 @@ export const OPENAPI = {
       parameters: [hash],
       get: {
         summary:
-          'one torrent: files, peers, pieces, limits, warnings, and trackers (each: url, tier, status not-contacted|working|error, lastAnnounceAtMs, lastResult, lastError, nextAnnounceAtMs, peers, seeders, leechers)',
+          'one torrent: files, peers, pieces, limits, warnings, trackers (each: url, tier, status not-contacted|working|error, lastAnnounceAtMs, lastResult, lastError, nextAnnounceAtMs, peers, seeders, leechers) and webSeeds (each: url, state active|idle|backoff|banned, reason, retryAtMs, downloadedBytes, downloadRate, failures)',
         responses: { '200': ok('details'), ...errors },
       },
       delete: {

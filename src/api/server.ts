@@ -613,6 +613,18 @@ export class ApiServer {
         .filter((f) => !f.padding),
       peers: t?.peers() ?? [],
       encryptionHints: t?.encryptionHints() ?? [],
+      // BEP 19: each web seed's URL, state (active, idle, backoff, banned) with the reason, bytes downloaded.
+      webSeeds:
+        t?.webSeeds() ??
+        (meta?.urlList ?? []).map((url) => ({
+          url,
+          state: 'idle',
+          reason: null,
+          retryAtMs: null,
+          downloadedBytes: 0,
+          downloadRate: 0,
+          failures: 0,
+        })),
       // Each tracker with its last result or error and the next announce (not running: not contacted).
       trackers: this.#o.session.diagnosticsOf(hex)?.trackers() ?? notContacted(meta?.announceList ?? []),
       limits: {

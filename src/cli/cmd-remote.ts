@@ -119,6 +119,15 @@ interface Detail extends Omit<TorrentView, 'peers'> {
   }[];
   /** Peers that closed after our plaintext handshake: they may require encryption. */
   encryptionHints?: string[];
+  /** Web seeds (BEP 19) and how they do. */
+  webSeeds?: {
+    url: string;
+    state: string;
+    reason: string | null;
+    retryAtMs: number | null;
+    downloadedBytes: number;
+    downloadRate: number;
+  }[];
   trackers: TrackerStatus[];
   pieceCount: number | null;
   pieceLength: number | null;
@@ -239,6 +248,20 @@ export async function runRemote(command: string, argv: string[]): Promise<number
               `↑ ${formatRate(p.uploadRate)}`,
               p.encryption === 'rc4' ? 'RC4' : p.encryption === 'handshake' ? 'MSE' : 'plain',
               p.client,
+            ]),
+          ),
+        );
+      }
+      if (d.webSeeds?.length) {
+        out('web seeds');
+        out(
+          table(
+            d.webSeeds.map((w) => [
+              `  ${w.url}`,
+              w.state === 'backoff' ? `backing off (retry ${when(w.retryAtMs)})` : w.state,
+              formatBytes(w.downloadedBytes),
+              `↓ ${formatRate(w.downloadRate)}`,
+              w.reason ?? '',
             ]),
           ),
         );

@@ -364,7 +364,7 @@ export const COMMANDS = {
   },
   show: {
     usage: 'show <info-hash>',
-    summary: 'show one torrent of the daemon: files, peers, trackers, warnings',
+    summary: 'show one torrent of the daemon: files, peers, trackers, web seeds, warnings',
     positional: 'hash',
     options: remote,
     examples: ['bitswarm show 4d42b93b'],

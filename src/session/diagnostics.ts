@@ -160,10 +160,15 @@ export class TorrentDiagnostics extends TypedEmitter<DiagnosticsEvents> {
     );
   }
 
-  /** Called on the session's tick: notices a torrent that wants data and knows no peer. */
+  /** Called on the session's tick: notices a torrent that wants data and knows no peer (nor a usable web seed). */
   check(t: Torrent, nowMs: number): void {
     const wants = t.state === 'downloading';
-    const none = wants && t.peerCount === 0 && t.knownAddresses().length === 0;
+    // A web seed that is not banned is a source too (BEP 19).
+    const none =
+      wants &&
+      t.peerCount === 0 &&
+      t.knownAddresses().length === 0 &&
+      !t.webSeeds().some((w) => w.state !== 'banned');
     if (!none) {
       this.#noPeersSinceMs = undefined;
       this.#noPeersTold = false;

@@ -35,9 +35,12 @@ import { FileStorage, type FileStorageOptions } from '../storage/file-storage.js
 import { HasherPool } from '../storage/hasher-pool.js';
 import type { Storage } from '../storage/storage.js';
 import { Torrent, type TorrentOptions } from '../swarm/torrent.js';
+import type { WebSeedTuning } from '../swarm/web-seeds.js';
 import { TokenBucket } from '../util/token-bucket.js';
 import { TypedEmitter } from '../util/typed-events.js';
 import { VERSION } from '../util/version.js';
+import { refuseWebSeedUrl } from '../webseed/url.js';
+import { WebSeedClient, type WebSeedOptions } from '../webseed/web-seed.js';
 import { TorrentDiagnostics } from './diagnostics.js';
 import { ExtensionGlue, LOCAL_EXTENSIONS } from './extension-glue.js';
 import { filterMagnetTargets } from './local-targets.js';
@@ -90,6 +93,10 @@ export interface SessionOptions {
   encryption?: EncryptionPolicy;
   /** Name incomplete files `<name>.part` until they are complete (default true; file-storage.ts). */
   partSuffix?: boolean;
+  /** Download from the torrents' web seeds (BEP 19 url-list; default on). */
+  webSeeds?: boolean;
+  /** Web seed connections, timeouts and backoff (for tests and tuning). */
+  webSeed?: Omit<WebSeedOptions, 'localAddress'> & WebSeedTuning;
 }
 
 export interface AddOptions {
@@ -497,6 +504,7 @@ export class Session extends TypedEmitter<SessionEvents> {
       ...(options.skipCheck ? { skipCheck: true } : {}),
       ...(options.sequential ? { sequential: true } : {}),
       ...(this.#localAddress() ? { localAddress: this.#localAddress()! } : {}),
+      ...(this.#o.webSeed ? { webSeedTuning: this.#o.webSeed } : {}),
       ...options.torrentOptions,
     });
     const glue = new ExtensionGlue(torrent, {
@@ -514,6 +522,7 @@ export class Session extends TypedEmitter<SessionEvents> {
           }
         : {}),
     });
+    this.#addWebSeeds(torrent);
     torrent.setRateLimits({
       uploadBytesPerSec: options.uploadLimitBytesPerSec ?? 0,
       downloadBytesPerSec: options.downloadLimitBytesPerSec ?? 0,
@@ -531,6 +540,25 @@ export class Session extends TypedEmitter<SessionEvents> {
     if (this.#stopped || this.#slots.get(key) !== slot) return torrent;
     this.#startDiscovery(slot);
     return torrent;
+  }
+
+  /** The torrent's url-list (BEP 19): http(s) ones as sources, dialled from the bound address; others listed as refused. */
+  #addWebSeeds(torrent: Torrent): void {
+    if (this.#o.webSeeds === false) return;
+    const m = torrent.metainfo;
+    const bind = this.#o.bind;
+    for (const url of m.urlList.slice(0, 32)) {
+      const refused = refuseWebSeedUrl(url);
+      if (refused !== undefined) {
+        torrent.addWebSeed(url, undefined, refused);
+        continue;
+      }
+      const source = new WebSeedClient(url, m, {
+        ...this.#o.webSeed,
+        ...(bind && bind !== '0.0.0.0' && bind !== '::' ? { localAddress: bind } : {}),
+      });
+      torrent.addWebSeed(url, source);
+    }
   }
 
   #startDiscovery(slot: TorrentSlot): void {
@@ -604,6 +632,10 @@ export class Session extends TypedEmitter<SessionEvents> {
       this.#o.allowLocalPeers === true,
     );
     for (const why of targets.refused) this.emit('magnet:refused', hex, why);
+    // Its web seeds (`ws=`, BEP 19) under the same rule: not on local addresses unless allowed.
+    const webSeeds = await filterMagnetTargets(magnet.webSeeds, [], this.#o.allowLocalPeers === true);
+    for (const why of webSeeds.refused)
+      this.emit('magnet:refused', hex, why.replace(/^tracker /, 'web seed '));
     if (this.#stopped) throw new SessionError('session is stopped');
     const fetcher = new MetadataFetcher({
       infoHash: magnet.infoHash,
@@ -651,6 +683,7 @@ export class Session extends TypedEmitter<SessionEvents> {
     let handed: ReleasedConnection[] = [];
     try {
       const metainfo = await fetcher.fetch(signal);
+      for (const url of webSeeds.trackers) if (!metainfo.urlList.includes(url)) metainfo.urlList.push(url);
       const known = fetcher.knownPeers();
       // The connections the metadata came over go on with the torrent: no second dial.
       handed = fetcher.release();

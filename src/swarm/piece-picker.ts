@@ -574,6 +574,92 @@ export class PiecePicker {
     return chosen;
   }
 
+  /**
+   * A run for a web seed (BEP 19): contiguous blocks in index order, all requested by `peer`. First
+   * whole needed pieces, the first one at or after `fromPiece` (wrapping round), extended over the
+   * needed pieces that follow while the run stays within `maxBytes` (always at least one piece);
+   * with none left (or `partialOnly`), the contiguous free blocks of one in-flight piece, fewest free
+   * first (pieces that peers or a failed run left half done). Empty when there is nothing to take.
+   */
+  pickRun(
+    peer: PeerKey,
+    fromPiece: number,
+    maxBytes: number,
+    opts: { partialOnly?: boolean } = {},
+  ): BlockRef[] {
+    const out: BlockRef[] = [];
+    const n = this.pieceCount;
+    if (n === 0 || this.#wantedUnverified === 0) return out;
+    const ctx: PickCtx = {
+      peer,
+      ps: this.#peerState(peer),
+      canGet: () => true,
+      fast: false,
+      registered: false,
+      partialOnly: opts.partialOnly === true,
+      avoid: undefined,
+      need: Number.POSITIVE_INFINITY,
+      out,
+    };
+    const from = Number.isInteger(fromPiece) && fromPiece >= 0 && fromPiece < n ? fromPiece : 0;
+    let first = -1;
+    if (!ctx.partialOnly) {
+      for (let i = 0; i < n; i++) {
+        const p = (from + i) % n;
+        if (this.#bucketPos[p]! >= 0) {
+          first = p;
+          break;
+        }
+      }
+    }
+    if (first >= 0) {
+      let bytes = 0;
+      for (let p = first; p < n && this.#bucketPos[p]! >= 0; p++) {
+        const size = this.pieceSize(p);
+        if (bytes > 0 && bytes + size > maxBytes) break;
+        bytes += size;
+        this.#startAndTake(ctx, p);
+      }
+    } else {
+      let best = -1;
+      let bestFree = Number.POSITIVE_INFINITY;
+      for (const [p, st] of this.#inFlight) {
+        if (st.free === 0 || this.#priority[p] === 0) continue;
+        if (st.free < bestFree || (st.free === bestFree && p < best)) {
+          best = p;
+          bestFree = st.free;
+        }
+      }
+      if (best >= 0) {
+        const st = this.#inFlight.get(best)!;
+        const wanted = this.#priority[best]! > 0;
+        let b = st.blocks.indexOf(FREE);
+        for (let bytes = 0; b >= 0 && b < st.blocks.length && st.blocks[b] === FREE; b++) {
+          const ref = this.#blockRef(best, b);
+          if (bytes > 0 && bytes + ref.length > maxBytes) break;
+          bytes += ref.length;
+          st.blocks[b] = REQUESTED;
+          st.requesters[b] = [peer];
+          st.free--;
+          st.requested++;
+          if (wanted) this.#freeWanted--;
+          ctx.ps.outstanding.add(best * this.#maxBlocks + b);
+          out.push(ref);
+        }
+      }
+    }
+    if (ctx.ps.outstanding.size === 0 && ctx.ps.owned.size === 0) this.#peers.delete(peer);
+    return out;
+  }
+
+  /** Whether `peer` has this block outstanding (a web seed's bytes are kept only while it does). */
+  isOutstanding(peer: PeerKey, piece: number, offset: number): boolean {
+    const ps = this.#peers.get(peer);
+    if (!ps || !Number.isInteger(piece) || piece < 0 || piece >= this.pieceCount) return false;
+    if (offset % BLOCK_SIZE !== 0) return false;
+    return ps.outstanding.has(piece * this.#maxBlocks + offset / BLOCK_SIZE);
+  }
+
   /** Ask this peer for blocks that others already have outstanding, fewest requesters first. */
   #pickEndgame(ctx: PickCtx): void {
     while (ctx.need > 0 && ctx.ps.dups.size < this.#maxDups) {

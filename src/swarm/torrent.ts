@@ -33,6 +33,13 @@ import { TokenBucket } from '../util/token-bucket.js';
 import { TypedEmitter } from '../util/typed-events.js';
 import { type ChokerState, decideUnchokes, isSnubbed } from './choker.js';
 import { type BlockRef, PiecePicker } from './piece-picker.js';
+import {
+  type RangeSource,
+  type WebSeedState,
+  type WebSeedStatus,
+  WebSeeds,
+  type WebSeedTuning,
+} from './web-seeds.js';
 
 export const TorrentState = {
   idle: 'idle',
@@ -88,6 +95,8 @@ export interface TorrentOptions {
   connectionBudget?: { used: number; max: number };
   /** Protocol encryption of the connections we dial (encryption.ts). Default `off`; the session says `prefer`. */
   encryption?: EncryptionPolicy;
+  /** Web seeds' backoff and request sizes (web-seeds.ts). */
+  webSeedTuning?: WebSeedTuning;
 }
 
 /** A connected peer as the session's discovery glue sees it (PEX, metadata exchange). */
@@ -139,6 +148,8 @@ export interface TorrentEvents extends Record<string, unknown[]> {
    * require encryption (under `prefer` it is dialled again, encrypted).
    */
   'peer:encryption-hint': [address: string];
+  /** A web seed (BEP 19) became active, idle, backs off or is banned (with the reason). */
+  'webseed:state': [url: string, state: WebSeedState, reason: string | null];
 }
 
 export interface PeerCloseInfo {
@@ -189,6 +200,8 @@ interface PieceBuffer {
     writes: Set<Promise<void>>;
     error?: Error;
     digests: Map<number, Buffer>;
+    /** A web seed's blocks being gathered (its bytes come in parts of a block), by offset. */
+    partial: Map<number, Buffer>;
     /** Writes of an earlier, dropped try at this piece: these land first, never over the new bytes. */
     after?: Promise<unknown>;
   };
@@ -390,6 +403,7 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
   readonly #waiters = new Map<number, Set<{ resolve: () => void; reject: (e: Error) => void }>>();
   /** Download rate below which a peer is kept off the pieces with a deadline (recomputed each tick). */
   #urgentFloor = 0;
+  readonly #webSeeds: WebSeeds;
   /** Payload bytes, for statistics (session totals, ratio). */
   downloadedBytes = 0;
   uploadedBytes = 0;
@@ -413,6 +427,115 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
     this.#cache = new ReadCache(options.storage, { geometry: this.metainfo });
     this.#uploadBuckets = [this.uploadLimit, ...(options.uploadBuckets ?? [])];
     this.#downloadBuckets = [this.downloadLimit, ...(options.downloadBuckets ?? [])];
+    this.#webSeeds = this.#makeWebSeeds(options.webSeedTuning);
+  }
+
+  // ---- web seeds (BEP 19): piece sources beside the peers, fed by the same picker ----
+
+  /** Adds a web seed: its source fetches byte ranges (the session makes it); `refused`: listed, never asked. */
+  addWebSeed(url: string, source: RangeSource | undefined, refused?: string): void {
+    this.#webSeeds.add(url, source, refused);
+    if (this.#state === TorrentState.downloading) this.#webSeeds.pump();
+  }
+
+  /** Each web seed's URL, state (with the reason of a backoff or ban) and bytes downloaded. */
+  webSeeds(): WebSeedStatus[] {
+    return this.#webSeeds.status();
+  }
+
+  #makeWebSeeds(tuning: WebSeedTuning | undefined): WebSeeds {
+    const host = {
+      picker: this.#picker,
+      pieceLength: this.metainfo.pieceLength,
+      mayStart: (nowMs: number): 'yes' | 'partial' | 'no' => {
+        if (this.#state !== TorrentState.downloading || !this.#downloadAllowed(nowMs)) return 'no';
+        return this.#unverified > (this.#o.maxUnverifiedBytes ?? 48 * 1024 * 1024) ? 'partial' : 'yes';
+      },
+      bytes: (
+        key: string,
+        from: string,
+        piece: number,
+        offset: number,
+        data: Uint8Array,
+        inPlace?: boolean,
+      ) => this.#webSeedBytes(key, from, piece, offset, data, inPlace === true),
+      target: (key: string, piece: number, offset: number, max: number): Uint8Array | undefined => {
+        // Only blocks this lane still has outstanding, from the one `offset` is in.
+        let end = offset - (offset % BLOCK_SIZE);
+        if (!this.#picker.isOutstanding(key, piece, end)) return undefined;
+        const buf = this.#pieceBuffer(piece, true);
+        // A piece too large to hold has no memory to read into: its bytes are staged block by block.
+        const data = buf.data;
+        if (data === undefined) return undefined;
+        do end += BLOCK_SIZE;
+        while (end < data.length && end - offset < max && this.#picker.isOutstanding(key, piece, end));
+        return data.subarray(offset, Math.min(end, data.length, offset + max));
+      },
+      take: (n: number, nowMs: number): number => {
+        let waitMs = 0;
+        for (const b of this.#downloadBuckets) {
+          b.take(n, nowMs);
+          waitMs = Math.max(waitMs, b.waitMs(1, nowMs));
+        }
+        return waitMs;
+      },
+      released: () => {
+        for (const p of this.#peers.values()) this.#fillRequests(p);
+      },
+      changed: (url: string, state: WebSeedState, reason: string | null) =>
+        this.emit('webseed:state', url, state, reason),
+    };
+    return new WebSeeds(host, this.#ac.signal, tuning);
+  }
+
+  /**
+   * Bytes of a web seed's run, a part of one block, in order: kept while the lane still has the block
+   * outstanding (a peer's endgame copy may have come first, or a ban dropped the piece).
+   */
+  #webSeedBytes(
+    key: string,
+    from: string,
+    piece: number,
+    offset: number,
+    data: Uint8Array,
+    inPlace: boolean,
+  ): void {
+    const blockStart = offset - (offset % BLOCK_SIZE);
+    if (!this.#picker.isOutstanding(key, piece, blockStart)) {
+      this.wastedBytes += data.length;
+      return;
+    }
+    const buf = this.#pieceBuffer(piece, true);
+    const end = offset + data.length;
+    const blockLength = Math.min(BLOCK_SIZE, buf.length - blockStart);
+    let bytes: Uint8Array;
+    if (buf.streamed) {
+      // A piece too large to hold: the block is gathered here, then written as a peer's would be.
+      const partial = buf.streamed.partial;
+      let staged = partial.get(blockStart);
+      if (!staged) {
+        staged = Buffer.allocUnsafe(blockLength);
+        partial.set(blockStart, staged);
+      }
+      staged.set(data, offset - blockStart);
+      if (end !== blockStart + blockLength) return;
+      partial.delete(blockStart);
+      bytes = staged;
+    } else {
+      const into = buf.data!;
+      if (!inPlace) into.set(data, offset);
+      if (end !== blockStart + blockLength) return;
+      bytes = into.subarray(blockStart, end);
+    }
+    const block = { piece, offset: blockStart, length: blockLength };
+    const r = this.#picker.received(key, block);
+    if (!r.accepted) return;
+    const nowMs = Date.now();
+    this.downloadedBytes += blockLength;
+    this.downloadMeter.add(blockLength, nowMs);
+    for (const other of r.cancel) this.#peers.get(other)?.conn.cancel(block);
+    this.#blockIn(buf, piece, blockStart, bytes, from, buf.streamed === undefined);
+    if (r.pieceDone !== undefined) void this.#verify(r.pieceDone);
   }
 
   /** Per-torrent rate limits in bytes per second (0: unlimited). */
@@ -1336,6 +1459,17 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
     this.downloadMeter.add(data.length, nowMs);
     for (const b of this.#downloadBuckets) b.take(data.length, nowMs);
     for (const other of r.cancel) this.#peers.get(other)?.conn.cancel(block);
+    this.#blockIn(this.#pieceBuffer(piece), piece, offset, data, entry.address);
+    if (r.pieceDone !== undefined) void this.#verify(r.pieceDone);
+    this.#queueFill(entry);
+  }
+
+  /**
+   * The buffer of a piece being assembled (a new one at its first block). `inOrder`: its bytes come
+   * in order (a web seed), so it is hashed as they come whatever its size: one pass over bytes still
+   * in the CPU cache instead of a copy for a hash worker and its pass.
+   */
+  #pieceBuffer(piece: number, inOrder = false): PieceBuffer {
     let buf = this.#pieceBuffers.get(piece);
     if (!buf) {
       const length = pieceLengthOf(this.metainfo, piece);
@@ -1348,6 +1482,7 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
               streamed: {
                 writes: new Set<Promise<void>>(),
                 digests: new Map<number, Buffer>(),
+                partial: new Map<number, Buffer>(),
                 ...(this.#staleWrites.has(piece) ? { after: this.#staleWrites.get(piece)! } : {}),
               },
             }
@@ -1355,17 +1490,33 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
         from: new Set(),
         received: 0,
         blocks: new Map(),
-        hash: length <= INCREMENTAL_HASH_MAX_BYTES ? createHash('sha1') : undefined,
+        hash: !streamed && (inOrder || length <= INCREMENTAL_HASH_MAX_BYTES) ? createHash('sha1') : undefined,
         hashed: 0,
       };
       this.#pieceBuffers.set(piece, buf);
       this.#unverified += buf.data?.length ?? 0;
     }
-    buf.from.add(entry.address);
-    buf.blocks.set(offset, entry.address);
+    return buf;
+  }
+
+  /**
+   * A block accepted by the picker: into its piece buffer unless it is there already (`placed`), or
+   * to storage for a piece too large to hold; who sent it (a peer's endpoint, a web seed's id), and
+   * the hash so far.
+   */
+  #blockIn(
+    buf: PieceBuffer,
+    piece: number,
+    offset: number,
+    data: Uint8Array,
+    from: string,
+    placed = false,
+  ): void {
+    buf.from.add(from);
+    buf.blocks.set(offset, from);
     buf.received += data.length;
     if (buf.streamed) this.#writeBlock(buf.streamed, piece, offset, data);
-    else if (buf.data) buf.data.set(data, offset);
+    else if (buf.data && !placed) buf.data.set(data, offset);
     if (buf.data && buf.hash !== undefined && offset === buf.hashed) {
       buf.hash.update(data);
       buf.hashed += data.length;
@@ -1376,8 +1527,6 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
         buf.hashed = end;
       }
     }
-    if (r.pieceDone !== undefined) void this.#verify(r.pieceDone);
-    this.#queueFill(entry);
   }
 
   /**
@@ -1488,6 +1637,7 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
         this.#avoid.set(piece, { peers: new Map(buf.blocks), untilMs: Date.now() + 60_000 });
       }
       for (const p of this.#peers.values()) this.#fillRequests(p);
+      this.#webSeeds.pump();
       return;
     }
     this.#avoid.delete(piece);
@@ -1544,9 +1694,17 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
 
   /**
    * Bans the endpoint `peer` (host:port) and the peer ids seen on it; the whole host once
-   * HOST_BAN_ENDPOINTS of its endpoints are banned. Its blocks in pieces being assembled go too.
+   * HOST_BAN_ENDPOINTS of its endpoints are banned; or a web seed (by its id). Its blocks in pieces
+   * being assembled go too.
    */
   #ban(peer: string): void {
+    if (WebSeeds.isWebSeedHost(peer)) {
+      if (this.#bannedPeers.has(peer)) return;
+      this.#bannedPeers.add(peer);
+      this.#webSeeds.ban(peer, 'sent data that failed the hash check');
+      this.#dropPiecesFrom(new Set([peer]));
+      return;
+    }
     if (this.#bannedPeers.has(peer)) return;
     this.#bannedPeers.add(peer);
     const host = parseAddress(peer)?.host ?? peer;
@@ -1567,14 +1725,19 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
         p.conn.close('banned');
       }
     }
-    // Its blocks in pieces still being assembled are not trusted either: those pieces start over.
+    this.#dropPiecesFrom(untrusted);
+  }
+
+  /** Pieces being assembled with blocks from `untrusted` start over (a piece whose every block is in
+   * is being verified: its hash will judge it). */
+  #dropPiecesFrom(untrusted: ReadonlySet<string>): void {
     for (const [piece, buf] of this.#pieceBuffers) {
-      // A piece whose every block is in is being verified: its hash will judge it.
       if (buf.received >= buf.length || ![...untrusted].some((u) => buf.from.has(u))) continue;
       this.#dropBuffer(piece);
       this.#picker.pieceFailed(piece);
     }
     for (const p of this.#peers.values()) this.#fillRequests(p);
+    this.#webSeeds.pump();
   }
 
   #fail(err: Error): void {
@@ -1742,6 +1905,7 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
       this.#downloadTimer = setTimeout(() => {
         this.#downloadTimer = undefined;
         for (const p of this.#peers.values()) this.#fillRequests(p);
+        this.#webSeeds.pump();
       }, waitMs);
     }
     return false;
@@ -1826,6 +1990,7 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
         this.#updateInterest(p);
         this.#fillRequests(p);
       }
+      this.#webSeeds.pump(now);
     }
   }
 }

@@ -16,12 +16,26 @@ const allowed: Record<string, readonly string[]> = {
   peer: ['protocol', 'util'],
   swarm: ['protocol', 'util', 'storage', 'peer'],
   discovery: ['protocol', 'util'],
+  // Web seeds (BEP 19): an HTTP client for byte ranges; the session hands it to the swarm.
+  webseed: ['protocol', 'util'],
   stream: ['protocol', 'util', 'storage', 'swarm'],
-  session: ['protocol', 'util', 'storage', 'peer', 'swarm', 'discovery'],
-  api: ['protocol', 'util', 'storage', 'peer', 'swarm', 'discovery', 'session', 'stream'],
+  session: ['protocol', 'util', 'storage', 'peer', 'swarm', 'discovery', 'webseed'],
+  api: ['protocol', 'util', 'storage', 'peer', 'swarm', 'discovery', 'session', 'stream', 'webseed'],
   // The library (the package's public entry), above the session beside the API; the CLI uses it.
-  lib: ['protocol', 'util', 'storage', 'peer', 'swarm', 'discovery', 'session', 'stream'],
-  cli: ['protocol', 'util', 'storage', 'peer', 'swarm', 'discovery', 'session', 'api', 'lib', 'stream'],
+  lib: ['protocol', 'util', 'storage', 'peer', 'swarm', 'discovery', 'session', 'stream', 'webseed'],
+  cli: [
+    'protocol',
+    'util',
+    'storage',
+    'peer',
+    'swarm',
+    'discovery',
+    'session',
+    'api',
+    'lib',
+    'stream',
+    'webseed',
+  ],
 };
 // Modules of Node that mean I/O, timers or process state: not allowed in the pure protocol layer.
 const impureNodeModules =

@@ -834,3 +834,62 @@ describe('PiecePicker scale', () => {
     assert.ok(pp.verifiedCount > 0);
   });
 });
+
+describe('PiecePicker web seed runs (pickRun)', () => {
+  it('takes whole needed pieces in index order from the cursor, within the byte budget', () => {
+    const pp = picker(10, { pieceLength: 2 * BLOCK_SIZE });
+    const run = pp.pickRun('w', 3, 3 * 2 * BLOCK_SIZE);
+    assert.deepEqual(
+      run.map((b) => `${b.piece}/${b.offset}`),
+      ['3/0', `3/${BLOCK_SIZE}`, '4/0', `4/${BLOCK_SIZE}`, '5/0', `5/${BLOCK_SIZE}`],
+    );
+    pp.checkInvariants();
+    for (const b of run) assert.equal(pp.isOutstanding('w', b.piece, b.offset), true);
+    // A second lane continues after the first run; a budget below one piece still gets one piece.
+    const next = pp.pickRun('w2', 3, 1);
+    assert.deepEqual([...new Set(next.map((b) => b.piece))], [6]);
+    pp.checkInvariants();
+  });
+
+  it('skips pieces peers are downloading and wraps round to the start', () => {
+    const pp = picker(6);
+    pp.peerAdded(bits(6, [4, 5]));
+    const peerBlocks = pp.pick('p', bits(6, [4, 5]), 1);
+    assert.equal(peerBlocks.length, 1);
+    const taken = peerBlocks[0]!.piece;
+    const run = pp.pickRun('w', 4, 10 * BLOCK_SIZE);
+    const pieces = run.map((b) => b.piece);
+    assert.ok(!pieces.includes(taken));
+    assert.equal(pieces[0], taken === 4 ? 5 : 4);
+    const rest = pp.pickRun('w', 0, 10 * BLOCK_SIZE);
+    assert.deepEqual(
+      rest.map((b) => b.piece),
+      [0, 1, 2, 3],
+    );
+    pp.checkInvariants();
+  });
+
+  it('with no needed piece, takes the free blocks a failed run left in a piece; empty when complete', () => {
+    const pp = picker(1, { pieceLength: 4 * BLOCK_SIZE });
+    const run = pp.pickRun('w', 0, 1 << 20);
+    assert.equal(run.length, 4);
+    assert.equal(pp.received('w', run[0]!).accepted, true);
+    pp.releaseAll('w');
+    pp.checkInvariants();
+    const again = pp.pickRun('w', 0, 1 << 20);
+    assert.deepEqual(
+      again.map((b) => b.offset),
+      [BLOCK_SIZE, 2 * BLOCK_SIZE, 3 * BLOCK_SIZE],
+    );
+    assert.equal(pp.isOutstanding('w', 0, 0), false);
+    receiveAll(pp, 'w', again);
+    assert.deepEqual(pp.pickRun('w', 0, 1 << 20), []);
+    pp.checkInvariants();
+  });
+
+  it('starts no new piece when partialOnly', () => {
+    const pp = picker(3);
+    assert.deepEqual(pp.pickRun('w', 0, 1 << 20, { partialOnly: true }), []);
+    pp.checkInvariants();
+  });
+});
