@@ -17,10 +17,12 @@ export async function runTracker(argv: string[]): Promise<number> {
     quiet: values.quiet === true,
     keepSeeding: true,
   });
+  // Listening for the stop signals before saying it listens: a signal right after is a clean stop.
+  const stopped = stopSignal();
   const host = net.bind ?? '0.0.0.0';
   r.say(`tracker on http://${host}:${session.port}/announce and udp://${host}:${session.port}`);
   r.json({ event: 'listening', port: session.port });
-  const { exitCode } = await stopSignal();
+  const { exitCode } = await stopped;
   await session.stop();
   return exitCode;
 }
