@@ -275,6 +275,11 @@ export class PiecePicker {
     return this.#verified[piece] === 1;
   }
 
+  /** Free blocks of wanted, unverified pieces: what nobody has been asked for yet (0: endgame). */
+  get freeWantedBlocks(): number {
+    return this.#freeWanted;
+  }
+
   get verifiedCount(): number {
     return this.#verifiedCount;
   }
@@ -585,7 +590,11 @@ export class PiecePicker {
     peer: PeerKey,
     fromPiece: number,
     maxBytes: number,
-    opts: { partialOnly?: boolean } = {},
+    opts: {
+      partialOnly?: boolean;
+      /** Endgame: whether a block `holder` has outstanding may be asked again (default: never). */
+      mayDuplicate?: (holder: PeerKey) => boolean;
+    } = {},
   ): BlockRef[] {
     const out: BlockRef[] = [];
     const n = this.pieceCount;
@@ -646,10 +655,47 @@ export class PiecePicker {
           ctx.ps.outstanding.add(best * this.#maxBlocks + b);
           out.push(ref);
         }
-      }
+      } else if (!ctx.partialOnly && opts.mayDuplicate)
+        this.#pickRunEndgame(ctx, maxBytes, opts.mayDuplicate);
     }
     if (ctx.ps.outstanding.size === 0 && ctx.ps.owned.size === 0) this.#peers.delete(peer);
     return out;
+  }
+
+  /**
+   * Endgame for a web seed: every block is requested, so it asks again, as duplicates, a contiguous
+   * run of blocks others have outstanding (fewest requesters first), so that a fast server is not
+   * left idle while a slow peer holds the last pieces. The first copy to arrive wins (`received`
+   * lists the others to cancel).
+   */
+  #pickRunEndgame(ctx: PickCtx, maxBytes: number, mayDuplicate: (holder: PeerKey) => boolean): void {
+    const eligible = (rq: PeerKey[]): boolean => !rq.includes(ctx.peer) && rq.every(mayDuplicate);
+    let bestPiece = -1;
+    let bestBlock = -1;
+    let bestN = Number.POSITIVE_INFINITY;
+    for (const [p, st] of this.#inFlight) {
+      if (st.requested === 0 || this.#priority[p] === 0) continue;
+      for (let b = 0; b < st.blocks.length; b++) {
+        if (st.blocks[b] !== REQUESTED) continue;
+        const rq = st.requesters[b]!;
+        if (rq.length < bestN && eligible(rq)) {
+          bestPiece = p;
+          bestBlock = b;
+          bestN = rq.length;
+        }
+      }
+    }
+    if (bestPiece < 0) return;
+    const st = this.#inFlight.get(bestPiece)!;
+    let bytes = 0;
+    for (let b = bestBlock; b < st.blocks.length && st.blocks[b] === REQUESTED; b++) {
+      const rq = st.requesters[b]!;
+      if (!eligible(rq)) break;
+      const length = this.#blockRef(bestPiece, b).length;
+      if (bytes > 0 && bytes + length > maxBytes) break;
+      bytes += length;
+      this.#addDuplicate(ctx, bestPiece, b, rq);
+    }
   }
 
   /** Whether `peer` has this block outstanding (a web seed's bytes are kept only while it does). */

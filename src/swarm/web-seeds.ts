@@ -9,7 +9,7 @@
 // The source (src/webseed/web-seed.ts) is given by the session: the swarm does no HTTP itself.
 
 import { RateMeter } from '../util/rate-meter.js';
-import type { PiecePicker } from './piece-picker.js';
+import { BLOCK_SIZE, type PiecePicker } from './piece-picker.js';
 
 /** Byte ranges of the torrent's data from one server. */
 export interface RangeSource {
@@ -217,7 +217,10 @@ export class WebSeeds {
     // About a second of what this server gives per lane: short runs while its rate is unknown or low
     // (peers can take the rest), long ones when it is fast (fewer requests).
     const perLane = seed.meter.rate(nowMs) / Math.max(1, seed.lanes.length);
-    return Math.max(this.#t.minRunBytes, Math.min(this.#t.maxRunBytes, perLane));
+    // Near the end, at most half of what nobody was asked for yet: a last long run would keep the
+    // peers waiting on this server (they duplicate a block at a time in the endgame).
+    const tail = (this.#host.picker.freeWantedBlocks * BLOCK_SIZE) / 2;
+    return Math.max(this.#t.minRunBytes, Math.min(this.#t.maxRunBytes, perLane, tail));
   }
 
   /** Starts one request on `lane`; false when there is nothing to start now. */
@@ -226,8 +229,11 @@ export class WebSeeds {
     const may = host.mayStart(nowMs);
     if (may === 'no') return false;
     const picker = host.picker;
+    // In the endgame a lane asks again what a peer holds, never what this server's lanes do.
+    const own = lane.key.slice(0, lane.key.indexOf('.') + 1);
     const run = picker.pickRun(lane.key, lane.cursor, this.#runBytes(seed, nowMs), {
       partialOnly: may === 'partial',
+      mayDuplicate: (holder) => !holder.startsWith(own),
     });
     if (run.length === 0) return false;
     const first = run[0]!;

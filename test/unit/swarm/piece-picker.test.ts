@@ -851,6 +851,29 @@ describe('PiecePicker web seed runs (pickRun)', () => {
     pp.checkInvariants();
   });
 
+  it('in the endgame a lane asks again, as duplicates, a run a peer holds; never one its own server holds', () => {
+    const pp = picker(2, { pieceLength: 2 * BLOCK_SIZE });
+    pp.peerAdded(bits(2, [0, 1]));
+    // The peer takes piece 0, a lane of server 0 takes piece 1: nothing is free any more.
+    const peerBlocks = pp.pick('p', bits(2, [0, 1]), 2);
+    const lane = pp.pickRun('w0.0', 0, 10 * BLOCK_SIZE);
+    assert.equal(peerBlocks.length + lane.length, 4);
+    const notOwn = (holder: string): boolean => !holder.startsWith('w0.');
+    // Without the option, nothing (the default never duplicates).
+    assert.deepEqual(pp.pickRun('w0.1', 0, 10 * BLOCK_SIZE), []);
+    const dup = pp.pickRun('w0.1', 0, 10 * BLOCK_SIZE, { mayDuplicate: notOwn });
+    assert.deepEqual(
+      dup.map((b) => `${b.piece}/${b.offset}`),
+      peerBlocks.map((b) => `${b.piece}/${b.offset}`),
+    );
+    pp.checkInvariants();
+    // The peer's copy or the lane's, whichever comes first, completes the block; the other is cancelled.
+    const r = pp.received('w0.1', dup[0]!);
+    assert.equal(r.accepted, true);
+    assert.deepEqual(r.cancel, ['p']);
+    pp.checkInvariants();
+  });
+
   it('skips pieces peers are downloading and wraps round to the start', () => {
     const pp = picker(6);
     pp.peerAdded(bits(6, [4, 5]));
