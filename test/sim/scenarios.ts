@@ -108,7 +108,9 @@ function summarize(name: string, o: ScenarioOptions, sw: SimSwarm, leechers: rea
   lines.push(
     `payload received ${downloaded} bytes, redundant ${wasted} bytes (${downloaded > 0 ? ((100 * wasted) / downloaded).toFixed(2) : '0.00'} %: duplicates and failed pieces)`,
   );
-  lines.push(`network bytes ${sw.net.bytesCarried}`);
+  lines.push(
+    `network bytes sent ${sw.net.bytesCarried}, lost to closed connections ${sw.net.bytesDropped} (uploads queued when the receiver hung up)`,
+  );
   return lines;
 }
 

@@ -110,8 +110,13 @@ export class SimNetwork {
   readonly #clock: SimClock;
   readonly #random: () => number;
   readonly #hosts = new Map<string, SimHost>();
-  /** Payload bytes that crossed the network (every chunk written on a socket). */
+  /** Bytes written on sockets and sent into the network. */
   bytesCarried = 0;
+  /**
+   * Of those, bytes that never arrived: the receiving socket had closed, or the connection broke
+   * (a partition, a host that left) while they were on their way.
+   */
+  bytesDropped = 0;
 
   constructor(clock: SimClock, random: () => number) {
     this.#clock = clock;
@@ -249,12 +254,18 @@ export class SimNetwork {
     const data = chunk === undefined ? undefined : Buffer.from(chunk);
     if (chunk !== undefined) this.bytesCarried += size;
     clock.at(arrival - now, () => {
-      if (from.broken || to.destroyed) return;
+      if (from.broken || to.destroyed) {
+        this.bytesDropped += size;
+        return;
+      }
       // The receiving downlink, in order of arrival (the end of the stream after the data before it).
       const dstart = Math.max(clock.now(), b.downFreeAtMs);
       b.downFreeAtMs = dstart + (size * 1000) / b.link.downBytesPerSec;
       const deliver = (): void => {
-        if (from.broken || to.destroyed) return;
+        if (from.broken || to.destroyed) {
+          this.bytesDropped += size;
+          return;
+        }
         b.receivedBytes += size;
         to.push(data ?? null);
       };
