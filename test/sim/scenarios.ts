@@ -2,6 +2,7 @@
 // same lines for the same seed and size) and the checks that must hold. To add one, write a function
 // like those below and list it in SCENARIOS; the CLI (`npm run sim`) and the unit tests pick it up.
 
+import { dhtLookups } from './dht.js';
 import { type PeerSpec, type SimPeer, SimSwarm, type SwarmOptions } from './harness.js';
 import type { LinkSpec } from './sim-network.js';
 
@@ -310,6 +311,13 @@ export const SCENARIOS: readonly Scenario[] = [
     description: 'half the leechers cut off from the rest for 60 s: the partition heals, all complete',
     defaultPeers: 200,
     run: partition,
+  },
+  {
+    name: 'dht',
+    description:
+      'N DHT nodes (real DhtNodes, KRPC over the simulated network): 20 lookups converge in ≤ 8 hops',
+    defaultPeers: 10_000,
+    run: dhtLookups,
   },
 ];
 

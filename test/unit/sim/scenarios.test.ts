@@ -10,6 +10,7 @@ const SIZES: Record<string, number> = {
   'seeder-leaves': 40,
   'corrupt-peers': 40,
   partition: 40,
+  dht: 1000,
 };
 
 for (const s of SCENARIOS) {
