@@ -10,6 +10,7 @@ import { readHandshake } from '../../src/peer/handshake.js';
 import type { PeerAddress } from '../../src/protocol/address.js';
 import { buildMetainfo, type Metainfo, parseMetainfo } from '../../src/protocol/metainfo.js';
 import { AnnounceEvent, buildAnnounceQuery, parseAnnounceReply } from '../../src/protocol/tracker-http.js';
+import { ExtensionGlue, LOCAL_EXTENSIONS } from '../../src/session/extension-glue.js';
 import { HasherPool } from '../../src/storage/hasher-pool.js';
 import { MemoryStorage } from '../../src/storage/memory-storage.js';
 import { Torrent } from '../../src/swarm/torrent.js';
@@ -18,6 +19,8 @@ import { prng, SimClock } from './sim-clock.js';
 import { type LinkSpec, type SimHost, SimNetwork } from './sim-network.js';
 
 export const PEER_PORT = 6881;
+/** The session's tick, which sends the PEX messages that are due. */
+const PEX_TICK_MS = 2000;
 
 export type Role = 'seeder' | 'leecher' | 'corrupt';
 
@@ -39,6 +42,8 @@ export interface SwarmOptions {
   announceIntervalSec?: number;
   /** Peers asked of the tracker per announce (default 30). */
   numwant?: number;
+  /** Peer exchange (BEP 11) through the session's glue, ticked every 2 s as the session does (default on). */
+  pex?: boolean;
 }
 
 /** A seeder whose storage returns wrong bytes: every block it sends fails its piece's hash. */
@@ -70,6 +75,7 @@ export class SimPeer {
   leftAtMs: number | undefined;
   /** Hosts this peer banned. */
   readonly banned: string[] = [];
+  glue: ExtensionGlue | undefined;
   #announceTimer: ReturnType<SimClock['setInterval']> | undefined;
   constructor(
     readonly swarm: SimSwarm,
@@ -108,6 +114,7 @@ export class SimPeer {
       random: prng(sw.options.seed * 7919 + this.index),
       clock: sw.clock,
       transport: sw.net.transport(this.host),
+      extensions: LOCAL_EXTENSIONS,
       ...(seeding ? { verified: all } : { skipCheck: true }),
     });
     this.torrent = torrent;
@@ -121,6 +128,19 @@ export class SimPeer {
     });
     torrent.on('peer:banned', (host) => this.banned.push(host));
     await torrent.start();
+    if (sw.options.pex ?? true) {
+      const glue = new ExtensionGlue(torrent, {
+        pex: true,
+        ownAddresses: [{ host: this.host.ip, port: PEER_PORT }],
+        now: () => sw.clock.now(),
+      });
+      glue.start();
+      this.glue = glue;
+      const tick = sw.clock.setInterval(() => glue.tick(), PEX_TICK_MS);
+      torrent.on('state:changed', (state) => {
+        if (state === 'stopped') sw.clock.clearInterval(tick);
+      });
+    }
     sw.net.listen(this.host, PEER_PORT, (socket) => {
       readHandshake(socket, { clock: sw.clock, timeoutMs: 10_000 }).then(
         ({ handshake, rest }) => {
@@ -148,6 +168,20 @@ export class SimPeer {
     this.host.listeners.delete(PEER_PORT);
     await t.stop();
     this.swarm.net.setOnline(this.host, false);
+  }
+
+  /**
+   * Vanishes without a word (a crash, a cable pulled): the host goes offline first, so no connection
+   * is closed properly and the other ends find out only by their timeouts.
+   */
+  async crash(): Promise<void> {
+    const t = this.torrent;
+    if (t === undefined || this.leftAtMs !== undefined) return;
+    this.leftAtMs = this.swarm.clock.elapsedMs;
+    this.swarm.clock.clearInterval(this.#announceTimer);
+    this.host.listeners.delete(PEER_PORT);
+    this.swarm.net.setOnline(this.host, false);
+    await t.stop();
   }
 
   /** An HTTP announce to the tracker: half a round trip there, the reply half a round trip later. */

@@ -279,6 +279,82 @@ async function partition(o: ScenarioOptions): Promise<ScenarioResult> {
   );
 }
 
+/**
+ * The tracker names 2 peers per announce and is not asked again: the leechers find the rest of the
+ * swarm by peer exchange (BEP 11).
+ */
+async function pexOnly(o: ScenarioOptions): Promise<ScenarioResult> {
+  const sw = swarmOf(o, {
+    numwant: 2,
+    announceIntervalSec: 3600,
+    totalBytes: 1024 * KiB,
+    pieceLength: 64 * KiB,
+  });
+  sw.addPeer({ role: 'seeder', link: SEEDER_LINK });
+  const leechers = addLeechers(sw, o.peers, 5_000);
+  await sw.run(allDone(sw, leechers), 900_000);
+  const known = leechers.map((p) => p.torrent?.candidateCounts() ?? { tracker: 0, pex: 0 });
+  const viaPex = leechers.filter((p) => (p.glue?.learnedByPex ?? 0) > 0).length;
+  await sw.stop();
+  const mean = (f: (c: { tracker: number; pex: number }) => number): string =>
+    (known.reduce((a, c) => a + f(c), 0) / Math.max(1, known.length)).toFixed(1);
+  return finish(
+    'pex',
+    o,
+    sw,
+    leechers,
+    [
+      { name: 'every leecher completes', ok: leechers.every((p) => p.done) },
+      { name: 'most leechers (≥ 2/3) learn peers by PEX', ok: viaPex * 3 >= leechers.length * 2 },
+    ],
+    [
+      `addresses known per leecher at the end: from the tracker ${mean((c) => c.tracker)}, by PEX ${mean((c) => c.pex)}; leechers that learned by PEX ${viaPex}/${leechers.length}`,
+    ],
+  );
+}
+
+/**
+ * A third of the leechers vanish without a word (crash, cable pulled) between 1 s and 4 s, and as
+ * many new ones join meanwhile: every leecher that stays completes (its requests to the vanished
+ * peers time out and go to others).
+ */
+async function churn(o: ScenarioOptions): Promise<ScenarioResult> {
+  const sw = swarmOf(o, { totalBytes: 1024 * KiB, pieceLength: 64 * KiB });
+  sw.addPeer({ role: 'seeder', link: SEEDER_LINK });
+  const first = addLeechers(sw, o.peers, 2_000);
+  const gone = first.filter(() => sw.random() < 1 / 3);
+  for (const p of gone) sw.clock.at(1_000 + Math.floor(sw.random() * 3_000), () => void p.crash());
+  const late: SimPeer[] = [];
+  for (let i = 0; i < gone.length; i++) {
+    late.push(
+      sw.addPeer({
+        role: 'leecher',
+        link: homeLink(sw.random),
+        joinAtMs: 1_000 + Math.floor(sw.random() * 4_000),
+      }),
+    );
+  }
+  const stayers = [...first.filter((p) => !gone.includes(p)), ...late];
+  let settled = false;
+  const watch = sw.clock.setInterval(() => {
+    settled = stayers.every((p) => p.done);
+  }, 250);
+  await sw.run(() => settled, 900_000);
+  sw.clock.clearInterval(watch);
+  await sw.stop();
+  const doneBeforeCrash = gone.filter(
+    (p) => p.completedAtMs !== undefined && p.completedAtMs <= p.leftAtMs!,
+  ).length;
+  return finish(
+    'churn',
+    o,
+    sw,
+    stayers,
+    [{ name: 'every leecher that stays completes', ok: stayers.every((p) => p.done) }],
+    [`vanished ${gone.length} (${doneBeforeCrash} of them complete first), joined late ${late.length}`],
+  );
+}
+
 export const SCENARIOS: readonly Scenario[] = [
   {
     name: 'one-seeder',
@@ -311,6 +387,20 @@ export const SCENARIOS: readonly Scenario[] = [
     description: 'half the leechers cut off from the rest for 60 s: the partition heals, all complete',
     defaultPeers: 200,
     run: partition,
+  },
+  {
+    name: 'pex',
+    description:
+      'the tracker names 2 peers per announce, once: the leechers find the rest by PEX and all complete',
+    defaultPeers: 100,
+    run: pexOnly,
+  },
+  {
+    name: 'churn',
+    description:
+      'a third of N leechers vanish without a word mid-download, as many join late: all who stay complete',
+    defaultPeers: 100,
+    run: churn,
   },
   {
     name: 'dht',

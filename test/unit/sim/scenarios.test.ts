@@ -10,6 +10,8 @@ const SIZES: Record<string, number> = {
   'seeder-leaves': 40,
   'corrupt-peers': 40,
   partition: 40,
+  pex: 40,
+  churn: 30,
   dht: 1000,
 };
 
