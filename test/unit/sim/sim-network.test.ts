@@ -2,6 +2,7 @@
 // arriving in order after the link's latency and rate, refused and unreachable dials.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { PeerConnection } from '../../../src/peer/connection.js';
 import { DialError } from '../../../src/peer/dial.js';
 import { SimClock } from '../../sim/sim-clock.js';
 import { SimNetwork, type SimSocket } from '../../sim/sim-network.js';
@@ -111,4 +112,31 @@ test('bytes never overtake each other, even when a small chunk finds the downlin
     });
   await clock.run();
   assert.ok(Buffer.concat(got).equals(Buffer.concat([big, small])));
+});
+
+test('a peer connection keeps time by the clock it is given: its handshake times out in virtual time', async () => {
+  const clock = new SimClock();
+  const net = new SimNetwork(clock, () => 0.5);
+  const link = { upBytesPerSec: 1e6, downBytesPerSec: 1e6, latencyMs: 10 };
+  const a = net.addHost('10.0.0.1', link);
+  const b = net.addHost('10.0.0.2', link);
+  net.listen(b, 1, () => undefined); // accepts, never answers
+  let closed: [string, number] | undefined;
+  const started = performance.now();
+  void net
+    .transport(a)
+    .connect({ host: '10.0.0.2', port: 1 }, {})
+    .then((socket) => {
+      const conn = PeerConnection.outgoing(socket, {
+        infoHash: Buffer.alloc(20, 1),
+        peerId: Buffer.alloc(20, 2),
+        clock,
+      });
+      conn.on('connection:close', (reason) => {
+        closed = [reason, clock.elapsedMs];
+      });
+    });
+  await clock.run();
+  assert.deepEqual(closed, ['handshake-timeout', 40 + 10_000]);
+  assert.ok(performance.now() - started < 2_000, 'virtual seconds, not real ones');
 });
