@@ -9,12 +9,17 @@ import type { Clock, TimerHandle } from '../../src/util/clock.js';
 /** Where the virtual clock starts: a plausible epoch, so code that treats 0 as "never" is not fooled. */
 export const SIM_EPOCH_MS = 1_700_000_000_000;
 
+const noop = (): void => undefined;
+
 class SimTimer implements TimerHandle {
   cancelled = false;
+  /** Set while the timer waits in the queue. */
+  queued = false;
   constructor(
     public atMs: number,
     public seq: number,
-    readonly fn: () => void,
+    /** Dropped when cancelled, so what it holds (a closed connection) can be collected at once. */
+    public fn: () => void,
     readonly intervalMs: number | undefined,
   ) {}
   unref(): this {
@@ -35,6 +40,8 @@ export class SimClock implements Clock {
   #nowMs = SIM_EPOCH_MS;
   #seq = 0;
   readonly #heap: SimTimer[] = [];
+  /** Cancelled timers still in the queue. */
+  #cancelledQueued = 0;
   /** Events run so far. */
   events = 0;
 
@@ -53,7 +60,20 @@ export class SimClock implements Clock {
   }
 
   clearTimeout(handle: TimerHandle | undefined): void {
-    if (handle instanceof SimTimer) handle.cancelled = true;
+    if (!(handle instanceof SimTimer) || handle.cancelled) return;
+    handle.cancelled = true;
+    handle.fn = noop;
+    if (handle.queued && ++this.#cancelledQueued > 1024 && this.#cancelledQueued * 2 > this.#heap.length)
+      this.#compact();
+  }
+
+  /** Drops the cancelled timers from the queue (timers re-armed often leave many behind). */
+  #compact(): void {
+    const live = this.#heap.filter((t) => !t.cancelled);
+    for (const t of this.#heap) if (t.cancelled) t.queued = false;
+    this.#heap.length = 0;
+    this.#cancelledQueued = 0;
+    for (const t of live) this.#insert(t);
   }
 
   setInterval(fn: () => void, intervalMs: number): TimerHandle {
@@ -115,13 +135,16 @@ export class SimClock implements Clock {
         h[0] = last;
         this.#down(0);
       }
+      top.queued = false;
       if (!top.cancelled) return top;
+      this.#cancelledQueued--;
     }
     return undefined;
   }
 
   #insert(t: SimTimer): void {
     const h = this.#heap;
+    t.queued = true;
     h.push(t);
     let i = h.length - 1;
     while (i > 0) {
