@@ -8,6 +8,12 @@
 // the core (both hosts' latencies), then waits for the receiving host's downlink. The write callback
 // runs at once while the host's send queue holds less than `queueBytes`, else once it has drained that
 // far: the sender sees backpressure as from a kernel socket buffer.
+//
+// Limits of the model: the uplink is one FIFO for all of a host's connections, and a chunk takes its
+// place in it when written. A real kernel queues per socket and throws away what a connection had not
+// yet sent when the other end resets it; here those bytes still use the uplink, and arrive to a closed
+// socket (`bytesDropped`), so that figure is an upper bound. Connections are set up in one round trip
+// with no SYN loss, and UDP (the DHT scenario) is delivered after the two latencies, without rates.
 
 import { Duplex } from 'node:stream';
 import { DialError, type DialOptions } from '../../src/peer/dial.js';
