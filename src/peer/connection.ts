@@ -42,6 +42,7 @@ import {
 } from '../protocol/peer-wire.js';
 import type { Rc4 } from '../protocol/rc4.js';
 import { Bitfield } from '../util/bitfield.js';
+import { type Clock, realClock, type TimerHandle } from '../util/clock.js';
 import { RateMeter } from '../util/rate-meter.js';
 import { type EventMap, TypedEmitter } from '../util/typed-events.js';
 import { VERSION } from '../util/version.js';
@@ -88,8 +89,10 @@ export interface PeerConnectionOptions {
   maxInvalidRequests?: number;
   /** Largest extended message accepted. Default 1 MiB. */
   maxExtendedBytes?: number;
-  /** Clock for rates, RTT and timeouts. Default Date.now. */
+  /** Clock for rates, RTT and timeouts. Default `clock.now`. */
   now?: () => number;
+  /** Timers (timeouts, keep-alives) and, unless `now` is given, the time. Default the real clock. */
+  clock?: Clock;
   signal?: AbortSignal;
   /** RC4 both ways after an MSE handshake (encryption.ts): every byte read and written goes through it. */
   cipher?: PeerCipher;
@@ -229,7 +232,8 @@ export class PeerConnection extends TypedEmitter<PeerConnectionEvents> {
   /** Last time the peer did something useful: a request we accepted, or a block we asked for.
    * Keep-alives and chatter do not count: the swarm evicts peers idle by this measure. */
   #lastActivityMs = 0;
-  #requestTimer: ReturnType<typeof setTimeout> | undefined;
+  #requestTimer: TimerHandle | undefined;
+  readonly #clock: Clock;
 
   readonly #outstanding = new Map<number, Outstanding>();
   readonly #recentlyCancelled = new Set<number>();
@@ -254,11 +258,15 @@ export class PeerConnection extends TypedEmitter<PeerConnectionEvents> {
     this.#o = options;
     this.#encrypt = options.cipher?.encrypt;
     this.#decrypt = options.cipher?.decrypt;
-    this.#now = options.now ?? Date.now;
+    this.#clock = options.clock ?? realClock;
+    const clock = this.#clock;
+    this.#now = options.now ?? (options.clock ? () => clock.now() : Date.now);
     this.direction = incoming ? 'incoming' : 'outgoing';
     this.#incomingHandshake = incoming;
-    this.remoteAddress = socket instanceof Socket ? socket.remoteAddress : undefined;
-    this.remotePort = socket instanceof Socket ? socket.remotePort : undefined;
+    // net.Socket and the transports' sockets (TransportSocket) say who is at the other end.
+    const remote = socket as { remoteAddress?: unknown; remotePort?: unknown };
+    this.remoteAddress = typeof remote.remoteAddress === 'string' ? remote.remoteAddress : undefined;
+    this.remotePort = typeof remote.remotePort === 'number' ? remote.remotePort : undefined;
     this.#pieceCount = options.pieceCount;
     this.#limits = {
       pieceCount: options.pieceCount,
@@ -412,41 +420,42 @@ export class PeerConnection extends TypedEmitter<PeerConnectionEvents> {
     // A late error after close must not become an uncaught 'error' event.
     socket.on('error', noop);
 
-    const timers: ReturnType<typeof setTimeout>[] = [];
+    const clock = this.#clock;
+    const timers: TimerHandle[] = [];
     const now = this.#now();
     this.#lastReceivedMs = now;
     this.#lastSentMs = now;
     this.#lastActivityMs = now;
     if (socket instanceof Socket && socket.connecting) {
-      const t = setTimeout(
+      const t = clock.setTimeout(
         () => this.close(DisconnectReason.connectTimeout),
         this.#o.connectTimeoutMs ?? 10_000,
       );
       socket.once('connect', () => {
-        clearTimeout(t);
+        clock.clearTimeout(t);
         this.#lastReceivedMs = this.#now();
       });
       timers.push(t);
     }
     if (!this.#incomingHandshake) {
       timers.push(
-        setTimeout(() => {
+        clock.setTimeout(() => {
           if (!this.#handshakeDone) this.close(DisconnectReason.handshakeTimeout);
         }, this.#o.handshakeTimeoutMs ?? 10_000),
       );
     }
     const idleMs = this.#o.idleTimeoutMs ?? 120_000;
     const keepAliveMs = idleMs / 2;
-    const tick = setInterval(() => this.#tick(idleMs, keepAliveMs), Math.max(10, keepAliveMs / 4));
+    const tick = clock.setInterval(() => this.#tick(idleMs, keepAliveMs), Math.max(10, keepAliveMs / 4));
     tick.unref();
     for (const t of timers) t.unref();
 
     signal.addEventListener(
       'abort',
       () => {
-        for (const t of timers) clearTimeout(t);
-        clearInterval(tick);
-        if (this.#requestTimer) clearTimeout(this.#requestTimer);
+        for (const t of timers) clock.clearTimeout(t);
+        clock.clearInterval(tick);
+        if (this.#requestTimer) clock.clearTimeout(this.#requestTimer);
         this.#requestTimer = undefined;
         this.#o.signal?.removeEventListener('abort', onOuterAbort);
         socket.off('data', onData);
@@ -1112,7 +1121,7 @@ export class PeerConnection extends TypedEmitter<PeerConnectionEvents> {
     const oldest = this.#outstanding.values().next().value as Outstanding;
     const timeoutMs = this.#o.requestTimeoutMs ?? 30_000;
     const delayMs = Math.max(0, oldest.sentAtMs + timeoutMs - this.#now());
-    this.#requestTimer = setTimeout(() => {
+    this.#requestTimer = this.#clock.setTimeout(() => {
       this.#requestTimer = undefined;
       this.#expireRequests(timeoutMs);
       this.#armRequestTimer();

@@ -1,5 +1,6 @@
 // Opens an outgoing TCP connection with a connect timeout and an abort signal.
 import { Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
 import { formatAddress, type PeerAddress } from '../protocol/address.js';
 
 export type { PeerAddress };
@@ -31,7 +32,7 @@ interface ReadTap {
   /** Copies of what was read before the consumer attached (reading then stops until it does). */
   early: Buffer[];
 }
-const readTaps = new WeakMap<Socket, ReadTap>();
+const readTaps = new WeakMap<Duplex, ReadTap>();
 
 function sharedReadSocket(): Socket {
   sharedReadBuffer ??= Buffer.allocUnsafeSlow(SHARED_READ_BYTES);
@@ -70,7 +71,7 @@ function flushEarly(tap: ReadTap): void {
  * no sink, but an end of stream read meanwhile would still close the socket before that chunk is
  * delivered.
  */
-export function attachReadSink(socket: Socket, sink: (chunk: Uint8Array) => void): boolean {
+export function attachReadSink(socket: Duplex, sink: (chunk: Uint8Array) => void): boolean {
   const tap = readTaps.get(socket);
   if (tap === undefined) return false;
   tap.sink = sink;
@@ -82,7 +83,7 @@ export function attachReadSink(socket: Socket, sink: (chunk: Uint8Array) => void
  * Stops handing chunks to the current sink: later reads are copied and held (reading pauses) until
  * the next attachReadSink. For a handshake read before the connection takes the socket.
  */
-export function detachReadSink(socket: Socket): void {
+export function detachReadSink(socket: Duplex): void {
   const tap = readTaps.get(socket);
   if (tap !== undefined) tap.sink = undefined;
 }

@@ -5,7 +5,7 @@
 // shared read buffer, so an encrypted download costs one RC4 pass and no extra copy.
 
 import { randomBytes, randomInt } from 'node:crypto';
-import type { Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
 import {
   CryptoMethod,
   MAX_PAD_BYTES,
@@ -17,8 +17,10 @@ import {
 } from '../protocol/mse.js';
 import { DisconnectReason, FrameReader, type Handshake, ProtocolError } from '../protocol/peer-wire.js';
 import type { Rc4 } from '../protocol/rc4.js';
+import { type Clock, realClock } from '../util/clock.js';
 import { handshakeBytes, PeerConnection, type PeerConnectionOptions } from './connection.js';
-import { attachReadSink, type DialOptions, detachReadSink, dial, type PeerAddress } from './dial.js';
+import { attachReadSink, type DialOptions, detachReadSink, type PeerAddress } from './dial.js';
+import { type Transport, tcpTransport } from './transport.js';
 
 /**
  * `prefer`: dial encrypted first, fall back to plaintext for peers that do not speak it; accept both.
@@ -48,6 +50,8 @@ export interface RunMseOptions {
   /** Give up when the handshake has not completed by then. Default 10 s. */
   timeoutMs?: number;
   signal?: AbortSignal;
+  /** Default the real clock. */
+  clock?: Clock;
 }
 
 function randomPad(): Buffer {
@@ -91,15 +95,16 @@ export function responderFor(
  * `encryption-timeout`, `remote-closed`, `socket-error` or `aborted`; the error's `gotKey` says
  * whether the peer answered with a key at all (a peer that did not may not speak MSE).
  */
-export function runMse(socket: Socket, machine: MseHandshake, options: RunMseOptions = {}): Promise<MseDone> {
+export function runMse(socket: Duplex, machine: MseHandshake, options: RunMseOptions = {}): Promise<MseDone> {
   const { signal } = options;
+  const clock = options.clock ?? realClock;
   return new Promise((resolve, reject) => {
     let done = false;
     let sinkMode = false;
     const finish = (result: MseResult | Error): void => {
       if (done) return;
       done = true;
-      clearTimeout(timer);
+      clock.clearTimeout(timer);
       if (sinkMode) detachReadSink(socket);
       socket.off('readable', onReadable);
       socket.off('end', onEnd);
@@ -158,7 +163,7 @@ export function runMse(socket: Socket, machine: MseHandshake, options: RunMseOpt
           cause: signal?.reason,
         }),
       );
-    const timer = setTimeout(
+    const timer = clock.setTimeout(
       () =>
         finish(new ProtocolError(DisconnectReason.encryptionTimeout, 'the encryption handshake timed out')),
       options.timeoutMs ?? 10_000,
@@ -188,7 +193,7 @@ export function runMse(socket: Socket, machine: MseHandshake, options: RunMseOpt
  * with `bad-handshake`.
  */
 export function readEncryptedHandshake(
-  socket: Socket,
+  socket: Duplex,
   done: MseDone,
   options: RunMseOptions = {},
 ): Promise<{ handshake: Handshake; rest: Buffer }> {
@@ -237,6 +242,10 @@ export interface ConnectOptions {
   dial: DialOptions;
   /** Time for the encryption handshake once connected. Default 10 s. */
   handshakeTimeoutMs?: number;
+  /** Where the connection comes from. Default TCP. */
+  transport?: Transport;
+  /** Timers of the encryption handshake. Default the real clock. */
+  clock?: Clock;
 }
 
 /**
@@ -245,7 +254,7 @@ export interface ConnectOptions {
  * mayNotSpeakMse). The connection is returned before the peer's BitTorrent handshake arrives.
  */
 export async function connectOutgoing(addr: PeerAddress, o: ConnectOptions): Promise<PeerConnection> {
-  const socket = await dial(addr, o.dial);
+  const socket = await (o.transport ?? tcpTransport).connect(addr, o.dial);
   const signal = o.dial.signal;
   if (!o.encrypted) return PeerConnection.outgoing(socket, o.connection);
   const machine = initiatorFor(o.connection.infoHash, o.policy, handshakeBytes(o.connection));
@@ -254,6 +263,7 @@ export async function connectOutgoing(addr: PeerAddress, o: ConnectOptions): Pro
     done = await runMse(socket, machine, {
       timeoutMs: o.handshakeTimeoutMs ?? 10_000,
       ...(signal ? { signal } : {}),
+      ...(o.clock ? { clock: o.clock } : {}),
     });
   } catch (err) {
     socket.destroy();

@@ -4,12 +4,15 @@
 import { randomBytes } from 'node:crypto';
 import type { Duplex } from 'node:stream';
 import { DisconnectReason, FrameReader, type Handshake, ProtocolError } from '../protocol/peer-wire.js';
+import { type Clock, realClock } from '../util/clock.js';
 import { VERSION } from '../util/version.js';
 
 export interface ReadHandshakeOptions {
   /** Give up when the whole handshake has not arrived by then. Default 10 s. */
   timeoutMs?: number;
   signal?: AbortSignal;
+  /** Default the real clock. */
+  clock?: Clock;
 }
 
 export interface HandshakeRead {
@@ -26,13 +29,14 @@ export interface HandshakeRead {
  */
 export function readHandshake(socket: Duplex, options: ReadHandshakeOptions = {}): Promise<HandshakeRead> {
   const { signal } = options;
+  const clock = options.clock ?? realClock;
   return new Promise((resolve, reject) => {
     const reader = new FrameReader();
     let done = false;
     const finish = (result: HandshakeRead | Error): void => {
       if (done) return;
       done = true;
-      clearTimeout(timer);
+      clock.clearTimeout(timer);
       socket.off('readable', onReadable);
       socket.off('end', onEnd);
       socket.off('close', onEnd);
@@ -71,7 +75,7 @@ export function readHandshake(socket: Duplex, options: ReadHandshakeOptions = {}
       );
     const onAbort = (): void =>
       finish(new ProtocolError(DisconnectReason.aborted, 'handshake aborted', { cause: signal?.reason }));
-    const timer = setTimeout(
+    const timer = clock.setTimeout(
       () => finish(new ProtocolError(DisconnectReason.handshakeTimeout, 'handshake timed out')),
       options.timeoutMs ?? 10_000,
     );

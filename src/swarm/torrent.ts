@@ -8,7 +8,6 @@
 
 import { createHash, type Hash } from 'node:crypto';
 import { setMaxListeners } from 'node:events';
-import type { Socket } from 'node:net';
 import { PeerConnection, type PeerConnectionOptions } from '../peer/connection.js';
 import { retryDelayMs } from '../peer/dial.js';
 import {
@@ -18,6 +17,7 @@ import {
   type IncomingMse,
   mayNotSpeakMse,
 } from '../peer/encryption.js';
+import type { Transport, TransportSocket } from '../peer/transport.js';
 import { formatAddress, type PeerAddress, parseAddress } from '../protocol/address.js';
 import type { Metainfo } from '../protocol/metainfo.js';
 import type { DisconnectReason, Handshake } from '../protocol/peer-wire.js';
@@ -28,6 +28,7 @@ import { type HasherPool, STREAM_PIECE_BYTES } from '../storage/hasher-pool.js';
 import { ReadCache } from '../storage/read-cache.js';
 import { pieceLengthOf, type Storage } from '../storage/storage.js';
 import { Bitfield } from '../util/bitfield.js';
+import { type Clock, realClock, type TimerHandle } from '../util/clock.js';
 import { RateMeter } from '../util/rate-meter.js';
 import { TokenBucket } from '../util/token-bucket.js';
 import { TypedEmitter } from '../util/typed-events.js';
@@ -97,6 +98,10 @@ export interface TorrentOptions {
   encryption?: EncryptionPolicy;
   /** Web seeds' backoff and request sizes (web-seeds.ts). */
   webSeedTuning?: WebSeedTuning;
+  /** Time and timers, for this torrent and its connections. Default the real clock. */
+  clock?: Clock;
+  /** Where dialed connections come from. Default TCP. */
+  transport?: Transport;
 }
 
 /** A connected peer as the session's discovery glue sees it (PEX, metadata exchange). */
@@ -393,8 +398,9 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
   readonly #downloadBuckets: TokenBucket[];
   /** Requests waiting for upload tokens, in arrival order. */
   readonly #uploadQueue: { entry: PeerEntry; block: BlockRef }[] = [];
-  #uploadTimer: NodeJS.Timeout | undefined;
-  #downloadTimer: NodeJS.Timeout | undefined;
+  #uploadTimer: TimerHandle | undefined;
+  #downloadTimer: TimerHandle | undefined;
+  readonly #clock: Clock;
   /** Readers' claims (see prioritize): owner → pieces in the order it needs them, and when set. */
   readonly #claims = new Map<object, { pieces: readonly number[]; atMs: number }>();
   /** Pieces of files that are not wanted, made wanted (priority low) because a reader claims them. */
@@ -414,6 +420,7 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
     // Every connection listens to this signal: more than 10 listeners is normal here, not a leak.
     setMaxListeners(0, this.#ac.signal);
     this.#o = options;
+    this.#clock = options.clock ?? realClock;
     this.metainfo = options.metainfo;
     this.infoHash = options.metainfo.infoHash;
     this.bitfield = new Bitfield(this.metainfo.pieceCount);
@@ -530,7 +537,7 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
     const block = { piece, offset: blockStart, length: blockLength };
     const r = this.#picker.received(key, block);
     if (!r.accepted) return;
-    const nowMs = Date.now();
+    const nowMs = this.#clock.now();
     this.downloadedBytes += blockLength;
     this.downloadMeter.add(blockLength, nowMs);
     for (const other of r.cancel) this.#peers.get(other)?.conn.cancel(block);
@@ -600,7 +607,7 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
     client: string;
     encryption: 'rc4' | 'handshake' | 'none';
   }[] {
-    const now = Date.now();
+    const now = this.#clock.now();
     return [...this.#peers.values()].map((p) => ({
       address: p.address,
       seed: p.isSeed,
@@ -641,8 +648,8 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
       this.emit('torrent:verified');
       this.emit('torrent:complete');
     }
-    const timer = setInterval(() => this.#tick(), TICK_MS);
-    signal.addEventListener('abort', () => clearInterval(timer), { once: true });
+    const timer = this.#clock.setInterval(() => this.#tick(), TICK_MS);
+    signal.addEventListener('abort', () => this.#clock.clearInterval(timer), { once: true });
     this.#tick();
   }
 
@@ -706,7 +713,7 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
     const jumped = unverified.length > 0 && !before?.includes(unverified[0]!);
     if (unverified.length === 0) {
       if (!this.#claims.delete(owner)) return;
-    } else this.#claims.set(owner, { pieces: unverified, atMs: Date.now() });
+    } else this.#claims.set(owner, { pieces: unverified, atMs: this.#clock.now() });
     this.#applyClaims();
     this.#wantedChanged();
     if (this.#state !== TorrentState.downloading || this.#ac.signal.aborted) return;
@@ -725,7 +732,7 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
    * its next piece needs none of this: its window's pieces are already at the front.
    */
   #promoteClaims(claimed: readonly number[]): void {
-    const now = Date.now();
+    const now = this.#clock.now();
     for (const entry of this.#peers.values()) {
       const conn = entry.conn;
       if (conn.peerChoking || conn.downloadMeter.rate(now) < this.#urgentFloor) continue;
@@ -847,8 +854,8 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
     this.#setState(TorrentState.stopped);
     this.#ac.abort();
     this.#rejectWaiters();
-    clearTimeout(this.#uploadTimer);
-    clearTimeout(this.#downloadTimer);
+    this.#clock.clearTimeout(this.#uploadTimer);
+    this.#clock.clearTimeout(this.#downloadTimer);
     for (const p of [...this.#peers.values()]) p.conn.close('shutdown');
     // Whatever the close handlers have not removed yet leaves the shared budget here.
     if (this.#o.connectionBudget) this.#o.connectionBudget.used -= this.#peers.size;
@@ -981,13 +988,14 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
         metadataSize: this.metainfo.infoBytes.length,
       },
       signal: this.#ac.signal,
+      ...(this.#o.clock ? { clock: this.#o.clock } : {}),
       ...(this.#o.dhtPort !== undefined ? { dht: true } : {}),
       ...this.#o.connectionOptions,
     };
   }
 
   /** An incoming connection whose handshake the session's demux has read. */
-  acceptIncoming(socket: Socket, handshake: Handshake, rest: Buffer, mse?: IncomingMse): void {
+  acceptIncoming(socket: TransportSocket, handshake: Handshake, rest: Buffer, mse?: IncomingMse): void {
     const host = socket.remoteAddress ?? '?';
     if (
       this.#ac.signal.aborted ||
@@ -1034,7 +1042,7 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
    * the longest idle. False when no peer is idle that long.
    */
   #evictIdle(which: 'incoming' | 'any'): boolean {
-    const now = Date.now();
+    const now = this.#clock.now();
     const after = this.#o.evictIdleAfterMs ?? DEFAULT_EVICT_IDLE_AFTER_MS;
     let worst: PeerEntry | undefined;
     let worstScore = -1;
@@ -1076,7 +1084,7 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
   #fillConnections(): void {
     const signal = this.#ac.signal;
     if (signal.aborted) return;
-    const now = Date.now();
+    const now = this.#clock.now();
     let room = this.#maxConnections() - this.#peers.size - this.#dialing;
     const perIp = this.#maxPerIp();
     const dialable = (c: Candidate): boolean =>
@@ -1117,6 +1125,8 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
         ...(this.#o.connectionOptions?.handshakeTimeoutMs !== undefined
           ? { handshakeTimeoutMs: this.#o.connectionOptions.handshakeTimeoutMs }
           : {}),
+        ...(this.#o.transport ? { transport: this.#o.transport } : {}),
+        ...(this.#o.clock ? { clock: this.#o.clock } : {}),
       })
         .then((conn) => {
           this.#dialing--;
@@ -1146,7 +1156,7 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
             return;
           }
           c.failures++;
-          c.nextTryMs = Date.now() + retryDelayMs(c.failures, c.source === 'manual');
+          c.nextTryMs = this.#clock.now() + retryDelayMs(c.failures, c.source === 'manual');
         });
     }
   }
@@ -1219,7 +1229,7 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
       host,
       conn,
       dialedPort: candidate?.addr.port,
-      connectedAtMs: Date.now(),
+      connectedAtMs: this.#clock.now(),
       isSeed: false,
       counted: 'none',
       pendingReads: new Map(),
@@ -1315,12 +1325,13 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
       entry.counted = 'none';
       if (candidate) {
         candidate.connected = false;
-        if (reason === 'both-seeders') candidate.nextTryMs = Date.now() + 3_600_000;
+        if (reason === 'both-seeders') candidate.nextTryMs = this.#clock.now() + 3_600_000;
         else if (conn.remotePeerId === undefined) {
           // Reset before the handshake: a failed dial, retried after about 1 s, then less often.
           candidate.failures++;
-          candidate.nextTryMs = Date.now() + retryDelayMs(candidate.failures, candidate.source === 'manual');
-        } else candidate.nextTryMs = Date.now() + 30_000;
+          candidate.nextTryMs =
+            this.#clock.now() + retryDelayMs(candidate.failures, candidate.source === 'manual');
+        } else candidate.nextTryMs = this.#clock.now() + 30_000;
         if (
           wire === 'plaintext' &&
           !conn.handshakeDone &&
@@ -1417,7 +1428,7 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
     if (conn.peerChoking && (!allowedFast || allowedFast.size === 0)) return;
     let want = conn.desiredQueueDepth() - conn.outstandingRequests;
     if (want <= 0) return;
-    const nowMs = Date.now();
+    const nowMs = this.#clock.now();
     if (!this.#downloadAllowed(nowMs)) return;
     // Under a download limit, ask only for what the buckets hold now: the pipeline follows the rate.
     let tokens = Number.POSITIVE_INFINITY;
@@ -1448,7 +1459,7 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
   #onBlock(entry: PeerEntry, piece: number, offset: number, data: Uint8Array): void {
     const block = { piece, offset, length: data.length };
     const r = this.#picker.received(entry.key, block);
-    const nowMs = Date.now();
+    const nowMs = this.#clock.now();
     entry.lastBlockAtMs = nowMs;
     if (!r.accepted) {
       this.wastedBytes += data.length;
@@ -1634,7 +1645,7 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
           if (digest) list.push({ offset, length, peer, digest });
         }
         this.#suspects.set(piece, list);
-        this.#avoid.set(piece, { peers: new Map(buf.blocks), untilMs: Date.now() + 60_000 });
+        this.#avoid.set(piece, { peers: new Map(buf.blocks), untilMs: this.#clock.now() + 60_000 });
       }
       for (const p of this.#peers.values()) this.#fillRequests(p);
       this.#webSeeds.pump();
@@ -1674,7 +1685,7 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
   #avoids(piece: number, offset: number, peer: string): boolean {
     const a = this.#avoid.get(piece);
     if (!a) return false;
-    if (a.untilMs < Date.now()) {
+    if (a.untilMs < this.#clock.now()) {
       this.#avoid.delete(piece);
       return false;
     }
@@ -1745,8 +1756,8 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
     this.emit('torrent:error', err);
     this.#ac.abort();
     this.#rejectWaiters();
-    clearTimeout(this.#uploadTimer);
-    clearTimeout(this.#downloadTimer);
+    this.#clock.clearTimeout(this.#uploadTimer);
+    this.#clock.clearTimeout(this.#downloadTimer);
     for (const p of this.#peers.values()) p.conn.close('shutdown');
   }
 
@@ -1818,11 +1829,11 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
         this.#park(entry, block);
         continue;
       }
-      const now = Date.now();
+      const now = this.#clock.now();
       let waitMs = 0;
       for (const b of this.#uploadBuckets) waitMs = Math.max(waitMs, b.waitMs(block.length, now));
       if (waitMs > 0) {
-        this.#uploadTimer = setTimeout(() => {
+        this.#uploadTimer = this.#clock.setTimeout(() => {
           this.#uploadTimer = undefined;
           this.#pumpUploads();
         }, waitMs);
@@ -1841,7 +1852,7 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
         (data) => {
           entry.readingBytes -= block.length;
           if (this.#ac.signal.aborted) return;
-          if (!this.#serve(entry, k, block, data, Date.now())) return;
+          if (!this.#serve(entry, k, block, data, this.#clock.now())) return;
           if (!entry.waitingDrain) this.#unpark(entry);
         },
         (err: Error) => {
@@ -1902,7 +1913,7 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
     if (this.#downloadBuckets.every((b) => b.available(now) > 0)) return true;
     if (!this.#downloadTimer) {
       const waitMs = Math.max(1, ...this.#downloadBuckets.map((b) => b.waitMs(1, now)));
-      this.#downloadTimer = setTimeout(() => {
+      this.#downloadTimer = this.#clock.setTimeout(() => {
         this.#downloadTimer = undefined;
         for (const p of this.#peers.values()) this.#fillRequests(p);
         this.#webSeeds.pump();
@@ -1922,7 +1933,7 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
   }
 
   #runChoker(force = false): void {
-    const now = Date.now();
+    const now = this.#clock.now();
     if (!force && now - this.#lastChokeMs < CHOKE_INTERVAL_MS) return;
     this.#lastChokeMs = now;
     const seeding = this.#state === TorrentState.seeding;
@@ -1958,7 +1969,7 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
 
   /** Upload slots held by peers that do not use them go to others now, not at the next round. */
   #chokeUnusedUnchokes(): void {
-    const now = Date.now();
+    const now = this.#clock.now();
     // Only when another peer is waiting for a slot: passing over the only candidate gains nothing.
     let waiting = false;
     for (const p of this.#peers.values()) {
@@ -1978,7 +1989,7 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
 
   #tick(): void {
     if (this.#ac.signal.aborted) return;
-    const now = Date.now();
+    const now = this.#clock.now();
     let best = 0;
     for (const p of this.#peers.values()) best = Math.max(best, p.conn.downloadMeter.rate(now));
     this.#urgentFloor = best * URGENT_RATE_SHARE;

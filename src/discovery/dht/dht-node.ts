@@ -26,6 +26,7 @@ import {
   parseIp,
   type Want,
 } from '../../protocol/krpc.js';
+import { type Clock, realClock, type TimerHandle } from '../../util/clock.js';
 import { TypedEmitter } from '../../util/typed-events.js';
 import { iterativeLookup, type LookupReply, type LookupResult } from './lookup.js';
 import { PeerStore } from './peer-store.js';
@@ -71,6 +72,8 @@ export interface DhtNodeOptions {
   /** Resolves a bootstrap host name to addresses. Default dns.lookup (IPv4 and IPv6). */
   resolve?: (host: string) => Promise<string[]>;
   now?: () => number;
+  /** Timers (query timeouts, maintenance) and, unless `now` is given, the time. Default the real clock. */
+  clock?: Clock;
   random?: (n: number) => Buffer;
   maxTorrents?: number;
   maxPeersPerTorrent?: number;
@@ -125,7 +128,7 @@ interface Pending {
   port: number;
   /** The id we expect to answer, so a silence can count against it. */
   nodeId: Buffer | undefined;
-  timer: NodeJS.Timeout;
+  timer: TimerHandle;
   resolve: (reply: KrpcResponse | KrpcErrorMessage | undefined) => void;
 }
 
@@ -175,6 +178,7 @@ export class DhtNode extends TypedEmitter<DhtNodeEvents> {
   readonly #ac = new AbortController();
   readonly #send: DhtNodeOptions['send'];
   readonly #now: () => number;
+  readonly #clock: Clock;
   readonly #random: (n: number) => Buffer;
   readonly #resolve: (host: string) => Promise<string[]>;
   readonly #bootstrap: readonly { host: string; port: number }[];
@@ -201,7 +205,9 @@ export class DhtNode extends TypedEmitter<DhtNodeEvents> {
   constructor(options: DhtNodeOptions) {
     super();
     this.#send = options.send;
-    this.#now = options.now ?? Date.now;
+    const clock = options.clock ?? realClock;
+    this.#clock = clock;
+    this.#now = options.now ?? (options.clock ? () => clock.now() : Date.now);
     this.#random = options.random ?? randomBytes;
     this.#resolve =
       options.resolve ?? (async (host) => (await dnsLookup(host, { all: true })).map((a) => a.address));
@@ -254,9 +260,9 @@ export class DhtNode extends TypedEmitter<DhtNodeEvents> {
   async start(): Promise<void> {
     if (this.#started || this.#ac.signal.aborted) return;
     this.#started = true;
-    const timer = setInterval(() => this.tick(), this.#maintenanceIntervalMs);
+    const timer = this.#clock.setInterval(() => this.tick(), this.#maintenanceIntervalMs);
     timer.unref();
-    this.#ac.signal.addEventListener('abort', () => clearInterval(timer), { once: true });
+    this.#ac.signal.addEventListener('abort', () => this.#clock.clearInterval(timer), { once: true });
     await this.#bootstrapNow();
   }
 
@@ -265,7 +271,7 @@ export class DhtNode extends TypedEmitter<DhtNodeEvents> {
     if (this.#ac.signal.aborted) return;
     this.#ac.abort();
     for (const [tid, p] of this.#pending) {
-      clearTimeout(p.timer);
+      this.#clock.clearTimeout(p.timer);
       this.#pending.delete(tid);
       p.resolve(undefined);
     }
@@ -371,7 +377,7 @@ export class DhtNode extends TypedEmitter<DhtNodeEvents> {
       return;
     }
     this.#pending.delete(key);
-    clearTimeout(p.timer);
+    this.#clock.clearTimeout(p.timer);
     if (m.kind === 'response') this.#learn({ id: m.id, host, port });
     p.resolve(m);
   }
@@ -527,14 +533,14 @@ export class DhtNode extends TypedEmitter<DhtNodeEvents> {
     const packet = encodeKrpc(msg);
     const key = tid.toString('hex');
     return new Promise((resolve) => {
-      const timer = setTimeout(() => {
+      const timer = this.#clock.setTimeout(() => {
         this.#pending.delete(key);
         if (nodeId) this.#failed(nodeId);
         resolve(undefined);
       }, this.#queryTimeoutMs);
       this.#pending.set(key, { host, port, nodeId, timer, resolve });
       if (!this.#sendRaw(packet, host, port)) {
-        clearTimeout(timer);
+        this.#clock.clearTimeout(timer);
         this.#pending.delete(key);
         resolve(undefined);
       }
