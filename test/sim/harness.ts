@@ -8,6 +8,7 @@ import { createHash } from 'node:crypto';
 import { TrackerServer } from '../../src/discovery/tracker-server.js';
 import { readHandshake } from '../../src/peer/handshake.js';
 import type { PeerAddress } from '../../src/protocol/address.js';
+import { parseAddress } from '../../src/protocol/address.js';
 import { buildMetainfo, type Metainfo, parseMetainfo } from '../../src/protocol/metainfo.js';
 import { AnnounceEvent, buildAnnounceQuery, parseAnnounceReply } from '../../src/protocol/tracker-http.js';
 import { ExtensionGlue, LOCAL_EXTENSIONS } from '../../src/session/extension-glue.js';
@@ -73,7 +74,7 @@ export class SimPeer {
   joinedAtMs: number | undefined;
   completedAtMs: number | undefined;
   leftAtMs: number | undefined;
-  /** Hosts this peer banned. */
+  /** Hosts this peer banned (an endpoint's host, for an endpoint ban). */
   readonly banned: string[] = [];
   glue: ExtensionGlue | undefined;
   #announceTimer: ReturnType<SimClock['setInterval']> | undefined;
@@ -126,7 +127,8 @@ export class SimPeer {
       sw.leechersDone++;
       this.#announce(AnnounceEvent.completed);
     });
-    torrent.on('peer:banned', (host) => this.banned.push(host));
+    // An endpoint (host:port) or, once several of its endpoints lied, a whole host.
+    torrent.on('peer:banned', (address) => this.banned.push(parseAddress(address)?.host ?? address));
     await torrent.start();
     if (sw.options.pex ?? true) {
       const glue = new ExtensionGlue(torrent, {
