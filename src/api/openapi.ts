@@ -102,6 +102,7 @@ export const OPENAPI = {
               "absolute; inside the daemon's default download folder or a folder it was started with --allow-dir (else 400)",
           },
           paused: { type: 'boolean' },
+          sequential: { type: 'boolean', description: 'download pieces in order' },
           peers: { type: 'array', items: { type: 'string', description: 'HOST:PORT' } },
           priorities: { type: 'array', items: { type: 'integer', minimum: 0, maximum: 7 } },
           uploadLimitBytesPerSec: { type: 'integer' },
@@ -161,7 +162,7 @@ export const OPENAPI = {
       parameters: [hash],
       get: {
         summary:
-          'one torrent: files, peers, pieces, limits, warnings, and trackers (each: url, tier, status not-contacted|working|error, lastAnnounceAtMs, lastResult, lastError, nextAnnounceAtMs, peers, seeders, leechers)',
+          'one torrent: files, peers, pieces, limits, warnings, comment, magnet (a link with its trackers), and trackers (each: url, tier, status not-contacted|working|error, lastAnnounceAtMs, lastResult, lastError, nextAnnounceAtMs, peers, seeders, leechers)',
         responses: { '200': ok('details'), ...errors },
       },
       delete: {
