@@ -41,6 +41,7 @@ let cleanup: () => Promise<void>;
 let seed: Session;
 let album: SampleTorrent;
 let single: SampleTorrent;
+let dropped: SampleTorrent;
 let downloads: string;
 let state: string;
 let daemon: JsonChild;
@@ -87,7 +88,8 @@ before(async () => {
   const announce = [[`http://127.0.0.1:${seed.port}/announce`]];
   album = await makeTorrent(root, 'album', [300_000, 200_000, 60_000], { announce });
   single = await makeTorrent(root, 'single', [150_000], { announce, single: true });
-  for (const s of [album, single]) await seed.add(s.metainfo, { dir: s.dataDir });
+  dropped = await makeTorrent(root, 'dropped', [40_000], { announce, single: true });
+  for (const s of [album, single, dropped]) await seed.add(s.metainfo, { dir: s.dataDir });
   downloads = join(root, 'downloads');
   await mkdir(downloads, { recursive: true });
   await writeFile(join(downloads, 'keep-me.txt'), 'not bitswarm’s');
@@ -150,12 +152,18 @@ test('a .torrent uploaded through the file input is added, paused, in the folder
   await input.uploadFile(album.torrentPath);
   // Its files are listed to choose from before it starts.
   await until(`document.querySelectorAll('#add-choose input[data-i]').length === 3`, 'the file choice');
+  // Not the last file: chosen before the download starts.
+  await page.click('#add-choose input[data-i="2"]');
   await page.type('#add-dir', downloads);
   await page.click('#add-paused');
   await shot('2-add');
   await page.click('#add-submit');
   await until(`document.querySelector('#add-result li.ok')`, 'the add result');
   await until(`${rowStatus(album.metainfo.infoHashHex)} === 'paused'`, 'the album row, paused');
+  assert.deepEqual(
+    (await detail(album.metainfo.infoHashHex)).files.map((f) => f.priority),
+    [4, 4, 0],
+  );
   assert.equal(await page.evaluate('localStorage.getItem("bitswarm-dir")'), downloads);
   // The API's refusal shows beside the form: the same torrent again.
   await input.uploadFile(album.torrentPath);
@@ -192,7 +200,10 @@ test("a torrent's page: set file priorities and a limit, resume, see its peer, f
   await until(`document.querySelectorAll('#d-files tbody tr').length === 3`, 'the file list');
   const paths = await page.$$eval('#d-files tbody tr td:first-child', (tds) => tds.map((t) => t.textContent));
   assert.deepEqual(paths, ['album/f0.bin', 'album/f1.bin', 'album/f2.bin']);
-  await page.select('#d-files select[data-i="2"]', '0');
+  assert.equal(
+    await page.$eval('#d-files select[data-i="2"]', (e) => (e as unknown as { value: string }).value),
+    '0',
+  );
   await page.select('#d-files select[data-i="0"]', '7');
   const prios = async (): Promise<number[]> => (await detail(hex)).files.map((f) => f.priority);
   for (let i = 0; i < 100 && (await prios()).join() !== '7,4,0'; i++)
@@ -313,6 +324,54 @@ test('the list: sort, filter, search; pause and resume by keyboard and toolbar; 
   await page.setViewport({ width: 1280, height: 800 });
 });
 
+test('a .torrent dropped on the page is added; moved, rechecked, reannounced; removed by keyboard, data kept', {
+  skip,
+}, async () => {
+  const hex = dropped.metainfo.infoHashHex;
+  const b64 = dropped.torrentBytes.toString('base64');
+  // What a browser does when a file is dragged from the desktop and dropped on the list.
+  await page.evaluate(`(() => {
+    const bytes = Uint8Array.from(atob('${b64}'), (c) => c.charCodeAt(0));
+    const dt = new DataTransfer();
+    dt.items.add(new File([bytes], 'dropped.torrent', { type: 'application/x-bittorrent' }));
+    const target = document.querySelector('#list-view');
+    for (const type of ['dragenter', 'dragover', 'drop'])
+      target.dispatchEvent(new DragEvent(type, { bubbles: true, cancelable: true, dataTransfer: dt }));
+  })()`);
+  await until(`${rowStatus(hex)} === 'seeding'`, 'the dropped torrent to complete', 20_000);
+  assert.deepEqual(await differences(dropped, downloads), []);
+  await page.click('#add-cancel');
+
+  // Move its data to another folder.
+  const moved = join(downloads, 'moved');
+  await page.click(`#rows tr[data-h="${hex}"] .c-status`);
+  await page.keyboard.press('m');
+  await page.$eval('#move-dir', (e) => {
+    (e as unknown as { value: string }).value = '';
+  });
+  await page.type('#move-dir', moved);
+  await page.click('#move-form button');
+  await until(`document.getElementById('move-form').hidden`, 'the move form to close');
+  const view = (await api('GET', `/torrents/${hex}`)).json as { dir: string; status: string };
+  assert.equal(view.dir, moved);
+  assert.deepEqual(await differences(dropped, moved), []);
+  assert.equal(existsSync(join(downloads, 'dropped')), false);
+
+  await page.click('#list-view [data-act=recheck]');
+  await page.click('#list-view [data-act=reannounce]');
+  await until(`${rowStatus(hex)} === 'seeding'`, 'seeding after a recheck');
+  assert.equal(await page.$eval('#list-error', (e) => e.textContent), '');
+
+  // Delete (keep the data), confirmed.
+  page.once('dialog', (d) => {
+    void d.accept();
+  });
+  await page.focus(`#rows tr[data-h="${hex}"]`);
+  await page.keyboard.press('Delete');
+  await until(`!document.querySelector('#rows tr[data-h="${hex}"]')`, 'the row to go');
+  assert.deepEqual(await differences(dropped, moved), [], 'the data stays');
+});
+
 test('remove with data: its files go, nothing else does', { skip }, async () => {
   const a = album.metainfo.infoHashHex;
   await page.click(`#rows tr[data-h="${a}"] .c-status`);
@@ -321,7 +380,7 @@ test('remove with data: its files go, nothing else does', { skip }, async () => 
   });
   await page.click('#list-view [data-act=remove-data]');
   await until(`!document.querySelector('#rows tr[data-h="${a}"]')`, 'the row to go');
-  assert.deepEqual(await listing(downloads), ['keep-me.txt', 'single']);
+  assert.deepEqual(await listing(downloads), ['keep-me.txt', 'moved/dropped', 'single']);
   const list = (await api('GET', '/torrents')).json as { torrents: { infoHash: string }[] };
   assert.deepEqual(
     list.torrents.map((t) => t.infoHash),
