@@ -74,6 +74,7 @@ export const WEB_UI_JS = String.raw`'use strict';
   function takeTokenFromLink() {
     var h = location.hash;
     var q = h.indexOf('?');
+    if (q < 0 && h.indexOf('#token=') === 0) q = 0; // the older form, #token=…
     if (q < 0) return;
     var params = new URLSearchParams(h.slice(q + 1));
     var t = params.get('token');
@@ -331,9 +332,10 @@ export const WEB_UI_JS = String.raw`'use strict';
         (withData ? ' and delete the data it downloaded? Files it did not create stay.' : '? The data stays on disk.');
       if (!confirm(q)) return;
       done = each(hashes, function (h) { return removeOne(h, withData); }).then(function (rs) {
-        var kept = 0;
-        rs.forEach(function (r) { if (r.value && r.value.kept) kept += r.value.kept.length; });
-        toast('Removed ' + hashes.length + (withData ? ', data deleted' + (kept ? ' (' + kept + ' kept: not created by bitswarm)' : '') : ''));
+        // What stayed, and why (a file that was there before, a symlink, a folder not empty…).
+        var kept = [];
+        rs.forEach(function (r) { if (r.value && r.value.kept) r.value.kept.forEach(function (k) { kept.push(k.path + ': ' + k.reason); }); });
+        toast('Removed ' + hashes.length + (withData ? ', data deleted' + (kept.length ? '; kept ' + kept.join('; ') : '') : ''));
       });
     } else {
       done = each(hashes, function (h) { return call('POST', '/torrents/' + h + '/' + what); });

@@ -304,6 +304,7 @@ test('the list: sort, filter, search; pause and resume by keyboard and toolbar; 
   for (let i = 0; i < 100 && (await detail(s)).limits.uploadLimitBytesPerSec !== 102_400; i++)
     await new Promise((r) => setTimeout(r, 50));
   assert.equal((await detail(s)).limits.uploadLimitBytesPerSec, 102_400);
+  await until(`document.getElementById('limits-form').hidden`, 'the limits form to close');
 
   // Shift+click selects a range.
   await page.click(`#rows tr[data-h="${a}"] .c-status`);
@@ -380,7 +381,11 @@ test('remove with data: its files go, nothing else does', { skip }, async () => 
   });
   await page.click('#list-view [data-act=remove-data]');
   await until(`!document.querySelector('#rows tr[data-h="${a}"]')`, 'the row to go');
-  assert.deepEqual(await listing(downloads), ['keep-me.txt', 'moved/dropped', 'single']);
+  // The row may go (event stream) before the files do: the notice comes with the API's reply.
+  await until(`document.getElementById('toast').textContent.includes('data deleted')`, 'the removal notice');
+  const notice = await page.$eval('#toast', (e) => e.textContent);
+  assert.deepEqual(await listing(downloads), ['keep-me.txt', 'moved/dropped', 'single'], String(notice));
+  assert.equal(notice, 'Removed 1, data deleted');
   const list = (await api('GET', '/torrents')).json as { torrents: { infoHash: string }[] };
   assert.deepEqual(
     list.torrents.map((t) => t.infoHash),
