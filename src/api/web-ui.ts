@@ -136,7 +136,7 @@ export const WEB_UI_HTML = `<!doctype html>
         <dt>Enter</dt><dd>open the selected torrent's page</dd>
         <dt>p / r</dt><dd>pause / resume the selection</dd>
         <dt>m / l</dt><dd>move the data / set limits of the selection</dd>
-        <dt>Delete</dt><dd>remove the selection (data kept)</dd>
+        <dt>Delete (Backspace)</dt><dd>remove the selection (data kept), after a confirmation</dd>
         <dt>Shift+Delete</dt><dd>remove the selection and delete its data</dd>
       </dl>
       <p>Click selects one row, Ctrl (⌘) + click adds or drops a row, Shift + click selects a range.</p>
