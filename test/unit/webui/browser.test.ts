@@ -8,7 +8,7 @@
 
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
-import { mkdir, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { after, before, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
@@ -176,6 +176,7 @@ test('a .torrent uploaded through the file input is added, paused, in the folder
 test('a magnet link is added and downloads to completion, live', { skip }, async () => {
   const hex = single.metainfo.infoHashHex;
   await page.click('#add-paused'); // not paused this time
+  await page.click('#add-sequential');
   const magnet = `magnet:?xt=urn:btih:${hex}&dn=single&tr=${encodeURIComponent(`http://127.0.0.1:${seed.port}/announce`)}`;
   await page.$eval('#add-files', (e) => {
     (e as unknown as { value: string }).value = '';
@@ -185,6 +186,11 @@ test('a magnet link is added and downloads to completion, live', { skip }, async
   await until(`document.querySelector('#add-result li.ok')`, 'the magnet added');
   await until(`${rowStatus(hex)} === 'seeding'`, 'the magnet download to complete', 20_000);
   assert.deepEqual(await differences(single, downloads), []);
+  // Sequential, as asked: kept in its record in the state directory.
+  const record = JSON.parse(await readFile(join(state, 'torrents', `${hex}.json`), 'utf8')) as {
+    sequential?: boolean;
+  };
+  assert.equal(record.sequential, true);
   const pct = await page.$eval(`#rows tr[data-h="${hex}"] .c-prog span`, (e) => e.textContent);
   assert.equal(pct?.trim(), '100.0%');
   await page.click('#add-cancel');
