@@ -162,7 +162,7 @@ export const OPENAPI = {
       parameters: [hash],
       get: {
         summary:
-          'one torrent: files, peers, pieces, limits, warnings, comment, magnet (a link with its trackers), and trackers (each: url, tier, status not-contacted|working|error, lastAnnounceAtMs, lastResult, lastError, nextAnnounceAtMs, peers, seeders, leechers)',
+          'one torrent: files, peers, pieces, limits, warnings, and trackers (each: url, tier, status not-contacted|working|error, lastAnnounceAtMs, lastResult, lastError, nextAnnounceAtMs, peers, seeders, leechers)',
         responses: { '200': ok('details'), ...errors },
       },
       delete: {
