@@ -102,6 +102,7 @@ export const OPENAPI = {
               "absolute; inside the daemon's default download folder or a folder it was started with --allow-dir (else 400)",
           },
           paused: { type: 'boolean' },
+          sequential: { type: 'boolean', description: 'download pieces in order' },
           peers: { type: 'array', items: { type: 'string', description: 'HOST:PORT' } },
           priorities: { type: 'array', items: { type: 'integer', minimum: 0, maximum: 7 } },
           uploadLimitBytesPerSec: { type: 'integer' },

@@ -12,7 +12,7 @@ import { isIP } from 'node:net';
 import { basename, dirname, isAbsolute, join, resolve } from 'node:path';
 import { parseAddress } from '../protocol/address.js';
 import { MagnetError, MetainfoError } from '../protocol/errors.js';
-import { isMagnet, parseMagnet } from '../protocol/magnet.js';
+import { formatMagnet, isMagnet, parseMagnet } from '../protocol/magnet.js';
 import { notContacted } from '../session/diagnostics.js';
 import { ManagerError, type TorrentManager } from '../session/manager.js';
 import type { Session } from '../session/session.js';
@@ -21,7 +21,7 @@ import { parseTorrentBytes, readTorrentBytes, TorrentFileError } from '../sessio
 import { isInside } from '../storage/file-storage.js';
 import { serveFile } from '../stream/http-server.js';
 import { OPENAPI } from './openapi.js';
-import { WEB_UI_HTML } from './web-ui.js';
+import { WEB_UI_CSP, WEB_UI_FILES } from './web-ui.js';
 
 export interface ApiServerOptions {
   manager: TorrentManager;
@@ -286,17 +286,20 @@ export class ApiServer {
     const url = new URL(req.url ?? '/', 'http://localhost');
     const path = url.pathname.replace(/\/+$/, '') || '/';
     const method = req.method ?? 'GET';
-    if (method === 'GET' && (path === '/' || path === '/index.html')) {
-      // The web UI: public like any login page; it asks for the token and sends it in a header.
+    const page = method === 'GET' ? WEB_UI_FILES.get(path === '/' ? '/index.html' : path) : undefined;
+    if (page) {
+      // The web UI: public like any login page; it takes the token from the link the daemon prints
+      // (or asks for it) and sends it in a header. Scripts and styles only from these files.
       res.writeHead(200, {
-        'content-type': 'text/html; charset=utf-8',
+        'content-type': page.type,
+        'content-length': Buffer.byteLength(page.body),
         'cache-control': 'no-store',
         'x-content-type-options': 'nosniff',
         'x-frame-options': 'DENY',
-        'content-security-policy':
-          "default-src 'self'; script-src 'unsafe-inline'; style-src 'unsafe-inline'",
+        'referrer-policy': 'no-referrer',
+        'content-security-policy': WEB_UI_CSP,
       });
-      res.end(WEB_UI_HTML);
+      res.end(page.body);
       return;
     }
     if (method === 'GET' && path === '/api/v1/openapi.json') {
@@ -498,6 +501,7 @@ export class ApiServer {
       dir,
       peers,
       paused: body.paused === true,
+      ...(body.sequential === true ? { sequential: true } : {}),
       // Adding what is there answers 409: the new folder and settings would be silently ignored.
       refuseExisting: true,
       ...(Array.isArray(body.priorities) ? { priorities: body.priorities as number[] } : {}),
@@ -601,6 +605,12 @@ export class ApiServer {
       pieceCount: meta?.pieceCount ?? null,
       pieces: t ? Buffer.from(t.bitfield.buffer).toString('base64') : (record?.resume?.pieces ?? null),
       private: meta?.private ?? false,
+      comment: meta?.comment ?? null,
+      magnet: formatMagnet({
+        infoHash: Buffer.from(hex, 'hex'),
+        name: view.name,
+        trackers: (meta?.announceList ?? []).flat(),
+      }),
       files: (meta?.files ?? [])
         .map((f, i) => ({
           index: i,

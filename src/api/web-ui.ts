@@ -1,142 +1,209 @@
-// The web UI: one self-contained page served by the daemon at `/`. It talks to the control API with
-// the token the user pastes once (kept in the tab's sessionStorage, never in a cookie), lists the
-// torrents with live progress from the event stream, and adds, pauses, resumes and removes them.
+// The web UI: a page, a style sheet and a script, served by the daemon at `/`, `/app.css` and
+// `/app.js` (plain HTML/CSS/JS kept in these modules, so the package ships them with the compiled
+// code and the daemon needs no files beside it). The script talks to the control API with the token
+// from the login link (kept in the tab's sessionStorage, sent in a header, never in a cookie or URL).
+
+import { WEB_UI_CSS } from './web-ui-css.js';
+import { WEB_UI_JS } from './web-ui-js.js';
 
 export const WEB_UI_HTML = `<!doctype html>
 <html lang="en">
 <head>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
+<meta name="color-scheme" content="light dark">
 <title>bitswarm</title>
-<style>
-  body { font: 14px/1.4 system-ui, sans-serif; margin: 0; background: #f6f7f9; color: #1d232b; }
-  header { background: #1d232b; color: #fff; padding: 10px 16px; display: flex; gap: 16px; align-items: center; }
-  header h1 { font-size: 18px; margin: 0; }
-  header .stats { opacity: .8; }
-  main { padding: 16px; max-width: 1100px; margin: 0 auto; }
-  form { display: flex; gap: 8px; margin-bottom: 16px; }
-  input[type=text], input[type=password] { flex: 1; padding: 6px 8px; border: 1px solid #c7ccd4; border-radius: 4px; }
-  button { padding: 6px 12px; border: 1px solid #c7ccd4; border-radius: 4px; background: #fff; cursor: pointer; }
-  table { width: 100%; border-collapse: collapse; background: #fff; border-radius: 6px; overflow: hidden; }
-  th, td { text-align: left; padding: 8px; border-bottom: 1px solid #eceef2; white-space: nowrap; }
-  td.name { white-space: normal; word-break: break-all; }
-  .bar { width: 140px; height: 8px; background: #eceef2; border-radius: 4px; overflow: hidden; display: inline-block; vertical-align: middle; }
-  .bar > div { height: 100%; background: #2f7de1; }
-  .seeding .bar > div { background: #2ea44f; }
-  .error { color: #b42318; }
-  #login { max-width: 520px; margin: 60px auto; background: #fff; padding: 20px; border-radius: 6px; }
-  .muted { color: #6b7480; }
-</style>
+<link rel="stylesheet" href="/app.css">
+<script src="/app.js" defer></script>
 </head>
 <body>
-<header><h1>bitswarm</h1><span class="stats" id="stats"></span></header>
-<div id="login" hidden>
-  <p>Paste the daemon's token (the file <code>api-token</code> in its state directory).</p>
-  <form id="login-form"><input type="password" id="token" autocomplete="off" placeholder="token"><button>Open</button></form>
-  <p class="error" id="login-error"></p>
-</div>
-<main id="app" hidden>
-  <form id="add-form">
-    <input type="text" id="magnet" placeholder="magnet:?xt=urn:btih:… or a .torrent path on the daemon's machine">
-    <input type="text" id="dir" placeholder="download folder (optional)">
-    <button>Add</button>
+<header class="top">
+  <h1><a href="#/">bitswarm</a></h1>
+  <span class="stats" id="stats" aria-live="off"></span>
+  <span class="grow"></span>
+  <button type="button" id="add-toggle" hidden aria-controls="add" aria-expanded="false">Add…</button>
+  <button type="button" id="logout" hidden>Log out</button>
+</header>
+
+<section id="login" class="panel narrow" hidden aria-labelledby="login-title">
+  <h2 id="login-title">Log in</h2>
+  <p>Open the link that <code>bitswarm daemon</code> printed when it started, or paste the token
+  (the file <code>api-token</code> in its state directory).</p>
+  <form id="login-form">
+    <label for="token">Token</label>
+    <input type="password" id="token" autocomplete="off" spellcheck="false" required>
+    <button>Log in</button>
   </form>
-  <p class="error" id="app-error"></p>
-  <table>
-    <thead><tr><th>Name</th><th>Status</th><th>Done</th><th>Size</th><th>↓</th><th>↑</th><th>Peers</th><th>Ratio</th><th></th></tr></thead>
-    <tbody id="rows"><tr><td colspan="9" class="muted">no torrents</td></tr></tbody>
-  </table>
+  <p class="err" id="login-error" role="alert"></p>
+</section>
+
+<main id="app" hidden>
+  <section id="add" class="panel" hidden aria-labelledby="add-title">
+    <h2 id="add-title">Add torrents</h2>
+    <form id="add-form">
+      <div class="field">
+        <label for="add-files">.torrent files (or drop them anywhere on the page)</label>
+        <input type="file" id="add-files" accept=".torrent,application/x-bittorrent" multiple>
+      </div>
+      <div id="add-choose" class="field" hidden></div>
+      <div class="field">
+        <label for="add-magnets">Magnet links, one per line</label>
+        <textarea id="add-magnets" rows="2" spellcheck="false" placeholder="magnet:?xt=urn:btih:…"></textarea>
+      </div>
+      <div class="field">
+        <label for="add-dir">Download folder (empty: the daemon's default)</label>
+        <input type="text" id="add-dir" spellcheck="false" placeholder="/home/me/Downloads">
+      </div>
+      <div class="row">
+        <label><input type="checkbox" id="add-paused"> Start paused</label>
+        <label><input type="checkbox" id="add-sequential"> Download in order (sequential)</label>
+      </div>
+      <div class="row">
+        <button id="add-submit">Add</button>
+        <button type="button" id="add-cancel">Close</button>
+      </div>
+      <ul class="results" id="add-result" aria-live="polite"></ul>
+    </form>
+  </section>
+
+  <section id="list-view" aria-label="Torrents">
+    <div class="toolbar" role="toolbar" aria-label="Filter and actions">
+      <label class="sr" for="filter">Show</label>
+      <select id="filter">
+        <option value="all">All</option>
+        <option value="downloading">Downloading</option>
+        <option value="seeding">Seeding</option>
+        <option value="paused">Paused</option>
+        <option value="error">Error</option>
+      </select>
+      <label class="sr" for="search">Search by name</label>
+      <input type="search" id="search" placeholder="Search (/)">
+      <span class="grow"></span>
+      <span id="sel-count" class="muted"></span>
+      <button type="button" data-act="resume" title="Resume the selection (r)">Resume</button>
+      <button type="button" data-act="pause" title="Pause the selection (p)">Pause</button>
+      <button type="button" data-act="recheck" title="Check the selection's data again">Recheck</button>
+      <button type="button" data-act="reannounce" title="Ask the trackers for peers now">Reannounce</button>
+      <button type="button" data-act="move" title="Move the selection's data (m)">Move…</button>
+      <button type="button" data-act="limits" title="Speed limits of the selection (l)">Limits…</button>
+      <button type="button" data-act="remove" title="Remove, keep the data (Delete)">Remove</button>
+      <button type="button" data-act="remove-data" class="danger" title="Remove and delete the data (Shift+Delete)">Remove + data</button>
+      <button type="button" data-act="resume-all">Resume all</button>
+      <button type="button" data-act="pause-all">Pause all</button>
+    </div>
+    <p class="err" id="list-error" role="alert"></p>
+    <form id="move-form" class="panel inline" hidden>
+      <label for="move-dir">Move the data of the selected torrents to</label>
+      <input type="text" id="move-dir" spellcheck="false" required placeholder="/absolute/folder">
+      <button>Move</button> <button type="button" class="cancel">Cancel</button>
+      <p class="err" role="alert"></p>
+    </form>
+    <form id="limits-form" class="panel inline" hidden>
+      <span>Limits of the selected torrents (0 or empty: none)</span>
+      <label>↓ KiB/s <input type="number" min="0" step="1" id="lim-down"></label>
+      <label>↑ KiB/s <input type="number" min="0" step="1" id="lim-up"></label>
+      <label>Stop seeding at ratio <input type="number" min="0" step="0.1" id="lim-ratio"></label>
+      <button>Apply</button> <button type="button" class="cancel">Cancel</button>
+      <p class="err" role="alert"></p>
+    </form>
+    <div class="table-wrap">
+      <table id="torrents" aria-multiselectable="true">
+        <thead><tr>
+          <th class="c-sel"><input type="checkbox" id="select-all" aria-label="Select all"></th>
+          <th data-key="name" class="c-name"><button type="button">Name</button></th>
+          <th data-key="status"><button type="button">Status</button></th>
+          <th data-key="percent" class="c-prog"><button type="button">Progress</button></th>
+          <th data-key="totalLength" class="num"><button type="button">Size</button></th>
+          <th data-key="downloadRate" class="num"><button type="button">↓</button></th>
+          <th data-key="uploadRate" class="num opt"><button type="button">↑</button></th>
+          <th data-key="etaSec" class="num opt"><button type="button">ETA</button></th>
+          <th data-key="peers" class="num opt"><button type="button">Peers</button></th>
+          <th data-key="ratio" class="num opt"><button type="button">Ratio</button></th>
+          <th data-key="addedAtMs" class="opt"><button type="button">Added</button></th>
+        </tr></thead>
+        <tbody id="rows"></tbody>
+      </table>
+      <p id="empty" class="muted" hidden>No torrents here. Add some with “Add…”, or drop .torrent files on the page.</p>
+    </div>
+    <details class="help">
+      <summary>Keyboard shortcuts</summary>
+      <dl>
+        <dt>a</dt><dd>add torrents</dd>
+        <dt>/</dt><dd>search</dd>
+        <dt>↑ ↓ (j k)</dt><dd>move the selection; with Shift, extend it</dd>
+        <dt>Ctrl+A</dt><dd>select all shown</dd>
+        <dt>Esc</dt><dd>clear the selection, close a form</dd>
+        <dt>Enter</dt><dd>open the selected torrent's page</dd>
+        <dt>p / r</dt><dd>pause / resume the selection</dd>
+        <dt>m / l</dt><dd>move the data / set limits of the selection</dd>
+        <dt>Delete (Backspace)</dt><dd>remove the selection (data kept), after a confirmation</dd>
+        <dt>Shift+Delete</dt><dd>remove the selection and delete its data</dd>
+      </dl>
+      <p>Click selects one row, Ctrl (⌘) + click adds or drops a row, Shift + click selects a range.</p>
+    </details>
+  </section>
+
+  <section id="detail-view" hidden aria-labelledby="d-name">
+    <p><a href="#/">← All torrents</a></p>
+    <h2 id="d-name"></h2>
+    <p class="muted" id="d-summary"></p>
+    <div class="toolbar" role="toolbar" aria-label="Torrent actions">
+      <button type="button" data-dact="resume">Resume</button>
+      <button type="button" data-dact="pause">Pause</button>
+      <button type="button" data-dact="recheck">Recheck</button>
+      <button type="button" data-dact="reannounce">Reannounce</button>
+      <button type="button" data-dact="remove">Remove</button>
+      <button type="button" data-dact="remove-data" class="danger">Remove + data</button>
+    </div>
+    <p class="err" id="d-error" role="alert"></p>
+    <h3>General</h3>
+    <dl class="info" id="d-info"></dl>
+    <h3>Files</h3>
+    <div class="table-wrap"><table id="d-files">
+      <thead><tr><th>Path</th><th class="num">Size</th><th>Progress</th><th>Priority</th></tr></thead>
+      <tbody></tbody>
+    </table></div>
+    <h3>Peers</h3>
+    <div class="table-wrap"><table id="d-peers">
+      <thead><tr><th>Address</th><th>Client</th><th class="num">↓</th><th class="num">↑</th><th>Seed</th><th>Encryption</th></tr></thead>
+      <tbody></tbody>
+    </table></div>
+    <h3>Trackers</h3>
+    <div class="table-wrap"><table id="d-trackers">
+      <thead><tr><th>URL</th><th class="num">Tier</th><th>Status</th><th>Last result</th><th class="num">Seeders</th><th class="num">Leechers</th><th>Next announce</th></tr></thead>
+      <tbody></tbody>
+    </table></div>
+    <h3>Limits</h3>
+    <form id="d-limits" class="panel inline">
+      <label>↓ KiB/s <input type="number" min="0" step="1" name="down"></label>
+      <label>↑ KiB/s <input type="number" min="0" step="1" name="up"></label>
+      <label>Stop seeding at ratio <input type="number" min="0" step="0.1" name="ratio"></label>
+      <button>Save limits</button>
+      <p class="err" role="alert"></p>
+    </form>
+    <h3>Location</h3>
+    <form id="d-move" class="panel inline">
+      <label for="d-move-dir">Move the data to</label>
+      <input type="text" id="d-move-dir" spellcheck="false" required>
+      <button>Move</button>
+      <p class="err" role="alert"></p>
+    </form>
+  </section>
 </main>
-<script>
-'use strict';
-const api = '/api/v1';
-let token = sessionStorage.getItem('bitswarm-token') || '';
-const $ = (id) => document.getElementById(id);
-const fmtBytes = (n) => { if (n == null) return '?'; const u = ['B','KiB','MiB','GiB','TiB']; let i = 0; while (n >= 1024 && i < u.length - 1) { n /= 1024; i++; } return (i ? n.toFixed(n < 10 ? 2 : 1) : n) + ' ' + u[i]; };
-const esc = (s) => String(s).replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' }[c]));
-async function call(method, path, body) {
-  const res = await fetch(api + path, { method, headers: { authorization: 'Bearer ' + token, ...(body ? { 'content-type': 'application/json' } : {}) }, body: body ? JSON.stringify(body) : undefined });
-  const json = await res.json().catch(() => ({}));
-  if (res.status === 401) { showLogin('wrong token'); throw new Error('wrong token'); }
-  if (!res.ok) throw new Error((json.error && json.error.message) || ('HTTP ' + res.status));
-  return json;
-}
-function showLogin(msg) { $('app').hidden = true; $('login').hidden = false; $('login-error').textContent = msg || ''; }
-function render(torrents) {
-  const rows = $('rows');
-  if (!torrents.length) { rows.innerHTML = '<tr><td colspan="9" class="muted">no torrents</td></tr>'; return; }
-  rows.innerHTML = torrents.map((t) => '<tr class="' + esc(t.status) + '">' +
-    '<td class="name">' + esc(t.name) + (t.error ? '<div class="error">' + esc(t.error) + '</div>' : '') + '</td>' +
-    '<td>' + esc(t.status) + '</td>' +
-    '<td><span class="bar"><div style="width:' + Math.min(100, t.percent) + '%"></div></span> ' + t.percent.toFixed(1) + '%</td>' +
-    '<td>' + fmtBytes(t.totalLength) + '</td><td>' + fmtBytes(t.downloadRate) + '/s</td><td>' + fmtBytes(t.uploadRate) + '/s</td>' +
-    '<td>' + t.peers + '</td><td>' + t.ratio.toFixed(2) + '</td>' +
-    '<td>' + (t.status === 'paused' || t.status === 'finished' || t.status === 'error'
-      ? '<button data-act="resume" data-h="' + t.infoHash + '">Resume</button>'
-      : '<button data-act="pause" data-h="' + t.infoHash + '">Pause</button>') +
-    ' <button data-act="rm" data-h="' + t.infoHash + '">Remove</button></td></tr>').join('');
-}
-async function stream() {
-  // fetch, not EventSource: the token goes in a header, never in a URL.
-  while (token) {
-    try {
-      const res = await fetch(api + '/events', { headers: { authorization: 'Bearer ' + token } });
-      if (res.status === 401) { showLogin('wrong token'); return; }
-      const reader = res.body.getReader();
-      const dec = new TextDecoder();
-      let buf = '';
-      for (;;) {
-        const { value, done } = await reader.read();
-        if (done) break;
-        buf += dec.decode(value, { stream: true });
-        let i;
-        while ((i = buf.indexOf('\\n\\n')) >= 0) {
-          const chunk = buf.slice(0, i); buf = buf.slice(i + 2);
-          const data = chunk.split('\\n').find((l) => l.startsWith('data: '));
-          if (!data) continue;
-          const msg = JSON.parse(data.slice(6));
-          if (msg.torrents) render(msg.torrents); else refresh();
-        }
-      }
-    } catch (e) { /* reconnect below */ }
-    await new Promise((r) => setTimeout(r, 2000));
-  }
-}
-async function refresh() {
-  const [{ torrents }, s] = await Promise.all([call('GET', '/torrents'), call('GET', '/session')]);
-  render(torrents);
-  $('stats').textContent = 'port ' + s.port + ' · ' + s.torrents + ' torrents · ↓ ' + fmtBytes(s.downloadRate) + '/s · ↑ ' + fmtBytes(s.uploadRate) + '/s · ' + s.peers + ' peers';
-}
-async function open() {
-  try { await refresh(); } catch (e) { if (!$('login').hidden) return; showLogin(e.message); return; }
-  $('login').hidden = true; $('app').hidden = false;
-  setInterval(() => refresh().catch(() => {}), 5000);
-  stream();
-}
-$('login-form').addEventListener('submit', (e) => { e.preventDefault(); token = $('token').value.trim(); sessionStorage.setItem('bitswarm-token', token); open(); });
-$('add-form').addEventListener('submit', async (e) => {
-  e.preventDefault();
-  const v = $('magnet').value.trim(); const dir = $('dir').value.trim();
-  if (!v) return;
-  try {
-    await call('POST', '/torrents', { ...(v.startsWith('magnet:') ? { magnet: v } : { path: v }), ...(dir ? { dir } : {}) });
-    $('magnet').value = ''; $('app-error').textContent = ''; refresh();
-  } catch (err) { $('app-error').textContent = err.message; }
-});
-$('rows').addEventListener('click', async (e) => {
-  const b = e.target.closest('button'); if (!b) return;
-  const h = b.dataset.h, act = b.dataset.act;
-  try {
-    if (act === 'rm') { if (!confirm('Remove this torrent? (its files stay on disk)')) return; await call('DELETE', '/torrents/' + h); }
-    else await call('POST', '/torrents/' + h + '/' + act);
-    refresh();
-  } catch (err) { $('app-error').textContent = err.message; }
-});
-// A link may carry the token in its fragment (never sent to a server): take it and clean the URL.
-const m = /(?:^#|&)token=([0-9a-f]{64})/.exec(location.hash);
-if (m) { token = m[1]; sessionStorage.setItem('bitswarm-token', token); history.replaceState(null, '', location.pathname); }
-if (token) open(); else showLogin();
-</script>
+<div id="drop" hidden aria-hidden="true">Drop .torrent files to add them</div>
+<p id="toast" role="status" aria-live="polite"></p>
 </body>
 </html>
 `;
+
+/** Scripts, styles and connections only from the daemon itself; no framing, no inline code. */
+export const WEB_UI_CSP =
+  "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; " +
+  "base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
+
+/** Path → what the daemon serves there. */
+export const WEB_UI_FILES: ReadonlyMap<string, { type: string; body: string }> = new Map([
+  ['/index.html', { type: 'text/html; charset=utf-8', body: WEB_UI_HTML }],
+  ['/app.css', { type: 'text/css; charset=utf-8', body: WEB_UI_CSS }],
+  ['/app.js', { type: 'text/javascript; charset=utf-8', body: WEB_UI_JS }],
+]);

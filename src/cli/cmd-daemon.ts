@@ -143,6 +143,10 @@ export async function runDaemon(argv: string[]): Promise<number> {
     r.json({ event: 'complete', infoHash: h });
   });
   const count = manager.list().length;
+  // The web UI's login link: the token rides in the fragment, which the browser never sends; the
+  // page keeps it for the tab and takes it out of the address bar.
+  const shown = addr.host === '0.0.0.0' ? '127.0.0.1' : addr.host === '::' ? '::1' : addr.host;
+  const webUi = `http://${shown.includes(':') ? `[${shown}]` : shown}:${addr.port}/#/?token=${token}`;
   r.say(
     `bitswarm daemon: port ${session.port}, web UI and API http://${addr.host}:${addr.port}/ (token in ${join(stateDir, 'api-token')}), ${count} torrent(s) loaded in ${Date.now() - started} ms`,
   );
@@ -153,7 +157,9 @@ export async function runDaemon(argv: string[]): Promise<number> {
     state: stateDir,
     torrents: count,
     loadMs: Date.now() - started,
+    webUi,
   });
+  r.say(`web UI (logs this browser in): ${webUi}`);
 
   // Bounded: the process ends within STOP_DEADLINE_MS of the signal whatever trackers, disks or
   // requests in flight do; a second signal ends it at once. Either way with 130 (SIGINT) or 143.
