@@ -462,9 +462,8 @@ export class ApiServer {
       }
       if (method === 'POST' && c === 'move') {
         const body = await this.#body(req, SMALL_BODY);
-        if (typeof body.dir !== 'string' || !isAbsolute(body.dir))
-          throw new HttpError(400, 'ERR_BAD_REQUEST', 'dir: expected an absolute folder path');
-        await m.move(b, body.dir);
+        // The same allow-list as an add: the API never writes outside the folders the user allowed.
+        await m.move(b, await this.#allowedDir(body.dir));
         this.#json(res, 200, m.view(b));
         return;
       }

@@ -179,7 +179,11 @@ test('move: the data moves and the torrent goes on from there; recheck finds it 
   timeout: 90_000,
 }, async () => {
   const from = (await json<Show>('show', hex)).dir;
-  const to = join(root, 'elsewhere');
+  // Only into the folders the daemon allows (its -d and --allow-dir), as for an add.
+  const outside = await cli('move', hex.slice(0, 10), join(root, 'outside'));
+  assert.equal(outside.code, 2, outside.stderr);
+  assert.match(outside.stderr, /is not inside an allowed folder/);
+  const to = join(root, 'downloads', 'elsewhere');
   const r = await cli('move', hex.slice(0, 10), to);
   assert.equal(r.code, 0, r.stderr);
   assert.equal(r.stdout, `moved ${hex} moved to ${to}\n`);
@@ -192,7 +196,7 @@ test('move: the data moves and the torrent goes on from there; recheck finds it 
   );
   assert.equal((await json<Show>('show', hex)).dir, to);
   // Into a folder that holds one of its files already: refused, nothing moved.
-  const clash = join(root, 'clash');
+  const clash = join(root, 'downloads', 'clash');
   await (await import('node:fs/promises')).mkdir(join(clash, 'moved'), { recursive: true });
   await (await import('node:fs/promises')).writeFile(join(clash, 'moved/f1.bin'), 'mine');
   const refused = await cli('move', hex, clash);
