@@ -5,6 +5,7 @@
 // socket, no real timer, no worker) feeds the run: the same events in the same order, bit for bit.
 
 import type { Clock, TimerHandle } from '../../src/util/clock.js';
+import { mulberry32 } from '../unit/prng.js';
 
 /** Where the virtual clock starts: a plausible epoch, so code that treats 0 as "never" is not fooled. */
 export const SIM_EPOCH_MS = 1_700_000_000_000;
@@ -174,14 +175,5 @@ function before(a: SimTimer, b: SimTimer): boolean {
   return a.atMs < b.atMs || (a.atMs === b.atMs && a.seq < b.seq);
 }
 
-/** mulberry32: a small seeded PRNG, uniform in [0, 1). */
-export function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** mulberry32, the tests' seeded PRNG (uniform in [0, 1)): one generator for every simulated run. */
+export const prng = mulberry32;
