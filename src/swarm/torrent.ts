@@ -1178,6 +1178,11 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
       this.#adopting.push({ conn, host, address, ...(dialed ? { dialed } : {}) });
       return;
     }
+    this.#join(conn, host, address, dialed);
+  }
+
+  /** An adopted connection, handed over already, joins the trading torrent if there is room. */
+  #join(conn: PeerConnection, host: string, address: string, dialed: PeerAddress | undefined): void {
     const ip = ipKey(host);
     const key = dialed ? formatAddress(dialed) : undefined;
     const candidate = key !== undefined ? this.#candidates.get(key) : undefined;
@@ -1196,22 +1201,19 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
       this.#countIp(ip, 1);
     }
     const wire = conn.encryption === 'none' ? 'plaintext' : 'encrypted';
-    this.#attach(conn, host, address, candidate, wire, true);
+    const peerKey = this.#attach(conn, host, address, candidate, wire, true);
     conn.setPieceCount(this.metainfo.pieceCount);
-    if (conn.remoteExtensions) {
-      const entry = [...this.#peers.values()].find((p) => p.conn === conn);
-      if (entry) this.emit('peer:extensions', entry.key);
-    }
+    if (conn.remoteExtensions && !conn.closed) this.emit('peer:extensions', peerKey);
   }
 
   /** Connections adopt() held while the torrent checked its files: they join it now. */
   #adoptHeld(): void {
     for (const h of this.#adopting.splice(0)) {
-      if (!h.conn.closed) this.adopt(h.conn, h.host, h.address, h.dialed);
+      if (!h.conn.closed) this.#join(h.conn, h.host, h.address, h.dialed);
     }
   }
 
-  /** A connection joins the torrent; a dialed one was counted against its IP when the dial began. */
+  /** A connection joins the torrent (its key is returned); a dialed one was counted against its IP when the dial began. */
   #attach(
     conn: PeerConnection,
     host: string,
@@ -1219,7 +1221,7 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
     candidate?: Candidate,
     wire?: 'encrypted' | 'plaintext',
     adopted = false,
-  ): void {
+  ): string {
     const key = `c${this.#nextKey++}`;
     const ip = ipKey(host);
     if (!candidate) this.#countIp(ip, 1);
@@ -1356,6 +1358,7 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
       for (const p of this.#peers.values()) this.#fillRequests(p);
     });
     if (adopted) onHandshake();
+    return key;
   }
 
   #onPeerBitfield(entry: PeerEntry): void {
