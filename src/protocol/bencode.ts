@@ -235,29 +235,42 @@ function printable(bytes: Uint8Array): string {
 // Encoder
 
 const textEncoder = new TextEncoder();
+const ASCII = /^[\x00-\x7f]*$/;
+const BINARY = /^[\x00-\xff]*$/;
 
-/** Canonical encoding: dict keys sorted by raw bytes. */
+/** A binary string (one char per byte, as decode makes Map keys) of a JS string's UTF-8 bytes. */
+function utf8Binary(s: string): string {
+  return ASCII.test(s) ? s : Buffer.from(textEncoder.encode(s)).toString('latin1');
+}
+
+/**
+ * Canonical encoding: dict keys sorted by raw bytes. Keys are handled as binary strings (JS string
+ * order is byte order for them) and text runs are written straight into one buffer, so a message
+ * costs one allocation rather than one per token.
+ */
 export function encode(value: BEncodable): Buffer {
-  const chunks: Uint8Array[] = [];
+  // Text runs (binary strings: one char per byte) and byte strings, in order.
+  const parts: (string | Uint8Array)[] = [];
+  let run = '';
   let size = 0;
-  const push = (b: Uint8Array): void => {
-    chunks.push(b);
-    size += b.length;
+  const ascii = (s: string): void => {
+    run += s;
   };
-  const ascii = (s: string): void => push(Buffer.from(s, 'latin1'));
   const bytes = (b: Uint8Array): void => {
-    ascii(`${b.length}:`);
-    push(b);
+    run += `${b.length}:`;
+    parts.push(run, b);
+    size += run.length + b.length;
+    run = '';
   };
-  const dict = (entries: [Uint8Array, BEncodable][]): void => {
-    entries.sort((a, b) => Buffer.compare(a[0], b[0]));
+  const dict = (entries: [string, BEncodable][]): void => {
+    entries.sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
     ascii('d');
     for (let i = 0; i < entries.length; i++) {
       const [k, v] = entries[i]!;
-      if (i > 0 && Buffer.compare(entries[i - 1]![0], k) === 0) {
-        throw new TypeError(`duplicate dict key "${printable(k)}"`);
+      if (i > 0 && entries[i - 1]![0] === k) {
+        throw new TypeError(`duplicate dict key "${printable(Buffer.from(k, 'latin1'))}"`);
       }
-      bytes(k);
+      ascii(`${k.length}:${k}`);
       walk(v);
     }
     ascii('e');
@@ -269,7 +282,8 @@ export function encode(value: BEncodable): Buffer {
     } else if (typeof v === 'bigint') {
       ascii(`i${v}e`);
     } else if (typeof v === 'string') {
-      bytes(textEncoder.encode(v));
+      if (ASCII.test(v)) ascii(`${v.length}:${v}`);
+      else bytes(textEncoder.encode(v));
     } else if (v instanceof Uint8Array) {
       bytes(v);
     } else if (Array.isArray(v)) {
@@ -277,23 +291,34 @@ export function encode(value: BEncodable): Buffer {
       for (const item of v as readonly BEncodable[]) walk(item);
       ascii('e');
     } else if (v instanceof Map) {
-      const entries: [Uint8Array, BEncodable][] = [];
+      const entries: [string, BEncodable][] = [];
       for (const [k, item] of v as ReadonlyMap<string, BEncodable>) {
         // Map keys are binary strings (as decode makes them); latin1 would silently drop high bits.
-        if (/[^\u0000-\u00ff]/.test(k)) throw new TypeError(`dict key "${k}" is not a binary string`);
-        entries.push([Buffer.from(k, 'latin1'), item]);
+        if (!BINARY.test(k)) throw new TypeError(`dict key "${k}" is not a binary string`);
+        entries.push([k, item]);
       }
       dict(entries);
     } else {
-      const entries: [Uint8Array, BEncodable][] = [];
+      const entries: [string, BEncodable][] = [];
       for (const [k, item] of Object.entries(v as { [key: string]: BEncodable | undefined })) {
-        if (item !== undefined) entries.push([textEncoder.encode(k), item]);
+        if (item !== undefined) entries.push([utf8Binary(k), item]);
       }
       dict(entries);
     }
   };
   walk(value);
-  return Buffer.concat(chunks, size);
+  parts.push(run);
+  size += run.length;
+  const out = Buffer.allocUnsafe(size);
+  let off = 0;
+  for (const p of parts) {
+    if (typeof p === 'string') off += out.write(p, off, 'latin1');
+    else {
+      out.set(p, off);
+      off += p.length;
+    }
+  }
+  return out;
 }
 
 // ---------------------------------------------------------------------------------------------------

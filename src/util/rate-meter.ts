@@ -11,7 +11,8 @@ export interface RateMeterOptions {
 export class RateMeter {
   readonly windowMs: number;
   readonly bucketMs: number;
-  readonly #buckets: Float64Array;
+  /** A plain array: a small Float64Array costs an off-heap allocation per meter, and peers make many. */
+  readonly #buckets: number[];
   /** Index (time / bucketMs) of the newest bucket written, or -1 before the first sample. */
   #head = -1;
   #firstMs = Number.NaN;
@@ -26,7 +27,7 @@ export class RateMeter {
     if (!(this.bucketMs > 0) || !(this.windowMs >= this.bucketMs)) {
       throw new RangeError('rate meter needs bucketMs > 0 and windowMs >= bucketMs');
     }
-    this.#buckets = new Float64Array(Math.ceil(this.windowMs / this.bucketMs));
+    this.#buckets = new Array<number>(Math.ceil(this.windowMs / this.bucketMs)).fill(0);
   }
 
   add(bytes: number, nowMs: number): void {
