@@ -38,6 +38,7 @@ import {
   UdpAction,
   type UdpReply,
 } from '../protocol/tracker-udp.js';
+import { type Clock, realClock, type TimerHandle } from '../util/clock.js';
 import { TypedEmitter } from '../util/typed-events.js';
 
 const gunzipAsync = promisify(gunzip);
@@ -88,6 +89,8 @@ export interface TrackerClientOptions {
   userAgent?: string;
   /** Local address every request leaves from (`--bind`): the tracker then records where we listen. */
   localAddress?: string;
+  /** Time and timers of the announce schedule and the UDP connection ids; default the real clock. */
+  clock?: Clock;
 }
 
 export interface TrackerReplyInfo {
@@ -139,7 +142,8 @@ export class TrackerClient extends TypedEmitter<TrackerClientEvents> {
   readonly #udpKey: number;
   readonly #timeoutMs: number;
   readonly #ac = new AbortController();
-  #timer: NodeJS.Timeout | undefined;
+  readonly #clock: Clock;
+  #timer: TimerHandle | undefined;
   #cycle: Promise<void> | undefined;
   #again = false;
   #started = false;
@@ -153,6 +157,7 @@ export class TrackerClient extends TypedEmitter<TrackerClientEvents> {
   constructor(options: TrackerClientOptions) {
     super();
     this.#o = options;
+    this.#clock = options.clock ?? realClock;
     this.#timeoutMs = options.timeoutMs ?? 15_000;
     const random = options.random ?? Math.random;
     const rejected: string[] = [];
@@ -217,7 +222,7 @@ export class TrackerClient extends TypedEmitter<TrackerClientEvents> {
   /** Announces now (or as soon as the tracker's min interval allows); resolves when that round ends. */
   announceNow(): Promise<void> {
     if (!this.#started || this.#stopping !== undefined) return Promise.resolve();
-    const wait = this.#lastSuccessMs + this.#minIntervalMs - Date.now();
+    const wait = this.#lastSuccessMs + this.#minIntervalMs - this.#clock.now();
     if (wait > 0 && !this.#completedPending) {
       this.#schedule(wait);
       return Promise.resolve();
@@ -228,7 +233,7 @@ export class TrackerClient extends TypedEmitter<TrackerClientEvents> {
   /** Stops announcing and sends `stopped` to every tracker told `started`, within stopTimeoutMs. */
   stop(): Promise<void> {
     if (this.#stopping !== undefined) return this.#stopping;
-    if (this.#timer !== undefined) clearTimeout(this.#timer);
+    this.#clock.clearTimeout(this.#timer);
     this.#timer = undefined;
     this.#nextAnnounceAtMs = undefined;
     this.#ac.abort();
@@ -287,9 +292,9 @@ export class TrackerClient extends TypedEmitter<TrackerClientEvents> {
 
   #schedule(delayMs: number): void {
     if (this.#stopping !== undefined) return;
-    if (this.#timer !== undefined) clearTimeout(this.#timer);
-    this.#nextAnnounceAtMs = Date.now() + delayMs;
-    this.#timer = setTimeout(() => {
+    this.#clock.clearTimeout(this.#timer);
+    this.#nextAnnounceAtMs = this.#clock.now() + delayMs;
+    this.#timer = this.#clock.setTimeout(() => {
       this.#timer = undefined;
       this.#nextAnnounceAtMs = undefined;
       void this.#runCycle();
@@ -308,7 +313,7 @@ export class TrackerClient extends TypedEmitter<TrackerClientEvents> {
         if (this.#stopping !== undefined) return;
         if (ok !== undefined) {
           this.#failures = 0;
-          this.#lastSuccessMs = Date.now();
+          this.#lastSuccessMs = this.#clock.now();
           this.#minIntervalMs = (ok.minIntervalSec ?? 0) * 1000;
           const floor = this.#o.intervalFloorMs ?? 30_000;
           this.#schedule(Math.max(ok.intervalSec * 1000, this.#minIntervalMs, floor));
@@ -616,12 +621,12 @@ export class TrackerClient extends TypedEmitter<TrackerClientEvents> {
           send();
         });
       let conn = entry.udpConnection;
-      if (conn === undefined || conn.expiresAtMs <= Date.now()) {
+      if (conn === undefined || conn.expiresAtMs <= this.#clock.now()) {
         const tid = randomInt(2 ** 32);
         const reply = await exchange(encodeConnectRequest(tid), tid, peerBytes);
         if (reply.action !== UdpAction.connect)
           throw new TrackerError(entry.url, 'unexpected reply to connect');
-        conn = { id: reply.connectionId, expiresAtMs: Date.now() + UDP_CONNECTION_TTL_MS };
+        conn = { id: reply.connectionId, expiresAtMs: this.#clock.now() + UDP_CONNECTION_TTL_MS };
         entry.udpConnection = conn;
       }
       try {
