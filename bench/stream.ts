@@ -63,8 +63,9 @@ function firstByte(url: string, range?: string): Promise<number> {
   });
 }
 
-async function decode3s(url: string): Promise<void> {
-  const ff = spawn('ffmpeg', ['-v', 'error', '-nostdin', '-i', url, '-t', '3', '-f', 'null', '-'], {
+/** Runs ffmpeg to decode the first 3 s of `input` (a URL or a file); returns what it printed. */
+async function decode3s(input: string, level: 'error' | 'debug' = 'error'): Promise<string> {
+  const ff = spawn('ffmpeg', ['-v', level, '-nostdin', '-i', input, '-t', '3', '-f', 'null', '-'], {
     stdio: ['ignore', 'ignore', 'pipe'],
   });
   let err = '';
@@ -73,19 +74,12 @@ async function decode3s(url: string): Promise<void> {
   });
   const [code] = (await once(ff, 'exit')) as [number | null];
   if (code !== 0) throw new Error(`ffmpeg failed (${code}): ${err.trim().split('\n')[0]}`);
+  return err;
 }
 
 /** Bytes ffmpeg reads from `file` to decode its first 3 s (its AVIOContext statistics). */
 async function bytesToDecode3s(file: string): Promise<number> {
-  const ff = spawn('ffmpeg', ['-v', 'debug', '-nostdin', '-i', file, '-t', '3', '-f', 'null', '-'], {
-    stdio: ['ignore', 'ignore', 'pipe'],
-  });
-  let err = '';
-  ff.stderr.on('data', (d: Buffer) => {
-    err += d.toString();
-  });
-  await once(ff, 'exit');
-  const m = /Statistics: (\d+) bytes read/.exec(err);
+  const m = /Statistics: (\d+) bytes read/.exec(await decode3s(file, 'debug'));
   if (!m?.[1]) throw new Error('ffmpeg printed no read statistics');
   return Number(m[1]);
 }
