@@ -12,7 +12,8 @@
 // LLVM sources to build it, from GitHub at install time. The targets keep Jazzer.js's shape
 // (`export function fuzz(data: Buffer)`): moving to it where it installs changes the runner only.
 //
-// Usage: node dist/scripts/fuzz.js [--seconds N] [--target NAME]... [--ci] [--no-write]
+// Usage: node dist/scripts/fuzz.js [--seconds N] [--target NAME]... [--jobs N] [--ci] [--no-write]
+//        (--jobs: targets fuzzed at once, default the number of cores)
 //        node dist/scripts/fuzz.js --target NAME --reproduce FILE
 //        node dist/scripts/fuzz.js --list
 
@@ -20,6 +21,7 @@ import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import { Session } from 'node:inspector';
+import { availableParallelism } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import type { FuzzTarget } from '../test/fuzz/contract.js';
@@ -45,6 +47,8 @@ interface Options {
   worker: boolean;
   reproduce: string | undefined;
   list: boolean;
+  /** Targets fuzzed at once. */
+  jobs: number;
 }
 
 function parseArgs(argv: string[]): Options {
@@ -58,6 +62,7 @@ function parseArgs(argv: string[]): Options {
     worker: false,
     reproduce: undefined,
     list: false,
+    jobs: availableParallelism(),
   };
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i]!;
@@ -77,7 +82,12 @@ function parseArgs(argv: string[]): Options {
     else if (arg === '--worker') o.worker = true;
     else if (arg === '--reproduce') o.reproduce = value();
     else if (arg === '--list') o.list = true;
-    else throw new UsageError(`unknown argument: ${arg}`);
+    else if (arg === '--jobs') {
+      const v = value();
+      o.jobs = Number(v);
+      if (!Number.isInteger(o.jobs) || o.jobs < 1)
+        throw new UsageError(`--jobs: not a positive integer: ${v}`);
+    } else throw new UsageError(`unknown argument: ${arg}`);
   }
   if (seconds === undefined && envSeconds !== undefined) {
     seconds = Number(envSeconds);
@@ -497,10 +507,16 @@ async function main(): Promise<number> {
   }
   if (o.reproduce !== undefined) return reproduce(o.targets[0]!, o.reproduce);
   if (o.worker) return worker(o.targets[0]!, o.seconds, o.write);
+  // One child per target, as many at once as the machine has cores (each is single-threaded).
   const failed: string[] = [];
-  for (const name of o.targets) {
-    if ((await runChild(name, o)) !== 0) failed.push(name);
-  }
+  const queue = [...o.targets];
+  const lane = async (): Promise<void> => {
+    for (let name = queue.shift(); name !== undefined; name = queue.shift()) {
+      if ((await runChild(name, o)) !== 0) failed.push(name);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(o.jobs, queue.length) }, lane));
+  failed.sort();
   if (failed.length > 0) {
     console.log(
       `fuzz: findings in ${failed.join(', ')} (inputs under ${path.relative(process.cwd(), CRASH_DIR)}/)`,
