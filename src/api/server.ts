@@ -20,12 +20,15 @@ import type { SessionSettings } from '../session/state-store.js';
 import { parseTorrentBytes, readTorrentBytes, TorrentFileError } from '../session/torrent-file.js';
 import { isInside } from '../storage/file-storage.js';
 import { serveFile } from '../stream/http-server.js';
+import { errorText, type Logger } from '../util/logger.js';
 import { OPENAPI } from './openapi.js';
 import { WEB_UI_CSP, WEB_UI_FILES } from './web-ui.js';
 
 export interface ApiServerOptions {
   manager: TorrentManager;
   session: Session;
+  /** Where refused requests and internal errors go (default: the session's log). */
+  logger?: Logger;
   token: string;
   host?: string;
   port?: number;
@@ -66,8 +69,11 @@ export class ApiServer {
   readonly #off: (() => void)[] = [];
   readonly #inFlight = new Set<AbortController>();
 
+  readonly #log: Logger;
+
   constructor(options: ApiServerOptions) {
     this.#o = options;
+    this.#log = options.logger ?? options.session.log;
   }
 
   get address(): { host: string; port: number } | undefined {
@@ -83,7 +89,7 @@ export class ApiServer {
         this.#inFlight.delete(ac);
         ac.abort();
       });
-      this.#handle(req, res, ac.signal).catch((err: unknown) => this.#fail(res, err));
+      this.#handle(req, res, ac.signal).catch((err: unknown) => this.#fail(req, res, err));
     });
     server.headersTimeout = 10_000;
     server.requestTimeout = 60_000;
@@ -95,7 +101,7 @@ export class ApiServer {
         resolve();
       });
     });
-    server.on('error', () => undefined);
+    server.on('error', (err) => this.#log.warn('API server error', { error: errorText(err) }));
     const a = server.address();
     if (a && typeof a === 'object') this.#address = { host: a.address, port: a.port };
     this.#wireEvents();
@@ -149,7 +155,7 @@ export class ApiServer {
 
   // ------------------------------------------------------------------------------------------------
 
-  #fail(res: ServerResponse, err: unknown): void {
+  #fail(req: IncomingMessage, res: ServerResponse, err: unknown): void {
     let status = 500;
     let code = 'ERR_INTERNAL';
     let message = 'internal error';
@@ -163,6 +169,10 @@ export class ApiServer {
       code = err.code;
       message = err.message;
     } else if (err instanceof Error) message = err.message.split('\n')[0]!;
+    // The path without its query (a token may ride there); a 5xx is ours to look into, a 4xx the client's.
+    const where = { method: req.method, path: (req.url ?? '').split('?')[0], status, code };
+    if (status >= 500) this.#log.error('API request failed', { ...where, error: errorText(err) });
+    else this.#log.info('API request refused', { ...where, error: message });
     if (res.headersSent) {
       res.destroy();
       return;

@@ -23,6 +23,7 @@ import { type CreatedEntry, isInside } from '../storage/file-storage.js';
 import { pieceLengthOf } from '../storage/storage.js';
 import type { Torrent } from '../swarm/torrent.js';
 import { Bitfield } from '../util/bitfield.js';
+import { errorText, type Logger, silentLogger } from '../util/logger.js';
 import { TypedEmitter } from '../util/typed-events.js';
 import type { Session } from './session.js';
 import { fileFingerprints, type StateStore, type TorrentRecord } from './state-store.js';
@@ -136,6 +137,8 @@ export class TorrentManager extends TypedEmitter<ManagerEvents> {
   readonly #store: StateStore | undefined;
   readonly #entries = new Map<string, Entry>();
   readonly #o: ManagerOptions;
+  /** The session's log. */
+  readonly #log: Logger;
   #timer: NodeJS.Timeout | undefined;
   #stopped = false;
 
@@ -143,6 +146,7 @@ export class TorrentManager extends TypedEmitter<ManagerEvents> {
     super();
     this.#o = options;
     this.session = options.session;
+    this.#log = options.session.log;
     this.#store = options.store;
   }
 
@@ -493,12 +497,13 @@ export class TorrentManager extends TypedEmitter<ManagerEvents> {
     const target = resolve(dir);
     const from = e.record.dir;
     if (target === from) return;
+    // Only waits for the move or check in progress: its error went to its own caller.
     await e.busy?.catch(() => undefined);
     const status = e.status;
     const paused = e.record.paused === true;
     await this.#deactivate(e, paused ? TorrentStatus.paused : TorrentStatus.queued);
     const work = (async () => {
-      if (e.metainfo) await moveTorrentData(e.metainfo, from, target);
+      if (e.metainfo) await moveTorrentData(e.metainfo, from, target, this.#log);
       e.record.dir = target;
       if (e.metainfo && e.record.resume) {
         // The files kept their bytes: fingerprint them where they are now, so nothing is rechecked.
@@ -508,7 +513,7 @@ export class TorrentManager extends TypedEmitter<ManagerEvents> {
       }
       e.dirty = true;
     })();
-    e.busy = work.catch(() => undefined);
+    e.busy = work.catch(() => undefined); // its error is thrown to this caller, just below
     try {
       await work;
     } catch (err) {
@@ -622,7 +627,11 @@ export class TorrentManager extends TypedEmitter<ManagerEvents> {
       e.error = (err as Error).message;
       this.#setStatus(e, TorrentStatus.error);
       this.emit('torrent:error', e.hex, e.error);
-      await this.session.remove(e.hex).catch(() => undefined);
+      await this.session
+        .remove(e.hex)
+        .catch((rmErr: unknown) =>
+          this.#log.debug('failed torrent not removed', { torrent: e.hex, error: errorText(rmErr) }),
+        );
       delete e.torrent;
     }
   }
@@ -656,7 +665,11 @@ export class TorrentManager extends TypedEmitter<ManagerEvents> {
       delete e.record.magnet;
       e.dirty = true;
       if (this.#store) {
-        this.#store.saveMetainfo(e.hex, rawTorrent(t.metainfo)).catch(() => undefined);
+        this.#store
+          .saveMetainfo(e.hex, rawTorrent(t.metainfo))
+          .catch((err: unknown) =>
+            this.#log.warn('metainfo not saved', { torrent: e.hex, error: errorText(err) }),
+          );
       }
     }
     const status = (): TorrentStatus =>
@@ -695,6 +708,7 @@ export class TorrentManager extends TypedEmitter<ManagerEvents> {
   async #deactivate(e: Entry, status: TorrentStatus, o: { save?: boolean } = {}): Promise<void> {
     e.fetch?.abort();
     delete e.fetch;
+    // Only waits for the move or check in progress: its error went to its own caller.
     await e.busy?.catch(() => undefined);
     const t = e.torrent;
     if (t) {
@@ -704,7 +718,9 @@ export class TorrentManager extends TypedEmitter<ManagerEvents> {
       // The peers it knew (from a magnet's x.pe, PEX, …) are where it starts again after a resume.
       rememberPeers(e.record, t);
       if (o.save !== false && e.metainfo && t.state !== 'checking') {
-        await t.flush().catch(() => undefined);
+        await t
+          .flush()
+          .catch((err: unknown) => this.#log.warn('flush failed', { torrent: e.hex, error: errorText(err) }));
         const bitfield = t.bitfield.clone();
         await this.session.remove(e.hex);
         e.record.resume = await makeResume(bitfield, e.metainfo, e.record.dir);
@@ -731,7 +747,9 @@ export class TorrentManager extends TypedEmitter<ManagerEvents> {
     const t = e.torrent;
     if (t && e.metainfo && t.state !== 'checking' && t.state !== 'idle') {
       const bitfield = t.bitfield.clone();
-      await t.flush().catch(() => undefined);
+      await t
+        .flush()
+        .catch((err: unknown) => this.#log.warn('flush failed', { torrent: e.hex, error: errorText(err) }));
       e.record.resume = await makeResume(bitfield, e.metainfo, e.record.dir);
       e.record.uploadedBytes = e.baseUploaded + t.uploadedBytes;
       e.record.downloadedBytes = e.baseDownloaded + t.downloadedBytes;
@@ -740,8 +758,9 @@ export class TorrentManager extends TypedEmitter<ManagerEvents> {
     e.record.seedingSec = this.#seedingSec(e);
     if (e.seedingSinceMs !== undefined) e.seedingSinceMs = Date.now();
     e.dirty = false;
-    await this.#store.saveRecord(e.record).catch(() => {
-      e.dirty = true;
+    await this.#store.saveRecord(e.record).catch((err: unknown) => {
+      e.dirty = true; // tried again at the next save
+      this.#log.warn('resume data not saved', { torrent: e.hex, error: errorText(err) });
     });
   }
 
@@ -910,7 +929,12 @@ function inside(root: string, parts: readonly string[]): string | undefined {
  * Moves the torrent's own files from `fromDir` to `toDir` (an incomplete file may carry a `.part`
  * suffix: it moves as it is). Refuses to overwrite; on any failure moves back what it moved.
  */
-export async function moveTorrentData(m: Metainfo, fromDir: string, toDir: string): Promise<void> {
+export async function moveTorrentData(
+  m: Metainfo,
+  fromDir: string,
+  toDir: string,
+  log: Logger = silentLogger,
+): Promise<void> {
   const fromRoot = resolve(fromDir);
   const toRoot = resolve(toDir);
   const plan: [string, string][] = [];
@@ -943,7 +967,16 @@ export async function moveTorrentData(m: Metainfo, fromDir: string, toDir: strin
       done.push([a, b]);
     }
   } catch (err) {
-    for (const [a, b] of done.reverse()) await moveFile(b, a).catch(() => undefined);
+    for (const [a, b] of done.reverse()) {
+      // The move's own error is thrown below; a file that cannot go back is left where it is, logged.
+      await moveFile(b, a).catch((undo: unknown) =>
+        log.error('move rolled back in part: a file stays at the new place', {
+          from: b,
+          to: a,
+          error: errorText(undo),
+        }),
+      );
+    }
     throw err;
   }
   await removeEmptyFolders(
@@ -956,7 +989,7 @@ export async function moveTorrentData(m: Metainfo, fromDir: string, toDir: strin
 async function removeEmptyFolders(root: string, paths: readonly string[]): Promise<void> {
   const folders = new Set<string>();
   for (const p of paths) for (let d = dirname(p); d.startsWith(root + sep); d = dirname(d)) folders.add(d);
-  // rmdir fails (and is ignored) on folders that hold anything else.
+  // rmdir fails (and is ignored: nothing is lost, the folder only stays) on folders that hold anything else.
   for (const d of [...folders].sort((a, b) => b.length - a.length)) await rmdir(d).catch(() => undefined);
 }
 
