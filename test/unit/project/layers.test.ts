@@ -102,6 +102,19 @@ test("the API's control layer, types and route table import no HTTP and not the 
   assert.deepEqual(violations, []);
 });
 
+// The session's parts that decide or keep data stand alone: the queue decision is a pure function
+// (imports nothing); resume data and a torrent's files on disk know neither the manager nor the session.
+test('the queue decision is pure; resume data and data moves do not call up into the manager', () => {
+  assert.deepEqual(importsOf(join(src, 'session', 'queue.ts')), []);
+  const up = /\/(manager|session|metadata-fetcher)\.js$/;
+  const violations = ['resume.ts', 'torrent-data.ts'].flatMap((name) =>
+    importsOf(join(src, 'session', name))
+      .filter((spec) => up.test(spec))
+      .map((spec) => `src/session/${name} imports ${spec}`),
+  );
+  assert.deepEqual(violations, []);
+});
+
 // The log is passed in: no module keeps one of its own, and only the CLI writes to stderr for it.
 test('no module makes a logger that writes on its own (the log is passed down)', () => {
   const offenders = walk(src).filter((f) => {
