@@ -7,10 +7,11 @@
 //   any → paused (by the user) → back where it was; any → queued (over the active limits) → …
 //   error: storage failed; recheck or resume to try again.
 //
-// Resume data: the verified pieces and each file's size and mtime, saved after an fsync of the
-// data. At start the pieces are trusted when every file's size and mtime match; otherwise the data
-// is checked again. A damaged resume file costs only its torrent a recheck; a damaged settings file
-// skips only that torrent (with a warning).
+// Resume data (resume.ts): the verified pieces and each file's size and mtime, saved after an fsync
+// of the data. At start the pieces are trusted when every file's size and mtime match; otherwise the
+// data is checked again. A damaged resume file costs only its torrent a recheck; a damaged settings
+// file skips only that torrent (with a warning). Which queued torrents start is queue.ts's decision;
+// moving and deleting a torrent's files is torrent-data.ts's.
 
 import { resolve } from 'node:path';
 import { formatAddress, type PeerAddress, parseSavedAddress } from '../protocol/address.js';
