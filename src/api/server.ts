@@ -6,26 +6,25 @@
 // bodies are capped. Errors are JSON `{ "error": { "code", "message" } }` with a 4xx/5xx status.
 
 import { createHmac, timingSafeEqual } from 'node:crypto';
-import { realpath } from 'node:fs/promises';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { isIP } from 'node:net';
-import { basename, dirname, isAbsolute, join, resolve } from 'node:path';
-import { parseAddress } from '../protocol/address.js';
 import { MagnetError, MetainfoError } from '../protocol/errors.js';
-import { formatMagnet, isMagnet, parseMagnet } from '../protocol/magnet.js';
-import { notContacted } from '../session/diagnostics.js';
 import { ManagerError, type TorrentManager } from '../session/manager.js';
 import type { Session } from '../session/session.js';
 import type { SessionSettings } from '../session/state-store.js';
-import { parseTorrentBytes, readTorrentBytes, TorrentFileError } from '../session/torrent-file.js';
-import { isInside } from '../storage/file-storage.js';
 import { serveFile } from '../stream/http-server.js';
+import { errorText, type Logger } from '../util/logger.js';
+import { ApiControl } from './control.js';
 import { OPENAPI } from './openapi.js';
+import { API_ROOT, PATH_PARAMS, ROUTES, type RouteKey, type RouteSpec, routeKey } from './routes.js';
+import { ApiError } from './types.js';
 import { WEB_UI_CSP, WEB_UI_FILES } from './web-ui.js';
 
 export interface ApiServerOptions {
   manager: TorrentManager;
   session: Session;
+  /** Where refused requests and internal errors go (default: the session's log). */
+  logger?: Logger;
   token: string;
   host?: string;
   port?: number;
@@ -54,7 +53,6 @@ class HttpError extends Error {
 }
 
 const HEX40 = /^[0-9a-f]{40}$/;
-const STREAM_ROUTE = /^\/api\/v1\/torrents\/([0-9a-f]{40})\/files\/(\d{1,9})\/stream$/;
 const SMALL_BODY = 64 * 1024;
 
 export class ApiServer {
@@ -66,8 +64,20 @@ export class ApiServer {
   readonly #off: (() => void)[] = [];
   readonly #inFlight = new Set<AbortController>();
 
+  readonly #log: Logger;
+  /** The operations; this class only routes to them and turns their errors into statuses. */
+  readonly #control: ApiControl;
+
   constructor(options: ApiServerOptions) {
     this.#o = options;
+    this.#log = options.logger ?? options.session.log;
+    this.#control = new ApiControl({
+      manager: options.manager,
+      session: options.session,
+      defaultDir: options.defaultDir,
+      ...(options.allowedDirs ? { allowedDirs: options.allowedDirs } : {}),
+      ...(options.onSettings ? { onSettings: options.onSettings } : {}),
+    });
   }
 
   get address(): { host: string; port: number } | undefined {
@@ -83,7 +93,7 @@ export class ApiServer {
         this.#inFlight.delete(ac);
         ac.abort();
       });
-      this.#handle(req, res, ac.signal).catch((err: unknown) => this.#fail(res, err));
+      this.#handle(req, res, ac.signal).catch((err: unknown) => this.#fail(req, res, err));
     });
     server.headersTimeout = 10_000;
     server.requestTimeout = 60_000;
@@ -95,7 +105,7 @@ export class ApiServer {
         resolve();
       });
     });
-    server.on('error', () => undefined);
+    server.on('error', (err) => this.#log.warn('API server error', { error: errorText(err) }));
     const a = server.address();
     if (a && typeof a === 'object') this.#address = { host: a.address, port: a.port };
     this.#wireEvents();
@@ -149,12 +159,12 @@ export class ApiServer {
 
   // ------------------------------------------------------------------------------------------------
 
-  #fail(res: ServerResponse, err: unknown): void {
+  #fail(req: IncomingMessage, res: ServerResponse, err: unknown): void {
     let status = 500;
     let code = 'ERR_INTERNAL';
     let message = 'internal error';
     if (err instanceof HttpError) ({ status, code, message } = err);
-    else if (err instanceof ManagerError) {
+    else if (err instanceof ApiError || err instanceof ManagerError) {
       status = err.code === 'ERR_NOT_FOUND' ? 404 : err.code === 'ERR_CONFLICT' ? 409 : 400;
       code = err.code;
       message = err.message;
@@ -163,6 +173,10 @@ export class ApiServer {
       code = err.code;
       message = err.message;
     } else if (err instanceof Error) message = err.message.split('\n')[0]!;
+    // The path without its query (a token may ride there); a 5xx is ours to look into, a 4xx the client's.
+    const where = { method: req.method, path: (req.url ?? '').split('?')[0], status, code };
+    if (status >= 500) this.#log.error('API request failed', { ...where, error: errorText(err) });
+    else this.#log.info('API request refused', { ...where, error: message });
     if (res.headersSent) {
       res.destroy();
       return;
@@ -302,377 +316,131 @@ export class ApiServer {
       res.end(page.body);
       return;
     }
-    if (method === 'GET' && path === '/api/v1/openapi.json') {
-      this.#json(res, 200, OPENAPI);
-      return;
-    }
-    if (!path.startsWith('/api/v1/')) throw new HttpError(404, 'ERR_NOT_FOUND', `no route ${method} ${path}`);
-    const stream = STREAM_ROUTE.exec(path);
-    if (stream && (method === 'GET' || method === 'HEAD')) {
+    if (!path.startsWith(`${API_ROOT}/`))
+      throw new HttpError(404, 'ERR_NOT_FOUND', `no route ${method} ${path}`);
+    const found = matchRoute(method, path);
+    if (found?.route.auth === 'token-or-signature') {
       // Players cannot send headers: a URL signed with the token (see #streamUrl) is enough.
-      const [, hex, index] = stream as unknown as [string, string, string];
+      const hex = found.params.hash!;
       const sig = url.searchParams.get('sig');
-      if (sig === null) this.#checkToken(req);
-      else if (!this.#signatureOk(hex, Number(index), sig))
+      if (sig === null || !HEX40.test(hex)) this.#checkToken(req);
+      else if (!this.#signatureOk(hex, Number(found.params.index), sig))
         throw new HttpError(
           403,
           'ERR_SIGNATURE',
           'the signature does not match this file (ask …/stream-url again)',
         );
-      const t = this.#o.manager.torrentOf(hex);
-      if (!t) {
-        this.#o.manager.view(hex); // 404 when the daemon does not have it
-        throw new HttpError(409, 'ERR_CONFLICT', `torrent ${hex} is not active (paused or queued)`);
-      }
-      serveFile(req, res, t, Number(index));
-      return;
-    }
-    this.#checkToken(req);
-    const m = this.#o.manager;
-    const parts = path.slice('/api/v1/'.length).split('/');
-    const [a, b, c] = parts;
+    } else if (found?.route.auth !== 'none') this.#checkToken(req);
+    // A torrent route with a malformed info hash is a 400, whichever route it would have been.
+    const b = /^\/api\/v1\/torrents\/([^/]+)/.exec(path)?.[1];
+    if (b !== undefined) ApiControl.infoHash(b);
+    if (!found) throw new HttpError(404, 'ERR_NOT_FOUND', `no route ${method} ${path}`);
+    const reply = await this.#handlers[found.key]({
+      req,
+      res,
+      url,
+      signal,
+      hash: found.params.hash ?? '',
+      index: Number(found.params.index ?? 0),
+    });
+    if (reply) this.#json(res, reply.status ?? found.route.ok.status, reply.body);
+  }
 
-    if (a === 'session' && b === undefined && method === 'GET') {
-      this.#json(res, 200, this.#sessionStats());
-      return;
-    }
-    if (a === 'session' && b === 'limits' && method === 'PUT') {
-      const body = await this.#body(req, SMALL_BODY);
-      const s = this.#o.session;
-      const up = optInt(body, 'uploadLimitBytesPerSec');
-      const down = optInt(body, 'downloadLimitBytesPerSec');
-      if (up !== undefined) s.uploadLimit.setRate(up);
-      if (down !== undefined) s.downloadLimit.setRate(down);
-      const maxActiveDownloads = optInt(body, 'maxActiveDownloads');
-      const maxActiveSeeds = optInt(body, 'maxActiveSeeds');
-      m.setQueueLimits({
-        ...(maxActiveDownloads !== undefined ? { maxActiveDownloads } : {}),
-        ...(maxActiveSeeds !== undefined ? { maxActiveSeeds } : {}),
-      });
-      const maxConnections = optInt(body, 'maxConnections');
-      if (maxConnections !== undefined) s.connectionBudget.max = maxConnections;
-      // Kept in the state directory: a restart brings them back.
-      await this.#o.onSettings?.({
-        ...(up !== undefined ? { uploadLimitBytesPerSec: up } : {}),
-        ...(down !== undefined ? { downloadLimitBytesPerSec: down } : {}),
-        ...(maxActiveDownloads !== undefined ? { maxActiveDownloads } : {}),
-        ...(maxActiveSeeds !== undefined ? { maxActiveSeeds } : {}),
-        ...(maxConnections !== undefined ? { maxConnections } : {}),
-      });
-      this.#json(res, 200, this.#sessionStats());
-      return;
-    }
-    if (a === 'events' && b === undefined && method === 'GET') {
+  /** What each route does: a control call, its reply (or a stream written to `res`). */
+  readonly #handlers: Readonly<Record<RouteKey, Handler>> = {
+    'GET /openapi.json': async () => ({ body: OPENAPI }),
+    'GET /session': async () => ({ body: this.#control.sessionStats() }),
+    'PUT /session/limits': async ({ req }) => ({
+      body: await this.#control.setSessionLimits(await this.#body(req, SMALL_BODY)),
+    }),
+    'GET /events': async ({ req, res }) => {
       res.writeHead(200, {
         'content-type': 'text/event-stream',
         'cache-control': 'no-store',
         connection: 'keep-alive',
       });
-      res.write(`event: hello\ndata: ${JSON.stringify({ torrents: m.list() })}\n\n`);
+      res.write(`event: hello\ndata: ${JSON.stringify(this.#control.list())}\n\n`);
       this.#streams.add(res);
       req.socket.setTimeout(0);
       res.on('close', () => this.#streams.delete(res));
-      return;
-    }
-    if (a === 'torrents' && b === undefined) {
-      if (method === 'GET') {
-        this.#json(res, 200, { torrents: m.list() });
-        return;
-      }
-      if (method === 'POST') {
-        const body = await this.#body(req, this.#o.maxBodyBytes ?? 24 * 1024 * 1024);
-        const hex = await this.#add(body, signal);
-        this.#json(res, 201, { infoHash: hex, torrent: m.view(hex) });
-        return;
-      }
-    }
-    if (a === 'torrents' && b !== undefined) {
-      if (!HEX40.test(b))
-        throw new HttpError(400, 'ERR_BAD_REQUEST', `"${b}" is not a 40-digit hex info hash`);
-      if (c === undefined && method === 'GET') {
-        this.#json(res, 200, this.#detail(b));
-        return;
-      }
-      if (c === undefined && method === 'DELETE') {
-        const del = url.searchParams.get('deleteData');
-        const deleteData = del === '1' || del === 'true';
-        const report = await m.remove(b, { deleteData });
-        // `deleted`: what went; `kept`: what stayed and why (not created by this torrent, a symlink…).
-        this.#json(res, 200, { removed: b, deletedData: deleteData, ...report });
-        return;
-      }
-      if (method === 'POST' && (c === 'pause' || c === 'resume' || c === 'recheck')) {
-        await m[c](b);
-        this.#json(res, 200, m.view(b));
-        return;
-      }
-      const d = parts[3];
-      if (
-        method === 'GET' &&
-        c === 'files' &&
-        d !== undefined &&
-        /^\d{1,9}$/.test(d) &&
-        parts[4] === 'stream-url'
-      ) {
-        const files = m.metainfoOf(b)?.files;
-        if (!files) m.view(b); // 404 for an unknown torrent
-        const f = files?.[Number(d)];
-        if (!f || f.padding) throw new HttpError(404, 'ERR_NOT_FOUND', `torrent ${b} has no file ${d}`);
-        this.#json(res, 200, { url: this.#streamUrl(req, b, Number(d)), path: f.path.join('/') });
-        return;
-      }
-      if (method === 'PUT' && c === 'priorities') {
-        const body = await this.#body(req, SMALL_BODY);
-        if (body.files !== undefined || body.priority !== undefined) {
-          // Some files only: { files: [indexes], priority: n }.
-          const f = body.files;
-          const n = body.priority;
-          if (
-            !Array.isArray(f) ||
-            !f.every((x) => Number.isInteger(x)) ||
-            !Number.isInteger(n) ||
-            (n as number) < 0 ||
-            (n as number) > 7
-          )
-            throw new HttpError(
-              400,
-              'ERR_BAD_REQUEST',
-              'files/priority: expected an array of file indexes and a priority from 0 (skip) to 7 (high)',
-            );
-          await m.setFilePriority(b, f as number[], n as number);
-          this.#json(res, 200, this.#detail(b));
-          return;
-        }
-        const p = body.priorities;
-        if (!Array.isArray(p) || !p.every((x) => typeof x === 'number')) {
-          throw new HttpError(
-            400,
-            'ERR_BAD_REQUEST',
-            'priorities: expected an array of numbers (0 skip … 4 normal … 7 high)',
-          );
-        }
-        await m.setFilePriorities(b, p as number[]);
-        this.#json(res, 200, this.#detail(b));
-        return;
-      }
-      if (method === 'POST' && c === 'reannounce') {
-        m.reannounce(b);
-        this.#json(res, 200, m.view(b));
-        return;
-      }
-      if (method === 'POST' && c === 'move') {
-        const body = await this.#body(req, SMALL_BODY);
-        // The same allow-list as an add: the API never writes outside the folders the user allowed.
-        await m.move(b, await this.#allowedDir(body.dir));
-        this.#json(res, 200, m.view(b));
-        return;
-      }
-      if (method === 'PUT' && c === 'limits') {
-        const body = await this.#body(req, SMALL_BODY);
-        const up = optInt(body, 'uploadLimitBytesPerSec');
-        const down = optInt(body, 'downloadLimitBytesPerSec');
-        const ratio = optNullableNumber(body, 'seedRatio');
-        const time = optNullableNumber(body, 'seedTimeSec');
-        await m.setLimits(b, {
-          ...(up !== undefined ? { uploadLimitBytesPerSec: up } : {}),
-          ...(down !== undefined ? { downloadLimitBytesPerSec: down } : {}),
-          ...(ratio !== undefined ? { seedRatio: ratio } : {}),
-          ...(time !== undefined ? { seedTimeSec: time } : {}),
-        });
-        this.#json(res, 200, this.#detail(b));
-        return;
-      }
-    }
-    throw new HttpError(404, 'ERR_NOT_FOUND', `no route ${method} ${path}`);
-  }
-
-  async #add(body: Record<string, unknown>, signal: AbortSignal): Promise<string> {
-    const m = this.#o.manager;
-    const dir = body.dir === undefined ? this.#o.defaultDir : await this.#allowedDir(body.dir);
-    const peers = Array.isArray(body.peers)
-      ? body.peers.map((p) => {
-          const a = typeof p === 'string' ? parseAddress(p) : undefined;
-          if (!a) throw new HttpError(400, 'ERR_BAD_REQUEST', `peers: "${String(p)}" is not HOST:PORT`);
-          return a;
-        })
-      : [];
-    const common = {
-      dir,
-      peers,
-      paused: body.paused === true,
-      ...(body.sequential === true ? { sequential: true } : {}),
-      // Adding what is there answers 409: the new folder and settings would be silently ignored.
-      refuseExisting: true,
-      ...(Array.isArray(body.priorities) ? { priorities: body.priorities as number[] } : {}),
-      ...(optInt(body, 'uploadLimitBytesPerSec') !== undefined
-        ? { uploadLimitBytesPerSec: optInt(body, 'uploadLimitBytesPerSec')! }
-        : {}),
-      ...(optInt(body, 'downloadLimitBytesPerSec') !== undefined
-        ? { downloadLimitBytesPerSec: optInt(body, 'downloadLimitBytesPerSec')! }
-        : {}),
-      ...(typeof body.seedRatio === 'number' ? { seedRatio: body.seedRatio } : {}),
-      ...(typeof body.seedTimeSec === 'number' ? { seedTimeSec: body.seedTimeSec } : {}),
-    };
-    if (typeof body.magnet === 'string') {
-      if (!isMagnet(body.magnet)) throw new HttpError(400, 'ERR_BAD_REQUEST', 'magnet: not a magnet link');
-      return m.add({ ...common, magnet: parseMagnet(body.magnet) });
-    }
-    let bytes: Buffer;
-    if (typeof body.torrent === 'string') bytes = Buffer.from(body.torrent, 'base64');
-    else if (typeof body.path === 'string') {
-      if (isMagnet(body.path)) return m.add({ ...common, magnet: parseMagnet(body.path) });
-      try {
-        // A regular file of at most the torrent-size cap, read until the request goes away.
-        bytes = await readTorrentBytes(body.path, { signal });
-      } catch (err) {
-        if (signal.aborted) throw err;
-        const why = err instanceof TorrentFileError ? err.message : 'cannot read';
-        throw new HttpError(400, 'ERR_BAD_REQUEST', `path: ${JSON.stringify(body.path)}: ${why}`);
-      }
-    } else
-      throw new HttpError(
-        400,
-        'ERR_BAD_REQUEST',
-        'give "torrent" (base64 .torrent bytes), "magnet" or "path"',
-      );
-    return m.add({ ...common, metainfo: parseTorrentBytes(bytes) });
-  }
-
-  /** `dir` when it is an absolute folder inside an allowed one (symlinks resolved); 400 otherwise. */
-  async #allowedDir(dir: unknown): Promise<string> {
-    if (typeof dir !== 'string' || dir === '' || dir.includes('\0') || !isAbsolute(dir)) {
-      throw new HttpError(
-        400,
-        'ERR_BAD_REQUEST',
-        `dir: expected an absolute folder, got ${JSON.stringify(dir)}`,
-      );
-    }
-    const allowed = [this.#o.defaultDir, ...(this.#o.allowedDirs ?? [])].map((d) => resolve(d));
-    const real = await realLocation(resolve(dir));
-    for (const a of allowed) {
-      const realA = await realLocation(a);
-      if (real === realA || isInside(realA, real)) return resolve(dir);
-    }
-    throw new HttpError(
-      400,
-      'ERR_BAD_REQUEST',
-      `dir: ${JSON.stringify(dir)} is not inside an allowed folder (${allowed.join(', ')}; the daemon allows more with --allow-dir)`,
-    );
-  }
-
-  #sessionStats() {
-    const s = this.#o.session;
-    const list = this.#o.manager.list();
-    const sum = (k: 'downloadRate' | 'uploadRate' | 'uploadedBytes' | 'downloadedBytes' | 'peers'): number =>
-      list.reduce((n, t) => n + t[k], 0);
-    const count = (status: string): number => list.filter((t) => t.status === status).length;
-    return {
-      port: s.port,
-      peerId: s.peerId.toString('latin1').slice(0, 8),
-      encryption: s.encryption,
-      torrents: list.length,
-      downloading: count('downloading'),
-      seeding: count('seeding'),
-      paused: count('paused'),
-      queued: count('queued'),
-      downloadRate: sum('downloadRate'),
-      uploadRate: sum('uploadRate'),
-      downloadedBytes: sum('downloadedBytes'),
-      uploadedBytes: sum('uploadedBytes'),
-      peers: sum('peers'),
-      dhtNodes: s.dht?.nodeCount ?? 0,
-      limits: {
-        uploadLimitBytesPerSec: s.uploadLimit.rateBytesPerSec,
-        downloadLimitBytesPerSec: s.downloadLimit.rateBytesPerSec,
-        maxActiveDownloads: this.#o.manager.maxActiveDownloads,
-        maxActiveSeeds: this.#o.manager.maxActiveSeeds,
-        maxConnections: s.connectionBudget.max,
-      },
-    };
-  }
-
-  #detail(hex: string) {
-    const m = this.#o.manager;
-    const view = m.view(hex);
-    const meta = m.metainfoOf(hex);
-    const t = m.torrentOf(hex);
-    const record = m.recordOf(hex);
-    const progress = t?.fileProgress();
-    return {
-      ...view,
-      pieceLength: meta?.pieceLength ?? null,
-      pieceCount: meta?.pieceCount ?? null,
-      pieces: t ? Buffer.from(t.bitfield.buffer).toString('base64') : (record?.resume?.pieces ?? null),
-      private: meta?.private ?? false,
-      comment: meta?.comment ?? null,
-      magnet: formatMagnet({
-        infoHash: Buffer.from(hex, 'hex'),
-        name: view.name,
-        trackers: (meta?.announceList ?? []).flat(),
-      }),
-      files: (meta?.files ?? [])
-        .map((f, i) => ({
-          index: i,
-          path: f.path.join('/'),
-          length: f.length,
-          padding: f.padding,
-          priority: record?.priorities?.[i] ?? 4,
-          verifiedBytes: progress?.[i] ?? 0,
-        }))
-        .filter((f) => !f.padding),
-      peers: t?.peers() ?? [],
-      encryptionHints: t?.encryptionHints() ?? [],
-      // BEP 19: each web seed's URL, state (active, idle, backoff, banned) with the reason, bytes downloaded.
-      webSeeds:
-        t?.webSeeds() ??
-        (meta?.urlList ?? []).map((url) => ({
-          url,
-          state: 'idle',
-          reason: null,
-          retryAtMs: null,
-          downloadedBytes: 0,
-          downloadRate: 0,
-          failures: 0,
-        })),
-      // Each tracker with its last result or error and the next announce (not running: not contacted).
-      trackers: this.#o.session.diagnosticsOf(hex)?.trackers() ?? notContacted(meta?.announceList ?? []),
-      limits: {
-        uploadLimitBytesPerSec: record?.uploadLimitBytesPerSec ?? 0,
-        downloadLimitBytesPerSec: record?.downloadLimitBytesPerSec ?? 0,
-        seedRatio: record?.seedRatio ?? null,
-        seedTimeSec: record?.seedTimeSec ?? null,
-      },
-    };
-  }
+      return undefined;
+    },
+    'GET /torrents': async () => ({ body: this.#control.list() }),
+    'POST /torrents': async ({ req, signal }) => ({
+      body: await this.#control.add(await this.#body(req, this.#o.maxBodyBytes ?? 24 * 1024 * 1024), signal),
+    }),
+    'GET /torrents/{hash}': async ({ hash }) => ({ body: this.#control.detail(hash) }),
+    'DELETE /torrents/{hash}': async ({ hash, url }) => {
+      const del = url.searchParams.get('deleteData');
+      return { body: await this.#control.remove(hash, del === '1' || del === 'true') };
+    },
+    'POST /torrents/{hash}/pause': async ({ hash }) => ({ body: await this.#control.pause(hash) }),
+    'POST /torrents/{hash}/resume': async ({ hash }) => ({ body: await this.#control.resume(hash) }),
+    'POST /torrents/{hash}/recheck': async ({ hash }) => ({ body: await this.#control.recheck(hash) }),
+    'POST /torrents/{hash}/reannounce': async ({ hash }) => ({ body: this.#control.reannounce(hash) }),
+    'POST /torrents/{hash}/move': async ({ req, hash }) => ({
+      body: await this.#control.move(hash, await this.#body(req, SMALL_BODY)),
+    }),
+    'PUT /torrents/{hash}/priorities': async ({ req, hash }) => ({
+      body: await this.#control.setPriorities(hash, await this.#body(req, SMALL_BODY)),
+    }),
+    'PUT /torrents/{hash}/limits': async ({ req, hash }) => ({
+      body: await this.#control.setLimits(hash, await this.#body(req, SMALL_BODY)),
+    }),
+    'GET /torrents/{hash}/files/{index}/stream-url': async ({ req, hash, index }) => {
+      const { path } = this.#control.file(hash, index);
+      return { body: { url: this.#streamUrl(req, hash, index), path } };
+    },
+    'GET /torrents/{hash}/files/{index}/stream': async ({ req, res, hash, index }) => {
+      serveFile(req, res, this.#control.active(hash), index);
+      return undefined;
+    },
+  };
 }
 
-/** The real path of `path`: its deepest existing ancestor through realpath, the rest appended. */
-async function realLocation(path: string): Promise<string> {
-  const rest: string[] = [];
-  for (let p = path; ; p = dirname(p)) {
-    try {
-      return join(await realpath(p), ...rest.reverse());
-    } catch {
-      if (dirname(p) === p) return path;
-      rest.push(basename(p));
-    }
-  }
+interface HandlerContext {
+  req: IncomingMessage;
+  res: ServerResponse;
+  url: URL;
+  signal: AbortSignal;
+  /** The `{hash}` of the path ('' when the route has none), checked. */
+  hash: string;
+  /** The `{index}` of the path (0 when the route has none). */
+  index: number;
 }
 
-function optInt(body: Record<string, unknown>, key: string): number | undefined {
-  const v = body[key];
-  if (v === undefined) return undefined;
-  if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 0) {
-    throw new HttpError(400, 'ERR_BAD_REQUEST', `${key}: expected a whole number ≥ 0`);
-  }
-  return v;
-}
+/** A route's work: the JSON reply (status: the route's own unless given), or none when it wrote `res`. */
+type Handler = (ctx: HandlerContext) => Promise<{ status?: number; body: unknown } | undefined>;
 
-function optNullableNumber(body: Record<string, unknown>, key: string): number | null | undefined {
-  const v = body[key];
-  if (v === undefined || v === null) return v as null | undefined;
-  if (typeof v !== 'number' || !Number.isFinite(v) || v < 0) {
-    throw new HttpError(400, 'ERR_BAD_REQUEST', `${key}: expected a number ≥ 0 or null`);
+/** The routes compiled to regular expressions, once. */
+const COMPILED = (ROUTES as readonly RouteSpec[]).map((route) => {
+  const names: string[] = [];
+  const source = `${API_ROOT}${route.path}`
+    .replace(/[.*+?^$()|[\]\\]/g, '\\$&')
+    .replace(/\\?\{(\w+)\\?\}/g, (_, name: string) => {
+      names.push(name);
+      return `(${PATH_PARAMS[name]!.pattern})`;
+    });
+  return { route, key: routeKey(route) as RouteKey, names, re: new RegExp(`^${source}$`) };
+});
+
+/** The route of a request (HEAD as GET), with its path parameters. */
+function matchRoute(
+  method: string,
+  path: string,
+): { route: RouteSpec; key: RouteKey; params: Record<string, string> } | undefined {
+  const m = method === 'HEAD' ? 'GET' : method;
+  for (const c of COMPILED) {
+    if (c.route.method !== m) continue;
+    // HEAD only where a route serves bytes (the stream): elsewhere it is no route, as before.
+    if (method === 'HEAD' && c.route.ok.stream === undefined) continue;
+    const found = c.re.exec(path);
+    if (!found) continue;
+    const params: Record<string, string> = {};
+    c.names.forEach((n, i) => {
+      params[n] = found[i + 1]!;
+    });
+    return { route: c.route, key: c.key, params };
   }
-  return v;
+  return undefined;
 }

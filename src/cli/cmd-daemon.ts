@@ -1,5 +1,6 @@
 // `bitswarm daemon [--state DIR] [--port N] [--api HOST:PORT]`: one session for many torrents, its
 // state kept in the state directory, driven through the control API (and the CLI commands that use it).
+import { createWriteStream } from 'node:fs';
 import { mkdir, rm } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -9,13 +10,39 @@ import { TorrentManager } from '../session/manager.js';
 import { StateLock, StateLockError } from '../session/state-lock.js';
 import { defaultStateDir, type SessionSettings, StateStore } from '../session/state-store.js';
 import { UsageError } from '../util/errors.js';
+import { errorText, jsonLine, Logger, lineSink, silentLogger } from '../util/logger.js';
 import { intOption, parse } from './args.js';
 import { Reporter } from './cmd-download.js';
 import { defaultDownloadDir } from './config.js';
 import { readNetOptions, startSession } from './net-options.js';
 import { stopSignal } from './stop-signal.js';
 
-export async function runDaemon(argv: string[]): Promise<number> {
+/**
+ * The daemon's log: JSON lines at the level the command line chose, on stderr (what a service
+ * manager collects) or appended to --log-file.
+ */
+async function daemonLog(
+  level: Logger['level'],
+  file: string | undefined,
+): Promise<{ log: Logger; close(): Promise<void> }> {
+  if (file === undefined) {
+    const log = new Logger({ level, sink: lineSink((l) => process.stderr.write(l), jsonLine) });
+    return { log, close: async () => undefined };
+  }
+  const out = createWriteStream(resolve(file), { flags: 'a', mode: 0o600 });
+  await new Promise<void>((ok, fail) => {
+    out.once('open', () => ok());
+    out.once('error', (err) =>
+      fail(new UsageError(`daemon: --log-file: cannot open ${file}: ${errorText(err)}`)),
+    );
+  });
+  // A write error later (a full disk) is not worth stopping the daemon for; the log is best effort.
+  out.on('error', () => undefined);
+  const log = new Logger({ level, sink: lineSink((l) => out.write(l), jsonLine) });
+  return { log, close: () => new Promise<void>((ok) => out.end(() => ok())) };
+}
+
+export async function runDaemon(argv: string[], cliLog: Logger = silentLogger): Promise<number> {
   const { values, positionals } = parse('daemon', argv);
   if (positionals.length > 0) throw new UsageError('daemon: takes no arguments (see bitswarm daemon --help)');
   const api = values.api !== undefined ? parseAddress(values.api, { allowPortZero: true }) : undefined;
@@ -35,6 +62,10 @@ export async function runDaemon(argv: string[]): Promise<number> {
     keepSeeding: true,
   });
   const started = Date.now();
+  const logging = await daemonLog(cliLog.level, values['log-file']);
+  const log = logging.log;
+  const teardownLog = (): Promise<void> => logging.close();
+  log.info('daemon starting', { state: stateDir });
 
   // Start-up: whatever fails, everything started so far is stopped again (in reverse order) and the
   // daemon exits 1 with one line; no port stays open without an API. What needs only the state
@@ -44,7 +75,9 @@ export async function runDaemon(argv: string[]): Promise<number> {
     try {
       return await fn();
     } catch (err) {
-      for (const undo of teardown.reverse()) await undo().catch(() => undefined);
+      // The start-up error is what the user sees; a step that cannot be undone is logged.
+      for (const undo of teardown.reverse())
+        await undo().catch((e: unknown) => log.warn('start-up step not undone', { error: errorText(e) }));
       const why = err instanceof Error ? err.message.split('\n')[0] : String(err);
       throw new DaemonStartError(`daemon: ${what}: ${why}`, { cause: err });
     }
@@ -55,8 +88,8 @@ export async function runDaemon(argv: string[]): Promise<number> {
     if (err instanceof StateLockError) throw err;
     return step(`state directory ${stateDir}`, () => Promise.reject(err));
   });
-  teardown.push(() => lock.release());
-  const store = new StateStore(stateDir);
+  teardown.push(teardownLog, () => lock.release());
+  const store = new StateStore(stateDir, log);
   const settings = await step(`state directory ${stateDir}`, async () => {
     await store.open();
     const s: SessionSettings = { ...(await store.loadSettings()) };
@@ -87,6 +120,7 @@ export async function runDaemon(argv: string[]): Promise<number> {
         // Told `stopped` within a second, so that a stop signal ends the daemon within two.
         trackerStopTimeoutMs: 1000,
         stateDir,
+        logger: log,
       },
     ),
   );
@@ -106,7 +140,9 @@ export async function runDaemon(argv: string[]): Promise<number> {
   manager.start();
   // -d, or the one a previous start was given (kept in session.json), or the configured default.
   const defaultDir = settings.downloadDir ?? resolve(defaultDownloadDir(join(homedir(), 'Downloads')));
-  await mkdir(defaultDir, { recursive: true }).catch(() => undefined);
+  await mkdir(defaultDir, { recursive: true }).catch((err: unknown) =>
+    log.warn('default download directory not created', { dir: defaultDir, error: errorText(err) }),
+  );
   const server = new ApiServer({
     manager,
     session,
@@ -170,6 +206,8 @@ export async function runDaemon(argv: string[]): Promise<number> {
   await session.stop();
   await rm(apiJson, { force: true });
   await lock.release();
+  log.info('daemon stopped', { signal });
+  await logging.close();
   // Stopped cleanly; should anything still hold the event loop, it does not hold the process.
   setTimeout(() => process.exit(exitCode), 200).unref();
   return exitCode;

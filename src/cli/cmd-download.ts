@@ -12,6 +12,7 @@ import { StateStore } from '../session/state-store.js';
 import type { Torrent } from '../swarm/torrent.js';
 import { UsageError } from '../util/errors.js';
 import { formatBytes, formatDuration, formatRate } from '../util/format.js';
+import { errorText, type Logger, silentLogger } from '../util/logger.js';
 import { parse } from './args.js';
 import { defaultDownloadDir } from './config.js';
 import { type FileSelection, selectFiles } from './file-select.js';
@@ -248,7 +249,11 @@ export async function runTorrent(
   return code;
 }
 
-export async function runDownload(argv: string[], mode: 'download' | 'seed' = 'download'): Promise<number> {
+export async function runDownload(
+  argv: string[],
+  mode: 'download' | 'seed' = 'download',
+  log: Logger = silentLogger,
+): Promise<number> {
   // seed takes a subset of download's options: read them with download's types.
   const { values, positionals } = parse(mode, argv) as ReturnType<typeof parse<'download'>>;
   if (positionals.length !== 1)
@@ -287,16 +292,17 @@ export async function runDownload(argv: string[], mode: 'download' | 'seed' = 'd
   };
   // A state directory belongs to one process: refused while a daemon (or another download) holds it.
   const lock = values.state ? await StateLock.acquire(resolve(values.state), 'download') : undefined;
-  const session = await startSession(net, values.state ? { stateDir: values.state } : {}).catch(
-    async (err: unknown) => {
-      await lock?.release();
-      throw err;
-    },
-  );
+  const session = await startSession(net, {
+    logger: log,
+    ...(values.state ? { stateDir: values.state } : {}),
+  }).catch(async (err: unknown) => {
+    await lock?.release();
+    throw err;
+  });
   session.on('magnet:refused', (_hex, why) => process.stderr.write(`bitswarm: warning: ${why}\n`));
   if (values.state) {
     // With a state directory the download survives a stop or a crash: resume data is kept there.
-    const store = new StateStore(values.state);
+    const store = new StateStore(values.state, log);
     const manager = new TorrentManager({ session, store });
     const hex = loaded.kind === 'magnet' ? loaded.magnet.infoHashHex : loaded.metainfo.infoHashHex;
     return runTorrent(
@@ -307,7 +313,12 @@ export async function runDownload(argv: string[], mode: 'download' | 'seed' = 'd
           if (h !== hex) return;
           attach(t);
           // Keep the choice for the next start.
-          if (select) void manager.setFilePriorities(hex, select(t)).catch(() => undefined);
+          if (select)
+            void manager
+              .setFilePriorities(hex, select(t))
+              .catch((err: unknown) =>
+                log.warn('file choice not saved', { torrent: hex, error: errorText(err) }),
+              );
         });
         manager.on('torrent:error', (h, message) => {
           if (h === hex) process.stderr.write(`bitswarm: ${message}\n`);

@@ -12,6 +12,7 @@ import type { TorrentView } from '../session/manager.js';
 import { defaultStateDir } from '../session/state-store.js';
 import { UsageError } from '../util/errors.js';
 import { formatBytes, formatDuration, formatRate } from '../util/format.js';
+import { type Logger, silentLogger } from '../util/logger.js';
 import { intOption, parse, sizeOption } from './args.js';
 import { parseIndexList } from './file-select.js';
 
@@ -144,7 +145,11 @@ function when(ms: number | null): string {
   return s >= 0 ? `in ${formatDuration(s)}` : `${formatDuration(-s)} ago`;
 }
 
-export async function runRemote(command: string, argv: string[]): Promise<number> {
+export async function runRemote(
+  command: string,
+  argv: string[],
+  _log: Logger = silentLogger,
+): Promise<number> {
   const out = (s: string): void => {
     process.stdout.write(`${s}\n`);
   };

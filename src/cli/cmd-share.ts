@@ -9,6 +9,7 @@ import { formatMagnet } from '../protocol/magnet.js';
 import { parseMetainfo } from '../protocol/metainfo.js';
 import { createTorrent } from '../storage/create-torrent.js';
 import { UsageError } from '../util/errors.js';
+import { type Logger, silentLogger } from '../util/logger.js';
 import { VERSION } from '../util/version.js';
 import { parse } from './args.js';
 import { runTorrent } from './cmd-download.js';
@@ -23,7 +24,7 @@ export function lanAddress(): string | undefined {
   return undefined;
 }
 
-export async function runShare(argv: string[]): Promise<number> {
+export async function runShare(argv: string[], log: Logger = silentLogger): Promise<number> {
   const { values, positionals } = parse('share', argv);
   if (positionals.length !== 1) throw new UsageError('share: expected one <path>');
   if (values['no-tracker'])
@@ -37,7 +38,7 @@ export async function runShare(argv: string[]): Promise<number> {
   // The default name is createTorrent's: the input's base name.
   const out = resolve(values.output ?? `${basename(path)}.torrent`);
   await refuseExisting('share', out, force);
-  const session = await startSession(net);
+  const session = await startSession(net, { logger: log });
   try {
     const hostPart = isIP(host) === 6 ? `[${host}]` : host;
     const created = await createTorrent(path, {

@@ -14,6 +14,7 @@ import { isMedia } from '../stream/media-type.js';
 import type { Torrent } from '../swarm/torrent.js';
 import { UsageError } from '../util/errors.js';
 import { formatRate } from '../util/format.js';
+import { type Logger, silentLogger } from '../util/logger.js';
 import { intOption, parse } from './args.js';
 import { Reporter } from './cmd-download.js';
 import { readNetOptions, startSession } from './net-options.js';
@@ -26,7 +27,7 @@ function httpOption(v: string | undefined): { host: string; port: number } {
   return a;
 }
 
-export async function runStream(argv: string[]): Promise<number> {
+export async function runStream(argv: string[], log: Logger = silentLogger): Promise<number> {
   const { values, positionals } = parse('stream', argv);
   if (positionals.length !== 1) throw new UsageError('stream: expected one <torrent|magnet>');
   const http = httpOption(values.http);
@@ -42,7 +43,7 @@ export async function runStream(argv: string[]): Promise<number> {
     quiet: values.quiet === true,
     keepSeeding: true,
   });
-  const session = await startSession(net);
+  const session = await startSession(net, { logger: log });
   const server = createServer(
     createStreamHandler({ get: (hex) => session.get(hex), list: () => session.torrents }),
   );

@@ -282,7 +282,7 @@ export const COMMANDS = {
   },
   daemon: {
     usage:
-      'daemon [--state DIR] [--port N] [--api HOST:PORT] [-d DIR] [--allow-dir DIR]... [--max-active-downloads N] [--max-active-seeds N] [--max-connections N]',
+      'daemon [--state DIR] [--port N] [--api HOST:PORT] [-d DIR] [--allow-dir DIR]... [--max-active-downloads N] [--max-active-seeds N] [--max-connections N] [--log-file FILE]',
     summary: 'run a session for many torrents, with state and a control API',
     positional: 'none',
     options: {
@@ -327,6 +327,12 @@ export const COMMANDS = {
         type: 'string',
         arg: 'N',
         help: 'peer connections over all torrents (default 500)',
+      },
+      'log-file': {
+        type: 'string',
+        arg: 'FILE',
+        complete: 'file',
+        help: 'append the log (JSON lines, at --log-level) to FILE instead of writing it on stderr',
       },
       ...output,
       ...data,
@@ -458,6 +464,17 @@ export const GLOBAL_OPTIONS: Readonly<Record<string, OptionSpec>> = {
     help: 'read defaults from FILE (default: $XDG_CONFIG_HOME/bitswarm/config.json)',
   },
   debug: { type: 'boolean', help: 'print stack traces with errors' },
+  'log-level': {
+    type: 'string',
+    arg: 'LEVEL',
+    complete: ['error', 'warn', 'info', 'debug', 'trace'],
+    help: 'what goes to the log on stderr: error, warn (default), info, debug or trace (the daemon writes JSON lines)',
+  },
+  verbose: {
+    type: 'boolean',
+    short: 'v',
+    help: 'log at info level (same as --log-level info); with download, seed, share, stream and daemon also one line per event',
+  },
   help: { type: 'boolean', short: 'h', help: 'show this help' },
 };
 

@@ -5,7 +5,12 @@ import { COMMANDS, type CommandSpec, GLOBAL_OPTIONS, type OptionSpec } from './c
 
 const entries = (): [string, CommandSpec][] => Object.entries(COMMANDS);
 const opts = (c: CommandSpec): [string, OptionSpec][] =>
-  Object.entries({ ...c.options, config: GLOBAL_OPTIONS.config! });
+  Object.entries({
+    ...c.options,
+    config: GLOBAL_OPTIONS.config!,
+    'log-level': GLOBAL_OPTIONS['log-level']!,
+    verbose: GLOBAL_OPTIONS.verbose!,
+  });
 const SHELLS = ['bash', 'zsh', 'fish'] as const;
 
 /** Single-quotes a word for any POSIX-like shell (and fish, which takes the same '\'' idiom). */

@@ -2,6 +2,7 @@
 // 2 bad usage or bad input; one line per error, a stack trace only with --debug).
 // What the commands are and what they take lives in commands.ts; here, only how each one runs.
 
+import { humanLine, Logger, type LogLevel, lineSink, parseLogLevel } from '../util/logger.js';
 import { VERSION } from '../util/version.js';
 import {
   COMMANDS,
@@ -13,14 +14,15 @@ import {
 } from './commands.js';
 import { loadConfig, useConfig } from './config.js';
 
-type Run = (argv: string[]) => Promise<number>;
+/** A command runs with its arguments and the log (human lines on stderr; the daemon makes its own). */
+type Run = (argv: string[], log: Logger) => Promise<number>;
 
 // Commands load on demand: `bitswarm create` should not pay for the session's modules.
 const remote =
   (name: string): (() => Promise<Run>) =>
   async () => {
     const m = await import('./cmd-remote.js');
-    return (a) => m.runRemote(name, a);
+    return (a, log) => m.runRemote(name, a, log);
   };
 
 const runners: Record<CommandName, () => Promise<Run>> = {
@@ -28,11 +30,11 @@ const runners: Record<CommandName, () => Promise<Run>> = {
   info: async () => (await import('./cmd-info.js')).runInfo,
   download: async () => {
     const m = await import('./cmd-download.js');
-    return (a) => m.runDownload(a, 'download');
+    return (a, log) => m.runDownload(a, 'download', log);
   },
   seed: async () => {
     const m = await import('./cmd-download.js');
-    return (a) => m.runDownload(a, 'seed');
+    return (a, log) => m.runDownload(a, 'seed', log);
   },
   stream: async () => (await import('./cmd-stream.js')).runStream,
   share: async () => (await import('./cmd-share.js')).runShare,
@@ -89,30 +91,57 @@ async function runHelp(argv: string[]): Promise<number> {
   return 0;
 }
 
-/** Takes `--config FILE` / `--config=FILE` out of the arguments (it is for main, not the command). */
-function takeConfig(args: string[]): { args: string[]; config: string | undefined } {
+/**
+ * Takes the global option `--NAME VALUE` / `--NAME=VALUE` out of the arguments (it is for main, not
+ * the command); `flags` (no value) are taken out too and counted. Stops at `--`.
+ */
+function takeGlobal(
+  args: string[],
+  name: string,
+  arg: string,
+  flags: readonly string[] = [],
+): { args: string[]; value: string | undefined; flagged: boolean } {
   const out: string[] = [];
-  let config: string | undefined;
+  let value: string | undefined;
+  let flagged = false;
   for (let i = 0; i < args.length; i++) {
     const a = args[i]!;
     if (a === '--') {
       out.push(...args.slice(i));
       break;
     }
-    if (a === '--config') {
-      config = args[++i];
-      if (config === undefined)
-        throw Object.assign(new Error('--config needs a value (--config FILE)'), { code: 'ERR_USAGE' });
-    } else if (a.startsWith('--config=')) config = a.slice('--config='.length);
+    if (a === `--${name}`) {
+      value = args[++i];
+      if (value === undefined)
+        throw Object.assign(new Error(`--${name} needs a value (--${name} ${arg})`), { code: 'ERR_USAGE' });
+    } else if (a.startsWith(`--${name}=`)) value = a.slice(name.length + 3);
+    else if (flags.includes(a)) flagged = true;
     else out.push(a);
   }
-  return { args: out, config };
+  return { args: out, value, flagged };
+}
+
+/**
+ * `--log-level LEVEL` (every command's, handled here) and `-v`/`--verbose`: the flag stays in the
+ * arguments of the commands whose table has it (their one line per event). `--log-level` wins over
+ * `-v`; without either the log shows warnings and errors.
+ */
+function takeLogging(command: CommandName, args: string[]): { args: string[]; level: LogLevel } {
+  const own = Object.hasOwn(COMMANDS[command].options, 'verbose');
+  const t = takeGlobal(args, 'log-level', 'LEVEL', own ? [] : ['-v', '--verbose']);
+  const verbose = t.flagged || (own && t.args.some((a) => a === '-v' || a === '--verbose'));
+  const level = t.value !== undefined ? parseLogLevel(t.value) : verbose ? 'info' : 'warn';
+  return { args: t.args, level };
 }
 
 export async function main(argv: string[]): Promise<number> {
   const debug = argv.includes('--debug');
   try {
-    const { args, config } = takeConfig(argv.filter((a) => a !== '--debug'));
+    const { args, value: config } = takeGlobal(
+      argv.filter((a) => a !== '--debug'),
+      'config',
+      'FILE',
+    );
     const [name, ...rest] = args;
     if (name === undefined || name === '--help' || name === '-h') {
       process.stdout.write(`${usage()}\n`);
@@ -131,7 +160,12 @@ export async function main(argv: string[]): Promise<number> {
       return 0;
     }
     useConfig(loadConfig(config));
-    return await (await runners[name]())(rest);
+    const logging = takeLogging(name, rest);
+    const log = new Logger({
+      level: logging.level,
+      sink: lineSink((line) => process.stderr.write(line), humanLine),
+    });
+    return await (await runners[name]())(logging.args, log);
   } catch (err) {
     const code = (err as { code?: unknown } | null)?.code;
     const bad = typeof code === 'string' && BAD_INPUT_CODES.has(code);

@@ -55,6 +55,7 @@ export async function writeNewFile(
       tmpLeft = false;
     }
   } finally {
+    // The write's own error is being thrown; a temp file that will not go is only left behind.
     if (tmpLeft) await unlink(tmp).catch(() => undefined);
   }
 }

@@ -440,6 +440,7 @@ async function openFamily(o: LsdNodeOptions, ctx: LsdTransportContext, ipv6: boo
     try {
       await bind(receiver, lsdPort, group);
     } catch {
+      // Some systems cannot bind the group address: the wildcard with the membership works as well.
       await bind(receiver, lsdPort, ipv6 ? '::' : '0.0.0.0');
     }
     receiver.addMembership(group, iface);

@@ -238,6 +238,7 @@ export class TrackerClient extends TypedEmitter<TrackerClientEvents> {
     this.#nextAnnounceAtMs = undefined;
     this.#ac.abort();
     this.#stopping = (async () => {
+      // Only waits for the announce in progress: its errors were emitted as tracker:error.
       await this.#cycle?.catch(() => undefined);
       const stopTimeoutMs = this.#o.stopTimeoutMs ?? 2000;
       const told = this.#tiers.flat().filter((e) => e.announced);

@@ -42,9 +42,12 @@ import {
   UdpTrackerError,
   writeAnnounceReplyHeader,
 } from '../protocol/tracker-udp.js';
+import { errorText, type Logger, silentLogger } from '../util/logger.js';
 import { TypedEmitter } from '../util/typed-events.js';
 
 export interface TrackerServerOptions {
+  /** Where a request that fails inside the tracker (not the announcer's mistake) is logged. */
+  log?: Logger;
   /** Which info hashes (lowercase hex) are tracked; by default only the session's torrents. */
   isTracked: (infoHashHex: string) => boolean;
   /** Track any info hash announced (a public tracker), within `maxTorrents`. */
@@ -314,8 +317,11 @@ export class TrackerServer extends TypedEmitter<TrackerServerEvents> {
   #cidCurrent = new Map<string, Buffer>();
   #cidPrevious = new Map<string, Buffer>();
 
+  readonly #log: Logger;
+
   constructor(options: TrackerServerOptions) {
     super();
+    this.#log = options.log ?? silentLogger;
     this.#isTracked = options.isTracked;
     this.#open = options.open ?? false;
     this.#intervalSec = options.intervalSec ?? 300;
@@ -426,6 +432,7 @@ export class TrackerServer extends TypedEmitter<TrackerServerEvents> {
       return this.#text(404, 'not found: this tracker serves /announce and /scrape\n');
     } catch (err) {
       if (err instanceof TrackerRequestError) return this.#ok(encodeFailure(err.message));
+      this.#log.error('tracker request failed', { path, peer: req.remoteAddress, error: errorText(err) });
       return this.#ok(encodeFailure('internal error'));
     }
   }
@@ -602,6 +609,7 @@ export class TrackerServer extends TypedEmitter<TrackerServerEvents> {
       if (err instanceof UdpTrackerError || err instanceof TrackerRequestError) {
         return encodeErrorReply(transactionId, err.message, 256);
       }
+      this.#log.error('UDP tracker request failed', { error: errorText(err) });
       return encodeErrorReply(transactionId, 'internal error', 256);
     }
   }

@@ -19,6 +19,7 @@ import { StateLock } from '../session/state-lock.js';
 import { type SessionSettings, StateStore } from '../session/state-store.js';
 import { CreateError, createTorrent } from '../storage/create-torrent.js';
 import { UsageError } from '../util/errors.js';
+import { errorText, type Logger } from '../util/logger.js';
 import { VERSION } from '../util/version.js';
 import { loadSource } from './source.js';
 import { streamServer } from './stream.js';
@@ -63,6 +64,11 @@ export interface ClientOptions {
    * Transmission does); false writes them under their own names from the start.
    */
   partSuffix?: boolean;
+  /**
+   * Where the client logs what it catches and goes on from (a tracker failure, a resume file not
+   * saved, …): `new Logger({ level: 'info', sink: (r) => … })`. Default: nowhere.
+   */
+  logger?: Logger;
 }
 
 export interface AddOptions {
@@ -155,7 +161,7 @@ export class Client extends EventEmitter<ClientEventMap> {
       const lock = await StateLock.acquire(resolve(o.stateDir), 'client');
       this.#lock = lock;
       try {
-        store = new StateStore(lock.dir);
+        store = new StateStore(lock.dir, o.logger);
         await store.open();
         settings = await store.loadSettings();
       } catch (err) {
@@ -191,6 +197,7 @@ export class Client extends EventEmitter<ClientEventMap> {
       ...(store ? { stateDir: store.dir } : {}),
       ...(o.allowLocalPeers ? { allowLocalPeers: true } : {}),
       ...(o.partSuffix === false ? { partSuffix: false } : {}),
+      ...(o.logger ? { logger: o.logger } : {}),
     };
     const session = await startSession(settings.port, sessionOptions).catch(async (err: unknown) => {
       await this.#lock?.release();
@@ -258,7 +265,9 @@ export class Client extends EventEmitter<ClientEventMap> {
     let magnet: TorrentContext['magnet'];
     try {
       magnet = link !== undefined ? parseMagnet(link) : undefined;
-    } catch {
+    } catch (err) {
+      // The torrent runs from its metainfo; only its magnet link is not offered.
+      session.log.debug('saved magnet link not read', { torrent: hex, error: errorText(err) });
       magnet = undefined;
     }
     const bind = this.#o.bind;
@@ -384,6 +393,7 @@ export class Client extends EventEmitter<ClientEventMap> {
   async #close(): Promise<void> {
     const starting = this.#ready;
     if (!starting) return;
+    // A failed start was thrown to ready()'s caller; closing has nothing to stop then.
     const running = await starting.catch(() => undefined);
     if (!running) return;
     await running.manager.stop();

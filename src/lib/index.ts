@@ -3,6 +3,15 @@
 // cannot be imported by path (package.json `exports`).
 
 export type { TorrentStatus } from '../session/manager.js';
+export {
+  LOG_LEVELS,
+  type LogFields,
+  Logger,
+  type LoggerOptions,
+  type LogLevel,
+  type LogRecord,
+  type LogSink,
+} from '../util/logger.js';
 export { VERSION } from '../util/version.js';
 export {
   type AddOptions,

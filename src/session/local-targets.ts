@@ -50,6 +50,7 @@ export async function localAddressesOf(host: string, own = ownAddresses()): Prom
     const found = await lookup(h, { all: true, verbatim: true });
     return found.map((a) => a.address).filter(local);
   } catch {
+    // A name that does not resolve reaches nothing, local or not: nothing to refuse.
     return [];
   }
 }

@@ -7,25 +7,41 @@
 //   any → paused (by the user) → back where it was; any → queued (over the active limits) → …
 //   error: storage failed; recheck or resume to try again.
 //
-// Resume data: the verified pieces and each file's size and mtime, saved after an fsync of the
-// data. At start the pieces are trusted when every file's size and mtime match; otherwise the data
-// is checked again. A damaged resume file costs only its torrent a recheck; a damaged settings file
-// skips only that torrent (with a warning).
+// Resume data (resume.ts): the verified pieces and each file's size and mtime, saved after an fsync
+// of the data. At start the pieces are trusted when every file's size and mtime match; otherwise the
+// data is checked again. A damaged resume file costs only its torrent a recheck; a damaged settings
+// file skips only that torrent (with a warning). Which queued torrents start is queue.ts's decision;
+// moving and deleting a torrent's files is torrent-data.ts's.
 
-import { constants as fsConstants, type Stats } from 'node:fs';
-import { copyFile, lstat, mkdir, rename, rm, rmdir, stat, unlink, utimes } from 'node:fs/promises';
-import { dirname, join, relative, resolve, sep } from 'node:path';
+import { resolve } from 'node:path';
 import { formatAddress, type PeerAddress, parseSavedAddress } from '../protocol/address.js';
 import { encode } from '../protocol/bencode.js';
 import { formatMagnet, type Magnet, parseMagnet } from '../protocol/magnet.js';
 import { type Metainfo, parseMetainfo } from '../protocol/metainfo.js';
-import { type CreatedEntry, isInside } from '../storage/file-storage.js';
-import { pieceLengthOf } from '../storage/storage.js';
+import type { CreatedEntry } from '../storage/file-storage.js';
 import type { Torrent } from '../swarm/torrent.js';
-import { Bitfield } from '../util/bitfield.js';
+import type { Bitfield } from '../util/bitfield.js';
+import { errorText, type Logger } from '../util/logger.js';
 import { TypedEmitter } from '../util/typed-events.js';
+import { type QueueItem, torrentsToStart } from './queue.js';
+import {
+  filePaths,
+  isValidResume,
+  makeResume,
+  rememberPeers,
+  resumeBitfield,
+  resumeComplete,
+  resumeVerifiedBytes,
+  trustedPieces,
+  unchangedSince,
+} from './resume.js';
 import type { Session } from './session.js';
 import { fileFingerprints, type StateStore, type TorrentRecord } from './state-store.js';
+import { type DeleteReport, deleteTorrentData, moveTorrentData } from './torrent-data.js';
+
+// Where they lived before (tests and other modules import them from here).
+export { type DeleteReport, deleteTorrentData, moveTorrentData } from './torrent-data.js';
+
 import { readTorrentBytes } from './torrent-file.js';
 
 export const TorrentStatus = {
@@ -136,6 +152,8 @@ export class TorrentManager extends TypedEmitter<ManagerEvents> {
   readonly #store: StateStore | undefined;
   readonly #entries = new Map<string, Entry>();
   readonly #o: ManagerOptions;
+  /** The session's log. */
+  readonly #log: Logger;
   #timer: NodeJS.Timeout | undefined;
   #stopped = false;
 
@@ -143,6 +161,7 @@ export class TorrentManager extends TypedEmitter<ManagerEvents> {
     super();
     this.#o = options;
     this.session = options.session;
+    this.#log = options.session.log;
     this.#store = options.store;
   }
 
@@ -493,12 +512,13 @@ export class TorrentManager extends TypedEmitter<ManagerEvents> {
     const target = resolve(dir);
     const from = e.record.dir;
     if (target === from) return;
+    // Only waits for the move or check in progress: its error went to its own caller.
     await e.busy?.catch(() => undefined);
     const status = e.status;
     const paused = e.record.paused === true;
     await this.#deactivate(e, paused ? TorrentStatus.paused : TorrentStatus.queued);
     const work = (async () => {
-      if (e.metainfo) await moveTorrentData(e.metainfo, from, target);
+      if (e.metainfo) await moveTorrentData(e.metainfo, from, target, this.#log);
       e.record.dir = target;
       if (e.metainfo && e.record.resume) {
         // The files kept their bytes: fingerprint them where they are now, so nothing is rechecked.
@@ -508,7 +528,7 @@ export class TorrentManager extends TypedEmitter<ManagerEvents> {
       }
       e.dirty = true;
     })();
-    e.busy = work.catch(() => undefined);
+    e.busy = work.catch(() => undefined); // its error is thrown to this caller, just below
     try {
       await work;
     } catch (err) {
@@ -555,27 +575,23 @@ export class TorrentManager extends TypedEmitter<ManagerEvents> {
     this.emit('torrent:status', e.hex, status);
   }
 
-  /** Starts what may run, in the order torrents were added; queues the rest. */
+  /** Starts what may run, in the order torrents were added; queues the rest (queue.ts decides). */
   #schedule(): void {
     if (this.#stopped) return;
-    let downloads = 0;
-    let seeds = 0;
-    const entries = [...this.#entries.values()].sort((a, b) => a.record.addedAtMs - b.record.addedAtMs);
-    for (const e of entries) {
-      // Entries whose activation is in flight count too, or a burst of adds would overfill the slots.
-      if (!e.torrent && !e.fetch && !e.busy) continue;
-      const done =
-        e.status === TorrentStatus.seeding ||
-        (!e.torrent && e.metainfo && e.record.resume ? resumeComplete(e.record.resume, e.metainfo) : false);
-      if (done) seeds++;
-      else downloads++;
-    }
-    for (const e of entries) {
-      if (e.status !== TorrentStatus.queued || e.torrent || e.fetch || e.busy) continue;
-      const complete = e.metainfo && e.record.resume ? resumeComplete(e.record.resume, e.metainfo) : false;
-      if (complete ? seeds >= this.maxActiveSeeds : downloads >= this.maxActiveDownloads) continue;
-      if (complete) seeds++;
-      else downloads++;
+    const items: QueueItem[] = [...this.#entries.values()].map((e) => {
+      const active = e.torrent !== undefined || e.fetch !== undefined || e.busy !== undefined;
+      const resumed = e.metainfo && e.record.resume ? resumeComplete(e.record.resume, e.metainfo) : false;
+      return {
+        id: e.hex,
+        addedAtMs: e.record.addedAtMs,
+        active,
+        queued: e.status === TorrentStatus.queued,
+        complete: e.status === TorrentStatus.seeding || (!e.torrent && resumed),
+      };
+    });
+    const limits = { maxActiveDownloads: this.maxActiveDownloads, maxActiveSeeds: this.maxActiveSeeds };
+    for (const hex of torrentsToStart(items, limits)) {
+      const e = this.#entries.get(hex)!;
       e.busy = this.#activate(e).finally(() => {
         delete e.busy;
       });
@@ -622,7 +638,11 @@ export class TorrentManager extends TypedEmitter<ManagerEvents> {
       e.error = (err as Error).message;
       this.#setStatus(e, TorrentStatus.error);
       this.emit('torrent:error', e.hex, e.error);
-      await this.session.remove(e.hex).catch(() => undefined);
+      await this.session
+        .remove(e.hex)
+        .catch((rmErr: unknown) =>
+          this.#log.debug('failed torrent not removed', { torrent: e.hex, error: errorText(rmErr) }),
+        );
       delete e.torrent;
     }
   }
@@ -656,7 +676,11 @@ export class TorrentManager extends TypedEmitter<ManagerEvents> {
       delete e.record.magnet;
       e.dirty = true;
       if (this.#store) {
-        this.#store.saveMetainfo(e.hex, rawTorrent(t.metainfo)).catch(() => undefined);
+        this.#store
+          .saveMetainfo(e.hex, rawTorrent(t.metainfo))
+          .catch((err: unknown) =>
+            this.#log.warn('metainfo not saved', { torrent: e.hex, error: errorText(err) }),
+          );
       }
     }
     const status = (): TorrentStatus =>
@@ -695,6 +719,7 @@ export class TorrentManager extends TypedEmitter<ManagerEvents> {
   async #deactivate(e: Entry, status: TorrentStatus, o: { save?: boolean } = {}): Promise<void> {
     e.fetch?.abort();
     delete e.fetch;
+    // Only waits for the move or check in progress: its error went to its own caller.
     await e.busy?.catch(() => undefined);
     const t = e.torrent;
     if (t) {
@@ -704,7 +729,9 @@ export class TorrentManager extends TypedEmitter<ManagerEvents> {
       // The peers it knew (from a magnet's x.pe, PEX, …) are where it starts again after a resume.
       rememberPeers(e.record, t);
       if (o.save !== false && e.metainfo && t.state !== 'checking') {
-        await t.flush().catch(() => undefined);
+        await t
+          .flush()
+          .catch((err: unknown) => this.#log.warn('flush failed', { torrent: e.hex, error: errorText(err) }));
         const bitfield = t.bitfield.clone();
         await this.session.remove(e.hex);
         e.record.resume = await makeResume(bitfield, e.metainfo, e.record.dir);
@@ -731,7 +758,9 @@ export class TorrentManager extends TypedEmitter<ManagerEvents> {
     const t = e.torrent;
     if (t && e.metainfo && t.state !== 'checking' && t.state !== 'idle') {
       const bitfield = t.bitfield.clone();
-      await t.flush().catch(() => undefined);
+      await t
+        .flush()
+        .catch((err: unknown) => this.#log.warn('flush failed', { torrent: e.hex, error: errorText(err) }));
       e.record.resume = await makeResume(bitfield, e.metainfo, e.record.dir);
       e.record.uploadedBytes = e.baseUploaded + t.uploadedBytes;
       e.record.downloadedBytes = e.baseDownloaded + t.downloadedBytes;
@@ -740,8 +769,9 @@ export class TorrentManager extends TypedEmitter<ManagerEvents> {
     e.record.seedingSec = this.#seedingSec(e);
     if (e.seedingSinceMs !== undefined) e.seedingSinceMs = Date.now();
     e.dirty = false;
-    await this.#store.saveRecord(e.record).catch(() => {
-      e.dirty = true;
+    await this.#store.saveRecord(e.record).catch((err: unknown) => {
+      e.dirty = true; // tried again at the next save
+      this.#log.warn('resume data not saved', { torrent: e.hex, error: errorText(err) });
     });
   }
 
@@ -785,28 +815,6 @@ export class TorrentManager extends TypedEmitter<ManagerEvents> {
   }
 }
 
-/** Keeps the addresses a torrent knows in its record: the peers it starts from next time. */
-function rememberPeers(record: TorrentRecord, t: Torrent): void {
-  const peers = t.knownAddresses().slice(0, 50);
-  if (peers.length) record.peers = peers;
-}
-
-/** Resume data saying every piece is verified, when no file changed since `sinceMs` (else undefined). */
-async function unchangedSince(
-  m: Metainfo,
-  dir: string,
-  sinceMs: number,
-): Promise<NonNullable<TorrentRecord['resume']> | undefined> {
-  // Coarse file-system clocks (1 s, 2 s on FAT) could date a write during hashing before it began.
-  const margin = 2000;
-  const files = await fileFingerprints(m.files.map((f, i) => (f.padding ? '' : filePaths(m, dir)[i]!)));
-  const changed = m.files.some(
-    (f, i) => !f.padding && (files[i]!.size !== f.length || files[i]!.mtimeMs >= sinceMs - margin),
-  );
-  if (changed) return undefined;
-  return { pieces: Buffer.from(Bitfield.full(m.pieceCount).buffer).toString('base64'), files };
-}
-
 /** A .torrent for a metainfo: its original info bytes (so the info hash stays exactly the same) with
  * the outer keys it had, in sorted order. */
 export function rawTorrent(m: Metainfo): Uint8Array {
@@ -830,294 +838,4 @@ export function rawTorrent(m: Metainfo): Uint8Array {
 export function etaSeconds(leftBytes: number, rateBytesPerSec: number): number | null {
   if (leftBytes <= 0) return 0;
   return rateBytesPerSec > 0 ? Math.ceil(leftBytes / rateBytesPerSec) : null;
-}
-
-function isValidResume(resume: TorrentRecord['resume'], m: Metainfo): boolean {
-  if (!resume || typeof resume.pieces !== 'string' || !Array.isArray(resume.files)) return false;
-  const bytes = Buffer.from(resume.pieces, 'base64');
-  if (bytes.length !== Math.ceil(m.pieceCount / 8) || !Bitfield.spareBitsClear(m.pieceCount, bytes))
-    return false;
-  return resume.files.length === m.files.length;
-}
-
-function resumeBitfield(resume: NonNullable<TorrentRecord['resume']>, m: Metainfo): Bitfield {
-  return new Bitfield(m.pieceCount, Buffer.from(resume.pieces, 'base64'));
-}
-
-function resumeComplete(resume: NonNullable<TorrentRecord['resume']>, m: Metainfo): boolean {
-  return isValidResume(resume, m) && resumeBitfield(resume, m).complete;
-}
-
-function resumeVerifiedBytes(resume: NonNullable<TorrentRecord['resume']>, m: Metainfo): number {
-  if (!isValidResume(resume, m)) return 0;
-  const bf = resumeBitfield(resume, m);
-  let n = 0;
-  for (const i of bf.indices()) n += pieceLengthOf(m, i);
-  return n;
-}
-
-function filePaths(m: Metainfo, dir: string): string[] {
-  return m.files.map((f) => resolve(dir, ...f.path));
-}
-
-async function makeResume(
-  bitfield: Bitfield,
-  m: Metainfo,
-  dir: string,
-): Promise<NonNullable<TorrentRecord['resume']>> {
-  return {
-    pieces: Buffer.from(bitfield.buffer).toString('base64'),
-    files: await fileFingerprints(m.files.map((f, i) => (f.padding ? '' : filePaths(m, dir)[i]!))),
-  };
-}
-
-/** The resume pieces when every file still has the size and mtime it had then; else undefined. */
-async function trustedPieces(record: TorrentRecord, m: Metainfo): Promise<Bitfield | undefined> {
-  const resume = record.resume;
-  if (!resume || !isValidResume(resume, m)) return undefined;
-  const now = await fileFingerprints(m.files.map((f, i) => (f.padding ? '' : filePaths(m, record.dir)[i]!)));
-  for (let i = 0; i < now.length; i++) {
-    const a = now[i]!;
-    const b = resume.files[i]!;
-    if (m.files[i]!.padding) continue;
-    if (a.size !== b.size || a.mtimeMs !== b.mtimeMs) return undefined;
-  }
-  return resumeBitfield(resume, m);
-}
-
-/** Moves one file: a rename, or a copy and delete across file systems (mtime kept). */
-async function moveFile(from: string, to: string): Promise<void> {
-  try {
-    await rename(from, to);
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'EXDEV') throw err;
-    await copyFile(from, to, fsConstants.COPYFILE_EXCL);
-    const st = await stat(from);
-    // Seconds as a fraction: the mtime comes through to the millisecond (±1 for rounding).
-    await utimes(to, st.atimeMs / 1000, st.mtimeMs / 1000);
-    await rm(from);
-  }
-}
-
-/** A path of `rel` under `root` that stays under it, or undefined. */
-function inside(root: string, parts: readonly string[]): string | undefined {
-  const p = resolve(root, ...parts);
-  const rel = relative(root, p);
-  return rel.startsWith('..') || rel === '' || resolve(root, rel) !== p ? undefined : p;
-}
-
-/**
- * Moves the torrent's own files from `fromDir` to `toDir` (an incomplete file may carry a `.part`
- * suffix: it moves as it is). Refuses to overwrite; on any failure moves back what it moved.
- */
-export async function moveTorrentData(m: Metainfo, fromDir: string, toDir: string): Promise<void> {
-  const fromRoot = resolve(fromDir);
-  const toRoot = resolve(toDir);
-  const plan: [string, string][] = [];
-  for (const f of m.files) {
-    if (f.padding) continue;
-    const a = inside(fromRoot, f.path);
-    const b = inside(toRoot, f.path);
-    if (!a || !b) continue;
-    for (const suffix of ['', '.part']) {
-      const exists = await stat(a + suffix).then(
-        (s) => s.isFile(),
-        () => false,
-      );
-      if (!exists) continue;
-      if (
-        await stat(b + suffix).then(
-          () => true,
-          () => false,
-        )
-      )
-        throw new Error(`${b + suffix} exists already`);
-      plan.push([a + suffix, b + suffix]);
-    }
-  }
-  const done: [string, string][] = [];
-  try {
-    for (const [a, b] of plan) {
-      await mkdir(dirname(b), { recursive: true });
-      await moveFile(a, b);
-      done.push([a, b]);
-    }
-  } catch (err) {
-    for (const [a, b] of done.reverse()) await moveFile(b, a).catch(() => undefined);
-    throw err;
-  }
-  await removeEmptyFolders(
-    fromRoot,
-    plan.map(([a]) => a),
-  );
-}
-
-/** Removes the folders under `root` that held `paths` and are now empty, deepest first. */
-async function removeEmptyFolders(root: string, paths: readonly string[]): Promise<void> {
-  const folders = new Set<string>();
-  for (const p of paths) for (let d = dirname(p); d.startsWith(root + sep); d = dirname(d)) folders.add(d);
-  // rmdir fails (and is ignored) on folders that hold anything else.
-  for (const d of [...folders].sort((a, b) => b.length - a.length)) await rmdir(d).catch(() => undefined);
-}
-
-/**
- * Whether `st` is the entry created as `made`: the same inode, and the same birth time where both
- * are known (an inode number freed by a delete is handed out again at once).
- */
-function sameEntry(st: Stats, made: { ino: number; born?: number }): boolean {
-  if (st.ino !== made.ino) return false;
-  if (!made.born || !st.birthtimeMs) return true;
-  return Math.abs(st.birthtimeMs - made.born) < 0.001;
-}
-
-/** What `remove` with `deleteData` did: paths relative to the download folder ('/' between elements). */
-export interface DeleteReport {
-  deleted: string[];
-  kept: { path: string; reason: string }[];
-}
-
-/**
- * Deletes what the torrent created (`created`, from its record) and nothing else: a file that was
- * there before the torrent first opened it, or was replaced since (another inode), is kept. Never
- * through a symlink: each component is lstat'ed from the download folder down (the download folder
- * itself is trusted, as the storage trusts it); never outside the download folder. Then the folders
- * the torrent created, deepest first, when they are empty. Without a `created` list (a record of an
- * older version) nothing can be proven to be the torrent's own: nothing is deleted, and it says so.
- */
-export async function deleteTorrentData(
-  m: Metainfo,
-  dir: string,
-  created: TorrentRecord['created'],
-): Promise<DeleteReport> {
-  const root = resolve(dir);
-  const report: DeleteReport = { deleted: [], kept: [] };
-  const keep = (path: string, reason: string): void => {
-    report.kept.push({ path, reason });
-  };
-  const ours = new Map((created?.files ?? []).map((f) => [f.file, f]));
-  const paths = new Set(m.files.map((f) => f.path.join('/')));
-  for (const [i, f] of m.files.entries()) {
-    if (f.padding) continue;
-    // Under its own name, or `.part` while incomplete (file-storage.ts): a rename keeps the inode and
-    // birth time the record holds, so the record covers whichever name it has now.
-    for (const suffix of ['', '.part']) {
-      if (suffix !== '' && paths.has(`${f.path.join('/')}${suffix}`)) continue; // another file's own name
-      const elements = suffix === '' ? f.path : [...f.path.slice(0, -1), f.path.at(-1)! + suffix];
-      // A folder on the way that is kept is said once, for the file's own name.
-      await deleteIfOurs(root, elements, created, ours.get(i), report, suffix === '');
-    }
-  }
-  // The folders it created, deepest first; one that holds anything else stays.
-  const folders = [...(created?.folders ?? [])].sort(
-    (a, b) => b.path.split('/').length - a.path.split('/').length,
-  );
-  for (const d of folders) {
-    const elements = d.path.split('/');
-    if (!isInside(root, resolve(root, ...elements))) continue;
-    const at = await walkNoSymlink(root, elements);
-    if (at.kind !== 'found') {
-      if (at.kind !== 'missing') keep(`${d.path}/`, `path goes through a symlink (${at.where})`);
-      continue;
-    }
-    if (at.st.isSymbolicLink()) {
-      keep(`${d.path}/`, 'is a symlink now');
-      continue;
-    }
-    if (!at.st.isDirectory() || !sameEntry(at.st, d)) {
-      keep(`${d.path}/`, 'not the folder this torrent created');
-      continue;
-    }
-    try {
-      await rmdir(join(root, ...elements));
-      report.deleted.push(`${d.path}/`);
-    } catch (err) {
-      const code = (err as NodeJS.ErrnoException).code;
-      keep(
-        `${d.path}/`,
-        code === 'ENOTEMPTY' || code === 'EEXIST' ? 'not empty' : `cannot delete: ${code ?? 'error'}`,
-      );
-    }
-  }
-  return report;
-}
-
-/** Deletes the file at `elements` under `root` when it is the one `made` records; else says why not. */
-async function deleteIfOurs(
-  root: string,
-  elements: string[],
-  created: TorrentRecord['created'],
-  made: { ino: number; born?: number } | undefined,
-  report: DeleteReport,
-  sayPath: boolean,
-): Promise<void> {
-  const keep = (path: string, reason: string): void => {
-    report.kept.push({ path, reason });
-  };
-  const shown = elements.join('/');
-  const p = resolve(root, ...elements);
-  if (!isInside(root, p)) {
-    if (sayPath) keep(shown, 'outside the download folder');
-    return;
-  }
-  const at = await walkNoSymlink(root, elements);
-  if (at.kind === 'missing') return;
-  if (at.kind === 'symlink') {
-    if (sayPath) keep(shown, `path goes through a symlink (${at.where})`);
-    return;
-  }
-  if (at.kind === 'not-folder') {
-    if (sayPath) keep(shown, `${at.where} is not a folder`);
-    return;
-  }
-  if (at.st.isSymbolicLink()) {
-    keep(shown, 'is a symlink');
-    return;
-  }
-  if (!created) {
-    keep(shown, 'no record of which files this torrent created (resume data of an older version)');
-    return;
-  }
-  if (made === undefined) {
-    keep(shown, 'not created by this torrent');
-    return;
-  }
-  if (!at.st.isFile()) {
-    keep(shown, 'not a regular file');
-    return;
-  }
-  if (!sameEntry(at.st, made)) {
-    keep(shown, 'replaced since this torrent created it');
-    return;
-  }
-  try {
-    await unlink(p);
-    report.deleted.push(shown);
-  } catch (err) {
-    keep(shown, `cannot delete: ${(err as NodeJS.ErrnoException).code ?? 'error'}`);
-  }
-}
-
-type Walked =
-  | { kind: 'found'; st: Stats }
-  | { kind: 'missing' }
-  | { kind: 'symlink'; where: string }
-  | { kind: 'not-folder'; where: string };
-
-/** lstat of `root/elements…`, each folder on the way checked to be a real folder (no symlink). */
-async function walkNoSymlink(root: string, elements: readonly string[]): Promise<Walked> {
-  let path = root;
-  for (let j = 0; j < elements.length; j++) {
-    path = join(path, elements[j]!);
-    let st: Stats;
-    try {
-      st = await lstat(path);
-    } catch {
-      return { kind: 'missing' };
-    }
-    if (j === elements.length - 1) return { kind: 'found', st };
-    const where = elements.slice(0, j + 1).join('/');
-    if (st.isSymbolicLink()) return { kind: 'symlink', where };
-    if (!st.isDirectory()) return { kind: 'not-folder', where };
-  }
-  return { kind: 'missing' };
 }

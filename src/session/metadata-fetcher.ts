@@ -23,6 +23,7 @@ import {
   METADATA_PIECE_BYTES,
   MetadataAssembler,
 } from '../protocol/ut-metadata.js';
+import { errorText, type Logger, silentLogger } from '../util/logger.js';
 import { TypedEmitter } from '../util/typed-events.js';
 
 export interface MetadataFetcherOptions {
@@ -38,6 +39,8 @@ export interface MetadataFetcherOptions {
   name?: string | undefined;
   maxConnections?: number;
   requestTimeoutMs?: number;
+  /** Where peers closed for bad metadata messages are logged. */
+  log?: Logger;
 }
 
 export interface MetadataFetcherEvents extends Record<string, unknown[]> {
@@ -95,6 +98,7 @@ const SILENT_LIMIT = 3;
 
 export class MetadataFetcher extends TypedEmitter<MetadataFetcherEvents> {
   readonly #o: MetadataFetcherOptions;
+  readonly #log: Logger;
   readonly #ac = new AbortController();
   readonly #candidates = new Map<string, Candidate>();
   readonly #peers = new Set<FetchPeer>();
@@ -121,6 +125,7 @@ export class MetadataFetcher extends TypedEmitter<MetadataFetcherEvents> {
   constructor(options: MetadataFetcherOptions) {
     super();
     this.#o = options;
+    this.#log = (options.log ?? silentLogger).child({ torrent: options.infoHash.toString('hex') });
     // Every dial and connection listens to this signal: many listeners are expected, not a leak.
     setMaxListeners(0, this.#ac.signal);
   }
@@ -431,7 +436,8 @@ export class MetadataFetcher extends TypedEmitter<MetadataFetcherEvents> {
     let msg: ReturnType<typeof decodeUtMetadata>;
     try {
       msg = decodeUtMetadata(payload);
-    } catch {
+    } catch (err) {
+      this.#log.debug('bad ut_metadata message', { peer: peer.address, error: errorText(err) });
       peer.conn.close(DisconnectReason.badExtensionMessage);
       return;
     }
@@ -454,7 +460,8 @@ export class MetadataFetcher extends TypedEmitter<MetadataFetcherEvents> {
     let result: ReturnType<MetadataAssembler['add']>;
     try {
       result = this.#assembler.add(msg.piece, msg.data, msg.totalSize);
-    } catch {
+    } catch (err) {
+      this.#log.debug('bad metadata piece', { peer: peer.address, piece: msg.piece, error: errorText(err) });
       peer.conn.close(DisconnectReason.badMetadata);
       return;
     }
@@ -468,7 +475,10 @@ export class MetadataFetcher extends TypedEmitter<MetadataFetcherEvents> {
       let metainfo: Metainfo;
       try {
         metainfo = parseInfoDict(result.info);
-      } catch {
+      } catch (err) {
+        this.#log.info('metadata matches the info hash but is not a valid info dict', {
+          error: errorText(err),
+        });
         this.#onBadMetadata();
         return;
       }

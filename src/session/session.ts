@@ -36,12 +36,14 @@ import { HasherPool } from '../storage/hasher-pool.js';
 import type { Storage } from '../storage/storage.js';
 import { Torrent, type TorrentOptions } from '../swarm/torrent.js';
 import type { WebSeedTuning } from '../swarm/web-seeds.js';
+import { errorText, type Logger, silentLogger } from '../util/logger.js';
 import { TokenBucket } from '../util/token-bucket.js';
 import { TypedEmitter } from '../util/typed-events.js';
 import { VERSION } from '../util/version.js';
 import { refuseWebSeedUrl } from '../webseed/url.js';
 import { WebSeedClient, type WebSeedOptions } from '../webseed/web-seed.js';
 import { TorrentDiagnostics } from './diagnostics.js';
+import { logDht, logLsd, logTorrent, logTrackerClient } from './event-log.js';
 import { ExtensionGlue, LOCAL_EXTENSIONS } from './extension-glue.js';
 import { filterMagnetTargets } from './local-targets.js';
 import { MetadataFetcher, type ReleasedConnection } from './metadata-fetcher.js';
@@ -97,6 +99,8 @@ export interface SessionOptions {
   webSeeds?: boolean;
   /** Web seed connections, timeouts and backoff (for tests and tuning). */
   webSeed?: Omit<WebSeedOptions, 'localAddress'> & WebSeedTuning;
+  /** Where caught errors and events go (default: nowhere); the session hands it down. */
+  logger?: Logger;
 }
 
 export interface AddOptions {
@@ -155,6 +159,8 @@ export class Session extends TypedEmitter<SessionEvents> {
   readonly downloadLimit: TokenBucket;
   /** Connections over all torrents, against the session-wide limit. */
   readonly connectionBudget: { used: number; max: number };
+  /** The log of this session; the manager, the API server and discovery write to it too. */
+  readonly log: Logger;
   readonly #o: SessionOptions;
   readonly #slots = new Map<string, TorrentSlot>();
   readonly #fetchers = new Map<string, MetadataFetcher>();
@@ -177,6 +183,7 @@ export class Session extends TypedEmitter<SessionEvents> {
   constructor(options: SessionOptions = {}) {
     super();
     this.#o = options;
+    this.log = options.logger ?? silentLogger;
     // Handshakes in progress, trackers and the DHT all listen to this signal.
     setMaxListeners(0, this.#ac.signal);
     this.peerId = options.peerId ?? makePeerId(VERSION);
@@ -189,6 +196,7 @@ export class Session extends TypedEmitter<SessionEvents> {
     if (options.tracker !== false) {
       this.tracker = new TrackerServer({
         isTracked: (hex) => this.#slots.has(hex),
+        log: this.log,
         open: options.openTracker ?? false,
         ...(options.trackerIntervalSec !== undefined ? { intervalSec: options.trackerIntervalSec } : {}),
       });
@@ -279,7 +287,9 @@ export class Session extends TypedEmitter<SessionEvents> {
         { cause: err },
       );
     });
-    server.on('error', () => undefined);
+    server.on('error', (err) =>
+      this.log.warn('peer listener error', { port: this.#port, error: errorText(err) }),
+    );
     const addr = server.address();
     this.#port = typeof addr === 'object' && addr ? addr.port : 0;
   }
@@ -289,7 +299,7 @@ export class Session extends TypedEmitter<SessionEvents> {
     const bind = this.#o.bind;
     const v6 = bind ? isIP(bind) === 6 : true;
     const udp = createSocket(v6 ? { type: 'udp6', ipv6Only: false } : { type: 'udp4' });
-    udp.on('error', () => undefined);
+    udp.on('error', (err) => this.log.debug('UDP socket error', { error: errorText(err) }));
     await new Promise<void>((resolve, reject) => {
       udp.once('error', reject);
       udp.bind({ port: this.#port, ...(bind ? { address: bind } : {}) }, () => {
@@ -321,7 +331,9 @@ export class Session extends TypedEmitter<SessionEvents> {
     if (!udp || this.#stopped) return;
     // A dual-stack IPv6 socket reaches IPv4 hosts through mapped addresses.
     const target = udp.address().family === 'IPv6' && isIP(host) === 4 ? `::ffff:${host}` : host;
-    udp.send(msg, port, target, () => undefined);
+    udp.send(msg, port, target, (err) => {
+      if (err) this.log.trace('UDP send failed', { peer: `${host}:${port}`, error: errorText(err) });
+    });
   }
 
   async #startDht(): Promise<void> {
@@ -332,6 +344,7 @@ export class Session extends TypedEmitter<SessionEvents> {
     const dht = new DhtNode({
       send: (msg, host, port) => this.#udpSend(msg, host, port),
       bootstrap,
+      log: this.log,
       version: dhtVersion(VERSION),
       signal: this.#ac.signal,
       ...(this.#o.dhtRateLimitPerSec !== undefined ? { rateLimitPerSec: this.#o.dhtRateLimitPerSec } : {}),
@@ -340,8 +353,13 @@ export class Session extends TypedEmitter<SessionEvents> {
     if (statePath) {
       try {
         dht.importState(JSON.parse(await readFile(statePath, 'utf8')));
-      } catch {
+      } catch (err) {
         // No saved table yet, or a damaged one: start from the bootstrap nodes.
+        if ((err as NodeJS.ErrnoException).code !== 'ENOENT')
+          this.log.warn('DHT routing table not read; starting from the bootstrap nodes', {
+            file: statePath,
+            error: errorText(err),
+          });
       }
     }
     dht.on('peers:found', (hex, peers) => {
@@ -349,9 +367,10 @@ export class Session extends TypedEmitter<SessionEvents> {
       this.#fetchers.get(hex)?.addPeers(peers);
     });
     dht.on('node:added', () => this.#onDhtJoined(dht));
+    logDht(this.log, dht);
     this.#dht = dht;
     // Bootstrapping runs in the background: a session is usable before the DHT has converged.
-    dht.start().catch(() => undefined);
+    dht.start().catch((err: unknown) => this.log.warn('DHT bootstrap failed', { error: errorText(err) }));
   }
 
   async #startLsd(): Promise<void> {
@@ -363,6 +382,7 @@ export class Session extends TypedEmitter<SessionEvents> {
       ...(bind && bind !== '0.0.0.0' && bind !== '::' ? { bindAddress: bind, interfaceAddress: bind } : {}),
       signal: this.#ac.signal,
     });
+    logLsd(this.log, lsd);
     lsd.on('peer:found', (hex, peer) => {
       this.#slots.get(hex)?.torrent.addPeers([peer], 'lsd');
       this.#fetchers.get(hex)?.addPeers([peer]);
@@ -384,7 +404,9 @@ export class Session extends TypedEmitter<SessionEvents> {
     }
     this.#sockets.add(socket);
     socket.once('close', () => this.#sockets.delete(socket));
-    socket.on('error', () => undefined);
+    socket.on('error', (err) =>
+      this.log.debug('incoming connection error', { peer: remoteOf(socket), error: errorText(err) }),
+    );
     socket.setTimeout(this.#o.handshakeTimeoutMs ?? 10_000, () => socket.destroy());
     // Up to 20 bytes tell the three kinds apart (streamKind); what was read goes back for the reader.
     let head: Buffer = Buffer.alloc(0);
@@ -417,7 +439,10 @@ export class Session extends TypedEmitter<SessionEvents> {
   #onPeer(socket: Socket): void {
     readHandshake(socket, { timeoutMs: this.#o.handshakeTimeoutMs ?? 10_000, signal: this.#ac.signal }).then(
       ({ handshake, rest }) => this.#route(socket, handshake, rest),
-      () => socket.destroy(),
+      (err: unknown) => {
+        this.log.debug('incoming handshake failed', { peer: remoteOf(socket), error: errorText(err) });
+        socket.destroy();
+      },
     );
   }
 
@@ -435,7 +460,13 @@ export class Session extends TypedEmitter<SessionEvents> {
             ...(done.cipher ? { cipher: done.cipher } : {}),
           });
       })
-      .catch(() => socket.destroy());
+      .catch((err: unknown) => {
+        this.log.debug('incoming encrypted handshake failed', {
+          peer: remoteOf(socket),
+          error: errorText(err),
+        });
+        socket.destroy();
+      });
   }
 
   /** The info hash whose HASH('req2', ·) is `req2`, among our torrents and metadata fetches. */
@@ -484,6 +515,7 @@ export class Session extends TypedEmitter<SessionEvents> {
         options.storage ??
         new FileStorage(metainfo, options.dir, {
           partSuffix: this.#o.partSuffix !== false,
+          log: this.log.child({ torrent: key }),
           ...options.storageOptions,
         }),
       hasher: this.hasher,
@@ -529,6 +561,7 @@ export class Session extends TypedEmitter<SessionEvents> {
     });
     const diag = new TorrentDiagnostics(metainfo.announceList);
     diag.attachTorrent(torrent);
+    logTorrent(this.log, torrent);
     const slot: TorrentSlot = { torrent, glue, diag, lastDhtLookupMs: 0 };
     this.#slots.set(key, slot);
     glue.start();
@@ -589,7 +622,7 @@ export class Session extends TypedEmitter<SessionEvents> {
     tiers: readonly (readonly string[])[],
     getStats: () => { uploaded: number; downloaded: number; left: number },
   ): TrackerClient {
-    return new TrackerClient({
+    const client = new TrackerClient({
       infoHash,
       peerId: this.peerId,
       port: this.#port,
@@ -601,6 +634,8 @@ export class Session extends TypedEmitter<SessionEvents> {
       ...(this.#o.trackerRetryMinMs !== undefined ? { retryMinMs: this.#o.trackerRetryMinMs } : {}),
       ...(this.#o.trackerStopTimeoutMs !== undefined ? { stopTimeoutMs: this.#o.trackerStopTimeoutMs } : {}),
     });
+    logTrackerClient(this.log, client, infoHash.toString('hex'));
+    return client;
   }
 
   #dhtLookup(slot: TorrentSlot): void {
@@ -610,7 +645,12 @@ export class Session extends TypedEmitter<SessionEvents> {
     dht
       .lookup(slot.torrent.metainfo.infoHash)
       .then((peers) => slot.torrent.addPeers(peers, 'dht'))
-      .catch(() => undefined);
+      .catch((err: unknown) =>
+        this.log.debug('DHT lookup failed', {
+          torrent: slot.torrent.metainfo.infoHashHex,
+          error: errorText(err),
+        }),
+      );
   }
 
   /**
@@ -645,6 +685,7 @@ export class Session extends TypedEmitter<SessionEvents> {
       trackers: targets.trackers,
       name: magnet.name,
       encryption: this.encryption,
+      log: this.log,
     });
     this.#fetchers.set(hex, fetcher);
     options.onFetcher?.(fetcher);
@@ -673,12 +714,14 @@ export class Session extends TypedEmitter<SessionEvents> {
       this.#dht
         ?.lookup(magnet.infoHash)
         .then((peers) => fetcher.addPeers(peers))
-        .catch(() => undefined);
+        .catch((err: unknown) =>
+          this.log.debug('DHT lookup failed', { torrent: hex, error: errorText(err) }),
+        );
     }, 1000);
     this.#dht
       ?.lookup(magnet.infoHash)
       .then((peers) => fetcher.addPeers(peers))
-      .catch(() => undefined);
+      .catch((err: unknown) => this.log.debug('DHT lookup failed', { torrent: hex, error: errorText(err) }));
     const signal = AbortSignal.any([this.#ac.signal, ...(options.signal ? [options.signal] : [])]);
     let handed: ReleasedConnection[] = [];
     try {
@@ -746,7 +789,9 @@ export class Session extends TypedEmitter<SessionEvents> {
     this.#lastDhtSaveMs = Date.now();
     await new StateStore(this.#o.stateDir)
       .writeAtomic(join(this.#o.stateDir, 'dht.json'), JSON.stringify(dht.exportState()))
-      .catch(() => undefined);
+      .catch((err: unknown) =>
+        this.log.warn('DHT routing table not saved', { dir: this.#o.stateDir, error: errorText(err) }),
+      );
   }
 
   /**
@@ -768,7 +813,9 @@ export class Session extends TypedEmitter<SessionEvents> {
       dht
         .lookup(Buffer.from(hex, 'hex'))
         .then((peers) => f.addPeers(peers))
-        .catch(() => undefined);
+        .catch((err: unknown) =>
+          this.log.debug('DHT lookup failed', { torrent: hex, error: errorText(err) }),
+        );
     }
   }
 
@@ -812,6 +859,12 @@ export class Session extends TypedEmitter<SessionEvents> {
     if (server) await new Promise<void>((resolve) => server.close(() => resolve()));
     await this.hasher.stop();
   }
+}
+
+/** A socket's remote end as `host:port`, for the log. */
+function remoteOf(socket: Socket): string {
+  const host = socket.remoteAddress ?? '?';
+  return `${host.includes(':') ? `[${host}]` : host}:${socket.remotePort ?? '?'}`;
 }
 
 function unmapV4(address: string): string {

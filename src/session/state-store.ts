@@ -15,6 +15,7 @@ import { randomBytes } from 'node:crypto';
 import { lstat, mkdir, open, readdir, readFile, rename, rm, stat } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
+import { errorText, type Logger, silentLogger } from '../util/logger.js';
 
 export function defaultStateDir(): string {
   const xdg = process.env.XDG_STATE_HOME;
@@ -76,9 +77,11 @@ export interface SessionSettings {
 export class StateStore {
   readonly dir: string;
   readonly #torrents: string;
+  readonly #log: Logger;
 
-  constructor(dir: string) {
+  constructor(dir: string, log: Logger = silentLogger) {
     this.dir = dir;
+    this.#log = log;
     this.#torrents = join(dir, 'torrents');
   }
 
@@ -86,6 +89,7 @@ export class StateStore {
     await mkdir(this.#torrents, { recursive: true, mode: 0o700 });
     // Temp files of writes a crash interrupted: the files they were for are intact.
     for (const d of [this.dir, this.#torrents]) {
+      // Just made (mkdir above): a folder that cannot be listed has no temp files we could remove.
       for (const n of await readdir(d).catch(() => [] as string[])) {
         if (/\.[0-9a-f]{8}\.tmp$/.test(n)) await rm(join(d, n), { force: true });
       }
@@ -115,7 +119,10 @@ export class StateStore {
     let text: string;
     try {
       text = await readFile(path, 'utf8');
-    } catch {
+    } catch (err) {
+      // Missing: no such record yet (the caller says what that means); anything else is logged.
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT')
+        this.#log.warn('state file not read', { file: path, error: errorText(err) });
       return undefined;
     }
     return JSON.parse(text) as T; // a SyntaxError tells the caller the file is damaged
@@ -144,7 +151,11 @@ export class StateStore {
 
   /** The info hashes that have a record or a metainfo file. */
   async list(): Promise<string[]> {
-    const names = await readdir(this.#torrents).catch(() => [] as string[]);
+    const names = await readdir(this.#torrents).catch((err: unknown) => {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT')
+        this.#log.error('saved torrents not listed', { dir: this.#torrents, error: errorText(err) });
+      return [] as string[];
+    });
     const out = new Set<string>();
     for (const n of names) {
       const m = /^([0-9a-f]{40})\.(torrent|json)$/.exec(n);
@@ -156,7 +167,11 @@ export class StateStore {
   async loadSettings(): Promise<SessionSettings> {
     try {
       return (await this.readJson<SessionSettings>(join(this.dir, 'session.json'))) ?? {};
-    } catch {
+    } catch (err) {
+      this.#log.warn('damaged session settings ignored (defaults used)', {
+        file: join(this.dir, 'session.json'),
+        error: errorText(err),
+      });
       return {};
     }
   }
@@ -207,7 +222,9 @@ export async function fileFingerprints(
         try {
           const st = await stat(path);
           return { size: st.size, mtimeMs: Math.floor(st.mtimeMs) };
-        } catch {}
+        } catch {
+          // Not there under this name: the other name, or "missing" (size -1) is the answer.
+        }
       }
       return { size: -1, mtimeMs: 0 };
     }),

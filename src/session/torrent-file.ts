@@ -98,7 +98,7 @@ export async function readTorrentBytes(path: string, options: ReadTorrentOptions
     if (length > maxBytes) throw new TorrentFileError(`is more than the ${maxBytes} bytes a torrent may be`);
     return buf.subarray(0, length);
   } finally {
-    await fh.close().catch(() => undefined);
+    await fh.close().catch(() => undefined); // read-only: a failed close loses nothing
   }
 }
 

@@ -81,7 +81,7 @@ export async function listFiles(
       if (e.isDirectory()) await walk(p, [...rel, e.name]);
       else if (e.isFile()) files.push({ path: [...rel, e.name], absolute: p, length: (await stat(p)).size });
       else if (e.isSymbolicLink()) {
-        const t = await stat(p).catch(() => undefined);
+        const t = await stat(p).catch(() => undefined); // a dangling link is no file to share
         if (t?.isFile()) files.push({ path: [...rel, e.name], absolute: p, length: t.size });
       }
     }

@@ -40,6 +40,7 @@ import { type FileHandle, lstat, mkdir, open, realpath, rename, stat } from 'nod
 import { isAbsolute, join, relative, resolve, sep } from 'node:path';
 import type { Metainfo } from '../protocol/metainfo.js';
 import { Bitfield } from '../util/bitfield.js';
+import { errorText, type Logger, silentLogger } from '../util/logger.js';
 import { fromOsError, StorageError, StorageErrorCode } from './errors.js';
 import { type FileSlice, OpenGate, PieceMap, type Storage } from './storage.js';
 
@@ -122,6 +123,8 @@ export interface FileStorageOptions {
    * and a complete `.part` file is renamed.
    */
   partSuffix?: boolean;
+  /** Where failures the storage goes on from are logged (a background sync, a rename). */
+  log?: Logger;
 }
 
 /** What an incomplete file's name ends with while it is incomplete. */
@@ -210,6 +213,8 @@ export class FileStorage implements Storage {
   /** Folders in which we created an entry since the last flush (their own fsync makes it durable). */
   readonly #newEntriesIn = new Set<string>();
 
+  readonly #log: Logger;
+
   constructor(metainfo: FileLayout, downloadDir: string, options: FileStorageOptions = {}) {
     const maxOpen = options.maxOpenFiles ?? 64;
     if (!Number.isInteger(maxOpen) || maxOpen < 1) {
@@ -220,6 +225,7 @@ export class FileStorage implements Storage {
     this.#root = resolve(downloadDir);
     this.#maxOpen = maxOpen;
     this.#onCreate = options.onCreate;
+    this.#log = options.log ?? silentLogger;
     this.#partSuffix = options.partSuffix ?? false;
     const paths = new Set(metainfo.files.map((f) => f.path.join('/')));
     this.#noPartName = Uint8Array.from(metainfo.files, (f) =>
@@ -431,7 +437,13 @@ export class FileStorage implements Storage {
     entry.users++;
     void this.#gate
       .run('writeback', () => fh.datasync())
-      .catch(() => undefined)
+      // flush() syncs again and reports; this only says the early writeback did not happen.
+      .catch((err: unknown) =>
+        this.#log.debug('background sync failed', {
+          file: this.#meta.files[entry.file]?.path.join('/'),
+          error: errorText(err),
+        }),
+      )
       .finally(() => {
         entry.syncing = false;
         this.#release(entry);
@@ -447,7 +459,12 @@ export class FileStorage implements Storage {
       const renamed = this.#gate
         .run('rename', () => this.#serial(s.file, () => this.#completeFile(s.file)))
         // A rename that fails leaves the data under `.part`, where it is found; the next open tries again.
-        .catch(() => undefined);
+        .catch((err: unknown) =>
+          this.#log.warn('complete file not renamed from .part (tried again at the next start)', {
+            file: this.#meta.files[s.file]?.path.join('/'),
+            error: errorText(err),
+          }),
+        );
       this.#renames.add(renamed);
       void renamed.finally(() => this.#renames.delete(renamed));
     }
@@ -470,7 +487,7 @@ export class FileStorage implements Storage {
   #serial<T>(index: number, op: () => Promise<T>): Promise<T> {
     const before = this.#fileLocks.get(index);
     const result = before === undefined ? op() : before.then(op, op);
-    const settled = result.catch(() => undefined);
+    const settled = result.catch(() => undefined); // the error is the caller's (result); the chain goes on
     this.#fileLocks.set(index, settled);
     void settled.then(() => {
       if (this.#fileLocks.get(index) === settled) this.#fileLocks.delete(index);
@@ -592,7 +609,7 @@ export class FileStorage implements Storage {
   }
 
   async #doClose(): Promise<void> {
-    if (this.#opening !== undefined) await this.#opening.catch(() => undefined);
+    if (this.#opening !== undefined) await this.#opening.catch(() => undefined); // its caller saw the error
     await this.#gate.shut();
     const all = [...this.#handles.values()];
     this.#handles.clear();
@@ -974,6 +991,6 @@ async function syncDir(dir: string): Promise<void> {
   } catch {
     // Windows cannot open folders; some file systems refuse fsync on them (EINVAL). Best effort.
   } finally {
-    await fh?.close().catch(() => undefined);
+    await fh?.close().catch(() => undefined); // best effort, as above
   }
 }

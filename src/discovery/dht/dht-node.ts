@@ -27,6 +27,7 @@ import {
   type Want,
 } from '../../protocol/krpc.js';
 import { type Clock, realClock, type TimerHandle } from '../../util/clock.js';
+import { errorText, type Logger, silentLogger } from '../../util/logger.js';
 import { TypedEmitter } from '../../util/typed-events.js';
 import { iterativeLookup, type LookupReply, type LookupResult } from './lookup.js';
 import { PeerStore } from './peer-store.js';
@@ -63,6 +64,8 @@ export const DhtDropReason = {
 export type DhtDropReason = (typeof DhtDropReason)[keyof typeof DhtDropReason];
 
 export interface DhtNodeOptions {
+  /** Where what the node goes on from is logged (an unresolvable bootstrap host). */
+  log?: Logger;
   /** 20 bytes; random when absent (or taken from importState before start). */
   nodeId?: Buffer;
   /** Sends one UDP datagram. May throw (closed socket); the node treats that as no answer. */
@@ -202,8 +205,11 @@ export class DhtNode extends TypedEmitter<DhtNodeEvents> {
   readonly #pinging = new Set<string>();
   readonly #announced = new Map<string, { infoHash: Buffer; port: number | undefined; nextMs: number }>();
 
+  readonly #log: Logger;
+
   constructor(options: DhtNodeOptions) {
     super();
+    this.#log = options.log ?? silentLogger;
     this.#send = options.send;
     const clock = options.clock ?? realClock;
     this.#clock = clock;
@@ -286,8 +292,9 @@ export class DhtNode extends TypedEmitter<DhtNodeEvents> {
       }
       try {
         for (const address of await this.#resolve(b.host)) targets.push({ host: address, port: b.port });
-      } catch {
+      } catch (err) {
         // An unresolvable bootstrap host is skipped; the others may do.
+        this.#log.info('DHT bootstrap host not resolved', { host: b.host, error: errorText(err) });
       }
     }
     const seeds: Contact[] = [];
@@ -508,6 +515,7 @@ export class DhtNode extends TypedEmitter<DhtNodeEvents> {
       this.#send(msg, host, port);
       return true;
     } catch {
+      // A closed socket (the node is stopping): the caller counts the query as unanswered.
       return false;
     }
   }

@@ -5,6 +5,7 @@ import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promis
 import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { dirname, join, relative } from 'node:path';
+import { ApiServer } from '../../../src/api/server.js';
 import { type Metainfo, parseMetainfo } from '../../../src/protocol/metainfo.js';
 import { TorrentManager, type TorrentStatus } from '../../../src/session/manager.js';
 import { Session, type SessionOptions } from '../../../src/session/session.js';
@@ -146,6 +147,40 @@ export async function managerWith(
     manager,
     session,
     stop: async () => {
+      await manager.stop();
+      await session.stop();
+    },
+  };
+}
+
+/**
+ * An API server over a manager over a loopback session, with a state directory under `root`: what
+ * the daemon runs, in this process. `stop` stops the three.
+ */
+export async function apiServerIn(root: string): Promise<{
+  session: Session;
+  manager: TorrentManager;
+  server: ApiServer;
+  port: number;
+  token: string;
+  stop: () => Promise<void>;
+}> {
+  const session = await loopbackSession();
+  const store = new StateStore(join(root, 'state'));
+  const manager = new TorrentManager({ session, store });
+  await manager.load();
+  manager.start();
+  const token = await store.token();
+  const server = new ApiServer({ manager, session, token, defaultDir: root });
+  await server.start();
+  return {
+    session,
+    manager,
+    server,
+    port: server.address!.port,
+    token,
+    stop: async () => {
+      await server.stop();
       await manager.stop();
       await session.stop();
     },

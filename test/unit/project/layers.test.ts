@@ -88,6 +88,45 @@ test('imports point down the layer table only', () => {
   assert.deepEqual(violations, []);
 });
 
+// Inside the API: the control layer, the shared types, the route table, its schemas and the OpenAPI
+// document know no HTTP; only the router (server.ts) and the client speak it.
+const httpFree = ['control.ts', 'types.ts', 'routes.ts', 'schema.ts', 'openapi.ts'];
+const httpModules = /^(node:)?(http|https|http2|net)$|\/server\.js$|\/client\.js$/;
+
+test("the API's control layer, types and route table import no HTTP and not the router", () => {
+  const violations: string[] = [];
+  for (const name of httpFree) {
+    for (const spec of importsOf(join(src, 'api', name)))
+      if (httpModules.test(spec)) violations.push(`src/api/${name} imports ${spec}`);
+  }
+  assert.deepEqual(violations, []);
+});
+
+// The session's parts that decide or keep data stand alone: the queue decision is a pure function
+// (imports nothing); resume data and a torrent's files on disk know neither the manager nor the session.
+test('the queue decision is pure; resume data and data moves do not call up into the manager', () => {
+  assert.deepEqual(importsOf(join(src, 'session', 'queue.ts')), []);
+  const up = /\/(manager|session|metadata-fetcher)\.js$/;
+  const violations = ['resume.ts', 'torrent-data.ts'].flatMap((name) =>
+    importsOf(join(src, 'session', name))
+      .filter((spec) => up.test(spec))
+      .map((spec) => `src/session/${name} imports ${spec}`),
+  );
+  assert.deepEqual(violations, []);
+});
+
+// The log is passed in: no module keeps one of its own, and only the CLI writes to stderr for it.
+test('no module makes a logger that writes on its own (the log is passed down)', () => {
+  const offenders = walk(src).filter((f) => {
+    const t = readFileSync(f, 'utf8');
+    return /^[^*/\n]*\bnew Logger\(/m.test(t) && !/src[/\\](cli|util)[/\\]/.test(f);
+  });
+  assert.deepEqual(
+    offenders.map((f) => relative(root, f)),
+    [],
+  );
+});
+
 test('the layer check itself catches a violation', () => {
   // guards against a regex that silently matches nothing
   const sample = `import { x } from '../session/session.js';\nexport { y } from './y.js';`;

@@ -1,0 +1,443 @@
+// The control API's route table: every route with its method, path, what it takes and what it
+// answers, and the schemas of the bodies. One source: the router (server.ts) dispatches by it, the
+// OpenAPI document (openapi.ts) is generated from it, and the contract test checks every route's
+// real replies against the schemas declared here. Data only: no handlers, no I/O.
+
+import { ref, type Schema } from './schema.js';
+
+/** One torrent as lists show it (`peers`: how many are connected). */
+const TORRENT = {
+  type: 'object',
+  properties: {
+    infoHash: { type: 'string' },
+    name: { type: 'string' },
+    status: {
+      type: 'string',
+      enum: [
+        'fetching-metadata',
+        'queued',
+        'checking',
+        'downloading',
+        'seeding',
+        'paused',
+        'finished',
+        'error',
+      ],
+    },
+    error: { type: 'string', nullable: true },
+    dir: { type: 'string' },
+    totalLength: { type: 'integer', nullable: true },
+    verifiedBytes: { type: 'integer' },
+    leftBytes: { type: 'integer', nullable: true },
+    percent: { type: 'number' },
+    downloadRate: { type: 'integer' },
+    uploadRate: { type: 'integer' },
+    peers: { type: 'integer' },
+    uploadedBytes: { type: 'integer' },
+    downloadedBytes: { type: 'integer' },
+    ratio: { type: 'number' },
+    addedAtMs: { type: 'integer' },
+    etaSec: {
+      type: 'integer',
+      nullable: true,
+      description: 'seconds to completion at the current rate',
+    },
+    warnings: {
+      type: 'array',
+      items: { type: 'string' },
+      description:
+        'why it may stall now: tracker errors, no peers known, refused peers, peers closing after the handshake',
+    },
+  },
+} as const satisfies Schema;
+
+/** The details of one torrent say more than its row: `peers` is the list, not the count. */
+const { peers: _peerCount, ...TORRENT_BUT_PEERS } = TORRENT.properties;
+
+/** The schemas that request and reply bodies refer to (OpenAPI `components.schemas`). */
+export const SCHEMAS = {
+  Error: {
+    type: 'object',
+    required: ['error'],
+    properties: {
+      error: {
+        type: 'object',
+        required: ['code', 'message'],
+        properties: { code: { type: 'string' }, message: { type: 'string' } },
+      },
+    },
+  },
+  Torrent: TORRENT,
+  TorrentList: {
+    type: 'object',
+    required: ['torrents'],
+    properties: { torrents: { type: 'array', items: ref('Torrent') } },
+  },
+  TorrentDetail: {
+    description: 'a Torrent with its files, peers, pieces, limits, trackers and web seeds',
+    allOf: [
+      {
+        type: 'object',
+        required: [
+          'infoHash',
+          'name',
+          'status',
+          'files',
+          'peers',
+          'trackers',
+          'webSeeds',
+          'limits',
+          'magnet',
+        ],
+        properties: {
+          ...TORRENT_BUT_PEERS,
+          pieceLength: { type: 'integer', nullable: true },
+          pieceCount: { type: 'integer', nullable: true },
+          pieces: {
+            type: 'string',
+            format: 'byte',
+            nullable: true,
+            description: 'base64 of the bitfield of verified pieces',
+          },
+          private: { type: 'boolean' },
+          comment: { type: 'string', nullable: true },
+          magnet: { type: 'string' },
+          files: {
+            type: 'array',
+            items: {
+              type: 'object',
+              required: ['index', 'path', 'length', 'priority', 'verifiedBytes'],
+              properties: {
+                index: { type: 'integer' },
+                path: { type: 'string' },
+                length: { type: 'integer' },
+                padding: { type: 'boolean' },
+                priority: { type: 'integer', minimum: 0, maximum: 7 },
+                verifiedBytes: { type: 'integer' },
+              },
+            },
+          },
+          peers: { type: 'array', items: { type: 'object' } },
+          encryptionHints: { type: 'array', items: { type: 'string' } },
+          webSeeds: {
+            type: 'array',
+            items: {
+              type: 'object',
+              required: ['url', 'state'],
+              properties: {
+                url: { type: 'string' },
+                state: { type: 'string', enum: ['active', 'idle', 'backoff', 'banned'] },
+                reason: { type: 'string', nullable: true },
+                retryAtMs: { type: 'integer', nullable: true },
+                downloadedBytes: { type: 'integer' },
+                downloadRate: { type: 'number' },
+                failures: { type: 'integer' },
+              },
+            },
+          },
+          trackers: {
+            type: 'array',
+            items: {
+              type: 'object',
+              required: ['url', 'status'],
+              properties: {
+                url: { type: 'string' },
+                tier: { type: 'integer' },
+                status: { type: 'string', enum: ['not-contacted', 'working', 'error'] },
+              },
+            },
+          },
+          limits: {
+            type: 'object',
+            required: ['uploadLimitBytesPerSec', 'downloadLimitBytesPerSec', 'seedRatio', 'seedTimeSec'],
+            properties: {
+              uploadLimitBytesPerSec: { type: 'integer' },
+              downloadLimitBytesPerSec: { type: 'integer' },
+              seedRatio: { type: 'number', nullable: true },
+              seedTimeSec: { type: 'number', nullable: true },
+            },
+          },
+        },
+      },
+    ],
+  },
+  SessionStats: {
+    type: 'object',
+    required: ['port', 'torrents', 'limits'],
+    properties: {
+      port: { type: 'integer' },
+      peerId: { type: 'string' },
+      encryption: { type: 'string', enum: ['prefer', 'require', 'off'] },
+      torrents: { type: 'integer' },
+      downloading: { type: 'integer' },
+      seeding: { type: 'integer' },
+      paused: { type: 'integer' },
+      queued: { type: 'integer' },
+      downloadRate: { type: 'number' },
+      uploadRate: { type: 'number' },
+      downloadedBytes: { type: 'integer' },
+      uploadedBytes: { type: 'integer' },
+      peers: { type: 'integer' },
+      dhtNodes: { type: 'integer' },
+      limits: {
+        type: 'object',
+        required: [
+          'uploadLimitBytesPerSec',
+          'downloadLimitBytesPerSec',
+          'maxActiveDownloads',
+          'maxActiveSeeds',
+          'maxConnections',
+        ],
+        properties: {
+          uploadLimitBytesPerSec: { type: 'integer' },
+          downloadLimitBytesPerSec: { type: 'integer' },
+          maxActiveDownloads: { type: 'integer' },
+          maxActiveSeeds: { type: 'integer' },
+          maxConnections: { type: 'integer' },
+        },
+      },
+    },
+  },
+  AddReply: {
+    type: 'object',
+    required: ['infoHash', 'torrent'],
+    properties: { infoHash: { type: 'string', pattern: '^[0-9a-f]{40}$' }, torrent: ref('Torrent') },
+  },
+  RemoveReply: {
+    type: 'object',
+    required: ['removed', 'deletedData', 'deleted', 'kept'],
+    properties: {
+      removed: { type: 'string' },
+      deletedData: { type: 'boolean' },
+      deleted: { type: 'array', items: { type: 'string' } },
+      kept: {
+        type: 'array',
+        items: {
+          type: 'object',
+          required: ['path', 'reason'],
+          properties: { path: { type: 'string' }, reason: { type: 'string' } },
+        },
+      },
+    },
+  },
+  StreamUrl: {
+    type: 'object',
+    required: ['url', 'path'],
+    properties: { url: { type: 'string' }, path: { type: 'string' } },
+  },
+  AddRequest: {
+    type: 'object',
+    description:
+      'One of torrent (base64 of the .torrent bytes), magnet, or path (a .torrent on the daemon host).',
+    properties: {
+      torrent: { type: 'string', format: 'byte' },
+      magnet: { type: 'string' },
+      path: {
+        type: 'string',
+        description: 'a regular file of at most 128 MiB (a FIFO or a device is refused)',
+      },
+      dir: {
+        type: 'string',
+        description:
+          "absolute; inside the daemon's default download folder or a folder it was started with --allow-dir (else 400)",
+      },
+      paused: { type: 'boolean' },
+      sequential: { type: 'boolean', description: 'download pieces in order' },
+      peers: { type: 'array', items: { type: 'string', description: 'HOST:PORT' } },
+      priorities: { type: 'array', items: { type: 'integer', minimum: 0, maximum: 7 } },
+      uploadLimitBytesPerSec: { type: 'integer' },
+      downloadLimitBytesPerSec: { type: 'integer' },
+      seedRatio: { type: 'number' },
+      seedTimeSec: { type: 'number' },
+    },
+  },
+} as const satisfies Record<string, Schema>;
+
+/** How a route is authorised: the token header, nothing (public), or the token or a signed URL. */
+export type RouteAuth = 'token' | 'none' | 'token-or-signature';
+
+export interface RouteSpec {
+  readonly method: 'GET' | 'POST' | 'PUT' | 'DELETE';
+  /** Under the API's root; `{hash}` (an info hash) and `{index}` (a file index) are parameters. */
+  readonly path: string;
+  readonly summary: string;
+  readonly auth: RouteAuth;
+  readonly query?: readonly {
+    readonly name: string;
+    readonly schema: Schema;
+    readonly description?: string;
+  }[];
+  /** The JSON request body. */
+  readonly body?: Schema;
+  /** The success reply: its status and, for JSON, its schema; `stream` for bytes or events. */
+  readonly ok: {
+    readonly status: number;
+    readonly description: string;
+    readonly schema?: Schema;
+    readonly stream?: string;
+  };
+  /** Error replies beyond the common ones (400, 401, 403, 404). */
+  readonly errors?: Readonly<Record<string, string>>;
+}
+
+/** The patterns of the path parameters (a bad info hash is a 400, checked by the router). */
+export const PATH_PARAMS: Readonly<Record<string, { pattern: string; schema: Schema }>> = {
+  hash: { pattern: '[^/]+', schema: { type: 'string', pattern: '^[0-9a-f]{40}$' } },
+  index: { pattern: '\\d{1,9}', schema: { type: 'integer', minimum: 0 } },
+};
+
+/** A request body: an object with these (optional) properties. */
+const object = (properties: Record<string, Schema>): Schema => ({ type: 'object', properties });
+
+const limitsBody: Schema = object({
+  uploadLimitBytesPerSec: { type: 'integer' },
+  downloadLimitBytesPerSec: { type: 'integer' },
+  seedRatio: { type: 'number', nullable: true },
+  seedTimeSec: { type: 'number', nullable: true },
+});
+
+export const API_ROOT = '/api/v1';
+
+/** `POST /torrents/{hash}/VERB`: an action on one torrent, answered with its row. */
+const action = <V extends string>(verb: V, summary: string) =>
+  ({
+    method: 'POST',
+    path: `/torrents/{hash}/${verb}`,
+    summary,
+    auth: 'token',
+    ok: { status: 200, description: 'Torrent', schema: ref('Torrent') },
+  }) as const;
+
+export const ROUTES = [
+  {
+    method: 'GET',
+    path: '/openapi.json',
+    summary: 'this description',
+    auth: 'none',
+    ok: { status: 200, description: 'OpenAPI 3', schema: { type: 'object' } },
+  },
+  {
+    method: 'GET',
+    path: '/session',
+    summary: 'session statistics and limits',
+    auth: 'token',
+    ok: { status: 200, description: 'stats', schema: ref('SessionStats') },
+  },
+  {
+    method: 'PUT',
+    path: '/session/limits',
+    summary: 'set session-wide limits',
+    auth: 'token',
+    body: object({
+      uploadLimitBytesPerSec: { type: 'integer' },
+      downloadLimitBytesPerSec: { type: 'integer' },
+      maxActiveDownloads: { type: 'integer' },
+      maxActiveSeeds: { type: 'integer' },
+      maxConnections: { type: 'integer' },
+    }),
+    ok: { status: 200, description: 'stats', schema: ref('SessionStats') },
+  },
+  {
+    method: 'GET',
+    path: '/events',
+    summary: 'Server-Sent Events: hello, added, removed, status, complete, error, progress (every second)',
+    auth: 'token',
+    ok: { status: 200, description: 'text/event-stream', stream: 'text/event-stream' },
+  },
+  {
+    method: 'GET',
+    path: '/torrents',
+    summary: 'list torrents',
+    auth: 'token',
+    ok: { status: 200, description: '{ torrents: Torrent[] }', schema: ref('TorrentList') },
+  },
+  {
+    method: 'POST',
+    path: '/torrents',
+    summary: 'add a torrent (bytes, magnet or path)',
+    auth: 'token',
+    body: ref('AddRequest'),
+    ok: { status: 201, description: '{ infoHash, torrent }', schema: ref('AddReply') },
+    errors: { '409': 'the torrent is already there (the error names its folder)' },
+  },
+  {
+    method: 'GET',
+    path: '/torrents/{hash}',
+    summary:
+      'one torrent: files, peers, pieces, limits, warnings, trackers (each: url, tier, status not-contacted|working|error, lastAnnounceAtMs, lastResult, lastError, nextAnnounceAtMs, peers, seeders, leechers) and webSeeds (each: url, state active|idle|backoff|banned, reason, retryAtMs, downloadedBytes, downloadRate, failures)',
+    auth: 'token',
+    ok: { status: 200, description: 'details', schema: ref('TorrentDetail') },
+  },
+  {
+    method: 'DELETE',
+    path: '/torrents/{hash}',
+    summary:
+      'remove; ?deleteData=1 also deletes the files and folders this torrent created (never a file that was there before it, never through a symlink); the reply lists `deleted` and `kept` ({ path, reason })',
+    auth: 'token',
+    query: [{ name: 'deleteData', schema: { type: 'string', enum: ['0', '1'] } }],
+    ok: { status: 200, description: 'removed', schema: ref('RemoveReply') },
+  },
+  action('pause', 'pause'),
+  action('resume', 'resume'),
+  action('recheck', 'check the data again'),
+  action('reannounce', 'announce to the trackers (and the DHT) now'),
+  {
+    method: 'POST',
+    path: '/torrents/{hash}/move',
+    summary:
+      "move the torrent's files to another folder (rename, or copy and delete across file systems; rolled back on failure); it goes on from there",
+    auth: 'token',
+    body: object({ dir: { type: 'string', description: 'absolute folder path' } }),
+    ok: { status: 200, description: 'Torrent', schema: ref('Torrent') },
+  },
+  {
+    method: 'PUT',
+    path: '/torrents/{hash}/priorities',
+    summary:
+      'file priorities: 0 skip, 1 low, 4 normal, 7 high; either one per file, by index ({ priorities }), or one for some files ({ files: [indexes], priority })',
+    auth: 'token',
+    body: object({
+      priorities: { type: 'array', items: { type: 'integer' } },
+      files: { type: 'array', items: { type: 'integer' } },
+      priority: { type: 'integer' },
+    }),
+    ok: { status: 200, description: 'details', schema: ref('TorrentDetail') },
+  },
+  {
+    method: 'GET',
+    path: '/torrents/{hash}/files/{index}/stream-url',
+    summary: "a URL that plays the file without the token header (signed with the daemon's token)",
+    auth: 'token',
+    ok: { status: 200, description: 'the URL and the file path', schema: ref('StreamUrl') },
+  },
+  {
+    method: 'GET',
+    path: '/torrents/{hash}/files/{index}/stream',
+    summary:
+      'the file, while it downloads, with Range (206, 416); `sig` from stream-url replaces the token; 403 for a wrong signature; HEAD too',
+    auth: 'token-or-signature',
+    query: [{ name: 'sig', schema: { type: 'string' } }],
+    ok: { status: 200, description: 'the bytes', stream: 'application/octet-stream' },
+    errors: { '206': 'a range of the bytes', '409': 'the torrent is not active (paused or queued)' },
+  },
+  {
+    method: 'PUT',
+    path: '/torrents/{hash}/limits',
+    summary: 'per-torrent rate limits and seeding goals',
+    auth: 'token',
+    body: limitsBody,
+    ok: { status: 200, description: 'details', schema: ref('TorrentDetail') },
+  },
+] as const satisfies readonly RouteSpec[];
+
+type Route = (typeof ROUTES)[number];
+/** A route's key: `METHOD /path`, as the router's handler table names it. */
+export type RouteKey = Route extends infer R
+  ? R extends { method: infer M extends string; path: infer P extends string }
+    ? `${M} ${P}`
+    : never
+  : never;
+
+export function routeKey(r: RouteSpec): string {
+  return `${r.method} ${r.path}`;
+}
