@@ -581,6 +581,7 @@ export class ApiServer {
       uploadedBytes: sum('uploadedBytes'),
       peers: sum('peers'),
       dhtNodes: s.dht?.nodeCount ?? 0,
+      portMapping: s.portMapping ?? null,
       limits: {
         uploadLimitBytesPerSec: s.uploadLimit.rateBytesPerSec,
         downloadLimitBytesPerSec: s.downloadLimit.rateBytesPerSec,
@@ -636,6 +637,8 @@ export class ApiServer {
         })),
       // Each tracker with its last result or error and the next announce (not running: not contacted).
       trackers: this.#o.session.diagnosticsOf(hex)?.trackers() ?? notContacted(meta?.announceList ?? []),
+      // The session's: whether the router forwards our port (UPnP, NAT-PMP/PCP), or why not.
+      portMapping: this.#o.session.portMapping ?? null,
       limits: {
         uploadLimitBytesPerSec: record?.uploadLimitBytesPerSec ?? 0,
         downloadLimitBytesPerSec: record?.downloadLimitBytesPerSec ?? 0,

@@ -31,7 +31,6 @@ export async function runShare(argv: string[]): Promise<number> {
   const path = resolve(positionals[0]!);
   const net = readNetOptions('share', values);
   const bindHost = net.bind && net.bind !== '0.0.0.0' && net.bind !== '::' ? net.bind : undefined;
-  const host = values['announce-host'] ?? bindHost ?? lanAddress() ?? '127.0.0.1';
   const force = values.force === true;
   // Refused before the session starts and the hashing runs; checked again when it is written.
   // The default name is createTorrent's: the input's base name.
@@ -39,9 +38,15 @@ export async function runShare(argv: string[]): Promise<number> {
   await refuseExisting('share', out, force);
   const session = await startSession(net);
   try {
+    // Behind a router that forwards our port (UPnP, NAT-PMP/PCP), the link names its external
+    // address: the first attempt is waited for (a few seconds at most) unless --announce-host says.
+    const given = values['announce-host'];
+    const mapped = given === undefined ? await session.portMappingReady() : undefined;
+    const host = given ?? mapped?.externalIp ?? bindHost ?? lanAddress() ?? '127.0.0.1';
+    const port = given === undefined && mapped ? mapped.externalPort : session.port;
     const hostPart = isIP(host) === 6 ? `[${host}]` : host;
     const created = await createTorrent(path, {
-      announce: [[`http://${hostPart}:${session.port}/announce`]],
+      announce: [[`http://${hostPart}:${port}/announce`]],
       createdBy: `bitswarm/${VERSION}`,
       ...(values.private ? { private: true } : {}),
     });
@@ -51,7 +56,7 @@ export async function runShare(argv: string[]): Promise<number> {
       infoHash: m.infoHash,
       name: m.name,
       trackers: m.announceList.flat(),
-      peers: [formatAddress({ host, port: session.port })],
+      peers: [formatAddress({ host, port })],
     });
     if (values.json) {
       process.stdout.write(

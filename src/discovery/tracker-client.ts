@@ -64,6 +64,8 @@ export interface TrackerClientOptions {
   peerId: Uint8Array;
   /** Our listening port, announced to the trackers. */
   port: number;
+  /** The port to announce when it may change (a router's mapping); default `port`. */
+  announcePort?: () => number;
   /** Announce URLs by tier (BEP 12); a single `announce` is one tier of one. */
   tiers: readonly (readonly string[])[];
   getStats: () => TransferStats;
@@ -376,7 +378,7 @@ export class TrackerClient extends TypedEmitter<TrackerClientEvents> {
     const query = buildAnnounceQuery({
       infoHash: this.#o.infoHash,
       peerId: this.#o.peerId,
-      port: this.#o.port,
+      port: this.#o.announcePort?.() ?? this.#o.port,
       uploaded: stats.uploaded,
       downloaded: stats.downloaded,
       left: stats.left,
@@ -506,7 +508,7 @@ export class TrackerClient extends TypedEmitter<TrackerClientEvents> {
           event,
           key: this.#udpKey,
           numwant,
-          port: this.#o.port,
+          port: this.#o.announcePort?.() ?? this.#o.port,
         }),
         tid,
         peerBytes,

@@ -15,6 +15,12 @@ import { join } from 'node:path';
 import { DhtNode } from '../discovery/dht/dht-node.js';
 import { serveHttpConnection } from '../discovery/http-tracker-conn.js';
 import { LsdNode } from '../discovery/lsd.js';
+import {
+  PortMapper,
+  type PortMapperOptions,
+  type PortMapping,
+  type PortMapStatus,
+} from '../discovery/port-mapper.js';
 import { TrackerClient } from '../discovery/tracker-client.js';
 import { TrackerServer } from '../discovery/tracker-server.js';
 import { makePeerId } from '../peer/connection.js';
@@ -97,6 +103,14 @@ export interface SessionOptions {
   webSeeds?: boolean;
   /** Web seed connections, timeouts and backoff (for tests and tuning). */
   webSeed?: Omit<WebSeedOptions, 'localAddress'> & WebSeedTuning;
+  /**
+   * Ask the router to forward our port with UPnP IGD / with PCP or NAT-PMP (default on; always off
+   * when bound to loopback: tests and the demo never talk to a real router).
+   */
+  upnp?: boolean;
+  natpmp?: boolean;
+  /** Port mapping details (a gateway address, timeouts; for tests). */
+  portMapper?: Omit<PortMapperOptions, 'internalPort' | 'upnp' | 'natpmp' | 'bindAddress'>;
 }
 
 export interface AddOptions {
@@ -124,6 +138,10 @@ export interface SessionEvents extends Record<string, unknown[]> {
   'magnet:refused': [infoHashHex: string, why: string];
   /** A discovery method that could not start (LSD without a multicast route, say); the others run. */
   'discovery:failed': [method: string, message: string];
+  /** The router forwards our port: the external address is what we advertise from now on. */
+  'portmap:mapped': [PortMapping];
+  /** A port mapping method failed (a warning: the session runs on, reachable or not). */
+  'portmap:failed': [method: string, message: string];
 }
 
 export class SessionError extends Error {
@@ -164,6 +182,7 @@ export class Session extends TypedEmitter<SessionEvents> {
   #udp: UdpSocket | undefined;
   #dht: DhtNode | undefined;
   #lsd: LsdNode | undefined;
+  #portMapper: PortMapper | undefined;
   #timer: NodeJS.Timeout | undefined;
   /** Set once the DHT's routing table has nodes: what was announced before is announced again. */
   #dhtJoined = false;
@@ -259,6 +278,7 @@ export class Session extends TypedEmitter<SessionEvents> {
     });
     await this.#startDht();
     await this.#startLsd();
+    this.#startPortMapper();
     this.#timer = setInterval(() => this.#tick(), TICK_MS);
   }
 
@@ -376,6 +396,66 @@ export class Session extends TypedEmitter<SessionEvents> {
     });
     if (ok) this.#lsd = lsd;
   }
+
+  #startPortMapper(): void {
+    const bind = this.#o.bind;
+    const upnp = this.#o.upnp !== false;
+    const natpmp = this.#o.natpmp !== false;
+    // Never from a loopback-bound session (tests, the demo, benches), nor over IPv6 alone.
+    if ((!upnp && !natpmp) || isLoopback(bind) || (bind !== undefined && isIP(bind) === 6 && bind !== '::'))
+      return;
+    const mapper = new PortMapper({
+      ...this.#o.portMapper,
+      internalPort: this.#port,
+      udp: this.#udp !== undefined,
+      upnp,
+      natpmp,
+      ...(this.#localAddress() ? { bindAddress: this.#localAddress()! } : {}),
+    });
+    mapper.on('portmap:mapped', (m) => {
+      const before = this.#advertisedPort;
+      this.#advertisedPort = m.externalPort;
+      this.emit('portmap:mapped', m);
+      // Announced to the DHT with the internal port before: again with the external one.
+      if (this.#dht && before !== m.externalPort) {
+        for (const slot of this.#slots.values())
+          if (!slot.torrent.metainfo.private)
+            this.#dht.announce(slot.torrent.metainfo.infoHash, m.externalPort);
+      }
+    });
+    mapper.on('portmap:failed', (method, message) => {
+      const line = `${method === 'upnp' ? 'UPnP' : 'NAT-PMP/PCP'} port mapping: ${message}`;
+      this.warnings.push(line);
+      this.emit('portmap:failed', method, line);
+    });
+    mapper.on('portmap:removed', () => {
+      this.#advertisedPort = undefined;
+    });
+    this.#portMapper = mapper;
+    mapper.start();
+  }
+
+  /** The router's port mapping: what happened (undefined when mapping is off or bound to loopback). */
+  get portMapping(): PortMapStatus | undefined {
+    return this.#portMapper?.status;
+  }
+
+  /** Resolves once the first port mapping attempt is over (at once when there is none). */
+  async portMappingReady(): Promise<PortMapping | undefined> {
+    return this.#portMapper?.ready();
+  }
+
+  /**
+   * Where others reach this session: the router's external address and port once mapped, else the
+   * listening port (and no host: the caller's own idea of our address stands).
+   */
+  get advertisedAddress(): { host?: string; port: number } {
+    const m = this.#portMapper?.mapping;
+    return m ? { host: m.externalIp, port: m.externalPort } : { port: this.#port };
+  }
+
+  /** The port we announce (DHT, trackers): the external one when the router maps it. */
+  #advertisedPort: number | undefined;
 
   #onConnection(socket: Socket): void {
     if (this.#stopped) {
@@ -579,7 +659,7 @@ export class Session extends TypedEmitter<SessionEvents> {
     // Our own tracker knows us as a peer of this torrent, so announcers find us at once.
     if (!m.private) this.#lsd?.add(m.infoHash);
     if (this.#dht && !m.private) {
-      this.#dht.announce(m.infoHash, this.#port);
+      this.#dht.announce(m.infoHash, this.#advertisedPort ?? this.#port);
       if (!torrent.complete) this.#dhtLookup(slot);
     }
   }
@@ -593,6 +673,7 @@ export class Session extends TypedEmitter<SessionEvents> {
       infoHash,
       peerId: this.peerId,
       port: this.#port,
+      announcePort: () => this.#advertisedPort ?? this.#port,
       tiers,
       getStats,
       signal: this.#ac.signal,
@@ -761,7 +842,7 @@ export class Session extends TypedEmitter<SessionEvents> {
     for (const slot of this.#slots.values()) {
       const m = slot.torrent.metainfo;
       if (m.private) continue;
-      dht.announce(m.infoHash, this.#port);
+      dht.announce(m.infoHash, this.#advertisedPort ?? this.#port);
       slot.lastDhtLookupMs = now;
     }
     for (const [hex, f] of this.#fetchers) {
@@ -780,6 +861,10 @@ export class Session extends TypedEmitter<SessionEvents> {
       const t = slot.torrent;
       slot.diag.check(t, now);
       // Tell our tracker about the peers we are connected to: an announce then returns the whole swarm.
+      // Behind a mapped router, this session itself is listed at its external address.
+      const own = this.#portMapper?.mapping;
+      if (this.tracker && own && !t.metainfo.private)
+        this.tracker.addKnownPeer(hex, { host: own.externalIp, port: own.externalPort, seed: t.complete });
       if (this.tracker) {
         for (const p of t.peerList()) {
           if (p.listenPort)
@@ -798,7 +883,8 @@ export class Session extends TypedEmitter<SessionEvents> {
     this.#ac.abort();
     for (const f of this.#fetchers.values()) f.stop();
     this.#fetchers.clear();
-    await Promise.all([...this.#slots.values()].map((s) => this.#stopSlot(s)));
+    // The router's mapping is removed (bounded) while the torrents stop.
+    await Promise.all([...[...this.#slots.values()].map((s) => this.#stopSlot(s)), this.#portMapper?.stop()]);
     this.#slots.clear();
     await this.#saveDht();
     this.#dht?.stop();
