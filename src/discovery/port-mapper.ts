@@ -90,6 +90,8 @@ export interface PortMapperOptions {
   udp?: boolean;
   upnp?: boolean;
   natpmp?: boolean;
+  /** Try PCP before NAT-PMP (default true; false: NAT-PMP alone, for tests of it). */
+  pcp?: boolean;
   /** A specific local address the session is bound to (not a wildcard). */
   bindAddress?: string;
   /** The NAT-PMP/PCP gateway; default the default route's gateway (/proc/net/route). */
@@ -301,6 +303,7 @@ export class PortMapper extends TypedEmitter<PortMapperEvents> {
       // PCP first (RFC 6887 §9): a gateway that only speaks NAT-PMP answers in version 0.
       let pcpFailure: string | undefined;
       try {
+        if (this.#o.pcp === false) throw new PcpVersionError('PCP is off');
         const tcp = await this.#pcpMap(ask, localIp, 'TCP', internal, wanted, leaseSec);
         let udp = false;
         if (this.#o.udp !== false) {
