@@ -6,7 +6,7 @@
 // stops, the mapping is gone from the router (its nft chain, and GetSpecificPortMappingEntry).
 // NAT-PMP itself (PCP off) is checked against the same router: map, then removal.
 import assert from 'node:assert/strict';
-import type { ChildProcess } from 'node:child_process';
+import { type ChildProcess, spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -26,9 +26,18 @@ import { netnsSkip } from './netns.js';
 
 const PORT_MAPPER = new URL('../../src/discovery/port-mapper.js', import.meta.url).href;
 
-const skip = existsSync(MINIUPNPD)
-  ? await netnsSkip()
-  : `${MINIUPNPD} is not installed (apt-get install miniupnpd iptables nftables)`;
+/** The router's rules are nftables ones: miniupnpd must be the nftables build (Debian's miniupnpd-nftables). */
+function miniupnpdSkip(): string | false {
+  if (!existsSync(MINIUPNPD))
+    return `${MINIUPNPD} is not installed (apt-get install miniupnpd-nftables nftables)`;
+  const v = spawnSync(MINIUPNPD, ['--version'], { encoding: 'utf8' });
+  const text = `${v.stdout}${v.stderr}`;
+  return text.includes('nftables')
+    ? false
+    : `${MINIUPNPD} is not the nftables build: ${text.trim().split('\n').join(' ')}`;
+}
+
+const skip = miniupnpdSkip() || (await netnsSkip());
 
 let router: NatRouter | undefined;
 let root: string;
