@@ -119,10 +119,13 @@ function stripComments(xml: string): string {
 
 /**
  * The text content of the first element named `name` (any namespace prefix) in `xml`, or undefined.
- * Only for leaf elements: the text stops at the next `<`.
+ * Only leaf elements count: text followed at once by the element's end tag.
  */
 export function firstElementText(xml: string, name: string): string | undefined {
-  const re = new RegExp(`<(?:[A-Za-z_][\\w.-]*:)?${name}(?:\\s[^<>]*)?>([^<]*)<`, '');
+  const re = new RegExp(
+    `<(?:[A-Za-z_][\\w.-]*:)?${name}(?:\\s[^<>]*)?>([^<]*)</(?:[A-Za-z_][\\w.-]*:)?${name}\\s*>`,
+    '',
+  );
   const m = re.exec(xml);
   return m ? decodeXmlText(m[1]!).trim() : undefined;
 }
