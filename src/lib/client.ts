@@ -282,10 +282,14 @@ export class Client extends EventEmitter<ClientEventMap> {
       manager,
       infoHash: hex,
       ...(magnet ? { magnet } : {}),
-      selfAddress: () =>
-        bind && bind !== '0.0.0.0' && bind !== '::'
+      // The router's external address once it forwards our port, else the bound address.
+      selfAddress: () => {
+        const mapped = session.advertisedAddress;
+        if (mapped.host !== undefined) return formatAddress({ host: mapped.host, port: mapped.port });
+        return bind && bind !== '0.0.0.0' && bind !== '::'
           ? formatAddress({ host: bind, port: session.port })
-          : undefined,
+          : undefined;
+      },
       remove: (options) => this.remove(hex, options),
     };
     let hooks: TorrentHooks | undefined;
