@@ -42,11 +42,15 @@ export async function runShare(argv: string[]): Promise<number> {
     // address: the first attempt is waited for (a few seconds at most) unless --announce-host says.
     const given = values['announce-host'];
     const mapped = given === undefined ? await session.portMappingReady() : undefined;
-    const host = given ?? mapped?.externalIp ?? bindHost ?? lanAddress() ?? '127.0.0.1';
+    const lanHost = bindHost ?? lanAddress() ?? '127.0.0.1';
+    const host = given ?? mapped?.externalIp ?? lanHost;
     const port = given === undefined && mapped ? mapped.externalPort : session.port;
-    const hostPart = isIP(host) === 6 ? `[${host}]` : host;
+    const url = (h: string, p: number): string => `http://${isIP(h) === 6 ? `[${h}]` : h}:${p}/announce`;
+    // Mapped: the LAN address is a second tier and a second peer, for hosts of the same LAN whose
+    // router does not loop its external address back (and for this very peer's own announces).
+    const lanToo = mapped !== undefined && given === undefined && lanHost !== host;
     const created = await createTorrent(path, {
-      announce: [[`http://${hostPart}:${port}/announce`]],
+      announce: [[url(host, port)], ...(lanToo ? [[url(lanHost, session.port)]] : [])],
       createdBy: `bitswarm/${VERSION}`,
       ...(values.private ? { private: true } : {}),
     });
@@ -56,7 +60,10 @@ export async function runShare(argv: string[]): Promise<number> {
       infoHash: m.infoHash,
       name: m.name,
       trackers: m.announceList.flat(),
-      peers: [formatAddress({ host, port })],
+      peers: [
+        formatAddress({ host, port }),
+        ...(lanToo ? [formatAddress({ host: lanHost, port: session.port })] : []),
+      ],
     });
     if (values.json) {
       process.stdout.write(
