@@ -7,6 +7,7 @@
 // Discovery feeds peer addresses into the torrents: tracker clients, our own tracker's announces,
 // PEX (extension-glue.ts), LSD and the DHT.
 
+import { randomBytes } from 'node:crypto';
 import { createSocket, type Socket as UdpSocket } from 'node:dgram';
 import { setMaxListeners } from 'node:events';
 import { readFile } from 'node:fs/promises';
@@ -33,6 +34,7 @@ import {
 } from '../peer/encryption.js';
 import { readHandshake } from '../peer/handshake.js';
 import { type PeerAddress, parseAddress } from '../protocol/address.js';
+import { bep42NodeId, isBep42NodeId } from '../protocol/bep42.js';
 import type { Magnet } from '../protocol/magnet.js';
 import type { Metainfo } from '../protocol/metainfo.js';
 import { req2Hash, streamKind } from '../protocol/mse.js';
@@ -276,9 +278,10 @@ export class Session extends TypedEmitter<SessionEvents> {
       if (slot && !(p.seed && slot.torrent.complete)) slot.torrent.addPeers([{ host: p.host, port: p.port }]);
       this.#fetchers.get(hex)?.addPeers([{ host: p.host, port: p.port }]);
     });
+    // The router is asked first: the DHT waits for its answer to take a BEP 42 id for the external address.
+    this.#startPortMapper();
     await this.#startDht();
     await this.#startLsd();
-    this.#startPortMapper();
     this.#timer = setInterval(() => this.#tick(), TICK_MS);
   }
 
@@ -370,8 +373,21 @@ export class Session extends TypedEmitter<SessionEvents> {
     });
     dht.on('node:added', () => this.#onDhtJoined(dht));
     this.#dht = dht;
-    // Bootstrapping runs in the background: a session is usable before the DHT has converged.
-    dht.start().catch(() => undefined);
+    // Bootstrapping runs in the background: a session is usable before the DHT has converged. Behind
+    // a router that maps our port, it waits for the mapping (a few seconds at most) and, unless the
+    // saved id already fits, takes a BEP 42 id derived from the external address.
+    const mapper = this.#portMapper;
+    if (mapper) {
+      void mapper
+        .ready()
+        .then((m) => {
+          if (!m || this.#stopped || isBep42NodeId(dht.nodeId, m.externalIp)) return;
+          const id = bep42NodeId(m.externalIp, randomBytes(20));
+          if (id) dht.useNodeId(id);
+        })
+        .catch(() => undefined)
+        .finally(() => dht.start().catch(() => undefined));
+    } else dht.start().catch(() => undefined);
   }
 
   async #startLsd(): Promise<void> {

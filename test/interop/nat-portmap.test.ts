@@ -304,3 +304,35 @@ process.stdout.write('stopped\\n');`;
   assert.match(out, /stopped/);
   assert.doesNotMatch(await r.natRules(), new RegExp(`dport ${m.externalPort}\\b`));
 });
+
+test('a session behind the router: its DHT takes a BEP 42 id for the external address, and it advertises that address', {
+  skip,
+  timeout: 60_000,
+}, async () => {
+  const r = router!;
+  const session = new URL('../../src/session/session.js', import.meta.url).href;
+  const bep42 = new URL('../../src/protocol/bep42.js', import.meta.url).href;
+  const script = `const { Session } = await import(${JSON.stringify(session)});
+const { isBep42NodeId } = await import(${JSON.stringify(bep42)});
+const s = new Session({ port: 6884, bind: '${HOME_IP}', lsd: false, dhtBootstrap: [], upnp: false });
+await s.start();
+const m = await s.portMappingReady();
+while (!s.dht.table) await new Promise((r) => setTimeout(r, 10));
+await new Promise((r) => setTimeout(r, 100));
+const out = { m, bep42: m ? isBep42NodeId(s.dht.nodeId, m.externalIp) : false, advertised: s.advertisedAddress };
+await s.stop();
+process.stdout.write(JSON.stringify(out));`;
+  const res = await r.exec(r.home, process.execPath, ['--input-type=module', '-e', script], {
+    timeoutMs: 30_000,
+  });
+  assert.equal(res.code, 0, res.stderr);
+  const out = JSON.parse(res.stdout) as {
+    m: { externalIp: string; externalPort: number } | null;
+    bep42: boolean;
+    advertised: unknown;
+  };
+  assert.equal(out.m?.externalIp, ROUTER_WAN_IP);
+  assert.equal(out.bep42, true);
+  assert.deepEqual(out.advertised, { host: ROUTER_WAN_IP, port: out.m?.externalPort });
+  assert.doesNotMatch(await r.natRules(), /dport 6884\b/);
+});
