@@ -378,8 +378,7 @@ export class Session extends TypedEmitter<SessionEvents> {
     // saved id already fits, takes a BEP 42 id derived from the external address.
     const mapper = this.#portMapper;
     if (mapper) {
-      void mapper
-        .ready()
+      void this.portMappingReady(5000)
         .then((m) => {
           if (!m || this.#stopped || isBep42NodeId(dht.nodeId, m.externalIp)) return;
           const id = bep42NodeId(m.externalIp, randomBytes(20));
@@ -432,6 +431,12 @@ export class Session extends TypedEmitter<SessionEvents> {
       const before = this.#advertisedPort;
       this.#advertisedPort = m.externalPort;
       this.emit('portmap:mapped', m);
+      // A second NAT in front of the router (a carrier's): the mapping holds, but nobody outside gets in.
+      if (isPrivateIpv4(m.externalIp)) {
+        const line = `the router's external address ${m.externalIp} is private: another NAT is in front of it, so peers on the internet may still not reach this one`;
+        this.warnings.push(line);
+        this.emit('portmap:failed', m.method, line);
+      }
       // Announced to the DHT with the internal port before: again with the external one.
       if (this.#dht && before !== m.externalPort) {
         for (const slot of this.#slots.values())
@@ -457,8 +462,19 @@ export class Session extends TypedEmitter<SessionEvents> {
   }
 
   /** Resolves once the first port mapping attempt is over (at once when there is none). */
-  async portMappingReady(): Promise<PortMapping | undefined> {
-    return this.#portMapper?.ready();
+  async portMappingReady(timeoutMs = 8000): Promise<PortMapping | undefined> {
+    const mapper = this.#portMapper;
+    if (!mapper) return undefined;
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<undefined>((resolve) => {
+      timer = setTimeout(() => resolve(undefined), timeoutMs);
+      timer.unref();
+    });
+    try {
+      return await Promise.race([mapper.ready(), late]);
+    } finally {
+      clearTimeout(timer);
+    }
   }
 
   /**
@@ -924,6 +940,17 @@ function unmapV4(address: string): string {
 export function dhtVersion(version: string): Buffer {
   const [major = 0, minor = 0] = version.split('.').map((p) => Number.parseInt(p, 10) || 0);
   return Buffer.from([0x42, 0x4d, major & 0xff, minor & 0xff]);
+}
+
+/** 10/8, 172.16/12, 192.168/16 and the carriers' 100.64/10: addresses a NAT hands out. */
+function isPrivateIpv4(ip: string): boolean {
+  const [a = -1, b = -1] = ip.split('.').map(Number);
+  return (
+    a === 10 ||
+    (a === 172 && b >= 16 && b <= 31) ||
+    (a === 192 && b === 168) ||
+    (a === 100 && b >= 64 && b <= 127)
+  );
 }
 
 /** Whether `host` may be this very session (a loopback address, or the address we are bound to). */
