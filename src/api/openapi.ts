@@ -119,7 +119,11 @@ export const OPENAPI = {
       get: { summary: 'this description', security: [], responses: { '200': ok('OpenAPI 3') } },
     },
     '/api/v1/session': {
-      get: { summary: 'session statistics and limits', responses: { '200': ok('stats'), ...errors } },
+      get: {
+        summary:
+          "session statistics and limits, and portMapping: the router's port forwarding (mapping: method upnp|natpmp|pcp, gateway, externalIp, externalPort, udp, leaseSec; failures: each method's reason; pending), null when off",
+        responses: { '200': ok('stats'), ...errors },
+      },
     },
     '/api/v1/session/limits': {
       put: {
