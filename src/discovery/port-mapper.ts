@@ -157,6 +157,8 @@ export class PortMapper extends TypedEmitter<PortMapperEvents> {
   #mapping: PortMapping | undefined;
   readonly #failures = new Map<'upnp' | 'natpmp', string>();
   #pending = false;
+  /** What the first attempt is asking for right now: removed at stop if the attempt is cut short. */
+  #inFlight: PortMapping | undefined;
   #renewTimer: TimerHandle | undefined;
   #started = false;
   #first: Promise<PortMapping | undefined> | undefined;
@@ -272,10 +274,12 @@ export class PortMapper extends TypedEmitter<PortMapperEvents> {
     const bound = new Promise<void>((resolve) => {
       timer = setTimeout(resolve, boundMs);
     });
-    // A first attempt still running is abandoned: its requests end at once on the abort.
+    // A first attempt still running is abandoned: its requests end at once on the abort. The router
+    // may have made the mapping it was asking for: that one is removed too.
+    const cutShort = this.#pending ? this.#inFlight : undefined;
     this.#ac.abort();
     await Promise.race([this.#first?.catch(() => undefined), bound]);
-    const m = this.#mapping;
+    const m = this.#mapping ?? cutShort;
     this.#mapping = undefined;
     if (m) {
       const remove = m.method === 'upnp' ? this.#unmapUpnp(m) : this.#unmapNatPmp(m);
@@ -304,6 +308,14 @@ export class PortMapper extends TypedEmitter<PortMapperEvents> {
       let pcpFailure: string | undefined;
       try {
         if (this.#o.pcp === false) throw new PcpVersionError('PCP is off');
+        this.#inFlight = {
+          method: 'pcp',
+          gateway,
+          externalIp: '',
+          externalPort: wanted,
+          udp: true,
+          leaseSec,
+        };
         const tcp = await this.#pcpMap(ask, localIp, 'TCP', internal, wanted, leaseSec);
         let udp = false;
         if (this.#o.udp !== false) {
@@ -333,6 +345,14 @@ export class PortMapper extends TypedEmitter<PortMapperEvents> {
           throw new NatPmpError(
             `external address refused: ${natPmpResultText(ext.op === 'other' ? ext.result : -1)}`,
           );
+        this.#inFlight = {
+          method: 'natpmp',
+          gateway,
+          externalIp: '',
+          externalPort: wanted,
+          udp: true,
+          leaseSec,
+        };
         const tcp = await this.#natPmpMap(ask, 'TCP', internal, wanted, leaseSec);
         let udp = false;
         if (this.#o.udp !== false) {
@@ -517,6 +537,14 @@ export class PortMapper extends TypedEmitter<PortMapperEvents> {
     let lease = this.#o.leaseSec ?? 3600;
     let port = suggestedPort || internal;
     const add = async (protocol: MapProtocol, externalPort: number): Promise<void> => {
+      this.#inFlight = {
+        method: 'upnp',
+        gateway: new URL(service.controlUrl).hostname,
+        externalIp: '',
+        externalPort,
+        udp: true,
+        leaseSec: lease,
+      };
       const req = (leaseSec: number): SoapRequest =>
         addPortMappingRequest(service, {
           externalPort,

@@ -252,6 +252,8 @@ interface FakeIgd {
 async function fakeIgd(o: {
   onSoap?: (action: string, body: string) => { status: number; body: string } | undefined;
   description?: (port: number) => string | Buffer;
+  /** Answers this action only after a while (a slow router). */
+  slow?: { action: string; delayMs: number };
 }): Promise<FakeIgd> {
   const calls: { action: string; body: string }[] = [];
   const server: Server = createServer((req: IncomingMessage, res: ServerResponse) => {
@@ -266,6 +268,11 @@ async function fakeIgd(o: {
       }
       const action = /#(\w+)"/.exec(String(req.headers.soapaction))?.[1] ?? '';
       calls.push({ action, body });
+      if (o.slow?.action === action && !res.headersSent) {
+        const t = setTimeout(() => res.end(`<u:${action}Response></u:${action}Response>`), o.slow.delayMs);
+        res.once('close', () => clearTimeout(t));
+        return;
+      }
       const custom = o.onSoap?.(action, body);
       if (custom) {
         res.statusCode = custom.status;
@@ -412,6 +419,24 @@ describe('UPnP IGD', () => {
       assert.match(pm.status.failures[0]?.message ?? '', c.expect, c.name);
       await pm.stop();
     }
+  });
+
+  test('stopped while the router is still mapping: the mapping it was asking for is removed too', async () => {
+    const igd = await fakeIgd({ slow: { action: 'AddPortMapping', delayMs: 5000 } });
+    opened.push(igd);
+    const pm = new PortMapper(upnpOptions(igd, 40014));
+    pm.start();
+    await waitUntil(() => igd.calls.some((c) => c.action === 'AddPortMapping'));
+    const started = Date.now();
+    await pm.stop();
+    assert.ok(Date.now() - started < 2500, 'bounded');
+    assert.equal(await pm.ready(), undefined);
+    assert.deepEqual(
+      igd.calls
+        .filter((c) => c.action === 'DeletePortMapping')
+        .map((c) => /<NewExternalPort>(\d+)/.exec(c.body)?.[1]),
+      ['40014', '40014'],
+    );
   });
 
   test('nobody answers the search: a failure line', async () => {
