@@ -208,6 +208,7 @@ export class PortMapper extends TypedEmitter<PortMapperEvents> {
         return this.#mapped(await this.#mapNatPmp(0));
       } catch (err) {
         if (err instanceof Aborted) return undefined;
+        this.#inFlight = undefined;
         this.#fail('natpmp', errText(err));
       }
     }
@@ -216,6 +217,7 @@ export class PortMapper extends TypedEmitter<PortMapperEvents> {
         return this.#mapped(await this.#mapUpnp(0));
       } catch (err) {
         if (err instanceof Aborted) return undefined;
+        this.#inFlight = undefined;
         this.#fail('upnp', errText(err));
       }
     }
@@ -229,6 +231,7 @@ export class PortMapper extends TypedEmitter<PortMapperEvents> {
 
   #mapped(m: PortMapping): PortMapping {
     this.#mapping = m;
+    this.#inFlight = undefined;
     this.#failures.delete(m.method === 'upnp' ? 'upnp' : 'natpmp');
     this.emit('portmap:mapped', { ...m });
     this.#scheduleRenewal(m.leaseSec);
@@ -259,6 +262,8 @@ export class PortMapper extends TypedEmitter<PortMapperEvents> {
       if (err instanceof Aborted) return;
       const method = m.method === 'upnp' ? 'upnp' : 'natpmp';
       this.#fail(method, `renewal failed: ${errText(err)}`);
+      // The router may have restarted with another control URL: search again next time.
+      if (method === 'upnp') this.#igd = undefined;
       // Try again in a minute; the old lease may still hold until then.
       this.#scheduleRenewal(120);
     }

@@ -446,7 +446,8 @@ export class Session extends TypedEmitter<SessionEvents> {
     });
     mapper.on('portmap:failed', (method, message) => {
       const line = `${method === 'upnp' ? 'UPnP' : 'NAT-PMP/PCP'} port mapping: ${message}`;
-      this.warnings.push(line);
+      // Renewals that keep failing say so every few minutes: the list keeps each line once.
+      if (this.warnings.length < 100 && !this.warnings.includes(line)) this.warnings.push(line);
       this.emit('portmap:failed', method, line);
     });
     mapper.on('portmap:removed', () => {

@@ -170,6 +170,49 @@ describe('PCP and NAT-PMP', () => {
     assert.equal(clock.pending, 0, 'no timer left');
   });
 
+  test('a renewal the gateway no longer answers: a failure line, tried again a minute later', async () => {
+    let answering = true;
+    const answer = natPmpOnly(120);
+    const gw = await pmpServer((req) => (answering ? answer(req) : undefined));
+    opened.push(gw);
+    const clock = new ManualClock();
+    const pm = new PortMapper({
+      internalPort: 40005,
+      upnp: false,
+      gateway: '127.0.0.1',
+      natPmpPort: gw.port,
+      bindAddress: '127.0.0.1',
+      clock,
+      removeTimeoutMs: 200,
+    });
+    const failures: string[] = [];
+    pm.on('portmap:failed', (_m, e) => {
+      failures.push(e);
+    });
+    pm.start();
+    assert.equal((await pm.ready())?.method, 'natpmp');
+    answering = false;
+    const before = gw.requests.length;
+    await clock.advance(60_000);
+    await waitUntil(() => gw.requests.length > before);
+    // Three tries of PCP (250, 500, 1000 ms), then silence: no answer.
+    for (const ms of [250, 500, 1000]) {
+      await clock.advance(ms);
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    await waitUntil(() => failures.length === 1);
+    assert.match(failures[0]!, /^renewal failed: no answer/);
+    assert.equal(gw.requests.length, before + 3);
+    answering = true;
+    await clock.advance(58_000);
+    await new Promise((r) => setTimeout(r, 50));
+    assert.equal(gw.requests.length, before + 3, 'not before a minute');
+    await clock.advance(2_000);
+    await waitUntil(() => gw.requests.length >= before + 7);
+    assert.equal(pm.mapping?.leaseSec, 120);
+    await pm.stop();
+  });
+
   test('PCP gateway: MAP with our nonce and address; removal with lifetime 0', async () => {
     const gw = await pmpServer(pcpGateway(3600));
     opened.push(gw);
