@@ -185,6 +185,8 @@ export class Session extends TypedEmitter<SessionEvents> {
   #dht: DhtNode | undefined;
   #lsd: LsdNode | undefined;
   #portMapper: PortMapper | undefined;
+  /** The port we announce (DHT, trackers): the external one when the router maps it. */
+  #advertisedPort: number | undefined;
   #timer: NodeJS.Timeout | undefined;
   /** Set once the DHT's routing table has nodes: what was announced before is announced again. */
   #dhtJoined = false;
@@ -462,7 +464,10 @@ export class Session extends TypedEmitter<SessionEvents> {
     return this.#portMapper?.status;
   }
 
-  /** Resolves once the first port mapping attempt is over (at once when there is none). */
+  /**
+   * The first port mapping attempt's outcome: the mapping, or undefined when it failed, when there is
+   * no attempt (at once) or when it takes longer than `timeoutMs`.
+   */
   async portMappingReady(timeoutMs = 8000): Promise<PortMapping | undefined> {
     const mapper = this.#portMapper;
     if (!mapper) return undefined;
@@ -486,9 +491,6 @@ export class Session extends TypedEmitter<SessionEvents> {
     const m = this.#portMapper?.mapping;
     return m ? { host: m.externalIp, port: m.externalPort } : { port: this.#port };
   }
-
-  /** The port we announce (DHT, trackers): the external one when the router maps it. */
-  #advertisedPort: number | undefined;
 
   #onConnection(socket: Socket): void {
     if (this.#stopped) {
