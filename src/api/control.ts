@@ -209,6 +209,7 @@ export class ApiControl {
       uploadedBytes: sum('uploadedBytes'),
       peers: sum('peers'),
       dhtNodes: s.dht?.nodeCount ?? 0,
+      portMapping: s.portMapping ?? null,
       limits: {
         uploadLimitBytesPerSec: s.uploadLimit.rateBytesPerSec,
         downloadLimitBytesPerSec: s.downloadLimit.rateBytesPerSec,
@@ -264,6 +265,8 @@ export class ApiControl {
         })),
       // Each tracker with its last result or error and the next announce (not running: not contacted).
       trackers: this.#o.session.diagnosticsOf(hex)?.trackers() ?? notContacted(meta?.announceList ?? []),
+      // The session's: whether the router forwards our port (UPnP, NAT-PMP/PCP), or why not.
+      portMapping: this.#o.session.portMapping ?? null,
       limits: {
         uploadLimitBytesPerSec: record?.uploadLimitBytesPerSec ?? 0,
         downloadLimitBytesPerSec: record?.downloadLimitBytesPerSec ?? 0,

@@ -147,6 +147,7 @@ export const SCHEMAS = {
               },
             },
           },
+          portMapping: ref('PortMapping'),
           limits: {
             type: 'object',
             required: ['uploadLimitBytesPerSec', 'downloadLimitBytesPerSec', 'seedRatio', 'seedTimeSec'],
@@ -160,6 +161,36 @@ export const SCHEMAS = {
         },
       },
     ],
+  },
+  PortMapping: {
+    type: 'object',
+    nullable: true,
+    description:
+      "the router's port forwarding: mapping (method upnp|natpmp|pcp, gateway, externalIp, externalPort, udp, leaseSec) once made, each method's last failure, pending while the first attempt runs; null when mapping is off",
+    required: ['failures', 'pending'],
+    properties: {
+      mapping: {
+        type: 'object',
+        required: ['method', 'gateway', 'externalIp', 'externalPort', 'udp', 'leaseSec'],
+        properties: {
+          method: { type: 'string', enum: ['upnp', 'natpmp', 'pcp'] },
+          gateway: { type: 'string' },
+          externalIp: { type: 'string' },
+          externalPort: { type: 'integer' },
+          udp: { type: 'boolean' },
+          leaseSec: { type: 'integer' },
+        },
+      },
+      failures: {
+        type: 'array',
+        items: {
+          type: 'object',
+          required: ['method', 'message'],
+          properties: { method: { type: 'string', enum: ['upnp', 'natpmp'] }, message: { type: 'string' } },
+        },
+      },
+      pending: { type: 'boolean' },
+    },
   },
   SessionStats: {
     type: 'object',
@@ -179,6 +210,7 @@ export const SCHEMAS = {
       uploadedBytes: { type: 'integer' },
       peers: { type: 'integer' },
       dhtNodes: { type: 'integer' },
+      portMapping: ref('PortMapping'),
       limits: {
         type: 'object',
         required: [

@@ -2,6 +2,7 @@
 // route table that the OpenAPI document is generated from (routes.ts) and the CLI's client: what a
 // request carries and what a reply holds. No I/O here.
 
+import type { PortMapStatus } from '../discovery/port-mapper.js';
 import type { DeleteReport, TorrentView } from '../session/manager.js';
 
 export type { TorrentView } from '../session/manager.js';
@@ -49,6 +50,8 @@ export interface SessionStats {
   uploadedBytes: number;
   peers: number;
   dhtNodes: number;
+  /** Whether the router forwards our port (UPnP, NAT-PMP/PCP), or why not; null when mapping is off. */
+  portMapping: PortMapStatus | null;
   limits: Limits & { maxActiveDownloads: number; maxActiveSeeds: number; maxConnections: number };
 }
 
@@ -76,6 +79,8 @@ export type TorrentDetail = Omit<TorrentView, 'peers'> & {
   encryptionHints: string[];
   webSeeds: unknown[];
   trackers: unknown[];
+  /** The session's port mapping, as in SessionStats. */
+  portMapping: PortMapStatus | null;
   limits: Limits & { seedRatio: number | null; seedTimeSec: number | null };
 };
 

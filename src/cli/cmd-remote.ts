@@ -4,6 +4,7 @@
 // Readable tables on a terminal, --json for scripts. A hash may be given by a unique prefix.
 import { resolve } from 'node:path';
 import { ApiClient, ApiClientError, findDaemon } from '../api/client.js';
+import type { PortMapStatus } from '../discovery/port-mapper.js';
 import { loadTorrentArg } from '../lib/source.js';
 import { parseAddress } from '../protocol/address.js';
 import { quote } from '../protocol/errors.js';
@@ -15,6 +16,7 @@ import { formatBytes, formatDuration, formatRate } from '../util/format.js';
 import { type Logger, silentLogger } from '../util/logger.js';
 import { intOption, parse, sizeOption } from './args.js';
 import { parseIndexList } from './file-select.js';
+import { portMappingStatusText } from './port-mapping-text.js';
 
 async function client(values: { state?: string; api?: string }): Promise<ApiClient> {
   const api = values.api !== undefined ? parseAddress(values.api) : undefined;
@@ -109,6 +111,7 @@ interface SessionReply {
 }
 
 interface Detail extends Omit<TorrentView, 'peers'> {
+  portMapping?: PortMapStatus | null;
   files: { index: number; path: string; length: number; priority: number; verifiedBytes: number }[];
   peers: {
     address: string;
@@ -208,7 +211,7 @@ export async function runRemote(
         return 0;
       }
       out(
-        `${d.name}\n  info hash  ${d.infoHash}\n  status     ${d.status}${d.error ? ` (${d.error})` : ''}\n  done       ${d.percent.toFixed(1)}% of ${d.totalLength === null ? '?' : formatBytes(d.totalLength)}${d.pieceCount !== null ? ` in ${d.pieceCount} pieces of ${formatBytes(d.pieceLength ?? 0)}` : ''}\n  rates      ↓ ${formatRate(d.downloadRate)}  ↑ ${formatRate(d.uploadRate)}\n  ETA        ${eta(d)}\n  limits     ↓ ${rateText(d.limits.downloadLimitBytesPerSec)}  ↑ ${rateText(d.limits.uploadLimitBytesPerSec)}\n  totals     ${formatBytes(d.downloadedBytes)} down, ${formatBytes(d.uploadedBytes)} up, ratio ${d.ratio.toFixed(2)}\n  folder     ${d.dir}`,
+        `${d.name}\n  info hash  ${d.infoHash}\n  status     ${d.status}${d.error ? ` (${d.error})` : ''}\n  done       ${d.percent.toFixed(1)}% of ${d.totalLength === null ? '?' : formatBytes(d.totalLength)}${d.pieceCount !== null ? ` in ${d.pieceCount} pieces of ${formatBytes(d.pieceLength ?? 0)}` : ''}\n  rates      ↓ ${formatRate(d.downloadRate)}  ↑ ${formatRate(d.uploadRate)}\n  ETA        ${eta(d)}\n  limits     ↓ ${rateText(d.limits.downloadLimitBytesPerSec)}  ↑ ${rateText(d.limits.uploadLimitBytesPerSec)}\n  totals     ${formatBytes(d.downloadedBytes)} down, ${formatBytes(d.uploadedBytes)} up, ratio ${d.ratio.toFixed(2)}\n  folder     ${d.dir}\n  router     ${portMappingStatusText(d.portMapping)}`,
       );
       if (d.warnings.length) {
         out('warnings');

@@ -32,7 +32,6 @@ export async function runShare(argv: string[], log: Logger = silentLogger): Prom
   const path = resolve(positionals[0]!);
   const net = readNetOptions('share', values);
   const bindHost = net.bind && net.bind !== '0.0.0.0' && net.bind !== '::' ? net.bind : undefined;
-  const host = values['announce-host'] ?? bindHost ?? lanAddress() ?? '127.0.0.1';
   const force = values.force === true;
   // Refused before the session starts and the hashing runs; checked again when it is written.
   // The default name is createTorrent's: the input's base name.
@@ -40,9 +39,19 @@ export async function runShare(argv: string[], log: Logger = silentLogger): Prom
   await refuseExisting('share', out, force);
   const session = await startSession(net, { logger: log });
   try {
-    const hostPart = isIP(host) === 6 ? `[${host}]` : host;
+    // Behind a router that forwards our port (UPnP, NAT-PMP/PCP), the link names its external
+    // address: the first attempt is waited for (a few seconds at most) unless --announce-host says.
+    const given = values['announce-host'];
+    const mapped = given === undefined ? await session.portMappingReady() : undefined;
+    const lanHost = bindHost ?? lanAddress() ?? '127.0.0.1';
+    const host = given ?? mapped?.externalIp ?? lanHost;
+    const port = given === undefined && mapped ? mapped.externalPort : session.port;
+    const url = (h: string, p: number): string => `http://${isIP(h) === 6 ? `[${h}]` : h}:${p}/announce`;
+    // Mapped: the LAN address is a second tier and a second peer, for hosts of the same LAN whose
+    // router does not loop its external address back (and for this very peer's own announces).
+    const lanToo = mapped !== undefined && given === undefined && lanHost !== host;
     const created = await createTorrent(path, {
-      announce: [[`http://${hostPart}:${session.port}/announce`]],
+      announce: [[url(host, port)], ...(lanToo ? [[url(lanHost, session.port)]] : [])],
       createdBy: `bitswarm/${VERSION}`,
       ...(values.private ? { private: true } : {}),
     });
@@ -52,7 +61,10 @@ export async function runShare(argv: string[], log: Logger = silentLogger): Prom
       infoHash: m.infoHash,
       name: m.name,
       trackers: m.announceList.flat(),
-      peers: [formatAddress({ host, port: session.port })],
+      peers: [
+        formatAddress({ host, port }),
+        ...(lanToo ? [formatAddress({ host: lanHost, port: session.port })] : []),
+      ],
     });
     if (values.json) {
       process.stdout.write(

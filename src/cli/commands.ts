@@ -34,6 +34,8 @@ const net = {
   'no-dht': { type: 'boolean', help: 'turn the DHT off' },
   'no-lsd': { type: 'boolean', help: 'turn local service discovery off' },
   'no-pex': { type: 'boolean', help: 'turn peer exchange off' },
+  'no-upnp': { type: 'boolean', help: 'do not ask the router to forward the port with UPnP IGD' },
+  'no-natpmp': { type: 'boolean', help: 'do not ask the router to forward the port with NAT-PMP / PCP' },
   'no-tracker': { type: 'boolean', help: 'do not run the embedded tracker on the port' },
   'open-tracker': { type: 'boolean', help: 'the embedded tracker tracks any info hash, not only ours' },
   'dht-bootstrap': {

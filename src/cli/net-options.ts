@@ -1,5 +1,5 @@
 // The network switches every socket-opening command takes (DESIGN.md): --port, --bind, --peer,
-// --no-dht, --no-lsd, --no-pex, --dht-bootstrap, and the session they configure.
+// --no-dht, --no-lsd, --no-pex, --no-upnp, --no-natpmp, --dht-bootstrap, and the session they configure.
 
 import { ENCRYPTION_POLICIES, type EncryptionPolicy } from '../peer/encryption.js';
 import { type PeerAddress, parseAddress } from '../protocol/address.js';
@@ -7,6 +7,7 @@ import type { Session, SessionOptions } from '../session/session.js';
 import { startSession as startSessionOn } from '../session/start-session.js';
 import { UsageError } from '../util/errors.js';
 import { intOption, sizeOption } from './args.js';
+import { portMappingLine } from './port-mapping-text.js';
 
 export interface NetConfig {
   port: number | undefined;
@@ -26,6 +27,8 @@ export function readNetOptions(
     'no-dht'?: boolean;
     'no-lsd'?: boolean;
     'no-pex'?: boolean;
+    'no-upnp'?: boolean;
+    'no-natpmp'?: boolean;
     'no-tracker'?: boolean;
     'open-tracker'?: boolean;
     'dht-bootstrap'?: string[];
@@ -49,6 +52,8 @@ export function readNetOptions(
     dht: !values['no-dht'],
     lsd: !values['no-lsd'],
     pex: !values['no-pex'],
+    upnp: !values['no-upnp'],
+    natpmp: !values['no-natpmp'],
     tracker: !values['no-tracker'],
     openTracker: values['open-tracker'] ?? false,
     ...(values['allow-local-peers'] ? { allowLocalPeers: true } : {}),
@@ -82,11 +87,18 @@ export function readNetOptions(
 /** Starts a session on the given port, or on 6881 and the next free ones when none was given. */
 export async function startSession(net: NetConfig, extra: SessionOptions = {}): Promise<Session> {
   const session = await startSessionOn(net.port, { ...net.session, ...extra });
-  // A discovery method that could not start (LSD without multicast) is a warning: the others run.
-  for (const message of session.warnings) {
+  const warn = (message: string): void => {
     if (net.json)
       process.stdout.write(`${JSON.stringify({ time: Date.now(), event: 'warning', message })}\n`);
     else process.stderr.write(`bitswarm: warning: ${message}\n`);
-  }
+  };
+  // A discovery method that could not start (LSD without multicast) is a warning: the others run.
+  for (const message of session.warnings) warn(message);
+  // The router's port mapping runs in the background: its outcome is one line (or event) when known.
+  session.on('portmap:failed', (_method, message) => warn(message));
+  session.on('portmap:mapped', (m) => {
+    if (net.json) process.stdout.write(`${JSON.stringify({ time: Date.now(), event: 'portmap', ...m })}\n`);
+    else process.stderr.write(`bitswarm: ${portMappingLine(m)}\n`);
+  });
   return session;
 }

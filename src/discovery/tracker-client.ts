@@ -65,6 +65,8 @@ export interface TrackerClientOptions {
   peerId: Uint8Array;
   /** Our listening port, announced to the trackers. */
   port: number;
+  /** The port to announce when it may change (a router's mapping); default `port`. */
+  announcePort?: () => number;
   /** Announce URLs by tier (BEP 12); a single `announce` is one tier of one. */
   tiers: readonly (readonly string[])[];
   getStats: () => TransferStats;
@@ -382,7 +384,7 @@ export class TrackerClient extends TypedEmitter<TrackerClientEvents> {
     const query = buildAnnounceQuery({
       infoHash: this.#o.infoHash,
       peerId: this.#o.peerId,
-      port: this.#o.port,
+      port: this.#o.announcePort?.() ?? this.#o.port,
       uploaded: stats.uploaded,
       downloaded: stats.downloaded,
       left: stats.left,
@@ -512,7 +514,7 @@ export class TrackerClient extends TypedEmitter<TrackerClientEvents> {
           event,
           key: this.#udpKey,
           numwant,
-          port: this.#o.port,
+          port: this.#o.announcePort?.() ?? this.#o.port,
         }),
         tid,
         peerBytes,

@@ -8,6 +8,7 @@
 import { EventEmitter } from 'node:events';
 import type { Server } from 'node:http';
 import { dirname, resolve } from 'node:path';
+import type { PortMapping, PortMapStatus } from '../discovery/port-mapper.js';
 import { formatAddress } from '../protocol/address.js';
 import { isAnnounce } from '../protocol/announce.js';
 import { parseMagnet } from '../protocol/magnet.js';
@@ -39,6 +40,10 @@ export interface ClientOptions {
   lsd?: boolean;
   /** Peer exchange (default true). */
   pex?: boolean;
+  /** Ask the router to forward the port: UPnP IGD, and PCP / NAT-PMP (each default true; both off
+   * when bound to loopback). The outcome: `portMapping`, the `portmap` event, or a `warning`. */
+  upnp?: boolean;
+  natpmp?: boolean;
   /** The embedded tracker on the port (default true). */
   tracker?: boolean;
   /** Protocol encryption (MSE/PE): `prefer` (default), `require` or `off`, as `--encryption`. */
@@ -103,6 +108,8 @@ export interface ClientEventMap {
   /** A problem that stops nothing: a damaged file of the state directory (that torrent is skipped or
    * rechecked), a discovery method that could not start (LSD on a host without multicast). */
   warning: [Error];
+  /** The router forwards our port: where peers on the internet reach this client. */
+  portmap: [PortMapping];
 }
 
 interface Running {
@@ -127,6 +134,11 @@ export class Client extends EventEmitter<ClientEventMap> {
   /** The port peers reach this client at (0 before ready()). */
   get port(): number {
     return this.#running?.session.port ?? 0;
+  }
+
+  /** The router's port mapping (UPnP or NAT-PMP/PCP): done, failed (why) or pending; undefined when off. */
+  get portMapping(): PortMapStatus | undefined {
+    return this.#running?.session.portMapping;
   }
 
   /** The torrents, in the order they were added. */
@@ -182,6 +194,8 @@ export class Client extends EventEmitter<ClientEventMap> {
     const sessionOptions: SessionOptions = {
       dht: o.dht ?? true,
       lsd: o.lsd ?? true,
+      upnp: o.upnp ?? true,
+      natpmp: o.natpmp ?? true,
       pex: o.pex ?? true,
       tracker: o.tracker ?? true,
       ...(o.bind !== undefined ? { bind: o.bind } : {}),
@@ -215,6 +229,8 @@ export class Client extends EventEmitter<ClientEventMap> {
     const running = { session, manager };
     // A discovery method that could not start (LSD without multicast): the client runs without it.
     for (const w of session.warnings) this.emit('warning', new Error(w));
+    session.on('portmap:failed', (_method, message) => this.emit('warning', new Error(message)));
+    session.on('portmap:mapped', (m) => this.emit('portmap', m));
     try {
       this.#route(manager);
       this.#running = running;
@@ -275,10 +291,14 @@ export class Client extends EventEmitter<ClientEventMap> {
       manager,
       infoHash: hex,
       ...(magnet ? { magnet } : {}),
-      selfAddress: () =>
-        bind && bind !== '0.0.0.0' && bind !== '::'
+      // The router's external address once it forwards our port, else the bound address.
+      selfAddress: () => {
+        const mapped = session.advertisedAddress;
+        if (mapped.host !== undefined) return formatAddress({ host: mapped.host, port: mapped.port });
+        return bind && bind !== '0.0.0.0' && bind !== '::'
           ? formatAddress({ host: bind, port: session.port })
-          : undefined,
+          : undefined;
+      },
       remove: (options) => this.remove(hex, options),
     };
     let hooks: TorrentHooks | undefined;

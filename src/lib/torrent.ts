@@ -269,7 +269,8 @@ export class Torrent extends EventEmitter<TorrentEventMap> {
 
   /**
    * A magnet link: the info hash, the name, the trackers, and this client's address as a peer
-   * (`x.pe`) when the client is bound to one address.
+   * (`x.pe`): the router's external address when it forwards our port (UPnP, NAT-PMP/PCP), else the
+   * bound address when the client is bound to one.
    */
   get magnetURI(): string {
     const m = this.#metainfo;

@@ -7,6 +7,7 @@
 // Discovery feeds peer addresses into the torrents: tracker clients, our own tracker's announces,
 // PEX (extension-glue.ts), LSD and the DHT.
 
+import { randomBytes } from 'node:crypto';
 import { createSocket, type Socket as UdpSocket } from 'node:dgram';
 import { setMaxListeners } from 'node:events';
 import { readFile } from 'node:fs/promises';
@@ -15,6 +16,12 @@ import { join } from 'node:path';
 import { DhtNode } from '../discovery/dht/dht-node.js';
 import { serveHttpConnection } from '../discovery/http-tracker-conn.js';
 import { LsdNode } from '../discovery/lsd.js';
+import {
+  PortMapper,
+  type PortMapperOptions,
+  type PortMapping,
+  type PortMapStatus,
+} from '../discovery/port-mapper.js';
 import { TrackerClient } from '../discovery/tracker-client.js';
 import { TrackerServer } from '../discovery/tracker-server.js';
 import { makePeerId } from '../peer/connection.js';
@@ -27,6 +34,7 @@ import {
 } from '../peer/encryption.js';
 import { readHandshake } from '../peer/handshake.js';
 import { type PeerAddress, parseAddress } from '../protocol/address.js';
+import { bep42NodeId, isBep42NodeId } from '../protocol/bep42.js';
 import type { Magnet } from '../protocol/magnet.js';
 import type { Metainfo } from '../protocol/metainfo.js';
 import { req2Hash, streamKind } from '../protocol/mse.js';
@@ -101,6 +109,14 @@ export interface SessionOptions {
   webSeed?: Omit<WebSeedOptions, 'localAddress'> & WebSeedTuning;
   /** Where caught errors and events go (default: nowhere); the session hands it down. */
   logger?: Logger;
+  /**
+   * Ask the router to forward our port with UPnP IGD / with PCP or NAT-PMP (default on; always off
+   * when bound to loopback: tests and the demo never talk to a real router).
+   */
+  upnp?: boolean;
+  natpmp?: boolean;
+  /** Port mapping details (a gateway address, timeouts; for tests). */
+  portMapper?: Omit<PortMapperOptions, 'internalPort' | 'upnp' | 'natpmp' | 'bindAddress'>;
 }
 
 export interface AddOptions {
@@ -128,6 +144,10 @@ export interface SessionEvents extends Record<string, unknown[]> {
   'magnet:refused': [infoHashHex: string, why: string];
   /** A discovery method that could not start (LSD without a multicast route, say); the others run. */
   'discovery:failed': [method: string, message: string];
+  /** The router forwards our port: the external address is what we advertise from now on. */
+  'portmap:mapped': [PortMapping];
+  /** A port mapping method failed (a warning: the session runs on, reachable or not). */
+  'portmap:failed': [method: string, message: string];
 }
 
 export class SessionError extends Error {
@@ -170,6 +190,9 @@ export class Session extends TypedEmitter<SessionEvents> {
   #udp: UdpSocket | undefined;
   #dht: DhtNode | undefined;
   #lsd: LsdNode | undefined;
+  #portMapper: PortMapper | undefined;
+  /** The port we announce (DHT, trackers): the external one when the router maps it. */
+  #advertisedPort: number | undefined;
   #timer: NodeJS.Timeout | undefined;
   /** Set once the DHT's routing table has nodes: what was announced before is announced again. */
   #dhtJoined = false;
@@ -265,6 +288,8 @@ export class Session extends TypedEmitter<SessionEvents> {
       if (slot && !(p.seed && slot.torrent.complete)) slot.torrent.addPeers([{ host: p.host, port: p.port }]);
       this.#fetchers.get(hex)?.addPeers([{ host: p.host, port: p.port }]);
     });
+    // The router is asked first: the DHT waits for its answer to take a BEP 42 id for the external address.
+    this.#startPortMapper();
     await this.#startDht();
     await this.#startLsd();
     this.#timer = setInterval(() => this.#tick(), TICK_MS);
@@ -369,7 +394,25 @@ export class Session extends TypedEmitter<SessionEvents> {
     dht.on('node:added', () => this.#onDhtJoined(dht));
     logDht(this.log, dht);
     this.#dht = dht;
-    // Bootstrapping runs in the background: a session is usable before the DHT has converged.
+    // Bootstrapping runs in the background: a session is usable before the DHT has converged. Behind
+    // a router that maps our port, it waits for the mapping (a few seconds at most) and, unless the
+    // saved id already fits, takes a BEP 42 id derived from the external address.
+    const mapper = this.#portMapper;
+    if (mapper) {
+      void this.portMappingReady(5000)
+        .then((m) => {
+          if (!m || this.#stopped || isBep42NodeId(dht.nodeId, m.externalIp)) return;
+          const id = bep42NodeId(m.externalIp, randomBytes(20));
+          if (id) dht.useNodeId(id);
+        })
+        .catch((err: unknown) =>
+          this.log.debug('no BEP 42 id from the port mapping', { error: errorText(err) }),
+        )
+        .finally(() => this.#startDhtNode(dht));
+    } else this.#startDhtNode(dht);
+  }
+
+  #startDhtNode(dht: DhtNode): void {
     dht.start().catch((err: unknown) => this.log.warn('DHT bootstrap failed', { error: errorText(err) }));
   }
 
@@ -395,6 +438,84 @@ export class Session extends TypedEmitter<SessionEvents> {
       return false;
     });
     if (ok) this.#lsd = lsd;
+  }
+
+  #startPortMapper(): void {
+    const bind = this.#o.bind;
+    const upnp = this.#o.upnp !== false;
+    const natpmp = this.#o.natpmp !== false;
+    // Never from a loopback-bound session (tests, the demo, benches), nor over IPv6 alone.
+    if ((!upnp && !natpmp) || isLoopback(bind) || (bind !== undefined && isIP(bind) === 6 && bind !== '::'))
+      return;
+    const mapper = new PortMapper({
+      ...this.#o.portMapper,
+      internalPort: this.#port,
+      udp: this.#udp !== undefined,
+      upnp,
+      natpmp,
+      ...(this.#localAddress() ? { bindAddress: this.#localAddress()! } : {}),
+    });
+    mapper.on('portmap:mapped', (m) => {
+      const before = this.#advertisedPort;
+      this.#advertisedPort = m.externalPort;
+      this.emit('portmap:mapped', m);
+      // A second NAT in front of the router (a carrier's): the mapping holds, but nobody outside gets in.
+      if (isPrivateIpv4(m.externalIp)) {
+        const line = `the router's external address ${m.externalIp} is private: another NAT is in front of it, so peers on the internet may still not reach this one`;
+        this.warnings.push(line);
+        this.emit('portmap:failed', m.method, line);
+      }
+      // Announced to the DHT with the internal port before: again with the external one.
+      if (this.#dht && before !== m.externalPort) {
+        for (const slot of this.#slots.values())
+          if (!slot.torrent.metainfo.private)
+            this.#dht.announce(slot.torrent.metainfo.infoHash, m.externalPort);
+      }
+    });
+    mapper.on('portmap:failed', (method, message) => {
+      const line = `${method === 'upnp' ? 'UPnP' : 'NAT-PMP/PCP'} port mapping: ${message}`;
+      // Renewals that keep failing say so every few minutes: the list keeps each line once.
+      if (this.warnings.length < 100 && !this.warnings.includes(line)) this.warnings.push(line);
+      this.emit('portmap:failed', method, line);
+    });
+    mapper.on('portmap:removed', () => {
+      this.#advertisedPort = undefined;
+    });
+    this.#portMapper = mapper;
+    mapper.start();
+  }
+
+  /** The router's port mapping: what happened (undefined when mapping is off or bound to loopback). */
+  get portMapping(): PortMapStatus | undefined {
+    return this.#portMapper?.status;
+  }
+
+  /**
+   * The first port mapping attempt's outcome: the mapping, or undefined when it failed, when there is
+   * no attempt (at once) or when it takes longer than `timeoutMs`.
+   */
+  async portMappingReady(timeoutMs = 8000): Promise<PortMapping | undefined> {
+    const mapper = this.#portMapper;
+    if (!mapper) return undefined;
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<undefined>((resolve) => {
+      timer = setTimeout(() => resolve(undefined), timeoutMs);
+      timer.unref();
+    });
+    try {
+      return await Promise.race([mapper.ready(), late]);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  /**
+   * Where others reach this session: the router's external address and port once mapped, else the
+   * listening port (and no host: the caller's own idea of our address stands).
+   */
+  get advertisedAddress(): { host?: string; port: number } {
+    const m = this.#portMapper?.mapping;
+    return m ? { host: m.externalIp, port: m.externalPort } : { port: this.#port };
   }
 
   #onConnection(socket: Socket): void {
@@ -612,7 +733,7 @@ export class Session extends TypedEmitter<SessionEvents> {
     // Our own tracker knows us as a peer of this torrent, so announcers find us at once.
     if (!m.private) this.#lsd?.add(m.infoHash);
     if (this.#dht && !m.private) {
-      this.#dht.announce(m.infoHash, this.#port);
+      this.#dht.announce(m.infoHash, this.#advertisedPort ?? this.#port);
       if (!torrent.complete) this.#dhtLookup(slot);
     }
   }
@@ -626,6 +747,7 @@ export class Session extends TypedEmitter<SessionEvents> {
       infoHash,
       peerId: this.peerId,
       port: this.#port,
+      announcePort: () => this.#advertisedPort ?? this.#port,
       tiers,
       getStats,
       signal: this.#ac.signal,
@@ -806,7 +928,7 @@ export class Session extends TypedEmitter<SessionEvents> {
     for (const slot of this.#slots.values()) {
       const m = slot.torrent.metainfo;
       if (m.private) continue;
-      dht.announce(m.infoHash, this.#port);
+      dht.announce(m.infoHash, this.#advertisedPort ?? this.#port);
       slot.lastDhtLookupMs = now;
     }
     for (const [hex, f] of this.#fetchers) {
@@ -827,6 +949,10 @@ export class Session extends TypedEmitter<SessionEvents> {
       const t = slot.torrent;
       slot.diag.check(t, now);
       // Tell our tracker about the peers we are connected to: an announce then returns the whole swarm.
+      // Behind a mapped router, this session itself is listed at its external address.
+      const own = this.#portMapper?.mapping;
+      if (this.tracker && own && !t.metainfo.private)
+        this.tracker.addKnownPeer(hex, { host: own.externalIp, port: own.externalPort, seed: t.complete });
       if (this.tracker) {
         for (const p of t.peerList()) {
           if (p.listenPort)
@@ -845,7 +971,8 @@ export class Session extends TypedEmitter<SessionEvents> {
     this.#ac.abort();
     for (const f of this.#fetchers.values()) f.stop();
     this.#fetchers.clear();
-    await Promise.all([...this.#slots.values()].map((s) => this.#stopSlot(s)));
+    // The router's mapping is removed (bounded) while the torrents stop.
+    await Promise.all([...[...this.#slots.values()].map((s) => this.#stopSlot(s)), this.#portMapper?.stop()]);
     this.#slots.clear();
     await this.#saveDht();
     this.#dht?.stop();
@@ -875,6 +1002,17 @@ function unmapV4(address: string): string {
 export function dhtVersion(version: string): Buffer {
   const [major = 0, minor = 0] = version.split('.').map((p) => Number.parseInt(p, 10) || 0);
   return Buffer.from([0x42, 0x4d, major & 0xff, minor & 0xff]);
+}
+
+/** 10/8, 172.16/12, 192.168/16 and the carriers' 100.64/10: addresses a NAT hands out. */
+function isPrivateIpv4(ip: string): boolean {
+  const [a = -1, b = -1] = ip.split('.').map(Number);
+  return (
+    a === 10 ||
+    (a === 172 && b >= 16 && b <= 31) ||
+    (a === 192 && b === 168) ||
+    (a === 100 && b >= 64 && b <= 127)
+  );
 }
 
 /** Whether `host` may be this very session (a loopback address, or the address we are bound to). */

@@ -282,6 +282,26 @@ function hookProcess(): void {
 }
 
 /**
+ * For harnesses of other shapes (nat-router.ts): a namespace made by the caller is deleted with the
+ * others at exit or on a signal; `deleteNamespace` removes it at once.
+ */
+export function registerNamespace(ns: string): void {
+  hookProcess();
+  live.add(ns);
+}
+
+export function deleteNamespace(ns: string): void {
+  deleteSync(ns);
+}
+
+/** A long-running process started by the caller, killed at exit or on a signal if still alive. */
+export function trackChild(child: ChildProcess): void {
+  hookProcess();
+  children.add(child);
+  child.once('exit', () => children.delete(child));
+}
+
+/**
  * False when namespaces can be made here (or in CI, where the test must run and fail loudly);
  * otherwise the reason to skip.
  */

@@ -248,6 +248,16 @@ export class DhtNode extends TypedEmitter<DhtNodeEvents> {
     return this.#table.selfId;
   }
 
+  /**
+   * Before start(), with an empty table: take this id instead (a BEP 42 id for the external address
+   * the session learned from its router). False when too late or when an id was given.
+   */
+  useNodeId(id: Buffer): boolean {
+    if (this.#started || this.#idGiven || this.#table.size !== 0 || id.length !== 20) return false;
+    this.#table = new RoutingTable(id, this.#now());
+    return true;
+  }
+
   get nodeCount(): number {
     return this.#table.size;
   }

@@ -504,6 +504,8 @@ test('show lists the connected peers; session stats and limits', { timeout: 30_0
     assert.equal(stats.torrents, manager.list().length);
     assert.equal(stats.seeding, manager.list().filter((t) => t.status === 'seeding').length);
     assert.ok((stats.peers as number) >= 1);
+    // Bound to loopback: no port mapping is tried, and the reply says so.
+    assert.equal(stats.portMapping, null);
     const set = await api<{ limits: Record<string, number> }>('PUT', '/session/limits', {
       uploadLimitBytesPerSec: 1_000_000,
       downloadLimitBytesPerSec: 2_000_000,

@@ -22,3 +22,24 @@ describe('--max-per-ip', () => {
     }
   });
 });
+
+describe('--no-upnp, --no-natpmp', () => {
+  it('turn the router port mapping methods off one by one; both default on', () => {
+    const on = readNetOptions('seed', {}).session;
+    assert.equal(on.upnp, true);
+    assert.equal(on.natpmp, true);
+    const off = readNetOptions('seed', { 'no-upnp': true, 'no-natpmp': true }).session;
+    assert.equal(off.upnp, false);
+    assert.equal(off.natpmp, false);
+    assert.equal(readNetOptions('seed', { 'no-upnp': true }).session.natpmp, true);
+  });
+
+  it('every peer command and the daemon take them', async () => {
+    const { COMMANDS } = await import('../../../src/cli/commands.js');
+    for (const name of ['download', 'seed', 'share', 'stream', 'daemon', 'tracker']) {
+      const spec = (COMMANDS as Record<string, { options: Record<string, unknown> }>)[name];
+      assert.ok(spec, name);
+      assert.ok('no-upnp' in spec.options && 'no-natpmp' in spec.options, name);
+    }
+  });
+});
