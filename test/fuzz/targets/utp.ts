@@ -4,7 +4,15 @@
 import { decodeUtpPacket, encodeUtpPacket, UtpPacketError, UtpType } from '../../../src/protocol/utp.js';
 import { same, typedOnly } from '../contract.js';
 
-export const dictionary = ['\x01\x00', '\x11\x00', '\x21\x01', '\x41\x00', '\x00\x04', '\x01\x04', '\x02\x00'];
+export const dictionary = [
+  '\x01\x00',
+  '\x11\x00',
+  '\x21\x01',
+  '\x41\x00',
+  '\x00\x04',
+  '\x01\x04',
+  '\x02\x00',
+];
 
 export function seeds(): Uint8Array[] {
   const h = {
