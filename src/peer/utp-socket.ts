@@ -603,6 +603,27 @@ export class UtpSocket extends Duplex {
 
   /** Sends what the window allows: packets marked for resend first, then new data, then the FIN. */
   #flush(now: number): void {
+    // A write callback may write again at once (the stream's next buffered chunk): that nested
+    // call only asks the running one for another round, so packets keep their byte order.
+    if (this.#flushing) {
+      this.#flushAgain = true;
+      return;
+    }
+    this.#flushing = true;
+    try {
+      do {
+        this.#flushAgain = false;
+        this.#flushOnce(now);
+      } while (this.#flushAgain);
+    } finally {
+      this.#flushing = false;
+    }
+  }
+
+  #flushing = false;
+  #flushAgain = false;
+
+  #flushOnce(now: number): void {
     if (this.#state !== 'connected' && this.#state !== 'closing') return;
     const window = Math.min(this.#cwnd, this.#advWnd);
     for (const [seq, p] of this.#out) {
@@ -622,6 +643,7 @@ export class UtpSocket extends Duplex {
       if (room < UTP_PAYLOAD_BYTES && room < queued && this.#inflightBytes > 0) break;
       room = Math.min(room, queued);
       const payload = Buffer.allocUnsafe(room);
+      const written: PendingWrite[] = [];
       let filled = 0;
       while (filled < room) {
         const w = this.#pending[0]!;
@@ -629,16 +651,14 @@ export class UtpSocket extends Duplex {
         payload.set(w.buf.subarray(w.offset, w.offset + n), filled);
         filled += n;
         w.offset += n;
-        if (w.offset === w.buf.length) {
-          this.#pending.shift();
-          w.cb();
-        }
+        if (w.offset === w.buf.length) written.push(this.#pending.shift()!);
       }
       const p: OutPacket = { type: UtpType.data, payload, sentMs: now, transmissions: 0, needResend: false };
       this.#out.set(this.#seqNr, p);
       this.#transmit(this.#seqNr, p);
       this.#seqNr = seqAdd(this.#seqNr, 1);
       this.#lastActivityMs = now;
+      for (const w of written) w.cb();
     }
     if (
       this.#pending.length === 0 &&

@@ -3,7 +3,10 @@
 //  - TCP: `0x13 "BitTorrent protocol"` is a peer, routed to its torrent by the handshake's info hash;
 //    `GET ` is the embedded HTTP tracker (/announce, /scrape); anything else is an encrypted peer
 //    (MSE), routed by the info hash it proves it knows (req2 xor req3).
-//  - UDP: bencoded KRPC (starts with `d`) is the DHT; anything else is the UDP tracker (BEP 15).
+//  - UDP: uTP (BEP 29; the first byte is type << 4 | version 1) is a peer connection, handed to
+//    the same demux as a TCP one (plaintext or MSE; no tracker over uTP); bencoded KRPC (starts
+//    with `d`) is the DHT; anything else is the UDP tracker (BEP 15), whose connection ids never
+//    start like a uTP packet.
 // Discovery feeds peer addresses into the torrents: tracker clients, our own tracker's announces,
 // PEX (extension-glue.ts), LSD and the DHT.
 
@@ -26,11 +29,14 @@ import {
   runMse,
 } from '../peer/encryption.js';
 import { readHandshake } from '../peer/handshake.js';
+import { UtpManager } from '../peer/utp-manager.js';
+import type { UtpSocket } from '../peer/utp-socket.js';
 import { type PeerAddress, parseAddress } from '../protocol/address.js';
 import type { Magnet } from '../protocol/magnet.js';
 import type { Metainfo } from '../protocol/metainfo.js';
 import { req2Hash, streamKind } from '../protocol/mse.js';
 import { DisconnectReason, type Handshake } from '../protocol/peer-wire.js';
+import { looksLikeUtp } from '../protocol/utp.js';
 import { FileStorage, type FileStorageOptions } from '../storage/file-storage.js';
 import { HasherPool } from '../storage/hasher-pool.js';
 import type { Storage } from '../storage/storage.js';
@@ -46,6 +52,7 @@ import { ExtensionGlue, LOCAL_EXTENSIONS } from './extension-glue.js';
 import { filterMagnetTargets } from './local-targets.js';
 import { MetadataFetcher, type ReleasedConnection } from './metadata-fetcher.js';
 import { StateStore } from './state-store.js';
+import { SessionTransport, type TransportMode } from './transport-policy.js';
 
 export interface SessionOptions {
   /** TCP and UDP port; 0 picks a free one. */
@@ -89,6 +96,8 @@ export interface SessionOptions {
   maxConnections?: number;
   /** A state directory: the DHT's routing table is saved there (dht.json) and reused at start. */
   stateDir?: string;
+  /** Peer connections over `tcp`, `utp` (BEP 29) or `both` (default; see transport-policy.ts). */
+  transport?: TransportMode;
   /** Protocol encryption (MSE/PE): `prefer` (default), `require` or `off`; see encryption.ts. */
   encryption?: EncryptionPolicy;
   /** Name incomplete files `<name>.part` until they are complete (default true; file-storage.ts). */
@@ -159,7 +168,9 @@ export class Session extends TypedEmitter<SessionEvents> {
   readonly #slots = new Map<string, TorrentSlot>();
   readonly #fetchers = new Map<string, MetadataFetcher>();
   readonly #ac = new AbortController();
-  readonly #sockets = new Set<Socket>();
+  readonly #sockets = new Set<Socket | UtpSocket>();
+  #utp: UtpManager | undefined;
+  #transport: SessionTransport = new SessionTransport('tcp', undefined);
   #server: Server | undefined;
   #udp: UdpSocket | undefined;
   #dht: DhtNode | undefined;
@@ -285,7 +296,8 @@ export class Session extends TypedEmitter<SessionEvents> {
   }
 
   async #startUdp(): Promise<void> {
-    if (this.tracker === undefined && this.#o.dht === false) return;
+    const mode = this.#o.transport ?? 'both';
+    if (this.tracker === undefined && this.#o.dht === false && mode === 'tcp') return;
     const bind = this.#o.bind;
     const v6 = bind ? isIP(bind) === 6 : true;
     const udp = createSocket(v6 ? { type: 'udp6', ipv6Only: false } : { type: 'udp4' });
@@ -300,8 +312,25 @@ export class Session extends TypedEmitter<SessionEvents> {
       udp.close();
       throw new SessionError(`cannot bind UDP port ${this.#port}: ${err.message}`, { cause: err });
     });
+    const utp =
+      mode === 'tcp'
+        ? undefined
+        : new UtpManager({
+            send: (chunks, host, port) => this.#udpSendChunks(chunks, host, port),
+            onIncoming: (socket) => {
+              this.#transport.noteUtp({ host: socket.remoteAddress, port: socket.remotePort });
+              this.#onConnection(socket);
+            },
+            maxConnections: this.connectionBudget.max,
+          });
+    this.#utp = utp;
+    this.#transport = new SessionTransport(mode, utp);
     udp.on('message', (msg, rinfo) => {
       if (msg.length === 0) return;
+      if (utp !== undefined && looksLikeUtp(msg)) {
+        utp.handlePacket(msg, { address: unmapV4(rinfo.address), port: rinfo.port });
+        return;
+      }
       if (msg[0] === 0x64 /* d */) {
         this.#dht?.handlePacket(msg, { address: unmapV4(rinfo.address), port: rinfo.port });
         return;
@@ -322,6 +351,18 @@ export class Session extends TypedEmitter<SessionEvents> {
     // A dual-stack IPv6 socket reaches IPv4 hosts through mapped addresses.
     const target = udp.address().family === 'IPv6' && isIP(host) === 4 ? `::ffff:${host}` : host;
     udp.send(msg, port, target, () => undefined);
+  }
+
+  #udpSendChunks(chunks: readonly Uint8Array[], host: string, port: number): void {
+    const udp = this.#udp;
+    if (!udp || this.#stopped) return;
+    const target = udp.address().family === 'IPv6' && isIP(host) === 4 ? `::ffff:${host}` : host;
+    udp.send(chunks as Uint8Array[], port, target, () => undefined);
+  }
+
+  /** Statistics of uTP (packets refused, connections accepted…), when it is on. */
+  get utpStats(): Readonly<Record<string, number>> | undefined {
+    return this.#utp?.stats;
   }
 
   async #startDht(): Promise<void> {
@@ -377,7 +418,7 @@ export class Session extends TypedEmitter<SessionEvents> {
     if (ok) this.#lsd = lsd;
   }
 
-  #onConnection(socket: Socket): void {
+  #onConnection(socket: Socket | UtpSocket): void {
     if (this.#stopped) {
       socket.destroy();
       return;
@@ -402,7 +443,7 @@ export class Session extends TypedEmitter<SessionEvents> {
         if (this.encryption === 'require') socket.destroy();
         else this.#onPeer(socket);
       } else if (kind === 'http') {
-        if (this.tracker) serveHttpConnection(socket, this.tracker);
+        if (this.tracker && 'address' in socket) serveHttpConnection(socket, this.tracker);
         else socket.destroy();
       } else this.#onEncryptedPeer(socket);
     };
@@ -414,14 +455,14 @@ export class Session extends TypedEmitter<SessionEvents> {
     return this.#o.encryption ?? 'prefer';
   }
 
-  #onPeer(socket: Socket): void {
+  #onPeer(socket: Socket | UtpSocket): void {
     readHandshake(socket, { timeoutMs: this.#o.handshakeTimeoutMs ?? 10_000, signal: this.#ac.signal }).then(
       ({ handshake, rest }) => this.#route(socket, handshake, rest),
       () => socket.destroy(),
     );
   }
 
-  #onEncryptedPeer(socket: Socket): void {
+  #onEncryptedPeer(socket: Socket | UtpSocket): void {
     const o = { timeoutMs: this.#o.handshakeTimeoutMs ?? 10_000, signal: this.#ac.signal };
     const machine = responderFor(this.encryption, (req2) => this.#infoHashByReq2(req2));
     runMse(socket, machine, o)
@@ -447,7 +488,7 @@ export class Session extends TypedEmitter<SessionEvents> {
     return undefined;
   }
 
-  #route(socket: Socket, handshake: Handshake, rest: Buffer, mse?: IncomingMse): void {
+  #route(socket: Socket | UtpSocket, handshake: Handshake, rest: Buffer, mse?: IncomingMse): void {
     this.#sockets.delete(socket);
     const hex = Buffer.from(handshake.infoHash).toString('hex');
     const slot = this.#slots.get(hex);
@@ -494,6 +535,7 @@ export class Session extends TypedEmitter<SessionEvents> {
       connectionBudget: this.connectionBudget,
       downloadBuckets: [this.downloadLimit],
       encryption: this.encryption,
+      transport: this.#transport,
       ...(this.#dht ? { dhtPort: this.#port } : {}),
       ...(this.#o.maxConnectionsPerTorrent !== undefined
         ? { maxConnections: this.#o.maxConnectionsPerTorrent }
@@ -645,6 +687,7 @@ export class Session extends TypedEmitter<SessionEvents> {
       trackers: targets.trackers,
       name: magnet.name,
       encryption: this.encryption,
+      transport: this.#transport,
     });
     this.#fetchers.set(hex, fetcher);
     options.onFetcher?.(fetcher);
@@ -806,6 +849,7 @@ export class Session extends TypedEmitter<SessionEvents> {
     this.tracker?.stop();
     for (const s of this.#sockets) s.destroy();
     this.#sockets.clear();
+    this.#utp?.stop();
     const udp = this.#udp;
     if (udp) await new Promise<void>((resolve) => udp.close(() => resolve()));
     const server = this.#server;

@@ -1,0 +1,60 @@
+// Which transport the session dials a peer with: `tcp`, `utp` or `both` (the default).
+// With both, a peer that reached us over uTP, or that we reached over uTP before, is dialled over
+// uTP first; any other peer over TCP first; when the first one fails, the other is tried (a peer
+// with TCP off refuses TCP at once, so it costs one round trip). libtorrent tries uTP first for
+// every peer; we start with TCP for peers we know nothing of, because most of what we dial on a
+// LAN (and every test's bitswarm) answers TCP, and a uTP SYN to a closed UDP port takes seconds to
+// time out, while a refused TCP connection fails at once.
+
+import { type DialOptions, dial } from '../peer/dial.js';
+import type { Transport, TransportSocket } from '../peer/transport.js';
+import type { UtpManager } from '../peer/utp-manager.js';
+import { formatAddress, type PeerAddress } from '../protocol/address.js';
+
+export type TransportMode = 'tcp' | 'utp' | 'both';
+
+export const TRANSPORT_MODES: readonly TransportMode[] = ['tcp', 'utp', 'both'];
+
+/** Addresses remembered as speaking uTP (bounded; the oldest go first). */
+const MAX_REMEMBERED = 4096;
+
+export class SessionTransport implements Transport {
+  readonly #mode: TransportMode;
+  readonly #utp: UtpManager | undefined;
+  readonly #speaksUtp = new Set<string>();
+
+  constructor(mode: TransportMode, utp: UtpManager | undefined) {
+    this.#mode = utp === undefined ? 'tcp' : mode;
+    this.#utp = utp;
+  }
+
+  /** A peer at this address speaks uTP (it dialled us over uTP, or PEX said so). */
+  noteUtp(addr: PeerAddress): void {
+    const key = formatAddress(addr);
+    this.#speaksUtp.delete(key);
+    this.#speaksUtp.add(key);
+    if (this.#speaksUtp.size > MAX_REMEMBERED) {
+      const oldest = this.#speaksUtp.values().next().value;
+      if (oldest !== undefined) this.#speaksUtp.delete(oldest);
+    }
+  }
+
+  async connect(addr: PeerAddress, options: DialOptions): Promise<TransportSocket> {
+    const utp = this.#utp;
+    if (this.#mode === 'tcp' || utp === undefined) return dial(addr, options);
+    if (this.#mode === 'utp') return utp.connect(addr, options);
+    const utpFirst = this.#speaksUtp.has(formatAddress(addr));
+    const first = (): Promise<TransportSocket> =>
+      utpFirst ? utp.connect(addr, options) : dial(addr, options);
+    const second = (): Promise<TransportSocket> =>
+      utpFirst ? dial(addr, options) : utp.connect(addr, options);
+    try {
+      return await first();
+    } catch (err) {
+      if (options.signal?.aborted) throw err;
+      const s = await second();
+      if (!utpFirst) this.noteUtp(addr);
+      return s;
+    }
+  }
+}
