@@ -4,7 +4,8 @@
 // with TCP off refuses TCP at once, so it costs one round trip). libtorrent tries uTP first for
 // every peer; we start with TCP for peers we know nothing of, because most of what we dial on a
 // LAN (and every test's bitswarm) answers TCP, and a uTP SYN to a closed UDP port takes seconds to
-// time out, while a refused TCP connection fails at once.
+// time out, while a refused TCP connection fails at once. A TCP connection the peer closes before
+// sending a byte (what libtorrent with TCP off does) also turns that peer to uTP first.
 
 import { type DialOptions, dial } from '../peer/dial.js';
 import type { Transport, TransportSocket } from '../peer/transport.js';
@@ -49,7 +50,16 @@ export class SessionTransport implements Transport {
     const second = (): Promise<TransportSocket> =>
       utpFirst ? dial(addr, options) : utp.connect(addr, options);
     try {
-      return await first();
+      const socket = await first();
+      // A uTP-only peer (libtorrent with TCP off) may accept TCP and close at once, before a byte:
+      // the next dial to it goes over uTP first.
+      if (!utpFirst) {
+        const tcp = socket as TransportSocket & { bytesRead?: number };
+        tcp.once('close', () => {
+          if (tcp.bytesRead === 0) this.noteUtp(addr);
+        });
+      }
+      return socket;
     } catch (err) {
       if (options.signal?.aborted) throw err;
       const s = await second();
