@@ -170,6 +170,7 @@ export class Session extends TypedEmitter<SessionEvents> {
   readonly #ac = new AbortController();
   readonly #sockets = new Set<Socket | UtpSocket>();
   #utp: UtpManager | undefined;
+  #udpV6: boolean | undefined;
   #transport: SessionTransport = new SessionTransport('tcp', undefined);
   #server: Server | undefined;
   #udp: UdpSocket | undefined;
@@ -325,6 +326,16 @@ export class Session extends TypedEmitter<SessionEvents> {
           });
     this.#utp = utp;
     this.#transport = new SessionTransport(mode, utp);
+    if (utp !== undefined) {
+      // A window of uTP packets arrives in bursts: the kernel's default UDP buffer (~200 KiB) drops
+      // some at loopback speed. Asked for 4 MiB; the kernel caps it at net.core.rmem_max.
+      try {
+        udp.setRecvBufferSize(4 * 1024 * 1024);
+        udp.setSendBufferSize(1024 * 1024);
+      } catch {
+        // Not allowed here: the default buffers work, with more resends.
+      }
+    }
     udp.on('message', (msg, rinfo) => {
       if (msg.length === 0) return;
       if (utp !== undefined && looksLikeUtp(msg)) {
@@ -356,8 +367,10 @@ export class Session extends TypedEmitter<SessionEvents> {
   #udpSendChunks(chunks: readonly Uint8Array[], host: string, port: number): void {
     const udp = this.#udp;
     if (!udp || this.#stopped) return;
-    const target = udp.address().family === 'IPv6' && isIP(host) === 4 ? `::ffff:${host}` : host;
-    udp.send(chunks as Uint8Array[], port, target, () => undefined);
+    // udp.address() is a system call: the family is read once (a packet per 1,350 bytes adds up).
+    this.#udpV6 ??= udp.address().family === 'IPv6';
+    const target = this.#udpV6 && isIP(host) === 4 ? `::ffff:${host}` : host;
+    udp.send(chunks as Uint8Array[], port, target);
   }
 
   /** Statistics of uTP (packets refused, connections accepted…), when it is on. */
