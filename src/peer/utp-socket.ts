@@ -817,7 +817,13 @@ export class UtpSocket extends Duplex {
   }
 
   #maybeGone(): void {
-    if (this.#state === 'closing' && this.#out.size === 0 && this.#finSent) this.#close();
+    // Gone once our FIN is acked and the peer's FIN is in (acked by us): until then we stay to
+    // answer its resends (or until the linger time ends).
+    const peerDone = this.#eofSeq !== undefined && this.#ackNr === this.#eofSeq;
+    if (this.#state === 'closing' && this.#out.size === 0 && this.#finSent && peerDone) {
+      if (this.#ackScheduled) this.#sendState(); // the ack of its FIN, before we forget it
+      this.#close();
+    }
   }
 
   /** A fatal condition: a RESET, a timeout. The stream errors (the manager forgets it). */
