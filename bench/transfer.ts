@@ -2,8 +2,8 @@
 // of 1 GiB (BENCH_TRANSFER_MB to change it) with 256 KiB pieces, BENCH_TRANSFER_RUNS runs (default 3)
 // of each pair: bitswarm→bitswarm, libtorrent→libtorrent, libtorrent→bitswarm, and the same two
 // first ones with protocol encryption required on both sides (RC4; BENCH_TRANSFER_PAIRS, a
-// comma-separated list of bb, ll, lb, bl, bbe, lle, picks others; `--encrypted` runs bb, bbe and lle
-// only). Prints the median wall time, the leecher's CPU seconds and peak RSS, and the ratios
+// comma-separated list of bb, ll, lb, bl, bbe, lle, bbu, lbu, llu picks others; `--encrypted` runs bb,
+// bbe and lle only; the *u pairs run over uTP only, BEP 29: opt-in, not in the default list). Prints the median wall time, the leecher's CPU seconds and peak RSS, and the ratios
 // against libtorrent→libtorrent.
 // Targets: bitswarm→bitswarm at least as fast as libtorrent→libtorrent; the bitswarm leecher under
 // 200 MB peak RSS; its CPU seconds per GiB within 1.5× libtorrent's leecher. Encrypted: bitswarm at
@@ -61,7 +61,31 @@ const PAIRS = {
   bl: { name: 'bitswarm→libtorrent', seeder: 'bitswarm', leecher: 'libtorrent', encrypted: false },
   bbe: { name: 'bitswarm→bitswarm RC4', seeder: 'bitswarm', leecher: 'bitswarm', encrypted: true },
   lle: { name: 'libtorrent→libtorrent RC4', seeder: 'libtorrent', leecher: 'libtorrent', encrypted: true },
-} as const;
+  bbu: {
+    name: 'bitswarm→bitswarm uTP',
+    seeder: 'bitswarm',
+    leecher: 'bitswarm',
+    encrypted: false,
+    utp: true,
+  },
+  lbu: {
+    name: 'libtorrent→bitswarm uTP',
+    seeder: 'libtorrent',
+    leecher: 'bitswarm',
+    encrypted: false,
+    utp: true,
+  },
+  llu: {
+    name: 'libtorrent→libtorrent uTP',
+    seeder: 'libtorrent',
+    leecher: 'libtorrent',
+    encrypted: false,
+    utp: true,
+  },
+} as const satisfies Record<
+  string,
+  { name: string; seeder: string; leecher: string; encrypted: boolean; utp?: boolean }
+>;
 type PairId = keyof typeof PAIRS;
 type Client = 'bitswarm' | 'libtorrent';
 
@@ -162,7 +186,15 @@ const BITSWARM_NET = ['--bind', '127.0.0.1', '--no-dht', '--no-lsd', '--no-pex',
 const encryptionArgs = (who: Client, encrypted: boolean): string[] =>
   !encrypted ? [] : who === 'bitswarm' ? ['--encryption', 'require'] : ['--encryption', 'forced'];
 
-async function startSeeder(who: Client, env: Env, encrypted: boolean): Promise<{ proc: Proc; port: number }> {
+/** uTP only (BEP 29) on both sides of a uTP pair; the others run TCP only. */
+const transportArgs = (utp: boolean): string[] => ['--transport', utp ? 'utp' : 'tcp'];
+
+async function startSeeder(
+  who: Client,
+  env: Env,
+  encrypted: boolean,
+  utp: boolean,
+): Promise<{ proc: Proc; port: number }> {
   if (who === 'bitswarm') {
     const proc = startProc(process.execPath, [
       BITSWARM_BIN_PATH,
@@ -174,6 +206,7 @@ async function startSeeder(who: Client, env: Env, encrypted: boolean): Promise<{
       '0',
       ...BITSWARM_NET,
       ...encryptionArgs(who, encrypted),
+      ...transportArgs(utp),
     ]);
     const start = await proc.waitFor(
       (l) => l.includes('"event":"start"'),
@@ -198,6 +231,7 @@ async function startSeeder(who: Client, env: Env, encrypted: boolean): Promise<{
     '--timeout',
     '3600',
     ...encryptionArgs(who, encrypted),
+    ...transportArgs(utp),
   ]);
   const listening = await proc.waitFor((l) => l.includes('"listening"'), 20_000, 'libtorrent to listen');
   await proc.waitFor(
@@ -214,6 +248,7 @@ async function leech(
   seederPort: number,
   runTag: string,
   encrypted: boolean,
+  utp: boolean,
 ): Promise<Result> {
   await rm(env.leechDir, { recursive: true, force: true });
   await mkdir(env.leechDir, { recursive: true });
@@ -235,6 +270,7 @@ async function leech(
             peer,
             ...BITSWARM_NET,
             ...encryptionArgs(who, encrypted),
+            ...transportArgs(utp),
           ],
         ]
       : [
@@ -253,6 +289,7 @@ async function leech(
             '--timeout',
             String(transferTimeoutMs / 1000),
             ...encryptionArgs(who, encrypted),
+            ...transportArgs(utp),
           ],
         ];
   const t0 = performance.now();
@@ -294,9 +331,10 @@ async function leech(
 
 async function oneRun(pair: PairId, env: Env, i: number): Promise<Result> {
   const p = PAIRS[pair];
-  const seeder = await startSeeder(p.seeder, env, p.encrypted);
+  const utp = 'utp' in p && p.utp;
+  const seeder = await startSeeder(p.seeder, env, p.encrypted, utp);
   try {
-    return await leech(p.leecher, env, seeder.port, `${pair}-${i}`, p.encrypted);
+    return await leech(p.leecher, env, seeder.port, `${pair}-${i}`, p.encrypted, utp);
   } finally {
     await seeder.proc.kill('SIGTERM');
     await rm(env.leechDir, { recursive: true, force: true });

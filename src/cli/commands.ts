@@ -61,6 +61,12 @@ const net = {
     complete: ['prefer', 'require', 'off'],
     help: 'protocol encryption (MSE/PE): prefer (default: encrypted first, plaintext for peers without it), require (encrypted only, both ways), off (dial plaintext; encrypted peers are still accepted)',
   },
+  transport: {
+    type: 'string',
+    arg: 'MODE',
+    complete: ['both', 'tcp', 'utp'],
+    help: 'peer connections over tcp, utp (BEP 29, on the UDP port) or both (default: both accepted; dial TCP first, uTP first for peers known to speak it, the other one when the first fails)',
+  },
 } as const satisfies Record<string, OptionSpec>;
 
 const output = {

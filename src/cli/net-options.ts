@@ -5,6 +5,7 @@ import { ENCRYPTION_POLICIES, type EncryptionPolicy } from '../peer/encryption.j
 import { type PeerAddress, parseAddress } from '../protocol/address.js';
 import type { Session, SessionOptions } from '../session/session.js';
 import { startSession as startSessionOn } from '../session/start-session.js';
+import { TRANSPORT_MODES, type TransportMode } from '../session/transport-policy.js';
 import { UsageError } from '../util/errors.js';
 import { intOption, sizeOption } from './args.js';
 import { portMappingLine } from './port-mapping-text.js';
@@ -36,6 +37,7 @@ export function readNetOptions(
     'download-limit'?: string;
     'max-per-ip'?: string;
     encryption?: string;
+    transport?: string;
     'allow-local-peers'?: boolean;
     json?: boolean;
     'no-part-suffix'?: boolean;
@@ -68,6 +70,14 @@ export function readNetOptions(
       );
     }
     session.encryption = values.encryption as EncryptionPolicy;
+  }
+  if (values.transport !== undefined) {
+    if (!TRANSPORT_MODES.includes(values.transport as TransportMode)) {
+      throw new UsageError(
+        `${command}: --transport: "${values.transport}" is not one of ${TRANSPORT_MODES.join(', ')}`,
+      );
+    }
+    session.transport = values.transport as TransportMode;
   }
   const up = sizeOption(command, 'upload-limit', values['upload-limit']);
   const down = sizeOption(command, 'download-limit', values['download-limit']);

@@ -634,6 +634,9 @@ export class TrackerServer extends TypedEmitter<TrackerServerEvents> {
       const w = Buffer.allocUnsafe(8);
       w.writeDoubleBE(window, 0);
       id = createHmac('sha256', this.#secret).update(w).update(ip).digest().subarray(0, 8);
+      // Never a uTP packet's first byte (version 1 in the low nibble): the session's UDP port tells
+      // a uTP packet from a tracker request by that byte.
+      if ((id[0]! & 0x0f) === 1) id[0]! ^= 0x02;
       if (cache !== undefined) {
         if (cache.size >= CACHE_ENTRIES) cache.clear();
         cache.set(k, id);

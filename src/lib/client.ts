@@ -48,6 +48,8 @@ export interface ClientOptions {
   tracker?: boolean;
   /** Protocol encryption (MSE/PE): `prefer` (default), `require` or `off`, as `--encryption`. */
   encryption?: 'prefer' | 'require' | 'off';
+  /** Peer connections over `tcp`, `utp` (BEP 29) or `both` (default), as `--transport`. */
+  transport?: 'tcp' | 'utp' | 'both';
   /** Keep torrents, their settings and resume data here (the daemon's layout); reopened by the next
    * Client with the same folder. Default: nothing is kept. */
   stateDir?: string;
@@ -200,6 +202,7 @@ export class Client extends EventEmitter<ClientEventMap> {
       tracker: o.tracker ?? true,
       ...(o.bind !== undefined ? { bind: o.bind } : {}),
       ...(o.encryption !== undefined ? { encryption: o.encryption } : {}),
+      ...(o.transport !== undefined ? { transport: o.transport } : {}),
       ...(o.dhtBootstrap !== undefined ? { dhtBootstrap: parsePeers(o.dhtBootstrap) } : {}),
       ...(settings.uploadLimitBytesPerSec !== undefined
         ? { uploadLimitBytesPerSec: settings.uploadLimitBytesPerSec }

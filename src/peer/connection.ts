@@ -228,6 +228,8 @@ export class PeerConnection extends TypedEmitter<PeerConnectionEvents> {
   readonly #ourReqq: number;
   readonly #ourExtIds = new Map<number, string>();
   readonly #incomingHandshake: { handshake: Handshake; rest: Uint8Array } | undefined;
+  /** Bytes that arrived before the handshake (or initial payload) handed in was read; see start(). */
+  #held: Buffer[] | undefined;
   #handshakeDone = false;
   #started = false;
   #corked = false;
@@ -478,19 +480,29 @@ export class PeerConnection extends TypedEmitter<PeerConnectionEvents> {
     const incoming = this.#incomingHandshake;
     if (incoming) {
       // Listeners are attached after the factory returns, maybe after an await: wait a macrotask.
+      // Bytes that arrive meanwhile (the stream may flow already: a uTP packet, a second TCP
+      // segment) wait behind the handshake and `rest`.
+      this.#held = [];
       const immediate = setImmediate(() => {
+        const held = this.#held ?? [];
+        this.#held = undefined;
         if (signal.aborted) return;
         this.#onRemoteHandshake(incoming.handshake);
         if (signal.aborted) return;
         if (incoming.rest.length > 0) this.#onBytes(incoming.rest);
+        for (const h of held) this.#onBytes(h);
         socket.resume();
       });
       signal.addEventListener('abort', () => clearImmediate(immediate), { once: true });
     } else if (received !== undefined && received.length > 0) {
       // As for incoming: the listeners are attached after the factory returns.
+      this.#held = [];
       const immediate = setImmediate(() => {
+        const held = this.#held ?? [];
+        this.#held = undefined;
         if (signal.aborted) return;
         this.#onBytes(received);
+        for (const h of held) if (!signal.aborted) this.#onBytes(h);
         if (signal.aborted) return;
         beginReading();
         socket.resume();
@@ -817,6 +829,11 @@ export class PeerConnection extends TypedEmitter<PeerConnectionEvents> {
   #onBytes(chunk: Uint8Array): void {
     const signal = this.#ac.signal;
     if (signal.aborted) return;
+    if (this.#held !== undefined) {
+      // Copied: a shared-read chunk is valid only during its callback.
+      this.#held.push(Buffer.from(chunk));
+      return;
+    }
     this.#lastReceivedMs = this.#now();
     this.#reader.push(chunk);
     try {

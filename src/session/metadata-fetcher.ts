@@ -3,7 +3,6 @@
 // against the info hash, and drops (and avoids) peers whose metadata does not match.
 
 import { setMaxListeners } from 'node:events';
-import type { Socket } from 'node:net';
 import { PeerConnection } from '../peer/connection.js';
 import { FIRST_RETRY_MS, retryDelayMs } from '../peer/dial.js';
 import {
@@ -13,6 +12,7 @@ import {
   type IncomingMse,
   mayNotSpeakMse,
 } from '../peer/encryption.js';
+import type { Transport, TransportSocket } from '../peer/transport.js';
 import { formatAddress, type PeerAddress } from '../protocol/address.js';
 import { type Metainfo, parseInfoDict } from '../protocol/metainfo.js';
 import { DisconnectReason, type Handshake } from '../protocol/peer-wire.js';
@@ -41,6 +41,8 @@ export interface MetadataFetcherOptions {
   requestTimeoutMs?: number;
   /** Where peers closed for bad metadata messages are logged. */
   log?: Logger;
+  /** Where connections come from (default TCP). */
+  transport?: Transport;
 }
 
 export interface MetadataFetcherEvents extends Record<string, unknown[]> {
@@ -228,7 +230,7 @@ export class MetadataFetcher extends TypedEmitter<MetadataFetcherEvents> {
     this.#peers.clear();
   }
 
-  acceptIncoming(socket: Socket, handshake: Handshake, rest: Buffer, mse?: IncomingMse): void {
+  acceptIncoming(socket: TransportSocket, handshake: Handshake, rest: Buffer, mse?: IncomingMse): void {
     const host = socket.remoteAddress ?? '?';
     if (
       this.#ac.signal.aborted ||
@@ -278,6 +280,7 @@ export class MetadataFetcher extends TypedEmitter<MetadataFetcherEvents> {
           signal,
           ...(this.#o.localAddress ? { localAddress: this.#o.localAddress } : {}),
         },
+        ...(this.#o.transport ? { transport: this.#o.transport } : {}),
       }).then(
         (conn) => {
           this.#dialing--;

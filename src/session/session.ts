@@ -3,7 +3,10 @@
 //  - TCP: `0x13 "BitTorrent protocol"` is a peer, routed to its torrent by the handshake's info hash;
 //    `GET ` is the embedded HTTP tracker (/announce, /scrape); anything else is an encrypted peer
 //    (MSE), routed by the info hash it proves it knows (req2 xor req3).
-//  - UDP: bencoded KRPC (starts with `d`) is the DHT; anything else is the UDP tracker (BEP 15).
+//  - UDP: uTP (BEP 29; the first byte is type << 4 | version 1) is a peer connection, handed to
+//    the same demux as a TCP one (plaintext or MSE; no tracker over uTP); bencoded KRPC (starts
+//    with `d`) is the DHT; anything else is the UDP tracker (BEP 15), whose connection ids never
+//    start like a uTP packet.
 // Discovery feeds peer addresses into the torrents: tracker clients, our own tracker's announces,
 // PEX (extension-glue.ts), LSD and the DHT.
 
@@ -33,12 +36,15 @@ import {
   runMse,
 } from '../peer/encryption.js';
 import { readHandshake } from '../peer/handshake.js';
+import { UtpManager } from '../peer/utp-manager.js';
+import type { UtpSocket } from '../peer/utp-socket.js';
 import { type PeerAddress, parseAddress } from '../protocol/address.js';
 import { bep42NodeId, isBep42NodeId } from '../protocol/bep42.js';
 import type { Magnet } from '../protocol/magnet.js';
 import type { Metainfo } from '../protocol/metainfo.js';
 import { req2Hash, streamKind } from '../protocol/mse.js';
 import { DisconnectReason, type Handshake } from '../protocol/peer-wire.js';
+import { looksLikeUtp } from '../protocol/utp.js';
 import { FileStorage, type FileStorageOptions } from '../storage/file-storage.js';
 import { HasherPool } from '../storage/hasher-pool.js';
 import type { Storage } from '../storage/storage.js';
@@ -56,6 +62,7 @@ import { ExtensionGlue, LOCAL_EXTENSIONS } from './extension-glue.js';
 import { filterMagnetTargets } from './local-targets.js';
 import { MetadataFetcher, type ReleasedConnection } from './metadata-fetcher.js';
 import { StateStore } from './state-store.js';
+import { SessionTransport, type TransportMode } from './transport-policy.js';
 
 export interface SessionOptions {
   /** TCP and UDP port; 0 picks a free one. */
@@ -99,6 +106,8 @@ export interface SessionOptions {
   maxConnections?: number;
   /** A state directory: the DHT's routing table is saved there (dht.json) and reused at start. */
   stateDir?: string;
+  /** Peer connections over `tcp`, `utp` (BEP 29) or `both` (default; see transport-policy.ts). */
+  transport?: TransportMode;
   /** Protocol encryption (MSE/PE): `prefer` (default), `require` or `off`; see encryption.ts. */
   encryption?: EncryptionPolicy;
   /** Name incomplete files `<name>.part` until they are complete (default true; file-storage.ts). */
@@ -185,7 +194,10 @@ export class Session extends TypedEmitter<SessionEvents> {
   readonly #slots = new Map<string, TorrentSlot>();
   readonly #fetchers = new Map<string, MetadataFetcher>();
   readonly #ac = new AbortController();
-  readonly #sockets = new Set<Socket>();
+  readonly #sockets = new Set<Socket | UtpSocket>();
+  #utp: UtpManager | undefined;
+  #udpV6: boolean | undefined;
+  #transport: SessionTransport = new SessionTransport('tcp', undefined);
   #server: Server | undefined;
   #udp: UdpSocket | undefined;
   #dht: DhtNode | undefined;
@@ -320,7 +332,8 @@ export class Session extends TypedEmitter<SessionEvents> {
   }
 
   async #startUdp(): Promise<void> {
-    if (this.tracker === undefined && this.#o.dht === false) return;
+    const mode = this.#o.transport ?? 'both';
+    if (this.tracker === undefined && this.#o.dht === false && mode === 'tcp') return;
     const bind = this.#o.bind;
     const v6 = bind ? isIP(bind) === 6 : true;
     const udp = createSocket(v6 ? { type: 'udp6', ipv6Only: false } : { type: 'udp4' });
@@ -335,8 +348,35 @@ export class Session extends TypedEmitter<SessionEvents> {
       udp.close();
       throw new SessionError(`cannot bind UDP port ${this.#port}: ${err.message}`, { cause: err });
     });
+    const utp =
+      mode === 'tcp'
+        ? undefined
+        : new UtpManager({
+            send: (chunks, host, port) => this.#udpSendChunks(chunks, host, port),
+            onIncoming: (socket) => {
+              this.#transport.noteUtp({ host: socket.remoteAddress, port: socket.remotePort });
+              this.#onConnection(socket);
+            },
+            maxConnections: this.connectionBudget.max,
+          });
+    this.#utp = utp;
+    this.#transport = new SessionTransport(mode, utp);
+    if (utp !== undefined) {
+      // A window of uTP packets arrives in bursts: the kernel's default UDP buffer (~200 KiB) drops
+      // some at loopback speed. Asked for 4 MiB; the kernel caps it at net.core.rmem_max.
+      try {
+        udp.setRecvBufferSize(4 * 1024 * 1024);
+        udp.setSendBufferSize(1024 * 1024);
+      } catch {
+        // Not allowed here: the default buffers work, with more resends.
+      }
+    }
     udp.on('message', (msg, rinfo) => {
       if (msg.length === 0) return;
+      if (utp !== undefined && looksLikeUtp(msg)) {
+        utp.handlePacket(msg, { address: unmapV4(rinfo.address), port: rinfo.port });
+        return;
+      }
       if (msg[0] === 0x64 /* d */) {
         this.#dht?.handlePacket(msg, { address: unmapV4(rinfo.address), port: rinfo.port });
         return;
@@ -359,6 +399,20 @@ export class Session extends TypedEmitter<SessionEvents> {
     udp.send(msg, port, target, (err) => {
       if (err) this.log.trace('UDP send failed', { peer: `${host}:${port}`, error: errorText(err) });
     });
+  }
+
+  #udpSendChunks(chunks: readonly Uint8Array[], host: string, port: number): void {
+    const udp = this.#udp;
+    if (!udp || this.#stopped) return;
+    // udp.address() is a system call: the family is read once (a packet per 1,350 bytes adds up).
+    this.#udpV6 ??= udp.address().family === 'IPv6';
+    const target = this.#udpV6 && isIP(host) === 4 ? `::ffff:${host}` : host;
+    udp.send(chunks as Uint8Array[], port, target);
+  }
+
+  /** Statistics of uTP (packets refused, connections accepted…), when it is on. */
+  get utpStats(): Readonly<Record<string, number>> | undefined {
+    return this.#utp?.stats;
   }
 
   async #startDht(): Promise<void> {
@@ -518,7 +572,7 @@ export class Session extends TypedEmitter<SessionEvents> {
     return m ? { host: m.externalIp, port: m.externalPort } : { port: this.#port };
   }
 
-  #onConnection(socket: Socket): void {
+  #onConnection(socket: Socket | UtpSocket): void {
     if (this.#stopped) {
       socket.destroy();
       return;
@@ -545,7 +599,7 @@ export class Session extends TypedEmitter<SessionEvents> {
         if (this.encryption === 'require') socket.destroy();
         else this.#onPeer(socket);
       } else if (kind === 'http') {
-        if (this.tracker) serveHttpConnection(socket, this.tracker);
+        if (this.tracker && 'address' in socket) serveHttpConnection(socket, this.tracker);
         else socket.destroy();
       } else this.#onEncryptedPeer(socket);
     };
@@ -557,7 +611,7 @@ export class Session extends TypedEmitter<SessionEvents> {
     return this.#o.encryption ?? 'prefer';
   }
 
-  #onPeer(socket: Socket): void {
+  #onPeer(socket: Socket | UtpSocket): void {
     readHandshake(socket, { timeoutMs: this.#o.handshakeTimeoutMs ?? 10_000, signal: this.#ac.signal }).then(
       ({ handshake, rest }) => this.#route(socket, handshake, rest),
       (err: unknown) => {
@@ -567,7 +621,7 @@ export class Session extends TypedEmitter<SessionEvents> {
     );
   }
 
-  #onEncryptedPeer(socket: Socket): void {
+  #onEncryptedPeer(socket: Socket | UtpSocket): void {
     const o = { timeoutMs: this.#o.handshakeTimeoutMs ?? 10_000, signal: this.#ac.signal };
     const machine = responderFor(this.encryption, (req2) => this.#infoHashByReq2(req2));
     runMse(socket, machine, o)
@@ -599,7 +653,7 @@ export class Session extends TypedEmitter<SessionEvents> {
     return undefined;
   }
 
-  #route(socket: Socket, handshake: Handshake, rest: Buffer, mse?: IncomingMse): void {
+  #route(socket: Socket | UtpSocket, handshake: Handshake, rest: Buffer, mse?: IncomingMse): void {
     this.#sockets.delete(socket);
     const hex = Buffer.from(handshake.infoHash).toString('hex');
     const slot = this.#slots.get(hex);
@@ -647,6 +701,7 @@ export class Session extends TypedEmitter<SessionEvents> {
       connectionBudget: this.connectionBudget,
       downloadBuckets: [this.downloadLimit],
       encryption: this.encryption,
+      transport: this.#transport,
       ...(this.#dht ? { dhtPort: this.#port } : {}),
       ...(this.#o.maxConnectionsPerTorrent !== undefined
         ? { maxConnections: this.#o.maxConnectionsPerTorrent }
@@ -808,6 +863,7 @@ export class Session extends TypedEmitter<SessionEvents> {
       name: magnet.name,
       encryption: this.encryption,
       log: this.log,
+      transport: this.#transport,
     });
     this.#fetchers.set(hex, fetcher);
     options.onFetcher?.(fetcher);
@@ -980,6 +1036,7 @@ export class Session extends TypedEmitter<SessionEvents> {
     this.tracker?.stop();
     for (const s of this.#sockets) s.destroy();
     this.#sockets.clear();
+    this.#utp?.stop();
     const udp = this.#udp;
     if (udp) await new Promise<void>((resolve) => udp.close(() => resolve()));
     const server = this.#server;
@@ -989,7 +1046,10 @@ export class Session extends TypedEmitter<SessionEvents> {
 }
 
 /** A socket's remote end as `host:port`, for the log. */
-function remoteOf(socket: Socket): string {
+function remoteOf(socket: {
+  readonly remoteAddress?: string | undefined;
+  readonly remotePort?: number | undefined;
+}): string {
   const host = socket.remoteAddress ?? '?';
   return `${host.includes(':') ? `[${host}]` : host}:${socket.remotePort ?? '?'}`;
 }

@@ -3,6 +3,7 @@
 
 Usage: lt-peer.py --torrent FILE --dir DIR --port N [--peer HOST:PORT]... [--seed] [--exit-when-done]
                   [--log-trackers] [--log-peers] [--encryption forced|enabled|disabled]
+                  [--transport tcp|utp|both]
 Prints JSON lines: {"event": "listening", "port": N}, {"event": "progress", ...}, {"event": "complete"}.
 --log-trackers adds {"event": "tracker", "kind": ..., "url": ..., "message": ...} per tracker alert
 (announce sent, reply with its peer count, error); --log-peers adds {"event": "peer", "kind":
@@ -12,7 +13,9 @@ names its only bootstrap nodes; --dht-loopback then lifts libtorrent's guards ag
 on one IP (every node of a test swarm is 127.0.0.1), and --dht-announce-every N re-announces the
 torrent to the DHT every N seconds until a peer connects (libtorrent's own first announce may come
 before its routing table has any node). --auto-managed adds the torrent with libtorrent's default
-flags (auto-managed, started by the queue), as desktop clients do.
+flags (auto-managed, started by the queue), as desktop clients do. --transport: TCP only (the
+default), uTP only (TCP off both ways, as the uTP-only peers of the public swarm) or both (libtorrent's
+own default: uTP dialled first); progress lines then count the connected peers by transport.
 """
 import argparse
 import json
@@ -46,6 +49,7 @@ def main():
     ap.add_argument("--log-trackers", action="store_true")
     ap.add_argument("--log-peers", action="store_true")
     ap.add_argument("--encryption", choices=["forced", "enabled", "disabled"], default="")
+    ap.add_argument("--transport", choices=["tcp", "utp", "both"], default="tcp")
     args = ap.parse_args()
 
     mask = lt.alert.category_t.error_notification | lt.alert.category_t.status_notification
@@ -61,8 +65,10 @@ def main():
         "enable_lsd": False,
         "enable_upnp": False,
         "enable_natpmp": False,
-        "enable_incoming_utp": False,
-        "enable_outgoing_utp": False,
+        "enable_incoming_utp": args.transport != "tcp",
+        "enable_outgoing_utp": args.transport != "tcp",
+        "enable_incoming_tcp": args.transport != "utp",
+        "enable_outgoing_tcp": args.transport != "utp",
         "allow_multiple_connections_per_ip": True,
         "alert_mask": mask,
         "user_agent": "lt-interop",
@@ -148,6 +154,11 @@ def main():
                         extra["dht_nodes"] = ses.status().dht_nodes
                 except Exception:  # removed from some builds of the bindings
                     pass
+            if args.transport != "tcp":
+                infos = h.get_peer_info()
+                utp = sum(1 for p in infos if int(p.flags) & (1 << 17))  # peer_info::utp_socket
+                extra["utp_peers"] = utp
+                extra["tcp_peers"] = len(infos) - utp
             say(event="progress", state=str(st.state), progress=st.progress, peers=st.num_peers,
                 downloaded=st.total_payload_download, uploaded=st.total_payload_upload, **extra)
             for p in args.peer:

@@ -110,7 +110,13 @@ test('a tracker failure, a refused peer and a peer closing after the handshake s
     );
     // The progress lines carry the current warnings, the tracker's failure first.
     await waitFor(
-      () => c.lines.some((l) => l.event === 'progress' && (l.warnings as string[]).length >= 2),
+      () =>
+        c.lines.some(
+          (l) =>
+            l.event === 'progress' &&
+            (l.warnings as string[]).length >= 2 &&
+            (l.warnings as string[]).some((w) => /refused the connection/.test(w)),
+        ),
       'a progress line with warnings',
       20_000,
     );

@@ -43,3 +43,19 @@ describe('--no-upnp, --no-natpmp', () => {
     }
   });
 });
+
+describe('--transport', () => {
+  it('tcp, utp or both reach the session; absent, the default (both) stands', () => {
+    for (const t of ['tcp', 'utp', 'both'] as const)
+      assert.equal(readNetOptions('seed', { transport: t }).session.transport, t);
+    assert.equal(readNetOptions('seed', {}).session.transport, undefined);
+  });
+
+  it('anything else: a usage error naming the option and the choices', () => {
+    assert.throws(
+      () => readNetOptions('download', { transport: 'udp' }),
+      (err: Error) =>
+        err.name === 'UsageError' && /--transport: "udp" is not one of tcp, utp, both/.test(err.message),
+    );
+  });
+});
