@@ -13,6 +13,7 @@ import { basename, dirname, isAbsolute, join, resolve } from 'node:path';
 import { parseAddress } from '../protocol/address.js';
 import { MagnetError, MetainfoError } from '../protocol/errors.js';
 import { formatMagnet, isMagnet, parseMagnet } from '../protocol/magnet.js';
+import { magnetHashes } from '../protocol/metainfo.js';
 import { notContacted } from '../session/diagnostics.js';
 import { ManagerError, type TorrentManager } from '../session/manager.js';
 import type { Session } from '../session/session.js';
@@ -606,7 +607,7 @@ export class ApiServer {
       private: meta?.private ?? false,
       comment: meta?.comment ?? null,
       magnet: formatMagnet({
-        infoHash: Buffer.from(hex, 'hex'),
+        ...(meta ? magnetHashes(meta) : { infoHash: Buffer.from(hex, 'hex') }),
         name: view.name,
         trackers: (meta?.announceList ?? []).flat(),
       }),

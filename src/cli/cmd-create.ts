@@ -46,7 +46,7 @@ export async function runCreate(argv: string[]): Promise<number> {
   }
   const [
     { formatMagnet },
-    { parseMetainfo },
+    { magnetHashes, parseMetainfo },
     { createTorrent },
     { formatBytes },
     { VERSION },
@@ -75,7 +75,7 @@ export async function runCreate(argv: string[]): Promise<number> {
   bar.done();
   await writeNewFile('create', out, created.torrent, force);
   const m = parseMetainfo(created.torrent);
-  const magnet = formatMagnet({ infoHash: m.infoHash, name: m.name, trackers: m.announceList.flat() });
+  const magnet = formatMagnet({ ...magnetHashes(m), name: m.name, trackers: m.announceList.flat() });
   if (values.json) {
     process.stdout.write(
       `${JSON.stringify({ torrent: out, infoHash: m.infoHashHex, name: m.name, totalLength: m.totalLength, pieceLength: m.pieceLength, pieceCount: m.pieceCount, files: created.files.length, magnet })}\n`,

@@ -6,7 +6,7 @@ import { networkInterfaces } from 'node:os';
 import { basename, dirname, resolve } from 'node:path';
 import { formatAddress } from '../protocol/address.js';
 import { formatMagnet } from '../protocol/magnet.js';
-import { parseMetainfo } from '../protocol/metainfo.js';
+import { magnetHashes, parseMetainfo } from '../protocol/metainfo.js';
 import { createTorrent } from '../storage/create-torrent.js';
 import { UsageError } from '../util/errors.js';
 import { VERSION } from '../util/version.js';
@@ -48,7 +48,7 @@ export async function runShare(argv: string[]): Promise<number> {
     await writeNewFile('share', out, created.torrent, force);
     const m = parseMetainfo(created.torrent);
     const magnet = formatMagnet({
-      infoHash: m.infoHash,
+      ...magnetHashes(m),
       name: m.name,
       trackers: m.announceList.flat(),
       peers: [formatAddress({ host, port: session.port })],
