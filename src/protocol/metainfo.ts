@@ -470,22 +470,59 @@ export interface BuildOptions {
   createdBy?: string;
   /** Seconds since the epoch; omitted when undefined. */
   creationDate?: number;
+  /**
+   * BEP 52: 'v2' (a file tree, no `pieces`) or 'hybrid' (both, with pad files after each non-empty
+   * file of a multi-file torrent, as libtorrent 2.0.8 places them). Default 'v1'. The files must be
+   * in BEP 52 order (sorted by path) for v2 and hybrid.
+   */
+  version?: 'v1' | 'v2' | 'hybrid';
+  /** v2 and hybrid: per file, its pieces root (undefined when empty) and piece layer (may be empty). */
+  v2Files?: { root: Uint8Array | undefined; layer: Uint8Array }[];
 }
 
 /** Builds a .torrent. Adds to `info` only the keys asked for (no `private: 0`). */
 export function buildMetainfo(o: BuildOptions): Buffer {
+  const version = o.version ?? 'v1';
+  const single = o.files.length === 1 && !o.multiFile;
   const info: Record<string, BEncodable> = {
     name: o.name,
     'piece length': o.pieceLength,
-    pieces: o.pieces,
   };
-  if (o.files.length === 1 && !o.multiFile) {
-    info.length = o.files[0]!.length;
-  } else {
-    info.files = o.files.map((f) => ({ length: f.length, path: f.path }));
+  if (version !== 'v2') info.pieces = o.pieces;
+  if (version !== 'v1') {
+    if (!o.v2Files || o.v2Files.length !== o.files.length)
+      throw new RangeError('v2Files: one entry per file is needed for a v2 or hybrid torrent');
+    info['meta version'] = 2;
+    info['file tree'] = buildFileTree(single ? [[o.name]] : o.files.map((f) => f.path), o.files, o.v2Files);
+  }
+  if (version !== 'v2') {
+    if (single) {
+      info.length = o.files[0]!.length;
+    } else {
+      const list: BEncodable[] = [];
+      let offset = 0;
+      for (const f of o.files) {
+        list.push({ length: f.length, path: f.path });
+        offset += f.length;
+        const gap = offset % o.pieceLength;
+        if (version === 'hybrid' && o.files.length > 1 && f.length > 0 && gap !== 0) {
+          const pad = o.pieceLength - gap;
+          list.push({ attr: 'p', length: pad, path: ['.pad', String(pad)] });
+          offset += pad;
+        }
+      }
+      info.files = list;
+    }
   }
   if (o.private) info.private = 1;
   const root: Record<string, BEncodable> = { info };
+  if (version !== 'v1') {
+    const layers = new Map<string, BEncodable>();
+    for (const f of o.v2Files!) {
+      if (f.root && f.layer.length > 0) layers.set(Buffer.from(f.root).toString('latin1'), f.layer);
+    }
+    root['piece layers'] = layers;
+  }
   const tiers = (o.announceList ?? []).filter((t) => t.length > 0);
   if (tiers.length > 0) {
     root.announce = tiers[0]![0]!;
@@ -497,6 +534,33 @@ export function buildMetainfo(o: BuildOptions): Buffer {
   if (o.createdBy !== undefined) root['created by'] = o.createdBy;
   if (o.creationDate !== undefined) root['creation date'] = o.creationDate;
   return encode(root);
+}
+
+/** The nested `file tree` dicts: each file a dict with the key '' holding length and pieces root. */
+function buildFileTree(
+  paths: string[][],
+  files: BuildFile[],
+  v2: { root: Uint8Array | undefined }[],
+): Map<string, BEncodable> {
+  type Node = Map<string, BEncodable>;
+  const top: Node = new Map();
+  const key = (s: string): string => Buffer.from(s, 'utf8').toString('latin1');
+  paths.forEach((path, i) => {
+    let node = top;
+    for (const el of path.slice(0, -1)) {
+      let next = node.get(key(el));
+      if (!(next instanceof Map)) {
+        next = new Map();
+        node.set(key(el), next);
+      }
+      node = next as Node;
+    }
+    const leaf: Record<string, BEncodable> = { length: files[i]!.length };
+    const r = v2[i]!.root;
+    if (r && files[i]!.length > 0) leaf['pieces root'] = r;
+    node.set(key(path[path.length - 1]!), new Map([['', leaf]]));
+  });
+  return top;
 }
 
 /** Piece length as libtorrent and mktorrent choose it: a power of two from 16 KiB to 16 MiB giving
