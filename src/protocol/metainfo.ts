@@ -308,20 +308,23 @@ function layoutV2(
   warnings: string[],
 ): number {
   let offset = 0;
-  for (const t of tree) {
+  const pad = (): void => {
+    // As libtorrent lays out a v2 torrent: a pad after every non-empty file, the last one
+    // included, unless the torrent is one file (peers request the last piece at that length).
     const gap = offset % pieceLength;
-    if (t.length > 0 && gap !== 0) {
-      const pad = pieceLength - gap;
-      files.push({
-        path: [...namePath, '.pad', String(pad)],
-        rawPath: [name, '.pad', String(pad)],
-        length: pad,
-        offset,
-        padding: true,
-        attr: 'p',
-      });
-      offset += pad;
-    }
+    if (tree.length < 2 || gap === 0) return;
+    const n = pieceLength - gap;
+    files.push({
+      path: [...namePath, '.pad', String(n)],
+      rawPath: [name, '.pad', String(n)],
+      length: n,
+      offset,
+      padding: true,
+      attr: 'p',
+    });
+    offset += n;
+  };
+  for (const t of tree) {
     let path = namePath;
     if (multiFile) {
       const safe = sanitizePath(t.rawPath);
@@ -341,6 +344,7 @@ function layoutV2(
     offset += t.length;
     if (!Number.isSafeInteger(offset))
       throw new MetainfoError('info.file tree', 'total size is out of range');
+    if (t.length > 0) pad();
   }
   return offset;
 }

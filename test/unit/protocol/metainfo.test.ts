@@ -482,9 +482,10 @@ describe('metainfo: BEP 52', () => {
       m.files.map((f) => [f.path.join('/'), f.offset, f.length, f.padding]),
       [
         ['multi/a.bin', 0, 40_000, false],
-        ['multi/e.txt', 40_000, 0, false],
         ['multi/.pad/9152', 40_000, 9152, true],
+        ['multi/e.txt', 49_152, 0, false],
         ['multi/sub/b.txt', 49_152, 5, false],
+        ['multi/.pad/16379', 49_157, 16_379, true],
       ],
     );
     assert.equal(m.pieceCount, 4);
@@ -492,7 +493,7 @@ describe('metainfo: BEP 52', () => {
       m.v2?.files.map((f) => [f.fileIndex, f.firstPiece, f.pieceCount]),
       [
         [0, 0, 3],
-        [1, 2, 0],
+        [2, 3, 0],
         [3, 3, 1],
       ],
     );
