@@ -112,3 +112,47 @@ export function fileTree(leaves: Uint8Array, pieceLength: number): { root: Buffe
   }
   return { root: rootFromPieceLayer(layer, pieceLength), layer };
 }
+
+/**
+ * The answer to a BEP 52 hash request served from a file's piece layer (`layer`, at tree level
+ * `layerLevel`): `count` hashes of that layer from `index` (pads past the file's end), then the
+ * uncle hashes for `proofLayers` ancestor layers, the way libtorrent 2.0.8 lays them out (no uncle
+ * for the layers the base hashes prove themselves; the root never included). Undefined for a
+ * request the layer cannot answer or that is malformed.
+ */
+export function hashesFromLayer(
+  layer: Uint8Array,
+  layerLevel: number,
+  index: number,
+  count: number,
+  proofLayers: number,
+): Buffer | undefined {
+  const n = layer.length / HASH_BYTES;
+  const width = nextPow2(n);
+  const height = log2(width); // levels from this layer up to the root
+  if (count < 1 || count > width || (count & (count - 1)) !== 0 || index % count !== 0) return undefined;
+  if (index + count > width || proofLayers > height) return undefined;
+  // Every level from this layer to the root, padded.
+  const levels: Buffer[][] = [];
+  let cur: Buffer[] = [];
+  for (let i = 0; i < width; i++) {
+    cur.push(i < n ? Buffer.from(layer.subarray(i * HASH_BYTES, (i + 1) * HASH_BYTES)) : padHash(layerLevel));
+  }
+  levels.push(cur);
+  for (let l = 0; l < height; l++) {
+    const next: Buffer[] = [];
+    for (let i = 0; i < cur.length; i += 2) next.push(sha256(cur[i]!, cur[i + 1]!));
+    levels.push(next);
+    cur = next;
+  }
+  const out: Buffer[] = levels[0]!.slice(index, index + count);
+  const baseTreeLayers = log2(count) - 1;
+  let at = index;
+  for (let i = 0; i < proofLayers; i++) {
+    at >>= 1;
+    const level = i + 1;
+    if (level >= height) return undefined; // the root has no sibling
+    if (i >= baseTreeLayers) out.push(levels[level]![at ^ 1]!);
+  }
+  return Buffer.concat(out);
+}

@@ -2,8 +2,10 @@
 // checked by its merkle piece hashes alone, a hybrid by both (its v2 check is skipped only while a
 // file's piece layer is unknown). Pieces too large to hold are read back from storage.
 
+import { hashesFromLayer, log2, MERKLE_BLOCK_BYTES } from '../protocol/merkle.js';
 import type { Metainfo } from '../protocol/metainfo.js';
-import { verifyV2Piece } from '../protocol/metainfo-v2.js';
+import { type V2Info, verifyV2Piece } from '../protocol/metainfo-v2.js';
+import type { HashRequest } from '../protocol/peer-wire.js';
 import { pieceLengthOf, type Storage } from './storage.js';
 
 /** Whether the torrent's pieces are checked by SHA-1 (v1 and hybrid). */
@@ -31,4 +33,17 @@ export async function checkPieceV2(
 export function missingLayers(m: Pick<Metainfo, 'v2' | 'version' | 'pieceLength'>): number {
   if (m.version !== 'v2' || !m.v2) return 0;
   return m.v2.files.filter((f) => f.piecesRoot && f.pieceCount > 1 && !f.layer).length;
+}
+
+/**
+ * The hashes answering a peer's BEP 52 hash request, served from the file's piece layer; undefined
+ * (a hash reject) for an unknown root, another layer, or a request out of the tree.
+ */
+export function serveHashRequest(v2: V2Info, pieceLength: number, r: HashRequest): Buffer | undefined {
+  const level = log2(pieceLength / MERKLE_BLOCK_BYTES);
+  if (r.baseLayer !== level) return undefined;
+  const root = Buffer.from(r.piecesRoot);
+  const f = v2.files.find((x) => x.piecesRoot?.equals(root));
+  if (!f?.layer) return undefined;
+  return hashesFromLayer(f.layer, level, r.index, r.length, r.proofLayers);
 }

@@ -20,14 +20,14 @@ import {
 import type { Transport, TransportSocket } from '../peer/transport.js';
 import { formatAddress, type PeerAddress, parseAddress } from '../protocol/address.js';
 import type { Metainfo } from '../protocol/metainfo.js';
-import type { DisconnectReason, Handshake } from '../protocol/peer-wire.js';
+import type { DisconnectReason, Handshake, HashRequest } from '../protocol/peer-wire.js';
 import { BLOCK_SIZE, blockKey } from '../protocol/peer-wire.js';
 import { checkExisting } from '../storage/check.js';
 import { StorageError, StorageErrorCode } from '../storage/errors.js';
 import { type HasherPool, STREAM_PIECE_BYTES } from '../storage/hasher-pool.js';
 import { ReadCache } from '../storage/read-cache.js';
 import { pieceLengthOf, type Storage } from '../storage/storage.js';
-import { checkPieceV2, hasV1Hashes, missingLayers } from '../storage/verify-v2.js';
+import { checkPieceV2, hasV1Hashes, missingLayers, serveHashRequest } from '../storage/verify-v2.js';
 import { Bitfield } from '../util/bitfield.js';
 import { type Clock, realClock, type TimerHandle } from '../util/clock.js';
 import { RateMeter } from '../util/rate-meter.js';
@@ -1001,6 +1001,7 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
       signal: this.#ac.signal,
       ...(this.#o.clock ? { clock: this.#o.clock } : {}),
       ...(this.#o.dhtPort !== undefined ? { dht: true } : {}),
+      ...(this.metainfo.v2 ? { v2: true } : {}),
       ...this.#o.connectionOptions,
     };
   }
@@ -1324,6 +1325,14 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
       this.emit('peer:extensions', key);
     });
     conn.on('port:received', (port: number) => this.emit('peer:dht-port', host, port));
+    conn.on('hash-request:received', (r: HashRequest) => {
+      // BEP 52: answered from the piece layers; anything else (leaf hashes we do not keep) refused.
+      const hashes = this.metainfo.v2
+        ? serveHashRequest(this.metainfo.v2, this.metainfo.pieceLength, r)
+        : undefined;
+      if (hashes) conn.sendHashes(r, hashes);
+      else conn.sendHashReject(r);
+    });
     conn.on('extended:message', (name, _id, payload) => {
       if (name !== undefined) this.emit('peer:extended', key, name, payload);
     });

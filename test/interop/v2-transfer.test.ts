@@ -65,6 +65,7 @@ async function sample(
       '--piece-length',
       String(PL),
       '-q',
+      '--force',
       '-o',
       torrent,
     ]);
@@ -118,6 +119,41 @@ describe('BEP 52 transfers with libtorrent', { skip }, () => {
       }
     });
   }
+
+  test('libtorrent fetches a btmh-only magnet from bitswarm: metadata, then the piece layers by hash requests', {
+    timeout: TIMEOUT_MS,
+  }, async () => {
+    const s = await sample('multi', 'bitswarm', 'v2');
+    const info = await runBitswarm(['info', s.torrent, '--json']);
+    const magnet = (JSON.parse(info.stdout) as { magnet: string }).magnet;
+    assert.match(magnet, /^magnet:\?xt=urn:btmh:1220[0-9a-f]{64}&/);
+    assert.doesNotMatch(magnet, /btih/);
+    const port = await freePort();
+    const seeder = bitswarm([
+      'seed',
+      s.torrent,
+      '-d',
+      s.dataDir,
+      ...onLoopback(port),
+      '--no-dht',
+      '--no-lsd',
+      '--json',
+    ]);
+    try {
+      await seeder.waitFor(
+        (l) => l.includes('"event":"complete"'),
+        30_000,
+        'bitswarm seeder to check its data',
+      );
+      const dir = join(root, 'lt-magnet-from-bs');
+      const leecher = await libtorrent({ magnet, dir, peers: [`127.0.0.1:${port}`], exitWhenDone: true });
+      await leecher.waitFor((l) => l.includes('"complete"'), TIMEOUT_MS - 20_000, 'libtorrent to complete');
+      await leecher.kill();
+      assert.deepEqual(await compareTree(s, dir), []);
+    } finally {
+      await seeder.kill();
+    }
+  });
 
   for (const mode of ['v2', 'hybrid'] as const) {
     test(`libtorrent downloads a bitswarm-made ${mode} torrent from bitswarm`, {

@@ -5,6 +5,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import {
   fileTree,
+  hashesFromLayer,
   leafHashes,
   padHash,
   pieceRoot,
@@ -66,5 +67,43 @@ describe('merkle (BEP 52)', () => {
     assert.deepEqual(rootOfLayer(leaves, 4), rootOfLayer(explicit, 4));
     assert.deepEqual(rootOfLayer(leaves, 8), sha256(rootOfLayer(leaves, 4), padHash(2)));
     assert.throws(() => rootOfLayer(leaves, 2), RangeError);
+  });
+});
+
+describe('merkle: hash requests served from a piece layer', () => {
+  const pl = 32768;
+  const data = content(5 * pl - 100); // 5 pieces: a layer padded to 8, 3 levels to the root
+  const { root, layer } = fileTree(leafHashes(data), pl);
+
+  it('base hashes and their uncles (libtorrent layout) prove the root', () => {
+    for (const [index, count] of [
+      [0, 2],
+      [2, 2],
+      [4, 4],
+      [0, 8],
+    ] as const) {
+      const out = hashesFromLayer(layer, 1, index, count, 2);
+      assert.ok(out, `${index}/${count}`);
+      const base = out.subarray(0, count * 32);
+      let node = rootOfLayer(base, count, 1);
+      let at = index / count;
+      const uncles = out.subarray(count * 32);
+      assert.equal(uncles.length, (3 - Math.log2(count)) * 32);
+      for (let u = 0; u < uncles.length / 32; u++) {
+        const uncle = uncles.subarray(u * 32, u * 32 + 32);
+        node = at % 2 === 0 ? sha256(node, uncle) : sha256(uncle, node);
+        at >>= 1;
+      }
+      assert.deepEqual(node, root, `${index}/${count}`);
+    }
+  });
+
+  it('past the file: pad hashes of the piece level; malformed requests: none', () => {
+    const out = hashesFromLayer(layer, 1, 4, 4, 0)!;
+    assert.deepEqual(out.subarray(32, 64), padHash(1));
+    assert.equal(hashesFromLayer(layer, 1, 1, 2, 0), undefined); // index not a multiple of count
+    assert.equal(hashesFromLayer(layer, 1, 0, 3, 0), undefined); // count not a power of two
+    assert.equal(hashesFromLayer(layer, 1, 8, 2, 0), undefined); // past the tree
+    assert.equal(hashesFromLayer(layer, 1, 0, 2, 3), undefined); // a proof past the root
   });
 });
