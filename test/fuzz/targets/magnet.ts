@@ -44,7 +44,7 @@ export function fuzz(data: Buffer): void {
     infoHash: m.infoHash,
     infoHashV2: m.infoHashV2,
     // a btmh alone names its torrent by the btmh's first 20 bytes: no btih to write back
-    v2Only: m.infoHashV2 !== undefined && m.infoHashV2.subarray(0, 20).equals(m.infoHash),
+    v2Only: m.infoHashV2?.subarray(0, 20).equals(m.infoHash) === true,
     name: m.name,
     trackers: m.trackers,
     peers: m.peers,
