@@ -112,7 +112,8 @@ export function parseMetainfo(input: Uint8Array, options: ParseOptions = {}): Me
   const span = decoded.spanOf(info)!;
   const infoBytes = input.subarray(span.start, span.end);
   const m = parseInfo(info, infoBytes, warnings);
-  if (m.v2) attachPieceLayers(m.v2, root.get('piece layers'), m.pieceLength, true);
+  // A v2-only torrent cannot be checked without its layers; a hybrid falls back on its SHA-1s.
+  if (m.v2) attachPieceLayers(m.v2, root.get('piece layers'), m.pieceLength, m.version === 'v2');
   if (Buffer.compare(encode(info), infoBytes) !== 0) {
     warnings.push('info dictionary is not canonically encoded (the info hash uses its original bytes)');
   }

@@ -645,6 +645,7 @@ export class Session extends TypedEmitter<SessionEvents> {
       trackers: targets.trackers,
       name: magnet.name,
       encryption: this.encryption,
+      ...(magnet.infoHashV2 ? { v2: true } : {}),
     });
     this.#fetchers.set(hex, fetcher);
     options.onFetcher?.(fetcher);

@@ -120,6 +120,38 @@ describe('BEP 52 transfers with libtorrent', { skip }, () => {
     });
   }
 
+  test('bitswarm fetches a btmh-only magnet from libtorrent: metadata, then the piece layers by hash requests', {
+    timeout: TIMEOUT_MS,
+  }, async () => {
+    const s = await sample('multi', 'lt', 'v2');
+    const info = await runBitswarm(['info', s.torrent, '--json']);
+    const magnet = (JSON.parse(info.stdout) as { magnet: string }).magnet;
+    assert.match(magnet, /^magnet:\?xt=urn:btmh:1220[0-9a-f]{64}&/);
+    const seeder = await libtorrent({ torrent: s.torrent, dir: s.dataDir });
+    try {
+      await seeder.waitFor((l) => l.includes('"complete"'), 30_000, 'libtorrent seeder ready');
+      const dir = join(root, 'bs-magnet-from-lt');
+      const port = await freePort();
+      const p = bitswarm([
+        'download',
+        magnet,
+        '-d',
+        dir,
+        ...onLoopback(port),
+        '--peer',
+        `127.0.0.1:${seeder.port}`,
+        '--no-dht',
+        '--no-lsd',
+        '--json',
+      ]);
+      const code = await p.exited;
+      assert.equal(code, 0, p.output.slice(-10).join('\n'));
+      assert.deepEqual(await compareTree(s, dir), []);
+    } finally {
+      await seeder.kill();
+    }
+  });
+
   test('libtorrent fetches a btmh-only magnet from bitswarm: metadata, then the piece layers by hash requests', {
     timeout: TIMEOUT_MS,
   }, async () => {
