@@ -1019,7 +1019,11 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
       socket.destroy();
       return;
     }
-    const options = this.#connOptions();
+    // A hybrid's v2 peers know it by its truncated v2 hash (BEP 52): answered under that hash.
+    const v2 = this.metainfo.version === 'hybrid' ? this.metainfo.infoHashV2?.subarray(0, 20) : undefined;
+    const options = v2?.equals(handshake.infoHash)
+      ? { ...this.#connOptions(), infoHash: v2 }
+      : this.#connOptions();
     const conn = PeerConnection.incoming(socket, handshake, rest, mse ? { ...options, ...mse } : options);
     this.#attach(conn, host, formatAddress({ host, port: socket.remotePort ?? 0 }));
   }

@@ -187,6 +187,41 @@ describe('BEP 52 transfers with libtorrent', { skip }, () => {
     }
   });
 
+  test("a hybrid's v2 swarm is its v1 swarm: libtorrent with only the btmh reaches a bitswarm seeder", {
+    timeout: TIMEOUT_MS,
+  }, async () => {
+    const s = await sample('multi', 'bitswarm', 'hybrid');
+    const info = await runBitswarm(['info', s.torrent, '--json']);
+    const both = (JSON.parse(info.stdout) as { magnet: string }).magnet;
+    const magnet = both.replace(/xt=urn:btih:[0-9a-f]{40}&/, '');
+    assert.match(magnet, /^magnet:\?xt=urn:btmh:1220[0-9a-f]{64}&/);
+    const port = await freePort();
+    const seeder = bitswarm([
+      'seed',
+      s.torrent,
+      '-d',
+      s.dataDir,
+      ...onLoopback(port),
+      '--no-dht',
+      '--no-lsd',
+      '--json',
+    ]);
+    try {
+      await seeder.waitFor(
+        (l) => l.includes('"event":"complete"'),
+        30_000,
+        'bitswarm seeder to check its data',
+      );
+      const dir = join(root, 'lt-hybrid-btmh-from-bs');
+      const leecher = await libtorrent({ magnet, dir, peers: [`127.0.0.1:${port}`], exitWhenDone: true });
+      await leecher.waitFor((l) => l.includes('"complete"'), TIMEOUT_MS - 20_000, 'libtorrent to complete');
+      await leecher.kill();
+      assert.deepEqual(await compareTree(s, dir), []);
+    } finally {
+      await seeder.kill();
+    }
+  });
+
   for (const mode of ['v2', 'hybrid'] as const) {
     test(`libtorrent downloads a bitswarm-made ${mode} torrent from bitswarm`, {
       timeout: TIMEOUT_MS,
