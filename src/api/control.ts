@@ -7,6 +7,7 @@ import { realpath } from 'node:fs/promises';
 import { basename, dirname, isAbsolute, join, resolve } from 'node:path';
 import { parseAddress } from '../protocol/address.js';
 import { formatMagnet, isMagnet, parseMagnet } from '../protocol/magnet.js';
+import { magnetHashes } from '../protocol/metainfo.js';
 import { notContacted } from '../session/diagnostics.js';
 import type { TorrentManager } from '../session/manager.js';
 import type { Session } from '../session/session.js';
@@ -235,7 +236,7 @@ export class ApiControl {
       private: meta?.private ?? false,
       comment: meta?.comment ?? null,
       magnet: formatMagnet({
-        infoHash: Buffer.from(hex, 'hex'),
+        ...(meta ? magnetHashes(meta) : { infoHash: Buffer.from(hex, 'hex') }),
         name: view.name,
         trackers: (meta?.announceList ?? []).flat(),
       }),

@@ -31,6 +31,8 @@ export async function runCreate(argv: string[]): Promise<number> {
     }
   }
   const pieceLength = sizeOption('create', 'piece-length', values['piece-length']);
+  if (values.v2 && values.hybrid) throw new UsageError('create: --v2 and --hybrid exclude each other');
+  const version = values.v2 ? 'v2' : values.hybrid ? 'hybrid' : 'v1';
   const force = values.force === true;
   // Refused before hashing (minutes for a large input); checked again when the file is written.
   // The default name is createTorrent's: the input's base name.
@@ -46,7 +48,7 @@ export async function runCreate(argv: string[]): Promise<number> {
   }
   const [
     { formatMagnet },
-    { parseMetainfo },
+    { magnetHashes, parseMetainfo },
     { createTorrent },
     { formatBytes },
     { VERSION },
@@ -62,6 +64,7 @@ export async function runCreate(argv: string[]): Promise<number> {
   const bar = new ProgressBar('hashing', process.stderr, !values.quiet && !values.json);
   const created = await createTorrent(path, {
     announce,
+    version,
     ...(pieceLength !== undefined ? { pieceLength } : {}),
     ...(threads !== undefined ? { threads } : {}),
     private: values.private ?? false,
@@ -75,14 +78,14 @@ export async function runCreate(argv: string[]): Promise<number> {
   bar.done();
   await writeNewFile('create', out, created.torrent, force);
   const m = parseMetainfo(created.torrent);
-  const magnet = formatMagnet({ infoHash: m.infoHash, name: m.name, trackers: m.announceList.flat() });
+  const magnet = formatMagnet({ ...magnetHashes(m), name: m.name, trackers: m.announceList.flat() });
   if (values.json) {
     process.stdout.write(
-      `${JSON.stringify({ torrent: out, infoHash: m.infoHashHex, name: m.name, totalLength: m.totalLength, pieceLength: m.pieceLength, pieceCount: m.pieceCount, files: created.files.length, magnet })}\n`,
+      `${JSON.stringify({ torrent: out, infoHash: m.infoHashHex, ...(m.infoHashV2 ? { infoHashV2: m.infoHashV2.toString('hex') } : {}), version: m.version, name: m.name, totalLength: m.totalLength, pieceLength: m.pieceLength, pieceCount: m.pieceCount, files: created.files.length, magnet })}\n`,
     );
   } else {
     process.stdout.write(
-      `created ${out}\n  name       ${m.name}\n  info hash  ${m.infoHashHex}\n  size       ${formatBytes(m.totalLength)} in ${created.files.length} file(s)\n  pieces     ${m.pieceCount} × ${formatBytes(m.pieceLength)}\n  magnet     ${magnet}\n`,
+      `created ${out}\n  name       ${m.name}\n  ${m.version === 'v2' ? 'v2 hash    ' : 'info hash  '}${m.version === 'v2' ? m.infoHashV2?.toString('hex') : m.infoHashHex}${m.version === 'hybrid' ? `\n  v2 hash    ${m.infoHashV2?.toString('hex')}` : ''}\n  size       ${formatBytes(m.totalLength)} in ${created.files.length} file(s)\n  pieces     ${m.pieceCount} × ${formatBytes(m.pieceLength)}\n  magnet     ${magnet}\n`,
     );
   }
   return 0;

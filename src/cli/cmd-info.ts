@@ -3,7 +3,7 @@
 import { loadTorrentArg } from '../lib/source.js';
 import { quote } from '../protocol/errors.js';
 import { formatMagnet } from '../protocol/magnet.js';
-import type { Metainfo } from '../protocol/metainfo.js';
+import { type Metainfo, magnetHashes } from '../protocol/metainfo.js';
 import { UsageError } from '../util/errors.js';
 import { formatBytes } from '../util/format.js';
 import { parse } from './args.js';
@@ -32,7 +32,11 @@ export function metainfoJson(m: Metainfo) {
     comment: m.comment ?? null,
     createdBy: m.createdBy ?? null,
     creationDate: m.creationDate ?? null,
-    magnet: formatMagnet({ infoHash: m.infoHash, name: m.name, trackers: m.announceList.flat() }),
+    magnet: formatMagnet({
+      ...magnetHashes(m),
+      name: m.name,
+      trackers: m.announceList.flat(),
+    }),
     warnings: m.warnings,
   };
 }
@@ -91,7 +95,9 @@ export async function runInfo(argv: string[]): Promise<number> {
   }
   out.push(
     `name        ${m.name}`,
-    `info hash   ${m.infoHashHex}${m.version === 'hybrid' ? ' (hybrid v1/v2; v1 part used)' : ''}`,
+    `version     ${m.version === 'v1' ? 'v1' : m.version === 'v2' ? 'v2 (BEP 52)' : 'hybrid v1 + v2 (BEP 52)'}`,
+    ...(m.version !== 'v2' ? [`info hash   ${m.infoHashHex}`] : []),
+    ...(m.infoHashV2 ? [`v2 hash     ${m.infoHashV2.toString('hex')}`] : []),
     `size        ${formatBytes(m.totalLength)} (${m.totalLength} bytes)`,
     `pieces      ${m.pieceCount} × ${formatBytes(m.pieceLength)}`,
     `private     ${m.private ? 'yes' : 'no'}`,

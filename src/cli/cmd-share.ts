@@ -6,7 +6,7 @@ import { networkInterfaces } from 'node:os';
 import { basename, dirname, resolve } from 'node:path';
 import { formatAddress } from '../protocol/address.js';
 import { formatMagnet } from '../protocol/magnet.js';
-import { parseMetainfo } from '../protocol/metainfo.js';
+import { magnetHashes, parseMetainfo } from '../protocol/metainfo.js';
 import { createTorrent } from '../storage/create-torrent.js';
 import { UsageError } from '../util/errors.js';
 import { type Logger, silentLogger } from '../util/logger.js';
@@ -58,7 +58,7 @@ export async function runShare(argv: string[], log: Logger = silentLogger): Prom
     await writeNewFile('share', out, created.torrent, force);
     const m = parseMetainfo(created.torrent);
     const magnet = formatMagnet({
-      infoHash: m.infoHash,
+      ...magnetHashes(m),
       name: m.name,
       trackers: m.announceList.flat(),
       peers: [

@@ -121,7 +121,7 @@ function oneOrAll<V extends 'pause' | 'resume'>(verb: V) {
 export const COMMANDS = {
   create: {
     usage:
-      'create <path> [-o FILE] [-a URL|host:port]... [--piece-length BYTES] [--private] [--comment TEXT] [--web-seed URL]... [--exclude-hidden] [--no-date] [--threads N] [--force] [-q] [--json]',
+      'create <path> [-o FILE] [-a URL|host:port]... [--piece-length BYTES] [--private] [--comment TEXT] [--web-seed URL]... [--v2 | --hybrid] [--exclude-hidden] [--no-date] [--threads N] [--force] [-q] [--json]',
     summary: 'create a .torrent from a file or folder',
     positional: 'file',
     options: {
@@ -147,6 +147,11 @@ export const COMMANDS = {
       private: { type: 'boolean', help: 'set the private flag (BEP 27)' },
       comment: { type: 'string', arg: 'TEXT', help: 'free-form comment' },
       'web-seed': { type: 'string', multiple: true, arg: 'URL', help: 'web seed (BEP 19), repeatable' },
+      v2: { type: 'boolean', help: 'a v2-only torrent (BEP 52: SHA-256 merkle trees per file)' },
+      hybrid: {
+        type: 'boolean',
+        help: 'a hybrid v1 + v2 torrent (BEP 52; same info hashes as libtorrent for the same files)',
+      },
       'exclude-hidden': { type: 'boolean', help: 'leave out files and folders whose names start with a dot' },
       'no-date': { type: 'boolean', help: 'omit the creation date (reproducible output)' },
       threads: { type: 'string', arg: 'N', help: 'hashing threads (default: all cores for large inputs)' },
@@ -157,6 +162,7 @@ export const COMMANDS = {
     examples: [
       'bitswarm create ./photos -a 192.168.1.10:6881',
       'bitswarm create big.iso -o big.torrent --piece-length 1M',
+      'bitswarm create ./photos --hybrid',
     ],
   },
   info: {

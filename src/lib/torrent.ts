@@ -11,7 +11,7 @@ import { EventEmitter } from 'node:events';
 import type { Readable } from 'node:stream';
 import { parseAddress } from '../protocol/address.js';
 import { formatMagnet, type Magnet } from '../protocol/magnet.js';
-import type { Metainfo } from '../protocol/metainfo.js';
+import { type Metainfo, magnetHashes } from '../protocol/metainfo.js';
 import { rawTorrent, type TorrentManager, type TorrentStatus, type TorrentView } from '../session/manager.js';
 import { fileVerifiedBytes, type Torrent as SwarmTorrent } from '../swarm/torrent.js';
 import { UsageError } from '../util/errors.js';
@@ -276,7 +276,7 @@ export class Torrent extends EventEmitter<TorrentEventMap> {
     const m = this.#metainfo;
     const self = this.#ctx.selfAddress();
     return formatMagnet({
-      infoHash: Buffer.from(this.infoHash, 'hex'),
+      ...(m ? magnetHashes(m) : { infoHash: Buffer.from(this.infoHash, 'hex') }),
       name: this.name,
       trackers: m ? m.announceList.flat() : (this.#ctx.magnet?.trackers ?? []),
       ...(self ? { peers: [self] } : {}),

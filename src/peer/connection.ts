@@ -33,6 +33,7 @@ import {
   FrameReader,
   featuresOf,
   type Handshake,
+  type HashRequest,
   type Message,
   MessageId,
   makeReserved,
@@ -75,6 +76,8 @@ export interface PeerConnectionOptions {
   fast?: boolean;
   /** Set the DHT bit (BEP 5). Default false. */
   dht?: boolean;
+  /** Set the v2 bit (BEP 52: a v2 or hybrid torrent; hash requests answered). Default false. */
+  v2?: boolean;
   /** Outgoing only: time allowed for the TCP connect when the socket is still connecting. Default 10 s. */
   connectTimeoutMs?: number;
   /** Time allowed for the remote handshake. Default 10 s. */
@@ -126,6 +129,10 @@ export type PeerConnectionEvents = EventMap & {
   /** `name` is the extension we registered under that id in our `m`, when there is one. */
   'extended:message': [name: string | undefined, id: number, payload: Uint8Array];
   'port:received': [port: number];
+  /** BEP 52 `hash request`, `hashes`, `hash reject` (ids 21–23). */
+  'hash-request:received': [request: HashRequest];
+  'hashes:received': [request: HashRequest, hashes: Uint8Array];
+  'hash-reject:received': [request: HashRequest];
   'suggest:received': [piece: number];
   'allowed-fast:received': [piece: number];
   'connection:close': [reason: DisconnectReason, error?: Error];
@@ -719,6 +726,21 @@ export class PeerConnection extends TypedEmitter<PeerConnectionEvents> {
     this.#send({ type: 'port', port });
   }
 
+  /** BEP 52: asks for merkle hashes. */
+  sendHashRequest(r: HashRequest): void {
+    this.#send({ type: 'hash-request', ...r });
+  }
+
+  /** BEP 52: answers a hash request with its hashes (base layer, then uncles). */
+  sendHashes(r: HashRequest, hashes: Uint8Array): void {
+    this.#send({ type: 'hashes', ...r, hashes });
+  }
+
+  /** BEP 52: refuses a hash request. */
+  sendHashReject(r: HashRequest): void {
+    this.#send({ type: 'hash-reject', ...r });
+  }
+
   /** Sends an extension message under the id the peer chose for `name`. False when it has none. */
   sendExtended(name: string, payload: Uint8Array): boolean {
     const id = this.#remoteExtensions?.m.get(name);
@@ -958,6 +980,15 @@ export class PeerConnection extends TypedEmitter<PeerConnectionEvents> {
         return;
       case 'port':
         if (m.port !== 0) this.#fire('port:received', m.port);
+        return;
+      case 'hash-request':
+        this.#fire('hash-request:received', hashRequestOf(m));
+        return;
+      case 'hash-reject':
+        this.#fire('hash-reject:received', hashRequestOf(m));
+        return;
+      case 'hashes':
+        this.#fire('hashes:received', hashRequestOf(m), Uint8Array.from(m.hashes));
         return;
       case 'extended':
         this.#onExtended(m.id, m.payload);
@@ -1202,10 +1233,21 @@ export class PeerConnection extends TypedEmitter<PeerConnectionEvents> {
 
 function noop(): void {}
 
+/** The request fields of a hash message, the root copied out of the read buffer. */
+function hashRequestOf(m: HashRequest): HashRequest {
+  return {
+    piecesRoot: Uint8Array.from(m.piecesRoot),
+    baseLayer: m.baseLayer,
+    index: m.index,
+    length: m.length,
+    proofLayers: m.proofLayers,
+  };
+}
+
 /** Our BitTorrent handshake for these options (also sent inside an MSE handshake's IA). */
 export function handshakeBytes(o: PeerConnectionOptions): Buffer {
   return encodeHandshake({
-    reserved: makeReserved({ extended: true, fast: o.fast ?? true, dht: o.dht ?? false }),
+    reserved: makeReserved({ extended: true, fast: o.fast ?? true, dht: o.dht ?? false, v2: o.v2 ?? false }),
     infoHash: o.infoHash,
     peerId: o.peerId,
   });

@@ -1,12 +1,16 @@
-// Magnet links (BEP 9, BEP 53 `so`): parse and format. `xt=urn:btih:` in hex or base32.
+// Magnet links (BEP 9, BEP 53 `so`): parse and format. `xt=urn:btih:` in hex or base32, and
+// BEP 52's `xt=urn:btmh:1220<64 hex>` (a SHA-256 multihash: v2, or with a btih, a hybrid).
 // Parsing is linear in the link's length, and a link names at most MAX_MAGNET_TRACKERS trackers,
 // MAX_MAGNET_PEERS peers and MAX_MAGNET_SELECTED files (else a MagnetError): a link is remote input.
 
 import { MagnetError, quote } from './errors.js';
 
 export interface Magnet {
+  /** The btih, or for a v2-only link the first 20 bytes of the btmh (as peers know it). */
   infoHash: Buffer;
   infoHashHex: string;
+  /** The btmh's SHA-256 (v2 or hybrid). */
+  infoHashV2?: Buffer;
   name?: string;
   /** Tracker URLs (http, https, udp only). */
   trackers: string[];
@@ -55,14 +59,24 @@ export function parseMagnet(uri: string): Magnet {
   if (!isMagnet(uri)) throw new MagnetError('not a magnet link (expected "magnet:?")');
   const params = new URLSearchParams(uri.slice(uri.indexOf('?') + 1));
   let infoHash: Buffer | undefined;
-  let sawV2 = false;
+  let infoHashV2: Buffer | undefined;
   const warnings: string[] = [];
   for (const xt of params.getAll('xt')) {
-    const m = /^urn:btih:(.*)$/i.exec(xt);
-    if (!m) {
-      if (/^urn:btmh:/i.test(xt)) sawV2 = true;
+    const mh = /^urn:btmh:(.*)$/i.exec(xt);
+    if (mh) {
+      const h = mh[1]!;
+      if (!/^1220[0-9a-f]{64}$/i.test(h))
+        throw new MagnetError(
+          `xt: ${quote(h.slice(0, 80))} is not a SHA-256 multihash (1220 and 64 hex digits)`,
+        );
+      const parsed = Buffer.from(h.slice(4), 'hex');
+      if (infoHashV2 && !infoHashV2.equals(parsed))
+        throw new MagnetError('xt: two different btmh info hashes');
+      infoHashV2 = parsed;
       continue;
     }
+    const m = /^urn:btih:(.*)$/i.exec(xt);
+    if (!m) continue;
     const h = m[1]!;
     let parsed: Buffer | undefined;
     if (/^[0-9a-f]{40}$/i.test(h)) parsed = Buffer.from(h, 'hex');
@@ -74,9 +88,8 @@ export function parseMagnet(uri: string): Magnet {
     infoHash = parsed;
   }
   if (!infoHash) {
-    throw new MagnetError(
-      sawV2 ? 'v2-only torrents are not supported yet (no urn:btih)' : 'xt: missing urn:btih info hash',
-    );
+    if (!infoHashV2) throw new MagnetError('xt: missing urn:btih or urn:btmh info hash');
+    infoHash = infoHashV2.subarray(0, 20);
   }
   const trs = params.getAll('tr');
   if (trs.length > MAX_MAGNET_TRACKERS) {
@@ -117,6 +130,7 @@ export function parseMagnet(uri: string): Magnet {
     webSeeds: params.getAll('ws'),
     warnings,
   };
+  if (infoHashV2) out.infoHashV2 = infoHashV2;
   const dn = params.get('dn');
   if (dn !== null) out.name = dn;
   const so = params.get('so');
@@ -150,6 +164,10 @@ function parseSelectOnly(so: string): number[] {
 
 export interface MagnetFields {
   infoHash: Uint8Array;
+  /** Adds `xt=urn:btmh:` (v2 and hybrid torrents). */
+  infoHashV2?: Uint8Array | undefined;
+  /** A v2-only torrent: `infoHash` is the truncated v2 hash, so no btih. */
+  v2Only?: boolean;
   name?: string | undefined;
   trackers?: readonly string[];
   peers?: readonly string[];
@@ -158,7 +176,9 @@ export interface MagnetFields {
 }
 
 export function formatMagnet(m: MagnetFields): string {
-  const parts = [`xt=urn:btih:${Buffer.from(m.infoHash).toString('hex')}`];
+  const parts: string[] = [];
+  if (!(m.v2Only && m.infoHashV2)) parts.push(`xt=urn:btih:${Buffer.from(m.infoHash).toString('hex')}`);
+  if (m.infoHashV2) parts.push(`xt=urn:btmh:1220${Buffer.from(m.infoHashV2).toString('hex')}`);
   const enc = (s: string): string => encodeURIComponent(s);
   if (m.name !== undefined) parts.push(`dn=${enc(m.name)}`);
   for (const t of m.trackers ?? []) parts.push(`tr=${enc(t)}`);

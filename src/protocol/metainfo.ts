@@ -1,6 +1,9 @@
 // Metainfo (.torrent) parsing, validation and building: BEP 3, 12 (announce-list), 19 (url-list),
-// 27 (private), 47 (padding files and attributes), 52 (v2 and hybrid recognized; hybrids are used
-// through their v1 part). Paths go through the path policy (path-policy.ts).
+// 27 (private), 47 (padding files and attributes), 52 (v2-only and hybrid: file tree, piece layers,
+// see metainfo-v2.ts). Paths go through the path policy (path-policy.ts).
+//
+// A v2-only torrent is laid out as a hybrid would be: each file starts on a piece boundary, with
+// padding entries (never written) between, so storage and the picker see one contiguous torrent.
 
 import { createHash } from 'node:crypto';
 import {
@@ -16,6 +19,14 @@ import {
   text,
 } from './bencode.js';
 import { BencodeError, MetainfoError, quote } from './errors.js';
+import {
+  attachPieceLayers,
+  checkV2PieceLength,
+  readFileTree,
+  type TreeFile,
+  type V2File,
+  type V2Info,
+} from './metainfo-v2.js';
 import { disambiguate, sanitizePath } from './path-policy.js';
 
 export const MAX_PIECE_LENGTH = 512 * 1024 * 1024;
@@ -37,18 +48,24 @@ export interface TorrentFile {
 }
 
 export interface Metainfo {
+  /**
+   * The hash peers, trackers and the DHT know the torrent by: SHA-1 of the info dict (v1, hybrid),
+   * or the first 20 bytes of its SHA-256 (v2-only, as BEP 52 truncates it).
+   */
   infoHash: Buffer;
   infoHashHex: string;
-  /** SHA-256 of the info dict, for hybrid torrents (their v2 identity). */
+  /** SHA-256 of the info dict, for v2 and hybrid torrents (their v2 identity). */
   infoHashV2?: Buffer;
+  /** The v2 part: files with their roots and piece layers (v2 and hybrid). */
+  v2?: V2Info;
   /** The info dict exactly as it appears in the input. */
   infoBytes: Uint8Array;
   info: BDict;
-  version: 'v1' | 'hybrid';
+  version: 'v1' | 'v2' | 'hybrid';
   name: string;
   pieceLength: number;
   pieceCount: number;
-  /** Concatenated 20-byte SHA-1 hashes. */
+  /** Concatenated 20-byte SHA-1 hashes (empty for v2-only: see `v2`). */
   pieces: Uint8Array;
   totalLength: number;
   multiFile: boolean;
@@ -95,6 +112,8 @@ export function parseMetainfo(input: Uint8Array, options: ParseOptions = {}): Me
   const span = decoded.spanOf(info)!;
   const infoBytes = input.subarray(span.start, span.end);
   const m = parseInfo(info, infoBytes, warnings);
+  // A v2-only torrent cannot be checked without its layers; a hybrid falls back on its SHA-1s.
+  if (m.v2) attachPieceLayers(m.v2, root.get('piece layers'), m.pieceLength, m.version === 'v2');
   if (Buffer.compare(encode(info), infoBytes) !== 0) {
     warnings.push('info dictionary is not canonically encoded (the info hash uses its original bytes)');
   }
@@ -140,9 +159,7 @@ function parseInfo(info: BDict, infoBytes: Uint8Array, warnings: string[]): Meta
   if (metaVersion !== undefined && metaVersion !== 1 && metaVersion !== 2) {
     throw new MetainfoError('info.meta version', `unknown version ${metaVersion}`);
   }
-  if (metaVersion === 2 && !hasV1) throw new MetainfoError('info', 'v2-only torrents are not supported yet');
-  const version = metaVersion === 2 ? 'hybrid' : 'v1';
-  if (version === 'hybrid') warnings.push('hybrid v1/v2 torrent: used through its v1 part');
+  const version = metaVersion === 2 ? (hasV1 ? 'hybrid' : 'v2') : 'v1';
 
   const nameUtf8 = info.get('name.utf-8');
   const name = (isBytes(nameUtf8) ? text(nameUtf8) : undefined) ?? str(info.get('name'), 'info.name', true);
@@ -158,7 +175,9 @@ function parseInfo(info: BDict, infoBytes: Uint8Array, warnings: string[]): Meta
     );
   }
 
-  const pieces = info.get('pieces');
+  if (version !== 'v1') checkV2PieceLength(pieceLength);
+  const tree = version !== 'v1' ? readFileTree(info.get('file tree')) : undefined;
+  const pieces = version === 'v2' ? new Uint8Array(0) : info.get('pieces');
   if (pieces === undefined) throw new MetainfoError('info.pieces', 'missing');
   if (!isBytes(pieces)) throw new MetainfoError('info.pieces', 'not a byte string');
   if (pieces.length % 20 !== 0)
@@ -172,7 +191,10 @@ function parseInfo(info: BDict, infoBytes: Uint8Array, warnings: string[]): Meta
   const filesField = info.get('files');
   const lengthField = info.get('length');
   let multiFile: boolean;
-  if (filesField !== undefined) {
+  if (tree && version === 'v2') {
+    multiFile = !(tree.length === 1 && tree[0]!.rawPath.length === 1 && tree[0]!.rawPath[0] === name);
+    totalLength = layoutV2(tree, multiFile, name, nameSafe.path, pieceLength, files, warnings);
+  } else if (filesField !== undefined) {
     if (lengthField !== undefined) throw new MetainfoError('info', 'has both "length" and "files"');
     if (!isList(filesField)) throw new MetainfoError('info.files', 'not a list');
     if (filesField.length === 0)
@@ -238,7 +260,7 @@ function parseInfo(info: BDict, infoBytes: Uint8Array, warnings: string[]): Meta
   });
 
   const expectedPieces = Math.ceil(totalLength / pieceLength);
-  const pieceCount = pieces.length / 20;
+  const pieceCount = version === 'v2' ? expectedPieces : pieces.length / 20;
   if (pieceCount !== expectedPieces) {
     throw new MetainfoError(
       'info.pieces',
@@ -246,7 +268,11 @@ function parseInfo(info: BDict, infoBytes: Uint8Array, warnings: string[]): Meta
     );
   }
 
-  const infoHash = createHash('sha1').update(infoBytes).digest();
+  const infoHashV2 = version !== 'v1' ? createHash('sha256').update(infoBytes).digest() : undefined;
+  const infoHash =
+    infoHashV2 && version === 'v2'
+      ? infoHashV2.subarray(0, 20)
+      : createHash('sha1').update(infoBytes).digest();
   const m: Metainfo = {
     infoHash,
     infoHashHex: infoHash.toString('hex'),
@@ -265,8 +291,115 @@ function parseInfo(info: BDict, infoBytes: Uint8Array, warnings: string[]): Meta
     urlList: [],
     warnings,
   };
-  if (version === 'hybrid') m.infoHashV2 = createHash('sha256').update(infoBytes).digest();
+  if (tree && infoHashV2) {
+    m.infoHashV2 = infoHashV2;
+    m.v2 = { infoHash: infoHashV2, files: v2Files(tree, files, pieceLength, version === 'hybrid') };
+  }
   return m;
+}
+
+/** The files of a v2-only torrent, each on a piece boundary, with padding entries between. */
+function layoutV2(
+  tree: TreeFile[],
+  multiFile: boolean,
+  name: string,
+  namePath: string[],
+  pieceLength: number,
+  files: TorrentFile[],
+  warnings: string[],
+): number {
+  let offset = 0;
+  const pad = (): void => {
+    // As libtorrent lays out a v2 torrent: a pad after every non-empty file, the last one
+    // included, unless the torrent is one file (peers request the last piece at that length).
+    const gap = offset % pieceLength;
+    if (tree.length < 2 || gap === 0) return;
+    const n = pieceLength - gap;
+    files.push({
+      path: [...namePath, '.pad', String(n)],
+      rawPath: [name, '.pad', String(n)],
+      length: n,
+      offset,
+      padding: true,
+      attr: 'p',
+    });
+    offset += n;
+  };
+  for (const t of tree) {
+    let path = namePath;
+    if (multiFile) {
+      const safe = sanitizePath(t.rawPath);
+      if (safe.changed) {
+        warnings.push(`path ${quote(t.rawPath.join('/'))} sanitized to ${quote(safe.path.join('/'))}`);
+      }
+      path = [...namePath, ...safe.path];
+    }
+    files.push({
+      path,
+      rawPath: multiFile ? [name, ...t.rawPath] : [name],
+      length: t.length,
+      offset,
+      padding: false,
+      attr: '',
+    });
+    offset += t.length;
+    if (!Number.isSafeInteger(offset))
+      throw new MetainfoError('info.file tree', 'total size is out of range');
+    if (t.length > 0) pad();
+  }
+  return offset;
+}
+
+/**
+ * The v2 files over the layout in `files` (a v2-only layout, or a hybrid's v1 list, which must hold
+ * the same files in the same order, each non-empty one on a piece boundary).
+ */
+function v2Files(tree: TreeFile[], files: TorrentFile[], pieceLength: number, hybrid: boolean): V2File[] {
+  const out: V2File[] = [];
+  const real = files.map((f, i) => ({ f, i })).filter(({ f }) => !f.padding);
+  if (real.length !== tree.length) {
+    throw new MetainfoError(
+      'info.files',
+      `${real.length} files, but the file tree has ${tree.length} (a hybrid's v1 and v2 parts differ)`,
+    );
+  }
+  tree.forEach((t, k) => {
+    const { f, i } = real[k]!;
+    const field = hybrid ? `info.files[${i}]` : 'info.file tree';
+    if (hybrid) {
+      const v1Path = f.rawPath.length === 1 ? f.rawPath : f.rawPath.slice(1);
+      if (f.length !== t.length || v1Path.join('/') !== t.rawPath.join('/')) {
+        throw new MetainfoError(
+          field,
+          `${quote(v1Path.join('/'))} (${f.length} bytes) is not the file tree's ${quote(t.rawPath.join('/'))} (${t.length} bytes)`,
+        );
+      }
+    }
+    if (t.length > 0 && f.offset % pieceLength !== 0) {
+      throw new MetainfoError(
+        field,
+        `starts at byte ${f.offset}, not on a piece boundary (no padding before it)`,
+      );
+    }
+    const v: V2File = {
+      fileIndex: i,
+      length: t.length,
+      firstPiece: Math.floor(f.offset / pieceLength),
+      pieceCount: Math.ceil(t.length / pieceLength),
+    };
+    if (t.piecesRoot) v.piecesRoot = t.piecesRoot;
+    out.push(v);
+  });
+  return out;
+}
+
+/** The hashes a magnet link of `m` carries (btih, btmh, or both for a hybrid). */
+export function magnetHashes(m: Pick<Metainfo, 'infoHash' | 'infoHashV2' | 'version'>): {
+  infoHash: Buffer;
+  infoHashV2: Buffer | undefined;
+  v2Only: boolean;
+} {
+  return { infoHash: m.infoHash, infoHashV2: m.infoHashV2, v2Only: m.version === 'v2' };
 }
 
 const TRACKER_SCHEMES = /^(https?|udp):\/\//i;
@@ -342,22 +475,59 @@ export interface BuildOptions {
   createdBy?: string;
   /** Seconds since the epoch; omitted when undefined. */
   creationDate?: number;
+  /**
+   * BEP 52: 'v2' (a file tree, no `pieces`) or 'hybrid' (both, with pad files after each non-empty
+   * file of a multi-file torrent, as libtorrent 2.0.8 places them). Default 'v1'. The files must be
+   * in BEP 52 order (sorted by path) for v2 and hybrid.
+   */
+  version?: 'v1' | 'v2' | 'hybrid';
+  /** v2 and hybrid: per file, its pieces root (undefined when empty) and piece layer (may be empty). */
+  v2Files?: { root: Uint8Array | undefined; layer: Uint8Array }[];
 }
 
 /** Builds a .torrent. Adds to `info` only the keys asked for (no `private: 0`). */
 export function buildMetainfo(o: BuildOptions): Buffer {
+  const version = o.version ?? 'v1';
+  const single = o.files.length === 1 && !o.multiFile;
   const info: Record<string, BEncodable> = {
     name: o.name,
     'piece length': o.pieceLength,
-    pieces: o.pieces,
   };
-  if (o.files.length === 1 && !o.multiFile) {
-    info.length = o.files[0]!.length;
-  } else {
-    info.files = o.files.map((f) => ({ length: f.length, path: f.path }));
+  if (version !== 'v2') info.pieces = o.pieces;
+  if (version !== 'v1') {
+    if (!o.v2Files || o.v2Files.length !== o.files.length)
+      throw new RangeError('v2Files: one entry per file is needed for a v2 or hybrid torrent');
+    info['meta version'] = 2;
+    info['file tree'] = buildFileTree(single ? [[o.name]] : o.files.map((f) => f.path), o.files, o.v2Files);
+  }
+  if (version !== 'v2') {
+    if (single) {
+      info.length = o.files[0]!.length;
+    } else {
+      const list: BEncodable[] = [];
+      let offset = 0;
+      for (const f of o.files) {
+        list.push({ length: f.length, path: f.path });
+        offset += f.length;
+        const gap = offset % o.pieceLength;
+        if (version === 'hybrid' && o.files.length > 1 && f.length > 0 && gap !== 0) {
+          const pad = o.pieceLength - gap;
+          list.push({ attr: 'p', length: pad, path: ['.pad', String(pad)] });
+          offset += pad;
+        }
+      }
+      info.files = list;
+    }
   }
   if (o.private) info.private = 1;
   const root: Record<string, BEncodable> = { info };
+  if (version !== 'v1') {
+    const layers = new Map<string, BEncodable>();
+    for (const f of o.v2Files!) {
+      if (f.root && f.layer.length > 0) layers.set(Buffer.from(f.root).toString('latin1'), f.layer);
+    }
+    root['piece layers'] = layers;
+  }
   const tiers = (o.announceList ?? []).filter((t) => t.length > 0);
   if (tiers.length > 0) {
     root.announce = tiers[0]![0]!;
@@ -369,6 +539,33 @@ export function buildMetainfo(o: BuildOptions): Buffer {
   if (o.createdBy !== undefined) root['created by'] = o.createdBy;
   if (o.creationDate !== undefined) root['creation date'] = o.creationDate;
   return encode(root);
+}
+
+/** The nested `file tree` dicts: each file a dict with the key '' holding length and pieces root. */
+function buildFileTree(
+  paths: string[][],
+  files: BuildFile[],
+  v2: { root: Uint8Array | undefined }[],
+): Map<string, BEncodable> {
+  type Node = Map<string, BEncodable>;
+  const top: Node = new Map();
+  const key = (s: string): string => Buffer.from(s, 'utf8').toString('latin1');
+  paths.forEach((path, i) => {
+    let node = top;
+    for (const el of path.slice(0, -1)) {
+      let next = node.get(key(el));
+      if (!(next instanceof Map)) {
+        next = new Map();
+        node.set(key(el), next);
+      }
+      node = next as Node;
+    }
+    const leaf: Record<string, BEncodable> = { length: files[i]!.length };
+    const r = v2[i]!.root;
+    if (r && files[i]!.length > 0) leaf['pieces root'] = r;
+    node.set(key(path[path.length - 1]!), new Map([['', leaf]]));
+  });
+  return top;
 }
 
 /** Piece length as libtorrent and mktorrent choose it: a power of two from 16 KiB to 16 MiB giving

@@ -87,7 +87,27 @@ export const MessageId = {
   reject: 16,
   allowedFast: 17,
   extended: 20,
+  /** BEP 52. */
+  hashRequest: 21,
+  hashes: 22,
+  hashReject: 23,
 } as const;
+
+/** A BEP 52 hash request (also echoed by `hashes` and `hash reject`). */
+export interface HashRequest {
+  /** 32 bytes: the file's merkle root. */
+  piecesRoot: Uint8Array;
+  /** Layer of the requested hashes, 0 = 16 KiB leaves. */
+  baseLayer: number;
+  index: number;
+  length: number;
+  /** Ancestor layers whose uncle hashes are wanted too. */
+  proofLayers: number;
+}
+
+/** Most hashes one `hashes` message may carry (libtorrent asks for at most 512 and a proof). */
+export const MAX_HASHES_PER_MESSAGE = 8192;
+const HASH_MESSAGE_FIXED = 1 + 32 + 16;
 
 export interface Block {
   piece: number;
@@ -113,6 +133,10 @@ export type Message =
   | { type: 'reject'; piece: number; offset: number; length: number }
   | { type: 'allowed-fast'; piece: number }
   | { type: 'extended'; id: number; payload: Uint8Array }
+  | ({ type: 'hash-request' } & HashRequest)
+  | ({ type: 'hash-reject' } & HashRequest)
+  /** `hashes`: the base layer's hashes, then the uncles (32 bytes each, concatenated). */
+  | ({ type: 'hashes'; hashes: Uint8Array } & HashRequest)
   /** A message id this codec does not know; BEP 3 says to ignore it. */
   | { type: 'unknown'; id: number; payload: Uint8Array };
 
@@ -183,6 +207,8 @@ const FIXED_LENGTH: ReadonlyMap<number, number> = new Map([
   [MessageId.haveNone, 1],
   [MessageId.reject, 13],
   [MessageId.allowedFast, 5],
+  [MessageId.hashRequest, HASH_MESSAGE_FIXED],
+  [MessageId.hashReject, HASH_MESSAGE_FIXED],
 ]);
 
 /**
@@ -244,6 +270,16 @@ export function decodeMessage(
     }
     if (len - 1 > bitfieldBytes) {
       throw new ProtocolError(DisconnectReason.messageTooLarge, `bitfield of ${len - 1} bytes`);
+    }
+  } else if (id === MessageId.hashes) {
+    if (len < HASH_MESSAGE_FIXED || (len - HASH_MESSAGE_FIXED) % 32 !== 0) {
+      throw new ProtocolError(DisconnectReason.badMessageLength, `hashes message of length ${len}`);
+    }
+    if ((len - HASH_MESSAGE_FIXED) / 32 > MAX_HASHES_PER_MESSAGE) {
+      throw new ProtocolError(
+        DisconnectReason.messageTooLarge,
+        `hashes message of ${(len - HASH_MESSAGE_FIXED) / 32} hashes exceeds the limit of ${MAX_HASHES_PER_MESSAGE}`,
+      );
     }
   } else if (id === MessageId.extended) {
     if (len < 2) throw new ProtocolError(DisconnectReason.badMessageLength, 'extended message without an id');
@@ -320,6 +356,22 @@ export function decodeMessage(
     case MessageId.extended:
       message = { type: 'extended', id: buf[p]!, payload: buf.subarray(p + 1, offset + total) };
       break;
+    case MessageId.hashRequest:
+    case MessageId.hashReject:
+    case MessageId.hashes: {
+      const req: HashRequest = {
+        piecesRoot: buf.subarray(p, p + 32),
+        baseLayer: u32(buf, p + 32),
+        index: u32(buf, p + 36),
+        length: u32(buf, p + 40),
+        proofLayers: u32(buf, p + 44),
+      };
+      message =
+        id === MessageId.hashes
+          ? { type: 'hashes', ...req, hashes: buf.subarray(p + 48, offset + total) }
+          : { type: id === MessageId.hashRequest ? 'hash-request' : 'hash-reject', ...req };
+      break;
+    }
     default:
       message = { type: 'unknown', id, payload: buf.subarray(p, offset + total) };
   }
@@ -444,6 +496,27 @@ export function encodeMessage(m: Message): Buffer {
       const h = encodeExtendedHeader(m.id, m.payload.length);
       return Buffer.concat([h, m.payload], h.length + m.payload.length);
     }
+    case 'hash-request':
+    case 'hash-reject':
+    case 'hashes': {
+      if (m.piecesRoot.length !== 32) throw new RangeError('pieces root needs 32 bytes');
+      const extra = m.type === 'hashes' ? m.hashes.length : 0;
+      if (extra % 32 !== 0) throw new RangeError('hashes are 32 bytes each');
+      const id =
+        m.type === 'hash-request'
+          ? MessageId.hashRequest
+          : m.type === 'hash-reject'
+            ? MessageId.hashReject
+            : MessageId.hashes;
+      const b = header(HASH_MESSAGE_FIXED + extra, id, HASH_MESSAGE_FIXED - 1 + extra);
+      b.set(m.piecesRoot, 5);
+      for (const [i, v] of [m.baseLayer, m.index, m.length, m.proofLayers].entries()) {
+        checkU32('hash request field', v);
+        writeU32(b, 37 + 4 * i, v);
+      }
+      if (m.type === 'hashes') b.set(m.hashes, 53);
+      return b;
+    }
     case 'unknown': {
       const b = header(1 + m.payload.length, m.id, m.payload.length);
       b.set(m.payload, 5);
@@ -463,17 +536,20 @@ export const ReservedBit = {
   fast: { byte: 7, mask: 0x04 },
   /** BEP 5 DHT: byte 7, 0x01. */
   dht: { byte: 7, mask: 0x01 },
+  /** BEP 52 v2 torrents (hash request, hashes, hash reject): byte 7, 0x10. */
+  v2: { byte: 7, mask: 0x10 },
 } as const;
 
 export interface Features {
   extended: boolean;
   fast: boolean;
   dht: boolean;
+  v2: boolean;
 }
 
 export function makeReserved(f: Partial<Features>): Uint8Array {
   const r = new Uint8Array(8);
-  for (const key of ['extended', 'fast', 'dht'] as const) {
+  for (const key of ['extended', 'fast', 'dht', 'v2'] as const) {
     if (f[key]) r[ReservedBit[key].byte]! |= ReservedBit[key].mask;
   }
   return r;
@@ -481,7 +557,12 @@ export function makeReserved(f: Partial<Features>): Uint8Array {
 
 export function featuresOf(reserved: Uint8Array): Features {
   const has = (bit: { byte: number; mask: number }): boolean => ((reserved[bit.byte] ?? 0) & bit.mask) !== 0;
-  return { extended: has(ReservedBit.extended), fast: has(ReservedBit.fast), dht: has(ReservedBit.dht) };
+  return {
+    extended: has(ReservedBit.extended),
+    fast: has(ReservedBit.fast),
+    dht: has(ReservedBit.dht),
+    v2: has(ReservedBit.v2),
+  };
 }
 
 export interface Handshake {
@@ -599,6 +680,15 @@ export class FrameReader {
       case 'extended':
       case 'unknown':
         return { type: m.type, id: m.id, payload: Uint8Array.prototype.slice.call(m.payload) };
+      case 'hash-request':
+      case 'hash-reject':
+        return { ...m, piecesRoot: Uint8Array.prototype.slice.call(m.piecesRoot) };
+      case 'hashes':
+        return {
+          ...m,
+          piecesRoot: Uint8Array.prototype.slice.call(m.piecesRoot),
+          hashes: Uint8Array.prototype.slice.call(m.hashes),
+        };
       default:
         return m;
     }

@@ -168,7 +168,9 @@ export class MetadataAssembler {
     if (this.#received < this.pieceCount) return { status: 'incomplete' };
     const info = Buffer.concat(this.#pieces as Uint8Array[], this.metadataSize);
     const digest = createHash('sha1').update(info).digest();
-    if (!digest.equals(this.#infoHash)) {
+    // A v2-only torrent is known by the first 20 bytes of the info dict's SHA-256 (BEP 52).
+    const v2 = () => createHash('sha256').update(info).digest().subarray(0, 20);
+    if (!digest.equals(this.#infoHash) && !v2().equals(this.#infoHash)) {
       this.reset();
       return { status: 'mismatch' };
     }

@@ -829,6 +829,11 @@ export function rawTorrent(m: Metainfo): Uint8Array {
   if (m.createdBy !== undefined) kv('created by', m.createdBy);
   if (m.creationDate !== undefined) kv('creation date', m.creationDate);
   parts.push(encode('info'), m.infoBytes);
+  // BEP 52: the piece layers known (a v2 magnet's were fetched from peers), keyed by file root.
+  const layers = new Map<string, Uint8Array>();
+  for (const f of m.v2?.files ?? [])
+    if (f.piecesRoot && f.layer) layers.set(f.piecesRoot.toString('latin1'), f.layer);
+  if (layers.size > 0) kv('piece layers', layers);
   if (m.urlList.length > 0) kv('url-list', m.urlList);
   parts.push(Buffer.from('e'));
   return Buffer.concat(parts);

@@ -1,6 +1,8 @@
 // Fetching a magnet link's info dict from peers (BEP 9, ut_metadata over BEP 10): connects to the
 // peers it is given, asks those that offer ut_metadata for the 16 KiB pieces, checks the result
-// against the info hash, and drops (and avoids) peers whose metadata does not match.
+// against the info hash, and drops (and avoids) peers whose metadata does not match. For a v2-only
+// torrent (BEP 52) it then asks peers for the piece layers the info dict lacks (hash requests),
+// each layer checked against its file's root before the metadata is handed on.
 
 import { setMaxListeners } from 'node:events';
 import { PeerConnection } from '../peer/connection.js';
@@ -14,8 +16,10 @@ import {
 } from '../peer/encryption.js';
 import type { Transport, TransportSocket } from '../peer/transport.js';
 import { formatAddress, type PeerAddress } from '../protocol/address.js';
+import { HASH_BYTES, log2, MERKLE_BLOCK_BYTES, nextPow2 } from '../protocol/merkle.js';
 import { type Metainfo, parseInfoDict } from '../protocol/metainfo.js';
-import { DisconnectReason, type Handshake } from '../protocol/peer-wire.js';
+import { setPieceLayer, type V2File } from '../protocol/metainfo-v2.js';
+import { DisconnectReason, type Handshake, type HashRequest } from '../protocol/peer-wire.js';
 import {
   decodeUtMetadata,
   encodeUtMetadata,
@@ -23,6 +27,7 @@ import {
   METADATA_PIECE_BYTES,
   MetadataAssembler,
 } from '../protocol/ut-metadata.js';
+import { missingLayers } from '../storage/verify-v2.js';
 import { errorText, type Logger, silentLogger } from '../util/logger.js';
 import { TypedEmitter } from '../util/typed-events.js';
 
@@ -37,6 +42,8 @@ export interface MetadataFetcherOptions {
   /** The magnet's trackers: they become the torrent's announce list (one tier each). */
   trackers?: readonly string[];
   name?: string | undefined;
+  /** A btmh magnet: set the v2 handshake bit (peers answer hash requests for piece layers). */
+  v2?: boolean;
   maxConnections?: number;
   requestTimeoutMs?: number;
   /** Where peers closed for bad metadata messages are logged. */
@@ -123,6 +130,8 @@ export class MetadataFetcher extends TypedEmitter<MetadataFetcherEvents> {
   #timer: NodeJS.Timeout | undefined;
   #resolve: ((m: Metainfo) => void) | undefined;
   #done = false;
+  /** A v2-only torrent's piece layers being fetched (the info dict is here). */
+  #layers: LayerFetch | undefined;
 
   constructor(options: MetadataFetcherOptions) {
     super();
@@ -256,6 +265,7 @@ export class MetadataFetcher extends TypedEmitter<MetadataFetcherEvents> {
       peerId: this.#o.peerId,
       extensions: { m: { ut_metadata: LOCAL_UT_METADATA }, p: this.#o.port },
       signal: this.#ac.signal,
+      ...(this.#o.v2 ? { v2: true } : {}),
     };
   }
 
@@ -328,7 +338,11 @@ export class MetadataFetcher extends TypedEmitter<MetadataFetcherEvents> {
       redialSoon: false,
     };
     this.#peers.add(peer);
-    conn.on('handshake:done', () => this.emit('peer:connect', address));
+    conn.on('handshake:done', () => {
+      this.emit('peer:connect', address);
+      this.#askLayers(peer);
+    });
+    conn.on('hashes:received', (r, hashes) => this.#onHashes(peer, r, hashes));
     conn.on('extended:handshake', () => {
       const ext = conn.remoteExtensions;
       // An incoming peer's listen port (BEP 10 `p`): the torrent dials it once the metadata is
@@ -487,13 +501,44 @@ export class MetadataFetcher extends TypedEmitter<MetadataFetcherEvents> {
       }
       metainfo.announceList = (this.#o.trackers ?? []).map((t) => [t]);
       this.#done = true;
+      if (missingLayers(metainfo) > 0) {
+        this.#layers = new LayerFetch(metainfo);
+        for (const p of this.#peers) this.#askLayers(p);
+        return;
+      }
       this.#resolve?.(metainfo);
       return;
     }
     this.#request(peer);
   }
 
+  /** Asks `peer` for every piece layer still missing that nobody is being asked for. */
+  #askLayers(peer: FetchPeer): void {
+    const l = this.#layers;
+    if (!l || peer.conn.closed || !peer.conn.handshakeDone || l.tried.has(peer)) return;
+    l.tried.add(peer);
+    for (const r of l.requestsFor()) peer.conn.sendHashRequest(r);
+  }
+
+  #onHashes(peer: FetchPeer, r: HashRequest, hashes: Uint8Array): void {
+    const l = this.#layers;
+    if (!l) return;
+    if (!l.add(r, hashes)) {
+      peer.conn.close(DisconnectReason.badMetadata);
+      return;
+    }
+    if (l.complete()) {
+      this.#layers = undefined;
+      this.#resolve?.(l.metainfo);
+    }
+  }
+
   #tick(): void {
+    if (this.#layers) {
+      // Peers that joined since (or that refused): one more round each.
+      for (const p of this.#peers) this.#askLayers(p);
+      if ([...this.#peers].every((p) => this.#layers?.tried.has(p))) this.#layers.tried.clear();
+    }
     const now = Date.now();
     const timeout = this.#o.requestTimeoutMs ?? 10_000;
     for (const [piece, r] of this.#requested) {
@@ -532,6 +577,76 @@ export class MetadataFetcher extends TypedEmitter<MetadataFetcherEvents> {
       peer.redialSoon = c !== undefined;
       peer.conn.close(DisconnectReason.metadataTimeout);
     }
+  }
+}
+
+/** Hashes asked per request: a piece layer comes in runs of this many (libtorrent asks 512). */
+const LAYER_CHUNK = 512;
+
+/**
+ * The piece layers of a v2-only torrent's files, gathered from `hashes` messages (base layer: the
+ * piece layer; no proofs: the whole layer is checked against the root once every run is here).
+ */
+class LayerFetch {
+  readonly tried = new Set<object>();
+  readonly #level: number;
+  readonly #runs = new Map<V2File, (Buffer | undefined)[]>();
+
+  constructor(readonly metainfo: Metainfo) {
+    this.#level = log2(metainfo.pieceLength / MERKLE_BLOCK_BYTES);
+    for (const f of metainfo.v2?.files ?? []) {
+      if (f.piecesRoot && f.pieceCount > 1 && !f.layer)
+        this.#runs.set(f, new Array(Math.ceil(f.pieceCount / LAYER_CHUNK)).fill(undefined));
+    }
+  }
+
+  /** Requests for every run still missing. */
+  requestsFor(): HashRequest[] {
+    const out: HashRequest[] = [];
+    for (const [f, runs] of this.#runs) {
+      const length = Math.min(LAYER_CHUNK, nextPow2(f.pieceCount));
+      runs.forEach((got, i) => {
+        if (!got)
+          out.push({
+            piecesRoot: f.piecesRoot!,
+            baseLayer: this.#level,
+            index: i * length,
+            length,
+            proofLayers: 0,
+          });
+      });
+    }
+    return out;
+  }
+
+  /** Takes a `hashes` answer; false when it cannot be right (the sender is then dropped). */
+  add(r: HashRequest, hashes: Uint8Array): boolean {
+    const root = Buffer.from(r.piecesRoot);
+    for (const [f, runs] of this.#runs) {
+      if (!f.piecesRoot!.equals(root)) continue;
+      const length = Math.min(LAYER_CHUNK, nextPow2(f.pieceCount));
+      if (r.baseLayer !== this.#level || r.length !== length || r.index % length !== 0) return false;
+      if (hashes.length < length * HASH_BYTES) return false;
+      const i = r.index / length;
+      if (i >= runs.length) return false;
+      runs[i] = Buffer.from(hashes.subarray(0, length * HASH_BYTES));
+      if (runs.every((x) => x !== undefined)) {
+        const layer = Buffer.concat(runs as Buffer[]).subarray(0, f.pieceCount * HASH_BYTES);
+        if (!setPieceLayer(f, layer, this.metainfo.pieceLength)) {
+          // Some run was wrong, and nothing says which: ask again for all of them.
+          this.#runs.set(f, new Array<Buffer | undefined>(runs.length).fill(undefined));
+          this.tried.clear();
+          return false;
+        }
+        this.#runs.delete(f);
+      }
+      return true;
+    }
+    return true; // an answer for a file already complete
+  }
+
+  complete(): boolean {
+    return this.#runs.size === 0;
   }
 }
 

@@ -650,13 +650,27 @@ export class Session extends TypedEmitter<SessionEvents> {
       const infoHash = Buffer.from(hex, 'hex');
       if (req2Hash(infoHash).equals(req2)) return infoHash;
     }
+    for (const slot of this.#slots.values()) {
+      const m = slot.torrent.metainfo;
+      const v2 = m.version === 'hybrid' ? m.infoHashV2?.subarray(0, 20) : undefined;
+      if (v2 && req2Hash(v2).equals(req2)) return Buffer.from(v2);
+    }
+    return undefined;
+  }
+
+  /** A hybrid torrent known to v2 peers by its truncated v2 hash (BEP 52): one swarm with its v1 one. */
+  #slotByV2(hex: string) {
+    for (const slot of this.#slots.values()) {
+      const m = slot.torrent.metainfo;
+      if (m.version === 'hybrid' && m.infoHashV2?.subarray(0, 20).toString('hex') === hex) return slot;
+    }
     return undefined;
   }
 
   #route(socket: Socket | UtpSocket, handshake: Handshake, rest: Buffer, mse?: IncomingMse): void {
     this.#sockets.delete(socket);
     const hex = Buffer.from(handshake.infoHash).toString('hex');
-    const slot = this.#slots.get(hex);
+    const slot = this.#slots.get(hex) ?? this.#slotByV2(hex);
     if (slot) slot.torrent.acceptIncoming(socket, handshake, rest, mse);
     else {
       const fetcher = this.#fetchers.get(hex);
@@ -864,6 +878,7 @@ export class Session extends TypedEmitter<SessionEvents> {
       encryption: this.encryption,
       log: this.log,
       transport: this.#transport,
+      ...(magnet.infoHashV2 ? { v2: true } : {}),
     });
     this.#fetchers.set(hex, fetcher);
     options.onFetcher?.(fetcher);

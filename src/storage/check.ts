@@ -10,6 +10,7 @@ import { Bitfield } from '../util/bitfield.js';
 import { StorageError, StorageErrorCode } from './errors.js';
 import { type HasherPool, STREAM_PIECE_BYTES } from './hasher-pool.js';
 import { ownsItsMemory, pieceLengthOf, type Storage } from './storage.js';
+import { checkPieceV2 } from './verify-v2.js';
 
 export interface CheckOptions {
   /** Called after each piece is decided (skipped pieces count as checked). */
@@ -22,7 +23,8 @@ export interface CheckOptions {
   maxInFlightBytes?: number;
 }
 
-export type CheckLayout = Pick<Metainfo, 'pieces' | 'pieceCount' | 'pieceLength' | 'totalLength'>;
+export type CheckLayout = Pick<Metainfo, 'pieces' | 'pieceCount' | 'pieceLength' | 'totalLength'> &
+  Partial<Pick<Metainfo, 'version' | 'v2'>>;
 
 /** Below this, hashing on the event loop is cheaper than a round trip to a worker. */
 const INLINE_HASH_BYTES = 64 * 1024;
@@ -58,6 +60,7 @@ export async function checkExisting(
   /** Each lane reads into the buffer its last piece came back in: a check allocates per lane, not per piece. */
   const checkOne = async (piece: number, spare: { buffer: Buffer | undefined }): Promise<boolean> => {
     if (!(await storage.mayHave(piece))) return false;
+    if (metainfo.version === 'v2') return checkV2Only(piece);
     const expected = metainfo.pieces.subarray(piece * 20, piece * 20 + 20);
     if (streamed) {
       let digest: Buffer;
@@ -83,6 +86,16 @@ export async function checkExisting(
     const { digest, buffer } = await hashOf(hasher, data);
     spare.buffer = buffer;
     return Buffer.compare(digest, expected) === 0;
+  };
+
+  /** A v2-only piece: its merkle piece hash (BEP 52), from the bytes on storage. */
+  const checkV2Only = async (piece: number): Promise<boolean> => {
+    try {
+      return (await checkPieceV2(metainfo, piece, undefined, storage)) === true;
+    } catch (err) {
+      if (StorageError.isCode(err, StorageErrorCode.Missing)) return false;
+      throw err;
+    }
   };
 
   const lane = async (): Promise<void> => {

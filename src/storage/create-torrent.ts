@@ -6,6 +6,7 @@ import { readdir, stat } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
 import { basename, join, resolve } from 'node:path';
 import { autoPieceLength, buildMetainfo, expandAnnounce } from '../protocol/metainfo.js';
+import { comparePaths, hashFilesV2, V2FileShrankError, type V2Hashes } from './create-v2.js';
 import {
   CLAIM,
   type ClaimTask,
@@ -39,6 +40,8 @@ export interface CreateOptions {
   threads?: number;
   onProgress?: (hashedBytes: number, totalBytes: number) => void;
   signal?: AbortSignal;
+  /** BEP 52: 'v2' or 'hybrid' (files sorted and padded as libtorrent 2.0.8 does). Default 'v1'. */
+  version?: 'v1' | 'v2' | 'hybrid';
 }
 
 export interface CreatedTorrent {
@@ -205,7 +208,25 @@ export async function createTorrent(path: string, options: CreateOptions = {}): 
   if (options.threads !== undefined) hashOptions.threads = options.threads;
   if (options.onProgress) hashOptions.onProgress = options.onProgress;
   if (options.signal) hashOptions.signal = options.signal;
-  const pieces = await hashFiles(files, pieceLength, hashOptions);
+  const version = options.version ?? 'v1';
+  let pieces: Uint8Array;
+  let v2: V2Hashes | undefined;
+  if (version === 'v1') pieces = await hashFiles(files, pieceLength, hashOptions);
+  else {
+    files.sort((a, b) => comparePaths(a.path, b.path));
+    try {
+      v2 = await hashFilesV2(files, pieceLength, {
+        hybrid: version === 'hybrid',
+        padded: isDir && files.length > 1,
+        ...(options.onProgress ? { onProgress: options.onProgress } : {}),
+        ...(options.signal ? { signal: options.signal } : {}),
+      });
+    } catch (err) {
+      if (err instanceof V2FileShrankError) throw new CreateError(err.message, { cause: err });
+      throw err;
+    }
+    pieces = v2.v1Pieces ?? new Uint8Array(0);
+  }
   const name = basename(resolve(path));
   const creationDate =
     options.creationDate === null ? undefined : (options.creationDate ?? Math.floor(Date.now() / 1000));
@@ -217,6 +238,7 @@ export async function createTorrent(path: string, options: CreateOptions = {}): 
       ? files.map((f) => ({ path: f.path, length: f.length }))
       : [{ path: [name], length: totalLength }],
     multiFile: isDir,
+    ...(v2 ? { version, v2Files: v2.files } : {}),
     announceList: (options.announce ?? []).map((tier) => tier.map(expandAnnounce)),
     urlList: options.webSeeds ?? [],
     ...(options.private ? { private: true } : {}),

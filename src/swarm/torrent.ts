@@ -20,13 +20,14 @@ import {
 import type { Transport, TransportSocket } from '../peer/transport.js';
 import { formatAddress, type PeerAddress, parseAddress } from '../protocol/address.js';
 import type { Metainfo } from '../protocol/metainfo.js';
-import type { DisconnectReason, Handshake } from '../protocol/peer-wire.js';
+import type { DisconnectReason, Handshake, HashRequest } from '../protocol/peer-wire.js';
 import { BLOCK_SIZE, blockKey } from '../protocol/peer-wire.js';
 import { checkExisting } from '../storage/check.js';
 import { StorageError, StorageErrorCode } from '../storage/errors.js';
 import { type HasherPool, STREAM_PIECE_BYTES } from '../storage/hasher-pool.js';
 import { ReadCache } from '../storage/read-cache.js';
 import { pieceLengthOf, type Storage } from '../storage/storage.js';
+import { checkPieceV2, hasV1Hashes, missingLayers, serveHashRequest } from '../storage/verify-v2.js';
 import { Bitfield } from '../util/bitfield.js';
 import { type Clock, realClock, type TimerHandle } from '../util/clock.js';
 import { RateMeter } from '../util/rate-meter.js';
@@ -629,6 +630,16 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
     if (this.#state !== TorrentState.idle) return;
     const signal = this.#ac.signal;
     this.#setState(TorrentState.checking);
+    const noLayers = missingLayers(this.metainfo);
+    if (noLayers > 0) {
+      // Fetching piece layers from peers (BEP 52 hash requests) for a v2-only magnet is not done yet.
+      this.#fail(
+        new Error(
+          `v2-only torrent without the piece layers of ${noLayers} file(s): add it from its .torrent file`,
+        ),
+      );
+      return;
+    }
     await this.#o.storage.open();
     if (this.#o.filePriorities) this.#applyPriorities(this.#o.filePriorities);
     if (this.#o.verified) {
@@ -990,6 +1001,7 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
       signal: this.#ac.signal,
       ...(this.#o.clock ? { clock: this.#o.clock } : {}),
       ...(this.#o.dhtPort !== undefined ? { dht: true } : {}),
+      ...(this.metainfo.v2 ? { v2: true } : {}),
       ...this.#o.connectionOptions,
     };
   }
@@ -1007,7 +1019,11 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
       socket.destroy();
       return;
     }
-    const options = this.#connOptions();
+    // A hybrid's v2 peers know it by its truncated v2 hash (BEP 52): answered under that hash.
+    const v2 = this.metainfo.version === 'hybrid' ? this.metainfo.infoHashV2?.subarray(0, 20) : undefined;
+    const options = v2?.equals(handshake.infoHash)
+      ? { ...this.#connOptions(), infoHash: v2 }
+      : this.#connOptions();
     const conn = PeerConnection.incoming(socket, handshake, rest, mse ? { ...options, ...mse } : options);
     this.#attach(conn, host, formatAddress({ host, port: socket.remotePort ?? 0 }));
   }
@@ -1313,6 +1329,14 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
       this.emit('peer:extensions', key);
     });
     conn.on('port:received', (port: number) => this.emit('peer:dht-port', host, port));
+    conn.on('hash-request:received', (r: HashRequest) => {
+      // BEP 52: answered from the piece layers; anything else (leaf hashes we do not keep) refused.
+      const hashes = this.metainfo.v2
+        ? serveHashRequest(this.metainfo.v2, this.metainfo.pieceLength, r)
+        : undefined;
+      if (hashes) conn.sendHashes(r, hashes);
+      else conn.sendHashReject(r);
+    });
     conn.on('extended:message', (name, _id, payload) => {
       if (name !== undefined) this.emit('peer:extended', key, name, payload);
     });
@@ -1504,7 +1528,10 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
         from: new Set(),
         received: 0,
         blocks: new Map(),
-        hash: !streamed && (inOrder || length <= INCREMENTAL_HASH_MAX_BYTES) ? createHash('sha1') : undefined,
+        hash:
+          !streamed && hasV1Hashes(this.metainfo) && (inOrder || length <= INCREMENTAL_HASH_MAX_BYTES)
+            ? createHash('sha1')
+            : undefined,
         hashed: 0,
       };
       this.#pieceBuffers.set(piece, buf);
@@ -1610,17 +1637,30 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
     let ok: boolean;
     try {
       const expected = this.metainfo.pieces.subarray(piece * 20, piece * 20 + 20);
+      // v1 pieces by SHA-1; v2 (BEP 52) by merkle piece hashes; a hybrid by both.
+      const v1 = hasV1Hashes(this.metainfo);
       if (buf.data === undefined) {
         // Already on disk, block by block: hashed from there.
-        ok = Buffer.compare(await this.#hashFromStorage(buf, piece), expected) === 0;
+        if (v1) ok = Buffer.compare(await this.#hashFromStorage(buf, piece), expected) === 0;
+        else {
+          const s = buf.streamed!;
+          while (s.writes.size > 0) await Promise.all([...s.writes]);
+          if (s.error) throw s.error;
+          ok = true;
+        }
+        if (ok && this.metainfo.v2) ok = await this.#v2Ok(piece, undefined);
       } else {
-        const h = buf.hash;
-        const incremental = h !== undefined && buf.hashed === buf.data.length;
-        const digest = incremental ? h.digest() : await this.#o.hasher.hashPiece(buf.data);
-        ok = Buffer.compare(digest, expected) === 0;
-        // A mismatch is judged on the whole buffer, so the block-by-block path can never fail a piece
-        // on its own (its catch-up assumes standard block sizes): bad pieces are rare, this is cheap.
-        if (!ok && incremental) ok = Buffer.compare(await this.#o.hasher.hashPiece(buf.data), expected) === 0;
+        if (v1) {
+          const h = buf.hash;
+          const incremental = h !== undefined && buf.hashed === buf.data.length;
+          const digest = incremental ? h.digest() : await this.#o.hasher.hashPiece(buf.data);
+          ok = Buffer.compare(digest, expected) === 0;
+          // A mismatch is judged on the whole buffer, so the block-by-block path can never fail a piece
+          // on its own (its catch-up assumes standard block sizes): bad pieces are rare, this is cheap.
+          if (!ok && incremental)
+            ok = Buffer.compare(await this.#o.hasher.hashPiece(buf.data), expected) === 0;
+        } else ok = true;
+        if (ok && this.metainfo.v2) ok = await this.#v2Ok(piece, buf.data);
         if (signal.aborted) return;
         if (ok) await this.#o.storage.writePiece(piece, buf.data);
       }
@@ -1673,6 +1713,12 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
     this.#wakeWaiters(piece);
     this.emit('piece:verified', piece);
     if (this.#picker.complete) await this.#becomeSeeder();
+  }
+
+  /** The v2 check of a piece (BEP 52); a hybrid's piece whose layer is unknown stands on its SHA-1. */
+  async #v2Ok(piece: number, data: Uint8Array | undefined): Promise<boolean> {
+    const r = await checkPieceV2(this.metainfo, piece, data, this.#o.storage);
+    return r === true || (r === undefined && hasV1Hashes(this.metainfo));
   }
 
   /** SHA-1 of one block of an assembled piece: from its bytes, or as kept when it was streamed. */

@@ -22,6 +22,25 @@ const hashes = (n: number): Buffer => Buffer.alloc(20 * n, 0xab);
 const raw = (...parts: (string | Uint8Array)[]): Buffer =>
   Buffer.concat(parts.map((p) => (typeof p === 'string' ? Buffer.from(p, 'latin1') : p)));
 
+/** A v2-only torrent of one 40,000-byte file (3 pieces) with the given piece layers. */
+const ROOT = Buffer.alloc(32, 0xcd);
+const ROOT_KEY = ROOT.toString('latin1');
+const v2Torrent = (layers: Record<string, BEncodable>): Buffer =>
+  encode({
+    info: {
+      'file tree': { 'a.bin': { '': { length: 40_000, 'pieces root': ROOT } } },
+      'meta version': 2,
+      name: 'sample',
+      'piece length': PIECE,
+    },
+    'piece layers': new Map(Object.entries(layers).map(([k, v]) => [k, v])),
+  });
+const deepTree = (n: number): BEncodable => {
+  let t: BEncodable = { '': { length: 1, 'pieces root': Buffer.alloc(32) } };
+  for (let i = 0; i < n; i++) t = { d: t };
+  return t;
+};
+
 const singleInfo = (extra: Record<string, BEncodable | undefined> = {}): Record<string, BEncodable> => {
   const info: Record<string, BEncodable> = {
     name: 'sample',
@@ -381,18 +400,74 @@ const entries: Entry[] = [
     bytes: single({ 'meta version': 3 }),
     expect: { error: 'info.meta version: unknown version 3' },
   },
+  // --- BEP 52: a v2 file of 40,000 bytes is 3 pieces of 16 KiB, so it needs a piece layer -----------
   {
-    file: 'v2-only.torrent',
+    file: 'v2-layer-wrong-root.torrent',
+    bytes: v2Torrent({ [ROOT_KEY]: Buffer.alloc(96, 7) }),
+    expect: { error: "does not hash to the file's pieces root" },
+  },
+  {
+    file: 'v2-layer-length-33.torrent',
+    bytes: v2Torrent({ [ROOT_KEY]: Buffer.alloc(33, 7) }),
+    expect: { error: 'length 33 is not a multiple of 32' },
+  },
+  {
+    file: 'v2-layer-missing.torrent',
+    bytes: v2Torrent({}),
+    expect: { error: 'missing (a file larger than one piece needs its layer)' },
+  },
+  {
+    file: 'v2-layer-too-few-hashes.torrent',
+    bytes: v2Torrent({ [ROOT_KEY]: Buffer.alloc(64, 7) }),
+    expect: { error: '2 hashes for 3 pieces' },
+  },
+  {
+    file: 'v2-tree-too-deep.torrent',
+    bytes: encode({
+      info: {
+        'file tree': deepTree(70),
+        'meta version': 2,
+        name: 'sample',
+        'piece length': PIECE,
+      },
+    }),
+    expect: { error: 'nested deeper than 64 folders' },
+  },
+  {
+    file: 'v2-pieces-root-short.torrent',
+    bytes: encode({
+      info: {
+        'file tree': { 'a.txt': { '': { length: 1000, 'pieces root': Buffer.alloc(31) } } },
+        'meta version': 2,
+        name: 'sample',
+        'piece length': PIECE,
+      },
+    }),
+    expect: { error: 'pieces root: not a 32-byte hash' },
+  },
+  {
+    file: 'v2-piece-length-not-power-of-two.torrent',
     bytes: encode({
       info: {
         'file tree': { 'a.txt': { '': { length: 1000, 'pieces root': Buffer.alloc(32) } } },
         'meta version': 2,
         name: 'sample',
+        'piece length': 3 * PIECE,
+      },
+    }),
+    expect: { error: 'is not a power of two of at least 16384' },
+  },
+  {
+    file: 'v2-file-and-folder.torrent',
+    bytes: encode({
+      info: {
+        'file tree': { a: { '': { length: 1, 'pieces root': Buffer.alloc(32) }, b: { '': { length: 0 } } } },
+        'meta version': 2,
+        name: 'sample',
         'piece length': PIECE,
       },
-      'piece layers': {},
     }),
-    expect: { error: 'info: v2-only torrents are not supported yet' },
+    expect: { error: 'both a file and a folder' },
   },
 
   // --- path attacks: sanitized, never rejected ------------------------------------------------------

@@ -42,6 +42,9 @@ export function fuzz(data: Buffer): void {
   if (m === undefined) return;
   const link = formatMagnet({
     infoHash: m.infoHash,
+    infoHashV2: m.infoHashV2,
+    // a btmh alone names its torrent by the btmh's first 20 bytes: no btih to write back
+    v2Only: m.infoHashV2?.subarray(0, 20).equals(m.infoHash) === true,
     name: m.name,
     trackers: m.trackers,
     peers: m.peers,

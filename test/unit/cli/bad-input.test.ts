@@ -152,7 +152,7 @@ describe('bitswarm info on bad input', () => {
   const sample = [
     'pieces-length-41.torrent',
     'nesting-10000-deep.torrent',
-    'v2-only.torrent',
+    'v2-layer-wrong-root.torrent',
     'path-dotdot.torrent',
   ];
   const sampleRuns = Promise.all(sample.map((f) => bitswarm(['info', resolve(dir, f)])));

@@ -15,8 +15,12 @@ type Expect = { error: string } | { paths: string[]; warning?: string };
 const dir = corpusDir();
 const expected = JSON.parse(readFileSync(resolve(dir, 'EXPECTED.json'), 'utf8')) as Record<string, Expect>;
 const files = readdirSync(dir).filter((f) => f !== 'EXPECTED.json');
-/** A field path as MetainfoError names it: `info`, `info.piece length`, `info.files[3].path[0]`. */
-const FIELD = /^[a-z][a-z .-]*(\[\d+\])*(\.[a-z][a-z .-]*(\[\d+\])*)*$/;
+/**
+ * A field path as MetainfoError names it: `info`, `info.piece length`, `info.files[3].path[0]`,
+ * `info.file tree["a"][""].length` (a quoted dict key), `piece layers[<64 hex digits>]`.
+ */
+const INDEX = String.raw`(\[\d+\]|\["(?:[^"\\]|\\.)*"\]|\[[0-9a-f]{64}\])*`;
+const FIELD = new RegExp(`^[a-z][a-z .-]*${INDEX}(\\.[a-z][a-z .-]*${INDEX})*$`);
 
 describe('malformed-torrent corpus', () => {
   it('has at least 35 files, every one listed in EXPECTED.json and every listing present', () => {

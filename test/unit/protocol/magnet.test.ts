@@ -76,16 +76,32 @@ describe('magnet: parse', () => {
     assert.equal(m.warnings.length, 3);
   });
 
-  it('the same btih twice is fine; a btmh next to a btih is ignored', () => {
+  it('the same btih twice is fine; a btmh next to a btih is the v2 hash of a hybrid', () => {
     const m = parseMagnet(
-      `magnet:?xt=urn:btih:${HEX}&xt=urn:btih:${BASE32}&xt=urn:btmh:1220${'00'.repeat(32)}`,
+      `magnet:?xt=urn:btih:${HEX}&xt=urn:btih:${BASE32}&xt=urn:btmh:1220${'ab'.repeat(32)}`,
     );
     assert.equal(m.infoHashHex, HEX);
+    assert.equal(m.infoHashV2?.toString('hex'), 'ab'.repeat(32));
+  });
+
+  it('a btmh alone (v2-only): known by its first 20 bytes; formatted back without a btih', () => {
+    const v2 = `${'12'.repeat(20)}${'34'.repeat(12)}`;
+    const m = parseMagnet(`magnet:?xt=urn:btmh:1220${v2}&dn=x`);
+    assert.equal(m.infoHashHex, '12'.repeat(20));
+    assert.equal(m.infoHashV2?.toString('hex'), v2);
+    assert.equal(
+      formatMagnet({ infoHash: m.infoHash, infoHashV2: m.infoHashV2, v2Only: true, name: 'x' }),
+      `magnet:?xt=urn:btmh:1220${v2}&dn=x`,
+    );
+    assert.equal(
+      formatMagnet({ infoHash: Buffer.from(HEX, 'hex'), infoHashV2: m.infoHashV2 }),
+      `magnet:?xt=urn:btih:${HEX}&xt=urn:btmh:1220${v2}`,
+    );
   });
 
   const bad: [string, string, string][] = [
     ['not a magnet', 'http://127.0.0.1/x.torrent', 'not a magnet link'],
-    ['no xt', 'magnet:?dn=x', 'xt: missing urn:btih info hash'],
+    ['no xt', 'magnet:?dn=x', 'xt: missing urn:btih or urn:btmh info hash'],
     ['39 hex digits', `magnet:?xt=urn:btih:${HEX.slice(1)}`, 'is not a 40-digit hex or 32-character base32'],
     ['41 hex digits', `magnet:?xt=urn:btih:${HEX}0`, 'is not a 40-digit hex'],
     ['non-hex character', `magnet:?xt=urn:btih:${HEX.slice(1)}g`, 'is not a 40-digit hex'],
@@ -99,7 +115,13 @@ describe('magnet: parse', () => {
       `magnet:?xt=urn:btih:${HEX}&xt=urn:btih:${'0'.repeat(40)}`,
       'two different btih',
     ],
-    ['v2-only', `magnet:?xt=urn:btmh:1220${'00'.repeat(32)}`, 'v2-only torrents are not supported yet'],
+    ['btmh not sha2-256', `magnet:?xt=urn:btmh:1114${'00'.repeat(20)}`, 'is not a SHA-256 multihash'],
+    ['btmh too short', `magnet:?xt=urn:btmh:1220${'00'.repeat(31)}`, 'is not a SHA-256 multihash'],
+    [
+      'two different btmh',
+      `magnet:?xt=urn:btmh:1220${'00'.repeat(32)}&xt=urn:btmh:1220${'01'.repeat(32)}`,
+      'two different btmh',
+    ],
     ['so not a number', `magnet:?xt=urn:btih:${HEX}&so=x`, 'so: "x" is not an index or a range'],
     ['so reversed range', `magnet:?xt=urn:btih:${HEX}&so=5-2`, 'so: bad range "5-2"'],
     ['so huge range', `magnet:?xt=urn:btih:${HEX}&so=0-1000000000`, 'so: selects more than 100000 files'],

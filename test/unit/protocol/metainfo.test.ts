@@ -7,6 +7,7 @@ import { describe, it } from 'node:test';
 import fc from 'fast-check';
 import { type BEncodable, bdecode, encode } from '../../../src/protocol/bencode.js';
 import { MetainfoError } from '../../../src/protocol/errors.js';
+import { fileTree as fileTreeOf, leafHashes } from '../../../src/protocol/merkle.js';
 import {
   autoPieceLength,
   buildMetainfo,
@@ -16,6 +17,7 @@ import {
   parseInfoDict,
   parseMetainfo,
 } from '../../../src/protocol/metainfo.js';
+import { verifyV2Piece } from '../../../src/protocol/metainfo-v2.js';
 
 const b = (...parts: (string | Uint8Array)[]): Buffer =>
   Buffer.concat(parts.map((p) => (typeof p === 'string' ? Buffer.from(p, 'latin1') : p)));
@@ -426,7 +428,7 @@ describe('metainfo: validation errors name the field', () => {
 describe('metainfo: BEP 52', () => {
   const fileTree = { 'a.txt': { '': { length: 5, 'pieces root': Buffer.alloc(32, 1) } } };
 
-  it('a hybrid torrent is recognized and used through its v1 part', () => {
+  it('a hybrid torrent: both hashes, the v2 files over the v1 layout', () => {
     const file = torrent({ ...baseInfo(), 'meta version': 2, 'file tree': fileTree }, { 'piece layers': {} });
     const m = parseMetainfo(file);
     assert.equal(m.version, 'hybrid');
@@ -437,17 +439,111 @@ describe('metainfo: BEP 52', () => {
     );
     assert.equal(m.infoHashHex, sha1(m.infoBytes));
     assert.equal(m.infoHashV2?.toString('hex'), createHash('sha256').update(m.infoBytes).digest('hex'));
-    assert.ok(m.warnings.some((w) => w.includes('hybrid')));
+    assert.deepEqual(
+      m.v2?.files.map((f) => [f.fileIndex, f.firstPiece, f.pieceCount]),
+      [[0, 0, 1]],
+    );
   });
 
-  it('a v2-only torrent gives exactly "v2-only torrents are not supported yet"', () => {
-    const file = torrent({ name: 'a.txt', 'piece length': 16384, 'meta version': 2, 'file tree': fileTree });
-    assert.throws(
-      () => parseMetainfo(file),
-      (err: unknown) =>
-        err instanceof MetainfoError &&
-        err.field === 'info' &&
-        err.message === 'info: v2-only torrents are not supported yet',
+  it('a hybrid whose v1 files differ from its file tree is refused, naming the file', () => {
+    const tree = { 'b.txt': { '': { length: 5, 'pieces root': Buffer.alloc(32, 1) } } };
+    metainfoError(
+      () => parseMetainfo(torrent({ ...baseInfo(), 'meta version': 2, 'file tree': tree })),
+      'info.files[0]',
+      'is not the file tree',
+    );
+  });
+
+  const data = Buffer.alloc(40_000, 9);
+  const t = fileTreeOf(leafHashes(data), 16384);
+  const v2Multi = (layers: BEncodable) =>
+    torrent(
+      {
+        'file tree': {
+          'a.bin': { '': { length: 40_000, 'pieces root': t.root } },
+          'e.txt': { '': { length: 0 } },
+          sub: { 'b.txt': { '': { length: 5, 'pieces root': Buffer.alloc(32, 1) } } },
+        },
+        'meta version': 2,
+        name: 'multi',
+        'piece length': 16384,
+      },
+      { 'piece layers': layers },
+    );
+
+  it('a v2-only torrent: truncated hash, files on piece boundaries with padding between', () => {
+    const m = parseMetainfo(v2Multi(new Map([[t.root.toString('latin1'), t.layer]])));
+    assert.equal(m.version, 'v2');
+    const v2 = createHash('sha256').update(m.infoBytes).digest();
+    assert.deepEqual(m.infoHashV2, v2);
+    assert.deepEqual(m.infoHash, v2.subarray(0, 20));
+    assert.equal(m.pieces.length, 0);
+    assert.deepEqual(
+      m.files.map((f) => [f.path.join('/'), f.offset, f.length, f.padding]),
+      [
+        ['multi/a.bin', 0, 40_000, false],
+        ['multi/.pad/9152', 40_000, 9152, true],
+        ['multi/e.txt', 49_152, 0, false],
+        ['multi/sub/b.txt', 49_152, 5, false],
+        ['multi/.pad/16379', 49_157, 16_379, true],
+      ],
+    );
+    assert.equal(m.pieceCount, 4);
+    assert.deepEqual(
+      m.v2?.files.map((f) => [f.fileIndex, f.firstPiece, f.pieceCount]),
+      [
+        [0, 0, 3],
+        [2, 3, 0],
+        [3, 3, 1],
+      ],
+    );
+    // pieces check against the layer; the last piece of a.bin is its 7,232 bytes then pad zeros
+    const v2info = m.v2!;
+    assert.equal(verifyV2Piece(v2info, 16384, 0, data.subarray(0, 16384)), true);
+    assert.equal(
+      verifyV2Piece(v2info, 16384, 2, Buffer.concat([data.subarray(32768), Buffer.alloc(9152)])),
+      true,
+    );
+    assert.equal(verifyV2Piece(v2info, 16384, 1, Buffer.alloc(16384, 8)), false);
+  });
+
+  it('the info dict alone (from a magnet) has no layers: pieces cannot be checked yet', () => {
+    const m = parseMetainfo(v2Multi(new Map([[t.root.toString('latin1'), t.layer]])));
+    const bare = parseInfoDict(m.infoBytes);
+    assert.equal(bare.v2?.files[0]?.layer, undefined);
+    assert.equal(verifyV2Piece(bare.v2!, 16384, 0, data.subarray(0, 16384)), undefined);
+  });
+
+  const hostile: [string, BEncodable, string][] = [
+    [
+      'a wrong root',
+      new Map([[t.root.toString('latin1'), Buffer.alloc(96)]]),
+      "does not hash to the file's pieces root",
+    ],
+    ['a layer of 95 bytes', new Map([[t.root.toString('latin1'), Buffer.alloc(95)]]), 'not a multiple of 32'],
+    ['a missing layer', new Map(), 'missing (a file larger than one piece needs its layer)'],
+    ['layers not a dict', 5, 'not a dictionary'],
+  ];
+  for (const [what, layers, message] of hostile) {
+    it(`piece layers with ${what} are refused`, () => {
+      assert.throws(
+        () => parseMetainfo(v2Multi(layers)),
+        (err: unknown) =>
+          err instanceof MetainfoError &&
+          err.field.startsWith('piece layers') &&
+          err.message.includes(message),
+      );
+    });
+  }
+
+  it('a file tree nested too deep is refused', () => {
+    let tree: BEncodable = { '': { length: 1, 'pieces root': Buffer.alloc(32) } };
+    for (let i = 0; i < 80; i++) tree = { d: tree };
+    metainfoError(
+      () =>
+        parseMetainfo(torrent({ 'file tree': tree, 'meta version': 2, name: 'x', 'piece length': 16384 })),
+      'info.file tree',
+      'nested deeper than 64 folders',
     );
   });
 });

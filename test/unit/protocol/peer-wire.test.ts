@@ -15,6 +15,7 @@ import {
   encodePieceHeader,
   FrameReader,
   featuresOf,
+  MAX_HASHES_PER_MESSAGE,
   type Message,
   makeReserved,
   ProtocolError,
@@ -173,8 +174,8 @@ describe('handshake', () => {
     assert.equal(r.consumed, 68);
     assert.deepEqual(Buffer.from(r.message.infoHash), infoHash);
     assert.deepEqual(Buffer.from(r.message.peerId), peerId);
-    assert.deepEqual(featuresOf(r.message.reserved), { extended: true, fast: true, dht: true });
-    assert.deepEqual(featuresOf(new Uint8Array(8)), { extended: false, fast: false, dht: false });
+    assert.deepEqual(featuresOf(r.message.reserved), { extended: true, fast: true, dht: true, v2: false });
+    assert.deepEqual(featuresOf(new Uint8Array(8)), { extended: false, fast: false, dht: false, v2: false });
   });
 
   test('a wrong protocol string is refused as soon as its bytes arrive', () => {
@@ -228,8 +229,27 @@ const arbMessage: fc.Arbitrary<Message> = fc.oneof(
   }) as fc.Arbitrary<Message>,
   fc.record({
     type: fc.constant('unknown'),
-    id: fc.integer({ min: 21, max: 255 }),
+    id: fc.integer({ min: 24, max: 255 }),
     payload: bytes(50),
+  }) as fc.Arbitrary<Message>,
+  fc.record({
+    type: fc.constantFrom('hash-request', 'hash-reject'),
+    piecesRoot: fc.uint8Array({ minLength: 32, maxLength: 32 }),
+    baseLayer: u32,
+    index: u32,
+    length: u32,
+    proofLayers: u32,
+  }) as fc.Arbitrary<Message>,
+  fc.record({
+    type: fc.constant('hashes'),
+    piecesRoot: fc.uint8Array({ minLength: 32, maxLength: 32 }),
+    baseLayer: u32,
+    index: u32,
+    length: u32,
+    proofLayers: u32,
+    hashes: fc
+      .integer({ min: 0, max: 8 })
+      .chain((n) => fc.uint8Array({ minLength: 32 * n, maxLength: 32 * n })),
   }) as fc.Arbitrary<Message>,
   fc.uint8Array({ minLength: Math.ceil(PIECES / 8), maxLength: Math.ceil(PIECES / 8) }).map((b): Message => {
     b[b.length - 1]! &= 0xff << (b.length * 8 - PIECES);
@@ -240,7 +260,7 @@ const arbMessage: fc.Arbitrary<Message> = fc.oneof(
 /** Compare messages by value (Buffer vs Uint8Array views compare equal by content). */
 function normalize(m: Message): unknown {
   const out: Record<string, unknown> = { ...m };
-  for (const k of ['data', 'payload', 'bits'])
+  for (const k of ['data', 'payload', 'bits', 'piecesRoot', 'hashes'])
     if (out[k] instanceof Uint8Array) out[k] = Buffer.from(out[k]).toString('hex');
   return out;
 }
@@ -469,5 +489,56 @@ describe('blockKey', () => {
     assert.equal(blockKey(0, 2 ** 30), -1);
     assert.equal(blockKey(-1, 0), -1);
     assert.equal(blockKey(0xffffffff, 0xffffffff), -1);
+  });
+});
+
+describe('BEP 52 hash messages (ids 21, 22, 23) and the v2 bit', () => {
+  const req = { piecesRoot: new Uint8Array(32).fill(7), baseLayer: 1, index: 4, length: 4, proofLayers: 2 };
+
+  test('hash request, hashes and hash reject round-trip with their wire layout', () => {
+    const hashes = new Uint8Array(6 * 32).fill(9);
+    for (const m of [
+      { type: 'hash-request', ...req },
+      { type: 'hash-reject', ...req },
+      { type: 'hashes', ...req, hashes },
+    ] as const) {
+      const bytes = encodeMessage(m);
+      const id = m.type === 'hash-request' ? 21 : m.type === 'hash-reject' ? 23 : 22;
+      assert.equal(bytes[4], id);
+      assert.equal(bytes.readUInt32BE(0), 49 + (m.type === 'hashes' ? hashes.length : 0));
+      assert.equal(bytes.readUInt32BE(37), 1);
+      assert.equal(bytes.readUInt32BE(49), 2);
+      const d = decodeMessage(bytes, 0);
+      assert.ok('message' in d);
+      assert.equal(d.consumed, bytes.length);
+      assert.deepEqual(
+        { ...d.message, piecesRoot: Uint8Array.from((d.message as typeof req).piecesRoot) },
+        {
+          ...m,
+          ...(m.type === 'hashes' ? { hashes: bytes.subarray(53) } : {}),
+        },
+      );
+    }
+  });
+
+  test('a hash request of the wrong length, or hashes not a multiple of 32 or too many, are refused', () => {
+    const good = encodeMessage({ type: 'hash-request', ...req });
+    const short = Buffer.concat([Buffer.from([0, 0, 0, 48]), good.subarray(4, 52)]);
+    assert.throws(() => decodeMessage(short, 0), ProtocolError);
+    const odd = Buffer.alloc(4 + 49 + 31);
+    odd.writeUInt32BE(49 + 31, 0);
+    odd[4] = 22;
+    assert.throws(() => decodeMessage(odd, 0), ProtocolError);
+    const huge = Buffer.alloc(5);
+    huge.writeUInt32BE(49 + 32 * (MAX_HASHES_PER_MESSAGE + 1), 0);
+    huge[4] = 22;
+    assert.throws(() => decodeMessage(huge, 0), ProtocolError);
+  });
+
+  test('the v2 bit is byte 7, 0x10', () => {
+    const r = makeReserved({ v2: true });
+    assert.equal(r[7], 0x10);
+    assert.equal(featuresOf(r).v2, true);
+    assert.equal(featuresOf(makeReserved({ fast: true })).v2, false);
   });
 });

@@ -8,6 +8,7 @@ import { once } from 'node:events';
 import { createServer, type Server, Socket } from 'node:net';
 import { after, afterEach, before } from 'node:test';
 import type { PeerAddress } from '../../../src/peer/dial.js';
+import { fileTree, leafHashes } from '../../../src/protocol/merkle.js';
 import { buildMetainfo, type Metainfo, parseMetainfo } from '../../../src/protocol/metainfo.js';
 import {
   BLOCK_SIZE,
@@ -348,6 +349,21 @@ export function memoryTorrent(totalLength: number, pieceLength: number, seed?: n
     pieceLength,
     pieces,
     files: [{ path: ['hostile.bin'], length: totalLength }],
+  });
+  return { data, metainfo: parseMetainfo(torrent) };
+}
+
+/** The same as memoryTorrent, as a v2-only torrent (BEP 52: merkle piece hashes, SHA-256). */
+export function memoryTorrentV2(totalLength: number, pieceLength: number, seed?: number): MemoryTorrent {
+  const data = pseudoRandomBytes(totalLength, seed);
+  const tree = fileTree(leafHashes(data), pieceLength);
+  const torrent = buildMetainfo({
+    name: 'hostile.bin',
+    pieceLength,
+    pieces: new Uint8Array(0),
+    files: [{ path: ['hostile.bin'], length: totalLength }],
+    version: 'v2',
+    v2Files: [{ root: tree.root, layer: tree.layer }],
   });
   return { data, metainfo: parseMetainfo(torrent) };
 }
