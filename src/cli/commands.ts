@@ -51,6 +51,10 @@ const net = {
     arg: 'N',
     help: 'most connections of a torrent to one IP address (default 8)',
   },
+  'super-seed': {
+    type: 'boolean',
+    help: 'initial seeding (BEP 16): a torrent that starts complete offers each piece to one leecher at a time, again only once it was passed on (for a first seeder of a crowd; slows a lone leecher)',
+  },
   'allow-local-peers': {
     type: 'boolean',
     help: "let magnet links name trackers and peers on loopback, link-local or this machine's own addresses (refused by default; --peer is always allowed)",

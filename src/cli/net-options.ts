@@ -36,6 +36,7 @@ export function readNetOptions(
     'upload-limit'?: string;
     'download-limit'?: string;
     'max-per-ip'?: string;
+    'super-seed'?: boolean;
     encryption?: string;
     transport?: string;
     'allow-local-peers'?: boolean;
@@ -60,6 +61,7 @@ export function readNetOptions(
     openTracker: values['open-tracker'] ?? false,
     ...(values['allow-local-peers'] ? { allowLocalPeers: true } : {}),
     ...(values['no-part-suffix'] ? { partSuffix: false } : {}),
+    ...(values['super-seed'] ? { superSeed: true } : {}),
   };
   if (boot) session.dhtBootstrap = boot.includes('none') ? [] : boot.map((b) => addr('dht-bootstrap', b));
   if (values.bind) session.bind = values.bind;

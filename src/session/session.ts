@@ -73,6 +73,8 @@ export interface SessionOptions {
   maxConnectionsPerTorrent?: number;
   /** Most connections of one torrent to one IP address (default 8; see TorrentOptions). */
   maxConnectionsPerIp?: number;
+  /** Initial seeding (BEP 16) for torrents that start complete (default off; see TorrentOptions). */
+  superSeed?: boolean;
   hasherThreads?: number;
   handshakeTimeoutMs?: number;
   /** The embedded tracker (default on). */
@@ -723,6 +725,7 @@ export class Session extends TypedEmitter<SessionEvents> {
       ...(this.#o.maxConnectionsPerIp !== undefined
         ? { maxConnectionsPerIp: this.#o.maxConnectionsPerIp }
         : {}),
+      ...(this.#o.superSeed ? { superSeed: true } : {}),
       ...(options.skipCheck ? { skipCheck: true } : {}),
       ...(options.sequential ? { sequential: true } : {}),
       ...(this.#localAddress() ? { localAddress: this.#localAddress()! } : {}),

@@ -35,6 +35,7 @@ import { TokenBucket } from '../util/token-bucket.js';
 import { TypedEmitter } from '../util/typed-events.js';
 import { type ChokerState, decideUnchokes, isSnubbed } from './choker.js';
 import { type BlockRef, PiecePicker } from './piece-picker.js';
+import { SuperSeed } from './super-seed.js';
 import {
   type RangeSource,
   type WebSeedState,
@@ -72,6 +73,11 @@ export interface TorrentOptions {
    */
   evictIdleAfterMs?: number;
   uploadSlots?: number;
+  /**
+   * Initial seeding (BEP 16, super-seed.ts) when the torrent starts complete (default off: a lone
+   * leecher, or one that streams, is slowed by it). It ends if a piece is lost.
+   */
+  superSeed?: boolean;
   sequential?: boolean;
   /** Bytes of received but not yet verified data held in memory before requests pause. */
   maxUnverifiedBytes?: number;
@@ -246,6 +252,13 @@ const REFILL_BATCH = 16;
 
 /** Bytes written to a peer but unread (plus reads in flight for it) beyond which it is served no more until it reads. */
 const MAX_UNSENT_BYTES_PER_PEER = 1024 * 1024;
+/**
+ * Below that, what a peer may have written and unsent follows what its link takes: half a second of
+ * its upload rate, at least MIN_UNSENT_BYTES_PER_PEER. A deeper queue only delays our `have`s and
+ * answers behind it, and is lost when the peer completes and hangs up.
+ */
+const MIN_UNSENT_BYTES_PER_PEER = 128 * 1024;
+const UNSENT_SECONDS = 0.5;
 
 /**
  * Where an address to dial came from. Manual ones (the user's `--peer`, saved peers) are kept;
@@ -281,6 +294,11 @@ const DROP_SCAN = 64;
 
 const TICK_MS = 1000;
 const CHOKE_INTERVAL_MS = 10_000;
+/** Initial seeding: offers outstanding per peer, in bytes of pieces (at least 4 pieces). */
+const SUPER_SEED_PENDING_BYTES = 1024 * 1024;
+const SUPER_SEED_MAX_SLOTS = 16;
+/** Initial seeding: a peer that got nothing from others for this long is offered anything it lacks. */
+const SUPER_SEED_STARVE_MS = 5000;
 
 /** Verified bytes of each file of `m`: the file's share of the pieces set in `verified`. */
 export function fileVerifiedBytes(m: Metainfo, verified: Bitfield): number[] {
@@ -386,6 +404,8 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
   /** Hosts banned as a whole (see #bannedPeers). */
   readonly #banned = new Set<string>();
   #choker: ChokerState = { optimisticSinceMs: 0 };
+  /** Initial seeding's state while it lasts (see #startSuperSeed). */
+  #superSeed: SuperSeed | undefined;
   #lastChokeMs = 0;
   #nextKey = 1;
   #dialing = 0;
@@ -587,6 +607,7 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
     this.#picker.pieceLost(piece);
     this.#cache.invalidate(piece);
     this.emit('piece:lost', piece, reason);
+    this.#endSuperSeed();
     if (this.#state === TorrentState.seeding && !this.#picker.complete) {
       this.#setState(TorrentState.downloading);
       // Seeders we dropped while we were one can give it back.
@@ -654,6 +675,7 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
     }
     if (signal.aborted) return;
     this.#setState(this.#picker.complete ? TorrentState.seeding : TorrentState.downloading);
+    if (this.#picker.complete && this.#o.superSeed === true) this.#startSuperSeed();
     this.#adoptHeld();
     if (this.#picker.complete) {
       this.emit('torrent:verified');
@@ -1282,7 +1304,11 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
         candidate.switched = false;
         if (wire) candidate.wire = wire;
       }
-      if (!adopted) conn.sendBitfield(this.bitfield);
+      if (this.#superSeed) {
+        // Initial seeding: nothing announced up front, each piece offered by a `have` (BEP 16).
+        if (!adopted) conn.sendBitfield(new Bitfield(this.metainfo.pieceCount));
+        this.#superSeed.addPeer(key, this.#clock.now());
+      } else if (!adopted) conn.sendBitfield(this.bitfield);
       else {
         // Other messages went first (BEP 3 wants a bitfield first): what we have goes as haves.
         for (const i of this.bitfield.indices()) conn.have(i);
@@ -1294,6 +1320,10 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
     conn.on('bitfield:received', () => this.#onPeerBitfield(entry));
     conn.on('have:received', (piece: number) => {
       if (entry.counted === 'bits') this.#picker.peerHave(piece);
+      if (this.#superSeed) {
+        this.#superSeed.peerHas(key, piece, this.#clock.now());
+        this.#offerPieces();
+      }
       if (conn.peerBitfield?.complete) entry.isSeed = true;
       if (!conn.amInterested && this.#wants(piece)) conn.interested();
       if (entry.isSeed && this.#state === TorrentState.seeding) conn.close('both-seeders');
@@ -1346,6 +1376,10 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
         if (this.#o.connectionBudget) this.#o.connectionBudget.used--;
       }
       for (const b of this.#picker.releaseAll(key)) void b;
+      if (this.#superSeed) {
+        this.#superSeed.removePeer(key);
+        this.#offerPieces();
+      }
       if (entry.counted === 'seed') this.#picker.seedRemoved();
       else if (entry.counted === 'bits' && conn.peerBitfield) this.#picker.peerRemoved(conn.peerBitfield);
       entry.counted = 'none';
@@ -1388,6 +1422,10 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
   #onPeerBitfield(entry: PeerEntry): void {
     const bf = entry.conn.peerBitfield;
     if (!bf) return;
+    if (this.#superSeed && !bf.complete) {
+      this.#superSeed.peerBitfield(entry.key, (i) => bf.get(i), this.#clock.now());
+      this.#offerPieces();
+    }
     if (bf.complete) {
       entry.isSeed = true;
       this.#picker.seedAdded();
@@ -1872,7 +1910,7 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
         entry.conn.reject(block);
         continue;
       }
-      if (entry.conn.writeBufferBytes + entry.readingBytes >= MAX_UNSENT_BYTES_PER_PEER) {
+      if (entry.conn.writeBufferBytes + entry.readingBytes >= this.#unsentAllowance(entry)) {
         // The peer asks faster than it reads: hold its requests, serve the others.
         this.#uploadQueue.shift();
         this.#park(entry, block);
@@ -1921,6 +1959,12 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
         },
       );
     }
+  }
+
+  /** What `entry` may have written and not yet sent (see MIN_UNSENT_BYTES_PER_PEER). */
+  #unsentAllowance(entry: PeerEntry): number {
+    const byRate = entry.conn.uploadMeter.rate(this.#clock.now()) * UNSENT_SECONDS;
+    return Math.min(MAX_UNSENT_BYTES_PER_PEER, Math.max(MIN_UNSENT_BYTES_PER_PEER, byRate));
   }
 
   /** Sends a block read for a request that is still pending; false when it no longer is. */
@@ -1972,7 +2016,54 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
   }
 
   #slots(): number {
-    return this.#o.uploadSlots ?? 4;
+    const slots = this.#o.uploadSlots ?? 4;
+    // Initial seeding: every leecher gets a slot (each asks only for what it was offered), up to 16.
+    return this.#superSeed
+      ? Math.max(slots, Math.min(SUPER_SEED_MAX_SLOTS, this.#superSeed.peerCount))
+      : slots;
+  }
+
+  #startSuperSeed(): void {
+    // About a round trip through a bloated uplink queue of pieces per peer, but a small torrent is
+    // not handed to its first few peers whole.
+    const pending = Math.max(
+      2,
+      Math.min(
+        32,
+        Math.ceil(SUPER_SEED_PENDING_BYTES / this.metainfo.pieceLength),
+        Math.floor(this.metainfo.pieceCount / 8),
+      ),
+    );
+    this.#superSeed = new SuperSeed({
+      pieceCount: this.metainfo.pieceCount,
+      maxPendingPerPeer: pending,
+      starveAfterMs: SUPER_SEED_STARVE_MS,
+      maxHeldPerPeer: pending * 16,
+      random: this.#o.random ?? Math.random,
+    });
+  }
+
+  /** Initial seeding is over: every peer hears of every piece it was not told about. */
+  #endSuperSeed(): void {
+    const ss = this.#superSeed;
+    if (!ss) return;
+    this.#superSeed = undefined;
+    for (const p of this.#peers.values()) {
+      for (const i of this.bitfield.indices()) if (!ss.told(p.key, i)) p.conn.have(i);
+    }
+  }
+
+  /** Sends the `have` of each new offer of initial seeding. */
+  #offerPieces(): void {
+    if (!this.#superSeed) return;
+    for (const { peer, piece } of this.#superSeed.offers(this.#clock.now())) {
+      const p = this.#peers.get(peer);
+      if (p && !p.conn.closed) p.conn.have(piece);
+    }
+    for (const { peer, told } of this.#superSeed.released.splice(0)) {
+      const p = this.#peers.get(peer);
+      if (p && !p.conn.closed) for (const i of this.bitfield.indices()) if (!told[i]) p.conn.have(i);
+    }
   }
 
   #unchokedCount(): number {
@@ -2043,6 +2134,7 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
     for (const p of this.#peers.values()) best = Math.max(best, p.conn.downloadMeter.rate(now));
     this.#urgentFloor = best * URGENT_RATE_SHARE;
     this.#fillConnections();
+    this.#offerPieces();
     this.#chokeUnusedUnchokes();
     this.#runChoker();
     if (this.#state === TorrentState.downloading) {

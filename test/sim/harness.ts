@@ -45,6 +45,8 @@ export interface SwarmOptions {
   numwant?: number;
   /** Peer exchange (BEP 11) through the session's glue, ticked every 2 s as the session does (default on). */
   pex?: boolean;
+  /** The seeders' initial seeding (BEP 16): the torrent's default (auto) unless set. */
+  superSeed?: boolean;
 }
 
 /** A seeder whose storage returns wrong bytes: every block it sends fails its piece's hash. */
@@ -117,6 +119,12 @@ export class SimPeer {
       transport: sw.net.transport(this.host),
       extensions: LOCAL_EXTENSIONS,
       ...(seeding ? { verified: all } : { skipCheck: true }),
+      // A hostile peer announces every piece it claims (no initial seeding's one offer at a time).
+      ...(this.role === 'corrupt'
+        ? { superSeed: false }
+        : sw.options.superSeed !== undefined
+          ? { superSeed: sw.options.superSeed }
+          : {}),
     });
     this.torrent = torrent;
     this.joinedAtMs = sw.clock.elapsedMs;

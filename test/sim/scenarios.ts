@@ -154,6 +154,46 @@ async function oneSeeder(o: ScenarioOptions): Promise<ScenarioResult> {
   ]);
 }
 
+/**
+ * The shape of bench:swarm at scale: 1 seeder and N leechers with the same uplink, all joining at
+ * once; the last completion against the lower bound max(F/u_s, N·F/(u_s + Σu_i)) and the seeder's
+ * upload in copies of the file. Initial seeding is on; SIM_SUPER_SEED=0 turns it off (for comparisons).
+ */
+async function bound(o: ScenarioOptions): Promise<ScenarioResult> {
+  const up = 256 * KiB;
+  const link: LinkSpec = { upBytesPerSec: up, downBytesPerSec: 4 * up, latencyMs: 20 };
+  const env = process.env.SIM_SUPER_SEED;
+  const sw = swarmOf(o, {
+    totalBytes: 512 * KiB,
+    pieceLength: 16 * KiB,
+    superSeed: env !== '0',
+  });
+  const seeder = sw.addPeer({ role: 'seeder', link });
+  const leechers = addLeechers(sw, o.peers, 0, { link });
+  await sw.run(allDone(sw, leechers), 600_000);
+  await sw.stop();
+  const F = sw.metainfo.totalLength;
+  const lower = Math.max(F / up, (o.peers * F) / (up * (o.peers + 1)));
+  const last = Math.max(...leechers.map((p) => (p.completedAtMs ?? Number.NaN) - p.joinedAtMs!)) / 1000;
+  const copies = (seeder.torrent?.uploadedBytes ?? 0) / F;
+  const ratio = last / lower;
+  return finish(
+    'bound',
+    o,
+    sw,
+    leechers,
+    [
+      { name: 'every leecher completes', ok: leechers.every((p) => p.done) },
+      // Initial seeding keeps the seeder near one copy (about 4 without it, seed 1 at 200 peers).
+      { name: 'the seeder uploads at most 2 copies', ok: copies <= 2 },
+      { name: 'the last leecher completes within 6× the lower bound', ok: ratio <= 6 },
+    ],
+    [
+      `lower bound ${lower.toFixed(3)} s, last completion ${last.toFixed(3)} s: ${ratio.toFixed(2)}×; seeder uploaded ${copies.toFixed(2)} copies`,
+    ],
+  );
+}
+
 /** 1 seeder and N leechers that all arrive within 2 s. */
 async function flashCrowd(o: ScenarioOptions): Promise<ScenarioResult> {
   const sw = swarmOf(o, { totalBytes: 128 * KiB });
@@ -401,6 +441,13 @@ export const SCENARIOS: readonly Scenario[] = [
       'a third of N leechers vanish without a word mid-download, as many join late: all who stay complete',
     defaultPeers: 100,
     run: churn,
+  },
+  {
+    name: 'bound',
+    description:
+      '1 seeder + N leechers, equal uplinks, all at once: last completion vs the lower bound, seeder upload in copies',
+    defaultPeers: 200,
+    run: bound,
   },
   {
     name: 'dht',

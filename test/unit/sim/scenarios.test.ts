@@ -12,6 +12,7 @@ const SIZES: Record<string, number> = {
   partition: 40,
   pex: 40,
   churn: 30,
+  bound: 30,
   dht: 1000,
 };
 

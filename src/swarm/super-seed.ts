@@ -1,0 +1,234 @@
+// Initial seeding (BEP 16 super-seeding): the decision of which pieces a seeder tells each peer
+// about. Pure — the caller feeds in what peers announce and the time, and sends a `have` for each
+// offer returned; nothing else of ours is announced (the bitfield sent is empty).
+//
+// Rules:
+// - A piece is offered to one peer at a time: never again while an offer of it is outstanding (told,
+//   not yet announced by that peer), and — normally — only while no connected peer holds it (so the
+//   seeder sends each piece once and the leechers spread it among themselves).
+// - A peer holds at most `maxPendingPerPeer` outstanding offers (the pipeline that keeps its share
+//   of our uplink busy) and at most `maxHeldPerPeer` pieces it got from us that no one else has yet
+//   announced ("passed on"): a peer that does not upload what it got stops getting more.
+// - An offer the peer did not take up within `starveAfterMs` leaves its pipeline (it may not want
+//   that piece: a file it skips): that peer leaves initial seeding (see `released`).
+// - Rarest first (fewest connected peers holding it), ties broken at random.
+// - A peer is starving when for `starveAfterMs` it announced no piece but those we offered (it may
+//   have no other peer to trade with: two leechers that only know the seeder): it is then offered
+//   the rarest pieces it lacks, whoever else holds them.
+// The state keeps, per peer, what it holds (from its bitfield and haves), what we told it, and its
+// outstanding and held offers; per piece, how many peers hold it and whose offer is outstanding.
+
+export interface SuperSeedOptions {
+  pieceCount: number;
+  /** Offers a peer may have outstanding (told, not yet announced). Default 4. */
+  maxPendingPerPeer?: number;
+  /** Pieces a peer got from us and nobody else announced yet, after which it gets no more. Default 16. */
+  maxHeldPerPeer?: number;
+  /** A peer that announced nothing but our offers for this long is starving. Default 3 s. */
+  starveAfterMs?: number;
+  random: () => number;
+}
+
+export interface SuperSeedOffer {
+  peer: string;
+  piece: number;
+}
+
+interface PeerState {
+  has: Uint8Array;
+  told: Uint8Array;
+  /** Offers told and not yet announced by the peer, with the time of each. */
+  pending: Map<number, number>;
+  /** Pieces it got from our offer that no other peer announced since. */
+  held: Set<number>;
+  /** When it last announced a piece it did not have from our offer (or connected). */
+  lastProgressMs: number;
+  /** It announced every piece: nothing to offer. */
+  pieces: number;
+}
+
+export class SuperSeed {
+  readonly #n: number;
+  readonly #maxPending: number;
+  readonly #maxHeld: number;
+  readonly #starveMs: number;
+  readonly #random: () => number;
+  readonly #peers = new Map<string, PeerState>();
+  /** Connected peers holding each piece. */
+  readonly #avail: Uint32Array;
+  /** Outstanding offers of each piece. */
+  readonly #inFlight: Uint32Array;
+  /** The peer holding each piece from our offer, until someone else announces it. */
+  readonly #heldBy = new Map<number, string>();
+  /** Peers that left initial seeding (an offer not taken up), with what they were told: the caller
+   * announces the rest to them and drains this list. */
+  readonly released: { peer: string; told: Uint8Array }[] = [];
+  /** Offers made in all (each is one `have` sent). */
+  offersMade = 0;
+
+  constructor(o: SuperSeedOptions) {
+    if (!Number.isInteger(o.pieceCount) || o.pieceCount < 1)
+      throw new RangeError(`bad piece count ${o.pieceCount}`);
+    this.#n = o.pieceCount;
+    this.#maxPending = Math.max(1, Math.floor(o.maxPendingPerPeer ?? 4));
+    this.#maxHeld = Math.max(this.#maxPending, Math.floor(o.maxHeldPerPeer ?? 16));
+    this.#starveMs = o.starveAfterMs ?? 3000;
+    this.#random = o.random;
+    this.#avail = new Uint32Array(this.#n);
+    this.#inFlight = new Uint32Array(this.#n);
+  }
+
+  get peerCount(): number {
+    return this.#peers.size;
+  }
+
+  /** Connected peers that hold `piece` (as they announced it). */
+  availability(piece: number): number {
+    return this.#avail[piece] ?? 0;
+  }
+
+  /** The offers outstanding at `peer`. */
+  pendingOf(peer: string): number[] {
+    return [...(this.#peers.get(peer)?.pending.keys() ?? [])];
+  }
+
+  /** Whether `peer` was told about `piece`. */
+  told(peer: string, piece: number): boolean {
+    return this.#peers.get(peer)?.told[piece] === 1;
+  }
+
+  addPeer(peer: string, nowMs: number): void {
+    if (this.#peers.has(peer)) return;
+    this.#peers.set(peer, {
+      has: new Uint8Array(this.#n),
+      told: new Uint8Array(this.#n),
+      pending: new Map(),
+      held: new Set(),
+      lastProgressMs: nowMs,
+      pieces: 0,
+    });
+  }
+
+  removePeer(peer: string): void {
+    const s = this.#peers.get(peer);
+    if (!s) return;
+    this.#peers.delete(peer);
+    for (let i = 0; i < this.#n; i++) if (s.has[i]) this.#avail[i]!--;
+    for (const p of s.pending.keys()) this.#inFlight[p]!--;
+    for (const p of s.held) if (this.#heldBy.get(p) === peer) this.#heldBy.delete(p);
+  }
+
+  /** The peer announced `piece` (a `have`, or a bit of its bitfield). */
+  peerHas(peer: string, piece: number, nowMs: number): void {
+    const s = this.#peers.get(peer);
+    if (!s || !Number.isInteger(piece) || piece < 0 || piece >= this.#n || s.has[piece]) return;
+    const before = this.#avail[piece]!;
+    s.has[piece] = 1;
+    s.pieces++;
+    this.#avail[piece]!++;
+    if (!s.pending.has(piece)) s.lastProgressMs = nowMs;
+    if (s.pending.delete(piece)) {
+      this.#inFlight[piece]!--;
+      // It got it from us (nobody else had it): it holds it until it passes it on.
+      if (before === 0 && !this.#heldBy.has(piece)) {
+        s.held.add(piece);
+        this.#heldBy.set(piece, peer);
+      }
+    }
+    // Another peer announced a piece someone holds from us: it was passed on.
+    const holder = this.#heldBy.get(piece);
+    if (holder !== undefined && holder !== peer) {
+      this.#heldBy.delete(piece);
+      this.#peers.get(holder)?.held.delete(piece);
+    }
+  }
+
+  /** The peer's bitfield (or have-all / have-none): every piece it holds. */
+  peerBitfield(peer: string, has: (piece: number) => boolean, nowMs: number): void {
+    for (let i = 0; i < this.#n; i++) if (has(i)) this.peerHas(peer, i, nowMs);
+  }
+
+  /** New offers for every peer with room, the least served first; each is marked told. */
+  offers(nowMs: number): SuperSeedOffer[] {
+    const out: SuperSeedOffer[] = [];
+    const order = [...this.#peers.entries()].sort((a, b) => a[1].pending.size - b[1].pending.size);
+    for (const [peer, s] of order) {
+      // An offer not taken up in starveAfterMs is one the peer does not want (it skips that file):
+      // it leaves the pipeline (the peer was told; it may still ask).
+      let expired = false;
+      for (const [piece, atMs] of s.pending) {
+        if (nowMs - atMs < this.#starveMs) continue;
+        s.pending.delete(piece);
+        this.#inFlight[piece]!--;
+        expired = true;
+      }
+      if (expired) {
+        // It skips pieces (a file it does not want): it leaves initial seeding and hears of every piece.
+        this.released.push({ peer, told: s.told });
+        this.removePeer(peer);
+        continue;
+      }
+      // Starving: it got nothing from anyone else for a while; it then gets any piece it lacks.
+      const starving = nowMs - s.lastProgressMs >= this.#starveMs;
+      while (s.pending.size < this.#maxPending && s.pieces < this.#n) {
+        if (!starving && s.held.size >= this.#maxHeld) break;
+        const piece = this.#pick(s, starving);
+        if (piece === undefined) break;
+        s.told[piece] = 1;
+        s.pending.set(piece, nowMs);
+        this.#inFlight[piece]!++;
+        this.offersMade++;
+        out.push({ peer, piece });
+      }
+    }
+    return out;
+  }
+
+  /** The rarest piece to offer `s`: nobody holds it nor has an offer of it; starving, any it lacks. */
+  #pick(s: PeerState, starving: boolean): number | undefined {
+    const start = Math.floor(this.#random() * this.#n) % this.#n;
+    let best: number | undefined;
+    let bestKey = Number.POSITIVE_INFINITY;
+    for (let k = 0; k < this.#n; k++) {
+      const i = (start + k) % this.#n;
+      if (s.has[i] || s.told[i]) continue;
+      const free = this.#inFlight[i] === 0 && this.#avail[i] === 0;
+      if (free) return i;
+      if (!starving) continue;
+      const key = this.#inFlight[i]! * this.#n * 4 + this.#avail[i]!;
+      if (key < bestKey) {
+        bestKey = key;
+        best = i;
+      }
+    }
+    return best;
+  }
+
+  /** Recounts the per-piece tallies from the peers' states; throws on the first mismatch (tests). */
+  checkInvariants(): void {
+    for (let i = 0; i < this.#n; i++) {
+      let avail = 0;
+      let inFlight = 0;
+      for (const s of this.#peers.values()) {
+        avail += s.has[i]!;
+        if (s.pending.has(i)) {
+          inFlight++;
+          if (!s.told[i] || s.has[i]) throw new Error(`piece ${i}: pending but not told, or already held`);
+        }
+      }
+      if (avail !== this.#avail[i]) throw new Error(`piece ${i}: availability ${this.#avail[i]} ≠ ${avail}`);
+      if (inFlight !== this.#inFlight[i])
+        throw new Error(`piece ${i}: in flight ${this.#inFlight[i]} ≠ ${inFlight}`);
+    }
+    for (const [piece, peer] of this.#heldBy) {
+      const s = this.#peers.get(peer);
+      if (!s?.held.has(piece) || !s.has[piece])
+        throw new Error(`piece ${piece}: held by ${peer}, who lacks it`);
+    }
+    for (const [peer, s] of this.#peers) {
+      for (const p of s.held)
+        if (this.#heldBy.get(p) !== peer) throw new Error(`${peer} holds ${p} unrecorded`);
+      if (s.pending.size > this.#maxPending) throw new Error(`${peer}: ${s.pending.size} offers outstanding`);
+    }
+  }
+}

@@ -1,0 +1,133 @@
+// Initial seeding (BEP 16): each piece offered to one peer at a time, rarest first, a peer's new
+// offers held back until it passes on what it got, starving peers served anyway, departures undone;
+// plus a random run of a whole swarm in which every peer completes and the seeder sends each piece
+// about once.
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import fc from 'fast-check';
+import { SuperSeed } from '../../../src/swarm/super-seed.js';
+import { mulberry32 } from '../prng.js';
+
+const make = (pieceCount: number, extra: Partial<ConstructorParameters<typeof SuperSeed>[0]> = {}) =>
+  new SuperSeed({ pieceCount, random: mulberry32(1), ...extra });
+
+describe('super-seeding', () => {
+  it('offers each piece to one peer only, up to the pipeline of each', () => {
+    const ss = make(10, { maxPendingPerPeer: 2 });
+    ss.addPeer('a', 0);
+    ss.addPeer('b', 0);
+    const offers = ss.offers(0);
+    assert.equal(offers.length, 4);
+    assert.equal(new Set(offers.map((o) => o.piece)).size, 4, 'four distinct pieces');
+    assert.deepEqual(offers.filter((o) => o.peer === 'a').length, 2, 'two outstanding each (the pipeline)');
+    assert.deepEqual(ss.offers(0), [], 'nothing more until a peer announces one');
+    ss.checkInvariants();
+  });
+
+  it('offers nothing a peer holds, and a new piece once it announces the offered one', () => {
+    const ss = make(4, { maxPendingPerPeer: 1 });
+    ss.addPeer('a', 0);
+    ss.peerBitfield('a', (i) => i === 0 || i === 1, 0);
+    const [first] = ss.offers(0);
+    assert.ok(first && first.piece >= 2);
+    ss.peerHas('a', first.piece, 10);
+    const [second] = ss.offers(10);
+    assert.ok(second && second.piece >= 2 && second.piece !== first.piece);
+    ss.peerHas('a', second.piece, 20);
+    assert.deepEqual(ss.offers(20), [], 'a holds every piece');
+    ss.checkInvariants();
+  });
+
+  it('holds back a peer that does not pass pieces on, and frees it when another peer announces them', () => {
+    const ss = make(20, { maxPendingPerPeer: 1, maxHeldPerPeer: 2 });
+    ss.addPeer('a', 0);
+    ss.addPeer('b', 0);
+    const got: number[] = [];
+    for (let k = 0; k < 2; k++) {
+      const o = ss.offers(k).find((x) => x.peer === 'a')!;
+      ss.peerHas('a', o.piece, k);
+      got.push(o.piece);
+    }
+    assert.equal(
+      ss.offers(2).filter((o) => o.peer === 'a').length,
+      0,
+      'two pieces held, none passed on: no more',
+    );
+    ss.peerHas('b', got[0]!, 3); // b got it from a
+    assert.equal(ss.offers(3).filter((o) => o.peer === 'a').length, 1, 'passed on: one more');
+    ss.checkInvariants();
+  });
+
+  it('does not offer a piece some peer holds, unless the asking peer is starving', () => {
+    const ss = make(2, { maxPendingPerPeer: 2, starveAfterMs: 1000 });
+    ss.addPeer('a', 0);
+    ss.peerBitfield('a', () => true, 0);
+    ss.addPeer('b', 0);
+    assert.deepEqual(ss.offers(500), [], 'a has them all: b gets them from a');
+    const late = ss.offers(1500);
+    assert.deepEqual(
+      late.map((o) => o.peer),
+      ['b', 'b'],
+      'b heard nothing for 1 s: offered what a has',
+    );
+    ss.checkInvariants();
+  });
+
+  it('offers rarest first and again what a departed peer took away', () => {
+    const ss = make(3, { maxPendingPerPeer: 1 });
+    ss.addPeer('a', 0);
+    ss.addPeer('b', 0);
+    ss.peerBitfield('b', (i) => i === 0, 0);
+    const [o] = ss.offers(0).filter((x) => x.peer === 'a');
+    assert.notEqual(o!.piece, 0, 'a piece nobody has comes first');
+    ss.peerHas('a', o!.piece, 1);
+    ss.removePeer('a');
+    assert.equal(ss.availability(o!.piece), 0);
+    ss.addPeer('c', 2);
+    const again = ss.offers(2).map((x) => x.piece);
+    assert.ok(again.includes(o!.piece) || ss.pendingOf('b').includes(o!.piece), 'offered again');
+    ss.checkInvariants();
+  });
+
+  it('a random swarm: everyone completes, the seeder sends each piece about once', () => {
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 1, max: 60 }),
+        fc.integer({ min: 2, max: 12 }),
+        fc.integer({ min: 1, max: 2 ** 31 }),
+        (pieces, peers, seed) => {
+          const random = mulberry32(seed);
+          const ss = new SuperSeed({ pieceCount: pieces, maxPendingPerPeer: 2, maxHeldPerPeer: 4, random });
+          const ids = Array.from({ length: peers }, (_, i) => `p${i}`);
+          const has = new Map(ids.map((id) => [id, new Set<number>()]));
+          for (const id of ids) ss.addPeer(id, 0);
+          const offered = new Map(ids.map((id) => [id, new Set<number>()]));
+          let fromSeeder = 0;
+          for (let now = 0; now < 100_000; now += 100) {
+            for (const o of ss.offers(now)) offered.get(o.peer)!.add(o.piece);
+            // Each step, every peer downloads one piece: an offered one from the seeder, or one a
+            // random other peer holds.
+            for (const id of ids) {
+              const mine = has.get(id)!;
+              const fromUs = [...offered.get(id)!].find((p) => !mine.has(p));
+              let piece = fromUs;
+              if (piece === undefined) {
+                const other = ids[Math.floor(random() * peers)]!;
+                piece = [...has.get(other)!].find((p) => !mine.has(p));
+              } else fromSeeder++;
+              if (piece === undefined) continue;
+              mine.add(piece);
+              ss.peerHas(id, piece, now);
+            }
+            if (ids.every((id) => has.get(id)!.size === pieces)) break;
+          }
+          ss.checkInvariants();
+          for (const id of ids) assert.equal(has.get(id)!.size, pieces, `${id} completes`);
+          // Starving fallbacks can repeat a piece; most are sent once.
+          assert.ok(fromSeeder <= pieces * 2, `seeder sent ${fromSeeder} pieces for ${pieces}`);
+        },
+      ),
+      { numRuns: 60 },
+    );
+  });
+});
