@@ -179,6 +179,11 @@ export async function runDaemon(argv: string[], cliLog: Logger = silentLogger): 
     r.json({ event: 'complete', infoHash: h });
   });
   const count = manager.list().length;
+  // Listening for the stop signals before saying it listens: a signal right after `listening` is a
+  // clean stop, not a kill. Bounded from the signal on: the process ends within STOP_DEADLINE_MS
+  // whatever trackers, disks or requests in flight do; a second signal ends it at once. Either way
+  // with 130 (SIGINT) or 143.
+  const stopped = stopSignal(STOP_DEADLINE_MS);
   // The web UI's login link: the token rides in the fragment, which the browser never sends; the
   // page keeps it for the tab and takes it out of the address bar.
   const shown = addr.host === '0.0.0.0' ? '127.0.0.1' : addr.host === '::' ? '::1' : addr.host;
@@ -197,9 +202,7 @@ export async function runDaemon(argv: string[], cliLog: Logger = silentLogger): 
   });
   r.say(`web UI (logs this browser in): ${webUi}`);
 
-  // Bounded: the process ends within STOP_DEADLINE_MS of the signal whatever trackers, disks or
-  // requests in flight do; a second signal ends it at once. Either way with 130 (SIGINT) or 143.
-  const { signal, exitCode } = await stopSignal(STOP_DEADLINE_MS);
+  const { signal, exitCode } = await stopped;
   r.say(`${signal}: stopping: saving state and telling trackers`);
   await server.stop();
   await manager.stop();
