@@ -235,6 +235,10 @@ export class ApiControl {
       pieces: t ? Buffer.from(t.bitfield.buffer).toString('base64') : (record?.resume?.pieces ?? null),
       private: meta?.private ?? false,
       comment: meta?.comment ?? null,
+      metaVersion: meta?.version ?? null,
+      infoHashV2: meta?.infoHashV2?.toString('hex') ?? null,
+      createdBy: meta?.createdBy ?? null,
+      creationDate: meta?.creationDate ?? null,
       magnet: formatMagnet({
         ...(meta ? magnetHashes(meta) : { infoHash: Buffer.from(hex, 'hex') }),
         name: view.name,

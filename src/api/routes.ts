@@ -101,6 +101,15 @@ export const SCHEMAS = {
           },
           private: { type: 'boolean' },
           comment: { type: 'string', nullable: true },
+          metaVersion: { type: 'string', enum: ['v1', 'v2', 'hybrid'], nullable: true },
+          infoHashV2: {
+            type: 'string',
+            pattern: '^[0-9a-f]{64}$',
+            nullable: true,
+            description: 'BEP 52: the SHA-256 info hash of a v2 or hybrid torrent',
+          },
+          createdBy: { type: 'string', nullable: true },
+          creationDate: { type: 'integer', nullable: true, description: 'seconds since 1970' },
           magnet: { type: 'string' },
           files: {
             type: 'array',

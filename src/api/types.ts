@@ -72,6 +72,13 @@ export type TorrentDetail = Omit<TorrentView, 'peers'> & {
   pieces: string | null;
   private: boolean;
   comment: string | null;
+  /** BEP 52: 'v1', 'v2' or 'hybrid' (null: metadata not known yet). */
+  metaVersion: 'v1' | 'v2' | 'hybrid' | null;
+  /** The full SHA-256 info hash of a v2 or hybrid torrent, hex (`infoHash` is its v1 or truncated form). */
+  infoHashV2: string | null;
+  /** The metainfo's `created by` and `creation date` (seconds since 1970). */
+  createdBy: string | null;
+  creationDate: number | null;
   magnet: string;
   files: FileDetail[];
   /** The connected peers (address, client, rates, flags; see Torrent.peers()). */

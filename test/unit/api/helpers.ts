@@ -45,7 +45,14 @@ export async function makeTorrent(
   root: string,
   name: string,
   sizes: readonly number[],
-  options: { pieceLength?: number; announce?: string[][]; single?: boolean } = {},
+  options: {
+    pieceLength?: number;
+    announce?: string[][];
+    single?: boolean;
+    version?: 'v1' | 'v2' | 'hybrid';
+    createdBy?: string;
+    creationDate?: number;
+  } = {},
 ): Promise<SampleTorrent> {
   const dataDir = join(root, `seed-${name}`);
   const files: SampleFile[] = [];
@@ -63,8 +70,10 @@ export async function makeTorrent(
   }
   const created = await createTorrent(join(dataDir, name), {
     pieceLength: options.pieceLength ?? 16384,
-    creationDate: null,
+    creationDate: options.creationDate ?? null,
     threads: 0,
+    ...(options.version ? { version: options.version } : {}),
+    ...(options.createdBy ? { createdBy: options.createdBy } : {}),
     ...(options.announce ? { announce: options.announce } : {}),
   });
   const torrentPath = join(root, `${name}.torrent`);

@@ -610,6 +610,36 @@ test('the event stream (SSE) delivers hello, added, status, complete and progres
   }
 });
 
+// Issue 13: a torrent's general facts include both info hashes (BEP 52), its version, creator and date.
+test("a hybrid torrent's detail: v1 and v2 info hashes, version, created by, creation date", async () => {
+  const h = await makeTorrent(root, 'hyb', [40_000, 9_000], {
+    version: 'hybrid',
+    createdBy: 'bitswarm test',
+    creationDate: 1_700_000_000,
+  });
+  const v1 = await makeTorrent(root, 'plain', [10_000], { single: true });
+  const hex = h.metainfo.infoHashHex;
+  assert.ok(h.metainfo.infoHashV2, 'the helper made a hybrid');
+  await api('POST', '/torrents', { path: h.torrentPath, dir: join(root, 'dl-hyb'), paused: true }, 201);
+  await api('POST', '/torrents', { path: v1.torrentPath, dir: join(root, 'dl-plain'), paused: true }, 201);
+  try {
+    const d = await api<Record<string, unknown>>('GET', `/torrents/${hex}`);
+    assert.equal(d.infoHash, hex);
+    assert.equal(d.infoHashV2, h.metainfo.infoHashV2!.toString('hex'));
+    assert.equal(d.metaVersion, 'hybrid');
+    assert.equal(d.createdBy, 'bitswarm test');
+    assert.equal(d.creationDate, 1_700_000_000);
+    assert.match(String(d.magnet), new RegExp(`xt=urn:btmh:1220${d.infoHashV2}`));
+    const p = await api<Record<string, unknown>>('GET', `/torrents/${v1.metainfo.infoHashHex}`);
+    assert.equal(p.metaVersion, 'v1');
+    assert.equal(p.infoHashV2, null);
+    assert.equal(p.creationDate, null);
+  } finally {
+    await api('DELETE', `/torrents/${hex}`);
+    await api('DELETE', `/torrents/${v1.metainfo.infoHashHex}`);
+  }
+});
+
 test('no response ever sets a cookie; every JSON reply says no-store and nosniff', () => {
   assert.ok(replies.length > 50, `${replies.length} replies seen`);
   for (const r of replies) {

@@ -87,7 +87,13 @@ before(async () => {
   seed = await loopbackSession();
   const announce = [[`http://127.0.0.1:${seed.port}/announce`]];
   album = await makeTorrent(root, 'album', [300_000, 200_000, 60_000], { announce });
-  single = await makeTorrent(root, 'single', [150_000], { announce, single: true });
+  // A hybrid (BEP 52) fetched by its v1 magnet: its page shows both info hashes.
+  single = await makeTorrent(root, 'single', [150_000], {
+    announce,
+    single: true,
+    version: 'hybrid',
+    createdBy: 'bitswarm test',
+  });
   dropped = await makeTorrent(root, 'dropped', [40_000], { announce, single: true });
   for (const s of [album, single, dropped]) await seed.add(s.metainfo, { dir: s.dataDir });
   downloads = join(root, 'downloads');
@@ -195,6 +201,18 @@ test('a magnet link is added and downloads to completion, live', { skip }, async
   assert.equal(pct?.trim(), '100.0%');
   await page.click('#add-cancel');
   await shot('3-list');
+  // Its page: both info hashes (BEP 52) and the version, learnt with the metadata.
+  await page.click(`#rows tr[data-h="${hex}"] a`);
+  await until(`location.hash === '#/torrents/${hex}'`, 'the route');
+  await until(`document.getElementById('d-hash2')`, 'the v2 info hash');
+  const info = await page.$eval('#d-info', (e) => e.textContent ?? '');
+  assert.match(info, new RegExp(`Info hash v1${hex}`));
+  assert.match(info, new RegExp(`Info hash v2${single.metainfo.infoHashV2!.toString('hex')}`));
+  assert.match(info, /Versionhybrid \(v1 \+ v2\)/);
+  // `created by` lies outside the info dictionary: a magnet's metadata does not carry it.
+  assert.match(info, /Created by–Created–/);
+  await page.evaluate("location.hash = '#/'");
+  await until(`document.querySelector('#rows tr[data-h="${hex}"]')`, 'the list again');
 });
 
 test("a torrent's page: set file priorities and a limit, resume, see its peer, files, trackers and info", {
