@@ -565,10 +565,10 @@ export const WEB_UI_JS = String.raw`'use strict';
 
     var pb = $('d-peers').tBodies[0];
     pb.textContent = '';
-    if (!d.peers.length) { var none = el('tr'); none.appendChild(el('td', { colspan: '6', class: 'muted' }, 'no connected peers')); pb.appendChild(none); }
+    if (!d.peers.length) { var none = el('tr'); none.appendChild(el('td', { colspan: '7', class: 'muted' }, 'no connected peers')); pb.appendChild(none); }
     d.peers.forEach(function (p) {
       var tr = el('tr');
-      cells(tr, [[p.address], [p.client || '?'], [fmtRate(p.downloadRate), 'num'], [fmtRate(p.uploadRate), 'num'], [p.seed ? 'yes' : 'no'], [p.encryption]]);
+      cells(tr, [[p.address], [p.client || '?'], [fmtRate(p.downloadRate), 'num'], [fmtRate(p.uploadRate), 'num'], [p.seed ? 'yes' : 'no'], [p.encryption], [p.transport === 'utp' ? 'uTP' : 'TCP']]);
       pb.appendChild(tr);
     });
 

@@ -165,7 +165,7 @@ export const WEB_UI_HTML = `<!doctype html>
     </table></div>
     <h3>Peers</h3>
     <div class="table-wrap"><table id="d-peers">
-      <thead><tr><th>Address</th><th>Client</th><th class="num">↓</th><th class="num">↑</th><th>Seed</th><th>Encryption</th></tr></thead>
+      <thead><tr><th>Address</th><th>Client</th><th class="num">↓</th><th class="num">↑</th><th>Seed</th><th>Encryption</th><th>Transport</th></tr></thead>
       <tbody></tbody>
     </table></div>
     <h3>Trackers</h3>

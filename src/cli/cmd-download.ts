@@ -208,7 +208,9 @@ export async function runTorrent(
         );
         r.json({ event: 'banned', peer: address, scope });
       });
-      t.on('peer:connect', (peer, encryption) => r.json({ event: 'peer', peer, encryption }));
+      t.on('peer:connect', (peer, encryption, transport) =>
+        r.json({ event: 'peer', peer, encryption, transport }),
+      );
       t.on('peer:encryption-hint', (peer) => {
         r.say(`peer ${peer} closed after the handshake; it may require encryption`);
         r.json({ event: 'encryption-hint', peer, encryption: session.encryption });

@@ -344,6 +344,10 @@ export class PeerConnection extends TypedEmitter<PeerConnectionEvents> {
   get encrypted(): boolean {
     return this.#encrypt !== undefined;
   }
+  /** What carries the connection: uTP (BEP 29) or TCP. */
+  get transport(): 'tcp' | 'utp' {
+    return (this.socket as { transport?: unknown }).transport === 'utp' ? 'utp' : 'tcp';
+  }
   /** `rc4`: encrypted stream; `handshake`: MSE handshake, then a plaintext stream; `none`: plaintext. */
   get encryption(): 'rc4' | 'handshake' | 'none' {
     return this.#encrypt !== undefined ? 'rc4' : this.#o.obfuscated ? 'handshake' : 'none';

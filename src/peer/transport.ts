@@ -10,6 +10,8 @@ import { type DialOptions, dial } from './dial.js';
 export interface TransportSocket extends Duplex {
   readonly remoteAddress?: string | undefined;
   readonly remotePort?: number | undefined;
+  /** Which protocol carries it: uTP sockets say 'utp'; absent means TCP (net.Socket). */
+  readonly transport?: 'tcp' | 'utp';
 }
 
 export interface Transport {

@@ -160,6 +160,8 @@ function less32(a: number, b: number): boolean {
 type State = 'syn-sent' | 'connected' | 'closing' | 'closed';
 
 export class UtpSocket extends Duplex {
+  /** What carries the peer wire on this connection (TransportSocket.transport). */
+  readonly transport = 'utp' as const;
   readonly #o: UtpSocketOptions;
   #state: State = 'syn-sent';
   /** Next sequence number to send. */

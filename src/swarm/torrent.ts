@@ -132,7 +132,7 @@ export interface TorrentEvents extends Record<string, unknown[]> {
   'piece:failed': [piece: number, peers: string[]];
   /** A verified piece could not be read back (its file was truncated, removed or unreadable): needed again. */
   'piece:lost': [piece: number, reason: Error];
-  'peer:connect': [address: string, encryption: 'rc4' | 'handshake' | 'none'];
+  'peer:connect': [address: string, encryption: 'rc4' | 'handshake' | 'none', transport: 'tcp' | 'utp'];
   /** `info` says whether the handshake was done and how many payload bytes the peer sent. */
   'peer:disconnect': [address: string, reason: string, key: string, info: PeerCloseInfo];
   /** A peer we dialed could not be reached (refused, timed out, unreachable). */
@@ -628,6 +628,7 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
     uploadRate: number;
     client: string;
     encryption: 'rc4' | 'handshake' | 'none';
+    transport: 'tcp' | 'utp';
   }[] {
     const now = this.#clock.now();
     return [...this.#peers.values()].map((p) => ({
@@ -637,6 +638,7 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
       uploadRate: p.conn.uploadMeter.rate(now),
       client: p.conn.remoteClient ?? '',
       encryption: p.conn.encryption,
+      transport: p.conn.transport,
     }));
   }
 
@@ -1314,7 +1316,7 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
         for (const i of this.bitfield.indices()) conn.have(i);
       }
       if (this.#o.dhtPort !== undefined && conn.remoteSupportsDht) conn.sendPort(this.#o.dhtPort);
-      this.emit('peer:connect', address, conn.encryption);
+      this.emit('peer:connect', address, conn.encryption, conn.transport);
     };
     if (!adopted) conn.on('handshake:done', onHandshake);
     conn.on('bitfield:received', () => this.#onPeerBitfield(entry));

@@ -83,6 +83,15 @@ for (const kind of ['single', 'multi'] as const) {
           if (code === 'timeout') await p.kill('SIGKILL');
           assert.equal(code, 0, `bitswarm download exited ${code}:\n${p.output.slice(-20).join('\n')}`);
           assert.deepEqual(await compareTree(sample, dir), []);
+          // The peer event names what carried it: uTP, libtorrent having TCP off.
+          const peers = p.output
+            .filter((l) => l.startsWith('{"event":"peer"'))
+            .map((l) => JSON.parse(l) as { transport?: string });
+          assert.ok(peers.length > 0, 'a peer event');
+          assert.ok(
+            peers.every((e) => e.transport === 'utp'),
+            peers.map((e) => JSON.stringify(e)).join('\n'),
+          );
         } finally {
           await seeder.kill();
         }

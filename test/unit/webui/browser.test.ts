@@ -252,10 +252,15 @@ test("a torrent's page: set file priorities and a limit, resume, see its peer, f
   await until(`document.querySelector('#d-move .err').textContent.includes('absolute')`, 'the move error');
 
   await page.click('[data-dact=resume]');
+  // A failure here says where it stopped: the click (still paused), the tracker, or the peer.
   await until(
     `[...document.querySelectorAll('#d-peers tbody td:first-child')].some((td) => td.textContent.startsWith('127.0.0.1:'))`,
     'the seeder in the peer list',
-  );
+  ).catch(async (err: Error) => {
+    const d = (await api('GET', `/torrents/${hex}`)).json as Record<string, unknown>;
+    const { status, percent, peers, trackers, warnings } = d;
+    throw new Error(`${err.message}: ${JSON.stringify({ status, percent, peers, trackers, warnings })}`);
+  });
   await shot('4-torrent-downloading');
   await until(`document.getElementById('d-summary').textContent.startsWith('seeding')`, 'completion', 20_000);
   assert.deepEqual(await differences(album, downloads), []);
