@@ -32,6 +32,8 @@ export interface PexPeer {
   seed: boolean;
   /** We reached it with an outgoing connection, so others can too: flag 0x10. */
   reachable: boolean;
+  /** It speaks uTP (BEP 29; we are connected to it over uTP): flag 0x04. */
+  utp?: boolean;
 }
 
 /** BEP 11: send at most one message a minute per connection. */
@@ -69,7 +71,9 @@ function canonical(host: string, port: number, flags = 0): Canonical | undefined
 }
 
 function flagsOf(p: PexPeer): number {
-  return (p.seed ? PexFlag.seed : 0) | (p.reachable ? PexFlag.reachable : 0);
+  return (
+    (p.seed ? PexFlag.seed : 0) | (p.reachable ? PexFlag.reachable : 0) | (p.utp === true ? PexFlag.utp : 0)
+  );
 }
 
 export class PexSender {
@@ -219,6 +223,7 @@ export class PexReceiver {
         port: c.entry.port,
         seed: (e.flags & PexFlag.seed) !== 0,
         reachable: (e.flags & PexFlag.reachable) !== 0,
+        ...((e.flags & PexFlag.utp) !== 0 ? { utp: true } : {}),
       });
     }
     const dropped: PexAddress[] = [];

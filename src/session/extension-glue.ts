@@ -17,6 +17,8 @@ export interface ExtensionGlueOptions {
   extraPeers?: () => PexPeer[];
   /** Our own listen addresses, never learned from PEX. */
   ownAddresses?: PeerAddress[];
+  /** A peer PEX says speaks uTP (flag 0x04): the transport may dial it over uTP first. */
+  onUtpPeer?: (addr: PeerAddress) => void;
   now?: () => number;
 }
 
@@ -78,7 +80,13 @@ export class ExtensionGlue {
     const current: PexPeer[] = [];
     for (const p of this.#torrent.peerList()) {
       if (p.listenPort === undefined || p.listenPort === 0) continue;
-      current.push({ host: p.host, port: p.listenPort, seed: p.seed, reachable: p.outgoing });
+      current.push({
+        host: p.host,
+        port: p.listenPort,
+        seed: p.seed,
+        reachable: p.outgoing,
+        utp: p.transport === 'utp',
+      });
     }
     if (this.#o.extraPeers) current.push(...this.#o.extraPeers());
     for (const [key, state] of this.#pex) {
@@ -98,6 +106,7 @@ export class ExtensionGlue {
     }
     if (verdict.peers.length > 0) {
       this.learnedByPex += verdict.peers.length;
+      for (const p of verdict.peers) if (p.utp === true) this.#o.onUtpPeer?.({ host: p.host, port: p.port });
       this.#torrent.addPeers(
         verdict.peers.map((p) => ({ host: p.host, port: p.port })),
         'pex',

@@ -735,6 +735,7 @@ export class Session extends TypedEmitter<SessionEvents> {
     const glue = new ExtensionGlue(torrent, {
       pex: this.#o.pex !== false,
       ownAddresses: this.#ownAddresses(),
+      onUtpPeer: (addr) => this.#transport.noteUtp(addr),
       ...(this.tracker
         ? {
             extraPeers: () =>

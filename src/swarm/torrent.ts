@@ -121,6 +121,8 @@ export interface PeerInfo {
   seed: boolean;
   /** We reached it by dialing, so others can too. */
   outgoing: boolean;
+  /** What carries the connection (TCP or uTP). */
+  transport: 'tcp' | 'utp';
   supports(extension: string): boolean;
 }
 
@@ -997,6 +999,7 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
         listenPort: p.dialedPort ?? conn.remoteExtensions?.p,
         seed: p.isSeed,
         outgoing: p.dialedPort !== undefined,
+        transport: conn.transport,
         supports: (name) => conn.remoteExtensions?.m.has(name) ?? false,
       });
     }

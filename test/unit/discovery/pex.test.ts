@@ -53,6 +53,22 @@ describe('PexSender', () => {
     assert.equal(s.due(1_000 + PEX_INTERVAL_MS), true);
   });
 
+  test('a peer connected over uTP goes out with flag 0x04 (BEP 11), read back as utp', () => {
+    const s = new PexSender(REMOTE);
+    const bytes = s.next([{ ...peer('10.0.0.7', 7), utp: true }, peer('10.0.0.8', 8)], 0);
+    assert.ok(bytes);
+    assert.deepEqual(decodePex(bytes).added, [
+      { host: '10.0.0.7', port: 7, flags: PexFlag.reachable | PexFlag.utp },
+      { host: '10.0.0.8', port: 8, flags: PexFlag.reachable },
+    ]);
+    const v = new PexReceiver().receive(bytes, 0);
+    assert.equal(v.verdict, 'ok');
+    assert.deepEqual(v.verdict === 'ok' ? v.peers.map((p) => [p.host, p.utp === true]) : [], [
+      ['10.0.0.7', true],
+      ['10.0.0.8', false],
+    ]);
+  });
+
   test('sends the diff: new peers added, gone peers dropped, nothing when nothing changed', () => {
     const s = new PexSender(REMOTE);
     const a = peer('10.0.0.1', 1);
@@ -119,7 +135,7 @@ describe('PexReceiver', () => {
   const payload = (msg: Partial<PexMessage>): Uint8Array =>
     encodePex({ added: [], dropped: [], added6: [], dropped6: [], ...msg });
 
-  test('returns the peers learned and dropped, with seed and reachable flags', () => {
+  test('returns the peers learned and dropped, with seed, reachable and uTP flags', () => {
     const r = new PexReceiver();
     const v = r.receive(
       payload({
@@ -133,7 +149,7 @@ describe('PexReceiver', () => {
       verdict: 'ok',
       peers: [
         { host: '10.0.0.1', port: 1, seed: true, reachable: false },
-        { host: '2001:db8::2', port: 2, seed: false, reachable: true },
+        { host: '2001:db8::2', port: 2, seed: false, reachable: true, utp: true },
       ],
       dropped: [{ host: '10.0.0.3', port: 3 }],
     });

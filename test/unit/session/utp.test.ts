@@ -13,6 +13,7 @@ import {
   addSeeder,
   assertSameBytes,
   completed,
+  eventOf,
   type MemoryTorrent,
   memoryTorrent,
   stopAfterEachTest,
@@ -60,6 +61,41 @@ describe('sessions over uTP', () => {
     await completed(torrent, 30_000);
     await assertSameBytes(storage, fixture);
     assert.equal(leecher.utpStats?.accepted, 1);
+  });
+
+  test('PEX carries the uTP flag (0x04): a peer learned as uTP is dialled over uTP first', async () => {
+    // S seeds and speaks both; B reaches S over uTP only; C (both) knows only S. S tells C of B by
+    // PEX with the uTP flag, and C dials B over uTP (with no flag, C would dial TCP first).
+    const s = await session('127.0.0.2', { transport: 'both' });
+    await addSeeder(s, fixture);
+    // B and C download slowly: they stay leechers, connected to S, until PEX has done its work.
+    // B without PEX: it learns nothing of C, so a connection between them is C's dial.
+    const b = await session('127.0.0.3', {
+      transport: 'utp',
+      downloadLimitBytesPerSec: 64 * 1024,
+      pex: false,
+    });
+    const { torrent: tb } = await addLeecher(b, fixture, [{ host: '127.0.0.2', port: s.port }]);
+    await eventOf(tb, 'peer:connect', () => true, 10_000);
+    const c = await session('127.0.0.4', { transport: 'both', downloadLimitBytesPerSec: 64 * 1024 });
+    const dials: [string, string][] = [];
+    const { torrent: tc } = await addLeecher(c, fixture, [{ host: '127.0.0.2', port: s.port }], {
+      onTorrent: (t) => t.on('peer:connect', (address, _e, transport) => dials.push([address, transport])),
+    });
+    await eventOf(tc, 'peer:connect', (address) => address.startsWith('127.0.0.3:'), 20_000);
+    const toB = tc.peerList().find((p) => p.host === '127.0.0.3');
+    assert.equal(toB?.outgoing, true, 'C dialled B');
+    assert.equal(toB?.transport, 'utp');
+    assert.deepEqual(
+      dials.find(([a]) => a.startsWith('127.0.0.3:')),
+      [`127.0.0.3:${b.port}`, 'utp'],
+      JSON.stringify(dials),
+    );
+    assert.deepEqual(
+      dials.find(([a]) => a.startsWith('127.0.0.2:')),
+      [`127.0.0.2:${s.port}`, 'tcp'],
+      'S, of which C knew nothing, over TCP first',
+    );
   });
 
   test('the UDP tracker still answers beside uTP, and strangers cost a counter', async () => {
