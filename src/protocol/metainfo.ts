@@ -393,6 +393,15 @@ function v2Files(tree: TreeFile[], files: TorrentFile[], pieceLength: number, hy
   return out;
 }
 
+/**
+ * A hybrid's second name (BEP 52): its v2 info hash truncated to 20 bytes, the one its v2 swarm
+ * (trackers, the DHT, handshakes) knows it by. Undefined for v1-only and v2-only torrents, whose
+ * `infoHash` is already their only name.
+ */
+export function hybridV2Hash(m: Pick<Metainfo, 'infoHashV2' | 'version'>): Buffer | undefined {
+  return m.version === 'hybrid' && m.infoHashV2 ? Buffer.from(m.infoHashV2.subarray(0, 20)) : undefined;
+}
+
 /** The hashes a magnet link of `m` carries (btih, btmh, or both for a hybrid). */
 export function magnetHashes(m: Pick<Metainfo, 'infoHash' | 'infoHashV2' | 'version'>): {
   infoHash: Buffer;

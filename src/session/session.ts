@@ -41,7 +41,7 @@ import type { UtpSocket } from '../peer/utp-socket.js';
 import { type PeerAddress, parseAddress } from '../protocol/address.js';
 import { bep42NodeId, isBep42NodeId } from '../protocol/bep42.js';
 import type { Magnet } from '../protocol/magnet.js';
-import type { Metainfo } from '../protocol/metainfo.js';
+import { hybridV2Hash, type Metainfo } from '../protocol/metainfo.js';
 import { req2Hash, streamKind } from '../protocol/mse.js';
 import { DisconnectReason, type Handshake } from '../protocol/peer-wire.js';
 import { looksLikeUtp } from '../protocol/utp.js';
@@ -170,6 +170,8 @@ interface TorrentSlot {
   torrent: Torrent;
   glue: ExtensionGlue;
   client?: TrackerClient;
+  /** A hybrid's announces under its truncated v2 hash (BEP 52), to the same trackers. */
+  clientV2?: TrackerClient;
   diag: TorrentDiagnostics;
   lastDhtLookupMs: number;
 }
@@ -483,7 +485,9 @@ export class Session extends TypedEmitter<SessionEvents> {
     });
     logLsd(this.log, lsd);
     lsd.on('peer:found', (hex, peer) => {
-      this.#slots.get(hex)?.torrent.addPeers([peer], 'lsd');
+      const slot = this.#slots.get(hex);
+      if (slot) slot.torrent.addPeers([peer], 'lsd');
+      else this.#slotByV2(hex)?.torrent.addPeers([peer], 'lsd', { v2: true });
       this.#fetchers.get(hex)?.addPeers([peer]);
     });
     // No multicast route (a container, a namespace with only loopback): the other methods still run.
@@ -654,8 +658,8 @@ export class Session extends TypedEmitter<SessionEvents> {
     }
     for (const slot of this.#slots.values()) {
       const m = slot.torrent.metainfo;
-      const v2 = m.version === 'hybrid' ? m.infoHashV2?.subarray(0, 20) : undefined;
-      if (v2 && req2Hash(v2).equals(req2)) return Buffer.from(v2);
+      const v2 = hybridV2Hash(m);
+      if (v2 && req2Hash(v2).equals(req2)) return v2;
     }
     return undefined;
   }
@@ -663,8 +667,7 @@ export class Session extends TypedEmitter<SessionEvents> {
   /** A hybrid torrent known to v2 peers by its truncated v2 hash (BEP 52): one swarm with its v1 one. */
   #slotByV2(hex: string) {
     for (const slot of this.#slots.values()) {
-      const m = slot.torrent.metainfo;
-      if (m.version === 'hybrid' && m.infoHashV2?.subarray(0, 20).toString('hex') === hex) return slot;
+      if (hybridV2Hash(slot.torrent.metainfo)?.toString('hex') === hex) return slot;
     }
     return undefined;
   }
@@ -788,27 +791,42 @@ export class Session extends TypedEmitter<SessionEvents> {
     }
   }
 
+  /**
+   * Trackers, LSD and the DHT. A hybrid (BEP 52) is announced and looked up under both its names,
+   * the v1 info hash and the truncated v2 one, as libtorrent does: v1-only and v2-only clients find
+   * it, and peers found under the v2 name are dialled with it (Torrent.addPeers `v2`).
+   */
   #startDiscovery(slot: TorrentSlot): void {
     const torrent = slot.torrent;
     const m = torrent.metainfo;
+    const v2 = hybridV2Hash(m);
     if (this.#o.trackerClient !== false && m.announceList.length > 0) {
-      const client = this.#trackerClient(m.infoHash, m.announceList, () => ({
+      const stats = () => ({
         uploaded: torrent.uploadedBytes,
         downloaded: torrent.downloadedBytes,
         left: Math.max(0, m.totalLength - torrent.verifiedBytes),
-      }));
+      });
+      const client = this.#trackerClient(m.infoHash, m.announceList, stats);
       client.on('peers:found', (peers) => torrent.addPeers(peers, 'tracker'));
       slot.client = client;
       slot.diag.attachTracker(client);
       client.start();
       if (!torrent.complete) torrent.once('torrent:complete', () => client.completed());
+      if (v2) {
+        const clientV2 = this.#trackerClient(v2, m.announceList, stats);
+        clientV2.on('peers:found', (peers) => torrent.addPeers(peers, 'tracker', { v2: true }));
+        slot.clientV2 = clientV2;
+        clientV2.start();
+        if (!torrent.complete) torrent.once('torrent:complete', () => clientV2.completed());
+      }
     }
+    if (m.private) return;
     // Our own tracker knows us as a peer of this torrent, so announcers find us at once.
-    if (!m.private) this.#lsd?.add(m.infoHash);
-    if (this.#dht && !m.private) {
-      this.#dht.announce(m.infoHash, this.#advertisedPort ?? this.#port);
-      if (!torrent.complete) this.#dhtLookup(slot);
+    for (const h of v2 ? [m.infoHash, v2] : [m.infoHash]) {
+      this.#lsd?.add(h);
+      this.#dht?.announce(h, this.#advertisedPort ?? this.#port);
     }
+    if (this.#dht && !torrent.complete) this.#dhtLookup(slot);
   }
 
   #trackerClient(
@@ -837,15 +855,16 @@ export class Session extends TypedEmitter<SessionEvents> {
     const dht = this.#dht;
     if (!dht) return;
     slot.lastDhtLookupMs = Date.now();
-    dht
-      .lookup(slot.torrent.metainfo.infoHash)
-      .then((peers) => slot.torrent.addPeers(peers, 'dht'))
-      .catch((err: unknown) =>
-        this.log.debug('DHT lookup failed', {
-          torrent: slot.torrent.metainfo.infoHashHex,
-          error: errorText(err),
-        }),
-      );
+    const m = slot.torrent.metainfo;
+    const v2 = hybridV2Hash(m);
+    for (const h of v2 ? [m.infoHash, v2] : [m.infoHash]) {
+      dht
+        .lookup(h)
+        .then((peers) => slot.torrent.addPeers(peers, 'dht', { v2: h === v2 }))
+        .catch((err: unknown) =>
+          this.log.debug('DHT lookup failed', { torrent: m.infoHashHex, error: errorText(err) }),
+        );
+    }
   }
 
   /**
@@ -967,6 +986,7 @@ export class Session extends TypedEmitter<SessionEvents> {
     const slot = this.#slots.get(infoHashHex);
     if (!slot) return false;
     void slot.client?.announceNow();
+    void slot.clientV2?.announceNow();
     if (this.#dht && !slot.torrent.metainfo.private) this.#dhtLookup(slot);
     return true;
   }
@@ -974,9 +994,13 @@ export class Session extends TypedEmitter<SessionEvents> {
   async #stopSlot(slot: TorrentSlot): Promise<void> {
     slot.glue.stop();
     slot.diag.stop();
-    this.#lsd?.remove(slot.torrent.metainfo.infoHash);
-    this.#dht?.unannounce(slot.torrent.metainfo.infoHash);
-    await Promise.all([slot.client?.stop(), slot.torrent.stop()]);
+    const m = slot.torrent.metainfo;
+    const v2 = hybridV2Hash(m);
+    for (const h of v2 ? [m.infoHash, v2] : [m.infoHash]) {
+      this.#lsd?.remove(h);
+      this.#dht?.unannounce(h);
+    }
+    await Promise.all([slot.client?.stop(), slot.clientV2?.stop(), slot.torrent.stop()]);
   }
 
   /** Saves the DHT's routing table in the state directory (atomically), when there is one. */
@@ -1004,6 +1028,8 @@ export class Session extends TypedEmitter<SessionEvents> {
       const m = slot.torrent.metainfo;
       if (m.private) continue;
       dht.announce(m.infoHash, this.#advertisedPort ?? this.#port);
+      const v2 = hybridV2Hash(m);
+      if (v2) dht.announce(v2, this.#advertisedPort ?? this.#port);
       slot.lastDhtLookupMs = now;
     }
     for (const [hex, f] of this.#fetchers) {

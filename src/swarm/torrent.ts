@@ -19,7 +19,7 @@ import {
 } from '../peer/encryption.js';
 import type { Transport, TransportSocket } from '../peer/transport.js';
 import { formatAddress, type PeerAddress, parseAddress } from '../protocol/address.js';
-import type { Metainfo } from '../protocol/metainfo.js';
+import { hybridV2Hash, type Metainfo } from '../protocol/metainfo.js';
 import type { DisconnectReason, Handshake, HashRequest } from '../protocol/peer-wire.js';
 import { BLOCK_SIZE, blockKey } from '../protocol/peer-wire.js';
 import { checkExisting } from '../storage/check.js';
@@ -271,6 +271,8 @@ export type PeerSource = 'manual' | 'tracker' | 'dht' | 'lsd' | 'pex' | 'magnet'
 interface Candidate {
   addr: PeerAddress;
   source: PeerSource;
+  /** Found in a hybrid's v2 swarm (BEP 52): dialled with the truncated v2 info hash. */
+  v2?: boolean;
   failures: number;
   nextTryMs: number;
   connected: boolean;
@@ -357,6 +359,8 @@ export class TorrentStoppedError extends Error {
 export class Torrent extends TypedEmitter<TorrentEvents> {
   readonly metainfo: Metainfo;
   readonly infoHash: Buffer;
+  /** A hybrid's truncated v2 info hash (BEP 52): its name in the v2 swarm; undefined otherwise. */
+  readonly #v2Hash: Buffer | undefined;
   readonly bitfield: Bitfield;
   readonly downloadMeter = new RateMeter();
   readonly uploadMeter = new RateMeter();
@@ -446,6 +450,7 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
     this.#clock = options.clock ?? realClock;
     this.metainfo = options.metainfo;
     this.infoHash = options.metainfo.infoHash;
+    this.#v2Hash = hybridV2Hash(options.metainfo);
     this.bitfield = new Bitfield(this.metainfo.pieceCount);
     this.#picker = new PiecePicker({
       pieceCount: this.metainfo.pieceCount,
@@ -919,7 +924,9 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
    * Adds addresses to dial. Those of a discovery source are bounded (MAX_CANDIDATES_PER_SOURCE,
    * MAX_CANDIDATES); manual ones (the user's, the default) are always kept.
    */
-  addPeers(addrs: readonly PeerAddress[], source: PeerSource = 'manual'): void {
+  addPeers(addrs: readonly PeerAddress[], source: PeerSource = 'manual', o: { v2?: boolean } = {}): void {
+    // Only a hybrid has a v2 swarm beside its v1 one; a peer found in both is dialled as v1.
+    const v2 = o.v2 === true && this.#v2Hash !== undefined;
     for (const a of addrs) {
       const key = formatAddress(a);
       const known = this.#candidates.get(key);
@@ -931,7 +938,14 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
         }
         continue;
       }
-      const c: Candidate = { addr: a, source, failures: 0, nextTryMs: 0, connected: false };
+      const c: Candidate = {
+        addr: a,
+        source,
+        failures: 0,
+        nextTryMs: 0,
+        connected: false,
+        ...(v2 ? { v2 } : {}),
+      };
       if (source !== 'manual' && !this.#makeRoom(source)) continue;
       this.#candidates.set(key, c);
       if (source !== 'manual') {
@@ -1047,7 +1061,7 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
       return;
     }
     // A hybrid's v2 peers know it by its truncated v2 hash (BEP 52): answered under that hash.
-    const v2 = this.metainfo.version === 'hybrid' ? this.metainfo.infoHashV2?.subarray(0, 20) : undefined;
+    const v2 = this.#v2Hash;
     const options = v2?.equals(handshake.infoHash)
       ? { ...this.#connOptions(), infoHash: v2 }
       : this.#connOptions();
@@ -1157,7 +1171,10 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
       connectOutgoing(c.addr, {
         encrypted,
         policy,
-        connection: this.#connOptions(),
+        connection:
+          c.v2 === true && this.#v2Hash
+            ? { ...this.#connOptions(), infoHash: this.#v2Hash }
+            : this.#connOptions(),
         dial: {
           timeoutMs: 10_000,
           signal,

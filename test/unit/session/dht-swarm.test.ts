@@ -11,10 +11,11 @@ import { after, before, test } from 'node:test';
 import { DhtDropReason, DhtNode } from '../../../src/discovery/dht/dht-node.js';
 import { decodeKrpc, encodeKrpc } from '../../../src/protocol/krpc.js';
 import { formatMagnet, parseMagnet } from '../../../src/protocol/magnet.js';
-import { type Metainfo, parseMetainfo } from '../../../src/protocol/metainfo.js';
+import { hybridV2Hash, type Metainfo, parseMetainfo } from '../../../src/protocol/metainfo.js';
 import { Session, type SessionOptions } from '../../../src/session/session.js';
 import type { Torrent } from '../../../src/swarm/torrent.js';
 import { compareTree, makeSample, type Sample } from '../../interop/fixtures.js';
+import { makeTorrent } from '../api/helpers.js';
 
 const HOST = '127.0.0.1';
 let root: string;
@@ -347,5 +348,43 @@ test('the DHT node keeps answering others during a get_peers flood from one addr
     flooder.close();
     honestSock.close();
     await target.stop();
+  }
+});
+
+test('a hybrid (BEP 52) is announced under both names: each finds the seeder', {
+  timeout: 60_000,
+}, async () => {
+  const sessions: Session[] = [];
+  try {
+    const first = dhtSession([]);
+    sessions.push(first);
+    await first.start();
+    for (let i = 1; i < 6; i++) {
+      const s = dhtSession([first.port]);
+      sessions.push(s);
+      await s.start();
+    }
+    await until('every DHT node to join', () => sessions.every((s) => dhtOf(s).nodeCount >= 1), 20_000);
+    const hybrid = await makeTorrent(root, 'dht-hybrid', [40_000, 3_000], { version: 'hybrid' });
+    const v2 = hybridV2Hash(hybrid.metainfo);
+    assert.ok(v2);
+    const seeder = sessions[3]!;
+    const done = new Set<string>();
+    dhtOf(seeder).on('announce:done', (hex) => done.add(hex));
+    await seeder.add(hybrid.metainfo, { dir: hybrid.dataDir });
+    await until(
+      'both announces',
+      () => done.has(hybrid.metainfo.infoHashHex) && done.has(v2.toString('hex')),
+      20_000,
+    );
+    for (const name of [hybrid.metainfo.infoHash, v2]) {
+      const peers = await dhtOf(sessions[5]!).lookup(name);
+      assert.ok(
+        peers.some((p) => p.host === HOST && p.port === seeder.port),
+        `${name.toString('hex')}: ${JSON.stringify(peers)}`,
+      );
+    }
+  } finally {
+    await Promise.all(sessions.map((s) => s.stop()));
   }
 });
