@@ -2,6 +2,7 @@
 // (netns.ts), its `--json` lines parsed into events, deterministic folders to share, a byte-for-byte
 // comparison of what each host downloaded, which pieces a host already holds on disk (hash-checked
 // here, from the outside), and a check that the namespaces have no way out to a real network.
+import assert from 'node:assert/strict';
 import type { ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
@@ -290,6 +291,67 @@ export async function piecesOnDisk(m: Metainfo, dir: string): Promise<boolean[]>
     have.push(hash.equals(m.pieces.subarray(i * 20, i * 20 + 20)));
   }
   return have;
+}
+
+/** Every host uses the same port: each has its own address, as on a real LAN. */
+export const LAN_PORT = '6881';
+/** Host names by index: A is host 0 (the sharer), B–F the others. */
+export const LETTERS = 'ABCDEF';
+
+/** Starts `share` of a new folder on host 0 and waits until it serves. */
+export async function shareOnA(
+  run: LanRun,
+  sizeBytes: number,
+  seed: number,
+  extra: readonly string[] = [],
+): Promise<{ a: LanPeer; files: SharedFile[]; torrent: string }> {
+  const addr = run.lan.addresses[0]!;
+  const files = await makeFolder(join(run.root, 'A'), 'lan-share', sizeBytes, seed);
+  const torrent = join(run.root, 'lan-share.torrent');
+  const a = run.bitswarm(0, 'A', [
+    'share',
+    join(run.root, 'A', 'lan-share'),
+    '-o',
+    torrent,
+    '--bind',
+    addr,
+    '--port',
+    LAN_PORT,
+    '--no-dht',
+    '--no-lsd',
+    '--json',
+    ...extra,
+  ]);
+  const shared = await a.waitEvent('shared', 60_000);
+  // The .torrent names A's own tracker, at the address the other hosts reach it at.
+  assert.equal(shared.announce, `http://${addr}:${LAN_PORT}/announce`);
+  await a.waitEvent('start', 30_000);
+  return { a, files, torrent };
+}
+
+/** Starts `download --seed` of `what` (a .torrent or magnet) on hosts `from`…`to`. */
+export function startLeechers(
+  run: LanRun,
+  what: string,
+  hosts: readonly number[],
+  extra: readonly string[] = ['--no-lsd'],
+): LanPeer[] {
+  return hosts.map((i) =>
+    run.bitswarm(i, LETTERS[i]!, [
+      'download',
+      what,
+      '-d',
+      join(run.root, LETTERS[i]!),
+      '--bind',
+      run.lan.addresses[i]!,
+      '--port',
+      LAN_PORT,
+      '--no-dht',
+      '--seed',
+      '--json',
+      ...extra,
+    ]),
+  );
 }
 
 export const MiB = 1024 * 1024;

@@ -21,13 +21,16 @@ import { parseMetainfo } from '../../src/protocol/metainfo.js';
 import {
   compareFolder,
   fmt,
+  LAN_PORT,
   type LanPeer,
   type LanRun,
   MiB,
   makeFolder,
   piecesOnDisk,
   type SharedFile,
+  shareOnA,
   sleep,
+  startLeechers,
   withLan,
 } from './lan-harness.js';
 import {
@@ -95,67 +98,9 @@ function shapingNote(a: AppliedShaping | undefined): string {
   return ` (this kernel has no netem: ${by.join(', ')})`;
 }
 
-/** Every host uses the same port: each has its own address, as on a real LAN. */
-const PORT = '6881';
-const LETTERS = 'ABCDEF';
+const PORT = LAN_PORT;
 
 type Diag = (line: string) => void;
-
-/** Starts `share` of a new folder on host 0 and waits until it serves. */
-async function shareOnA(
-  run: LanRun,
-  sizeBytes: number,
-  seed: number,
-  extra: readonly string[] = [],
-): Promise<{ a: LanPeer; files: SharedFile[]; torrent: string }> {
-  const addr = run.lan.addresses[0]!;
-  const files = await makeFolder(join(run.root, 'A'), 'lan-share', sizeBytes, seed);
-  const torrent = join(run.root, 'lan-share.torrent');
-  const a = run.bitswarm(0, 'A', [
-    'share',
-    join(run.root, 'A', 'lan-share'),
-    '-o',
-    torrent,
-    '--bind',
-    addr,
-    '--port',
-    PORT,
-    '--no-dht',
-    '--no-lsd',
-    '--json',
-    ...extra,
-  ]);
-  const shared = await a.waitEvent('shared', 60_000);
-  // The .torrent names A's own tracker, at the address the other hosts reach it at.
-  assert.equal(shared.announce, `http://${addr}:${PORT}/announce`);
-  await a.waitEvent('start', 30_000);
-  return { a, files, torrent };
-}
-
-/** Starts `download --seed` of `what` (a .torrent or magnet) on hosts `from`…`to`. */
-function startLeechers(
-  run: LanRun,
-  what: string,
-  hosts: readonly number[],
-  extra: readonly string[] = ['--no-lsd'],
-): LanPeer[] {
-  return hosts.map((i) =>
-    run.bitswarm(i, LETTERS[i]!, [
-      'download',
-      what,
-      '-d',
-      join(run.root, LETTERS[i]!),
-      '--bind',
-      run.lan.addresses[i]!,
-      '--port',
-      PORT,
-      '--no-dht',
-      '--seed',
-      '--json',
-      ...extra,
-    ]),
-  );
-}
 
 async function allComplete(peers: readonly LanPeer[], timeoutMs: number): Promise<void> {
   await Promise.all(peers.map((p) => p.waitEvent('complete', timeoutMs)));

@@ -17,15 +17,14 @@ import {
   type LanPeer,
   type LanRun,
   MiB,
-  makeFolder,
-  type SharedFile,
+  shareOnA,
   sleep,
+  startLeechers,
   withLan,
 } from './lan-harness.js';
 import { type AppliedShaping, describeShaping, exec, type NetemOptions, netnsSkip } from './netns.js';
 
 const skip = await netnsSkip();
-const PORT = '6881';
 /** The sink of the TCP bulk flow, on host B. */
 const BULK_PORT = 7001;
 
@@ -41,51 +40,12 @@ async function shapeAll(run: LanRun, o: NetemOptions, diag: (l: string) => void)
   return applied;
 }
 
-/** A shares a new folder over uTP only; resolves once it serves. */
-async function shareOnA(
-  run: LanRun,
-  size: number,
-  seed: number,
-): Promise<{ a: LanPeer; files: SharedFile[]; torrent: string }> {
-  const files = await makeFolder(join(run.root, 'A'), 'utp-share', size, seed);
-  const torrent = join(run.root, 'utp-share.torrent');
-  const a = run.bitswarm(0, 'A', [
-    'share',
-    join(run.root, 'A', 'utp-share'),
-    '-o',
-    torrent,
-    '--bind',
-    run.lan.addresses[0]!,
-    '--port',
-    PORT,
-    '--no-dht',
-    '--no-lsd',
-    '--transport',
-    'utp',
-    '--json',
-  ]);
-  await a.waitEvent('shared', 60_000);
-  await a.waitEvent('start', 30_000);
-  return { a, files, torrent };
-}
+/** What both hosts run with: uTP only, no discovery but A's tracker. */
+const UTP_ONLY = ['--no-lsd', '--transport', 'utp'];
 
-/** B downloads the torrent over uTP only. */
+/** B downloads (and then seeds) the torrent over uTP only. */
 function downloadOnB(run: LanRun, torrent: string): LanPeer {
-  return run.bitswarm(1, 'B', [
-    'download',
-    torrent,
-    '-d',
-    join(run.root, 'B'),
-    '--bind',
-    run.lan.addresses[1]!,
-    '--port',
-    PORT,
-    '--no-dht',
-    '--no-lsd',
-    '--transport',
-    'utp',
-    '--json',
-  ]);
+  return startLeechers(run, torrent, [1], UTP_ONLY)[0]!;
 }
 
 /** The transports of B's peer connections, by its `peer` events. */
@@ -141,7 +101,7 @@ test('1. bitswarm↔bitswarm over uTP only completes at 50 ms round trip and 1% 
   await withLan(2, async (run) => {
     await shapeAll(run, { delayMs: 25, lossPercent: 1, rateMbit: 100 }, diag);
     const size = 8 * MiB;
-    const { files, torrent } = await shareOnA(run, size, 11);
+    const { files, torrent } = await shareOnA(run, size, 11, UTP_ONLY);
     const t0 = Date.now();
     const b = downloadOnB(run, torrent);
     await b.waitEvent('complete', 200_000);
@@ -198,7 +158,7 @@ test('2. LEDBAT yields: a TCP bulk flow keeps most of a 20 Mbit/s bottleneck tha
     diag(`TCP bulk A→B alone: ${fmt(alone)} Mbit/s`);
     assert.ok(alone > 10, `the TCP flow alone fills the link: ${fmt(alone)} Mbit/s`);
     // 64 MiB at 20 Mbit/s: about 27 s alone; it still runs through the measurement.
-    const { torrent } = await shareOnA(run, 64 * MiB, 12);
+    const { torrent } = await shareOnA(run, 64 * MiB, 12, UTP_ONLY);
     const b = downloadOnB(run, torrent);
     // uTP alone first, until it fills the link (its own rate over 4 s, after the first 2 MiB).
     await b.waitFor(
