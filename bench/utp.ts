@@ -67,90 +67,42 @@ async function runOnce(
   want: string,
   run: number,
 ): Promise<Run> {
-  const [a, b] = lan.addresses as [string, string];
+  const a = lan.addresses[0]!;
   const dl = join(root, `dl-${client}-${run}`);
   await mkdir(dl, { recursive: true });
   const transport = client === 'bitswarm-tcp' ? 'tcp' : 'utp';
-  const common = ['--port', PORT];
-  const seeder =
-    client === 'libtorrent-utp'
-      ? spawnPeer(lan, 0, client, 'seeder', [
-          '--torrent',
-          torrent,
-          '--dir',
-          dataDir,
-          '--bind',
-          a,
-          ...common,
-          '--transport',
-          'utp',
-          '--timeout',
-          '3600',
-        ])
-      : spawnPeer(lan, 0, client, 'seeder', [
-          'seed',
+  const lt = client === 'libtorrent-utp';
+  /** The seeder (host 0, from the data) or the leecher (host 1, dialling the seeder). */
+  const peer = (host: 0 | 1): LanPeer => {
+    const dir = host === 0 ? dataDir : dl;
+    const bind = ['--bind', lan.addresses[host]!, '--port', PORT, '--transport', transport];
+    const dialSeeder = host === 1 ? ['--peer', `${a}:${PORT}`] : [];
+    const args = lt
+      ? ['--torrent', torrent, '--dir', dir, ...bind, ...dialSeeder, '--timeout', '3600']
+      : [
+          host === 0 ? 'seed' : 'download',
           torrent,
           '-d',
-          dataDir,
-          '--bind',
-          a,
-          ...common,
+          dir,
+          ...bind,
+          ...dialSeeder,
           '--no-dht',
           '--no-lsd',
-          '--transport',
-          transport,
           '--json',
-        ]);
+        ];
+    if (!lt && host === 1) args.push('--seed');
+    return spawnPeer(lan, host, client, host === 0 ? 'seeder' : 'leecher', args);
+  };
+  const seeder = peer(0);
   let leecher: LanPeer | undefined;
   try {
-    await seeder.waitFor(
-      (e) => e.event === (client === 'libtorrent-utp' ? 'complete' : 'start'),
-      60_000,
-      'the seeder to be ready',
-    );
+    await seeder.waitFor((e) => e.event === (lt ? 'complete' : 'start'), 60_000, 'the seeder to be ready');
     // CPU from here on: the transfer's, not the processes' start-up (which would swamp a small size).
     const seederCpu0 = await cpuOf(seeder.child.pid);
     const t0 = Date.now();
-    leecher =
-      client === 'libtorrent-utp'
-        ? spawnPeer(lan, 1, client, 'leecher', [
-            '--torrent',
-            torrent,
-            '--dir',
-            dl,
-            '--bind',
-            b,
-            ...common,
-            '--transport',
-            'utp',
-            '--peer',
-            `${a}:${PORT}`,
-            '--timeout',
-            '3600',
-          ])
-        : spawnPeer(lan, 1, client, 'leecher', [
-            'download',
-            torrent,
-            '-d',
-            dl,
-            '--bind',
-            b,
-            ...common,
-            '--no-dht',
-            '--no-lsd',
-            '--transport',
-            transport,
-            '--peer',
-            `${a}:${PORT}`,
-            '--seed',
-            '--json',
-          ]);
+    leecher = peer(1);
     const l = leecher;
-    await l.waitFor(
-      (e) => e.event === (client === 'libtorrent-utp' ? 'listening' : 'start'),
-      60_000,
-      'the leecher to start',
-    );
+    await l.waitFor((e) => e.event === (lt ? 'listening' : 'start'), 60_000, 'the leecher to start');
     const leecherCpu0 = await cpuOf(l.child.pid);
     await l.waitEvent('complete', 3_600_000);
     const seconds = (Date.now() - t0) / 1000;

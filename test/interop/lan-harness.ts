@@ -354,6 +354,18 @@ export function startLeechers(
   );
 }
 
+/** Packets the shaping of every host sent and dropped so far (netns.ts `shapingStats`, summed). */
+export async function shapingTotals(lan: NetnsLan): Promise<{ sent: number; dropped: number }> {
+  let sent = 0;
+  let dropped = 0;
+  for (const ns of lan.namespaces) {
+    const st = await lan.shapingStats(ns);
+    sent += st?.sentPackets ?? 0;
+    dropped += st?.droppedPackets ?? 0;
+  }
+  return { sent, dropped };
+}
+
 export const MiB = 1024 * 1024;
 
 /** `x` with one decimal, for timing lines. */

@@ -28,6 +28,7 @@ import {
   makeFolder,
   piecesOnDisk,
   type SharedFile,
+  shapingTotals,
   shareOnA,
   sleep,
   startLeechers,
@@ -442,13 +443,7 @@ test(`5. every host at ${describeShaping(SHAPING)}${shapingNote(planned)}: the s
     await allComplete(leechers, 200_000);
     await assertSameBytes(files, leechers, run);
     const total = reportCompletions(diag, leechers, size, t0);
-    let sent = 0;
-    let dropped = 0;
-    for (const ns of run.lan.namespaces) {
-      const st = await run.lan.shapingStats(ns);
-      sent += st?.sentPackets ?? 0;
-      dropped += st?.droppedPackets ?? 0;
-    }
+    const { sent, dropped } = await shapingTotals(run.lan);
     diag(
       `the shaping dropped ${dropped} of ${sent + dropped} packets (${fmt((100 * dropped) / Math.max(1, sent + dropped))}%), all hosts`,
     );

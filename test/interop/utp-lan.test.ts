@@ -17,6 +17,7 @@ import {
   type LanPeer,
   type LanRun,
   MiB,
+  shapingTotals,
   shareOnA,
   sleep,
   startLeechers,
@@ -110,13 +111,7 @@ test('1. bitswarm↔bitswarm over uTP only completes at 50 ms round trip and 1% 
     const used = transports(b);
     assert.ok(used.length > 0, `B connected to A${b.tail()}`);
     assert.deepEqual([...new Set(used)], ['utp'], `B's connections: ${used.join(', ')}`);
-    let sent = 0;
-    let dropped = 0;
-    for (const ns of run.lan.namespaces) {
-      const st = await run.lan.shapingStats(ns);
-      sent += st?.sentPackets ?? 0;
-      dropped += st?.droppedPackets ?? 0;
-    }
+    const { sent, dropped } = await shapingTotals(run.lan);
     diag(
       `${size / MiB} MiB over uTP in ${fmt(secs)} s (${fmt((size * 8) / secs / 1e6)} Mbit/s); the shaping dropped ${dropped} of ${sent + dropped} packets`,
     );
