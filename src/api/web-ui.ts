@@ -158,6 +158,9 @@ export const WEB_UI_HTML = `<!doctype html>
     <p class="err" id="d-error" role="alert"></p>
     <h3>General</h3>
     <dl class="info" id="d-info"></dl>
+    <h3>Pieces</h3>
+    <canvas id="d-pieces" width="800" height="20" role="img" aria-describedby="d-pieces-text"></canvas>
+    <p class="muted" id="d-pieces-text"></p>
     <h3>Files</h3>
     <div class="table-wrap"><table id="d-files">
       <thead><tr><th>Path</th><th class="num">Size</th><th>Progress</th><th>Priority</th></tr></thead>

@@ -251,6 +251,11 @@ test("a torrent's page: set file priorities and a limit, resume, see its peer, f
   await page.click('#d-move button');
   await until(`document.querySelector('#d-move .err').textContent.includes('absolute')`, 'the move error');
 
+  // The pieces bar: none yet.
+  await until(
+    `document.getElementById('d-pieces-text').textContent.startsWith('0 of 35 pieces verified')`,
+    'no pieces',
+  );
   await page.click('[data-dact=resume]');
   // A failure here says where it stopped: the click (still paused), the tracker, or the peer.
   await until(
@@ -268,6 +273,24 @@ test("a torrent's page: set file priorities and a limit, resume, see its peer, f
     `[...document.querySelectorAll('#d-files tbody tr td:nth-child(3)')].every((td) => td.textContent.trim() === '100.0%')`,
     'every file at 100%',
   );
+  // Every piece: the bar is filled from end to end.
+  await until(
+    `document.getElementById('d-pieces-text').textContent === '35 of 35 pieces verified'`,
+    'all pieces',
+  );
+  const filled = await page.$eval('#d-pieces', (c) => {
+    const canvas = c as unknown as {
+      width: number;
+      getContext(k: '2d'): {
+        getImageData(x: number, y: number, w: number, h: number): { data: Uint8ClampedArray };
+      };
+    };
+    const row = canvas.getContext('2d').getImageData(0, 10, canvas.width, 1).data;
+    let n = 0;
+    for (let i = 3; i < row.length; i += 4) if (row[i]! > 200) n++;
+    return n / canvas.width;
+  });
+  assert.equal(filled, 1, `share of the pieces bar filled: ${filled}`);
   const trackers = await page.$$eval('#d-trackers tbody tr', (trs) =>
     trs.map((tr) => [...tr.querySelectorAll('td')].map((td) => td.textContent)),
   );
