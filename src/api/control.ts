@@ -5,7 +5,7 @@
 
 import { realpath } from 'node:fs/promises';
 import { basename, dirname, isAbsolute, join, resolve } from 'node:path';
-import { parseAddress } from '../protocol/address.js';
+import { type PeerAddress, parseAddress } from '../protocol/address.js';
 import { formatMagnet, isMagnet, parseMagnet } from '../protocol/magnet.js';
 import { magnetHashes } from '../protocol/metainfo.js';
 import { notContacted } from '../session/diagnostics.js';
@@ -97,6 +97,14 @@ export class ApiControl {
   async move(hex: string, body: JsonBody): Promise<TorrentView> {
     // The same allow-list as an add: the API never writes outside the folders the user allowed.
     await this.#o.manager.move(hex, await this.#allowedDir(body.dir));
+    return this.view(hex);
+  }
+
+  /** Peers the user names (`host:port`, `[v6]:port`): dialled now if it runs, kept for its next start. */
+  addPeers(hex: string, body: JsonBody): TorrentView {
+    if (!Array.isArray(body.peers) || body.peers.length === 0 || body.peers.length > 200)
+      throw new ApiError('ERR_BAD_REQUEST', 'peers: a list of 1 to 200 "HOST:PORT" strings');
+    this.#o.manager.addPeers(hex, peerList(body.peers));
     return this.view(hex);
   }
 
@@ -284,13 +292,7 @@ export class ApiControl {
   async #add(body: JsonBody, signal: AbortSignal): Promise<string> {
     const m = this.#o.manager;
     const dir = body.dir === undefined ? this.#o.defaultDir : await this.#allowedDir(body.dir);
-    const peers = Array.isArray(body.peers)
-      ? body.peers.map((p) => {
-          const a = typeof p === 'string' ? parseAddress(p) : undefined;
-          if (!a) throw new ApiError('ERR_BAD_REQUEST', `peers: "${String(p)}" is not HOST:PORT`);
-          return a;
-        })
-      : [];
+    const peers = Array.isArray(body.peers) ? peerList(body.peers) : [];
     const up = optInt(body, 'uploadLimitBytesPerSec');
     const down = optInt(body, 'downloadLimitBytesPerSec');
     const common = {
@@ -375,4 +377,13 @@ function optNullableNumber(body: JsonBody, key: string): number | null | undefin
     throw new ApiError('ERR_BAD_REQUEST', `${key}: expected a number ≥ 0 or null`);
   }
   return v;
+}
+
+/** `peers` of a request: each `host:port` (IPv6 as `[addr]:port`), or a 400 naming the bad one. */
+function peerList(peers: readonly unknown[]): PeerAddress[] {
+  return peers.map((p) => {
+    const a = typeof p === 'string' ? parseAddress(p) : undefined;
+    if (!a) throw new ApiError('ERR_BAD_REQUEST', `peers: "${String(p)}" is not HOST:PORT`);
+    return a;
+  });
 }

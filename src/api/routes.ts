@@ -432,6 +432,17 @@ export const ROUTES = [
     ok: { status: 200, description: 'Torrent', schema: ref('Torrent') },
   },
   {
+    method: 'POST',
+    path: '/torrents/{hash}/peers',
+    summary:
+      'add peers by address: dialled now if the torrent runs, and kept in its record for its next start',
+    auth: 'token',
+    body: object({
+      peers: { type: 'array', items: { type: 'string', description: 'HOST:PORT, IPv6 as [ADDR]:PORT' } },
+    }),
+    ok: { status: 200, description: 'Torrent', schema: ref('Torrent') },
+  },
+  {
     method: 'PUT',
     path: '/torrents/{hash}/priorities',
     summary:

@@ -381,6 +381,9 @@ export class ApiServer {
     'POST /torrents/{hash}/move': async ({ req, hash }) => ({
       body: await this.#control.move(hash, await this.#body(req, SMALL_BODY)),
     }),
+    'POST /torrents/{hash}/peers': async ({ req, hash }) => ({
+      body: this.#control.addPeers(hash, await this.#body(req, SMALL_BODY)),
+    }),
     'PUT /torrents/{hash}/priorities': async ({ req, hash }) => ({
       body: await this.#control.setPriorities(hash, await this.#body(req, SMALL_BODY)),
     }),

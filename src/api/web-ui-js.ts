@@ -505,7 +505,7 @@ export const WEB_UI_JS = String.raw`'use strict';
     if (detailHash) {
       $('d-error').textContent = '';
       $('d-name').textContent = torrents.get(detailHash) ? torrents.get(detailHash).name : detailHash;
-      document.querySelectorAll('#d-limits .err, #d-move .err').forEach(function (e) { e.textContent = ''; });
+      document.querySelectorAll('#d-limits .err, #d-move .err, #d-add-peer .err').forEach(function (e) { e.textContent = ''; });
       $('d-limits').dataset.filled = '';
       $('d-move-dir').value = '';
       loadDetail(true);
@@ -760,6 +760,15 @@ export const WEB_UI_JS = String.raw`'use strict';
       err.textContent = '';
       call('POST', '/torrents/' + detailHash + '/move', { dir: $('d-move-dir').value.trim() })
         .then(function () { toast('Moved'); loadDetail(true); }, function (x) { showError(err, x); });
+    });
+
+    $('d-add-peer').addEventListener('submit', function (e) {
+      e.preventDefault();
+      var err = $('d-add-peer').querySelector('.err');
+      err.textContent = '';
+      var peers = $('d-peer').value.split(/[\s,]+/).filter(Boolean);
+      call('POST', '/torrents/' + detailHash + '/peers', { peers: peers })
+        .then(function () { $('d-peer').value = ''; toast(peers.length === 1 ? 'Peer added' : peers.length + ' peers added'); loadDetail(true); }, function (x) { showError(err, x); });
     });
 
     document.addEventListener('keydown', onKey);

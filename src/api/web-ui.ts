@@ -171,6 +171,12 @@ export const WEB_UI_HTML = `<!doctype html>
       <thead><tr><th>Address</th><th>Client</th><th class="num">↓</th><th class="num">↑</th><th>Seed</th><th>Encryption</th><th>Transport</th></tr></thead>
       <tbody></tbody>
     </table></div>
+    <form id="d-add-peer" class="panel inline">
+      <label for="d-peer">Add a peer</label>
+      <input type="text" id="d-peer" spellcheck="false" placeholder="host:port or [IPv6]:port" required>
+      <button>Add</button>
+      <p class="err" role="alert"></p>
+    </form>
     <h3>Trackers</h3>
     <div class="table-wrap"><table id="d-trackers">
       <thead><tr><th>URL</th><th class="num">Tier</th><th>Status</th><th>Last result</th><th class="num">Seeders</th><th class="num">Leechers</th><th>Next announce</th></tr></thead>

@@ -640,6 +640,31 @@ test("a hybrid torrent's detail: v1 and v2 info hashes, version, created by, cre
   }
 });
 
+// Issue 13: a torrent's page adds peers by address; they are kept in its record for its next start.
+test('POST /torrents/{hash}/peers: kept in the record (IPv6 too); a bad address is a 400 naming it', async () => {
+  const t = await makeTorrent(root, 'peers', [5_000], { single: true });
+  const hex = t.metainfo.infoHashHex;
+  await api('POST', '/torrents', { path: t.torrentPath, dir: join(root, 'dl-peers'), paused: true }, 201);
+  try {
+    const row = await api<View>('POST', `/torrents/${hex}/peers`, {
+      peers: ['127.0.0.1:9', '[2001:db8::1]:6881'],
+    });
+    assert.equal(row.infoHash, hex);
+    assert.deepEqual(manager.recordOf(hex)?.peers?.slice(-2), ['127.0.0.1:9', '[2001:db8::1]:6881']);
+    const bad = await api<{ error: { message: string } }>(
+      'POST',
+      `/torrents/${hex}/peers`,
+      { peers: ['nope'] },
+      400,
+    );
+    assert.match(bad.error.message, /peers: "nope" is not HOST:PORT/);
+    await api('POST', `/torrents/${hex}/peers`, { peers: [] }, 400);
+    await api('POST', `/torrents/${'0'.repeat(40)}/peers`, { peers: ['127.0.0.1:9'] }, 404);
+  } finally {
+    await api('DELETE', `/torrents/${hex}`);
+  }
+});
+
 test('no response ever sets a cookie; every JSON reply says no-store and nosniff', () => {
   assert.ok(replies.length > 50, `${replies.length} replies seen`);
   for (const r of replies) {

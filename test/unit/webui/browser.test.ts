@@ -273,6 +273,26 @@ test("a torrent's page: set file priorities and a limit, resume, see its peer, f
     `[...document.querySelectorAll('#d-files tbody tr td:nth-child(3)')].every((td) => td.textContent.trim() === '100.0%')`,
     'every file at 100%',
   );
+  // A peer by address: a bad one is refused beside the form; a good one is kept in the record.
+  await page.type('#d-peer', 'nope');
+  await page.click('#d-add-peer button');
+  await until(
+    `document.querySelector('#d-add-peer .err').textContent.includes('HOST:PORT')`,
+    'the peer error',
+  );
+  await page.$eval('#d-peer', (e) => {
+    (e as unknown as { value: string }).value = '';
+  });
+  await page.type('#d-peer', '127.0.0.1:9');
+  await page.click('#d-add-peer button');
+  await until(`document.getElementById('d-peer').value === ''`, 'the peer added');
+  const recordPeers = async (): Promise<string[]> => {
+    const text = await readFile(join(state, 'torrents', `${hex}.json`), 'utf8').catch(() => '{}');
+    return (JSON.parse(text) as { peers?: string[] }).peers ?? [];
+  };
+  for (let i = 0; i < 100 && !(await recordPeers()).includes('127.0.0.1:9'); i++)
+    await new Promise((r) => setTimeout(r, 100));
+  assert.ok((await recordPeers()).includes('127.0.0.1:9'), JSON.stringify(await recordPeers()));
   // Every piece: the bar is filled from end to end.
   await until(
     `document.getElementById('d-pieces-text').textContent === '35 of 35 pieces verified'`,
