@@ -39,6 +39,26 @@ export const WEB_UI_JS = String.raw`'use strict';
     if (s < 86400) return Math.floor(s / 3600) + ' h ' + Math.floor((s % 3600) / 60) + ' min';
     return Math.floor(s / 86400) + ' d ' + Math.floor((s % 86400) / 3600) + ' h';
   }
+  // One row of the files tree: a file (data-i) or a folder (data-folder), indented by its depth.
+  function fileRow(o) {
+    var folder = o.folder !== undefined;
+    var tr = el('tr', folder ? { 'data-folder': o.folder, class: 'folder' } : { 'data-i': String(o.index) });
+    cells(tr, [[o.label], ['', 'num'], ['']]);
+    tr.cells[0].style.paddingLeft = (0.4 + 1.2 * o.depth) + 'em';
+    tr.cells[2].appendChild(el('progress', { max: '100' }));
+    tr.cells[2].appendChild(el('span'));
+    var td = el('td');
+    var s = el('select', folder
+      ? { 'data-folder': o.folder, 'aria-label': 'Priority of every file in ' + o.folder }
+      : { 'data-i': String(o.index), 'aria-label': 'Priority of ' + o.label });
+    if (folder) s.appendChild(el('option', { value: '', disabled: '' }, 'mixed'));
+    PRIORITIES.forEach(function (p) { s.appendChild(el('option', { value: p[0] }, p[1])); });
+    td.appendChild(s);
+    td.appendChild(el('span', { class: 'err', role: 'alert' }));
+    tr.appendChild(td);
+    return tr;
+  }
+
   // The pieces as a bar: each column's colour is as strong as the share of its pieces verified.
   function drawPieces(d) {
     var canvas = $('d-pieces');
@@ -566,34 +586,41 @@ export const WEB_UI_JS = String.raw`'use strict';
     drawPieces(d);
 
     var fb = $('d-files').tBodies[0];
-    // Rows are built once per torrent and updated in place: a select being used stays where it is.
-    if (fb.dataset.h !== d.infoHash || fb.rows.length !== d.files.length) {
+    // A tree: each folder's row (its files' progress, and a priority that sets them all) above its
+    // files, in path order. Rows are built once per torrent and updated in place: a select being
+    // used stays where it is.
+    var key = d.infoHash + ':' + d.files.length;
+    if (fb.dataset.key !== key) {
       fb.textContent = '';
-      fb.dataset.h = d.infoHash;
-      d.files.forEach(function (f) {
-        var tr = el('tr', { 'data-i': String(f.index) });
-        cells(tr, [[f.path], ['', 'num'], ['']]);
-        tr.cells[2].appendChild(el('progress', { max: '100' }));
-        tr.cells[2].appendChild(el('span'));
-        var td = el('td');
-        var s = el('select', { 'data-i': String(f.index), 'aria-label': 'Priority of ' + f.path });
-        PRIORITIES.forEach(function (p) { s.appendChild(el('option', { value: p[0] }, p[1])); });
-        td.appendChild(s);
-        td.appendChild(el('span', { class: 'err', role: 'alert' }));
-        tr.appendChild(td);
-        fb.appendChild(tr);
+      fb.dataset.key = key;
+      var shownDirs = {};
+      d.files.slice().sort(function (a, b) { return a.path < b.path ? -1 : a.path > b.path ? 1 : 0; }).forEach(function (f) {
+        var parts = f.path.split('/');
+        for (var depth = 1; depth < parts.length; depth++) {
+          var dir = parts.slice(0, depth).join('/');
+          if (shownDirs[dir]) continue;
+          shownDirs[dir] = true;
+          fb.appendChild(fileRow({ folder: dir, depth: depth - 1, label: parts[depth - 1] + '/' }));
+        }
+        fb.appendChild(fileRow({ index: f.index, depth: parts.length - 1, label: f.path }));
       });
     }
-    d.files.forEach(function (f, i) {
-      var tr = fb.rows[i];
-      if (!tr) return;
-      var pct = f.length ? (100 * f.verifiedBytes) / f.length : 100;
-      tr.cells[1].textContent = fmtBytes(f.length);
+    var byIndex = {};
+    d.files.forEach(function (f) { byIndex[f.index] = f; });
+    Array.from(fb.rows).forEach(function (tr) {
+      var fs = tr.dataset.folder !== undefined
+        ? d.files.filter(function (f) { return f.path.indexOf(tr.dataset.folder + '/') === 0; })
+        : [byIndex[tr.dataset.i]].filter(Boolean);
+      var len = 0, got = 0;
+      fs.forEach(function (f) { len += f.length; got += f.verifiedBytes; });
+      var pct = len ? (100 * got) / len : 100;
+      tr.cells[1].textContent = fmtBytes(len);
       tr.cells[2].firstChild.value = pct;
       tr.cells[2].lastChild.textContent = ' ' + pct.toFixed(1) + '%';
       var s = tr.querySelector('select');
-      var name = prioName(f.priority);
-      if (document.activeElement !== s) s.value = PRIORITIES.filter(function (p) { return p[1] === name; })[0][0];
+      var names = fs.map(function (f) { return prioName(f.priority); }).filter(function (n, i, all) { return all.indexOf(n) === i; });
+      var value = names.length === 1 ? PRIORITIES.filter(function (p) { return p[1] === names[0]; })[0][0] : '';
+      if (document.activeElement !== s) s.value = value;
     });
 
     var pb = $('d-peers').tBodies[0];
@@ -743,7 +770,12 @@ export const WEB_UI_JS = String.raw`'use strict';
       if (s.tagName !== 'SELECT') return;
       var err = s.parentElement.querySelector('.err');
       err.textContent = '';
-      call('PUT', '/torrents/' + detailHash + '/priorities', { files: [Number(s.dataset.i)], priority: Number(s.value) })
+      var files = s.dataset.folder !== undefined
+        ? Array.from($('d-files').querySelectorAll('tr[data-i]')).filter(function (tr) {
+          return tr.cells[0].textContent.indexOf(s.dataset.folder + '/') === 0;
+        }).map(function (tr) { return Number(tr.dataset.i); })
+        : [Number(s.dataset.i)];
+      call('PUT', '/torrents/' + detailHash + '/priorities', { files: files, priority: Number(s.value) })
         .then(function (d) { s.blur(); renderDetail(d); toast('Priority: ' + prioName(Number(s.value))); }, function (x) { showError(err, x); });
     });
     $('d-limits').addEventListener('submit', function (e) {

@@ -221,9 +221,10 @@ test("a torrent's page: set file priorities and a limit, resume, see its peer, f
   const hex = album.metainfo.infoHashHex;
   await page.click(`#rows tr[data-h="${hex}"] a`);
   await until(`location.hash === '#/torrents/${hex}'`, 'the route');
-  await until(`document.querySelectorAll('#d-files tbody tr').length === 3`, 'the file list');
+  await until(`document.querySelectorAll('#d-files tbody tr[data-i]').length === 3`, 'the file list');
+  // A tree: the folder's row above its files.
   const paths = await page.$$eval('#d-files tbody tr td:first-child', (tds) => tds.map((t) => t.textContent));
-  assert.deepEqual(paths, ['album/f0.bin', 'album/f1.bin', 'album/f2.bin']);
+  assert.deepEqual(paths, ['album/', 'album/f0.bin', 'album/f1.bin', 'album/f2.bin']);
   assert.equal(
     await page.$eval('#d-files select[data-i="2"]', (e) => (e as unknown as { value: string }).value),
     '0',
@@ -237,6 +238,23 @@ test("a torrent's page: set file priorities and a limit, resume, see its peer, f
   for (let i = 0; i < 100 && (await prios()).join() !== '7,4,4'; i++)
     await new Promise((r) => setTimeout(r, 50));
   assert.deepEqual(await prios(), [7, 4, 4]);
+  // The folder's priority: mixed now; set, it sets every file in it.
+  const folderValue = (): Promise<string> =>
+    page.$eval('#d-files select[data-folder="album"]', (e) => (e as unknown as { value: string }).value);
+  assert.equal(await folderValue(), '');
+  await page.select('#d-files select[data-folder="album"]', '1');
+  for (let i = 0; i < 100 && (await prios()).join() !== '1,1,1'; i++)
+    await new Promise((r) => setTimeout(r, 50));
+  assert.deepEqual(await prios(), [1, 1, 1]);
+  await until(
+    `document.querySelector('#d-files select[data-i="2"]').value === '1'`,
+    'the files follow the folder',
+  );
+  await page.select('#d-files select[data-folder="album"]', '4');
+  for (let i = 0; i < 100 && (await prios()).join() !== '4,4,4'; i++)
+    await new Promise((r) => setTimeout(r, 50));
+  assert.deepEqual(await prios(), [4, 4, 4]);
+  assert.equal(await folderValue(), '4');
   // A download limit slow enough to see the peer while it downloads (560 kB at 200 KiB/s).
   await page.type('#d-limits input[name=down]', '200');
   await page.click('#d-limits button');
@@ -327,7 +345,10 @@ test("a torrent's page: set file priorities and a limit, resume, see its peer, f
   // Reloadable and bookmarkable: the same page after a reload.
   await page.reload();
   await until(`document.getElementById('d-name').textContent === 'album'`, 'the page after a reload');
-  await until(`document.querySelectorAll('#d-files tbody tr').length === 3`, 'the files after a reload');
+  await until(
+    `document.querySelectorAll('#d-files tbody tr[data-i]').length === 3`,
+    'the files after a reload',
+  );
 });
 
 test('the list: sort, filter, search; pause and resume by keyboard and toolbar; a limit on the selection', {
