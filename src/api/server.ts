@@ -16,7 +16,8 @@ import { serveFile } from '../stream/http-server.js';
 import { errorText, type Logger } from '../util/logger.js';
 import { ApiControl } from './control.js';
 import { OPENAPI } from './openapi.js';
-import { API_ROOT, PATH_PARAMS, ROUTES, type RouteKey, type RouteSpec, routeKey } from './routes.js';
+import { API_ROOT, PATH_PARAMS, ROUTES, type RouteKey, type RouteSpec, routeKey, SCHEMAS } from './routes.js';
+import { type Schema, schemaErrors } from './schema.js';
 import { ApiError } from './types.js';
 import { WEB_UI_CSP, WEB_UI_FILES } from './web-ui.js';
 
@@ -272,7 +273,12 @@ export class ApiServer {
     }
   }
 
-  async #body(req: IncomingMessage, limit: number): Promise<Record<string, unknown>> {
+  /**
+   * The JSON object body of a request, at most `limit` bytes, checked against the route's declared
+   * body schema (routes.ts, the same table the OpenAPI document is made from): a value of the wrong
+   * type is a 400 that names it (`peers[0]: expected string, got 1`).
+   */
+  async #body(req: IncomingMessage, limit: number, schema?: Schema): Promise<Record<string, unknown>> {
     const declared = Number(req.headers['content-length'] ?? 0);
     if (declared > limit) throw new HttpError(413, 'ERR_TOO_LARGE', `body over ${limit} bytes`);
     const chunks: Buffer[] = [];
@@ -292,6 +298,9 @@ export class ApiServer {
     if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
       throw new HttpError(400, 'ERR_JSON', 'body must be a JSON object');
     }
+    const wrong = schema ? schemaErrors(schema, parsed, SCHEMAS) : [];
+    if (wrong.length > 0)
+      throw new HttpError(400, 'ERR_BAD_REQUEST', wrong[0]!.replace(/^\$\./, '').replace(/^\$/, 'body'));
     return parsed as Record<string, unknown>;
   }
 
@@ -342,6 +351,7 @@ export class ApiServer {
       signal,
       hash: found.params.hash ?? '',
       index: Number(found.params.index ?? 0),
+      body: (limit) => this.#body(req, limit, found.route.body),
     });
     if (reply) this.#json(res, reply.status ?? found.route.ok.status, reply.body);
   }
@@ -350,8 +360,8 @@ export class ApiServer {
   readonly #handlers: Readonly<Record<RouteKey, Handler>> = {
     'GET /openapi.json': async () => ({ body: OPENAPI }),
     'GET /session': async () => ({ body: this.#control.sessionStats() }),
-    'PUT /session/limits': async ({ req }) => ({
-      body: await this.#control.setSessionLimits(await this.#body(req, SMALL_BODY)),
+    'PUT /session/limits': async ({ body }) => ({
+      body: await this.#control.setSessionLimits(await body(SMALL_BODY)),
     }),
     'GET /events': async ({ req, res }) => {
       res.writeHead(200, {
@@ -366,8 +376,8 @@ export class ApiServer {
       return undefined;
     },
     'GET /torrents': async () => ({ body: this.#control.list() }),
-    'POST /torrents': async ({ req, signal }) => ({
-      body: await this.#control.add(await this.#body(req, this.#o.maxBodyBytes ?? 24 * 1024 * 1024), signal),
+    'POST /torrents': async ({ body, signal }) => ({
+      body: await this.#control.add(await body(this.#o.maxBodyBytes ?? 24 * 1024 * 1024), signal),
     }),
     'GET /torrents/{hash}': async ({ hash }) => ({ body: this.#control.detail(hash) }),
     'DELETE /torrents/{hash}': async ({ hash, url }) => {
@@ -378,17 +388,17 @@ export class ApiServer {
     'POST /torrents/{hash}/resume': async ({ hash }) => ({ body: await this.#control.resume(hash) }),
     'POST /torrents/{hash}/recheck': async ({ hash }) => ({ body: await this.#control.recheck(hash) }),
     'POST /torrents/{hash}/reannounce': async ({ hash }) => ({ body: this.#control.reannounce(hash) }),
-    'POST /torrents/{hash}/move': async ({ req, hash }) => ({
-      body: await this.#control.move(hash, await this.#body(req, SMALL_BODY)),
+    'POST /torrents/{hash}/move': async ({ body, hash }) => ({
+      body: await this.#control.move(hash, await body(SMALL_BODY)),
     }),
-    'POST /torrents/{hash}/peers': async ({ req, hash }) => ({
-      body: this.#control.addPeers(hash, await this.#body(req, SMALL_BODY)),
+    'POST /torrents/{hash}/peers': async ({ body, hash }) => ({
+      body: this.#control.addPeers(hash, await body(SMALL_BODY)),
     }),
-    'PUT /torrents/{hash}/priorities': async ({ req, hash }) => ({
-      body: await this.#control.setPriorities(hash, await this.#body(req, SMALL_BODY)),
+    'PUT /torrents/{hash}/priorities': async ({ body, hash }) => ({
+      body: await this.#control.setPriorities(hash, await body(SMALL_BODY)),
     }),
-    'PUT /torrents/{hash}/limits': async ({ req, hash }) => ({
-      body: await this.#control.setLimits(hash, await this.#body(req, SMALL_BODY)),
+    'PUT /torrents/{hash}/limits': async ({ body, hash }) => ({
+      body: await this.#control.setLimits(hash, await body(SMALL_BODY)),
     }),
     'GET /torrents/{hash}/files/{index}/stream-url': async ({ req, hash, index }) => {
       const { path } = this.#control.file(hash, index);
@@ -410,6 +420,8 @@ interface HandlerContext {
   hash: string;
   /** The `{index}` of the path (0 when the route has none). */
   index: number;
+  /** Reads the JSON body (at most `limit` bytes), checked against the route's body schema. */
+  body(limit: number): Promise<Record<string, unknown>>;
 }
 
 /** A route's work: the JSON reply (status: the route's own unless given), or none when it wrote `res`. */

@@ -641,7 +641,7 @@ test("a hybrid torrent's detail: v1 and v2 info hashes, version, created by, cre
 });
 
 // Issue 13: a torrent's page adds peers by address; they are kept in its record for its next start.
-test('POST /torrents/{hash}/peers: kept in the record (IPv6 too); a bad address is a 400 naming it', async () => {
+test('POST /torrents/{hash}/peers: kept in the record (IPv6 too); a bad address, or a body of the wrong types, is a 400 naming it', async () => {
   const t = await makeTorrent(root, 'peers', [5_000], { single: true });
   const hex = t.metainfo.infoHashHex;
   await api('POST', '/torrents', { path: t.torrentPath, dir: join(root, 'dl-peers'), paused: true }, 201);
@@ -659,6 +659,21 @@ test('POST /torrents/{hash}/peers: kept in the record (IPv6 too); a bad address 
     );
     assert.match(bad.error.message, /peers: "nope" is not HOST:PORT/);
     await api('POST', `/torrents/${hex}/peers`, { peers: [] }, 400);
+    // The route table's body schema checks types before the control layer sees them, naming the field.
+    const typed = async (method: string, path: string, body: unknown): Promise<string> =>
+      (await api<{ error: { message: string } }>(method, path, body, 400)).error.message;
+    assert.equal(
+      await typed('POST', `/torrents/${hex}/peers`, { peers: [1] }),
+      'peers[0]: expected string, got 1',
+    );
+    assert.equal(
+      await typed('PUT', `/torrents/${hex}/limits`, { uploadLimitBytesPerSec: 'fast' }),
+      'uploadLimitBytesPerSec: expected integer, got "fast"',
+    );
+    assert.equal(
+      await typed('PUT', `/torrents/${hex}/priorities`, { priorities: [4, 'x'] }),
+      'priorities[1]: expected integer, got "x"',
+    );
     await api('POST', `/torrents/${'0'.repeat(40)}/peers`, { peers: ['127.0.0.1:9'] }, 404);
   } finally {
     await api('DELETE', `/torrents/${hex}`);
