@@ -100,6 +100,12 @@ export class ApiControl {
     return this.view(hex);
   }
 
+  /** Moves a torrent in the queue; the body was checked against the route's schema (an enum). */
+  moveInQueue(hex: string, body: JsonBody): TorrentView {
+    this.#o.manager.moveInQueue(hex, body.move as 'top' | 'up' | 'down' | 'bottom');
+    return this.view(hex);
+  }
+
   /** Peers the user names (`host:port`, `[v6]:port`): dialled now if it runs, kept for its next start. */
   addPeers(hex: string, body: JsonBody): TorrentView {
     if (!Array.isArray(body.peers) || body.peers.length === 0 || body.peers.length > 200)

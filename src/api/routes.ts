@@ -37,6 +37,7 @@ const TORRENT = {
     downloadedBytes: { type: 'integer' },
     ratio: { type: 'number' },
     addedAtMs: { type: 'integer' },
+    queuePosition: { type: 'integer', minimum: 1, description: 'its place in the queue, 1 first' },
     etaSec: {
       type: 'integer',
       nullable: true,
@@ -429,6 +430,19 @@ export const ROUTES = [
       "move the torrent's files to another folder (rename, or copy and delete across file systems; rolled back on failure); it goes on from there",
     auth: 'token',
     body: object({ dir: { type: 'string', description: 'absolute folder path' } }),
+    ok: { status: 200, description: 'Torrent', schema: ref('Torrent') },
+  },
+  {
+    method: 'POST',
+    path: '/torrents/{hash}/queue',
+    summary:
+      'move it in the queue (the order in which queued torrents start): to the top or the bottom, or one place up or down',
+    auth: 'token',
+    body: {
+      type: 'object',
+      required: ['move'],
+      properties: { move: { type: 'string', enum: ['top', 'up', 'down', 'bottom'] } },
+    },
     ok: { status: 200, description: 'Torrent', schema: ref('Torrent') },
   },
   {

@@ -44,6 +44,7 @@ button.danger { color: var(--err); }
 .top button { background: transparent; color: var(--head-fg); border-color: #ffffff55; }
 :focus-visible { outline: 2px solid var(--accent); outline-offset: 1px; }
 .toolbar { display: flex; flex-wrap: wrap; gap: 6px; align-items: center; margin: 0 0 8px; }
+.toolbar .group { display: inline-flex; gap: 2px; }
 .err { color: var(--err); min-height: 0; margin: 4px 0; white-space: pre-wrap; }
 .err:empty { display: none; }
 .muted { color: var(--muted); }

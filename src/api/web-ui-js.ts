@@ -261,7 +261,7 @@ export const WEB_UI_JS = String.raw`'use strict';
     prog.appendChild(el('progress', { max: '100' }));
     prog.appendChild(el('span'));
     tr.appendChild(prog);
-    ['num', 'num', 'num opt', 'num opt', 'num opt', 'num opt', 'opt'].forEach(function (c) { tr.appendChild(el('td', { class: c })); });
+    ['num', 'num', 'num opt', 'num opt', 'num opt', 'num opt', 'opt', 'num opt c-queue'].forEach(function (c) { tr.appendChild(el('td', { class: c })); });
     return tr;
   }
   function fillRow(tr, t) {
@@ -285,6 +285,7 @@ export const WEB_UI_JS = String.raw`'use strict';
     c[8].textContent = String(t.peers);
     c[9].textContent = t.ratio.toFixed(2);
     c[10].textContent = fmtDate(t.addedAtMs);
+    c[11].textContent = String(t.queuePosition);
   }
   function renderList() {
     var list = shown();
@@ -375,6 +376,16 @@ export const WEB_UI_JS = String.raw`'use strict';
       done = each(all, function (h) { return call('POST', '/torrents/' + h + '/' + what.slice(0, -4)); });
     } else if (!hashes.length) return;
     else if (what === 'move') { openForm('move-form'); return; }
+    else if (/^queue-/.test(what)) {
+      // One at a time, in queue order (the last first when moving down), so that a selection keeps
+      // its own order; then every row's place is read again.
+      var move = what.slice(6);
+      var byQueue = hashes.slice().sort(function (x, y) { return torrents.get(x).queuePosition - torrents.get(y).queuePosition; });
+      if (move === 'down' || move === 'top') byQueue.reverse();
+      done = byQueue.reduce(function (p, h) {
+        return p.then(function () { return call('POST', '/torrents/' + h + '/queue', { move: move }); });
+      }, Promise.resolve()).then(refresh);
+    }
     else if (what === 'limits') { openForm('limits-form'); return; }
     else if (what === 'remove' || what === 'remove-data') {
       var withData = what === 'remove-data';
@@ -728,7 +739,7 @@ export const WEB_UI_JS = String.raw`'use strict';
     document.querySelectorAll('#torrents th[data-key] button').forEach(function (b) {
       b.addEventListener('click', function () {
         var k = b.parentElement.dataset.key;
-        if (sort.key === k) sort.dir = -sort.dir; else sort = { key: k, dir: k === 'name' || k === 'status' ? 1 : -1 };
+        if (sort.key === k) sort.dir = -sort.dir; else sort = { key: k, dir: k === 'name' || k === 'status' || k === 'queuePosition' ? 1 : -1 };
         renderList();
       });
     });

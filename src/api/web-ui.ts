@@ -88,6 +88,12 @@ export const WEB_UI_HTML = `<!doctype html>
       <button type="button" data-act="limits" title="Speed limits of the selection (l)">Limits…</button>
       <button type="button" data-act="remove" title="Remove, keep the data (Delete)">Remove</button>
       <button type="button" data-act="remove-data" class="danger" title="Remove and delete the data (Shift+Delete)">Remove + data</button>
+      <span class="group" role="group" aria-label="Queue order">
+        <button type="button" data-act="queue-top" title="Move the selection to the top of the queue">⤒</button>
+        <button type="button" data-act="queue-up" title="Move the selection up the queue">↑</button>
+        <button type="button" data-act="queue-down" title="Move the selection down the queue">↓</button>
+        <button type="button" data-act="queue-bottom" title="Move the selection to the bottom of the queue">⤓</button>
+      </span>
       <button type="button" data-act="resume-all">Resume all</button>
       <button type="button" data-act="pause-all">Pause all</button>
     </div>
@@ -120,6 +126,7 @@ export const WEB_UI_HTML = `<!doctype html>
           <th data-key="peers" class="num opt"><button type="button">Peers</button></th>
           <th data-key="ratio" class="num opt"><button type="button">Ratio</button></th>
           <th data-key="addedAtMs" class="opt"><button type="button">Added</button></th>
+          <th data-key="queuePosition" class="num opt"><button type="button" title="Place in the queue">#</button></th>
         </tr></thead>
         <tbody id="rows"></tbody>
       </table>

@@ -98,6 +98,8 @@ export interface TorrentView {
   infoHash: string;
   name: string;
   status: TorrentStatus;
+  /** Its place in the queue, 1 first (the order in which queued torrents start). */
+  queuePosition: number;
   error: string | null;
   dir: string;
   totalLength: number | null;
@@ -207,7 +209,7 @@ export class TorrentManager extends TypedEmitter<ManagerEvents> {
       if (r.warning) warnings.push(r.warning);
       if (r.entry) entries.push(r.entry);
     }
-    entries.sort((a, b) => a.record.addedAtMs - b.record.addedAtMs);
+    entries.sort((a, b) => queueKey(a.record) - queueKey(b.record));
     for (const e of entries) this.#entries.set(e.hex, e);
     this.#schedule();
     return warnings;
@@ -341,6 +343,32 @@ export class TorrentManager extends TypedEmitter<ManagerEvents> {
     e.torrent?.addPeers(peers);
   }
 
+  /**
+   * Moves a torrent in the queue (the order in which queued torrents start, and of `list()`): to
+   * the top or the bottom, or one place up or down. A torrent moved ahead of running ones starts
+   * when a slot frees; nothing running is stopped for it.
+   */
+  moveInQueue(hex: string, where: 'top' | 'up' | 'down' | 'bottom'): void {
+    const e = this.#get(hex);
+    const order = [...this.#entries.values()].sort((a, b) => queueKey(a.record) - queueKey(b.record));
+    const i = order.indexOf(e);
+    const set = (x: Entry, key: number): void => {
+      x.record.queueOrder = key;
+      x.dirty = true;
+    };
+    if (where === 'top' && i > 0) set(e, queueKey(order[0]!.record) - 1);
+    else if (where === 'bottom' && i < order.length - 1)
+      set(e, queueKey(order[order.length - 1]!.record) + 1);
+    else if ((where === 'up' && i > 0) || (where === 'down' && i < order.length - 1)) {
+      const other = order[where === 'up' ? i - 1 : i + 1]!;
+      const [k1, k2] = [queueKey(e.record), queueKey(other.record)];
+      // Equal keys (two adds in one millisecond) would not swap: part them first.
+      set(e, k2);
+      set(other, k1 === k2 ? k1 + (where === 'up' ? 1 : -1) : k1);
+    }
+    this.#schedule();
+  }
+
   torrentOf(hex: string): Torrent | undefined {
     return this.#entries.get(hex)?.torrent;
   }
@@ -365,15 +393,19 @@ export class TorrentManager extends TypedEmitter<ManagerEvents> {
 
   list(): TorrentView[] {
     return [...this.#entries.values()]
-      .sort((a, b) => a.record.addedAtMs - b.record.addedAtMs)
-      .map((e) => this.#view(e));
+      .sort((a, b) => queueKey(a.record) - queueKey(b.record))
+      .map((e, i) => this.#view(e, i + 1));
   }
 
   view(hex: string): TorrentView {
-    return this.#view(this.#get(hex));
+    const e = this.#get(hex);
+    const key = queueKey(e.record);
+    let ahead = 0;
+    for (const x of this.#entries.values()) if (queueKey(x.record) < key) ahead++;
+    return this.#view(e, ahead + 1);
   }
 
-  #view(e: Entry): TorrentView {
+  #view(e: Entry, queuePosition: number): TorrentView {
     const t = e.torrent;
     const m = e.metainfo;
     const now = Date.now();
@@ -385,6 +417,7 @@ export class TorrentManager extends TypedEmitter<ManagerEvents> {
       infoHash: e.hex,
       name: m?.name ?? e.record.name,
       status: e.status,
+      queuePosition,
       error: e.error ?? null,
       dir: e.record.dir,
       totalLength: m?.totalLength ?? null,
@@ -575,7 +608,7 @@ export class TorrentManager extends TypedEmitter<ManagerEvents> {
     this.emit('torrent:status', e.hex, status);
   }
 
-  /** Starts what may run, in the order torrents were added; queues the rest (queue.ts decides). */
+  /** Starts what may run, in queue order; queues the rest (queue.ts decides). */
   #schedule(): void {
     if (this.#stopped) return;
     const items: QueueItem[] = [...this.#entries.values()].map((e) => {
@@ -583,7 +616,7 @@ export class TorrentManager extends TypedEmitter<ManagerEvents> {
       const resumed = e.metainfo && e.record.resume ? resumeComplete(e.record.resume, e.metainfo) : false;
       return {
         id: e.hex,
-        addedAtMs: e.record.addedAtMs,
+        order: queueKey(e.record),
         active,
         queued: e.status === TorrentStatus.queued,
         complete: e.status === TorrentStatus.seeding || (!e.torrent && resumed),
@@ -843,4 +876,9 @@ export function rawTorrent(m: Metainfo): Uint8Array {
 export function etaSeconds(leftBytes: number, rateBytesPerSec: number): number | null {
   if (leftBytes <= 0) return 0;
   return rateBytesPerSec > 0 ? Math.ceil(leftBytes / rateBytesPerSec) : null;
+}
+
+/** A torrent's place in the queue: where the user moved it, else when it was added. */
+function queueKey(r: TorrentRecord): number {
+  return typeof r.queueOrder === 'number' && Number.isFinite(r.queueOrder) ? r.queueOrder : r.addedAtMs;
 }

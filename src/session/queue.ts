@@ -1,11 +1,13 @@
 // The queue decision, as a pure function: given every torrent of the manager (whether it runs,
 // whether it waits in the queue, whether it is complete) and the limits, which queued torrents start
-// now. Downloads and seeds have their own slots; torrents start in the order they were added; one
+// now. Downloads and seeds have their own slots; torrents start in queue order (the order they were
+// added, unless the user moved them); one
 // whose start is in flight takes its slot already (or a burst of adds would overfill the slots).
 
 export interface QueueItem {
   readonly id: string;
-  readonly addedAtMs: number;
+  /** Its place in the queue: lower starts first (the add time, unless the user moved it). */
+  readonly order: number;
   /** Running, or its start (or a metadata fetch, a move, a check) in flight: holds a slot. */
   readonly active: boolean;
   /** Waiting in the queue for a slot (not paused, not in error). */
@@ -19,9 +21,9 @@ export interface QueueLimits {
   readonly maxActiveSeeds: number;
 }
 
-/** The ids of the queued torrents to start now, oldest first. */
+/** The ids of the queued torrents to start now, first in the queue first. */
 export function torrentsToStart(items: readonly QueueItem[], limits: QueueLimits): string[] {
-  const byAge = [...items].sort((a, b) => a.addedAtMs - b.addedAtMs);
+  const byAge = [...items].sort((a, b) => a.order - b.order);
   let downloads = 0;
   let seeds = 0;
   for (const i of byAge) {

@@ -30,6 +30,8 @@ export interface TorrentRecord {
   dir: string;
   paused: boolean;
   addedAtMs: number;
+  /** Its place in the queue, lower first; absent: its add time (where the user never moved it). */
+  queueOrder?: number;
   /** File priorities by file index: 0 skip, 1 low … 4 normal … 7 high. Absent: all normal. */
   priorities?: number[];
   uploadLimitBytesPerSec?: number;

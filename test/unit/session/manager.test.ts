@@ -339,6 +339,55 @@ test('queue: over max active downloads the rest are queued and start when a slot
   }
 });
 
+test('queue order: the last added, moved to the top, starts first when a slot frees; the place outlives a restart', {
+  timeout: 30_000,
+}, async () => {
+  const samples: SampleTorrent[] = [];
+  for (let i = 0; i < 3; i++) samples.push(await makeTorrent(root, `qo${i}`, [20 * 1024 + i]));
+  const state = join(root, 'state-queue-order');
+  let { manager, stop } = await managerWith(state, { maxActiveDownloads: 1 });
+  try {
+    const hexes: string[] = [];
+    for (const s of samples)
+      hexes.push(await manager.add({ metainfo: s.metainfo, dir: join(root, 'dl-qo') }));
+    await waitStatus(manager, hexes[0]!, 'downloading');
+    assert.deepEqual(
+      manager.list().map((v) => [v.infoHash, v.queuePosition]),
+      hexes.map((h, i) => [h, i + 1]),
+    );
+    manager.moveInQueue(hexes[2]!, 'top');
+    assert.deepEqual(
+      manager.list().map((v) => v.infoHash),
+      [hexes[2], hexes[0], hexes[1]],
+    );
+    // Moving ahead of a running torrent does not stop it; the next free slot goes to the mover.
+    assert.equal(manager.view(hexes[0]!).status, 'downloading');
+    await manager.pause(hexes[0]!);
+    await waitStatus(manager, hexes[2]!, 'downloading');
+    assert.equal(manager.view(hexes[1]!).status, 'queued');
+    manager.moveInQueue(hexes[1]!, 'up');
+    manager.moveInQueue(hexes[1]!, 'up');
+    assert.deepEqual(
+      manager.list().map((v) => v.infoHash),
+      [hexes[1], hexes[2], hexes[0]],
+    );
+    manager.moveInQueue(hexes[1]!, 'bottom');
+    manager.moveInQueue(hexes[2]!, 'down');
+    const before = manager.list().map((v) => v.infoHash);
+    assert.deepEqual(before, [hexes[0], hexes[2], hexes[1]]);
+    await stop();
+    ({ manager, stop } = await managerWith(state, { maxActiveDownloads: 1 }));
+    await manager.load();
+    assert.deepEqual(
+      manager.list().map((v) => v.infoHash),
+      before,
+      'the queue order after a restart',
+    );
+  } finally {
+    await stop();
+  }
+});
+
 test('queue: torrents added in one burst still respect max active downloads', {
   timeout: 20_000,
 }, async () => {

@@ -4,9 +4,9 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { type QueueItem, torrentsToStart } from '../../../src/session/queue.js';
 
-const item = (id: string, addedAtMs: number, o: Partial<QueueItem> = {}): QueueItem => ({
+const item = (id: string, order: number, o: Partial<QueueItem> = {}): QueueItem => ({
   id,
-  addedAtMs,
+  order,
   active: false,
   queued: true,
   complete: false,

@@ -52,6 +52,7 @@ let api: Awaited<ReturnType<typeof daemonApi>>;
 
 interface Detail {
   status: string;
+  queuePosition: number;
   files: { index: number; priority: number }[];
   limits: { downloadLimitBytesPerSec: number; uploadLimitBytesPerSec: number; seedRatio: number | null };
 }
@@ -389,6 +390,22 @@ test('the list: sort, filter, search; pause and resume by keyboard and toolbar; 
   await page.select('#filter', 'all');
   await page.click('#list-view [data-act=resume-all]');
   await until(`${rowStatus(a)} === 'seeding' && ${rowStatus(s)} === 'seeding'`, 'resume all');
+
+  // The queue: sorted by place (#), the album first (added first); the single moved to the top,
+  // then to the bottom again; its record keeps the place.
+  await page.click('th[data-key=queuePosition] button');
+  assert.deepEqual(await order(), [a, s]);
+  await page.click(`#rows tr[data-h="${s}"] .c-status`);
+  await page.click('#list-view [data-act=queue-top]');
+  await until(`document.querySelector('#rows tr').getAttribute('data-h') === '${s}'`, 'the single on top');
+  assert.equal((await detail(s)).queuePosition, 1);
+  assert.equal(await page.$eval(`#rows tr[data-h="${a}"] .c-queue`, (e) => e.textContent), '2');
+  await page.click('#list-view [data-act=queue-bottom]');
+  await until(
+    `document.querySelector('#rows tr').getAttribute('data-h') === '${a}'`,
+    'the single at the bottom',
+  );
+  assert.equal((await detail(a)).queuePosition, 1);
 
   await page.click(`#rows tr[data-h="${s}"] .c-status`);
   await page.click('#list-view [data-act=limits]');
