@@ -100,6 +100,12 @@ export class ApiControl {
     return this.view(hex);
   }
 
+  /** Replaces a torrent's trackers; the body's shape was checked against the route's schema. */
+  async setTrackers(hex: string, body: JsonBody): Promise<TorrentDetail> {
+    await this.#o.manager.setTrackers(hex, body.tiers as string[][]);
+    return this.detail(hex);
+  }
+
   /** Moves a torrent in the queue; the body was checked against the route's schema (an enum). */
   moveInQueue(hex: string, body: JsonBody): TorrentView {
     this.#o.manager.moveInQueue(hex, body.move as 'top' | 'up' | 'down' | 'bottom');

@@ -433,6 +433,19 @@ export const ROUTES = [
     ok: { status: 200, description: 'Torrent', schema: ref('Torrent') },
   },
   {
+    method: 'PUT',
+    path: '/torrents/{hash}/trackers',
+    summary:
+      'replace its trackers: tiers (BEP 12) of http, https or udp URLs, tried tier by tier; kept in its record, announced to at once if it runs',
+    auth: 'token',
+    body: {
+      type: 'object',
+      required: ['tiers'],
+      properties: { tiers: { type: 'array', items: { type: 'array', items: { type: 'string' } } } },
+    },
+    ok: { status: 200, description: 'details', schema: ref('TorrentDetail') },
+  },
+  {
     method: 'POST',
     path: '/torrents/{hash}/queue',
     summary:

@@ -391,6 +391,9 @@ export class ApiServer {
     'POST /torrents/{hash}/move': async ({ body, hash }) => ({
       body: await this.#control.move(hash, await body(SMALL_BODY)),
     }),
+    'PUT /torrents/{hash}/trackers': async ({ body, hash }) => ({
+      body: await this.#control.setTrackers(hash, await body(SMALL_BODY)),
+    }),
     'POST /torrents/{hash}/queue': async ({ body, hash }) => ({
       body: this.#control.moveInQueue(hash, await body(SMALL_BODY)),
     }),

@@ -538,6 +538,7 @@ export const WEB_UI_JS = String.raw`'use strict';
       $('d-name').textContent = torrents.get(detailHash) ? torrents.get(detailHash).name : detailHash;
       document.querySelectorAll('#d-limits .err, #d-move .err, #d-add-peer .err').forEach(function (e) { e.textContent = ''; });
       $('d-limits').dataset.filled = '';
+      $('d-trackers-edit').dataset.filled = '';
       $('d-move-dir').value = '';
       loadDetail(true);
     } else document.title = 'bitswarm';
@@ -653,6 +654,15 @@ export const WEB_UI_JS = String.raw`'use strict';
         [n(t.seeders), 'num'], [n(t.leechers), 'num'], [t.nextAnnounceAtMs ? new Date(t.nextAnnounceAtMs).toLocaleTimeString() : '–']]);
       tb.appendChild(tr);
     });
+
+    // The tracker list as text, filled once per visit (not while the user edits it).
+    var te = $('d-trackers-edit');
+    if (!te.dataset.filled && !te.contains(document.activeElement)) {
+      var tiers = [];
+      d.trackers.forEach(function (t) { (tiers[t.tier] = tiers[t.tier] || []).push(t.url); });
+      $('d-tracker-list').value = tiers.filter(Boolean).map(function (t) { return t.join('\n'); }).join('\n\n');
+      te.dataset.filled = '1';
+    }
 
     var lf = $('d-limits');
     if (!lf.dataset.filled && !lf.contains(document.activeElement)) {
@@ -803,6 +813,18 @@ export const WEB_UI_JS = String.raw`'use strict';
       err.textContent = '';
       call('POST', '/torrents/' + detailHash + '/move', { dir: $('d-move-dir').value.trim() })
         .then(function () { toast('Moved'); loadDetail(true); }, function (x) { showError(err, x); });
+    });
+
+    $('d-trackers-edit').addEventListener('submit', function (e) {
+      e.preventDefault();
+      var f = $('d-trackers-edit');
+      var err = f.querySelector('.err');
+      err.textContent = '';
+      var tiers = $('d-tracker-list').value.split(/\n\s*\n/).map(function (block) {
+        return block.split('\n').map(function (l) { return l.trim(); }).filter(Boolean);
+      }).filter(function (t) { return t.length; });
+      call('PUT', '/torrents/' + detailHash + '/trackers', { tiers: tiers })
+        .then(function (d) { f.dataset.filled = ''; $('d-tracker-list').blur(); renderDetail(d); toast('Trackers saved'); }, function (x) { showError(err, x); });
     });
 
     $('d-add-peer').addEventListener('submit', function (e) {

@@ -189,6 +189,12 @@ export const WEB_UI_HTML = `<!doctype html>
       <thead><tr><th>URL</th><th class="num">Tier</th><th>Status</th><th>Last result</th><th class="num">Seeders</th><th class="num">Leechers</th><th>Next announce</th></tr></thead>
       <tbody></tbody>
     </table></div>
+    <form id="d-trackers-edit" class="panel">
+      <label for="d-tracker-list">Edit the trackers: one URL per line, a blank line between tiers</label>
+      <textarea id="d-tracker-list" rows="4" spellcheck="false"></textarea>
+      <button>Save trackers</button>
+      <p class="err" role="alert"></p>
+    </form>
     <h3>Limits</h3>
     <form id="d-limits" class="panel inline">
       <label>↓ KiB/s <input type="number" min="0" step="1" name="down"></label>

@@ -83,6 +83,8 @@ export class TorrentDiagnostics extends TypedEmitter<DiagnosticsEvents> {
   #noPeersSinceMs: number | undefined;
   #noPeersTold = false;
   readonly #off: (() => void)[] = [];
+  /** The listeners on the current tracker client (replaced with it). */
+  readonly #trackerOff: (() => void)[] = [];
 
   constructor(tiers: readonly (readonly string[])[]) {
     super();
@@ -93,7 +95,20 @@ export class TorrentDiagnostics extends TypedEmitter<DiagnosticsEvents> {
     this.emit('diagnostic', { ...e, atMs: Date.now() });
   }
 
+  /** New tiers (the user edited them): trackers kept keep their status; new ones are not contacted yet. */
+  setTiers(tiers: readonly (readonly string[])[]): void {
+    const before = new Map(this.#trackers);
+    this.#trackers.clear();
+    for (const t of notContacted(tiers)) {
+      const kept = before.get(t.url);
+      this.#trackers.set(t.url, kept ? { ...kept, tier: t.tier } : t);
+    }
+    for (const off of this.#trackerOff.splice(0)) off();
+    this.#client = undefined;
+  }
+
   attachTracker(client: TrackerClient): void {
+    for (const off of this.#trackerOff.splice(0)) off();
     this.#client = client;
     const onReply = (url: string, info: TrackerReplyInfo): void => {
       const t = this.#trackers.get(url);
@@ -124,7 +139,7 @@ export class TorrentDiagnostics extends TypedEmitter<DiagnosticsEvents> {
     };
     client.on('tracker:reply', onReply);
     client.on('tracker:error', onError);
-    this.#off.push(
+    this.#trackerOff.push(
       () => client.off('tracker:reply', onReply),
       () => client.off('tracker:error', onError),
     );
@@ -221,6 +236,6 @@ export class TorrentDiagnostics extends TypedEmitter<DiagnosticsEvents> {
   }
 
   stop(): void {
-    for (const off of this.#off.splice(0)) off();
+    for (const off of [...this.#off.splice(0), ...this.#trackerOff.splice(0)]) off();
   }
 }

@@ -236,6 +236,13 @@ export class TorrentManager extends TypedEmitter<ManagerEvents> {
     let warning: string | undefined;
     try {
       entry.metainfo = parseMetainfo(await readTorrentBytes(store.torrentPath(hex)));
+      // Trackers the user edited replace the metainfo's (a damaged list is ignored: the metainfo's).
+      const edited = record.trackers;
+      if (
+        Array.isArray(edited) &&
+        edited.every((t) => Array.isArray(t) && t.every((u) => typeof u === 'string'))
+      )
+        entry.metainfo.announceList = edited;
     } catch {
       if (!record.magnet)
         return { warning: `${store.torrentPath(hex)}: missing or damaged metainfo, torrent skipped` };
@@ -367,6 +374,38 @@ export class TorrentManager extends TypedEmitter<ManagerEvents> {
       set(other, k1 === k2 ? k1 + (where === 'up' ? 1 : -1) : k1);
     }
     this.#schedule();
+  }
+
+  /**
+   * Replaces a torrent's trackers with `tiers` (each a list of http, https or udp URLs; empty tiers
+   * and repeated URLs dropped): kept in its record, in effect at once if it runs.
+   */
+  async setTrackers(hex: string, tiers: readonly (readonly string[])[]): Promise<void> {
+    const e = this.#get(hex);
+    const seen = new Set<string>();
+    const clean: string[][] = [];
+    for (const tier of tiers) {
+      const urls: string[] = [];
+      for (const raw of tier) {
+        const url = raw.trim();
+        let scheme: string | undefined;
+        try {
+          scheme = new URL(url).protocol;
+        } catch {
+          scheme = undefined;
+        }
+        if (scheme !== 'http:' && scheme !== 'https:' && scheme !== 'udp:')
+          throw new ManagerError('ERR_BAD_REQUEST', `trackers: "${url}" is not an http, https or udp URL`);
+        if (!seen.has(url)) urls.push(url);
+        seen.add(url);
+      }
+      if (urls.length > 0) clean.push(urls);
+    }
+    if (seen.size > 500) throw new ManagerError('ERR_BAD_REQUEST', 'trackers: more than 500 URLs');
+    e.record.trackers = clean;
+    e.dirty = true;
+    if (e.metainfo) e.metainfo.announceList = clean;
+    if (e.torrent) await this.#o.session.setTrackers(hex, clean);
   }
 
   torrentOf(hex: string): Torrent | undefined {
@@ -703,8 +742,9 @@ export class TorrentManager extends TypedEmitter<ManagerEvents> {
     );
     this.emit('torrent:active', e.hex, t);
     if (!e.metainfo) {
-      // Metadata fetched for a magnet: remember it.
+      // Metadata fetched for a magnet: remember it (and the trackers the user set meanwhile).
       e.metainfo = t.metainfo;
+      if (e.record.trackers) void this.#o.session.setTrackers(e.hex, e.record.trackers);
       e.record.name = t.metainfo.name;
       delete e.record.magnet;
       e.dirty = true;

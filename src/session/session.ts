@@ -800,6 +800,38 @@ export class Session extends TypedEmitter<SessionEvents> {
     const torrent = slot.torrent;
     const m = torrent.metainfo;
     const v2 = hybridV2Hash(m);
+    this.#startTrackers(slot);
+    if (m.private) return;
+    // Our own tracker knows us as a peer of this torrent, so announcers find us at once.
+    for (const h of v2 ? [m.infoHash, v2] : [m.infoHash]) {
+      this.#lsd?.add(h);
+      this.#dht?.announce(h, this.#advertisedPort ?? this.#port);
+    }
+    if (this.#dht && !torrent.complete) this.#dhtLookup(slot);
+  }
+
+  /**
+   * Replaces a running torrent's trackers (tiers of URLs, BEP 12): the old announcers say `stopped`
+   * and new ones start. False when the torrent does not run (its next start takes the new list).
+   */
+  async setTrackers(infoHashHex: string, tiers: string[][]): Promise<boolean> {
+    const slot = this.#slots.get(infoHashHex);
+    if (!slot) return false;
+    slot.torrent.metainfo.announceList = tiers;
+    const old = [slot.client, slot.clientV2];
+    delete slot.client;
+    delete slot.clientV2;
+    slot.diag.setTiers(tiers);
+    await Promise.all(old.map((c) => c?.stop()));
+    if (this.#slots.get(infoHashHex) === slot && !this.#stopped) this.#startTrackers(slot);
+    return true;
+  }
+
+  /** The torrent's announcers: one per name (a hybrid has two), to the tiers of its metainfo. */
+  #startTrackers(slot: TorrentSlot): void {
+    const torrent = slot.torrent;
+    const m = torrent.metainfo;
+    const v2 = hybridV2Hash(m);
     if (this.#o.trackerClient !== false && m.announceList.length > 0) {
       const stats = () => ({
         uploaded: torrent.uploadedBytes,
@@ -820,13 +852,6 @@ export class Session extends TypedEmitter<SessionEvents> {
         if (!torrent.complete) torrent.once('torrent:complete', () => clientV2.completed());
       }
     }
-    if (m.private) return;
-    // Our own tracker knows us as a peer of this torrent, so announcers find us at once.
-    for (const h of v2 ? [m.infoHash, v2] : [m.infoHash]) {
-      this.#lsd?.add(h);
-      this.#dht?.announce(h, this.#advertisedPort ?? this.#port);
-    }
-    if (this.#dht && !torrent.complete) this.#dhtLookup(slot);
   }
 
   #trackerClient(

@@ -46,6 +46,8 @@ export interface TorrentRecord {
   seedingSec: number;
   /** Resume data: verified pieces (peer-wire bitfield, base64) and the files as they were then. */
   resume?: { pieces: string; files: { size: number; mtimeMs: number }[] };
+  /** The user's tracker tiers (BEP 12), in place of the metainfo's; absent: the metainfo's. */
+  trackers?: string[][];
   /** Peers to try first after a restart. */
   peers?: string[];
   /** Download pieces in order. */

@@ -92,6 +92,12 @@ test('every route answers its declared status with a body that matches its schem
     ['POST /torrents/{hash}/reannounce', 'POST', `/torrents/${hex}/reannounce`],
     ['POST /torrents/{hash}/peers', 'POST', `/torrents/${hex}/peers`, { peers: ['127.0.0.1:9', '[::1]:9'] }],
     ['POST /torrents/{hash}/queue', 'POST', `/torrents/${hex}/queue`, { move: 'top' }],
+    [
+      'PUT /torrents/{hash}/trackers',
+      'PUT',
+      `/torrents/${hex}/trackers`,
+      { tiers: [['http://127.0.0.1:9/announce'], ['udp://127.0.0.1:9']] },
+    ],
     ['GET /torrents/{hash}/files/{index}/stream-url', 'GET', `/torrents/${hex}/files/1/stream-url`],
     ['POST /torrents/{hash}/pause', 'POST', `/torrents/${hex}/pause`],
     ['POST /torrents/{hash}/move', 'POST', `/torrents/${hex}/move`, { dir: moved }],

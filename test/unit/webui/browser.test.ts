@@ -53,6 +53,7 @@ let api: Awaited<ReturnType<typeof daemonApi>>;
 interface Detail {
   status: string;
   queuePosition: number;
+  trackers: { url: string; tier: number }[];
   files: { index: number; priority: number }[];
   limits: { downloadLimitBytesPerSec: number; uploadLimitBytesPerSec: number; seedRatio: number | null };
 }
@@ -336,6 +337,38 @@ test("a torrent's page: set file priorities and a limit, resume, see its peer, f
   assert.equal(trackers.length, 1);
   assert.equal(trackers[0]?.[0], `http://127.0.0.1:${seed.port}/announce`);
   assert.equal(trackers[0]?.[2], 'working');
+  // Edit the trackers: a second tier added, then a bad URL refused beside the form, then removed again.
+  const seedTracker = `http://127.0.0.1:${seed.port}/announce`;
+  assert.equal(
+    await page.$eval('#d-tracker-list', (e) => (e as unknown as { value: string }).value),
+    seedTracker,
+  );
+  const setList = async (text: string): Promise<void> => {
+    await page.$eval(
+      '#d-tracker-list',
+      (e, v) => {
+        (e as unknown as { value: string }).value = v as string;
+      },
+      text,
+    );
+    await page.click('#d-trackers-edit button');
+  };
+  await setList(`${seedTracker}\n\nudp://127.0.0.1:9`);
+  await until(`document.querySelectorAll('#d-trackers tbody tr').length === 2`, 'two trackers');
+  assert.deepEqual(
+    (await detail(hex)).trackers.map((t) => [t.url, t.tier]),
+    [
+      [seedTracker, 0],
+      ['udp://127.0.0.1:9', 1],
+    ],
+  );
+  await setList('ftp://127.0.0.1/x');
+  await until(
+    `document.querySelector('#d-trackers-edit .err').textContent.includes('not an http')`,
+    'the refusal',
+  );
+  await setList(seedTracker);
+  await until(`document.querySelectorAll('#d-trackers tbody tr').length === 1`, 'one tracker again');
   const info = await page.$eval('#d-info', (e) => e.textContent ?? '');
   assert.match(info, new RegExp(`Info hash${hex}`));
   assert.match(info, /Piece size16\.0 KiB × 35/);
