@@ -112,6 +112,13 @@ export class ApiControl {
     return this.view(hex);
   }
 
+  /** Bans a peer by its endpoint (`host:port`, `[v6]:port`). */
+  banPeer(hex: string, body: JsonBody): TorrentDetail {
+    const [peer] = peerList([body.peer], 'peer');
+    this.#o.manager.banPeer(hex, peer!);
+    return this.detail(hex);
+  }
+
   /** Peers the user names (`host:port`, `[v6]:port`): dialled now if it runs, kept for its next start. */
   addPeers(hex: string, body: JsonBody): TorrentView {
     if (!Array.isArray(body.peers) || body.peers.length === 0 || body.peers.length > 200)
@@ -275,6 +282,7 @@ export class ApiControl {
         }))
         .filter((f) => !f.padding),
       peers: t?.peers() ?? [],
+      bannedPeers: t?.bannedPeers ?? [...(record?.bannedPeers ?? [])],
       encryptionHints: t?.encryptionHints() ?? [],
       // BEP 19: each web seed's URL, state (active, idle, backoff, banned) with the reason, bytes downloaded.
       webSeeds:
@@ -392,10 +400,10 @@ function optNullableNumber(body: JsonBody, key: string): number | null | undefin
 }
 
 /** `peers` of a request: each `host:port` (IPv6 as `[addr]:port`), or a 400 naming the bad one. */
-function peerList(peers: readonly unknown[]): PeerAddress[] {
+function peerList(peers: readonly unknown[], field = 'peers'): PeerAddress[] {
   return peers.map((p) => {
     const a = typeof p === 'string' ? parseAddress(p) : undefined;
-    if (!a) throw new ApiError('ERR_BAD_REQUEST', `peers: "${String(p)}" is not HOST:PORT`);
+    if (!a) throw new ApiError('ERR_BAD_REQUEST', `${field}: "${String(p)}" is not HOST:PORT`);
     return a;
   });
 }

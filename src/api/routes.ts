@@ -128,6 +128,7 @@ export const SCHEMAS = {
             },
           },
           peers: { type: 'array', items: { type: 'object' } },
+          bannedPeers: { type: 'array', items: { type: 'string' } },
           encryptionHints: { type: 'array', items: { type: 'string' } },
           webSeeds: {
             type: 'array',
@@ -457,6 +458,18 @@ export const ROUTES = [
       properties: { move: { type: 'string', enum: ['top', 'up', 'down', 'bottom'] } },
     },
     ok: { status: 200, description: 'Torrent', schema: ref('Torrent') },
+  },
+  {
+    method: 'POST',
+    path: '/torrents/{hash}/ban',
+    summary: 'ban a peer by its endpoint: disconnected, never dialled nor accepted again; kept in its record',
+    auth: 'token',
+    body: {
+      type: 'object',
+      required: ['peer'],
+      properties: { peer: { type: 'string', description: 'HOST:PORT, IPv6 as [ADDR]:PORT' } },
+    },
+    ok: { status: 200, description: 'details', schema: ref('TorrentDetail') },
   },
   {
     method: 'POST',

@@ -397,6 +397,9 @@ export class ApiServer {
     'POST /torrents/{hash}/queue': async ({ body, hash }) => ({
       body: this.#control.moveInQueue(hash, await body(SMALL_BODY)),
     }),
+    'POST /torrents/{hash}/ban': async ({ body, hash }) => ({
+      body: this.#control.banPeer(hash, await body(SMALL_BODY)),
+    }),
     'POST /torrents/{hash}/peers': async ({ body, hash }) => ({
       body: this.#control.addPeers(hash, await body(SMALL_BODY)),
     }),

@@ -83,6 +83,8 @@ export type TorrentDetail = Omit<TorrentView, 'peers'> & {
   files: FileDetail[];
   /** The connected peers (address, client, rates, flags; see Torrent.peers()). */
   peers: unknown[];
+  /** Endpoints banned: by the user, or for sending data that failed the hash check. */
+  bannedPeers: string[];
   encryptionHints: string[];
   webSeeds: unknown[];
   trackers: unknown[];

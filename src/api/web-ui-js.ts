@@ -637,12 +637,16 @@ export const WEB_UI_JS = String.raw`'use strict';
 
     var pb = $('d-peers').tBodies[0];
     pb.textContent = '';
-    if (!d.peers.length) { var none = el('tr'); none.appendChild(el('td', { colspan: '7', class: 'muted' }, 'no connected peers')); pb.appendChild(none); }
+    if (!d.peers.length) { var none = el('tr'); none.appendChild(el('td', { colspan: '8', class: 'muted' }, 'no connected peers')); pb.appendChild(none); }
     d.peers.forEach(function (p) {
       var tr = el('tr');
       cells(tr, [[p.address], [p.client || '?'], [fmtRate(p.downloadRate), 'num'], [fmtRate(p.uploadRate), 'num'], [p.seed ? 'yes' : 'no'], [p.encryption], [p.transport === 'utp' ? 'uTP' : 'TCP']]);
+      var td = el('td');
+      td.appendChild(el('button', { type: 'button', 'data-ban': p.address, 'aria-label': 'Ban ' + p.address }, 'Ban'));
+      tr.appendChild(td);
       pb.appendChild(tr);
     });
+    $('d-banned').textContent = d.bannedPeers && d.bannedPeers.length ? 'Banned: ' + d.bannedPeers.join(', ') : '';
 
     var tb = $('d-trackers').tBodies[0];
     tb.textContent = '';
@@ -813,6 +817,13 @@ export const WEB_UI_JS = String.raw`'use strict';
       err.textContent = '';
       call('POST', '/torrents/' + detailHash + '/move', { dir: $('d-move-dir').value.trim() })
         .then(function () { toast('Moved'); loadDetail(true); }, function (x) { showError(err, x); });
+    });
+
+    $('d-peers').addEventListener('click', function (e) {
+      var peer = e.target.dataset && e.target.dataset.ban;
+      if (!peer || !confirm('Ban ' + peer + '? It is disconnected and never connected again for this torrent.')) return;
+      call('POST', '/torrents/' + detailHash + '/ban', { peer: peer })
+        .then(function (d) { renderDetail(d); toast('Banned ' + peer); }, function (x) { showError($('d-error'), x); });
     });
 
     $('d-trackers-edit').addEventListener('submit', function (e) {

@@ -175,9 +175,10 @@ export const WEB_UI_HTML = `<!doctype html>
     </table></div>
     <h3>Peers</h3>
     <div class="table-wrap"><table id="d-peers">
-      <thead><tr><th>Address</th><th>Client</th><th class="num">↓</th><th class="num">↑</th><th>Seed</th><th>Encryption</th><th>Transport</th></tr></thead>
+      <thead><tr><th>Address</th><th>Client</th><th class="num">↓</th><th class="num">↑</th><th>Seed</th><th>Encryption</th><th>Transport</th><th><span class="sr-only">Ban</span></th></tr></thead>
       <tbody></tbody>
     </table></div>
+    <p class="muted" id="d-banned"></p>
     <form id="d-add-peer" class="panel inline">
       <label for="d-peer">Add a peer</label>
       <input type="text" id="d-peer" spellcheck="false" placeholder="host:port or [IPv6]:port" required>

@@ -408,6 +408,17 @@ export class TorrentManager extends TypedEmitter<ManagerEvents> {
     if (e.torrent) await this.#o.session.setTrackers(hex, clean);
   }
 
+  /** Bans a peer of a torrent by its endpoint: at once if it runs, and at every start (its record). */
+  banPeer(hex: string, address: PeerAddress): void {
+    const e = this.#get(hex);
+    const peer = formatAddress(address);
+    const bans = new Set(e.record.bannedPeers ?? []);
+    bans.add(peer);
+    e.record.bannedPeers = [...bans].slice(-1000);
+    e.dirty = true;
+    e.torrent?.banPeer(peer);
+  }
+
   torrentOf(hex: string): Torrent | undefined {
     return this.#entries.get(hex)?.torrent;
   }
@@ -736,6 +747,7 @@ export class TorrentManager extends TypedEmitter<ManagerEvents> {
 
   #attach(e: Entry, t: Torrent): void {
     e.torrent = t;
+    for (const p of e.record.bannedPeers ?? []) if (typeof p === 'string') t.banPeer(p);
     // Peers given while the torrent was starting (addPeers) are in the record: dial them too.
     t.addPeers(
       (e.record.peers ?? []).map(parseSavedAddress).filter((a): a is PeerAddress => a !== undefined),

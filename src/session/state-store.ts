@@ -48,6 +48,8 @@ export interface TorrentRecord {
   resume?: { pieces: string; files: { size: number; mtimeMs: number }[] };
   /** The user's tracker tiers (BEP 12), in place of the metainfo's; absent: the metainfo's. */
   trackers?: string[][];
+  /** Peers the user banned (`host:port`): banned again at every start. */
+  bannedPeers?: string[];
   /** Peers to try first after a restart. */
   peers?: string[];
   /** Download pieces in order. */

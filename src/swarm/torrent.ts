@@ -1025,6 +1025,23 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
     return this.#peers.get(key)?.conn.sendExtended(name, payload) ?? false;
   }
 
+  /**
+   * The user bans a peer by its endpoint (`host:port`, `[v6]:port`): it is disconnected, never
+   * dialled nor accepted again, and its blocks in unfinished pieces are dropped. False when the
+   * address cannot be read.
+   */
+  banPeer(address: string): boolean {
+    const a = parseAddress(address);
+    if (!a) return false;
+    this.#ban(formatAddress(a));
+    return true;
+  }
+
+  /** The endpoints banned, by the user or for sending bad data. */
+  get bannedPeers(): string[] {
+    return [...this.#bannedPeers].filter((p) => !WebSeeds.isWebSeedHost(p));
+  }
+
   closePeer(key: string, reason: DisconnectReason): void {
     this.#peers.get(key)?.conn.close(reason);
   }

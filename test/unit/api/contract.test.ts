@@ -92,6 +92,7 @@ test('every route answers its declared status with a body that matches its schem
     ['POST /torrents/{hash}/reannounce', 'POST', `/torrents/${hex}/reannounce`],
     ['POST /torrents/{hash}/peers', 'POST', `/torrents/${hex}/peers`, { peers: ['127.0.0.1:9', '[::1]:9'] }],
     ['POST /torrents/{hash}/queue', 'POST', `/torrents/${hex}/queue`, { move: 'top' }],
+    ['POST /torrents/{hash}/ban', 'POST', `/torrents/${hex}/ban`, { peer: '127.0.0.1:9' }],
     [
       'PUT /torrents/{hash}/trackers',
       'PUT',

@@ -680,6 +680,42 @@ test('POST /torrents/{hash}/peers: kept in the record (IPv6 too); a bad address,
   }
 });
 
+// Issue 13: ban a peer from a torrent's page: disconnected, listed, kept in the record.
+test('POST /torrents/{hash}/ban: the peer is disconnected and listed as banned; a bad address is a 400', {
+  timeout: 20_000,
+}, async () => {
+  const t = await makeTorrent(root, 'ban', [400_000], { single: true });
+  const src = await seeder(t);
+  const hex = t.metainfo.infoHashHex;
+  const peer = `127.0.0.1:${src.port}`;
+  try {
+    // Slow enough to be connected when the ban comes.
+    await api(
+      'POST',
+      '/torrents',
+      { path: t.torrentPath, dir: join(root, 'dl-ban'), peers: [peer], downloadLimitBytesPerSec: 20_000 },
+      201,
+    );
+    type Banned = { peers: { address: string }[]; bannedPeers: string[] };
+    await waitFor(
+      async () => (await api<Banned>('GET', `/torrents/${hex}`)).peers.some((p) => p.address === peer),
+      'the seeder connected',
+    );
+    const bad = await api<{ error: { message: string } }>('POST', `/torrents/${hex}/ban`, { peer: 'x' }, 400);
+    assert.equal(bad.error.message, 'peer: "x" is not HOST:PORT');
+    const d = await api<Banned>('POST', `/torrents/${hex}/ban`, { peer });
+    assert.deepEqual(d.bannedPeers, [peer]);
+    await waitFor(
+      async () => !(await api<Banned>('GET', `/torrents/${hex}`)).peers.some((p) => p.address === peer),
+      'the seeder disconnected',
+    );
+    assert.deepEqual(manager.recordOf(hex)?.bannedPeers, [peer]);
+  } finally {
+    await api('DELETE', `/torrents/${hex}`);
+    await src.stop();
+  }
+});
+
 test('no response ever sets a cookie; every JSON reply says no-store and nosniff', () => {
   assert.ok(replies.length > 50, `${replies.length} replies seen`);
   for (const r of replies) {

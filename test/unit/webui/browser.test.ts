@@ -22,6 +22,7 @@ import {
   loopbackSession,
   makeTorrent,
   type SampleTorrent,
+  seeder,
   startDaemonJson,
   tempDir,
 } from '../api/helpers.js';
@@ -550,4 +551,38 @@ test('log out forgets the token; a bookmarked page with ?token= logs in again th
   await until(`document.getElementById('d-name').textContent === 'single'`, "the torrent's page");
   assert.equal(await page.evaluate('location.hash'), `#/torrents/${s}`);
   assert.deepEqual(errors, [], 'no script errors in the page');
+});
+
+test('a peer banned from the torrent page is disconnected and listed as banned', { skip }, async () => {
+  const t = await makeTorrent(root, 'banme', [400_000], { single: true });
+  const src = await seeder(t);
+  const hex = t.metainfo.infoHashHex;
+  const peer = `127.0.0.1:${src.port}`;
+  try {
+    // Slow enough to be connected when the ban comes.
+    const r = await api('POST', '/torrents', {
+      path: t.torrentPath,
+      dir: join(downloads, 'ban'),
+      peers: [peer],
+      downloadLimitBytesPerSec: 20_000,
+    });
+    assert.equal(r.status, 201, r.text);
+    await page.evaluate(`location.hash = '#/torrents/${hex}'`);
+    await until(
+      `document.querySelector('#d-peers button[data-ban="${peer}"]')`,
+      'the seeder with a Ban button',
+    );
+    page.once('dialog', (d) => {
+      void d.accept();
+    });
+    await page.click(`#d-peers button[data-ban="${peer}"]`);
+    await until(`document.getElementById('d-banned').textContent === 'Banned: ${peer}'`, 'the banned list');
+    await until(`!document.querySelector('#d-peers button[data-ban="${peer}"]')`, 'the seeder gone');
+    assert.deepEqual(((await api('GET', `/torrents/${hex}`)).json as { bannedPeers: string[] }).bannedPeers, [
+      peer,
+    ]);
+    assert.deepEqual(errors, [], 'no script errors in the page');
+  } finally {
+    await src.stop();
+  }
 });
