@@ -37,13 +37,15 @@ export interface TorrentEventMap {
   'piece:verified': [index: number];
   /** A piece failed its hash check (its peers are suspected, and banned after repeated failures). */
   'piece:failed': [index: number];
-  'peer:connect': [address: string];
+  /** A peer connected: its address, whether the stream is encrypted (MSE), and TCP or uTP. */
+  'peer:connect': [address: string, encryption: 'rc4' | 'handshake' | 'none', transport: 'tcp' | 'utp'];
   'peer:disconnect': [address: string, reason: string];
   /**
-   * A peer sent data that failed the hash check (too often): its endpoint (`host:port`, scope
-   * `peer`) is banned; a whole host (scope `host`) once several of its endpoints were.
+   * A peer sent data that failed the hash check (too often; `reason` `bad-data`) or was banned by
+   * the user (`user`): its endpoint (`host:port`, scope `peer`) is banned; a whole host (scope
+   * `host`) once several of its endpoints were.
    */
-  'peer:banned': [address: string, scope: 'peer' | 'host'];
+  'peer:banned': [address: string, scope: 'peer' | 'host', reason: 'bad-data' | 'user'];
 }
 
 /** A connected peer, as `torrent.peers()` lists it. */
@@ -156,9 +158,11 @@ export class Torrent extends EventEmitter<TorrentEventMap> {
     swarm.on('check:progress', (c, total) => this.emit('check:progress', c, total));
     swarm.on('piece:verified', (i) => this.emit('piece:verified', i));
     swarm.on('piece:failed', (i) => this.emit('piece:failed', i));
-    swarm.on('peer:connect', (a) => this.emit('peer:connect', a));
+    swarm.on('peer:connect', (a, encryption, transport) =>
+      this.emit('peer:connect', a, encryption, transport),
+    );
     swarm.on('peer:disconnect', (a, reason) => this.emit('peer:disconnect', a, reason));
-    swarm.on('peer:banned', (a, scope) => this.emit('peer:banned', a, scope));
+    swarm.on('peer:banned', (a, scope, reason) => this.emit('peer:banned', a, scope, reason));
   }
 
   /** The metadata, once known (for the library's own modules, e.g. streams). */

@@ -15,7 +15,9 @@ export function logTorrent(log: Logger, torrent: Torrent): void {
   torrent.on('torrent:error', (err) => l.error('torrent stopped by an error', { error: errorText(err) }));
   torrent.on('piece:lost', (piece, err) => l.warn('verified piece lost', { piece, error: errorText(err) }));
   torrent.on('piece:failed', (piece, peers) => l.info('piece failed its hash check', { piece, peers }));
-  torrent.on('peer:banned', (peer, scope) => l.info('peer banned (bad data)', { peer, scope }));
+  torrent.on('peer:banned', (peer, scope, reason) =>
+    l.info(reason === 'user' ? 'peer banned by the user' : 'peer banned (bad data)', { peer, scope }),
+  );
   torrent.on('peer:dial-failed', (peer, code, message) =>
     l.debug('dial failed', { peer, code, error: message }),
   );

@@ -140,10 +140,11 @@ export interface TorrentEvents extends Record<string, unknown[]> {
   /** A peer we dialed could not be reached (refused, timed out, unreachable). */
   'peer:dial-failed': [address: string, code: string, message: string];
   /**
-   * A peer sent data that failed the hash check: `address` is its endpoint (host:port) when only it
-   * is banned, or a host when several endpoints of that host lied and the whole address is banned.
+   * A peer is banned: `address` is its endpoint (host:port) when only it is banned, or a host when
+   * several endpoints of that host were and the whole address is banned. `reason`: it sent data
+   * that failed the hash check (`bad-data`), or the user banned it (`user`, banPeer).
    */
-  'peer:banned': [address: string, scope: 'peer' | 'host'];
+  'peer:banned': [address: string, scope: 'peer' | 'host', reason: 'bad-data' | 'user'];
   /**
    * Every piece is verified and written to the OS (a page cache copy of the whole torrent): what
    * other clients call complete. `torrent:complete` follows once the data is flushed to disk.
@@ -1033,7 +1034,7 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
   banPeer(address: string): boolean {
     const a = parseAddress(address);
     if (!a) return false;
-    this.#ban(formatAddress(a));
+    this.#ban(formatAddress(a), 'user');
     return true;
   }
 
@@ -1834,7 +1835,7 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
    * HOST_BAN_ENDPOINTS of its endpoints are banned; or a web seed (by its id). Its blocks in pieces
    * being assembled go too.
    */
-  #ban(peer: string): void {
+  #ban(peer: string, reason: 'bad-data' | 'user' = 'bad-data'): void {
     if (WebSeeds.isWebSeedHost(peer)) {
       if (this.#bannedPeers.has(peer)) return;
       this.#bannedPeers.add(peer);
@@ -1853,8 +1854,8 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
     for (const b of this.#bannedPeers) if ((parseAddress(b)?.host ?? b) === host) sameHost++;
     const wholeHost = sameHost >= HOST_BAN_ENDPOINTS && !this.#banned.has(host);
     if (wholeHost) this.#banned.add(host);
-    this.emit('peer:banned', peer, 'peer');
-    if (wholeHost) this.emit('peer:banned', host, 'host');
+    this.emit('peer:banned', peer, 'peer', reason);
+    if (wholeHost) this.emit('peer:banned', host, 'host', reason);
     const untrusted = new Set<string>([peer]);
     for (const p of this.#peers.values()) {
       if (p.address === peer || (wholeHost && p.host === host)) {

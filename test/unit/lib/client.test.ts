@@ -136,7 +136,13 @@ test('events.on with break over piece:verified, then done; the .torrent bytes as
     assert.equal(t.files.length, 3, 'a .torrent brings its metadata');
     const seen = new Set<number>();
     const pieces = on(t, 'piece:verified');
+    const connected = once(t, 'peer:connect');
     await t.resume();
+    // A peer's connection says what carries it and whether it is encrypted.
+    const [address, encryption, transport] = await connected;
+    assert.equal(address, `127.0.0.1:${seeder.port}`);
+    assert.ok(['rc4', 'handshake', 'none'].includes(encryption as string), String(encryption));
+    assert.ok(['tcp', 'utp'].includes(transport as string), String(transport));
     for await (const [index] of pieces) {
       assert.ok(Number.isInteger(index) && index >= 0 && index < t.pieceCount);
       seen.add(index as number);
