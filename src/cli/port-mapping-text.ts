@@ -4,7 +4,7 @@ import type { PortMapping, PortMapStatus } from '../discovery/port-mapper.js';
 
 const METHOD_NAME = { upnp: 'UPnP', natpmp: 'NAT-PMP', pcp: 'PCP' } as const;
 
-/** "port 6881 forwarded by UPnP (router 10.0.0.1): reachable at 11.22.33.1:6881 (TCP and UDP)". */
+/** "port forwarded by UPnP (router 10.0.0.1): reachable at <external address>:6881 (TCP and UDP)". */
 export function portMappingLine(m: PortMapping): string {
   return `port forwarded by ${METHOD_NAME[m.method]} (router ${m.gateway}): reachable at ${m.externalIp}:${m.externalPort} (${m.udp ? 'TCP and UDP' : 'TCP only'})`;
 }

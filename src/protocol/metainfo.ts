@@ -402,6 +402,22 @@ export function hybridV2Hash(m: Pick<Metainfo, 'infoHashV2' | 'version'>): Buffe
   return m.version === 'hybrid' && m.infoHashV2 ? Buffer.from(m.infoHashV2.subarray(0, 20)) : undefined;
 }
 
+/**
+ * Every name a torrent's swarm knows it by, for trackers, the DHT and LSD: its info hash, and for a
+ * hybrid also the truncated v2 hash (`v2: true`: peers found under it are dialled with it).
+ */
+export function swarmNames(
+  m: Pick<Metainfo, 'infoHash' | 'infoHashV2' | 'version'>,
+): { hash: Buffer; v2: boolean }[] {
+  const v2 = hybridV2Hash(m);
+  return v2
+    ? [
+        { hash: m.infoHash, v2: false },
+        { hash: v2, v2: true },
+      ]
+    : [{ hash: m.infoHash, v2: false }];
+}
+
 /** The hashes a magnet link of `m` carries (btih, btmh, or both for a hybrid). */
 export function magnetHashes(m: Pick<Metainfo, 'infoHash' | 'infoHashV2' | 'version'>): {
   infoHash: Buffer;

@@ -14,6 +14,7 @@
 // moving and deleting a torrent's files is torrent-data.ts's.
 
 import { resolve } from 'node:path';
+import { isSupportedTrackerUrl } from '../discovery/tracker-client.js';
 import { formatAddress, type PeerAddress, parseSavedAddress } from '../protocol/address.js';
 import { encode } from '../protocol/bencode.js';
 import { formatMagnet, type Magnet, parseMagnet } from '../protocol/magnet.js';
@@ -388,13 +389,8 @@ export class TorrentManager extends TypedEmitter<ManagerEvents> {
       const urls: string[] = [];
       for (const raw of tier) {
         const url = raw.trim();
-        let scheme: string | undefined;
-        try {
-          scheme = new URL(url).protocol;
-        } catch {
-          scheme = undefined;
-        }
-        if (scheme !== 'http:' && scheme !== 'https:' && scheme !== 'udp:')
+        // The tracker client's own test: what it would refuse to contact is refused here.
+        if (!isSupportedTrackerUrl(url))
           throw new ManagerError('ERR_BAD_REQUEST', `trackers: "${url}" is not an http, https or udp URL`);
         if (!seen.has(url)) urls.push(url);
         seen.add(url);

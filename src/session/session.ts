@@ -41,7 +41,7 @@ import type { UtpSocket } from '../peer/utp-socket.js';
 import { type PeerAddress, parseAddress } from '../protocol/address.js';
 import { bep42NodeId, isBep42NodeId } from '../protocol/bep42.js';
 import type { Magnet } from '../protocol/magnet.js';
-import { hybridV2Hash, type Metainfo } from '../protocol/metainfo.js';
+import { hybridV2Hash, type Metainfo, swarmNames } from '../protocol/metainfo.js';
 import { req2Hash, streamKind } from '../protocol/mse.js';
 import { DisconnectReason, type Handshake } from '../protocol/peer-wire.js';
 import { looksLikeUtp } from '../protocol/utp.js';
@@ -799,13 +799,12 @@ export class Session extends TypedEmitter<SessionEvents> {
   #startDiscovery(slot: TorrentSlot): void {
     const torrent = slot.torrent;
     const m = torrent.metainfo;
-    const v2 = hybridV2Hash(m);
     this.#startTrackers(slot);
     if (m.private) return;
     // Our own tracker knows us as a peer of this torrent, so announcers find us at once.
-    for (const h of v2 ? [m.infoHash, v2] : [m.infoHash]) {
-      this.#lsd?.add(h);
-      this.#dht?.announce(h, this.#advertisedPort ?? this.#port);
+    for (const { hash } of swarmNames(m)) {
+      this.#lsd?.add(hash);
+      this.#dht?.announce(hash, this.#advertisedPort ?? this.#port);
     }
     if (this.#dht && !torrent.complete) this.#dhtLookup(slot);
   }
@@ -881,11 +880,10 @@ export class Session extends TypedEmitter<SessionEvents> {
     if (!dht) return;
     slot.lastDhtLookupMs = Date.now();
     const m = slot.torrent.metainfo;
-    const v2 = hybridV2Hash(m);
-    for (const h of v2 ? [m.infoHash, v2] : [m.infoHash]) {
+    for (const { hash, v2 } of swarmNames(m)) {
       dht
-        .lookup(h)
-        .then((peers) => slot.torrent.addPeers(peers, 'dht', { v2: h === v2 }))
+        .lookup(hash)
+        .then((peers) => slot.torrent.addPeers(peers, 'dht', { v2 }))
         .catch((err: unknown) =>
           this.log.debug('DHT lookup failed', { torrent: m.infoHashHex, error: errorText(err) }),
         );
@@ -1019,11 +1017,9 @@ export class Session extends TypedEmitter<SessionEvents> {
   async #stopSlot(slot: TorrentSlot): Promise<void> {
     slot.glue.stop();
     slot.diag.stop();
-    const m = slot.torrent.metainfo;
-    const v2 = hybridV2Hash(m);
-    for (const h of v2 ? [m.infoHash, v2] : [m.infoHash]) {
-      this.#lsd?.remove(h);
-      this.#dht?.unannounce(h);
+    for (const { hash } of swarmNames(slot.torrent.metainfo)) {
+      this.#lsd?.remove(hash);
+      this.#dht?.unannounce(hash);
     }
     await Promise.all([slot.client?.stop(), slot.clientV2?.stop(), slot.torrent.stop()]);
   }
@@ -1052,9 +1048,7 @@ export class Session extends TypedEmitter<SessionEvents> {
     for (const slot of this.#slots.values()) {
       const m = slot.torrent.metainfo;
       if (m.private) continue;
-      dht.announce(m.infoHash, this.#advertisedPort ?? this.#port);
-      const v2 = hybridV2Hash(m);
-      if (v2) dht.announce(v2, this.#advertisedPort ?? this.#port);
+      for (const { hash } of swarmNames(m)) dht.announce(hash, this.#advertisedPort ?? this.#port);
       slot.lastDhtLookupMs = now;
     }
     for (const [hex, f] of this.#fetchers) {

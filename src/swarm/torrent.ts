@@ -1047,9 +1047,10 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
     this.#peers.get(key)?.conn.close(reason);
   }
 
-  #connOptions(): PeerConnectionOptions {
+  /** A connection's options; `v2Name`: under a hybrid's truncated v2 hash (its v2 swarm's name). */
+  #connOptions(v2Name = false): PeerConnectionOptions {
     return {
-      infoHash: this.infoHash,
+      infoHash: (v2Name ? this.#v2Hash : undefined) ?? this.infoHash,
       peerId: this.#o.peerId,
       pieceCount: this.metainfo.pieceCount,
       extensions: {
@@ -1079,10 +1080,7 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
       return;
     }
     // A hybrid's v2 peers know it by its truncated v2 hash (BEP 52): answered under that hash.
-    const v2 = this.#v2Hash;
-    const options = v2?.equals(handshake.infoHash)
-      ? { ...this.#connOptions(), infoHash: v2 }
-      : this.#connOptions();
+    const options = this.#connOptions(this.#v2Hash?.equals(handshake.infoHash) === true);
     const conn = PeerConnection.incoming(socket, handshake, rest, mse ? { ...options, ...mse } : options);
     this.#attach(conn, host, formatAddress({ host, port: socket.remotePort ?? 0 }));
   }
@@ -1189,10 +1187,7 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
       connectOutgoing(c.addr, {
         encrypted,
         policy,
-        connection:
-          c.v2 === true && this.#v2Hash
-            ? { ...this.#connOptions(), infoHash: this.#v2Hash }
-            : this.#connOptions(),
+        connection: this.#connOptions(c.v2 === true),
         dial: {
           timeoutMs: 10_000,
           signal,
