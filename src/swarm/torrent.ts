@@ -2083,9 +2083,13 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
     const ss = this.#superSeed;
     if (!ss) return;
     this.#superSeed = undefined;
-    for (const p of this.#peers.values()) {
-      for (const i of this.bitfield.indices()) if (!ss.told(p.key, i)) p.conn.have(i);
-    }
+    for (const p of this.#peers.values()) this.#haveTheRest(p, (i) => ss.told(p.key, i));
+  }
+
+  /** Leaving initial seeding for peer `p`: a `have` for every verified piece it was not told about. */
+  #haveTheRest(p: PeerEntry, told: (piece: number) => boolean): void {
+    if (p.conn.closed) return;
+    for (const i of this.bitfield.indices()) if (!told(i)) p.conn.have(i);
   }
 
   /** Sends the `have` of each new offer of initial seeding. */
@@ -2097,7 +2101,7 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
     }
     for (const { peer, told } of this.#superSeed.released.splice(0)) {
       const p = this.#peers.get(peer);
-      if (p && !p.conn.closed) for (const i of this.bitfield.indices()) if (!told[i]) p.conn.have(i);
+      if (p) this.#haveTheRest(p, (i) => Boolean(told[i]));
     }
   }
 
