@@ -119,6 +119,8 @@ interface TrackerEntry {
   trackerId: Buffer | undefined;
   /** Told `started` and not yet `stopped`. */
   announced: boolean;
+  /** A `started` is on its way: the tracker may count us before its reply is read. */
+  starting: boolean;
   udpConnection: { id: Buffer; expiresAtMs: number } | undefined;
 }
 
@@ -179,6 +181,7 @@ export class TrackerClient extends TypedEmitter<TrackerClientEvents> {
           parsed: new URL(url),
           trackerId: undefined,
           announced: false,
+          starting: false,
           udpConnection: undefined,
         });
       }
@@ -238,12 +241,14 @@ export class TrackerClient extends TypedEmitter<TrackerClientEvents> {
     this.#clock.clearTimeout(this.#timer);
     this.#timer = undefined;
     this.#nextAnnounceAtMs = undefined;
+    // A `started` cut short by this stop may have been counted: that tracker is told `stopped` too.
+    const starting = this.#tiers.flat().filter((e) => e.starting);
     this.#ac.abort();
     this.#stopping = (async () => {
       // Only waits for the announce in progress: its errors were emitted as tracker:error.
       await this.#cycle?.catch(() => undefined);
       const stopTimeoutMs = this.#o.stopTimeoutMs ?? 2000;
-      const told = this.#tiers.flat().filter((e) => e.announced);
+      const told = this.#tiers.flat().filter((e) => e.announced || starting.includes(e));
       // A download that completes and stops at once (`bitswarm download` without --seed) has just
       // aborted its `completed` announce: send it first, or trackers never count the download.
       const completed = this.#completedPending;
@@ -348,7 +353,10 @@ export class TrackerClient extends TypedEmitter<TrackerClientEvents> {
             : AnnounceEvent.none;
         const signal = AbortSignal.any([this.#ac.signal, AbortSignal.timeout(this.#timeoutMs)]);
         try {
-          const reply = await this.#announceTo(entry, event, signal, this.#o.numwant ?? 50);
+          entry.starting = event === AnnounceEvent.started;
+          const reply = await this.#announceTo(entry, event, signal, this.#o.numwant ?? 50).finally(() => {
+            entry.starting = false;
+          });
           if (event === AnnounceEvent.started) entry.announced = true;
           if (event === AnnounceEvent.completed || (event === AnnounceEvent.started && left === 0)) {
             this.#completedPending = false;

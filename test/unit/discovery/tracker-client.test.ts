@@ -289,6 +289,27 @@ describe('timing', () => {
     assert.ok(gaps[3]! > 2.5 * gaps[0]!, `gaps ${gaps}`);
   });
 
+  test('a stop while `started` awaits its reply still tells that tracker `stopped`', async () => {
+    // The tracker counts us when the request arrives; its reply may come after we stopped.
+    const events: string[] = [];
+    const t = await serveHttp((url, res) => {
+      const event = url.searchParams.get('event') ?? 'none';
+      events.push(event);
+      if (event === 'started')
+        setTimeout(() => res.end(encode({ interval: 60, peers: new Uint8Array(0) })), 300);
+      else res.end(encode({ interval: 60, peers: new Uint8Array(0) }));
+    });
+    try {
+      const a = makeClient(1, [[t.url]]);
+      a.start();
+      while (!events.includes('started')) await new Promise((r) => setTimeout(r, 10));
+      await a.stop();
+      assert.deepEqual(events, ['started', 'stopped']);
+    } finally {
+      await t.close();
+    }
+  });
+
   test('stop() is bounded when a tracker no longer answers', async () => {
     const f = await serveTracker();
     const a = makeClient(1, [[f.udp]], { stopTimeoutMs: 300 });
