@@ -2,10 +2,12 @@
 // torrent's settings and resume data in the state directory, decides which torrents run (pause,
 // queue, seeding goals), and starts and stops them in the Session.
 //
-// Lifecycle of one entry (its `status`):
-//   fetching-metadata → checking → downloading ⇄ seeding → finished (a seeding goal was reached)
-//   any → paused (by the user) → back where it was; any → queued (over the active limits) → …
-//   error: storage failed; recheck or resume to try again.
+// Lifecycle of one entry (its `life`, a discriminated union: each state holds what exists only in it):
+//   idle (queued) → fetching (a magnet's metadata) → running → idle (finished: a seeding goal was met)
+//   any → idle (paused, by the user) → idle (queued) …; failed: the start or the storage failed,
+//   resume or recheck to try again.
+// A running torrent is the session's (session.get): the session's registry is the only one of
+// what runs; the user-facing status (checking, downloading, seeding, error) is read from it.
 //
 // Resume data (resume.ts): the verified pieces and each file's size and mtime, saved after an fsync
 // of the data. At start the pieces are trusted when every file's size and mtime match; otherwise the
@@ -120,25 +122,36 @@ export interface TorrentView {
   warnings: string[];
 }
 
+/** Where a torrent is in its life (see the top of this file). */
+type Life =
+  | {
+      kind: 'idle';
+      status: typeof TorrentStatus.queued | typeof TorrentStatus.paused | typeof TorrentStatus.finished;
+    }
+  | { kind: 'failed'; error: string }
+  /** A magnet's metadata is being fetched; `abort` ends the fetch. */
+  | { kind: 'fetching'; abort: AbortController }
+  /** In the session; `error`: the torrent's own failure (its storage), when it had one. */
+  | { kind: 'running'; seedingSinceMs?: number; error?: string };
+
 interface Entry {
   hex: string;
   record: TorrentRecord;
   metainfo?: Metainfo;
   magnet?: Magnet;
-  torrent?: Torrent;
-  status: TorrentStatus;
-  error?: string;
-  /** Aborts a metadata fetch in progress. */
-  fetch?: AbortController;
+  life: Life;
+  /** The status last told to listeners (`torrent:status`): only to tell changes. */
+  told: TorrentStatus;
   /** Totals of earlier runs; the running torrent's counters add to them. */
   baseUploaded: number;
   baseDownloaded: number;
   dirty: boolean;
-  seedingSinceMs?: number;
   /** Set when the resume data must not be trusted at the next start (recheck). */
   forceCheck?: boolean;
   busy?: Promise<void>;
 }
+
+const idle = (status: (Life & { kind: 'idle' })['status']): Life => ({ kind: 'idle', status });
 
 export interface ManagerEvents extends Record<string, unknown[]> {
   'torrent:added': [infoHash: string];
@@ -229,7 +242,8 @@ export class TorrentManager extends TypedEmitter<ManagerEvents> {
     const entry: Entry = {
       hex,
       record,
-      status: TorrentStatus.queued,
+      life: idle(TorrentStatus.queued),
+      told: TorrentStatus.queued,
       baseUploaded: record.uploadedBytes ?? 0,
       baseDownloaded: record.downloadedBytes ?? 0,
       dirty: false,
@@ -257,11 +271,8 @@ export class TorrentManager extends TypedEmitter<ManagerEvents> {
       warning = `${store.recordPath(hex)}: damaged resume data, the torrent will be rechecked`;
       delete record.resume;
     }
-    entry.status = record.paused
-      ? TorrentStatus.paused
-      : record.finished
-        ? TorrentStatus.finished
-        : TorrentStatus.queued;
+    entry.life = idle(restingStatus(record));
+    entry.told = restingStatus(record);
     return warning ? { entry, warning } : { entry };
   }
 
@@ -283,7 +294,7 @@ export class TorrentManager extends TypedEmitter<ManagerEvents> {
       throw new ManagerError('ERR_CONFLICT', `torrent ${hex} already exists: ${r.name}, in ${r.dir}`);
     }
     if (existing) {
-      if (req.peers?.length) existing.torrent?.addPeers(req.peers);
+      if (req.peers?.length) this.#torrent(existing)?.addPeers(req.peers);
       return hex;
     }
     const record: TorrentRecord = {
@@ -315,7 +326,8 @@ export class TorrentManager extends TypedEmitter<ManagerEvents> {
     const entry: Entry = {
       hex,
       record,
-      status: record.paused ? TorrentStatus.paused : TorrentStatus.queued,
+      life: idle(restingStatus(record)),
+      told: restingStatus(record),
       baseUploaded: 0,
       baseDownloaded: 0,
       dirty: true,
@@ -348,7 +360,7 @@ export class TorrentManager extends TypedEmitter<ManagerEvents> {
     for (const p of peers) known.add(formatAddress(p));
     e.record.peers = [...known].slice(-200);
     e.dirty = true;
-    e.torrent?.addPeers(peers);
+    this.#torrent(e)?.addPeers(peers);
   }
 
   /**
@@ -401,7 +413,7 @@ export class TorrentManager extends TypedEmitter<ManagerEvents> {
     e.record.trackers = clean;
     e.dirty = true;
     if (e.metainfo) e.metainfo.announceList = clean;
-    if (e.torrent) await this.#o.session.setTrackers(hex, clean);
+    if (this.#torrent(e)) await this.#o.session.setTrackers(hex, clean);
   }
 
   /** Bans a peer of a torrent by its endpoint: at once if it runs, and at every start (its record). */
@@ -412,11 +424,38 @@ export class TorrentManager extends TypedEmitter<ManagerEvents> {
     bans.add(peer);
     e.record.bannedPeers = [...bans].slice(-1000);
     e.dirty = true;
-    e.torrent?.banPeer(peer);
+    this.#torrent(e)?.banPeer(peer);
   }
 
   torrentOf(hex: string): Torrent | undefined {
-    return this.#entries.get(hex)?.torrent;
+    const e = this.#entries.get(hex);
+    return e && this.#torrent(e);
+  }
+
+  /** The running torrent of an entry: the session's. */
+  #torrent(e: Entry): Torrent | undefined {
+    return e.life.kind === 'running' ? this.session.get(e.hex) : undefined;
+  }
+
+  /** What the user sees: the state of the life, and for a running torrent the torrent's own state. */
+  #status(e: Entry): TorrentStatus {
+    const life = e.life;
+    if (life.kind === 'idle') return life.status;
+    if (life.kind === 'failed') return TorrentStatus.error;
+    if (life.kind === 'fetching') return TorrentStatus.fetchingMetadata;
+    const t = this.session.get(e.hex);
+    if (!t) return TorrentStatus.queued;
+    return t.state === 'seeding'
+      ? TorrentStatus.seeding
+      : t.state === 'checking' || t.state === 'idle'
+        ? TorrentStatus.checking
+        : t.state === 'error'
+          ? TorrentStatus.error
+          : TorrentStatus.downloading;
+  }
+
+  #error(e: Entry): string | undefined {
+    return e.life.kind === 'failed' || e.life.kind === 'running' ? e.life.error : undefined;
   }
 
   metainfoOf(hex: string): Metainfo | undefined {
@@ -431,7 +470,8 @@ export class TorrentManager extends TypedEmitter<ManagerEvents> {
   verifiedPieces(hex: string): Bitfield | undefined {
     const e = this.#entries.get(hex);
     if (!e) return undefined;
-    if (e.torrent) return e.torrent.bitfield;
+    const t = this.#torrent(e);
+    if (t) return t.bitfield;
     return e.metainfo && e.record.resume && isValidResume(e.record.resume, e.metainfo)
       ? resumeBitfield(e.record.resume, e.metainfo)
       : undefined;
@@ -452,7 +492,7 @@ export class TorrentManager extends TypedEmitter<ManagerEvents> {
   }
 
   #view(e: Entry, queuePosition: number): TorrentView {
-    const t = e.torrent;
+    const t = this.#torrent(e);
     const m = e.metainfo;
     const now = Date.now();
     const verified = t ? t.verifiedBytes : m && e.record.resume ? resumeVerifiedBytes(e.record.resume, m) : 0;
@@ -462,9 +502,9 @@ export class TorrentManager extends TypedEmitter<ManagerEvents> {
     return {
       infoHash: e.hex,
       name: m?.name ?? e.record.name,
-      status: e.status,
+      status: this.#status(e),
       queuePosition,
-      error: e.error ?? null,
+      error: this.#error(e) ?? null,
       dir: e.record.dir,
       totalLength: m?.totalLength ?? null,
       verifiedBytes: verified,
@@ -495,27 +535,26 @@ export class TorrentManager extends TypedEmitter<ManagerEvents> {
     const e = this.#get(hex);
     e.record.paused = false;
     e.record.finished = false;
-    delete e.error;
     e.dirty = true;
-    if (
-      e.status === TorrentStatus.paused ||
-      e.status === TorrentStatus.finished ||
-      e.status === TorrentStatus.error
-    ) {
-      this.#setStatus(e, TorrentStatus.queued);
-    }
+    // A torrent whose storage failed while it ran starts again from the queue.
+    if (this.#torrent(e)?.state === 'error') await this.#deactivate(e, TorrentStatus.queued);
+    else if (e.life.kind === 'idle' || e.life.kind === 'failed') this.#setLife(e, idle(TorrentStatus.queued));
     await this.#save(e);
     this.#schedule();
   }
 
   async recheck(hex: string): Promise<void> {
     const e = this.#get(hex);
-    const wasActive = e.torrent !== undefined;
+    const wasActive = this.#torrent(e) !== undefined;
     e.forceCheck = true;
     delete e.record.resume;
     e.dirty = true;
     if (wasActive) {
       await this.#deactivate(e, TorrentStatus.queued);
+      this.#schedule();
+    } else if (e.life.kind === 'failed') {
+      // A torrent that failed to start tries again, checking its data.
+      this.#setLife(e, idle(TorrentStatus.queued));
       this.#schedule();
     }
     await this.#save(e);
@@ -555,7 +594,7 @@ export class TorrentManager extends TypedEmitter<ManagerEvents> {
     }
     e.record.priorities = priorities;
     e.dirty = true;
-    e.torrent?.setFilePriorities(priorities);
+    this.#torrent(e)?.setFilePriorities(priorities);
     await this.#save(e);
   }
 
@@ -593,8 +632,8 @@ export class TorrentManager extends TypedEmitter<ManagerEvents> {
     if (target === from) return;
     // Only waits for the move or check in progress: its error went to its own caller.
     await e.busy?.catch(() => undefined);
-    const status = e.status;
     const paused = e.record.paused === true;
+    const finished = e.record.finished === true;
     await this.#deactivate(e, paused ? TorrentStatus.paused : TorrentStatus.queued);
     const work = (async () => {
       if (e.metainfo) await moveTorrentData(e.metainfo, from, target, this.#log);
@@ -615,8 +654,7 @@ export class TorrentManager extends TypedEmitter<ManagerEvents> {
     } finally {
       delete e.busy;
       await this.#save(e);
-      if (!paused && status !== TorrentStatus.finished) this.#setStatus(e, TorrentStatus.queued);
-      else if (status === TorrentStatus.finished) this.#setStatus(e, TorrentStatus.finished);
+      if (!paused) this.#setLife(e, idle(finished ? TorrentStatus.finished : TorrentStatus.queued));
       this.#schedule();
     }
   }
@@ -639,7 +677,7 @@ export class TorrentManager extends TypedEmitter<ManagerEvents> {
     else if (limits.seedRatio !== undefined) e.record.seedRatio = limits.seedRatio;
     if (limits.seedTimeSec === null) delete e.record.seedTimeSec;
     else if (limits.seedTimeSec !== undefined) e.record.seedTimeSec = limits.seedTimeSec;
-    e.torrent?.setRateLimits({
+    this.#torrent(e)?.setRateLimits({
       uploadBytesPerSec: e.record.uploadLimitBytesPerSec ?? 0,
       downloadBytesPerSec: e.record.downloadLimitBytesPerSec ?? 0,
     });
@@ -647,10 +685,17 @@ export class TorrentManager extends TypedEmitter<ManagerEvents> {
     await this.#save(e);
   }
 
-  #setStatus(e: Entry, status: TorrentStatus): void {
-    if (e.status === status) return;
-    e.status = status;
-    if (status === TorrentStatus.seeding) e.seedingSinceMs = Date.now();
+  #setLife(e: Entry, life: Life): void {
+    e.life = life;
+    this.#tell(e);
+  }
+
+  /** Tells listeners of a change of the status (and starts the seeding clock). */
+  #tell(e: Entry): void {
+    const status = this.#status(e);
+    if (e.told === status) return;
+    e.told = status;
+    if (status === TorrentStatus.seeding && e.life.kind === 'running') e.life.seedingSinceMs = Date.now();
     this.emit('torrent:status', e.hex, status);
   }
 
@@ -658,14 +703,15 @@ export class TorrentManager extends TypedEmitter<ManagerEvents> {
   #schedule(): void {
     if (this.#stopped) return;
     const items: QueueItem[] = [...this.#entries.values()].map((e) => {
-      const active = e.torrent !== undefined || e.fetch !== undefined || e.busy !== undefined;
+      const running = e.life.kind === 'running';
+      const active = running || e.life.kind === 'fetching' || e.busy !== undefined;
       const resumed = e.metainfo && e.record.resume ? resumeComplete(e.record.resume, e.metainfo) : false;
       return {
         id: e.hex,
         order: queueKey(e.record),
         active,
-        queued: e.status === TorrentStatus.queued,
-        complete: e.status === TorrentStatus.seeding || (!e.torrent && resumed),
+        queued: e.life.kind === 'idle' && e.life.status === TorrentStatus.queued,
+        complete: running ? this.#status(e) === TorrentStatus.seeding : resumed,
       };
     });
     const limits = { maxActiveDownloads: this.maxActiveDownloads, maxActiveSeeds: this.maxActiveSeeds };
@@ -690,15 +736,14 @@ export class TorrentManager extends TypedEmitter<ManagerEvents> {
     try {
       if (!e.metainfo && e.magnet) {
         const ac = new AbortController();
-        e.fetch = ac;
-        this.#setStatus(e, TorrentStatus.fetchingMetadata);
+        this.#setLife(e, { kind: 'fetching', abort: ac });
         const fetchOptions = {
           ...common,
           signal: ac.signal,
           torrentOptions: e.record.priorities ? { filePriorities: e.record.priorities } : {},
         };
+        // Once the metadata is in, the torrent's start (#attach) makes the life `running`.
         await this.session.addMagnet(e.magnet, fetchOptions);
-        delete e.fetch;
         return;
       }
       const m = e.metainfo!;
@@ -712,17 +757,17 @@ export class TorrentManager extends TypedEmitter<ManagerEvents> {
         },
       });
     } catch (err) {
-      delete e.fetch;
-      if (this.#stopped || e.status === TorrentStatus.paused || !this.#entries.has(e.hex)) return;
-      e.error = (err as Error).message;
-      this.#setStatus(e, TorrentStatus.error);
-      this.emit('torrent:error', e.hex, e.error);
+      // Stopped on purpose: removed, or a fetch aborted by #deactivate (which sets the life next).
+      if (this.#stopped || !this.#entries.has(e.hex)) return;
+      if (e.life.kind === 'fetching' && e.life.abort.signal.aborted) return;
+      const error = (err as Error).message;
+      this.#setLife(e, { kind: 'failed', error });
+      this.emit('torrent:error', e.hex, error);
       await this.session
         .remove(e.hex)
         .catch((rmErr: unknown) =>
           this.#log.debug('failed torrent not removed', { torrent: e.hex, error: errorText(rmErr) }),
         );
-      delete e.torrent;
     }
   }
 
@@ -742,7 +787,7 @@ export class TorrentManager extends TypedEmitter<ManagerEvents> {
   }
 
   #attach(e: Entry, t: Torrent): void {
-    e.torrent = t;
+    e.life = { kind: 'running' };
     for (const p of e.record.bannedPeers ?? []) if (typeof p === 'string') t.banPeer(p);
     // Peers given while the torrent was starting (addPeers) are in the record: dial them too.
     t.addPeers(
@@ -764,18 +809,9 @@ export class TorrentManager extends TypedEmitter<ManagerEvents> {
           );
       }
     }
-    const status = (): TorrentStatus =>
-      t.state === 'seeding'
-        ? TorrentStatus.seeding
-        : t.state === 'checking' || t.state === 'idle'
-          ? TorrentStatus.checking
-          : t.state === 'error'
-            ? TorrentStatus.error
-            : TorrentStatus.downloading;
-    this.#setStatus(e, status());
+    this.#tell(e);
     t.on('state:changed', (s) => {
-      if (s === 'stopped' || e.torrent !== t) return;
-      this.#setStatus(e, status());
+      if (s !== 'stopped' && this.#torrent(e) === t) this.#tell(e);
     });
     t.on('piece:verified', () => {
       e.dirty = true;
@@ -791,18 +827,21 @@ export class TorrentManager extends TypedEmitter<ManagerEvents> {
       this.#schedule();
     });
     t.on('torrent:error', (err) => {
-      e.error = err.message;
+      if (e.life.kind === 'running') e.life.error = err.message;
       this.emit('torrent:error', e.hex, err.message);
     });
   }
 
   /** Stops the running torrent (if any), saving its resume data. */
-  async #deactivate(e: Entry, status: TorrentStatus, o: { save?: boolean } = {}): Promise<void> {
-    e.fetch?.abort();
-    delete e.fetch;
+  async #deactivate(
+    e: Entry,
+    status: (Life & { kind: 'idle' })['status'],
+    o: { save?: boolean } = {},
+  ): Promise<void> {
+    if (e.life.kind === 'fetching') e.life.abort.abort();
     // Only waits for the move or check in progress: its error went to its own caller.
     await e.busy?.catch(() => undefined);
-    const t = e.torrent;
+    const t = this.#torrent(e);
     if (t) {
       e.record.uploadedBytes = e.baseUploaded + t.uploadedBytes;
       e.record.downloadedBytes = e.baseDownloaded + t.downloadedBytes;
@@ -821,22 +860,21 @@ export class TorrentManager extends TypedEmitter<ManagerEvents> {
       }
       e.baseUploaded = e.record.uploadedBytes;
       e.baseDownloaded = e.record.downloadedBytes;
-      delete e.torrent;
-      delete e.seedingSinceMs;
       e.dirty = true;
     }
-    this.#setStatus(e, status);
+    this.#setLife(e, idle(status));
   }
 
   #seedingSec(e: Entry): number {
-    const extra = e.seedingSinceMs !== undefined ? (Date.now() - e.seedingSinceMs) / 1000 : 0;
+    const since = e.life.kind === 'running' ? e.life.seedingSinceMs : undefined;
+    const extra = since !== undefined ? (Date.now() - since) / 1000 : 0;
     return Math.round((e.record.seedingSec ?? 0) + extra);
   }
 
   /** Saves an entry's record, with fresh resume data when its torrent runs. */
   async #save(e: Entry): Promise<void> {
     if (!this.#store || !this.#entries.has(e.hex)) return;
-    const t = e.torrent;
+    const t = this.#torrent(e);
     if (t && e.metainfo && t.state !== 'checking' && t.state !== 'idle') {
       const bitfield = t.bitfield.clone();
       await t
@@ -848,7 +886,7 @@ export class TorrentManager extends TypedEmitter<ManagerEvents> {
       rememberPeers(e.record, t);
     }
     e.record.seedingSec = this.#seedingSec(e);
-    if (e.seedingSinceMs !== undefined) e.seedingSinceMs = Date.now();
+    if (e.life.kind === 'running' && e.life.seedingSinceMs !== undefined) e.life.seedingSinceMs = Date.now();
     e.dirty = false;
     await this.#store.saveRecord(e.record).catch((err: unknown) => {
       e.dirty = true; // tried again at the next save
@@ -859,15 +897,16 @@ export class TorrentManager extends TypedEmitter<ManagerEvents> {
   #tick(): void {
     for (const e of this.#entries.values()) {
       this.#checkGoals(e);
-      if (e.dirty && e.torrent && !e.busy) void this.#save(e);
+      if (e.dirty && e.life.kind === 'running' && !e.busy) void this.#save(e);
     }
     this.#schedule();
   }
 
   #checkGoals(e: Entry): void {
-    if (e.status !== TorrentStatus.seeding || !e.torrent || !e.metainfo) return;
+    const t = this.#torrent(e);
+    if (!t || !e.metainfo || this.#status(e) !== TorrentStatus.seeding) return;
     const { seedRatio, seedTimeSec } = e.record;
-    const uploaded = e.baseUploaded + e.torrent.uploadedBytes;
+    const uploaded = e.baseUploaded + t.uploadedBytes;
     const ratioMet =
       seedRatio !== undefined && e.metainfo.totalLength > 0 && uploaded / e.metainfo.totalLength >= seedRatio;
     const timeMet = seedTimeSec !== undefined && this.#seedingSec(e) >= seedTimeSec;
@@ -888,8 +927,7 @@ export class TorrentManager extends TypedEmitter<ManagerEvents> {
     if (this.#timer) clearInterval(this.#timer);
     await Promise.all(
       [...this.#entries.values()].map(async (e) => {
-        const status = e.status;
-        await this.#deactivate(e, status);
+        await this.#deactivate(e, restingStatus(e.record));
         await this.#save(e);
       }),
     );
@@ -924,6 +962,11 @@ export function rawTorrent(m: Metainfo): Uint8Array {
 export function etaSeconds(leftBytes: number, rateBytesPerSec: number): number | null {
   if (leftBytes <= 0) return 0;
   return rateBytesPerSec > 0 ? Math.ceil(leftBytes / rateBytesPerSec) : null;
+}
+
+/** Where a torrent rests when it does not run: what the user last decided. */
+function restingStatus(r: TorrentRecord): (Life & { kind: 'idle' })['status'] {
+  return r.paused ? TorrentStatus.paused : r.finished ? TorrentStatus.finished : TorrentStatus.queued;
 }
 
 /** A torrent's place in the queue: where the user moved it, else when it was added. */

@@ -166,7 +166,22 @@ export class SessionError extends Error {
   readonly code = 'ERR_SESSION';
 }
 
+/**
+ * What the session runs under one info hash — its one registry (`#swarms`), one entry per torrent:
+ * a magnet's metadata being fetched, then the torrent with its discovery. The manager above keeps
+ * what does not run (settings, the queue, paused and finished torrents) and asks here for the rest.
+ */
+type Swarm = MetadataFetch | TorrentSlot;
+
+interface MetadataFetch {
+  phase: 'fetching';
+  fetcher: MetadataFetcher;
+  /** Settles with the torrent once the metadata is in and it is added (a second addMagnet waits for it too). */
+  done: Promise<Torrent>;
+}
+
 interface TorrentSlot {
+  phase: 'running';
   torrent: Torrent;
   glue: ExtensionGlue;
   client?: TrackerClient;
@@ -195,8 +210,7 @@ export class Session extends TypedEmitter<SessionEvents> {
   /** The log of this session; the manager, the API server and discovery write to it too. */
   readonly log: Logger;
   readonly #o: SessionOptions;
-  readonly #slots = new Map<string, TorrentSlot>();
-  readonly #fetchers = new Map<string, MetadataFetcher>();
+  readonly #swarms = new Map<string, Swarm>();
   readonly #ac = new AbortController();
   readonly #sockets = new Set<Socket | UtpSocket>();
   #utp: UtpManager | undefined;
@@ -234,7 +248,7 @@ export class Session extends TypedEmitter<SessionEvents> {
     );
     if (options.tracker !== false) {
       this.tracker = new TrackerServer({
-        isTracked: (hex) => this.#slots.has(hex),
+        isTracked: (hex) => this.#swarms.get(hex)?.phase === 'running',
         log: this.log,
         open: options.openTracker ?? false,
         ...(options.trackerIntervalSec !== undefined ? { intervalSec: options.trackerIntervalSec } : {}),
@@ -247,7 +261,17 @@ export class Session extends TypedEmitter<SessionEvents> {
   }
 
   get torrents(): Torrent[] {
-    return [...this.#slots.values()].map((s) => s.torrent);
+    return [...this.#slots()].map((s) => s.torrent);
+  }
+
+  /** The running torrents' entries. */
+  *#slots(): Generator<TorrentSlot> {
+    for (const s of this.#swarms.values()) if (s.phase === 'running') yield s;
+  }
+
+  #slot(hex: string): TorrentSlot | undefined {
+    const s = this.#swarms.get(hex);
+    return s?.phase === 'running' ? s : undefined;
   }
 
   get dht(): DhtNode | undefined {
@@ -255,7 +279,7 @@ export class Session extends TypedEmitter<SessionEvents> {
   }
 
   get(infoHashHex: string): Torrent | undefined {
-    return this.#slots.get(infoHashHex)?.torrent;
+    return this.#slot(infoHashHex)?.torrent;
   }
 
   /** Magnet links whose metadata is being fetched: peers connected, metadata bytes received and total. */
@@ -265,16 +289,24 @@ export class Session extends TypedEmitter<SessionEvents> {
     metadataBytes: number;
     metadataSize: number | undefined;
   }[] {
-    return [...this.#fetchers].map(([infoHashHex, f]) => {
-      const m = f.metadataBytes;
-      return { infoHashHex, peers: f.connectionCount, metadataBytes: m.received, metadataSize: m.total };
-    });
+    const out = [];
+    for (const [infoHashHex, s] of this.#swarms) {
+      if (s.phase !== 'fetching') continue;
+      const m = s.fetcher.metadataBytes;
+      out.push({
+        infoHashHex,
+        peers: s.fetcher.connectionCount,
+        metadataBytes: m.received,
+        metadataSize: m.total,
+      });
+    }
+    return out;
   }
 
   /** Peers learned by PEX across all torrents (statistics and tests). */
   get learnedByPex(): number {
     let n = 0;
-    for (const s of this.#slots.values()) n += s.glue.learnedByPex;
+    for (const s of this.#slots()) n += s.glue.learnedByPex;
     return n;
   }
 
@@ -300,9 +332,9 @@ export class Session extends TypedEmitter<SessionEvents> {
     // to itself: peers that cannot dial us (a NAT, an encryption they insist on) are dialled by us.
     this.tracker?.on('peer:announce', (hex, p) => {
       if (p.event === 'stopped' || (p.port === this.#port && isOwnHost(p.host, this.#o.bind))) return;
-      const slot = this.#slots.get(hex);
-      if (slot && !(p.seed && slot.torrent.complete)) slot.torrent.addPeers([{ host: p.host, port: p.port }]);
-      this.#fetchers.get(hex)?.addPeers([{ host: p.host, port: p.port }]);
+      const s = this.#swarms.get(hex);
+      if (s?.phase === 'fetching') s.fetcher.addPeers([{ host: p.host, port: p.port }]);
+      else if (s && !(p.seed && s.torrent.complete)) s.torrent.addPeers([{ host: p.host, port: p.port }]);
     });
     // The router is asked first: the DHT waits for its answer to take a BEP 42 id for the external address.
     this.#startPortMapper();
@@ -446,8 +478,9 @@ export class Session extends TypedEmitter<SessionEvents> {
       }
     }
     dht.on('peers:found', (hex, peers) => {
-      this.#slots.get(hex)?.torrent.addPeers(peers, 'dht');
-      this.#fetchers.get(hex)?.addPeers(peers);
+      const s = this.#swarms.get(hex);
+      if (s?.phase === 'running') s.torrent.addPeers(peers, 'dht');
+      else s?.fetcher.addPeers(peers);
     });
     dht.on('node:added', () => this.#onDhtJoined(dht));
     logDht(this.log, dht);
@@ -485,10 +518,10 @@ export class Session extends TypedEmitter<SessionEvents> {
     });
     logLsd(this.log, lsd);
     lsd.on('peer:found', (hex, peer) => {
-      const slot = this.#slots.get(hex);
-      if (slot) slot.torrent.addPeers([peer], 'lsd');
+      const s = this.#swarms.get(hex);
+      if (s?.phase === 'running') s.torrent.addPeers([peer], 'lsd');
+      else if (s?.phase === 'fetching') s.fetcher.addPeers([peer]);
       else this.#slotByV2(hex)?.torrent.addPeers([peer], 'lsd', { v2: true });
-      this.#fetchers.get(hex)?.addPeers([peer]);
     });
     // No multicast route (a container, a namespace with only loopback): the other methods still run.
     const ok = await lsd.start().catch((err: Error) => {
@@ -527,9 +560,10 @@ export class Session extends TypedEmitter<SessionEvents> {
       }
       // Announced to the DHT with the internal port before: again with the external one.
       if (this.#dht && before !== m.externalPort) {
-        for (const slot of this.#slots.values())
-          if (!slot.torrent.metainfo.private)
-            this.#dht.announce(slot.torrent.metainfo.infoHash, m.externalPort);
+        for (const slot of this.#slots()) {
+          if (slot.torrent.metainfo.private) continue;
+          for (const { hash } of swarmNames(slot.torrent.metainfo)) this.#dht.announce(hash, m.externalPort);
+        }
       }
     });
     mapper.on('portmap:failed', (method, message) => {
@@ -652,11 +686,11 @@ export class Session extends TypedEmitter<SessionEvents> {
 
   /** The info hash whose HASH('req2', ·) is `req2`, among our torrents and metadata fetches. */
   #infoHashByReq2(req2: Uint8Array): Buffer | undefined {
-    for (const hex of [...this.#slots.keys(), ...this.#fetchers.keys()]) {
+    for (const hex of this.#swarms.keys()) {
       const infoHash = Buffer.from(hex, 'hex');
       if (req2Hash(infoHash).equals(req2)) return infoHash;
     }
-    for (const slot of this.#slots.values()) {
+    for (const slot of this.#slots()) {
       const m = slot.torrent.metainfo;
       const v2 = hybridV2Hash(m);
       if (v2 && req2Hash(v2).equals(req2)) return v2;
@@ -666,7 +700,7 @@ export class Session extends TypedEmitter<SessionEvents> {
 
   /** A hybrid torrent known to v2 peers by its truncated v2 hash (BEP 52): one swarm with its v1 one. */
   #slotByV2(hex: string) {
-    for (const slot of this.#slots.values()) {
+    for (const slot of this.#slots()) {
       if (hybridV2Hash(slot.torrent.metainfo)?.toString('hex') === hex) return slot;
     }
     return undefined;
@@ -675,13 +709,10 @@ export class Session extends TypedEmitter<SessionEvents> {
   #route(socket: Socket | UtpSocket, handshake: Handshake, rest: Buffer, mse?: IncomingMse): void {
     this.#sockets.delete(socket);
     const hex = Buffer.from(handshake.infoHash).toString('hex');
-    const slot = this.#slots.get(hex) ?? this.#slotByV2(hex);
-    if (slot) slot.torrent.acceptIncoming(socket, handshake, rest, mse);
-    else {
-      const fetcher = this.#fetchers.get(hex);
-      if (fetcher) fetcher.acceptIncoming(socket, handshake, rest, mse);
-      else socket.destroy();
-    }
+    const s = this.#swarms.get(hex) ?? this.#slotByV2(hex);
+    if (s?.phase === 'running') s.torrent.acceptIncoming(socket, handshake, rest, mse);
+    else if (s?.phase === 'fetching') s.fetcher.acceptIncoming(socket, handshake, rest, mse);
+    else socket.destroy();
   }
 
   /** The address outgoing sockets leave from: the bound one, unless it is a wildcard. */
@@ -698,7 +729,7 @@ export class Session extends TypedEmitter<SessionEvents> {
   async add(metainfo: Metainfo, options: AddOptions): Promise<Torrent> {
     if (this.#stopped) throw new SessionError('session is stopped');
     const key = metainfo.infoHashHex;
-    const existing = this.#slots.get(key);
+    const existing = this.#slot(key);
     if (existing) {
       if (options.peers) existing.torrent.addPeers(options.peers);
       return existing.torrent;
@@ -759,15 +790,16 @@ export class Session extends TypedEmitter<SessionEvents> {
     const diag = new TorrentDiagnostics(metainfo.announceList);
     diag.attachTorrent(torrent);
     logTorrent(this.log, torrent);
-    const slot: TorrentSlot = { torrent, glue, diag, lastDhtLookupMs: 0 };
-    this.#slots.set(key, slot);
+    // A metadata fetch under this name ends here: the torrent takes its place (its incoming peers too).
+    const slot: TorrentSlot = { phase: 'running', torrent, glue, diag, lastDhtLookupMs: 0 };
+    this.#swarms.set(key, slot);
     glue.start();
     torrent.on('peer:dht-port', (host, port) => this.#dht?.addNode(host, port));
     if (options.peers) torrent.addPeers(options.peers);
     options.onTorrent?.(torrent);
     this.emit('torrent:added', torrent);
     await torrent.start();
-    if (this.#stopped || this.#slots.get(key) !== slot) return torrent;
+    if (this.#stopped || this.#swarms.get(key) !== slot) return torrent;
     this.#startDiscovery(slot);
     return torrent;
   }
@@ -814,7 +846,7 @@ export class Session extends TypedEmitter<SessionEvents> {
    * and new ones start. False when the torrent does not run (its next start takes the new list).
    */
   async setTrackers(infoHashHex: string, tiers: string[][]): Promise<boolean> {
-    const slot = this.#slots.get(infoHashHex);
+    const slot = this.#slot(infoHashHex);
     if (!slot) return false;
     slot.torrent.metainfo.announceList = tiers;
     const old = [slot.client, slot.clientV2];
@@ -822,7 +854,7 @@ export class Session extends TypedEmitter<SessionEvents> {
     delete slot.clientV2;
     slot.diag.setTiers(tiers);
     await Promise.all(old.map((c) => c?.stop()));
-    if (this.#slots.get(infoHashHex) === slot && !this.#stopped) this.#startTrackers(slot);
+    if (this.#swarms.get(infoHashHex) === slot && !this.#stopped) this.#startTrackers(slot);
     return true;
   }
 
@@ -900,8 +932,8 @@ export class Session extends TypedEmitter<SessionEvents> {
   ): Promise<Torrent> {
     if (this.#stopped) throw new SessionError('session is stopped');
     const hex = magnet.infoHashHex;
-    const existing = this.#slots.get(hex);
-    if (existing) return existing.torrent;
+    const existing = this.#swarms.get(hex);
+    if (existing) return existing.phase === 'running' ? existing.torrent : existing.done;
     // The link's own trackers and peers, without local ones unless the user allowed them.
     const targets = await filterMagnetTargets(
       magnet.trackers,
@@ -926,7 +958,14 @@ export class Session extends TypedEmitter<SessionEvents> {
       transport: this.#transport,
       ...(magnet.infoHashV2 ? { v2: true } : {}),
     });
-    this.#fetchers.set(hex, fetcher);
+    let settle!: { resolve: (t: Torrent) => void; reject: (e: unknown) => void };
+    const done = new Promise<Torrent>((resolve, reject) => {
+      settle = { resolve, reject };
+    });
+    // Only a second addMagnet of the same link listens to it.
+    done.catch(() => undefined);
+    const entry: MetadataFetch = { phase: 'fetching', fetcher, done };
+    this.#swarms.set(hex, entry);
     options.onFetcher?.(fetcher);
     fetcher.addPeers(
       targets.peers.map((p) => parseAddress(p)).filter((a): a is PeerAddress => a !== undefined),
@@ -973,7 +1012,7 @@ export class Session extends TypedEmitter<SessionEvents> {
       this.emit('metadata:fetched', hex);
       // The user's peers (unless the fetcher banned them) stay theirs; those found while fetching
       // count as that source, which is bounded.
-      return await this.add(metainfo, {
+      const torrent = await this.add(metainfo, {
         ...options,
         peers: (options.peers ?? []).filter((p) => !fetcher.isBanned(p.host)),
         onTorrent: (t) => {
@@ -982,9 +1021,15 @@ export class Session extends TypedEmitter<SessionEvents> {
           options.onTorrent?.(t);
         },
       });
+      settle.resolve(torrent);
+      return torrent;
+    } catch (err) {
+      settle.reject(err);
+      throw err;
     } finally {
       clearInterval(lookups);
-      this.#fetchers.delete(hex);
+      // The torrent took this entry's place, unless the fetch ended without one.
+      if (this.#swarms.get(hex) === entry) this.#swarms.delete(hex);
       for (const h of handed) h.conn.close(DisconnectReason.shutdown);
       fetcher.stop();
       await client?.stop();
@@ -992,21 +1037,21 @@ export class Session extends TypedEmitter<SessionEvents> {
   }
 
   async remove(infoHashHex: string): Promise<void> {
-    const slot = this.#slots.get(infoHashHex);
+    const slot = this.#slot(infoHashHex);
     if (!slot) return;
-    this.#slots.delete(infoHashHex);
+    this.#swarms.delete(infoHashHex);
     await this.#stopSlot(slot);
     this.emit('torrent:removed', infoHashHex);
   }
 
   /** Why a torrent may stall: tracker status, refused peers, … (undefined when it is not running). */
   diagnosticsOf(infoHashHex: string): TorrentDiagnostics | undefined {
-    return this.#slots.get(infoHashHex)?.diag;
+    return this.#slot(infoHashHex)?.diag;
   }
 
   /** Announces a running torrent to its trackers (and looks it up in the DHT) now. */
   reannounce(infoHashHex: string): boolean {
-    const slot = this.#slots.get(infoHashHex);
+    const slot = this.#slot(infoHashHex);
     if (!slot) return false;
     void slot.client?.announceNow();
     void slot.clientV2?.announceNow();
@@ -1045,13 +1090,15 @@ export class Session extends TypedEmitter<SessionEvents> {
     if (this.#dhtJoined || this.#stopped) return;
     const now = Date.now();
     this.#dhtJoined = true;
-    for (const slot of this.#slots.values()) {
+    for (const slot of this.#slots()) {
       const m = slot.torrent.metainfo;
       if (m.private) continue;
       for (const { hash } of swarmNames(m)) dht.announce(hash, this.#advertisedPort ?? this.#port);
       slot.lastDhtLookupMs = now;
     }
-    for (const [hex, f] of this.#fetchers) {
+    for (const [hex, s] of this.#swarms) {
+      if (s.phase !== 'fetching') continue;
+      const f = s.fetcher;
       dht
         .lookup(Buffer.from(hex, 'hex'))
         .then((peers) => f.addPeers(peers))
@@ -1064,7 +1111,8 @@ export class Session extends TypedEmitter<SessionEvents> {
   #tick(): void {
     const now = Date.now();
     if (this.#dht && this.#o.stateDir && now - this.#lastDhtSaveMs > 5 * 60_000) void this.#saveDht();
-    for (const [hex, slot] of this.#slots) {
+    for (const [hex, slot] of this.#swarms) {
+      if (slot.phase !== 'running') continue;
       slot.glue.tick();
       const t = slot.torrent;
       slot.diag.check(t, now);
@@ -1089,11 +1137,10 @@ export class Session extends TypedEmitter<SessionEvents> {
     this.#stopped = true;
     if (this.#timer) clearInterval(this.#timer);
     this.#ac.abort();
-    for (const f of this.#fetchers.values()) f.stop();
-    this.#fetchers.clear();
+    for (const s of this.#swarms.values()) if (s.phase === 'fetching') s.fetcher.stop();
     // The router's mapping is removed (bounded) while the torrents stop.
-    await Promise.all([...[...this.#slots.values()].map((s) => this.#stopSlot(s)), this.#portMapper?.stop()]);
-    this.#slots.clear();
+    await Promise.all([...[...this.#slots()].map((s) => this.#stopSlot(s)), this.#portMapper?.stop()]);
+    this.#swarms.clear();
     await this.#saveDht();
     this.#dht?.stop();
     await this.#lsd?.stop();
