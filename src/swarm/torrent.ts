@@ -1,15 +1,19 @@
 // One torrent's swarm: composes the piece picker, the choker, storage and the peer connections.
-// It decides what to request from whom, verifies pieces off the event loop, serves uploads, bans
-// peers that send bad data, and changes role from leecher to seeder when every wanted piece is
-// verified. The session hands it connections (incoming) and peer addresses (to dial).
+// It decides what to request from whom and changes role from leecher to seeder when every wanted
+// piece is verified. The session hands it connections (incoming) and peer addresses (to dial).
+// The jobs with state of their own are modules it wires together, none touching a socket or the
+// time but through what it passes in:
+//   peer-list.ts       every known peer by endpoint: sources, dial back-off, per-IP counts, bans
+//   piece-assembler.ts blocks into pieces, one hashing policy, the write of a verified piece
+//   smart-ban.ts       who sent the bad block of a failed piece (the assembler's pass/fail hooks)
+//   uploader.ts        requests served under the rate limits, paced by each socket's writability
+//   piece-picker.ts    what to ask of whom; choker.ts who to unchoke; super-seed.ts initial seeding
 //
 // Lifecycle: idle → checking → downloading ⇄ seeding; stopped is terminal; error is terminal.
 // Every timer and listener hangs off one AbortController (#ac): stop() aborts it.
 
-import { createHash, type Hash } from 'node:crypto';
 import { setMaxListeners } from 'node:events';
 import { PeerConnection, type PeerConnectionOptions } from '../peer/connection.js';
-import { retryDelayMs } from '../peer/dial.js';
 import {
   connectOutgoing,
   dialsEncrypted,
@@ -21,21 +25,25 @@ import type { Transport, TransportSocket } from '../peer/transport.js';
 import { formatAddress, type PeerAddress, parseAddress } from '../protocol/address.js';
 import { hybridV2Hash, type Metainfo } from '../protocol/metainfo.js';
 import type { DisconnectReason, Handshake, HashRequest } from '../protocol/peer-wire.js';
-import { BLOCK_SIZE, blockKey } from '../protocol/peer-wire.js';
+import { BLOCK_SIZE } from '../protocol/peer-wire.js';
 import { checkExisting } from '../storage/check.js';
 import { StorageError, StorageErrorCode } from '../storage/errors.js';
-import { type HasherPool, STREAM_PIECE_BYTES } from '../storage/hasher-pool.js';
+import type { HasherPool } from '../storage/hasher-pool.js';
 import { ReadCache } from '../storage/read-cache.js';
 import { pieceLengthOf, type Storage } from '../storage/storage.js';
-import { checkPieceV2, hasV1Hashes, missingLayers, serveHashRequest } from '../storage/verify-v2.js';
+import { missingLayers, serveHashRequest } from '../storage/verify-v2.js';
 import { Bitfield } from '../util/bitfield.js';
 import { type Clock, realClock, type TimerHandle } from '../util/clock.js';
 import { RateMeter } from '../util/rate-meter.js';
 import { TokenBucket } from '../util/token-bucket.js';
 import { TypedEmitter } from '../util/typed-events.js';
 import { type ChokerState, decideUnchokes, isSnubbed } from './choker.js';
+import { type KnownPeer, PeerList, type PeerSource } from './peer-list.js';
+import { PieceAssembler } from './piece-assembler.js';
 import { type BlockRef, PiecePicker } from './piece-picker.js';
+import { SmartBan } from './smart-ban.js';
 import { SuperSeed } from './super-seed.js';
+import { Uploader, type UploadPeer, type UploadSource } from './uploader.js';
 import {
   type RangeSource,
   type WebSeedState,
@@ -188,114 +196,14 @@ interface PeerEntry {
   passOverUntilMs?: number;
   isSeed: boolean;
   counted: 'none' | 'bits' | 'seed';
-  /** Requests queued or being read, by blockKey (the request itself: a same-key request of another length is another). */
-  pendingReads: Map<number, BlockRef>;
-  /** Requests only the torrent can judge invalid (past the piece's end, a piece we lack). */
-  invalidRequests: number;
-  /** Bytes being read for this peer and not yet handed to its socket. */
-  readingBytes: number;
-  /** Requests held back until the peer reads what we already wrote. */
-  parked: BlockRef[];
-  waitingDrain: boolean;
+  /** Its side of the uploads (uploader.ts). */
+  upload: UploadPeer;
   /** A request refill is queued for the end of this tick (after the rest of a socket read). */
   fillQueued: boolean;
 }
 
-/** A piece being assembled from blocks. */
-interface PieceBuffer {
-  /** The piece's bytes as they arrive; undefined for a piece too large to hold (see `streamed`). */
-  data: Buffer | undefined;
-  length: number;
-  /**
-   * A piece larger than STREAM_PIECE_BYTES: each block is written to storage as it arrives, its
-   * SHA-1 kept (to find a liar after a failed piece), and the piece hashed from disk a chunk at a
-   * time once complete. Memory: the blocks in flight, never the piece.
-   */
-  streamed?: {
-    writes: Set<Promise<void>>;
-    error?: Error;
-    digests: Map<number, Buffer>;
-    /** A web seed's blocks being gathered (its bytes come in parts of a block), by offset. */
-    partial: Map<number, Buffer>;
-    /** Writes of an earlier, dropped try at this piece: these land first, never over the new bytes. */
-    after?: Promise<unknown>;
-  };
-  from: Set<string>;
-  received: number;
-  /** Offset → host of each block received. */
-  blocks: Map<number, string>;
-  /**
-   * SHA-1 of the bytes [0, hashed), fed as blocks arrive in order: the hash reads each block while
-   * it is still in the CPU cache, and the piece's digest is ready when its last block lands.
-   * Undefined when the piece is hashed whole at the end (large pieces go to the hasher's workers).
-   */
-  hash: Hash | undefined;
-  hashed: number;
-}
-
-/** Banned endpoints of one host after which the host itself is banned (see Torrent.#ban). */
-const HOST_BAN_ENDPOINTS = 2;
-
-/** Block buffers of streamed pieces kept for reuse: writes in flight at once, in the usual case. */
-const MAX_BLOCK_SPARES = 256;
-
-/** Pieces up to this size are hashed block by block on the main thread (the hasher pool hashes
- * pieces this small inline anyway); larger ones are left to the pool's workers. */
-const INCREMENTAL_HASH_MAX_BYTES = 256 * 1024;
-
-/**
- * Bytes of spare piece buffers kept for reuse. Enough for every piece in flight plus the ones being
- * written, so a steady download allocates none: a fresh 256 KiB buffer per piece cost page faults and
- * drove V8's external-memory GCs (a collection every ~64 MB allocated).
- */
-const SPARE_BUFFER_BYTES = 32 * 1024 * 1024;
-
 /** Requests missing from a deep pipeline before a received block tops it up (see #queueFill). */
 const REFILL_BATCH = 16;
-
-/** Bytes written to a peer but unread (plus reads in flight for it) beyond which it is served no more until it reads. */
-const MAX_UNSENT_BYTES_PER_PEER = 1024 * 1024;
-/**
- * Below that, what a peer may have written and unsent follows what its link takes: half a second of
- * its upload rate, at least MIN_UNSENT_BYTES_PER_PEER. A deeper queue only delays our `have`s and
- * answers behind it, and is lost when the peer completes and hangs up.
- */
-const MIN_UNSENT_BYTES_PER_PEER = 128 * 1024;
-const UNSENT_SECONDS = 0.5;
-
-/**
- * Where an address to dial came from. Manual ones (the user's `--peer`, saved peers) are kept;
- * `magnet`: found while fetching a magnet's metadata (its x.pe, trackers, the DHT, LSD).
- */
-export type PeerSource = 'manual' | 'tracker' | 'dht' | 'lsd' | 'pex' | 'magnet';
-
-interface Candidate {
-  addr: PeerAddress;
-  source: PeerSource;
-  /** Found in a hybrid's v2 swarm (BEP 52): dialled with the truncated v2 info hash. */
-  v2?: boolean;
-  failures: number;
-  nextTryMs: number;
-  connected: boolean;
-  /** What to dial it with next: what worked last, or what a failure suggested. */
-  wire?: 'encrypted' | 'plaintext';
-  /**
-   * A hint already sent it back to encrypted once: the next hint waits for the usual backoff (a peer
-   * that hangs up on everything costs four tries: encrypted, plaintext, encrypted, plaintext).
-   */
-  switched?: boolean;
-}
-
-/**
- * Bounds on the addresses kept to dial (manual ones are not counted and never dropped): per source,
- * so one chatty source (a PEX peer that reconnects with fresh addresses each time) cannot push out
- * the others, and over all sources. Past a bound, the candidate that failed most, else the oldest,
- * makes room; one we are connected to never does.
- */
-export const MAX_CANDIDATES_PER_SOURCE = 500;
-export const MAX_CANDIDATES = 1000;
-/** Candidates looked at (oldest first) to choose the one to drop. */
-const DROP_SCAN = 64;
 
 const TICK_MS = 1000;
 const CHOKE_INTERVAL_MS = 10_000;
@@ -337,11 +245,6 @@ const OUTGOING_SHARE = 0.2;
 const UNUSED_UNCHOKE_MS = 5_000;
 const UNCHOKE_PASS_OVER_MS = 60_000;
 
-/** The per-IP limit's key: a dual-stack socket's `::ffff:a.b.c.d` is the IPv4 address. */
-function ipKey(host: string): string {
-  return /^::ffff:\d+\.\d+\.\d+\.\d+$/i.test(host) ? host.slice(7) : host;
-}
-
 /**
  * Spacing of the deadlines of the pieces a reader claims, per piece: the first is due now, the next
  * ones later, so only the pieces a reader is about to need get duplicate requests.
@@ -371,62 +274,27 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
   readonly #picker: PiecePicker;
   readonly #cache: ReadCache;
   readonly #peers = new Map<string, PeerEntry>();
-  readonly #candidates = new Map<string, Candidate>();
+  /** Every peer known by its endpoint: sources, failures, bans, connections per IP (peer-list.ts). */
+  readonly #peerList: PeerList;
   /** Connections handed over (adopt) while the torrent checked its files. */
   readonly #adopting: { conn: PeerConnection; host: string; address: string; dialed?: PeerAddress }[] = [];
-  /** The candidates of each source but manual, oldest first. */
-  readonly #bySource = new Map<PeerSource, Map<string, Candidate>>();
-  #sourcedCount = 0;
-  readonly #pieceBuffers = new Map<number, PieceBuffer>();
-  /** Writes still in flight of streamed pieces that were dropped (see PieceBuffer.streamed.after). */
-  readonly #staleWrites = new Map<number, Promise<unknown>>();
-  /** Block buffers of streamed pieces, reused once their write is done. */
-  readonly #blockSpares: Buffer[] = [];
-  /**
-   * Smart ban: for a piece that failed with blocks from several hosts, the SHA-1 of each block and
-   * who sent it. When the piece later verifies, a host whose block differed from the good data is
-   * banned; honest hosts that happened to share a bad piece are never blamed.
-   */
-  /** Buffers of verified and written pieces, reused for the next pieces. */
-  readonly #spareBuffers: Buffer[] = [];
-  /** Bytes of pieces being assembled and verified, held in memory. */
-  #unverified = 0;
+  /** Pieces being assembled, checked and written (piece-assembler.ts). */
+  readonly #assembler: PieceAssembler;
   #verifiedBytes = 0;
-  /** Blocks of failed pieces, by the endpoint (host:port) that sent each, for smart ban. */
-  readonly #suspects = new Map<number, { offset: number; length: number; peer: string; digest: Buffer }[]>();
-  /** After such a failure each block is asked of another peer than the one that sent it (for a while),
-   * so the retry can verify without the liar's blocks and smart ban can name it. */
-  readonly #avoid = new Map<number, { peers: Map<number, string>; untilMs: number }>();
-  /** Strikes by endpoint (host:port). */
-  readonly #strikes = new Map<string, number>();
-  /**
-   * Bans are scoped to the offender: its endpoint and its peer id. Several peers share an address on
-   * one machine or behind one NAT; the address itself (#banned) goes only when HOST_BAN_ENDPOINTS
-   * of its endpoints have lied.
-   */
-  readonly #bannedPeers = new Set<string>();
-  readonly #bannedPeerIds = new Set<string>();
+  /** Who to blame for a failed piece (smart-ban.ts): its hooks run after each hash check. */
+  readonly #smartBan = new SmartBan(BLOCK_SIZE);
   /** Pieces we announced and then could not read back: requests for them are declined, not held against the peer. */
   readonly #lost = new Set<number>();
-  /** Hosts banned as a whole (see #bannedPeers). */
-  readonly #banned = new Set<string>();
   #choker: ChokerState = { optimisticSinceMs: 0 };
   /** Initial seeding's state while it lasts (see #startSuperSeed). */
   #superSeed: SuperSeed | undefined;
   #lastChokeMs = 0;
   #nextKey = 1;
-  #dialing = 0;
-  /** Connections and dials in progress per IP address (see ipKey). */
-  readonly #perIp = new Map<string, number>();
-  readonly #encryptionHints = new Set<string>();
   /** Rate limits: this torrent's own bucket, then the shared ones. */
   readonly uploadLimit = new TokenBucket(0);
   readonly downloadLimit = new TokenBucket(0);
-  readonly #uploadBuckets: TokenBucket[];
   readonly #downloadBuckets: TokenBucket[];
-  /** Requests waiting for upload tokens, in arrival order. */
-  readonly #uploadQueue: { entry: PeerEntry; block: BlockRef }[] = [];
-  #uploadTimer: TimerHandle | undefined;
+  readonly #uploader: Uploader;
   #downloadTimer: TimerHandle | undefined;
   readonly #clock: Clock;
   /** Readers' claims (see prioritize): owner → pieces in the order it needs them, and when set. */
@@ -440,7 +308,10 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
   readonly #webSeeds: WebSeeds;
   /** Payload bytes, for statistics (session totals, ratio). */
   downloadedBytes = 0;
-  uploadedBytes = 0;
+  /** Payload bytes sent to peers. */
+  get uploadedBytes(): number {
+    return this.#uploader.uploadedBytes;
+  }
   wastedBytes = 0;
 
   constructor(options: TorrentOptions) {
@@ -461,7 +332,23 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
       ...(options.sequential ? { sequential: true } : {}),
     });
     this.#cache = new ReadCache(options.storage, { geometry: this.metainfo });
-    this.#uploadBuckets = [this.uploadLimit, ...(options.uploadBuckets ?? [])];
+    this.#assembler = new PieceAssembler({
+      metainfo: this.metainfo,
+      storage: options.storage,
+      hasher: options.hasher,
+      signal: this.#ac.signal,
+    });
+    this.#peerList = new PeerList({
+      maxPerIp: options.maxConnectionsPerIp ?? DEFAULT_MAX_CONNECTIONS_PER_IP,
+    });
+    this.#uploader = new Uploader({
+      source: this.#uploadSource(),
+      buckets: [this.uploadLimit, ...(options.uploadBuckets ?? [])],
+      clock: this.#clock,
+      signal: this.#ac.signal,
+      meter: this.uploadMeter,
+      maxInvalidRequests: options.connectionOptions?.maxInvalidRequests ?? 10,
+    });
     this.#downloadBuckets = [this.downloadLimit, ...(options.downloadBuckets ?? [])];
     this.#webSeeds = this.#makeWebSeeds(options.webSeedTuning);
   }
@@ -485,7 +372,9 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
       pieceLength: this.metainfo.pieceLength,
       mayStart: (nowMs: number): 'yes' | 'partial' | 'no' => {
         if (this.#state !== TorrentState.downloading || !this.#downloadAllowed(nowMs)) return 'no';
-        return this.#unverified > (this.#o.maxUnverifiedBytes ?? 48 * 1024 * 1024) ? 'partial' : 'yes';
+        return this.#assembler.unverifiedBytes > (this.#o.maxUnverifiedBytes ?? 48 * 1024 * 1024)
+          ? 'partial'
+          : 'yes';
       },
       bytes: (
         key: string,
@@ -499,9 +388,8 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
         // Only blocks this lane still has outstanding, from the one `offset` is in.
         let end = offset - (offset % BLOCK_SIZE);
         if (!this.#picker.isOutstanding(key, piece, end)) return undefined;
-        const buf = this.#pieceBuffer(piece, true);
         // A piece too large to hold has no memory to read into: its bytes are staged block by block.
-        const data = buf.data;
+        const data = this.#assembler.target(piece);
         if (data === undefined) return undefined;
         do end += BLOCK_SIZE;
         while (end < data.length && end - offset < max && this.#picker.isOutstanding(key, piece, end));
@@ -541,28 +429,9 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
       this.wastedBytes += data.length;
       return;
     }
-    const buf = this.#pieceBuffer(piece, true);
-    const end = offset + data.length;
-    const blockLength = Math.min(BLOCK_SIZE, buf.length - blockStart);
-    let bytes: Uint8Array;
-    if (buf.streamed) {
-      // A piece too large to hold: the block is gathered here, then written as a peer's would be.
-      const partial = buf.streamed.partial;
-      let staged = partial.get(blockStart);
-      if (!staged) {
-        staged = Buffer.allocUnsafe(blockLength);
-        partial.set(blockStart, staged);
-      }
-      staged.set(data, offset - blockStart);
-      if (end !== blockStart + blockLength) return;
-      partial.delete(blockStart);
-      bytes = staged;
-    } else {
-      const into = buf.data!;
-      if (!inPlace) into.set(data, offset);
-      if (end !== blockStart + blockLength) return;
-      bytes = into.subarray(blockStart, end);
-    }
+    const whole = this.#assembler.gather(piece, offset, data, inPlace);
+    if (!whole) return;
+    const blockLength = whole.bytes.length;
     const block = { piece, offset: blockStart, length: blockLength };
     const r = this.#picker.received(key, block);
     if (!r.accepted) return;
@@ -570,7 +439,7 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
     this.downloadedBytes += blockLength;
     this.downloadMeter.add(blockLength, nowMs);
     for (const other of r.cancel) this.#peers.get(other)?.conn.cancel(block);
-    this.#blockIn(buf, piece, blockStart, bytes, from, buf.streamed === undefined);
+    this.#assembler.add(piece, blockStart, whole.bytes, from, { inOrder: true, placed: whole.placed });
     if (r.pieceDone !== undefined) void this.#verify(r.pieceDone);
   }
 
@@ -578,7 +447,7 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
   setRateLimits(limits: { uploadBytesPerSec?: number; downloadBytesPerSec?: number }): void {
     if (limits.uploadBytesPerSec !== undefined) this.uploadLimit.setRate(limits.uploadBytesPerSec);
     if (limits.downloadBytesPerSec !== undefined) this.downloadLimit.setRate(limits.downloadBytesPerSec);
-    this.#pumpUploads();
+    this.#uploader.pump();
   }
 
   get state(): TorrentState {
@@ -619,7 +488,7 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
     if (this.#state === TorrentState.seeding && !this.#picker.complete) {
       this.#setState(TorrentState.downloading);
       // Seeders we dropped while we were one can give it back.
-      for (const c of this.#candidates.values()) if (!c.connected) c.nextTryMs = 0;
+      this.#peerList.retryAll();
       this.#fillConnections();
     }
     for (const p of this.#peers.values()) this.#updateInterest(p);
@@ -707,7 +576,7 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
     if (this.#state === TorrentState.seeding && !this.#picker.complete) {
       this.#setState(TorrentState.downloading);
       // Seeders we dropped while we were one are worth dialing again now.
-      for (const c of this.#candidates.values()) if (!c.connected) c.nextTryMs = 0;
+      this.#peerList.retryAll();
       this.#fillConnections();
       for (const p of this.#peers.values()) this.#updateInterest(p);
     } else if (this.#state === TorrentState.downloading && this.#picker.complete) {
@@ -897,16 +766,14 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
     this.#setState(TorrentState.stopped);
     this.#ac.abort();
     this.#rejectWaiters();
-    this.#clock.clearTimeout(this.#uploadTimer);
+    this.#uploader.stop();
     this.#clock.clearTimeout(this.#downloadTimer);
     for (const p of [...this.#peers.values()]) p.conn.close('shutdown');
     // Whatever the close handlers have not removed yet leaves the shared budget here.
     if (this.#o.connectionBudget) this.#o.connectionBudget.used -= this.#peers.size;
     this.#peers.clear();
-    this.#perIp.clear();
-    this.#pieceBuffers.clear();
-    this.#unverified = 0;
-    this.#spareBuffers.length = 0;
+    this.#peerList.forgetConnections();
+    this.#assembler.clear();
     await this.#o.storage.flush().catch(() => undefined);
     await this.#o.storage.close();
   }
@@ -918,7 +785,7 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
 
   /** Addresses of the peers we know (connected or not), for saving and for restarts. */
   knownAddresses(): string[] {
-    return [...this.#candidates.keys()];
+    return this.#peerList.knownAddresses();
   }
 
   /**
@@ -927,78 +794,14 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
    */
   addPeers(addrs: readonly PeerAddress[], source: PeerSource = 'manual', o: { v2?: boolean } = {}): void {
     // Only a hybrid has a v2 swarm beside its v1 one; a peer found in both is dialled as v1.
-    const v2 = o.v2 === true && this.#v2Hash !== undefined;
-    for (const a of addrs) {
-      const key = formatAddress(a);
-      const known = this.#candidates.get(key);
-      if (known) {
-        // The user named one we had found: it is theirs now, never dropped.
-        if (source === 'manual' && known.source !== 'manual') {
-          this.#unlist(key, known);
-          known.source = 'manual';
-        }
-        continue;
-      }
-      const c: Candidate = {
-        addr: a,
-        source,
-        failures: 0,
-        nextTryMs: 0,
-        connected: false,
-        ...(v2 ? { v2 } : {}),
-      };
-      if (source !== 'manual' && !this.#makeRoom(source)) continue;
-      this.#candidates.set(key, c);
-      if (source !== 'manual') {
-        let list = this.#bySource.get(source);
-        if (!list) {
-          list = new Map();
-          this.#bySource.set(source, list);
-        }
-        list.set(key, c);
-        this.#sourcedCount++;
-      }
-    }
+    this.#peerList.add(addrs, source, o.v2 === true && this.#v2Hash !== undefined);
     if (this.#state === TorrentState.downloading || this.#state === TorrentState.seeding)
       this.#fillConnections();
   }
 
   /** Candidates kept to dial, by source (manual included). */
   candidateCounts(): Record<PeerSource, number> {
-    const out: Record<PeerSource, number> = { manual: 0, tracker: 0, dht: 0, lsd: 0, pex: 0, magnet: 0 };
-    for (const c of this.#candidates.values()) out[c.source]++;
-    return out;
-  }
-
-  /** Room for one more candidate of `source` within both bounds; false when all are connected. */
-  #makeRoom(source: PeerSource): boolean {
-    const own = this.#bySource.get(source);
-    if (own && own.size >= MAX_CANDIDATES_PER_SOURCE && !this.#dropOne(own)) return false;
-    if (this.#sourcedCount < MAX_CANDIDATES) return true;
-    // Over all sources: the largest list gives one up.
-    let largest: Map<string, Candidate> | undefined;
-    for (const list of this.#bySource.values()) if (!largest || list.size > largest.size) largest = list;
-    return largest !== undefined && this.#dropOne(largest);
-  }
-
-  /** Drops the candidate of `list` that failed most among its oldest, else the oldest; not a connected one. */
-  #dropOne(list: Map<string, Candidate>): boolean {
-    let victim: [string, Candidate] | undefined;
-    let seen = 0;
-    for (const entry of list) {
-      const c = entry[1];
-      if (c.connected) continue;
-      if (!victim || c.failures > victim[1].failures) victim = entry;
-      if (++seen >= DROP_SCAN) break;
-    }
-    if (!victim) return false;
-    this.#candidates.delete(victim[0]);
-    this.#unlist(victim[0], victim[1]);
-    return true;
-  }
-
-  #unlist(key: string, c: Candidate): void {
-    if (this.#bySource.get(c.source)?.delete(key)) this.#sourcedCount--;
+    return this.#peerList.counts();
   }
 
   /** The connected peers whose handshakes are done. */
@@ -1040,7 +843,7 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
 
   /** The endpoints banned, by the user or for sending bad data. */
   get bannedPeers(): string[] {
-    return [...this.#bannedPeers].filter((p) => !WebSeeds.isWebSeedHost(p));
+    return this.#peerList.bannedEndpoints().filter((p) => !WebSeeds.isWebSeedHost(p));
   }
 
   closePeer(key: string, reason: DisconnectReason): void {
@@ -1071,9 +874,9 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
     const host = socket.remoteAddress ?? '?';
     if (
       this.#ac.signal.aborted ||
-      this.#banned.has(host) ||
+      this.#peerList.isBannedHost(host) ||
       (this.#state !== TorrentState.downloading && this.#state !== TorrentState.seeding) ||
-      (this.#perIp.get(ipKey(host)) ?? 0) >= this.#maxPerIp() ||
+      this.#peerList.ipCount(host) >= this.#peerList.maxPerIp ||
       !this.#roomForIncoming()
     ) {
       socket.destroy();
@@ -1097,16 +900,6 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
     if (!incomingFull && this.#peers.size < this.#maxConnections()) return true;
     // An idle incoming peer makes room within the incoming share; any idle peer when all are full.
     return this.#evictIdle(incomingFull ? 'incoming' : 'any') && this.#peers.size < this.#maxConnections();
-  }
-
-  #maxPerIp(): number {
-    return this.#o.maxConnectionsPerIp ?? DEFAULT_MAX_CONNECTIONS_PER_IP;
-  }
-
-  #countIp(ip: string, delta: number): void {
-    const n = (this.#perIp.get(ip) ?? 0) + delta;
-    if (n > 0) this.#perIp.set(ip, n);
-    else this.#perIp.delete(ip);
   }
 
   /**
@@ -1137,15 +930,7 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
 
   /** Peers that closed right after our plaintext handshake (the latest 10): they may require encryption. */
   encryptionHints(): string[] {
-    return [...this.#encryptionHints];
-  }
-
-  #noteEncryptionHint(address: string): void {
-    this.#encryptionHints.delete(address);
-    this.#encryptionHints.add(address);
-    if (this.#encryptionHints.size > 10)
-      this.#encryptionHints.delete(this.#encryptionHints.values().next().value!);
-    this.emit('peer:encryption-hint', address);
+    return this.#peerList.encryptionHints();
   }
 
   #maxConnections(): number {
@@ -1158,30 +943,20 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
     const signal = this.#ac.signal;
     if (signal.aborted) return;
     const now = this.#clock.now();
-    let room = this.#maxConnections() - this.#peers.size - this.#dialing;
-    const perIp = this.#maxPerIp();
-    const dialable = (c: Candidate): boolean =>
-      !c.connected &&
-      c.nextTryMs <= now &&
-      !this.#banned.has(c.addr.host) &&
-      !this.#bannedPeers.has(formatAddress(c.addr)) &&
-      (this.#perIp.get(ipKey(c.addr.host)) ?? 0) < perIp;
+    const list = this.#peerList;
+    let room = this.#maxConnections() - this.#peers.size - list.dialing;
     if (room <= 0) {
       // Every slot is taken: a peer that only keeps its slot warm gives it up to one we can dial.
-      if (this.#dialing > 0 || !this.#someCandidate(dialable) || !this.#evictIdle('any')) return;
-      room = this.#maxConnections() - this.#peers.size - this.#dialing;
+      if (list.dialing > 0 || !list.hasDialCandidate(now) || !this.#evictIdle('any')) return;
+      room = this.#maxConnections() - this.#peers.size - list.dialing;
       if (room <= 0) return;
     }
     let started = 0;
-    for (const c of this.#candidates.values()) {
-      if (started >= room || this.#dialing >= 10) break;
-      if (!dialable(c)) continue;
-      c.connected = true;
+    for (const c of list.dialCandidates(now)) {
+      if (started >= room || list.dialing >= 10) break;
+      list.dialStarted(c);
       started++;
-      this.#dialing++;
-      const ip = ipKey(c.addr.host);
-      this.#countIp(ip, 1);
-      const address = formatAddress(c.addr);
+      const address = c.key;
       const policy = this.#o.encryption ?? 'off';
       const encrypted = dialsEncrypted(policy, c.wire);
       connectOutgoing(c.addr, {
@@ -1202,41 +977,29 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
         ...(this.#o.clock ? { clock: this.#o.clock } : {}),
       })
         .then((conn) => {
-          this.#dialing--;
           if (signal.aborted) {
-            this.#countIp(ip, -1);
+            list.dialFailed(c, this.#clock.now(), { aborted: true });
             conn.close('aborted');
             return;
           }
+          list.dialSucceeded();
           this.#attach(conn, c.addr.host, address, c, encrypted ? 'encrypted' : 'plaintext');
         })
         .catch((err: unknown) => {
-          this.#dialing--;
-          this.#countIp(ip, -1);
-          if (!signal.aborted) {
-            // The socket's errno (ECONNREFUSED, EHOSTUNREACH…) is the DialError's cause.
-            const e = err as { cause?: { code?: unknown }; message?: unknown };
-            const code = typeof e.cause?.code === 'string' ? e.cause.code : 'ERR_DIAL';
-            this.emit('peer:dial-failed', address, code, String(e.message ?? err));
-          }
-          c.connected = false;
-          if (signal.aborted) return;
-          if (encrypted && policy === 'prefer' && mayNotSpeakMse(err)) {
-            // A peer without MSE closes on our key: try it in plaintext now, and remember that.
-            c.wire = 'plaintext';
-            c.nextTryMs = 0;
-            setImmediate(() => this.#fillConnections());
+          if (signal.aborted) {
+            list.dialFailed(c, this.#clock.now(), { aborted: true });
             return;
           }
-          c.failures++;
-          c.nextTryMs = this.#clock.now() + retryDelayMs(c.failures, c.source === 'manual');
+          // The socket's errno (ECONNREFUSED, EHOSTUNREACH…) is the DialError's cause.
+          const e = err as { cause?: { code?: unknown }; message?: unknown };
+          const code = typeof e.cause?.code === 'string' ? e.cause.code : 'ERR_DIAL';
+          this.emit('peer:dial-failed', address, code, String(e.message ?? err));
+          // A peer without MSE closes on our key: try it in plaintext now, and remember that.
+          const plaintextNow = encrypted && policy === 'prefer' && mayNotSpeakMse(err);
+          list.dialFailed(c, this.#clock.now(), { plaintextNow });
+          if (plaintextNow) setImmediate(() => this.#fillConnections());
         });
     }
-  }
-
-  #someCandidate(pred: (c: Candidate) => boolean): boolean {
-    for (const c of this.#candidates.values()) if (pred(c)) return true;
-    return false;
   }
 
   /**
@@ -1256,23 +1019,20 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
 
   /** An adopted connection, handed over already, joins the trading torrent if there is room. */
   #join(conn: PeerConnection, host: string, address: string, dialed: PeerAddress | undefined): void {
-    const ip = ipKey(host);
+    const list = this.#peerList;
     const key = dialed ? formatAddress(dialed) : undefined;
-    const candidate = key !== undefined ? this.#candidates.get(key) : undefined;
+    const candidate = key !== undefined ? list.get(key) : undefined;
     if (
-      this.#banned.has(host) ||
-      (key !== undefined && this.#bannedPeers.has(key)) ||
-      (this.#perIp.get(ip) ?? 0) >= this.#maxPerIp() ||
+      list.isBannedHost(host) ||
+      (key !== undefined && list.isBannedEndpoint(key)) ||
+      list.ipCount(host) >= list.maxPerIp ||
       this.#peers.size >= this.#maxConnections() ||
       candidate?.connected
     ) {
       conn.close('connection-limit');
       return;
     }
-    if (candidate) {
-      candidate.connected = true;
-      this.#countIp(ip, 1);
-    }
+    if (candidate) list.joinedListed(candidate);
     const wire = conn.encryption === 'none' ? 'plaintext' : 'encrypted';
     const peerKey = this.#attach(conn, host, address, candidate, wire, true);
     conn.setPieceCount(this.metainfo.pieceCount);
@@ -1291,13 +1051,13 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
     conn: PeerConnection,
     host: string,
     address: string,
-    candidate?: Candidate,
+    candidate?: KnownPeer,
     wire?: 'encrypted' | 'plaintext',
     adopted = false,
   ): string {
     const key = `c${this.#nextKey++}`;
-    const ip = ipKey(host);
-    if (!candidate) this.#countIp(ip, 1);
+    const list = this.#peerList;
+    if (!candidate) list.joinedUnlisted(host);
     const entry: PeerEntry = {
       key,
       address,
@@ -1307,11 +1067,7 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
       connectedAtMs: this.#clock.now(),
       isSeed: false,
       counted: 'none',
-      pendingReads: new Map(),
-      invalidRequests: 0,
-      readingBytes: 0,
-      parked: [],
-      waitingDrain: false,
+      upload: this.#uploader.peer(conn),
       fillQueued: false,
     };
     this.#peers.set(key, entry);
@@ -1330,15 +1086,11 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
         }
       }
       // A banned peer coming back from another port, under the same peer id.
-      if (conn.remotePeerId && this.#bannedPeerIds.has(conn.remotePeerId.toString('hex'))) {
+      if (conn.remotePeerId && list.isBannedId(conn.remotePeerId.toString('hex'))) {
         conn.close('banned');
         return;
       }
-      if (candidate) {
-        candidate.failures = 0;
-        candidate.switched = false;
-        if (wire) candidate.wire = wire;
-      }
+      if (candidate) list.handshaken(candidate, wire);
       if (this.#superSeed) {
         // Initial seeding: nothing announced up front, each piece offered by a `have` (BEP 16).
         if (!adopted) conn.sendBitfield(new Bitfield(this.metainfo.pieceCount));
@@ -1378,16 +1130,13 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
     conn.on('request:dropped', (block: BlockRef) => {
       this.#picker.release(key, block);
     });
-    conn.on('request:received', (block: BlockRef) => this.#onRequest(entry, block));
-    conn.on('cancel:received', (block: BlockRef) => {
-      const key = blockKey(block.piece, block.offset);
-      if (entry.pendingReads.get(key)?.length === block.length) entry.pendingReads.delete(key);
-    });
+    conn.on('request:received', (block: BlockRef) => this.#uploader.request(entry.upload, block));
+    conn.on('cancel:received', (block: BlockRef) => this.#uploader.cancel(entry.upload, block));
     conn.on('allowed-fast:received', () => this.#fillRequests(entry));
     conn.on('extended:handshake', () => {
       // An incoming peer whose listen port (BEP 10 `p`) names a banned endpoint.
       const p = conn.remoteExtensions?.p;
-      if (p !== undefined && p > 0 && this.#bannedPeers.has(formatAddress({ host, port: p }))) {
+      if (p !== undefined && p > 0 && list.isBannedEndpoint(formatAddress({ host, port: p }))) {
         conn.close('banned');
         return;
       }
@@ -1407,7 +1156,7 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
     });
     conn.on('connection:close', (reason: string, error?: Error) => {
       if (this.#peers.delete(key)) {
-        this.#countIp(ip, -1);
+        list.countIp(host, -1);
         if (this.#o.connectionBudget) this.#o.connectionBudget.used--;
       }
       for (const b of this.#picker.releaseAll(key)) void b;
@@ -1419,27 +1168,18 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
       else if (entry.counted === 'bits' && conn.peerBitfield) this.#picker.peerRemoved(conn.peerBitfield);
       entry.counted = 'none';
       if (candidate) {
-        candidate.connected = false;
-        if (reason === 'both-seeders') candidate.nextTryMs = this.#clock.now() + 3_600_000;
-        else if (conn.remotePeerId === undefined) {
-          // Reset before the handshake: a failed dial, retried after about 1 s, then less often.
-          candidate.failures++;
-          candidate.nextTryMs =
-            this.#clock.now() + retryDelayMs(candidate.failures, candidate.source === 'manual');
-        } else candidate.nextTryMs = this.#clock.now() + 30_000;
-        if (
+        const hungUpOnPlaintext =
           wire === 'plaintext' &&
           !conn.handshakeDone &&
-          (reason === 'remote-closed' || reason === 'socket-error')
-        ) {
-          this.#noteEncryptionHint(address);
-          if ((this.#o.encryption ?? 'off') === 'prefer' && !candidate.switched) {
-            candidate.wire = 'encrypted';
-            candidate.switched = true;
-            candidate.nextTryMs = 0;
-            setImmediate(() => this.#fillConnections());
-          }
-        }
+          (reason === 'remote-closed' || reason === 'socket-error');
+        const dialNow = list.closed(candidate, this.#clock.now(), {
+          handshaken: conn.remotePeerId !== undefined,
+          bothSeeders: reason === 'both-seeders',
+          hungUpOnPlaintext,
+          retryEncrypted: (this.#o.encryption ?? 'off') === 'prefer',
+        });
+        if (hungUpOnPlaintext) this.emit('peer:encryption-hint', address);
+        if (dialNow) setImmediate(() => this.#fillConnections());
       }
       this.emit('peer:disconnect', address, reason, key, {
         handshaken: conn.remotePeerId !== undefined,
@@ -1493,32 +1233,6 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
     else if (!want && entry.conn.amInterested) entry.conn.notInterested();
   }
 
-  #unverifiedBytes(): number {
-    return this.#unverified;
-  }
-
-  /** A buffer for a piece being assembled: a spare one of the right size, so a download makes no
-   * garbage of its own size (fewer full collections). */
-  #takeBuffer(length: number): Buffer {
-    const b = this.#spareBuffers.pop();
-    return b !== undefined && b.length === length ? b : Buffer.allocUnsafe(length);
-  }
-
-  #dropBuffer(piece: number): void {
-    const buf = this.#pieceBuffers.get(piece);
-    if (!buf) return;
-    this.#pieceBuffers.delete(piece);
-    this.#unverified -= buf.data?.length ?? 0;
-    const writes = buf.streamed?.writes;
-    if (writes && writes.size > 0) {
-      const stale = Promise.all(writes);
-      this.#staleWrites.set(piece, stale);
-      void stale.finally(() => {
-        if (this.#staleWrites.get(piece) === stale) this.#staleWrites.delete(piece);
-      });
-    }
-  }
-
   #fillRequests(entry: PeerEntry): void {
     if (this.#state !== TorrentState.downloading || this.#ac.signal.aborted) return;
     const conn = entry.conn;
@@ -1541,14 +1255,14 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
       want = Math.min(want, outstanding === 0 ? Math.max(1, room) : room);
       if (want <= 0) return;
     }
-    const overCap = this.#unverifiedBytes() > (this.#o.maxUnverifiedBytes ?? 48 * 1024 * 1024);
+    const overCap = this.#assembler.unverifiedBytes > (this.#o.maxUnverifiedBytes ?? 48 * 1024 * 1024);
     const rate = conn.downloadMeter.rate(nowMs);
     const blocks = this.#picker.pick(entry.key, entry.isSeed ? 'all' : bf, want, {
       fast: rate > 512 * 1024,
       urgent: rate >= this.#urgentFloor,
       nowMs,
       ...(overCap ? { partialOnly: true } : {}),
-      ...(this.#avoid.size > 0
+      ...(this.#smartBan.watching
         ? { avoid: (p: number, offset: number) => this.#avoids(p, offset, entry.address) }
         : {}),
       ...(allowedFast ? { allowedFast } : {}),
@@ -1570,119 +1284,9 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
     this.downloadMeter.add(data.length, nowMs);
     for (const b of this.#downloadBuckets) b.take(data.length, nowMs);
     for (const other of r.cancel) this.#peers.get(other)?.conn.cancel(block);
-    this.#blockIn(this.#pieceBuffer(piece), piece, offset, data, entry.address);
+    this.#assembler.add(piece, offset, data, entry.address);
     if (r.pieceDone !== undefined) void this.#verify(r.pieceDone);
     this.#queueFill(entry);
-  }
-
-  /**
-   * The buffer of a piece being assembled (a new one at its first block). `inOrder`: its bytes come
-   * in order (a web seed), so it is hashed as they come whatever its size: one pass over bytes still
-   * in the CPU cache instead of a copy for a hash worker and its pass.
-   */
-  #pieceBuffer(piece: number, inOrder = false): PieceBuffer {
-    let buf = this.#pieceBuffers.get(piece);
-    if (!buf) {
-      const length = pieceLengthOf(this.metainfo, piece);
-      const streamed = length > STREAM_PIECE_BYTES;
-      buf = {
-        data: streamed ? undefined : this.#takeBuffer(length),
-        length,
-        ...(streamed
-          ? {
-              streamed: {
-                writes: new Set<Promise<void>>(),
-                digests: new Map<number, Buffer>(),
-                partial: new Map<number, Buffer>(),
-                ...(this.#staleWrites.has(piece) ? { after: this.#staleWrites.get(piece)! } : {}),
-              },
-            }
-          : {}),
-        from: new Set(),
-        received: 0,
-        blocks: new Map(),
-        hash:
-          !streamed && hasV1Hashes(this.metainfo) && (inOrder || length <= INCREMENTAL_HASH_MAX_BYTES)
-            ? createHash('sha1')
-            : undefined,
-        hashed: 0,
-      };
-      this.#pieceBuffers.set(piece, buf);
-      this.#unverified += buf.data?.length ?? 0;
-    }
-    return buf;
-  }
-
-  /**
-   * A block accepted by the picker: into its piece buffer unless it is there already (`placed`), or
-   * to storage for a piece too large to hold; who sent it (a peer's endpoint, a web seed's id), and
-   * the hash so far.
-   */
-  #blockIn(
-    buf: PieceBuffer,
-    piece: number,
-    offset: number,
-    data: Uint8Array,
-    from: string,
-    placed = false,
-  ): void {
-    buf.from.add(from);
-    buf.blocks.set(offset, from);
-    buf.received += data.length;
-    if (buf.streamed) this.#writeBlock(buf.streamed, piece, offset, data);
-    else if (buf.data && !placed) buf.data.set(data, offset);
-    if (buf.data && buf.hash !== undefined && offset === buf.hashed) {
-      buf.hash.update(data);
-      buf.hashed += data.length;
-      // Blocks that came early (out of order) follow now that the gap before them is filled.
-      for (let next = buf.hashed; next < buf.data.length && buf.blocks.has(next); next = buf.hashed) {
-        const end = Math.min(buf.data.length, next + BLOCK_SIZE);
-        buf.hash.update(buf.data.subarray(next, end));
-        buf.hashed = end;
-      }
-    }
-  }
-
-  /**
-   * A block of a piece too large to hold goes to storage now (a copy: `data` is the socket's), its
-   * SHA-1 kept; its bytes count as unverified while the write is in flight.
-   */
-  #writeBlock(
-    s: NonNullable<PieceBuffer['streamed']>,
-    piece: number,
-    offset: number,
-    data: Uint8Array,
-  ): void {
-    const block = this.#blockSpares.pop() ?? Buffer.allocUnsafeSlow(BLOCK_SIZE);
-    const copy = data.length <= block.length ? block.subarray(0, data.length) : Buffer.from(data);
-    if (copy.buffer === block.buffer) copy.set(data);
-    s.digests.set(offset, createHash('sha1').update(copy).digest());
-    this.#unverified += copy.length;
-    const write = (): Promise<void> => this.#o.storage.write(piece, offset, copy);
-    const w = (s.after ? s.after.then(write) : write()).then(
-      () => undefined,
-      (err: unknown) => {
-        s.error ??= err instanceof Error ? err : new Error(String(err));
-      },
-    );
-    s.writes.add(w);
-    void w.finally(() => {
-      s.writes.delete(w);
-      this.#unverified -= copy.length;
-      // The block's buffer serves the next one (no garbage of the piece's size).
-      if (copy.buffer === block.buffer && this.#blockSpares.length < MAX_BLOCK_SPARES)
-        this.#blockSpares.push(block);
-    });
-  }
-
-  /** SHA-1 of a piece written block by block (PieceBuffer.streamed), read back a chunk at a time. */
-  async #hashFromStorage(buf: PieceBuffer, piece: number): Promise<Buffer> {
-    const s = buf.streamed!;
-    while (s.writes.size > 0) await Promise.all([...s.writes]);
-    if (s.error) throw s.error;
-    return this.#o.hasher.hashChunked(buf.length, async (into, at) => {
-      await this.#o.storage.read(piece, at, into.length, into);
-    });
   }
 
   /**
@@ -1703,157 +1307,81 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
     });
   }
 
+  /** Checks a piece whose last block is in (the assembler's one hashing policy), then follows the verdict. */
   async #verify(piece: number): Promise<void> {
-    const buf = this.#pieceBuffers.get(piece);
-    if (!buf) return;
     const signal = this.#ac.signal;
-    let ok: boolean;
+    let verdict: 'passed' | 'failed' | undefined;
     try {
-      const expected = this.metainfo.pieces.subarray(piece * 20, piece * 20 + 20);
-      // v1 pieces by SHA-1; v2 (BEP 52) by merkle piece hashes; a hybrid by both.
-      const v1 = hasV1Hashes(this.metainfo);
-      if (buf.data === undefined) {
-        // Already on disk, block by block: hashed from there.
-        if (v1) ok = Buffer.compare(await this.#hashFromStorage(buf, piece), expected) === 0;
-        else {
-          const s = buf.streamed!;
-          while (s.writes.size > 0) await Promise.all([...s.writes]);
-          if (s.error) throw s.error;
-          ok = true;
-        }
-        if (ok && this.metainfo.v2) ok = await this.#v2Ok(piece, undefined);
-      } else {
-        if (v1) {
-          const h = buf.hash;
-          const incremental = h !== undefined && buf.hashed === buf.data.length;
-          const digest = incremental ? h.digest() : await this.#o.hasher.hashPiece(buf.data);
-          ok = Buffer.compare(digest, expected) === 0;
-          // A mismatch is judged on the whole buffer, so the block-by-block path can never fail a piece
-          // on its own (its catch-up assumes standard block sizes): bad pieces are rare, this is cheap.
-          if (!ok && incremental)
-            ok = Buffer.compare(await this.#o.hasher.hashPiece(buf.data), expected) === 0;
-        } else ok = true;
-        if (ok && this.metainfo.v2) ok = await this.#v2Ok(piece, buf.data);
-        if (signal.aborted) return;
-        if (ok) await this.#o.storage.writePiece(piece, buf.data);
-      }
+      verdict = await this.#assembler.verify(piece, {
+        // Smart ban judges the senders: a lone sender of a bad piece at once, a liar among several later.
+        failed: (f) => {
+          this.#picker.pieceFailed(piece);
+          this.wastedBytes += f.length;
+          this.emit('piece:failed', piece, [...f.senders]);
+          const liar = this.#smartBan.failed(f, this.#clock.now());
+          if (liar !== undefined) this.#ban(liar);
+          // Asked again at once, in this same task: with the refill a microtask later (after the
+          // assembler's promise), the liar of hostile-data's "one bad block per piece" test got its
+          // block into every retry and was never found out.
+          for (const p of this.#peers.values()) this.#fillRequests(p);
+          this.#webSeeds.pump();
+        },
+        passed: (_piece, good) => {
+          for (const liar of this.#smartBan.passed(piece, good)) this.#strike(liar, this.#o.banStrikes ?? 3);
+        },
+      });
     } catch (err) {
-      if (signal.aborted) return;
-      this.#fail(err as Error);
+      if (!signal.aborted) this.#fail(err as Error);
       return;
     }
-    if (signal.aborted) return;
-    if (this.#pieceBuffers.get(piece) === buf) this.#dropBuffer(piece);
-    if (!ok) {
-      this.#picker.pieceFailed(piece);
-      this.wastedBytes += buf.length;
-      const from = [...buf.from];
-      this.emit('piece:failed', piece, from);
-      if (from.length === 1) {
-        // One peer sent the whole bad piece: banned at once.
-        this.#ban(from[0]!);
-      } else if (this.#suspects.size < 4096) {
-        // Several senders: remember each block's digest and find the liar once the piece verifies.
-        const list = this.#suspects.get(piece) ?? [];
-        for (const [offset, peer] of buf.blocks) {
-          const length = Math.min(BLOCK_SIZE, buf.length - offset);
-          const digest = this.#blockDigest(buf, offset, length);
-          if (digest) list.push({ offset, length, peer, digest });
-        }
-        this.#suspects.set(piece, list);
-        this.#avoid.set(piece, { peers: new Map(buf.blocks), untilMs: this.#clock.now() + 60_000 });
-      }
-      for (const p of this.#peers.values()) this.#fillRequests(p);
-      this.#webSeeds.pump();
-      return;
-    }
-    this.#avoid.delete(piece);
-    const suspects = this.#suspects.get(piece);
-    if (suspects) {
-      this.#suspects.delete(piece);
-      for (const b of suspects) {
-        const good = this.#blockDigest(buf, b.offset, b.length);
-        if (good && !good.equals(b.digest)) this.#strike(b.peer, this.#o.banStrikes ?? 3);
-      }
-    }
+    if (verdict === undefined) return;
+    if (verdict === 'failed') return;
     this.#picker.pieceVerified(piece);
     this.#setVerified(piece);
     this.#cache.invalidate(piece);
-    // Hashed and written: nothing refers to the buffer any more.
-    if (buf.data && (this.#spareBuffers.length + 1) * buf.data.length <= SPARE_BUFFER_BYTES)
-      this.#spareBuffers.push(buf.data);
     for (const p of this.#peers.values()) p.conn.have(piece);
     this.#wakeWaiters(piece);
     this.emit('piece:verified', piece);
     if (this.#picker.complete) await this.#becomeSeeder();
   }
 
-  /** The v2 check of a piece (BEP 52); a hybrid's piece whose layer is unknown stands on its SHA-1. */
-  async #v2Ok(piece: number, data: Uint8Array | undefined): Promise<boolean> {
-    const r = await checkPieceV2(this.metainfo, piece, data, this.#o.storage);
-    return r === true || (r === undefined && hasV1Hashes(this.metainfo));
-  }
-
-  /** SHA-1 of one block of an assembled piece: from its bytes, or as kept when it was streamed. */
-  #blockDigest(buf: PieceBuffer, offset: number, length: number): Buffer | undefined {
-    if (buf.streamed) return buf.streamed.digests.get(offset);
-    return buf.data
-      ? createHash('sha1')
-          .update(buf.data.subarray(offset, offset + length))
-          .digest()
-      : undefined;
-  }
-
+  /** Smart ban's filter: a block of a failed piece is asked of another peer than the one that sent it. */
   #avoids(piece: number, offset: number, peer: string): boolean {
-    const a = this.#avoid.get(piece);
-    if (!a) return false;
-    if (a.untilMs < this.#clock.now()) {
-      this.#avoid.delete(piece);
+    return this.#smartBan.avoids(piece, offset, peer, this.#clock.now(), () => {
+      // Only while someone else can send it; a lone source is asked again.
+      for (const p of this.#peers.values()) {
+        if (p.address !== peer && (p.isSeed || p.conn.peerBitfield?.get(piece))) return true;
+      }
       return false;
-    }
-    if (a.peers.get(offset) !== peer) return false;
-    // Only while someone else can send it; a lone source is asked again.
-    for (const p of this.#peers.values()) {
-      if (p.address !== peer && (p.isSeed || p.conn.peerBitfield?.get(piece))) return true;
-    }
-    return false;
+    });
   }
 
   #strike(peer: string, n: number): void {
-    const strikes = (this.#strikes.get(peer) ?? 0) + n;
-    this.#strikes.set(peer, strikes);
-    if (strikes >= (this.#o.banStrikes ?? 3)) this.#ban(peer);
+    if (this.#peerList.strike(peer, n, this.#o.banStrikes ?? 3)) this.#ban(peer);
   }
 
   /**
    * Bans the endpoint `peer` (host:port) and the peer ids seen on it; the whole host once
-   * HOST_BAN_ENDPOINTS of its endpoints are banned; or a web seed (by its id). Its blocks in pieces
+   * HOST_BAN_ENDPOINTS (peer-list.ts) of its endpoints are banned; or a web seed (by its id). Its blocks in pieces
    * being assembled go too.
    */
   #ban(peer: string, reason: 'bad-data' | 'user' = 'bad-data'): void {
     if (WebSeeds.isWebSeedHost(peer)) {
-      if (this.#bannedPeers.has(peer)) return;
-      this.#bannedPeers.add(peer);
+      if (!this.#peerList.ban(peer, [], false).added) return;
       this.#webSeeds.ban(peer, 'sent data that failed the hash check');
       this.#dropPiecesFrom(new Set([peer]));
       return;
     }
-    if (this.#bannedPeers.has(peer)) return;
-    this.#bannedPeers.add(peer);
-    const host = parseAddress(peer)?.host ?? peer;
-    for (const p of this.#peers.values()) {
-      if (p.address === peer && p.conn.remotePeerId)
-        this.#bannedPeerIds.add(p.conn.remotePeerId.toString('hex'));
-    }
-    let sameHost = 0;
-    for (const b of this.#bannedPeers) if ((parseAddress(b)?.host ?? b) === host) sameHost++;
-    const wholeHost = sameHost >= HOST_BAN_ENDPOINTS && !this.#banned.has(host);
-    if (wholeHost) this.#banned.add(host);
+    const ids: string[] = [];
+    for (const p of this.#peers.values())
+      if (p.address === peer && p.conn.remotePeerId) ids.push(p.conn.remotePeerId.toString('hex'));
+    const { added, host } = this.#peerList.ban(peer, ids);
+    if (!added) return;
     this.emit('peer:banned', peer, 'peer', reason);
-    if (wholeHost) this.emit('peer:banned', host, 'host', reason);
+    if (host !== undefined) this.emit('peer:banned', host, 'host', reason);
     const untrusted = new Set<string>([peer]);
     for (const p of this.#peers.values()) {
-      if (p.address === peer || (wholeHost && p.host === host)) {
+      if (p.address === peer || (host !== undefined && p.host === host)) {
         untrusted.add(p.address);
         p.conn.close('banned');
       }
@@ -1864,11 +1392,7 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
   /** Pieces being assembled with blocks from `untrusted` start over (a piece whose every block is in
    * is being verified: its hash will judge it). */
   #dropPiecesFrom(untrusted: ReadonlySet<string>): void {
-    for (const [piece, buf] of this.#pieceBuffers) {
-      if (buf.received >= buf.length || ![...untrusted].some((u) => buf.from.has(u))) continue;
-      this.#dropBuffer(piece);
-      this.#picker.pieceFailed(piece);
-    }
+    for (const piece of this.#assembler.dropFrom(untrusted)) this.#picker.pieceFailed(piece);
     for (const p of this.#peers.values()) this.#fillRequests(p);
     this.#webSeeds.pump();
   }
@@ -1878,7 +1402,7 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
     this.emit('torrent:error', err);
     this.#ac.abort();
     this.#rejectWaiters();
-    this.#clock.clearTimeout(this.#uploadTimer);
+    this.#uploader.stop();
     this.#clock.clearTimeout(this.#downloadTimer);
     for (const p of this.#peers.values()) p.conn.close('shutdown');
   }
@@ -1897,143 +1421,23 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
     this.emit('torrent:complete');
   }
 
-  #onRequest(entry: PeerEntry, block: BlockRef): void {
-    const conn = entry.conn;
-    const allowed = !conn.amChoking || conn.allowedFastGiven.has(block.piece);
-    if (!allowed) {
-      conn.reject(block);
-      return;
-    }
-    const len = block.piece < this.metainfo.pieceCount ? pieceLengthOf(this.metainfo, block.piece) : 0;
-    if (this.#lost.has(block.piece) && !this.bitfield.get(block.piece)) {
-      // We announced it before we lost it: the peer asked in good faith.
-      conn.reject(block);
-      return;
-    }
-    if (
-      !this.bitfield.get(block.piece) ||
-      block.length > BLOCK_SIZE ||
-      block.length === 0 ||
-      block.offset + block.length > len
-    ) {
-      // Only we know piece lengths and what we have: count these as the connection counts its own.
-      conn.reject(block);
-      if (++entry.invalidRequests >= (this.#o.connectionOptions?.maxInvalidRequests ?? 10)) {
-        conn.close('invalid-requests');
-      }
-      return;
-    }
-    entry.pendingReads.set(blockKey(block.piece, block.offset), block);
-    this.#uploadQueue.push({ entry, block });
-    this.#pumpUploads();
-  }
-
-  /** Serves queued requests as far as the upload buckets allow; waits for tokens otherwise. */
-  #pumpUploads(): void {
-    if (this.#uploadTimer || this.#ac.signal.aborted) return;
-    while (this.#uploadQueue.length > 0) {
-      const { entry, block } = this.#uploadQueue[0]!;
-      const k = blockKey(block.piece, block.offset);
-      if (entry.pendingReads.get(k) !== block || entry.conn.closed) {
-        this.#uploadQueue.shift(); // cancelled, choked or gone meanwhile
-        continue;
-      }
-      if (!this.bitfield.get(block.piece)) {
-        // Lost since it was asked for (see #pieceLost).
-        this.#uploadQueue.shift();
-        entry.pendingReads.delete(k);
-        entry.conn.reject(block);
-        continue;
-      }
-      if (entry.conn.writeBufferBytes + entry.readingBytes >= this.#unsentAllowance(entry)) {
-        // The peer asks faster than it reads: hold its requests, serve the others.
-        this.#uploadQueue.shift();
-        this.#park(entry, block);
-        continue;
-      }
-      const now = this.#clock.now();
-      let waitMs = 0;
-      for (const b of this.#uploadBuckets) waitMs = Math.max(waitMs, b.waitMs(block.length, now));
-      if (waitMs > 0) {
-        this.#uploadTimer = this.#clock.setTimeout(() => {
-          this.#uploadTimer = undefined;
-          this.#pumpUploads();
-        }, waitMs);
-        return;
-      }
-      for (const b of this.#uploadBuckets) b.take(block.length, now);
-      this.#uploadQueue.shift();
-      // Most blocks come from a piece already in the cache: served now, without a promise each.
-      const cached = this.#cache.readCached(block.piece, block.offset, block.length);
-      if (cached !== undefined) {
-        this.#serve(entry, k, block, cached, now);
-        continue;
-      }
-      entry.readingBytes += block.length;
-      this.#cache.read(block.piece, block.offset, block.length).then(
-        (data) => {
-          entry.readingBytes -= block.length;
-          if (this.#ac.signal.aborted) return;
-          if (!this.#serve(entry, k, block, data, this.#clock.now())) return;
-          if (!entry.waitingDrain) this.#unpark(entry);
-        },
-        (err: Error) => {
-          entry.readingBytes -= block.length;
-          if (this.#ac.signal.aborted) return;
-          if (!(err instanceof StorageError) || err.code === StorageErrorCode.Closed) {
-            this.#fail(err);
-            return;
-          }
-          // Missing, unreadable or no longer ours: that piece only, the rest is served on.
-          this.#pieceLost(block.piece, err);
-          if (entry.pendingReads.get(k) === block) {
-            entry.pendingReads.delete(k);
-            entry.conn.reject(block);
-          }
-          if (!entry.waitingDrain) this.#unpark(entry);
-        },
-      );
-    }
-  }
-
-  /** What `entry` may have written and not yet sent (see MIN_UNSENT_BYTES_PER_PEER). */
-  #unsentAllowance(entry: PeerEntry): number {
-    const byRate = entry.conn.uploadMeter.rate(this.#clock.now()) * UNSENT_SECONDS;
-    return Math.min(MAX_UNSENT_BYTES_PER_PEER, Math.max(MIN_UNSENT_BYTES_PER_PEER, byRate));
-  }
-
-  /** Sends a block read for a request that is still pending; false when it no longer is. */
-  #serve(entry: PeerEntry, key: number, block: BlockRef, data: Buffer, nowMs: number): boolean {
-    const cache = this.#cache;
-    const pending = entry.pendingReads.get(key) === block;
-    if (pending) entry.pendingReads.delete(key);
-    if (!pending || !entry.conn.sendPiece(block.piece, block.offset, data, () => cache.giveBack(data))) {
-      cache.giveBack(data); // nothing was sent: the socket holds no view of it
-      return false;
-    }
-    this.uploadedBytes += data.length;
-    this.uploadMeter.add(data.length, nowMs);
-    return true;
-  }
-
-  /**
-   * Holds a request until the peer reads: its socket drains, or (when reads in flight filled the
-   * allowance) those reads complete and #unpark runs.
-   */
-  #park(entry: PeerEntry, block: BlockRef): void {
-    entry.parked.push(block);
-    if (entry.waitingDrain || !entry.conn.socket.writableNeedDrain) return;
-    entry.waitingDrain = true;
-    entry.conn.socket.once('drain', () => {
-      entry.waitingDrain = false;
-      this.#unpark(entry);
-    });
-  }
-
-  #unpark(entry: PeerEntry): void {
-    if (entry.parked.length === 0 || entry.conn.closed || this.#ac.signal.aborted) return;
-    for (const b of entry.parked.splice(0)) this.#uploadQueue.push({ entry, block: b });
-    this.#pumpUploads();
+  /** The uploader's view of this torrent: what it has, its read cache, and what a failed read means. */
+  #uploadSource(): UploadSource {
+    const m = this.metainfo;
+    return {
+      pieceCount: m.pieceCount,
+      pieceLength: (piece) => pieceLengthOf(m, piece),
+      has: (piece) => this.bitfield.get(piece),
+      lost: (piece) => this.#lost.has(piece),
+      readCached: (piece, offset, length) => this.#cache.readCached(piece, offset, length),
+      read: (piece, offset, length) => this.#cache.read(piece, offset, length),
+      giveBack: (data) => this.#cache.giveBack(data),
+      readFailed: (piece, err) => {
+        // Missing, unreadable or no longer ours: that piece only. Anything else stops the torrent.
+        if (!(err instanceof StorageError) || err.code === StorageErrorCode.Closed) this.#fail(err);
+        else this.#pieceLost(piece, err);
+      },
+    };
   }
 
   /** True when the download buckets have tokens; otherwise requests resume once they refill. */
@@ -2141,7 +1545,7 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
         }
       } else if (!p.conn.amChoking) {
         p.conn.choke();
-        p.pendingReads.clear();
+        this.#uploader.choked(p.upload);
       }
     }
   }

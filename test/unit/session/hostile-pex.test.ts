@@ -8,7 +8,8 @@ import { encodePex, type PexEntry } from '../../../src/protocol/pex.js';
 import { LOCAL_EXTENSIONS } from '../../../src/session/extension-glue.js';
 import { HasherPool } from '../../../src/storage/hasher-pool.js';
 import { MemoryStorage } from '../../../src/storage/memory-storage.js';
-import { MAX_CANDIDATES, MAX_CANDIDATES_PER_SOURCE, Torrent } from '../../../src/swarm/torrent.js';
+import { MAX_CANDIDATES, MAX_CANDIDATES_PER_SOURCE } from '../../../src/swarm/peer-list.js';
+import { Torrent } from '../../../src/swarm/torrent.js';
 import { waitFor } from '../api/helpers.js';
 import {
   addSeeder,
