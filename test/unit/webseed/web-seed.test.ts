@@ -127,7 +127,9 @@ describe('web seeds', () => {
     });
     const m = parseMetainfo(created.torrent);
     const dir = freshDir();
-    await withSession({ webSeed: quick }, async (s) => {
+    // A loaded machine may pause this process past `quick`'s 1.5 s stall timeout while it writes
+    // and hashes 32 MiB pieces; a range asked again would count twice. Stalls are tested below.
+    await withSession({ webSeed: { ...quick, stallTimeoutMs: 15_000 } }, async (s) => {
       // (Memory is measured in session/large-pieces.test.ts: here the HTTP server shares the process.)
       const t = await s.add(m, { dir });
       await completed(t);
