@@ -14,6 +14,7 @@
 // - Index, offset and length are checked: out of range rejects with `ERR_STORAGE_RANGE`.
 // - Before `open()` and after `close()`, operations reject with `ERR_STORAGE_CLOSED`.
 
+import { type PieceGeometry, pieceSizeOf } from '../protocol/geometry.js';
 import type { TorrentFile } from '../protocol/metainfo.js';
 import { StorageError, StorageErrorCode } from './errors.js';
 
@@ -55,11 +56,7 @@ export interface Storage {
   close(): Promise<void>;
 }
 
-export interface PieceGeometry {
-  pieceLength: number;
-  totalLength: number;
-  pieceCount: number;
-}
+export type { PieceGeometry } from '../protocol/geometry.js';
 
 /**
  * True when `b` spans the whole of an ArrayBuffer of its own: it can be transferred to a worker, or
@@ -69,7 +66,10 @@ export function ownsItsMemory(b: Uint8Array): b is Uint8Array & { buffer: ArrayB
   return b.byteOffset === 0 && b.buffer instanceof ArrayBuffer && b.buffer.byteLength === b.length;
 }
 
-/** Length of `piece` in bytes: `pieceLength`, except the last piece, which may be shorter. */
+/**
+ * Length of `piece` in bytes: `pieceLength`, except the last piece, which may be shorter (the
+ * geometry's pieceSizeOf), with a storage error for a piece out of range.
+ */
 export function pieceLengthOf(m: PieceGeometry, piece: number): number {
   if (!Number.isInteger(piece) || piece < 0 || piece >= m.pieceCount) {
     throw new StorageError(
@@ -78,8 +78,7 @@ export function pieceLengthOf(m: PieceGeometry, piece: number): number {
       `piece ${piece} is out of range 0..${m.pieceCount - 1}`,
     );
   }
-  if (piece < m.pieceCount - 1) return m.pieceLength;
-  return m.totalLength - piece * m.pieceLength;
+  return pieceSizeOf(m, piece);
 }
 
 /** One contiguous run of a request inside one file. */

@@ -11,10 +11,11 @@
 // get each block's sender and digest. No sockets, no clock.
 
 import { createHash, type Hash } from 'node:crypto';
+import type { Geometry } from '../protocol/geometry.js';
 import type { Metainfo } from '../protocol/metainfo.js';
 import { BLOCK_SIZE } from '../protocol/peer-wire.js';
 import { type HasherPool, STREAM_PIECE_BYTES } from '../storage/hasher-pool.js';
-import { pieceLengthOf, type Storage } from '../storage/storage.js';
+import type { Storage } from '../storage/storage.js';
 import { checkPieceV2, hasV1Hashes } from '../storage/verify-v2.js';
 import type { FailedPiece } from './smart-ban.js';
 
@@ -75,6 +76,8 @@ export interface VerifyHooks {
 
 export interface PieceAssemblerOptions {
   metainfo: Metainfo;
+  /** The metainfo's piece and block lengths (the picker's). */
+  geometry: Geometry;
   storage: Storage;
   hasher: HasherPool;
   /** The torrent's: once aborted, a check in progress ends without a verdict. */
@@ -150,9 +153,11 @@ export class PieceAssembler {
     inPlace: boolean,
   ): { bytes: Uint8Array; placed: boolean } | undefined {
     const buf = this.#buffer(piece, true);
-    const blockStart = offset - (offset % BLOCK_SIZE);
+    const g = this.#o.geometry;
+    const b = g.blockAt(offset);
+    const blockStart = b * BLOCK_SIZE;
     const end = offset + data.length;
-    const blockLength = Math.min(BLOCK_SIZE, buf.length - blockStart);
+    const blockLength = g.blockLength(piece, b);
     if (buf.streamed) {
       const partial = buf.streamed.partial;
       let staged = partial.get(blockStart);
@@ -245,7 +250,7 @@ export class PieceAssembler {
     let buf = this.#buffers.get(piece);
     if (buf) return buf;
     const m = this.#o.metainfo;
-    const length = pieceLengthOf(m, piece);
+    const length = this.#o.geometry.pieceSize(piece);
     const streamed = length > STREAM_PIECE_BYTES;
     const after = this.#staleWrites.get(piece);
     buf = {

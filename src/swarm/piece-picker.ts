@@ -1,15 +1,12 @@
 // The piece picker: which blocks to request from which peer. Pure logic — no I/O, no timers, no
 // clock; randomness is injected. Invariants are written in PICKER.md and asserted by checkInvariants().
+import { type BlockRef, Geometry } from '../protocol/geometry.js';
+import { BLOCK_SIZE } from '../protocol/peer-wire.js';
 import type { Bitfield } from '../util/bitfield.js';
 
-/** The unit of request and transfer (the last block of a piece may be shorter). */
-export const BLOCK_SIZE = 16384;
-
-export interface BlockRef {
-  piece: number;
-  offset: number;
-  length: number;
-}
+export type { BlockRef } from '../protocol/geometry.js';
+// The unit of request and transfer, and a block's name: the geometry's (one numbering everywhere).
+export { BLOCK_SIZE } from '../protocol/peer-wire.js';
 
 export type PeerKey = string;
 
@@ -111,8 +108,8 @@ export class PiecePicker {
   readonly #randomFirst: number;
   readonly #maxDups: number;
   readonly #maxUrgentDups: number;
-  readonly #maxBlocks: number;
-  readonly #lastPieceLength: number;
+  /** Piece and block lengths; its request index names each block in the sets below. */
+  readonly geometry: Geometry;
 
   readonly #priority: Uint8Array;
   readonly #verified: Uint8Array;
@@ -153,8 +150,7 @@ export class PiecePicker {
     this.#randomFirst = o.randomFirstPieces ?? 4;
     this.#maxDups = o.endgameDuplicatesPerPeer ?? 1;
     this.#maxUrgentDups = o.urgentDuplicatesPerPeer ?? 8;
-    this.#maxBlocks = Math.ceil(o.pieceLength / BLOCK_SIZE);
-    this.#lastPieceLength = o.pieceCount === 0 ? 0 : o.totalLength - o.pieceLength * (o.pieceCount - 1);
+    this.geometry = new Geometry(o);
     const n = o.pieceCount;
     this.#priority = new Uint8Array(n).fill(PiecePriority.normal);
     this.#verified = new Uint8Array(n);
@@ -171,27 +167,11 @@ export class PiecePicker {
   // ---- geometry ----
 
   pieceSize(piece: number): number {
-    return piece === this.pieceCount - 1 ? this.#lastPieceLength : this.pieceLength;
+    return this.geometry.pieceSize(piece);
   }
 
   blockCount(piece: number): number {
-    return Math.ceil(this.pieceSize(piece) / BLOCK_SIZE);
-  }
-
-  #blockRef(piece: number, b: number): BlockRef {
-    const offset = b * BLOCK_SIZE;
-    return { piece, offset, length: Math.min(BLOCK_SIZE, this.pieceSize(piece) - offset) };
-  }
-
-  /** The block index of a well-formed ref, or -1. */
-  #blockIndex(block: BlockRef): number {
-    const { piece, offset, length } = block;
-    if (!Number.isInteger(piece) || piece < 0 || piece >= this.pieceCount) return -1;
-    if (!Number.isInteger(offset) || offset < 0 || offset % BLOCK_SIZE !== 0) return -1;
-    const b = offset / BLOCK_SIZE;
-    if (b >= this.blockCount(piece)) return -1;
-    if (length !== Math.min(BLOCK_SIZE, this.pieceSize(piece) - offset)) return -1;
-    return b;
+    return this.geometry.blockCount(piece);
   }
 
   // ---- availability ----
@@ -309,7 +289,7 @@ export class PiecePicker {
   outstandingBlocks(peer: PeerKey): BlockRef[] {
     const ps = this.#peers.get(peer);
     if (!ps) return [];
-    return [...ps.outstanding].map((id) => this.#refOf(id));
+    return [...ps.outstanding].map((id) => this.geometry.requestRef(id));
   }
 
   // ---- deadlines (readers) ----
@@ -416,10 +396,10 @@ export class PiecePicker {
   /** Asks ctx.peer for a block that others have outstanding: an endgame or deadline duplicate. */
   #addDuplicate(ctx: PickCtx, p: number, b: number, requesters: PeerKey[]): void {
     requesters.push(ctx.peer);
-    const id = p * this.#maxBlocks + b;
+    const id = this.geometry.requestIndex(p, b);
     ctx.ps.outstanding.add(id);
     ctx.ps.dups.add(id);
-    ctx.out.push(this.#blockRef(p, b));
+    ctx.out.push(this.geometry.blockRef(p, b));
     ctx.need--;
   }
 
@@ -644,7 +624,7 @@ export class PiecePicker {
         const wanted = this.#priority[best]! > 0;
         let b = st.blocks.indexOf(FREE);
         for (let bytes = 0; b >= 0 && b < st.blocks.length && st.blocks[b] === FREE; b++) {
-          const ref = this.#blockRef(best, b);
+          const ref = this.geometry.blockRef(best, b);
           if (bytes > 0 && bytes + ref.length > maxBytes) break;
           bytes += ref.length;
           st.blocks[b] = REQUESTED;
@@ -652,7 +632,7 @@ export class PiecePicker {
           st.free--;
           st.requested++;
           if (wanted) this.#freeWanted--;
-          ctx.ps.outstanding.add(best * this.#maxBlocks + b);
+          ctx.ps.outstanding.add(this.geometry.requestIndex(best, b));
           out.push(ref);
         }
       } else if (!ctx.partialOnly && opts.mayDuplicate)
@@ -691,7 +671,7 @@ export class PiecePicker {
     for (let b = bestBlock; b < st.blocks.length && st.blocks[b] === REQUESTED; b++) {
       const rq = st.requesters[b]!;
       if (!eligible(rq)) break;
-      const length = this.#blockRef(bestPiece, b).length;
+      const length = this.geometry.blockRef(bestPiece, b).length;
       if (bytes > 0 && bytes + length > maxBytes) break;
       bytes += length;
       this.#addDuplicate(ctx, bestPiece, b, rq);
@@ -703,7 +683,7 @@ export class PiecePicker {
     const ps = this.#peers.get(peer);
     if (!ps || !Number.isInteger(piece) || piece < 0 || piece >= this.pieceCount) return false;
     if (offset % BLOCK_SIZE !== 0) return false;
-    return ps.outstanding.has(piece * this.#maxBlocks + offset / BLOCK_SIZE);
+    return ps.outstanding.has(this.geometry.requestIndex(piece, offset / BLOCK_SIZE));
   }
 
   /** Ask this peer for blocks that others already have outstanding, fewest requesters first. */
@@ -751,8 +731,8 @@ export class PiecePicker {
       st.free--;
       st.requested++;
       if (wanted) this.#freeWanted--;
-      ctx.ps.outstanding.add(p * this.#maxBlocks + b);
-      ctx.out.push(this.#blockRef(p, b));
+      ctx.ps.outstanding.add(this.geometry.requestIndex(p, b));
+      ctx.out.push(this.geometry.blockRef(p, b));
       ctx.need--;
     }
   }
@@ -761,10 +741,10 @@ export class PiecePicker {
 
   /** The block is no longer expected from this peer (reject, choke, timeout). */
   release(peer: PeerKey, block: BlockRef): void {
-    const b = this.#blockIndex(block);
+    const b = this.geometry.blockIndex(block);
     const ps = this.#peers.get(peer);
     if (b < 0 || !ps) return;
-    const id = block.piece * this.#maxBlocks + b;
+    const id = this.geometry.requestIndex(block.piece, b);
     if (!ps.outstanding.has(id)) return;
     this.#releaseId(peer, ps, id);
     if (ps.outstanding.size === 0 && ps.owned.size === 0) this.#peers.delete(peer);
@@ -776,7 +756,7 @@ export class PiecePicker {
     if (!ps) return [];
     const refs: BlockRef[] = [];
     for (const id of [...ps.outstanding]) {
-      refs.push(this.#refOf(id));
+      refs.push(this.geometry.requestRef(id));
       this.#releaseId(peer, ps, id);
     }
     for (const p of ps.owned) {
@@ -788,8 +768,8 @@ export class PiecePicker {
   }
 
   #releaseId(peer: PeerKey, ps: PeerState, id: number): void {
-    const p = Math.floor(id / this.#maxBlocks);
-    const b = id - p * this.#maxBlocks;
+    const p = this.geometry.pieceOfRequest(id);
+    const b = id - p * this.geometry.blocksPerPiece;
     ps.outstanding.delete(id);
     ps.dups.delete(id);
     const st = this.#inFlight.get(p)!;
@@ -817,12 +797,12 @@ export class PiecePicker {
    * cancel lists the other peers that had this block requested (endgame) — caller sends cancel.
    */
   received(peer: PeerKey, block: BlockRef): ReceiveResult {
-    const b = this.#blockIndex(block);
+    const b = this.geometry.blockIndex(block);
     if (b < 0) return NOT_ACCEPTED;
     const p = block.piece;
     const st = this.#inFlight.get(p);
     if (!st || st.blocks[b] !== REQUESTED) return NOT_ACCEPTED;
-    const id = p * this.#maxBlocks + b;
+    const id = this.geometry.requestIndex(p, b);
     const rq = st.requesters[b]!;
     let cancel: PeerKey[] | undefined;
     for (const r of rq) {
@@ -894,7 +874,7 @@ export class PiecePicker {
     for (let b = 0; b < st.blocks.length; b++) {
       const rq = st.requesters[b];
       if (!rq) continue;
-      const id = p * this.#maxBlocks + b;
+      const id = this.geometry.requestIndex(p, b);
       for (const r of rq) {
         const rs = this.#peers.get(r)!;
         rs.outstanding.delete(id);
@@ -937,11 +917,6 @@ export class PiecePicker {
       this.#peers.set(peer, ps);
     }
     return ps;
-  }
-
-  #refOf(id: number): BlockRef {
-    const p = Math.floor(id / this.#maxBlocks);
-    return this.#blockRef(p, id - p * this.#maxBlocks);
   }
 
   #level(priority: number): Level {
@@ -1052,7 +1027,7 @@ export class PiecePicker {
       for (let b = 0; b < st.blocks.length; b++) {
         const s = st.blocks[b];
         const rq = st.requesters[b];
-        const id = p * this.#maxBlocks + b;
+        const id = this.geometry.requestIndex(p, b);
         if (s === FREE) {
           free++;
           if (rq) fail(`free block ${p}/${b} has requesters`);

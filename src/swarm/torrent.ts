@@ -30,7 +30,7 @@ import { checkExisting } from '../storage/check.js';
 import { StorageError, StorageErrorCode } from '../storage/errors.js';
 import type { HasherPool } from '../storage/hasher-pool.js';
 import { ReadCache } from '../storage/read-cache.js';
-import { pieceLengthOf, type Storage } from '../storage/storage.js';
+import type { Storage } from '../storage/storage.js';
 import { missingLayers, serveHashRequest } from '../storage/verify-v2.js';
 import { Bitfield } from '../util/bitfield.js';
 import { type Clock, realClock, type TimerHandle } from '../util/clock.js';
@@ -334,6 +334,7 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
     this.#cache = new ReadCache(options.storage, { geometry: this.metainfo });
     this.#assembler = new PieceAssembler({
       metainfo: this.metainfo,
+      geometry: this.#picker.geometry,
       storage: options.storage,
       hasher: options.hasher,
       signal: this.#ac.signal,
@@ -468,7 +469,7 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
     this.bitfield.set(piece);
     this.#o.storage.pieceVerified(piece); // a file whose pieces are all verified loses its `.part`
     this.#lost.delete(piece);
-    this.#verifiedBytes += pieceLengthOf(this.metainfo, piece);
+    this.#verifiedBytes += this.#picker.geometry.pieceSize(piece);
   }
 
   /**
@@ -480,7 +481,7 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
     if (!this.bitfield.get(piece)) return;
     this.bitfield.set(piece, false);
     this.#lost.add(piece);
-    this.#verifiedBytes -= pieceLengthOf(this.metainfo, piece);
+    this.#verifiedBytes -= this.#picker.geometry.pieceSize(piece);
     this.#picker.pieceLost(piece);
     this.#cache.invalidate(piece);
     this.emit('piece:lost', piece, reason);
@@ -750,7 +751,7 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
   get leftBytes(): number {
     let n = 0;
     for (let p = 0; p < this.metainfo.pieceCount; p++) {
-      if (!this.bitfield.get(p) && this.#picker.isWanted(p)) n += pieceLengthOf(this.metainfo, p);
+      if (!this.bitfield.get(p) && this.#picker.isWanted(p)) n += this.#picker.geometry.pieceSize(p);
     }
     return n;
   }
@@ -1426,7 +1427,7 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
     const m = this.metainfo;
     return {
       pieceCount: m.pieceCount,
-      pieceLength: (piece) => pieceLengthOf(m, piece),
+      pieceLength: (piece) => this.#picker.geometry.pieceSize(piece),
       has: (piece) => this.bitfield.get(piece),
       lost: (piece) => this.#lost.has(piece),
       readCached: (piece, offset, length) => this.#cache.readCached(piece, offset, length),

@@ -5,6 +5,7 @@
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { after, describe, it } from 'node:test';
+import { Geometry } from '../../../src/protocol/geometry.js';
 import { HasherPool } from '../../../src/storage/hasher-pool.js';
 import { MemoryStorage } from '../../../src/storage/memory-storage.js';
 import { PieceAssembler, type VerifyHooks } from '../../../src/swarm/piece-assembler.js';
@@ -29,7 +30,8 @@ async function setup(t = memoryTorrent(5 * 64 * 1024 + 1000, 64 * 1024)) {
   const storage = new MemoryStorage(t.metainfo);
   await storage.open();
   const ac = new AbortController();
-  const asm = new PieceAssembler({ metainfo: t.metainfo, storage, hasher, signal: ac.signal });
+  const geometry = new Geometry(t.metainfo);
+  const asm = new PieceAssembler({ metainfo: t.metainfo, geometry, storage, hasher, signal: ac.signal });
   const block = (piece: number, offset: number, length = B) =>
     t.data.subarray(
       piece * t.metainfo.pieceLength + offset,
