@@ -2,7 +2,7 @@
 // clock; randomness is injected. Invariants are written in PICKER.md and asserted by checkInvariants().
 import { type BlockRef, Geometry } from '../protocol/geometry.js';
 import { BLOCK_SIZE } from '../protocol/peer-wire.js';
-import type { Bitfield } from '../util/bitfield.js';
+import { Bitfield } from '../util/bitfield.js';
 
 export type { BlockRef } from '../protocol/geometry.js';
 // The unit of request and transfer, and a block's name: the geometry's (one numbering everywhere).
@@ -35,6 +35,11 @@ export interface PickerOptions {
   endgameDuplicatesPerPeer?: number;
   /** Duplicates of blocks of pieces past their deadline one peer may have outstanding (default 8). */
   urgentDuplicatesPerPeer?: number;
+  /**
+   * The set of verified pieces, kept by the picker (pieceVerified, pieceLost): the torrent's own
+   * bitfield, so that "verified" is kept once. Empty at the start; a fresh one when not given.
+   */
+  verified?: Bitfield;
 }
 
 export interface PickOptions {
@@ -112,7 +117,7 @@ export class PiecePicker {
   readonly geometry: Geometry;
 
   readonly #priority: Uint8Array;
-  readonly #verified: Uint8Array;
+  readonly #verified: Bitfield;
   readonly #avail: Uint32Array;
   #seeds = 0;
   readonly #bucketPos: Int32Array;
@@ -153,7 +158,9 @@ export class PiecePicker {
     this.geometry = new Geometry(o);
     const n = o.pieceCount;
     this.#priority = new Uint8Array(n).fill(PiecePriority.normal);
-    this.#verified = new Uint8Array(n);
+    this.#verified = o.verified ?? new Bitfield(n);
+    if (this.#verified.length !== n || this.#verified.count !== 0)
+      throw new RangeError(`the verified set must be an empty bitfield of ${n} pieces`);
     this.#avail = new Uint32Array(n);
     this.#bucketPos = new Int32Array(n).fill(-1);
     this.#allPos = new Int32Array(n).fill(-1);
@@ -229,7 +236,7 @@ export class PiecePicker {
     const needed = this.#bucketPos[piece]! >= 0;
     if (needed) this.#removeNeeded(piece);
     this.#priority[piece] = priority;
-    if (this.#verified[piece] === 1) return;
+    if (this.#verified.get(piece)) return;
     const st = this.#inFlight.get(piece);
     const free = st ? st.free : this.blockCount(piece);
     if (old === 0) {
@@ -252,7 +259,7 @@ export class PiecePicker {
   }
 
   have(piece: number): boolean {
-    return this.#verified[piece] === 1;
+    return this.#verified.get(piece);
   }
 
   /** Free blocks of wanted, unverified pieces: what nobody has been asked for yet (0: endgame). */
@@ -276,7 +283,7 @@ export class PiecePicker {
 
   pieceState(piece: number): PieceState {
     this.#checkPiece(piece);
-    if (this.#verified[piece] === 1) return PieceState.verified;
+    if (this.#verified.get(piece)) return PieceState.verified;
     if (this.#inFlight.has(piece)) return PieceState.inFlight;
     return this.#priority[piece] === 0 ? PieceState.notWanted : PieceState.needed;
   }
@@ -306,7 +313,7 @@ export class PiecePicker {
     for (const [p, d] of deadlines) {
       this.#checkPiece(p);
       if (!Number.isFinite(d)) throw new RangeError(`deadline of piece ${p} must be a finite number`);
-      if (this.#verified[p] !== 1) next.set(p, Math.min(d, next.get(p) ?? d));
+      if (!this.#verified.get(p)) next.set(p, Math.min(d, next.get(p) ?? d));
     }
     this.#deadlines.clear();
     for (const [p, d] of next) this.#deadlines.set(p, d);
@@ -436,11 +443,11 @@ export class PiecePicker {
   #pickSequential(ctx: PickCtx): void {
     while (
       this.#seqCursor < this.pieceCount &&
-      (this.#verified[this.#seqCursor] === 1 || this.#priority[this.#seqCursor] === 0)
+      (this.#verified.get(this.#seqCursor) || this.#priority[this.#seqCursor] === 0)
     )
       this.#seqCursor++;
     for (let p = this.#seqCursor; p < this.pieceCount && ctx.need > 0; p++) {
-      if (this.#verified[p] === 1 || this.#priority[p] === 0 || !ctx.canGet(p)) continue;
+      if (this.#verified.get(p) || this.#priority[p] === 0 || !ctx.canGet(p)) continue;
       const st = this.#inFlight.get(p);
       if (!st) {
         if (!ctx.partialOnly) this.#startAndTake(ctx, p);
@@ -454,7 +461,7 @@ export class PiecePicker {
     const cands: number[] = [];
     for (const p of allowed) {
       if (!Number.isInteger(p) || p < 0 || p >= this.pieceCount) continue;
-      if (this.#verified[p] === 1 || this.#priority[p] === 0 || !ctx.canGet(p)) continue;
+      if (this.#verified.get(p) || this.#priority[p] === 0 || !ctx.canGet(p)) continue;
       const st = this.#inFlight.get(p);
       if (st && (st.free === 0 || (st.owner !== undefined && st.owner !== ctx.peer))) continue;
       if (!st && ctx.partialOnly) continue;
@@ -823,10 +830,10 @@ export class PiecePicker {
     return cancel === undefined ? ACCEPTED : { accepted: true, cancel };
   }
 
-  /** The piece's hash matched. Any requests still outstanding on it are forgotten. */
-  pieceVerified(piece: number): void {
+  /** The piece's hash matched. Any requests still outstanding on it are forgotten. False when it was verified already. */
+  pieceVerified(piece: number): boolean {
     this.#checkPiece(piece);
-    if (this.#verified[piece] === 1) return;
+    if (this.#verified.get(piece)) return false;
     const st = this.#inFlight.get(piece);
     if (st) {
       if (this.#priority[piece]! > 0) this.#freeWanted -= st.free;
@@ -835,32 +842,33 @@ export class PiecePicker {
       if (this.#bucketPos[piece]! >= 0) this.#removeNeeded(piece);
       if (this.#priority[piece]! > 0) this.#freeWanted -= this.blockCount(piece);
     }
-    this.#verified[piece] = 1;
+    this.#verified.set(piece);
     this.#verifiedCount++;
     if (this.#deadlines.delete(piece)) this.#urgent.splice(this.#urgent.indexOf(piece), 1);
     if (this.#priority[piece]! > 0) this.#wantedUnverified--;
+    return true;
   }
 
   /** The piece's hash did not match: all its blocks are free again. */
   pieceFailed(piece: number): void {
     this.#checkPiece(piece);
     const st = this.#inFlight.get(piece);
-    if (!st || this.#verified[piece] === 1) return;
+    if (!st || this.#verified.get(piece)) return;
     if (this.#priority[piece]! > 0) this.#freeWanted += st.blocks.length - st.free;
     this.#dropInFlight(piece, st);
     if (this.#priority[piece]! > 0) this.#addNeeded(piece);
   }
 
   /** A piece found good by a recheck or in resume data at start. */
-  markVerified(piece: number): void {
-    this.pieceVerified(piece);
+  markVerified(piece: number): boolean {
+    return this.pieceVerified(piece);
   }
 
-  /** A verified piece is gone from storage (its file was truncated or removed): needed again. */
-  pieceLost(piece: number): void {
+  /** A verified piece is gone from storage (its file was truncated or removed): needed again. False when it was not verified. */
+  pieceLost(piece: number): boolean {
     this.#checkPiece(piece);
-    if (this.#verified[piece] !== 1) return;
-    this.#verified[piece] = 0;
+    if (!this.#verified.get(piece)) return false;
+    this.#verified.set(piece, false);
     this.#verifiedCount--;
     if (this.#priority[piece]! > 0) {
       this.#wantedUnverified++;
@@ -868,6 +876,7 @@ export class PiecePicker {
       this.#addNeeded(piece);
       if (piece < this.#seqCursor) this.#seqCursor = piece;
     }
+    return true;
   }
 
   #dropInFlight(p: number, st: InFlight): void {
@@ -996,7 +1005,7 @@ export class PiecePicker {
     const reverse = new Map<PeerKey, Set<number>>();
     for (let p = 0; p < n; p++) {
       const prio = this.#priority[p]!;
-      const isVerified = this.#verified[p] === 1;
+      const isVerified = this.#verified.get(p);
       const st = this.#inFlight.get(p);
       const inBucket = this.#bucketPos[p]! >= 0;
       if (this.#allPos[p]! >= 0 !== inBucket) fail(`piece ${p} is in a bucket but not the level list`);
@@ -1085,7 +1094,7 @@ export class PiecePicker {
       const p = this.#urgent[i]!;
       const d = this.#deadlines.get(p);
       if (d === undefined) fail(`piece ${p} is in the deadline order without a deadline`);
-      if (this.#verified[p] === 1) fail(`verified piece ${p} has a deadline`);
+      if (this.#verified.get(p)) fail(`verified piece ${p} has a deadline`);
       const prev = this.#urgent[i - 1];
       if (prev !== undefined && this.#deadlines.get(prev)! > d)
         fail(`deadline order is broken at piece ${p}`);

@@ -330,6 +330,8 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
       totalLength: this.metainfo.totalLength,
       ...(options.random ? { random: options.random } : {}),
       ...(options.sequential ? { sequential: true } : {}),
+      // The picker keeps the verified pieces, in our bitfield: the one record of them.
+      verified: this.bitfield,
     });
     this.#cache = new ReadCache(options.storage, { geometry: this.metainfo });
     this.#assembler = new PieceAssembler({
@@ -464,9 +466,9 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
     return this.#verifiedBytes;
   }
 
+  /** A piece is verified: the picker keeps it in the bitfield (once); the rest follows here. */
   #setVerified(piece: number): void {
-    if (this.bitfield.get(piece)) return;
-    this.bitfield.set(piece);
+    if (!this.#picker.pieceVerified(piece)) return;
     this.#o.storage.pieceVerified(piece); // a file whose pieces are all verified loses its `.part`
     this.#lost.delete(piece);
     this.#verifiedBytes += this.#picker.geometry.pieceSize(piece);
@@ -478,11 +480,9 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
    * torrent downloads it again from whoever has it.
    */
   #pieceLost(piece: number, reason: Error): void {
-    if (!this.bitfield.get(piece)) return;
-    this.bitfield.set(piece, false);
+    if (!this.#picker.pieceLost(piece)) return;
     this.#lost.add(piece);
     this.#verifiedBytes -= this.#picker.geometry.pieceSize(piece);
-    this.#picker.pieceLost(piece);
     this.#cache.invalidate(piece);
     this.emit('piece:lost', piece, reason);
     this.#endSuperSeed();
@@ -757,7 +757,6 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
   }
 
   #markVerified(piece: number): void {
-    this.#picker.markVerified(piece);
     this.#setVerified(piece);
     this.#wakeWaiters(piece);
   }
@@ -1337,7 +1336,6 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
     }
     if (verdict === undefined) return;
     if (verdict === 'failed') return;
-    this.#picker.pieceVerified(piece);
     this.#setVerified(piece);
     this.#cache.invalidate(piece);
     for (const p of this.#peers.values()) p.conn.have(piece);
