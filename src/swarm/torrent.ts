@@ -1,13 +1,14 @@
-// One torrent's swarm: composes the piece picker, the choker, storage and the peer connections.
-// It decides what to request from whom and changes role from leecher to seeder when every wanted
-// piece is verified. The session hands it connections (incoming) and peer addresses (to dial).
-// The jobs with state of their own are modules it wires together, none touching a socket or the
-// time but through what it passes in:
-//   peer-list.ts       every known peer by endpoint: sources, dial back-off, per-IP counts, bans
-//   piece-assembler.ts blocks into pieces, one hashing policy, the write of a verified piece
-//   smart-ban.ts       who sent the bad block of a failed piece (the assembler's pass/fail hooks)
-//   uploader.ts        requests served under the rate limits, paced by each socket's writability
-//   piece-picker.ts    what to ask of whom; choker.ts who to unchoke; super-seed.ts initial seeding
+// One torrent's swarm: composes the piece picker, the choker, storage and the peer connections,
+// and changes role from leecher to seeder when every wanted piece is verified. The session hands it
+// connections (incoming) and peer addresses (to dial). The jobs with state of their own are modules
+// it wires together, none touching a socket or the time but through what it passes in:
+//   peer-list.ts          every known peer by endpoint: sources, dial back-off, per-IP counts, bans
+//   request-scheduler.ts  how many requests each peer gets, and when (pipelines, download limits)
+//   piece-picker.ts       which blocks, of whom (rarest first, deadlines, endgame)
+//   piece-assembler.ts    blocks into pieces, one hashing policy, the write of a verified piece
+//   smart-ban.ts          who sent the bad block of a failed piece (the assembler's pass/fail hooks)
+//   uploader.ts           requests served under the rate limits, paced by each socket's writability
+//   choker.ts, super-seed.ts  who is unchoked; initial seeding
 //
 // Lifecycle: idle → checking → downloading ⇄ seeding; stopped is terminal; error is terminal.
 // Every timer and listener hangs off one AbortController (#ac): stop() aborts it.
@@ -33,7 +34,7 @@ import { ReadCache } from '../storage/read-cache.js';
 import type { Storage } from '../storage/storage.js';
 import { missingLayers, serveHashRequest } from '../storage/verify-v2.js';
 import { Bitfield } from '../util/bitfield.js';
-import { type Clock, realClock, type TimerHandle } from '../util/clock.js';
+import { type Clock, realClock } from '../util/clock.js';
 import { RateMeter } from '../util/rate-meter.js';
 import { TokenBucket } from '../util/token-bucket.js';
 import { TypedEmitter } from '../util/typed-events.js';
@@ -41,6 +42,7 @@ import { type ChokerState, decideUnchokes, isSnubbed } from './choker.js';
 import { type KnownPeer, PeerList, type PeerSource } from './peer-list.js';
 import { PieceAssembler } from './piece-assembler.js';
 import { type BlockRef, PiecePicker } from './piece-picker.js';
+import { RequestScheduler } from './request-scheduler.js';
 import { SmartBan } from './smart-ban.js';
 import { SuperSeed } from './super-seed.js';
 import { Uploader, type UploadPeer, type UploadSource } from './uploader.js';
@@ -198,12 +200,7 @@ interface PeerEntry {
   counted: 'none' | 'bits' | 'seed';
   /** Its side of the uploads (uploader.ts). */
   upload: UploadPeer;
-  /** A request refill is queued for the end of this tick (after the rest of a socket read). */
-  fillQueued: boolean;
 }
-
-/** Requests missing from a deep pipeline before a received block tops it up (see #queueFill). */
-const REFILL_BATCH = 16;
 
 const TICK_MS = 1000;
 const CHOKE_INTERVAL_MS = 10_000;
@@ -251,9 +248,6 @@ const UNCHOKE_PASS_OVER_MS = 60_000;
  */
 const READER_DEADLINE_STEP_MS = 250;
 
-/** A peer downloading at least this share of the fastest peer's rate may take pieces with a deadline. */
-const URGENT_RATE_SHARE = 0.25;
-
 /** A read of a piece that waits while the torrent stops or fails. */
 export class TorrentStoppedError extends Error {
   override readonly name = 'TorrentStoppedError';
@@ -293,9 +287,9 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
   /** Rate limits: this torrent's own bucket, then the shared ones. */
   readonly uploadLimit = new TokenBucket(0);
   readonly downloadLimit = new TokenBucket(0);
-  readonly #downloadBuckets: TokenBucket[];
+  /** Keeps the peers' request pipelines full (request-scheduler.ts). */
+  readonly #scheduler: RequestScheduler;
   readonly #uploader: Uploader;
-  #downloadTimer: TimerHandle | undefined;
   readonly #clock: Clock;
   /** Readers' claims (see prioritize): owner → pieces in the order it needs them, and when set. */
   readonly #claims = new Map<object, { pieces: readonly number[]; atMs: number }>();
@@ -303,8 +297,6 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
   readonly #wantedForReaders = new Set<number>();
   /** Reads waiting for a piece to be verified. */
   readonly #waiters = new Map<number, Set<{ resolve: () => void; reject: (e: Error) => void }>>();
-  /** Download rate below which a peer is kept off the pieces with a deadline (recomputed each tick). */
-  #urgentFloor = 0;
   readonly #webSeeds: WebSeeds;
   /** Payload bytes, for statistics (session totals, ratio). */
   downloadedBytes = 0;
@@ -352,7 +344,22 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
       meter: this.uploadMeter,
       maxInvalidRequests: options.connectionOptions?.maxInvalidRequests ?? 10,
     });
-    this.#downloadBuckets = [this.downloadLimit, ...(options.downloadBuckets ?? [])];
+    this.#scheduler = new RequestScheduler({
+      picker: this.#picker,
+      buckets: [this.downloadLimit, ...(options.downloadBuckets ?? [])],
+      clock: this.#clock,
+      ...(options.maxUnverifiedBytes !== undefined ? { maxUnverifiedBytes: options.maxUnverifiedBytes } : {}),
+      view: {
+        downloading: () => this.#state === TorrentState.downloading && !this.#ac.signal.aborted,
+        peers: () => this.#peers.values(),
+        unverifiedBytes: () => this.#assembler.unverifiedBytes,
+        avoid: (address) =>
+          this.#smartBan.watching
+            ? (p: number, offset: number) => this.#avoids(p, offset, address)
+            : undefined,
+        refilled: () => this.#webSeeds.pump(),
+      },
+    });
     this.#webSeeds = this.#makeWebSeeds(options.webSeedTuning);
   }
 
@@ -374,7 +381,7 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
       picker: this.#picker,
       pieceLength: this.metainfo.pieceLength,
       mayStart: (nowMs: number): 'yes' | 'partial' | 'no' => {
-        if (this.#state !== TorrentState.downloading || !this.#downloadAllowed(nowMs)) return 'no';
+        if (this.#state !== TorrentState.downloading || !this.#scheduler.allowed(nowMs)) return 'no';
         return this.#assembler.unverifiedBytes > (this.#o.maxUnverifiedBytes ?? 48 * 1024 * 1024)
           ? 'partial'
           : 'yes';
@@ -398,17 +405,8 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
         while (end < data.length && end - offset < max && this.#picker.isOutstanding(key, piece, end));
         return data.subarray(offset, Math.min(end, data.length, offset + max));
       },
-      take: (n: number, nowMs: number): number => {
-        let waitMs = 0;
-        for (const b of this.#downloadBuckets) {
-          b.take(n, nowMs);
-          waitMs = Math.max(waitMs, b.waitMs(1, nowMs));
-        }
-        return waitMs;
-      },
-      released: () => {
-        for (const p of this.#peers.values()) this.#fillRequests(p);
-      },
+      take: (n: number, nowMs: number): number => this.#scheduler.take(n, nowMs),
+      released: () => this.#scheduler.fillAll(),
       changed: (url: string, state: WebSeedState, reason: string | null) =>
         this.emit('webseed:state', url, state, reason),
     };
@@ -630,29 +628,10 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
     this.#applyClaims();
     this.#wantedChanged();
     if (this.#state !== TorrentState.downloading || this.#ac.signal.aborted) return;
-    if (jumped) this.#promoteClaims(unverified);
+    if (jumped) this.#scheduler.promote(unverified);
     for (const p of this.#peers.values()) {
       this.#updateInterest(p);
-      this.#fillRequests(p);
-    }
-  }
-
-  /**
-   * Peers answer requests in order, so a claim that starts somewhere new (a new reader, a seek) would
-   * wait behind the whole pipeline (seconds of it from a slow peer): the fast peers that have a
-   * claimed piece are told to cancel what we asked of them, and the refill that follows asks for the
-   * claimed pieces first, earliest deadline first, then for the rest again. A reader that moves on to
-   * its next piece needs none of this: its window's pieces are already at the front.
-   */
-  #promoteClaims(claimed: readonly number[]): void {
-    const now = this.#clock.now();
-    for (const entry of this.#peers.values()) {
-      const conn = entry.conn;
-      if (conn.peerChoking || conn.downloadMeter.rate(now) < this.#urgentFloor) continue;
-      const bf = conn.peerBitfield;
-      if (!entry.isSeed && !claimed.some((p) => bf?.get(p))) continue;
-      for (const b of this.#picker.outstandingBlocks(entry.key))
-        if (conn.cancel(b)) this.#picker.release(entry.key, b);
+      this.#scheduler.fill(p);
     }
   }
 
@@ -767,7 +746,7 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
     this.#ac.abort();
     this.#rejectWaiters();
     this.#uploader.stop();
-    this.#clock.clearTimeout(this.#downloadTimer);
+    this.#scheduler.stop();
     for (const p of [...this.#peers.values()]) p.conn.close('shutdown');
     // Whatever the close handlers have not removed yet leaves the shared budget here.
     if (this.#o.connectionBudget) this.#o.connectionBudget.used -= this.#peers.size;
@@ -1068,7 +1047,6 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
       isSeed: false,
       counted: 'none',
       upload: this.#uploader.peer(conn),
-      fillQueued: false,
     };
     this.#peers.set(key, entry);
     if (this.#o.connectionBudget) this.#o.connectionBudget.used++;
@@ -1114,9 +1092,9 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
       if (conn.peerBitfield?.complete) entry.isSeed = true;
       if (!conn.amInterested && this.#wants(piece)) conn.interested();
       if (entry.isSeed && this.#state === TorrentState.seeding) conn.close('both-seeders');
-      else this.#fillRequests(entry);
+      else this.#scheduler.fill(entry);
     });
-    conn.on('choke:changed', () => this.#fillRequests(entry));
+    conn.on('choke:changed', () => this.#scheduler.fill(entry));
     conn.on('interest:changed', () => {
       if (conn.peerInterested && this.#unchokedCount() < this.#slots()) this.#runChoker(true);
     });
@@ -1125,14 +1103,14 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
     );
     conn.on('request:timeout', (block: BlockRef) => {
       this.#picker.release(key, block);
-      this.#fillRequests(entry);
+      this.#scheduler.fill(entry);
     });
     conn.on('request:dropped', (block: BlockRef) => {
       this.#picker.release(key, block);
     });
     conn.on('request:received', (block: BlockRef) => this.#uploader.request(entry.upload, block));
     conn.on('cancel:received', (block: BlockRef) => this.#uploader.cancel(entry.upload, block));
-    conn.on('allowed-fast:received', () => this.#fillRequests(entry));
+    conn.on('allowed-fast:received', () => this.#scheduler.fill(entry));
     conn.on('extended:handshake', () => {
       // An incoming peer whose listen port (BEP 10 `p`) names a banned endpoint.
       const p = conn.remoteExtensions?.p;
@@ -1188,7 +1166,7 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
         error: error?.message,
       });
       // Others may pick up what this one had outstanding.
-      for (const p of this.#peers.values()) this.#fillRequests(p);
+      for (const p of this.#peers.values()) this.#scheduler.fill(p);
     });
     if (adopted) onHandshake();
     return key;
@@ -1214,7 +1192,7 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
       return;
     }
     this.#updateInterest(entry);
-    this.#fillRequests(entry);
+    this.#scheduler.fill(entry);
   }
 
   #wants(piece: number): boolean {
@@ -1233,43 +1211,6 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
     else if (!want && entry.conn.amInterested) entry.conn.notInterested();
   }
 
-  #fillRequests(entry: PeerEntry): void {
-    if (this.#state !== TorrentState.downloading || this.#ac.signal.aborted) return;
-    const conn = entry.conn;
-    const bf = conn.peerBitfield;
-    if (!bf || !conn.amInterested) return;
-    const allowedFast = conn.peerChoking ? conn.allowedFastSet : undefined;
-    if (conn.peerChoking && (!allowedFast || allowedFast.size === 0)) return;
-    let want = conn.desiredQueueDepth() - conn.outstandingRequests;
-    if (want <= 0) return;
-    const nowMs = this.#clock.now();
-    if (!this.#downloadAllowed(nowMs)) return;
-    // Under a download limit, ask only for what the buckets hold now: the pipeline follows the rate.
-    let tokens = Number.POSITIVE_INFINITY;
-    for (const b of this.#downloadBuckets) tokens = Math.min(tokens, b.available(nowMs));
-    if (Number.isFinite(tokens)) {
-      // Requests already out will spend tokens when they arrive.
-      let outstanding = 0;
-      for (const p of this.#peers.values()) outstanding += p.conn.outstandingRequests;
-      const room = Math.floor(tokens / BLOCK_SIZE) - outstanding;
-      want = Math.min(want, outstanding === 0 ? Math.max(1, room) : room);
-      if (want <= 0) return;
-    }
-    const overCap = this.#assembler.unverifiedBytes > (this.#o.maxUnverifiedBytes ?? 48 * 1024 * 1024);
-    const rate = conn.downloadMeter.rate(nowMs);
-    const blocks = this.#picker.pick(entry.key, entry.isSeed ? 'all' : bf, want, {
-      fast: rate > 512 * 1024,
-      urgent: rate >= this.#urgentFloor,
-      nowMs,
-      ...(overCap ? { partialOnly: true } : {}),
-      ...(this.#smartBan.watching
-        ? { avoid: (p: number, offset: number) => this.#avoids(p, offset, entry.address) }
-        : {}),
-      ...(allowedFast ? { allowedFast } : {}),
-    });
-    for (const b of blocks) conn.request(b);
-  }
-
   #onBlock(entry: PeerEntry, piece: number, offset: number, data: Uint8Array): void {
     const block = { piece, offset, length: data.length };
     const r = this.#picker.received(entry.key, block);
@@ -1277,34 +1218,16 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
     entry.lastBlockAtMs = nowMs;
     if (!r.accepted) {
       this.wastedBytes += data.length;
-      this.#queueFill(entry);
+      this.#scheduler.queueFill(entry);
       return;
     }
     this.downloadedBytes += data.length;
     this.downloadMeter.add(data.length, nowMs);
-    for (const b of this.#downloadBuckets) b.take(data.length, nowMs);
+    this.#scheduler.take(data.length, nowMs);
     for (const other of r.cancel) this.#peers.get(other)?.conn.cancel(block);
     this.#assembler.add(piece, offset, data, entry.address);
     if (r.pieceDone !== undefined) void this.#verify(r.pieceDone);
-    this.#queueFill(entry);
-  }
-
-  /**
-   * Refills a peer's requests once the socket read being handled is done: a read holds several
-   * blocks, and one refill for all of them picks and writes its requests in one go.
-   */
-  #queueFill(entry: PeerEntry): void {
-    if (entry.fillQueued) return;
-    entry.fillQueued = true;
-    queueMicrotask(() => {
-      entry.fillQueued = false;
-      const conn = entry.conn;
-      // With a deep pipeline, top it up in batches: fewer, larger request writes on both sides.
-      const depth = conn.desiredQueueDepth();
-      const missing = depth - conn.outstandingRequests;
-      if (!conn.closed && missing > 0 && (missing >= REFILL_BATCH || missing * 4 >= depth))
-        this.#fillRequests(entry);
-    });
+    this.#scheduler.queueFill(entry);
   }
 
   /** Checks a piece whose last block is in (the assembler's one hashing policy), then follows the verdict. */
@@ -1323,7 +1246,7 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
           // Asked again at once, in this same task: with the refill a microtask later (after the
           // assembler's promise), the liar of hostile-data's "one bad block per piece" test got its
           // block into every retry and was never found out.
-          for (const p of this.#peers.values()) this.#fillRequests(p);
+          for (const p of this.#peers.values()) this.#scheduler.fill(p);
           this.#webSeeds.pump();
         },
         passed: (_piece, good) => {
@@ -1392,7 +1315,7 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
    * is being verified: its hash will judge it). */
   #dropPiecesFrom(untrusted: ReadonlySet<string>): void {
     for (const piece of this.#assembler.dropFrom(untrusted)) this.#picker.pieceFailed(piece);
-    for (const p of this.#peers.values()) this.#fillRequests(p);
+    for (const p of this.#peers.values()) this.#scheduler.fill(p);
     this.#webSeeds.pump();
   }
 
@@ -1402,7 +1325,7 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
     this.#ac.abort();
     this.#rejectWaiters();
     this.#uploader.stop();
-    this.#clock.clearTimeout(this.#downloadTimer);
+    this.#scheduler.stop();
     for (const p of this.#peers.values()) p.conn.close('shutdown');
   }
 
@@ -1437,20 +1360,6 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
         else this.#pieceLost(piece, err);
       },
     };
-  }
-
-  /** True when the download buckets have tokens; otherwise requests resume once they refill. */
-  #downloadAllowed(now: number): boolean {
-    if (this.#downloadBuckets.every((b) => b.available(now) > 0)) return true;
-    if (!this.#downloadTimer) {
-      const waitMs = Math.max(1, ...this.#downloadBuckets.map((b) => b.waitMs(1, now)));
-      this.#downloadTimer = this.#clock.setTimeout(() => {
-        this.#downloadTimer = undefined;
-        for (const p of this.#peers.values()) this.#fillRequests(p);
-        this.#webSeeds.pump();
-      }, waitMs);
-    }
-    return false;
   }
 
   #slots(): number {
@@ -1572,9 +1481,7 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
   #tick(): void {
     if (this.#ac.signal.aborted) return;
     const now = this.#clock.now();
-    let best = 0;
-    for (const p of this.#peers.values()) best = Math.max(best, p.conn.downloadMeter.rate(now));
-    this.#urgentFloor = best * URGENT_RATE_SHARE;
+    this.#scheduler.tick(now);
     this.#fillConnections();
     this.#offerPieces();
     this.#chokeUnusedUnchokes();
@@ -1582,7 +1489,7 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
     if (this.#state === TorrentState.downloading) {
       for (const p of this.#peers.values()) {
         this.#updateInterest(p);
-        this.#fillRequests(p);
+        this.#scheduler.fill(p);
       }
       this.#webSeeds.pump(now);
     }

@@ -1,0 +1,136 @@
+// The request scheduler on its own, with the real picker, scripted connections and a virtual clock:
+// a pipeline is filled to the connection's depth and no further; choked peers get only allowed-fast
+// pieces; under a rate limit only what the buckets hold is asked, and every pipeline is topped up
+// when they refill; past the memory cap no new piece is started; a burst of received blocks makes
+// one refill; smart ban's filter is passed on.
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import type { PeerConnection } from '../../../src/peer/connection.js';
+import { BLOCK_SIZE, type BlockRef, PiecePicker } from '../../../src/swarm/piece-picker.js';
+import { RequestScheduler, type SchedulerPeer } from '../../../src/swarm/request-scheduler.js';
+import { Bitfield } from '../../../src/util/bitfield.js';
+import { RateMeter } from '../../../src/util/rate-meter.js';
+import { TokenBucket } from '../../../src/util/token-bucket.js';
+import { SIM_EPOCH_MS, SimClock } from '../../sim/sim-clock.js';
+
+const PIECES = 8;
+const PIECE = 4 * BLOCK_SIZE;
+
+class FakeConn {
+  peerBitfield: Bitfield;
+  amInterested = true;
+  peerChoking = false;
+  allowedFastSet = new Set<number>();
+  closed = false;
+  depth = 10;
+  requested: BlockRef[] = [];
+  downloadMeter = new RateMeter();
+  constructor(all = true) {
+    this.peerBitfield = new Bitfield(PIECES);
+    if (all) for (let i = 0; i < PIECES; i++) this.peerBitfield.set(i);
+  }
+  desiredQueueDepth(): number {
+    return this.depth;
+  }
+  get outstandingRequests(): number {
+    return this.requested.length;
+  }
+  request(b: BlockRef): boolean {
+    this.requested.push(b);
+    return true;
+  }
+}
+
+function setup(o: { rate?: number; unverified?: number; avoid?: (p: number, off: number) => boolean } = {}) {
+  const clock = new SimClock();
+  const picker = new PiecePicker({ pieceCount: PIECES, pieceLength: PIECE, totalLength: PIECES * PIECE });
+  const peers: SchedulerPeer[] = [];
+  let refilled = 0;
+  const s = new RequestScheduler({
+    picker,
+    clock,
+    buckets: [new TokenBucket(o.rate ?? 0, 2 * BLOCK_SIZE, SIM_EPOCH_MS)],
+    maxUnverifiedBytes: 1000,
+    view: {
+      downloading: () => true,
+      peers: () => peers,
+      unverifiedBytes: () => o.unverified ?? 0,
+      avoid: () => o.avoid,
+      refilled: () => refilled++,
+    },
+  });
+  const add = (key: string, conn = new FakeConn()): FakeConn => {
+    picker.seedAdded();
+    peers.push({ key, address: `${key}:1`, conn: conn as unknown as PeerConnection, isSeed: true });
+    return conn;
+  };
+  return { s, picker, clock, add, peers, refilled: () => refilled };
+}
+
+describe('RequestScheduler', () => {
+  it('fills a pipeline to its depth and no further', () => {
+    const { s, add, peers } = setup();
+    const a = add('a');
+    s.fill(peers[0]!);
+    assert.equal(a.requested.length, 10);
+    s.fill(peers[0]!);
+    assert.equal(a.requested.length, 10, 'full already');
+  });
+
+  it('asks a choking peer only for its allowed-fast pieces, and nothing without them', () => {
+    const { s, add, peers } = setup();
+    const a = add('a');
+    a.peerChoking = true;
+    s.fill(peers[0]!);
+    assert.equal(a.requested.length, 0);
+    a.allowedFastSet.add(5);
+    s.fill(peers[0]!);
+    assert.deepEqual(new Set(a.requested.map((b) => b.piece)), new Set([5]));
+  });
+
+  it('under a rate limit asks what the buckets hold, and tops every pipeline up when they refill', async () => {
+    const { s, add, peers, clock, refilled } = setup({ rate: 4 * BLOCK_SIZE });
+    const a = add('a');
+    s.fill(peers[0]!);
+    assert.equal(a.requested.length, 2, 'the burst holds two blocks');
+    // The blocks arrive: their bytes empty the buckets.
+    a.requested.length = 0;
+    s.take(2 * BLOCK_SIZE, clock.now());
+    s.fill(peers[0]!);
+    assert.equal(a.requested.length, 0, 'no tokens: nothing asked, a refill is timed');
+    await clock.run({ until: () => a.requested.length > 0 });
+    assert.ok(a.requested.length >= 1);
+    assert.equal(refilled(), 1, 'web seeds are told too');
+    assert.ok(clock.elapsedMs > 0 && clock.elapsedMs <= 300, `${clock.elapsedMs} ms`);
+  });
+
+  it('past the memory cap only pieces in flight go on; smart ban’s filter is passed on', () => {
+    const { s, add, peers } = setup({ unverified: 5000 });
+    const a = add('a');
+    s.fill(peers[0]!);
+    assert.equal(a.requested.length, 0, 'no piece in flight, none started');
+    const avoided = setup({ avoid: (_p, off) => off === 0 });
+    const b = avoided.add('b');
+    avoided.s.fill(avoided.peers[0]!);
+    assert.ok(b.requested.length > 0 && b.requested.every((r) => r.offset !== 0));
+  });
+
+  it('a burst of received blocks makes one refill, once the batch is worth it', async () => {
+    const { s, add, peers } = setup();
+    const a = add('a');
+    a.depth = 64;
+    s.fill(peers[0]!);
+    assert.equal(a.requested.length, 32, 'every block of the torrent');
+    // 20 blocks arrive in one read: queued refills collapse into one.
+    a.requested.splice(0, 20);
+    let fills = 0;
+    const orig = s.fill.bind(s);
+    s.fill = (p) => {
+      fills++;
+      orig(p);
+    };
+    for (let i = 0; i < 20; i++) s.queueFill(peers[0]!);
+    await new Promise((r) => setImmediate(r));
+    assert.equal(fills, 1);
+  });
+});
