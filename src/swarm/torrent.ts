@@ -410,7 +410,7 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
       changed: (url: string, state: WebSeedState, reason: string | null) =>
         this.emit('webseed:state', url, state, reason),
     };
-    return new WebSeeds(host, this.#ac.signal, tuning);
+    return new WebSeeds(host, this.#ac.signal, tuning, this.#clock);
   }
 
   /**

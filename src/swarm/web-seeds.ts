@@ -8,6 +8,7 @@
 //
 // The source (src/webseed/web-seed.ts) is given by the session: the swarm does no HTTP itself.
 
+import { type Clock, realClock } from '../util/clock.js';
 import { RateMeter } from '../util/rate-meter.js';
 import { BLOCK_SIZE, type PiecePicker } from './piece-picker.js';
 
@@ -119,10 +120,13 @@ export class WebSeeds {
   readonly #t: Required<WebSeedTuning>;
   readonly #seeds: Seed[] = [];
   readonly #signal: AbortSignal;
+  /** The torrent's: the time of every back-off and status. */
+  readonly #clock: Clock;
 
-  constructor(host: WebSeedHost, signal: AbortSignal, tuning: WebSeedTuning = {}) {
+  constructor(host: WebSeedHost, signal: AbortSignal, tuning: WebSeedTuning = {}, clock: Clock = realClock) {
     this.#host = host;
     this.#signal = signal;
+    this.#clock = clock;
     this.#t = {
       retryMinMs: tuning.retryMinMs ?? 2_000,
       retryMaxMs: tuning.retryMaxMs ?? 600_000,
@@ -161,7 +165,7 @@ export class WebSeeds {
     this.#seeds.push(seed);
   }
 
-  status(nowMs = Date.now()): WebSeedStatus[] {
+  status(nowMs = this.#clock.now()): WebSeedStatus[] {
     return this.#seeds.map((s) => ({
       url: s.url,
       state: s.state,
@@ -174,7 +178,7 @@ export class WebSeeds {
   }
 
   /** Starts requests on idle lanes of usable web seeds (on each tick, and when something changed). */
-  pump(nowMs = Date.now()): void {
+  pump(nowMs = this.#clock.now()): void {
     if (this.#signal.aborted) return;
     for (const seed of this.#seeds) {
       if (seed.state === WebSeedState.banned || !seed.source) continue;
@@ -247,7 +251,7 @@ export class WebSeeds {
     const signal = seed.ac.signal;
     let pos = start;
     const deliver = (chunk: Uint8Array, inPlace: boolean): number => {
-      const now = Date.now();
+      const now = this.#clock.now();
       seed.downloaded += chunk.length;
       seed.meter.add(chunk.length, now);
       // Split at block boundaries: each part goes to its block.
@@ -305,7 +309,7 @@ export class WebSeeds {
     const backoff = Math.min(this.#t.retryMaxMs, this.#t.retryMinMs * 2 ** Math.min(20, seed.failures - 1));
     const wait =
       typeof err.retryAfterMs === 'number' ? Math.max(err.retryAfterMs, this.#t.retryMinMs) : backoff;
-    seed.retryAtMs = Date.now() + wait;
+    seed.retryAtMs = this.#clock.now() + wait;
     this.#setState(seed, WebSeedState.backoff, reason);
     // The other lanes of this server stop too: what they hold goes back to the picker.
     this.#abortSeed(seed);

@@ -115,6 +115,31 @@ test('the queue decision is pure; resume data and data moves do not call up into
   assert.deepEqual(violations, []);
 });
 
+// The swarm runs on what it is given (DESIGN.md, issue 17): connections from a transport, time from a
+// clock. None of its modules opens a socket, reads the real time or sets a real timer; the simulator
+// drives them all in virtual time.
+test('the swarm layer touches no socket, no real clock and no real timer', () => {
+  const socketModules = /^(node:)?(net|dgram|http|https|tls)$/;
+  const realTime = /\bDate\.now\(|\bperformance\.now\(|(^|[^.\w])(setTimeout|setInterval)\(/;
+  const violations: string[] = [];
+  for (const file of walk(join(src, 'swarm'))) {
+    if (!file.endsWith('.ts')) continue;
+    const name = relative(root, file);
+    for (const spec of importsOf(file))
+      if (socketModules.test(spec)) violations.push(`${name} imports ${spec}`);
+    readFileSync(file, 'utf8')
+      .split('\n')
+      .forEach((line, i) => {
+        const code = line.replace(/\/\/.*$/, '');
+        if (!/^\s*\*/.test(code) && realTime.test(code)) violations.push(`${name}:${i + 1}: ${line.trim()}`);
+      });
+  }
+  assert.deepEqual(violations, []);
+  // The check sees what it looks for.
+  assert.ok(realTime.test('const t = Date.now();') && realTime.test('  setTimeout(f, 1);'));
+  assert.ok(!realTime.test('this.#clock.setTimeout(f, 1);'));
+});
+
 // The log is passed in: no module keeps one of its own, and only the CLI writes to stderr for it.
 test('no module makes a logger that writes on its own (the log is passed down)', () => {
   const offenders = walk(src).filter((f) => {
