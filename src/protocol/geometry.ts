@@ -101,3 +101,30 @@ export class Geometry implements PieceGeometry {
     return this.blockRef(piece, index - piece * this.blocksPerPiece);
   }
 }
+
+/**
+ * The blocks made only of BEP 47 padding (zeros that no file holds): never asked of a peer, filled
+ * in as zeros. Request indices of `g`, from the layout's padding files (a block that spans two
+ * padding files, or padding and a file, is asked for as usual).
+ */
+export function paddingBlocks(
+  g: Geometry,
+  files: readonly { offset: number; length: number; padding: boolean }[],
+): Set<number> {
+  const out = new Set<number>();
+  for (const f of files) {
+    if (!f.padding || f.length === 0) continue;
+    const start = f.offset;
+    const end = f.offset + f.length;
+    const last = Math.floor((end - 1) / g.pieceLength);
+    for (let p = Math.floor(start / g.pieceLength); p <= last; p++) {
+      const base = g.pieceStart(p);
+      for (let b = Math.max(0, Math.ceil((start - base) / BLOCK_SIZE)); b < g.blockCount(p); b++) {
+        const from = base + b * BLOCK_SIZE;
+        if (from + g.blockLength(p, b) > end) break;
+        out.add(g.requestIndex(p, b));
+      }
+    }
+  }
+  return out;
+}

@@ -8,7 +8,7 @@ import type { PeerConnection } from '../peer/connection.js';
 import { BLOCK_SIZE } from '../protocol/peer-wire.js';
 import type { Clock, TimerHandle } from '../util/clock.js';
 import type { TokenBucket } from '../util/token-bucket.js';
-import type { PiecePicker } from './piece-picker.js';
+import type { BlockRef, PiecePicker } from './piece-picker.js';
 
 /** Requests missing from a deep pipeline before a received block tops it up (see queueFill). */
 const REFILL_BATCH = 16;
@@ -40,6 +40,10 @@ export interface SchedulerView {
   avoid(address: string): ((piece: number, offset: number) => boolean) | undefined;
   /** The download buckets have tokens again (web seeds wait for them too). */
   refilled(): void;
+  /** A block of BEP 47 padding only: nobody is asked for it. */
+  isPadding(block: BlockRef): boolean;
+  /** The picker gave `peer` a block of padding: the torrent fills it in (zeros) instead. */
+  fillPadding(peer: SchedulerPeer, block: BlockRef): void;
 }
 
 export interface RequestSchedulerOptions {
@@ -115,7 +119,10 @@ export class RequestScheduler {
       ...(avoid ? { avoid } : {}),
       ...(allowedFast ? { allowedFast } : {}),
     });
-    for (const b of blocks) conn.request(b);
+    for (const b of blocks) {
+      if (view.isPadding(b)) view.fillPadding(peer, b);
+      else conn.request(b);
+    }
   }
 
   /**

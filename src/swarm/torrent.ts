@@ -24,6 +24,7 @@ import {
 } from '../peer/encryption.js';
 import type { Transport, TransportSocket } from '../peer/transport.js';
 import { formatAddress, type PeerAddress, parseAddress } from '../protocol/address.js';
+import { paddingBlocks } from '../protocol/geometry.js';
 import { hybridV2Hash, type Metainfo } from '../protocol/metainfo.js';
 import type { DisconnectReason, Handshake, HashRequest } from '../protocol/peer-wire.js';
 import { BLOCK_SIZE } from '../protocol/peer-wire.js';
@@ -203,6 +204,9 @@ interface PeerEntry {
 }
 
 const TICK_MS = 1000;
+
+/** A block of zeros for padding blocks (read only: the assembler copies what it is given). */
+let PADDING_ZEROS: Buffer | undefined;
 const CHOKE_INTERVAL_MS = 10_000;
 /** Initial seeding: offers outstanding per peer, in bytes of pieces (at least 4 pieces). */
 const SUPER_SEED_PENDING_BYTES = 1024 * 1024;
@@ -289,6 +293,8 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
   readonly downloadLimit = new TokenBucket(0);
   /** Keeps the peers' request pipelines full (request-scheduler.ts). */
   readonly #scheduler: RequestScheduler;
+  /** Request indices of the blocks of BEP 47 padding only: zeros, filled in, never requested. */
+  readonly #padding: Set<number>;
   readonly #uploader: Uploader;
   readonly #clock: Clock;
   /** Readers' claims (see prioritize): owner → pieces in the order it needs them, and when set. */
@@ -326,6 +332,7 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
       verified: this.bitfield,
     });
     this.#cache = new ReadCache(options.storage, { geometry: this.metainfo });
+    this.#padding = paddingBlocks(this.#picker.geometry, this.metainfo.files);
     this.#assembler = new PieceAssembler({
       metainfo: this.metainfo,
       geometry: this.#picker.geometry,
@@ -358,6 +365,10 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
             ? (p: number, offset: number) => this.#avoids(p, offset, address)
             : undefined,
         refilled: () => this.#webSeeds.pump(),
+        isPadding: (b) =>
+          this.#padding.size > 0 &&
+          this.#padding.has(this.#picker.geometry.requestIndex(b.piece, b.offset / BLOCK_SIZE)),
+        fillPadding: (peer, b) => this.#onPadding(peer as PeerEntry, b),
       },
     });
     this.#webSeeds = this.#makeWebSeeds(options.webSeedTuning);
@@ -1209,6 +1220,19 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
     }
     if (want && !entry.conn.amInterested) entry.conn.interested();
     else if (!want && entry.conn.amInterested) entry.conn.notInterested();
+  }
+
+  /**
+   * A block of padding the picker gave a peer: its zeros go in as if that peer had sent them (they
+   * cannot be wrong), with no request and no bytes counted as downloaded.
+   */
+  #onPadding(entry: PeerEntry, block: BlockRef): void {
+    const r = this.#picker.received(entry.key, block);
+    if (!r.accepted) return;
+    for (const other of r.cancel) this.#peers.get(other)?.conn.cancel(block);
+    PADDING_ZEROS ??= Buffer.alloc(BLOCK_SIZE);
+    this.#assembler.add(block.piece, block.offset, PADDING_ZEROS.subarray(0, block.length), entry.address);
+    if (r.pieceDone !== undefined) void this.#verify(r.pieceDone);
   }
 
   #onBlock(entry: PeerEntry, piece: number, offset: number, data: Uint8Array): void {

@@ -4,7 +4,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
-import { Geometry, pieceSizeOf } from '../../../src/protocol/geometry.js';
+import { Geometry, paddingBlocks, pieceSizeOf } from '../../../src/protocol/geometry.js';
 import { BLOCK_SIZE } from '../../../src/protocol/peer-wire.js';
 
 const geometryArb = fc
@@ -65,6 +65,42 @@ describe('Geometry', () => {
         assert.equal(total, g.totalLength);
       }),
       { numRuns: 100 },
+    );
+  });
+
+  it('padding blocks: exactly the blocks that lie wholly inside a padding file', () => {
+    fc.assert(
+      fc.property(
+        fc.array(fc.record({ length: fc.integer({ min: 0, max: 200_000 }), padding: fc.boolean() }), {
+          minLength: 1,
+          maxLength: 8,
+        }),
+        fc.constantFrom(BLOCK_SIZE, 4 * BLOCK_SIZE, 3 * BLOCK_SIZE + 5),
+        (specs, pieceLength) => {
+          let offset = 0;
+          const files = specs.map((f) => {
+            const out = { ...f, offset };
+            offset += f.length;
+            return out;
+          });
+          if (offset === 0) return;
+          const g = new Geometry({
+            pieceLength,
+            totalLength: offset,
+            pieceCount: Math.ceil(offset / pieceLength),
+          });
+          const pads = paddingBlocks(g, files);
+          for (let p = 0; p < g.pieceCount; p++) {
+            for (let b = 0; b < g.blockCount(p); b++) {
+              const start = g.pieceStart(p) + b * BLOCK_SIZE;
+              const end = start + g.blockLength(p, b);
+              const inside = files.some((f) => f.padding && f.offset <= start && end <= f.offset + f.length);
+              assert.equal(pads.has(g.requestIndex(p, b)), inside, `piece ${p} block ${b}`);
+            }
+          }
+        },
+      ),
+      { numRuns: 200 },
     );
   });
 });

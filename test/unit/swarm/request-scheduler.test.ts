@@ -41,7 +41,15 @@ class FakeConn {
   }
 }
 
-function setup(o: { rate?: number; unverified?: number; avoid?: (p: number, off: number) => boolean } = {}) {
+function setup(
+  o: {
+    rate?: number;
+    unverified?: number;
+    avoid?: (p: number, off: number) => boolean;
+    padding?: (b: BlockRef) => boolean;
+  } = {},
+) {
+  const padded: BlockRef[] = [];
   const clock = new SimClock();
   const picker = new PiecePicker({ pieceCount: PIECES, pieceLength: PIECE, totalLength: PIECES * PIECE });
   const peers: SchedulerPeer[] = [];
@@ -57,6 +65,8 @@ function setup(o: { rate?: number; unverified?: number; avoid?: (p: number, off:
       unverifiedBytes: () => o.unverified ?? 0,
       avoid: () => o.avoid,
       refilled: () => refilled++,
+      isPadding: (b) => o.padding?.(b) ?? false,
+      fillPadding: (_peer, b) => padded.push(b),
     },
   });
   const add = (key: string, conn = new FakeConn()): FakeConn => {
@@ -64,7 +74,7 @@ function setup(o: { rate?: number; unverified?: number; avoid?: (p: number, off:
     peers.push({ key, address: `${key}:1`, conn: conn as unknown as PeerConnection, isSeed: true });
     return conn;
   };
-  return { s, picker, clock, add, peers, refilled: () => refilled };
+  return { s, picker, clock, add, peers, padded, refilled: () => refilled };
 }
 
 describe('RequestScheduler', () => {
@@ -113,6 +123,19 @@ describe('RequestScheduler', () => {
     const b = avoided.add('b');
     avoided.s.fill(avoided.peers[0]!);
     assert.ok(b.requested.length > 0 && b.requested.every((r) => r.offset !== 0));
+  });
+
+  it('blocks of padding are filled in by the torrent, never requested', () => {
+    const { s, add, peers, padded } = setup({ padding: (b) => b.piece === 0 && b.offset >= 2 * BLOCK_SIZE });
+    const a = add('a');
+    a.depth = 64;
+    s.fill(peers[0]!);
+    assert.deepEqual(
+      padded.map((b) => b.offset / BLOCK_SIZE),
+      [2, 3],
+    );
+    assert.equal(a.requested.length, 30);
+    assert.ok(!a.requested.some((b) => b.piece === 0 && b.offset >= 2 * BLOCK_SIZE));
   });
 
   it('a burst of received blocks makes one refill, once the batch is worth it', async () => {
