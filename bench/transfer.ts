@@ -4,7 +4,8 @@
 // first ones with protocol encryption required on both sides (RC4; BENCH_TRANSFER_PAIRS, a
 // comma-separated list of bb, ll, lb, bl, bbe, lle, bbu, lbu, llu picks others; `--encrypted` runs bb,
 // bbe and lle only; the *u pairs run over uTP only, BEP 29: opt-in, not in the default list). Prints the median wall time, the leecher's CPU seconds and peak RSS, and the ratios
-// against libtorrent→libtorrent.
+// against libtorrent→libtorrent. `--v2` makes the torrent v2-only (BEP 52: every piece checked by its
+// SHA-256 merkle hash on both sides) and runs bb, ll and lb.
 // Targets: bitswarm→bitswarm at least as fast as libtorrent→libtorrent; the bitswarm leecher under
 // 200 MB peak RSS; its CPU seconds per GiB within 1.5× libtorrent's leecher. Encrypted: bitswarm at
 // least as fast as libtorrent, both encrypted; its leecher's CPU within 1.2× its own plaintext CPU.
@@ -90,7 +91,11 @@ type PairId = keyof typeof PAIRS;
 type Client = 'bitswarm' | 'libtorrent';
 
 const encryptedOnly = process.argv.includes('--encrypted');
-const pairIds = (process.env.BENCH_TRANSFER_PAIRS ?? (encryptedOnly ? 'bb,bbe,lle' : 'bb,ll,lb,bbe,lle'))
+const v2Only = process.argv.includes('--v2');
+const pairIds = (
+  process.env.BENCH_TRANSFER_PAIRS ??
+  (encryptedOnly ? 'bb,bbe,lle' : v2Only ? 'bb,ll,lb' : 'bb,ll,lb,bbe,lle')
+)
   .split(',')
   .map((s) => s.trim());
 for (const id of pairIds) if (!(id in PAIRS)) throw new Error(`BENCH_TRANSFER_PAIRS: unknown pair ${id}`);
@@ -387,13 +392,22 @@ async function main(): Promise<number> {
       gnuTime,
     };
     process.stdout.write(
-      `bench:transfer — ${sizeMiB} MiB, piece length ${PIECE_LENGTH}, ${runs} runs each, ${availableParallelism()} cores, node ${process.version}, ${process.env.BITSWARM_BENCH_ISOLATED ? 'private network namespace' : 'loopback (no private namespace)'}, usage by ${gnuTime ? 'GNU time' : '/proc polling'}\n`,
+      `bench:transfer — ${sizeMiB} MiB${v2Only ? ' v2-only (BEP 52)' : ''}, piece length ${PIECE_LENGTH}, ${runs} runs each, ${availableParallelism()} cores, node ${process.version}, ${process.env.BITSWARM_BENCH_ISOLATED ? 'private network namespace' : 'loopback (no private namespace)'}, usage by ${gnuTime ? 'GNU time' : '/proc polling'}\n`,
     );
     let t0 = performance.now();
     await generate(input, env.size, 9);
     await runOk(
       process.execPath,
-      bitswarmNodeArgs(['create', input, '--piece-length', String(PIECE_LENGTH), '-o', torrent, '-q']),
+      bitswarmNodeArgs([
+        'create',
+        input,
+        '--piece-length',
+        String(PIECE_LENGTH),
+        '-o',
+        torrent,
+        '-q',
+        ...(v2Only ? ['--v2'] : []),
+      ]),
     );
     await warm(input);
     process.stdout.write(

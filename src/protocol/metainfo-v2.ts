@@ -182,6 +182,28 @@ export function expectedV2Hash(v2: V2Info, piece: number): { file: V2File; hash:
 }
 
 /**
+ * What the v2 check of `piece` hashes: its file's bytes at the start of the piece (`fileBytes`), as a
+ * merkle subtree `widthLeaves` wide, to compare with `expected`. True for a piece with no v2 file
+ * (pad only: nothing to check); undefined while the layer is not known.
+ */
+export function v2PieceCheck(
+  v2: V2Info,
+  pieceLength: number,
+  piece: number,
+): { fileBytes: number; widthLeaves: number; expected: Buffer } | true | undefined {
+  const f = v2FileOfPiece(v2, piece);
+  if (!f) return true;
+  const e = expectedV2Hash(v2, piece);
+  if (!e) return undefined;
+  const i = piece - f.firstPiece;
+  return {
+    fileBytes: Math.min(pieceLength, f.length - i * pieceLength),
+    widthLeaves: pieceWidthLeaves(pieceLength, f.length),
+    expected: e.hash,
+  };
+}
+
+/**
  * Whether `data` (the whole piece as laid out: the file's bytes, then pad zeros) matches its v2
  * hash. True for a piece with no v2 file (pad only); `undefined` when the layer is not known yet.
  */
@@ -191,12 +213,8 @@ export function verifyV2Piece(
   piece: number,
   data: Uint8Array,
 ): boolean | undefined {
-  const f = v2FileOfPiece(v2, piece);
-  if (!f) return true;
-  const e = expectedV2Hash(v2, piece);
-  if (!e) return undefined;
-  const i = piece - f.firstPiece;
-  const fileBytes = Math.min(pieceLength, f.length - i * pieceLength);
-  if (data.length < fileBytes) return false;
-  return pieceRoot(data.subarray(0, fileBytes), pieceWidthLeaves(pieceLength, f.length)).equals(e.hash);
+  const c = v2PieceCheck(v2, pieceLength, piece);
+  if (c === true || c === undefined) return c;
+  if (data.length < c.fileBytes) return false;
+  return pieceRoot(data.subarray(0, c.fileBytes), c.widthLeaves).equals(c.expected);
 }

@@ -36,7 +36,7 @@ const INLINE_HASH_BYTES = 64 * 1024;
 export async function checkExisting(
   metainfo: CheckLayout,
   storage: Pick<Storage, 'mayHave' | 'mayHaveAny' | 'readPiece' | 'read'>,
-  hasher: Pick<HasherPool, 'hash' | 'hashPiece' | 'hashChunked'>,
+  hasher: Pick<HasherPool, 'hash' | 'hashPiece' | 'hashChunked' | 'merkleRoot'>,
   options: CheckOptions = {},
 ): Promise<Bitfield> {
   const { signal, onProgress } = options;
@@ -91,7 +91,7 @@ export async function checkExisting(
   /** A v2-only piece: its merkle piece hash (BEP 52), from the bytes on storage. */
   const checkV2Only = async (piece: number): Promise<boolean> => {
     try {
-      return (await checkPieceV2(metainfo, piece, undefined, storage)) === true;
+      return (await checkPieceV2(metainfo, piece, undefined, storage, hasher)) === true;
     } catch (err) {
       if (StorageError.isCode(err, StorageErrorCode.Missing)) return false;
       throw err;

@@ -7,6 +7,7 @@
 import { createHash, type Hash } from 'node:crypto';
 import { closeSync, openSync, readSync } from 'node:fs';
 import { parentPort, workerData } from 'node:worker_threads';
+import { pieceRoot } from '../protocol/merkle.js';
 
 /** A byte range of one file; a job's segments, in order, are consecutive bytes of the torrent. */
 export interface FileSegment {
@@ -57,7 +58,9 @@ export type HashJob =
    * One chunk of a piece hashed incrementally (see HasherPool.stream): `length` bytes of `buffer`
    * are added to stream `stream`'s SHA-1, the buffer comes back; `final` returns the digest.
    */
-  | { kind: 'stream'; id: number; stream: number; buffer?: ArrayBuffer; length: number; final: boolean };
+  | { kind: 'stream'; id: number; stream: number; buffer?: ArrayBuffer; length: number; final: boolean }
+  /** BEP 52: the merkle root (SHA-256) of `length` bytes of `buffer` as a subtree `widthLeaves` wide; the buffer comes back. */
+  | { kind: 'merkle'; id: number; buffer: ArrayBuffer; length: number; widthLeaves: number };
 
 export type HashResult =
   | { id: number; hashes: Uint8Array; buffer?: ArrayBuffer }
@@ -289,6 +292,10 @@ port?.on('message', (job: HashJob) => {
       port.postMessage(result, job.buffer ? [job.buffer, hashes.buffer] : [hashes.buffer]);
     } else if (job.kind === 'buffer') {
       const hashes = hashBuffer(new Uint8Array(job.buffer, 0, job.length), job.pieceLength);
+      const result: HashResult = { id: job.id, buffer: job.buffer, hashes };
+      port.postMessage(result, [job.buffer, hashes.buffer]);
+    } else if (job.kind === 'merkle') {
+      const hashes = new Uint8Array(pieceRoot(new Uint8Array(job.buffer, 0, job.length), job.widthLeaves));
       const result: HashResult = { id: job.id, buffer: job.buffer, hashes };
       port.postMessage(result, [job.buffer, hashes.buffer]);
     } else if (job.kind === 'segments') {

@@ -8,6 +8,7 @@ import { createHash } from 'node:crypto';
 import { type FileHandle, open } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
+import { pieceRoot } from '../protocol/merkle.js';
 import {
   CLAIM,
   type ClaimTask,
@@ -368,6 +369,30 @@ export class HasherPool {
     const { hashes, buffer } = await this.hash(copy, data.length, data.length);
     this.#putSpare(buffer);
     return Buffer.from(hashes.buffer, hashes.byteOffset, 20);
+  }
+
+  /**
+   * BEP 52: the merkle root (SHA-256 of 16 KiB leaves) of `data` as a subtree `widthLeaves` wide —
+   * a v2 piece's hash. Off the calling thread as hashPiece is (a copy goes to a worker), inline for
+   * small data or without workers.
+   */
+  async merkleRoot(data: Uint8Array, widthLeaves: number): Promise<Buffer> {
+    if (data.length <= this.#inlineMaxBytes || this.#started().length === 0 || this.#stopped)
+      return pieceRoot(data, widthLeaves);
+    const buffer = this.#takeSpare(data.length);
+    new Uint8Array(buffer, 0, data.length).set(data);
+    const r = await this.#post(
+      { kind: 'merkle', id: this.#nextId++, buffer, length: data.length, widthLeaves },
+      [buffer],
+    );
+    if (r === undefined) {
+      // No worker took it: the buffer is still ours.
+      const root = pieceRoot(new Uint8Array(buffer, 0, data.length), widthLeaves);
+      this.#putSpare(buffer);
+      return root;
+    }
+    this.#putSpare(r.buffer!);
+    return Buffer.from(r.hashes.buffer, r.hashes.byteOffset, r.hashes.length);
   }
 
   /**

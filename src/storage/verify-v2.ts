@@ -2,10 +2,11 @@
 // checked by its merkle piece hashes alone, a hybrid by both (its v2 check is skipped only while a
 // file's piece layer is unknown). Pieces too large to hold are read back from storage.
 
-import { hashesFromLayer, log2, MERKLE_BLOCK_BYTES } from '../protocol/merkle.js';
+import { hashesFromLayer, log2, MERKLE_BLOCK_BYTES, pieceRoot } from '../protocol/merkle.js';
 import type { Metainfo } from '../protocol/metainfo.js';
-import { type V2Info, verifyV2Piece } from '../protocol/metainfo-v2.js';
+import { type V2Info, v2PieceCheck } from '../protocol/metainfo-v2.js';
 import type { HashRequest } from '../protocol/peer-wire.js';
+import type { HasherPool } from './hasher-pool.js';
 import { pieceLengthOf, type Storage } from './storage.js';
 
 /** Whether the torrent's pieces are checked by SHA-1 (v1 and hybrid). */
@@ -23,10 +24,17 @@ export async function checkPieceV2(
   piece: number,
   data: Uint8Array | undefined,
   storage: Pick<Storage, 'read'>,
+  /** Hashes off the calling thread when given (large pieces go to its workers). */
+  hasher?: Pick<HasherPool, 'merkleRoot'>,
 ): Promise<boolean | undefined> {
   if (!m.v2) return true;
+  const c = v2PieceCheck(m.v2, m.pieceLength, piece);
+  if (c === true || c === undefined) return c;
   const bytes = data ?? (await storage.read(piece, 0, pieceLengthOf(m, piece)));
-  return verifyV2Piece(m.v2, m.pieceLength, piece, bytes);
+  if (bytes.length < c.fileBytes) return false;
+  const file = bytes.subarray(0, c.fileBytes);
+  const root = hasher ? await hasher.merkleRoot(file, c.widthLeaves) : pieceRoot(file, c.widthLeaves);
+  return root.equals(c.expected);
 }
 
 /** The v2-only torrent's files whose piece layers are missing (a magnet's info dict alone). */

@@ -351,7 +351,7 @@ export class PieceAssembler {
   /** The v2 check of a piece (BEP 52); a hybrid's piece whose layer is unknown stands on its SHA-1. */
   async #v2Ok(piece: number, data: Uint8Array | undefined): Promise<boolean> {
     const m = this.#o.metainfo;
-    const r = await checkPieceV2(m, piece, data, this.#o.storage);
+    const r = await checkPieceV2(m, piece, data, this.#o.storage, this.#o.hasher);
     return r === true || (r === undefined && hasV1Hashes(m));
   }
 
