@@ -63,6 +63,9 @@ td.c-name a { color: inherit; }
 #rows tr[aria-selected=true] { background: var(--sel); }
 #rows tr:focus { outline: 2px solid var(--accent); outline-offset: -2px; }
 #d-files tr.folder td:first-child { font-weight: 600; }
+#d-player video { width: 100%; max-height: 60vh; background: #000; display: block; }
+#d-player audio { width: 100%; display: block; }
+#d-player video[hidden], #d-player audio[hidden] { display: none; }
 .sr-only { position: absolute; width: 1px; height: 1px; overflow: hidden; clip: rect(0 0 0 0); white-space: nowrap; }
 #d-tracker-list { width: 100%; box-sizing: border-box; font-family: ui-monospace, monospace; display: block; margin: 4px 0; }
 #d-pieces { width: 100%; height: 20px; display: block; background: var(--line); border-radius: 3px; }

@@ -56,7 +56,46 @@ export const WEB_UI_JS = String.raw`'use strict';
     td.appendChild(s);
     td.appendChild(el('span', { class: 'err', role: 'alert' }));
     tr.appendChild(td);
+    var play = el('td');
+    if (!folder && mediaKind(o.label))
+      play.appendChild(el('button', { type: 'button', 'data-play': String(o.index), 'aria-label': 'Play ' + o.label }, 'Play'));
+    tr.appendChild(play);
     return tr;
+  }
+
+  // Media files get a Play button: the browser plays them from the daemon's stream URL (signed, so
+  // the player needs no token header) while the torrent downloads.
+  var MEDIA = /\.(mp4|m4v|webm|mkv|mov|ogv|avi)$|\.(mp3|m4a|aac|flac|wav|ogg|oga|opus)$/i;
+  function mediaKind(name) {
+    var m = MEDIA.exec(name);
+    return m ? (m[1] ? 'video' : 'audio') : null;
+  }
+  function play(hash, index, name) {
+    var err = $('d-player-err');
+    err.textContent = '';
+    call('GET', '/torrents/' + hash + '/files/' + index + '/stream-url').then(function (r) {
+      stopPlayer();
+      var kind = mediaKind(name);
+      var media = $(kind === 'audio' ? 'd-audio' : 'd-video');
+      $('d-player-name').textContent = name;
+      $('d-player-url').href = r.url;
+      $('d-player').hidden = false;
+      media.hidden = false;
+      media.src = r.url;
+      media.focus();
+    }, function (x) { $('d-player').hidden = false; showError(err, x); });
+  }
+  // Stops playing (its HTTP stream closes) and hides the player.
+  function stopPlayer() {
+    ['d-video', 'd-audio'].forEach(function (id) {
+      var m = $(id);
+      if (!m.getAttribute('src')) return;
+      m.pause();
+      m.removeAttribute('src');
+      m.load();
+      m.hidden = true;
+    });
+    $('d-player').hidden = true;
   }
 
   // The pieces as a bar: each column's colour is as strong as the share of its pieces verified.
@@ -530,7 +569,9 @@ export const WEB_UI_JS = String.raw`'use strict';
   function route() {
     takeTokenFromLink();
     var m = /^#\/torrents\/([0-9a-fA-F]{40})/.exec(location.hash);
-    detailHash = m ? m[1].toLowerCase() : null;
+    var h = m ? m[1].toLowerCase() : null;
+    if (h !== detailHash) stopPlayer();
+    detailHash = h;
     $('list-view').hidden = !!detailHash;
     $('detail-view').hidden = !detailHash;
     if (detailHash) {
@@ -789,6 +830,20 @@ export const WEB_UI_JS = String.raw`'use strict';
 
     document.querySelectorAll('[data-dact]').forEach(function (b) {
       b.addEventListener('click', function () { detailAct(b.dataset.dact); });
+    });
+    $('d-files').addEventListener('click', function (e) {
+      var b = e.target.closest ? e.target.closest('button[data-play]') : null;
+      if (b) play(detailHash, Number(b.dataset.play), b.closest('tr').cells[0].textContent);
+    });
+    $('d-player-close').addEventListener('click', stopPlayer);
+    $('d-player-copy').addEventListener('click', function () {
+      var url = $('d-player-url').href;
+      (navigator.clipboard ? navigator.clipboard.writeText(url) : Promise.reject(new Error('no clipboard')))
+        .then(function () { toast('Stream URL copied'); }, function () { window.prompt('Stream URL', url); });
+    });
+    $('d-player-url').addEventListener('click', function (e) {
+      // The link is for other players (copy it, or open it in a new tab): here the player above plays it.
+      if (!e.ctrlKey && !e.metaKey && !e.shiftKey) e.preventDefault();
     });
     $('d-files').addEventListener('change', function (e) {
       var s = e.target;

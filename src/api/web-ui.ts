@@ -170,9 +170,19 @@ export const WEB_UI_HTML = `<!doctype html>
     <p class="muted" id="d-pieces-text"></p>
     <h3>Files</h3>
     <div class="table-wrap"><table id="d-files">
-      <thead><tr><th>Path</th><th class="num">Size</th><th>Progress</th><th>Priority</th></tr></thead>
+      <thead><tr><th>Path</th><th class="num">Size</th><th>Progress</th><th>Priority</th><th><span class="sr-only">Play</span></th></tr></thead>
       <tbody></tbody>
     </table></div>
+    <section id="d-player" class="panel" hidden aria-labelledby="d-player-title">
+      <h3 id="d-player-title">Playing <span id="d-player-name"></span></h3>
+      <video id="d-video" controls preload="metadata" hidden></video>
+      <audio id="d-audio" controls preload="metadata" hidden></audio>
+      <p class="muted">Plays while it downloads (pieces are fetched in the order it reads them). In another player (VLC, mpv):
+        <a id="d-player-url" href="#" rel="noreferrer">stream URL</a>
+        <button type="button" id="d-player-copy">Copy URL</button>
+        <button type="button" id="d-player-close">Close</button></p>
+      <p class="err" id="d-player-err" role="alert"></p>
+    </section>
     <h3>Peers</h3>
     <div class="table-wrap"><table id="d-peers">
       <thead><tr><th>Address</th><th>Client</th><th class="num">↓</th><th class="num">↑</th><th>Seed</th><th>Encryption</th><th>Transport</th><th><span class="sr-only">Ban</span></th></tr></thead>

@@ -7,13 +7,16 @@
 // Skipped when Chromium is missing, except in CI (there it must be installed: .ci/run).
 
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { after, before, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import puppeteer, { type Browser, type Page } from 'puppeteer-core';
+import { parseMetainfo } from '../../../src/protocol/metainfo.js';
 import type { Session } from '../../../src/session/session.js';
+import { createTorrent } from '../../../src/storage/create-torrent.js';
 import { assertTools, type JsonChild, skipUnlessCI } from '../../interop/helpers.js';
 import {
   daemonApi,
@@ -582,6 +585,81 @@ test('a peer banned from the torrent page is disconnected and listed as banned',
     assert.deepEqual(((await api('GET', `/torrents/${hex}`)).json as { bannedPeers: string[] }).bannedPeers, [
       peer,
     ]);
+    assert.deepEqual(errors, [], 'no script errors in the page');
+  } finally {
+    await src.stop();
+  }
+});
+
+const FFMPEG = '/usr/bin/ffmpeg';
+const skipPlay = skip || skipUnlessCI(existsSync(FFMPEG) ? [] : [`ffmpeg (${FFMPEG})`]);
+
+test('a media file plays in the page from its stream URL while the torrent downloads', {
+  skip: skipPlay,
+}, async () => {
+  assertTools(existsSync(FFMPEG) ? [] : [`ffmpeg (${FFMPEG})`]);
+  // A 4 s WebM (VP8, which every Chromium build decodes) beside a text file, downloaded slowly.
+  const data = join(root, 'seed-movie', 'movie');
+  await mkdir(data, { recursive: true });
+  const clip = join(data, 'clip.webm');
+  const made = spawnSync(
+    FFMPEG,
+    [
+      '-v',
+      'error',
+      '-y',
+      '-f',
+      'lavfi',
+      '-i',
+      'testsrc=duration=4:size=160x120:rate=10',
+      '-c:v',
+      'libvpx',
+      '-b:v',
+      '200k',
+      clip,
+    ],
+    { encoding: 'utf8' },
+  );
+  assert.equal(made.status, 0, made.stderr);
+  await writeFile(join(data, 'notes.txt'), 'not media');
+  const created = await createTorrent(data, { pieceLength: 16384, creationDate: null, threads: 0 });
+  const m = parseMetainfo(created.torrent);
+  const torrentPath = join(root, 'movie.torrent');
+  await writeFile(torrentPath, created.torrent);
+  const src = await loopbackSession();
+  await src.add(m, { dir: dirname(data) });
+  const hex = m.infoHashHex;
+  try {
+    const r = await api('POST', '/torrents', {
+      path: torrentPath,
+      dir: join(downloads, 'movie'),
+      peers: [`127.0.0.1:${src.port}`],
+      downloadLimitBytesPerSec: 100_000,
+    });
+    assert.equal(r.status, 201, r.text);
+    await page.evaluate(`location.hash = '#/torrents/${hex}'`);
+    await until(`document.querySelectorAll('#d-files tbody tr[data-i]').length === 2`, 'the files');
+    // Only the media file has a Play button.
+    const playable = await page.$$eval('#d-files button[data-play]', (bs) =>
+      bs.map((b) => b.getAttribute('aria-label')),
+    );
+    assert.deepEqual(playable, ['Play movie/clip.webm']);
+    await page.click('#d-files button[data-play]');
+    await until(`!document.getElementById('d-player').hidden`, 'the player');
+    const url = await page.$eval('#d-video', (v) => (v as unknown as { src: string }).src);
+    assert.match(url, /\/api\/v1\/torrents\/[0-9a-f]{40}\/files\/\d+\/stream\?sig=[0-9a-f]+$/);
+    // The browser read the file's header from the stream: it knows its size and length.
+    await until(
+      `(() => { const v = document.getElementById('d-video'); return v.readyState >= 1 && v.videoWidth === 160; })()`,
+      'the video metadata',
+      30_000,
+    );
+    const duration = await page.$eval('#d-video', (v) => (v as unknown as { duration: number }).duration);
+    assert.ok(duration > 3.5 && duration < 4.5, `duration ${duration}`);
+    await shot('6-player');
+    await page.click('#d-player-close');
+    await until(`document.getElementById('d-player').hidden`, 'the player closed');
+    assert.equal(await page.$eval('#d-video', (v) => v.getAttribute('src')), null);
     assert.deepEqual(errors, [], 'no script errors in the page');
   } finally {
     await src.stop();
