@@ -175,17 +175,23 @@ export class ApiControl {
   async setSessionLimits(body: JsonBody): Promise<SessionStats> {
     const s = this.#o.session;
     const m = this.#o.manager;
+    // Every value is checked before any is applied: a bad one changes nothing.
     const up = optInt(body, 'uploadLimitBytesPerSec');
     const down = optInt(body, 'downloadLimitBytesPerSec');
-    if (up !== undefined) s.uploadLimit.setRate(up);
-    if (down !== undefined) s.downloadLimit.setRate(down);
     const maxActiveDownloads = optInt(body, 'maxActiveDownloads');
     const maxActiveSeeds = optInt(body, 'maxActiveSeeds');
+    const maxConnections = optInt(body, 'maxConnections');
+    if (maxConnections === 0)
+      throw new ApiError(
+        'ERR_BAD_REQUEST',
+        'maxConnections: at least 1 (no connection would download nothing)',
+      );
+    if (up !== undefined) s.uploadLimit.setRate(up);
+    if (down !== undefined) s.downloadLimit.setRate(down);
     m.setQueueLimits({
       ...(maxActiveDownloads !== undefined ? { maxActiveDownloads } : {}),
       ...(maxActiveSeeds !== undefined ? { maxActiveSeeds } : {}),
     });
-    const maxConnections = optInt(body, 'maxConnections');
     if (maxConnections !== undefined) s.connectionBudget.max = maxConnections;
     // Kept in the state directory: a restart brings them back.
     await this.#o.onSettings?.({

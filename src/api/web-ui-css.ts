@@ -20,6 +20,7 @@ a { color: var(--accent); }
 .top h1 { font-size: 18px; margin: 0; }
 .top h1 a { color: inherit; text-decoration: none; }
 .top .stats { opacity: .85; font-variant-numeric: tabular-nums; }
+.top > a { color: var(--head-fg); }
 .grow { flex: 1; }
 main { padding: 12px 16px; max-width: 1400px; margin: 0 auto; }
 h2 { font-size: 18px; margin: 8px 0; word-break: break-word; }

@@ -177,6 +177,7 @@ export const WEB_UI_JS = String.raw`'use strict';
   function showLogin(msg) {
     $('app').hidden = true;
     $('add-toggle').hidden = true;
+    $('session-link').hidden = true;
     $('logout').hidden = true;
     $('stats').textContent = '';
     $('login').hidden = false;
@@ -197,6 +198,7 @@ export const WEB_UI_JS = String.raw`'use strict';
       $('login').hidden = true;
       $('app').hidden = false;
       $('add-toggle').hidden = false;
+      $('session-link').hidden = false;
       $('logout').hidden = false;
       route();
       stream();
@@ -240,6 +242,7 @@ export const WEB_UI_JS = String.raw`'use strict';
     if (msg.torrents) setTorrents(msg.torrents);
     else refresh().catch(function () {});
     if (detailHash && (!msg.infoHash || msg.infoHash === detailHash)) loadDetail(false);
+    loadSession(false);
     stats();
   }
   function refresh() {
@@ -572,8 +575,16 @@ export const WEB_UI_JS = String.raw`'use strict';
     var h = m ? m[1].toLowerCase() : null;
     if (h !== detailHash) stopPlayer();
     detailHash = h;
-    $('list-view').hidden = !!detailHash;
+    sessionShown = !h && /^#\/session/.test(location.hash);
+    $('list-view').hidden = !!detailHash || sessionShown;
     $('detail-view').hidden = !detailHash;
+    $('session-view').hidden = !sessionShown;
+    if (sessionShown) {
+      document.title = 'Session · bitswarm';
+      $('s-limits').dataset.filled = '';
+      loadSession(true);
+      return;
+    }
     if (detailHash) {
       $('d-error').textContent = '';
       $('d-name').textContent = torrents.get(detailHash) ? torrents.get(detailHash).name : detailHash;
@@ -583,6 +594,43 @@ export const WEB_UI_JS = String.raw`'use strict';
       $('d-move-dir').value = '';
       loadDetail(true);
     } else document.title = 'bitswarm';
+  }
+  // ---------------------------------------------------------------- the session's page
+  var sessionShown = false;
+  var sessionAt = 0;
+  function loadSession(force) {
+    if (!sessionShown || (!force && Date.now() - sessionAt < 1500)) return;
+    sessionAt = Date.now();
+    call('GET', '/session').then(renderSession, function (e) { showError($('s-error'), e); });
+  }
+  function renderSession(s) {
+    if (!sessionShown) return;
+    $('s-error').textContent = '';
+    var dl = $('s-stats');
+    dl.textContent = '';
+    var add = function (k, v) { dl.appendChild(el('dt', null, k)); dl.appendChild(el('dd', null, v)); };
+    add('Torrents', s.torrents + ' (' + (s.downloading || 0) + ' downloading, ' + (s.seeding || 0) + ' seeding, ' + (s.paused || 0) + ' paused, ' + (s.queued || 0) + ' queued)');
+    add('Download / upload rate', fmtRate(s.downloadRate || 0) + ' / ' + fmtRate(s.uploadRate || 0));
+    add('Downloaded / uploaded', fmtBytes(s.downloadedBytes || 0) + ' / ' + fmtBytes(s.uploadedBytes || 0));
+    add('Ratio', s.downloadedBytes ? (s.uploadedBytes / s.downloadedBytes).toFixed(2) : '–');
+    add('Connected peers', String(s.peers || 0));
+    add('DHT nodes', s.dhtNodes === undefined ? 'DHT off' : String(s.dhtNodes));
+    add('Listen port', String(s.port) + ' (TCP and UDP)');
+    var pm = s.portMapping;
+    add('Port forwarding', !pm ? 'off' : pm.mapping
+      ? pm.mapping.method.toUpperCase() + ': ' + pm.mapping.externalIp + ':' + pm.mapping.externalPort + ' via ' + pm.mapping.gateway
+      : pm.pending ? 'asking the router…' : 'no router answered');
+    add('Encryption', s.encryption || '–');
+    var f = $('s-limits');
+    if (f.dataset.filled !== 'yes' && !f.contains(document.activeElement)) {
+      var l = s.limits;
+      f.elements.down.value = l.downloadLimitBytesPerSec ? String(Math.round(l.downloadLimitBytesPerSec / 1024)) : '';
+      f.elements.up.value = l.uploadLimitBytesPerSec ? String(Math.round(l.uploadLimitBytesPerSec / 1024)) : '';
+      f.elements.maxDl.value = String(l.maxActiveDownloads);
+      f.elements.maxSeed.value = String(l.maxActiveSeeds);
+      f.elements.maxConn.value = String(l.maxConnections);
+      f.dataset.filled = 'yes';
+    }
   }
   function loadDetail(force) {
     var h = detailHash;
@@ -836,6 +884,20 @@ export const WEB_UI_JS = String.raw`'use strict';
       if (b) play(detailHash, Number(b.dataset.play), b.closest('tr').cells[0].textContent);
     });
     $('d-player-close').addEventListener('click', stopPlayer);
+    $('s-limits').addEventListener('submit', function (e) {
+      e.preventDefault();
+      var f = $('s-limits');
+      var err = f.querySelector('.err');
+      err.textContent = '';
+      var kib = function (v) { return v === '' ? 0 : Math.round(Number(v) * 1024); };
+      call('PUT', '/session/limits', {
+        downloadLimitBytesPerSec: kib(f.elements.down.value),
+        uploadLimitBytesPerSec: kib(f.elements.up.value),
+        maxActiveDownloads: Number(f.elements.maxDl.value),
+        maxActiveSeeds: Number(f.elements.maxSeed.value),
+        maxConnections: Number(f.elements.maxConn.value),
+      }).then(function (s) { f.dataset.filled = ''; renderSession(s); toast('Session limits saved'); }, function (x) { showError(err, x); });
+    });
     $('d-player-copy').addEventListener('click', function () {
       var url = $('d-player-url').href;
       (navigator.clipboard ? navigator.clipboard.writeText(url) : Promise.reject(new Error('no clipboard')))

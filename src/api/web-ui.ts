@@ -21,6 +21,7 @@ export const WEB_UI_HTML = `<!doctype html>
   <h1><a href="#/">bitswarm</a></h1>
   <span class="stats" id="stats" aria-live="off"></span>
   <span class="grow"></span>
+  <a href="#/session" id="session-link" hidden>Session</a>
   <button type="button" id="add-toggle" hidden aria-controls="add" aria-expanded="false">Add…</button>
   <button type="button" id="logout" hidden>Log out</button>
 </header>
@@ -148,6 +149,25 @@ export const WEB_UI_HTML = `<!doctype html>
       </dl>
       <p>Click selects one row, Ctrl (⌘) + click adds or drops a row, Shift + click selects a range.</p>
     </details>
+  </section>
+
+  <section id="session-view" hidden aria-labelledby="s-title">
+    <p><a href="#/">← All torrents</a></p>
+    <h2 id="s-title">Session</h2>
+    <p class="err" id="s-error" role="alert"></p>
+    <h3>Statistics</h3>
+    <dl class="info" id="s-stats"></dl>
+    <h3>Limits</h3>
+    <form id="s-limits" class="panel">
+      <p class="muted">For every torrent together; 0 or empty is no limit. Kept in the state directory: in effect after a restart too.</p>
+      <div class="field"><label for="s-down">Download, KiB/s</label><input type="number" id="s-down" name="down" min="0" step="1"></div>
+      <div class="field"><label for="s-up">Upload, KiB/s</label><input type="number" id="s-up" name="up" min="0" step="1"></div>
+      <div class="field"><label for="s-max-dl">Torrents downloading at once</label><input type="number" id="s-max-dl" name="maxDl" min="0" step="1" required></div>
+      <div class="field"><label for="s-max-seed">Torrents seeding at once</label><input type="number" id="s-max-seed" name="maxSeed" min="0" step="1" required></div>
+      <div class="field"><label for="s-max-conn">Peer connections in all</label><input type="number" id="s-max-conn" name="maxConn" min="1" step="1" required></div>
+      <button>Save limits</button>
+      <span class="err" role="alert"></span>
+    </form>
   </section>
 
   <section id="detail-view" hidden aria-labelledby="d-name">

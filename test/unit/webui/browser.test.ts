@@ -665,3 +665,78 @@ test('a media file plays in the page from its stream URL while the torrent downl
     await src.stop();
   }
 });
+
+test("the session's page: statistics, and limits that the daemon keeps in its state directory", {
+  skip,
+}, async () => {
+  await page.click('#session-link');
+  await until(
+    `location.hash === '#/session' && !document.getElementById('session-view').hidden`,
+    'the session page',
+  );
+  await until(`document.getElementById('s-stats').textContent.includes('Listen port')`, 'the statistics');
+  const s = (await api('GET', '/session')).json as { port: number; torrents: number };
+  const text = await page.$eval('#s-stats', (e) => e.textContent ?? '');
+  assert.match(text, new RegExp(`Listen port${s.port} \\(TCP and UDP\\)`));
+  assert.match(text, new RegExp(`Torrents${s.torrents} \\(`));
+  assert.match(text, /Port forwarding/);
+  await shot('7-session');
+  // The limits: set in the form, in effect at once (the API says so) and written to session.json.
+  const set = async (id: string, v: string): Promise<void> => {
+    await page.$eval(
+      `#${id}`,
+      (e, value) => {
+        (e as unknown as { value: string }).value = value as string;
+      },
+      v,
+    );
+  };
+  await set('s-down', '500');
+  await set('s-up', '');
+  await set('s-max-dl', '3');
+  await set('s-max-seed', '7');
+  await page.click('#s-limits button');
+  interface Limits {
+    downloadLimitBytesPerSec: number;
+    uploadLimitBytesPerSec: number;
+    maxActiveDownloads: number;
+    maxActiveSeeds: number;
+    maxConnections: number;
+  }
+  const limits = async (): Promise<Limits> =>
+    ((await api('GET', '/session')).json as { limits: Limits }).limits;
+  for (let i = 0; i < 100 && (await limits()).maxActiveDownloads !== 3; i++)
+    await new Promise((r) => setTimeout(r, 50));
+  const l = await limits();
+  assert.equal(l.downloadLimitBytesPerSec, 512_000);
+  assert.equal(l.uploadLimitBytesPerSec, 0);
+  assert.equal(l.maxActiveDownloads, 3);
+  assert.equal(l.maxActiveSeeds, 7);
+  // Saved before the reply (the page then says so).
+  await until(`document.getElementById('toast').textContent === 'Session limits saved'`, 'the saved toast');
+  const saved = JSON.parse(await readFile(join(state, 'session.json'), 'utf8')) as Record<string, unknown>;
+  assert.equal(saved.downloadLimitBytesPerSec, 512_000);
+  assert.equal(saved.maxActiveDownloads, 3);
+  // A bad value is refused beside the form, and changes nothing.
+  await set('s-max-conn', '0');
+  await page.$eval('#s-limits', (f) => ((f as unknown as { noValidate: boolean }).noValidate = true));
+  await page.click('#s-limits button');
+  await until(
+    `document.querySelector('#s-limits .err').textContent.startsWith('maxConnections: at least 1')`,
+    'the error beside the form',
+  );
+  assert.ok((await limits()).maxConnections > 0);
+  // Back to no limit, for the tests that follow.
+  await set('s-down', '');
+  await set('s-max-conn', '500');
+  await page.click('#s-limits button');
+  for (let i = 0; i < 100 && (await limits()).downloadLimitBytesPerSec !== 0; i++)
+    await new Promise((r) => setTimeout(r, 50));
+  assert.equal((await limits()).downloadLimitBytesPerSec, 0);
+  await page.evaluate("location.hash = '#/'");
+  await until(
+    `!document.getElementById('list-view').hidden && document.getElementById('session-view').hidden`,
+    'the list again',
+  );
+  assert.deepEqual(errors, [], 'no script errors in the page');
+});
