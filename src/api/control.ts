@@ -336,7 +336,11 @@ export class ApiControl {
     };
     if (typeof body.magnet === 'string') {
       if (!isMagnet(body.magnet)) throw new ApiError('ERR_BAD_REQUEST', 'magnet: not a magnet link');
-      return m.add({ ...common, magnet: parseMagnet(body.magnet) });
+      return m.add({
+        ...common,
+        magnet: parseMagnet(body.magnet),
+        ...(body.chooseFiles === true ? { chooseFiles: true } : {}),
+      });
     }
     let bytes: Buffer;
     if (typeof body.torrent === 'string') bytes = Buffer.from(body.torrent, 'base64');

@@ -286,6 +286,11 @@ export const SCHEMAS = {
       },
       paused: { type: 'boolean' },
       sequential: { type: 'boolean', description: 'download pieces in order' },
+      chooseFiles: {
+        type: 'boolean',
+        description:
+          'a magnet: fetch its metadata, then rest paused with nothing downloaded, so its files can be chosen (priorities) before resume',
+      },
       peers: { type: 'array', items: { type: 'string', description: 'HOST:PORT' } },
       priorities: { type: 'array', items: { type: 'integer', minimum: 0, maximum: 7 } },
       uploadLimitBytesPerSec: { type: 'integer' },

@@ -64,6 +64,7 @@ td.c-name a { color: inherit; }
 #rows tr[aria-selected=true] { background: var(--sel); }
 #rows tr:focus { outline: 2px solid var(--accent); outline-offset: -2px; }
 #d-files tr.folder td:first-child { font-weight: 600; }
+.note { border-left: 4px solid var(--accent); padding: 6px 10px; background: var(--panel); }
 #d-player video { width: 100%; max-height: 60vh; background: #000; display: block; }
 #d-player audio { width: 100%; display: block; }
 #d-player video[hidden], #d-player audio[hidden] { display: none; }

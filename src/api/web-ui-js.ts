@@ -503,8 +503,26 @@ export const WEB_UI_JS = String.raw`'use strict';
     return Promise.all(links.map(function (m) {
       var short = m.length > 60 ? m.slice(0, 60) + '…' : m;
       if (m.indexOf('magnet:') !== 0) { result(short, new Error('not a magnet link')); return null; }
-      return call('POST', '/torrents', Object.assign({ magnet: m }, o)).then(function () { result(short); }, function (e) { result(short, e); });
+      var choose = $('add-choose-magnet').checked;
+      return call('POST', '/torrents', Object.assign({ magnet: m }, o, choose ? { chooseFiles: true } : {})).then(function (r) {
+        result(short);
+        if (!choose) return;
+        // Its page shows the files once the metadata is in; the torrent waits paused until Resume.
+        choosing.add(r.infoHash);
+        if (links.length === 1) { showAdd(false); location.hash = '#/torrents/' + r.infoHash; }
+      }, function (e) { result(short, e); });
     }));
+  }
+  // Magnets added to choose their files first: their page says what to do.
+  var choosing = new Set();
+  function chooseHint(d) {
+    var hint = $('d-choose');
+    var waiting = choosing.has(d.infoHash) && (d.status === 'fetching-metadata' || d.status === 'paused');
+    if (choosing.has(d.infoHash) && !waiting) choosing.delete(d.infoHash);
+    hint.hidden = !waiting;
+    hint.textContent = !waiting ? '' : d.status === 'fetching-metadata'
+      ? 'Fetching the metadata from peers; then choose the files to download.'
+      : 'Choose the files to download (a priority per file or folder, skip for none), then Resume.';
   }
   function showAdd(on) {
     $('add').hidden = !on;
@@ -646,6 +664,7 @@ export const WEB_UI_JS = String.raw`'use strict';
   function cells(tr, values) { values.forEach(function (v) { var td = el('td', null, v[0]); if (v[1]) td.className = v[1]; tr.appendChild(td); }); }
   function renderDetail(d) {
     document.title = d.name + ' · bitswarm';
+    chooseHint(d);
     $('d-name').textContent = d.name;
     $('d-summary').textContent = d.status + ' · ' + d.percent.toFixed(1) + '% of ' + fmtBytes(d.totalLength) +
       ' · ↓ ' + fmtRate(d.downloadRate) + ' · ↑ ' + fmtRate(d.uploadRate) + ' · ' + d.peers.length + ' peers · ratio ' + d.ratio.toFixed(2) +

@@ -58,6 +58,7 @@ export const WEB_UI_HTML = `<!doctype html>
       <div class="row">
         <label><input type="checkbox" id="add-paused"> Start paused</label>
         <label><input type="checkbox" id="add-sequential"> Download in order (sequential)</label>
+        <label><input type="checkbox" id="add-choose-magnet"> Magnet links: choose the files first</label>
       </div>
       <div class="row">
         <button id="add-submit">Add</button>
@@ -183,6 +184,7 @@ export const WEB_UI_HTML = `<!doctype html>
       <button type="button" data-dact="remove-data" class="danger">Remove + data</button>
     </div>
     <p class="err" id="d-error" role="alert"></p>
+    <p class="note" id="d-choose" hidden role="status"></p>
     <h3>General</h3>
     <dl class="info" id="d-info"></dl>
     <h3>Pieces</h3>

@@ -88,6 +88,8 @@ export interface AddRequest {
   seedRatio?: number;
   seedTimeSec?: number;
   sequential?: boolean;
+  /** A magnet: fetch its metadata, then rest paused with nothing downloaded, for the user to choose its files. */
+  chooseFiles?: boolean;
   /**
    * The data under `dir` was hashed into this metainfo from this time on (a torrent just created
    * from it): when no file has changed since, every piece is trusted and the check is skipped.
@@ -319,6 +321,7 @@ export class TorrentManager extends TypedEmitter<ManagerEvents> {
       ...(req.peers?.length ? { peers: req.peers.map(formatAddress) } : {}),
       ...(req.sequential ? { sequential: true } : {}),
       ...(req.magnet && !req.metainfo ? { magnet: formatMagnet(req.magnet) } : {}),
+      ...(req.magnet && !req.metainfo && req.chooseFiles ? { chooseFiles: true } : {}),
       ...(resume ? { resume } : {}),
       // Nothing created yet: the storage tells what it creates (a file already there is not ours).
       created: { files: [], folders: [] },
@@ -737,6 +740,22 @@ export class TorrentManager extends TypedEmitter<ManagerEvents> {
       if (!e.metainfo && e.magnet) {
         const ac = new AbortController();
         this.#setLife(e, { kind: 'fetching', abort: ac });
+        if (e.record.chooseFiles) {
+          // The metadata only: the torrent then rests paused, its files listed, nothing downloaded.
+          const { metainfo, peers } = await this.session.fetchMetadata(e.magnet, {
+            peers: common.peers,
+            signal: ac.signal,
+          });
+          if (this.#stopped || !this.#entries.has(e.hex) || ac.signal.aborted) return;
+          this.#metadataIn(e, metainfo);
+          // Where the metadata came from is where the download starts: kept for the resume.
+          e.record.peers = [...new Set([...(e.record.peers ?? []), ...peers.map(formatAddress)])].slice(-200);
+          e.record.paused = true;
+          delete e.record.chooseFiles;
+          this.#setLife(e, idle(TorrentStatus.paused));
+          await this.#save(e);
+          return;
+        }
         const fetchOptions = {
           ...common,
           signal: ac.signal,
@@ -795,19 +814,9 @@ export class TorrentManager extends TypedEmitter<ManagerEvents> {
     );
     this.emit('torrent:active', e.hex, t);
     if (!e.metainfo) {
-      // Metadata fetched for a magnet: remember it (and the trackers the user set meanwhile).
-      e.metainfo = t.metainfo;
+      this.#metadataIn(e, t.metainfo);
+      // The trackers the user set while it was fetched, in effect now.
       if (e.record.trackers) void this.#o.session.setTrackers(e.hex, e.record.trackers);
-      e.record.name = t.metainfo.name;
-      delete e.record.magnet;
-      e.dirty = true;
-      if (this.#store) {
-        this.#store
-          .saveMetainfo(e.hex, rawTorrent(t.metainfo))
-          .catch((err: unknown) =>
-            this.#log.warn('metainfo not saved', { torrent: e.hex, error: errorText(err) }),
-          );
-      }
     }
     this.#tell(e);
     t.on('state:changed', (s) => {
@@ -830,6 +839,22 @@ export class TorrentManager extends TypedEmitter<ManagerEvents> {
       if (e.life.kind === 'running') e.life.error = err.message;
       this.emit('torrent:error', e.hex, err.message);
     });
+  }
+
+  /** A magnet's metadata is in: remember it (with the trackers the user set meanwhile), named by it. */
+  #metadataIn(e: Entry, m: Metainfo): void {
+    e.metainfo = m;
+    if (e.record.trackers) m.announceList = e.record.trackers;
+    e.record.name = m.name;
+    delete e.record.magnet;
+    e.dirty = true;
+    if (this.#store) {
+      this.#store
+        .saveMetainfo(e.hex, rawTorrent(m))
+        .catch((err: unknown) =>
+          this.#log.warn('metainfo not saved', { torrent: e.hex, error: errorText(err) }),
+        );
+    }
   }
 
   /** Stops the running torrent (if any), saving its resume data. */

@@ -931,9 +931,57 @@ export class Session extends TypedEmitter<SessionEvents> {
     options: AddOptions & { signal?: AbortSignal; onFetcher?: (f: MetadataFetcher) => void },
   ): Promise<Torrent> {
     if (this.#stopped) throw new SessionError('session is stopped');
-    const hex = magnet.infoHashHex;
-    const existing = this.#swarms.get(hex);
+    const existing = this.#swarms.get(magnet.infoHashHex);
     if (existing) return existing.phase === 'running' ? existing.torrent : existing.done;
+    return this.#fetchMagnet(magnet, options, (metainfo, known, handed, fetcher) =>
+      this.add(metainfo, {
+        ...options,
+        // The user's peers (unless the fetcher banned them) stay theirs; those found while fetching
+        // count as that source, which is bounded.
+        peers: (options.peers ?? []).filter((p) => !fetcher.isBanned(p.host)),
+        onTorrent: (t) => {
+          t.addPeers(known, 'magnet');
+          // The connections the metadata came over go on with the torrent: no second dial.
+          for (const h of handed.splice(0)) t.adopt(h.conn, h.host, h.address, h.dialed);
+          options.onTorrent?.(t);
+        },
+      }),
+    );
+  }
+
+  /**
+   * Fetches a magnet link's metadata and stops there (nothing is downloaded): the user chooses its
+   * files first. Resolves with the metainfo (the link's web seeds added to its url-list) and the
+   * peers found meanwhile (where the download will find its peers again).
+   */
+  async fetchMetadata(
+    magnet: Magnet,
+    options: Pick<AddOptions, 'peers'> & { signal?: AbortSignal },
+  ): Promise<{ metainfo: Metainfo; peers: PeerAddress[] }> {
+    if (this.#stopped) throw new SessionError('session is stopped');
+    if (this.#swarms.has(magnet.infoHashHex))
+      throw new SessionError(`torrent ${magnet.infoHashHex} is running or being fetched already`);
+    return this.#fetchMagnet(magnet, { dir: '', ...options }, async (metainfo, known) => ({
+      metainfo,
+      peers: [...(options.peers ?? []), ...known],
+    }));
+  }
+
+  /**
+   * A magnet's metadata fetch (its own entry in the registry while it runs), then `use` with the
+   * metainfo, the peers found and the connections it came over (those `use` does not take are closed).
+   */
+  async #fetchMagnet<T>(
+    magnet: Magnet,
+    options: AddOptions & { signal?: AbortSignal; onFetcher?: (f: MetadataFetcher) => void },
+    use: (
+      metainfo: Metainfo,
+      known: PeerAddress[],
+      handed: ReleasedConnection[],
+      fetcher: MetadataFetcher,
+    ) => Promise<T>,
+  ): Promise<T> {
+    const hex = magnet.infoHashHex;
     // The link's own trackers and peers, without local ones unless the user allowed them.
     const targets = await filterMagnetTargets(
       magnet.trackers,
@@ -958,13 +1006,23 @@ export class Session extends TypedEmitter<SessionEvents> {
       transport: this.#transport,
       ...(magnet.infoHashV2 ? { v2: true } : {}),
     });
-    let settle!: { resolve: (t: Torrent) => void; reject: (e: unknown) => void };
-    const done = new Promise<Torrent>((resolve, reject) => {
+    let settle!: { resolve: (t: T) => void; reject: (e: unknown) => void };
+    const done = new Promise<T>((resolve, reject) => {
       settle = { resolve, reject };
     });
     // Only a second addMagnet of the same link listens to it.
     done.catch(() => undefined);
-    const entry: MetadataFetch = { phase: 'fetching', fetcher, done };
+    // A second addMagnet of the link waits for this one's torrent (a metadata-only fetch has none).
+    const entry: MetadataFetch = {
+      phase: 'fetching',
+      fetcher,
+      done: done.then((r) =>
+        r instanceof Torrent
+          ? r
+          : Promise.reject(new SessionError('the metadata was fetched without a download')),
+      ),
+    };
+    entry.done.catch(() => undefined);
     this.#swarms.set(hex, entry);
     options.onFetcher?.(fetcher);
     fetcher.addPeers(
@@ -1006,23 +1064,12 @@ export class Session extends TypedEmitter<SessionEvents> {
       const metainfo = await fetcher.fetch(signal);
       for (const url of webSeeds.trackers) if (!metainfo.urlList.includes(url)) metainfo.urlList.push(url);
       const known = fetcher.knownPeers();
-      // The connections the metadata came over go on with the torrent: no second dial.
       handed = fetcher.release();
       if (this.#stopped) throw new SessionError('session is stopped');
       this.emit('metadata:fetched', hex);
-      // The user's peers (unless the fetcher banned them) stay theirs; those found while fetching
-      // count as that source, which is bounded.
-      const torrent = await this.add(metainfo, {
-        ...options,
-        peers: (options.peers ?? []).filter((p) => !fetcher.isBanned(p.host)),
-        onTorrent: (t) => {
-          t.addPeers(known, 'magnet');
-          for (const h of handed.splice(0)) t.adopt(h.conn, h.host, h.address, h.dialed);
-          options.onTorrent?.(t);
-        },
-      });
-      settle.resolve(torrent);
-      return torrent;
+      const result = await use(metainfo, known, handed, fetcher);
+      settle.resolve(result);
+      return result;
     } catch (err) {
       settle.reject(err);
       throw err;

@@ -56,6 +56,8 @@ export interface TorrentRecord {
   sequential?: boolean;
   /** A magnet still fetching metadata. */
   magnet?: string;
+  /** A magnet whose files the user chooses first: its metadata is fetched, then it rests paused. */
+  chooseFiles?: boolean;
   /**
    * What this torrent created on disk, with the inode and birth time (ms; 0 or absent where the file
    * system keeps none) each had then: file indices, and folders as paths relative to `dir` ('/'

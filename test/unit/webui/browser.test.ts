@@ -740,3 +740,68 @@ test("the session's page: statistics, and limits that the daemon keeps in its st
   );
   assert.deepEqual(errors, [], 'no script errors in the page');
 });
+
+test('a magnet whose files are chosen first: metadata, then the choice, then only the chosen files download', {
+  skip,
+}, async () => {
+  const t = await makeTorrent(root, 'choose', [120_000, 90_000, 30_000]);
+  const src = await seeder(t);
+  const hex = t.metainfo.infoHashHex;
+  try {
+    const magnet = `magnet:?xt=urn:btih:${hex}&dn=choose&x.pe=127.0.0.1:${src.port}`;
+    await page.click('#add-toggle');
+    await page.$eval('#add-magnets', (e) => {
+      (e as unknown as { value: string }).value = '';
+    });
+    await page.type('#add-magnets', magnet);
+    await page.$eval(
+      '#add-dir',
+      (e, v) => {
+        (e as unknown as { value: string }).value = v as string;
+      },
+      join(downloads, 'chosen'),
+    );
+    for (const id of ['add-paused', 'add-sequential'])
+      if (await page.$eval(`#${id}`, (e) => (e as unknown as { checked: boolean }).checked))
+        await page.click(`#${id}`);
+    await page.click('#add-choose-magnet');
+    await page.click('#add-submit');
+    // Its page, which lists the files once the metadata is in; the torrent waits paused.
+    await until(`location.hash === '#/torrents/${hex}'`, 'the torrent page');
+    await until(
+      `document.querySelectorAll('#d-files tbody tr[data-i]').length === 3`,
+      'the files from the metadata',
+      20_000,
+    );
+    await until(
+      `document.getElementById('d-choose').textContent.startsWith('Choose the files')`,
+      'the hint to choose',
+    );
+    assert.equal((await detail(hex)).status, 'paused');
+    const before = (await api('GET', `/torrents/${hex}`)).json as {
+      downloadedBytes: number;
+      verifiedBytes: number;
+    };
+    assert.equal(before.verifiedBytes, 0, 'nothing downloaded before the choice');
+    assert.deepEqual(await listing(join(downloads, 'chosen')), [], 'no file created before the choice');
+    await shot('8-choose');
+    // Skip the second file, then resume.
+    await page.select('#d-files select[data-i="1"]', '0');
+    for (let i = 0; i < 100 && (await detail(hex)).files[1]!.priority !== 0; i++)
+      await new Promise((r) => setTimeout(r, 50));
+    await page.click('[data-dact=resume]');
+    await until(
+      `document.getElementById('d-summary').textContent.startsWith('seeding')`,
+      'the chosen files',
+      20_000,
+    );
+    assert.equal(await page.$eval('#d-choose', (e) => (e as unknown as { hidden: boolean }).hidden), true);
+    const got = await listing(join(downloads, 'chosen'));
+    assert.ok(got.includes('choose/f0.bin') && got.includes('choose/f2.bin'), `files: ${got}`);
+    const f0 = await readFile(join(downloads, 'chosen', 'choose', 'f0.bin'));
+    assert.ok(f0.equals(t.files[0]!.bytes));
+    assert.deepEqual(errors, [], 'no script errors in the page');
+  } finally {
+    await src.stop();
+  }
+});
