@@ -749,7 +749,7 @@ export class TorrentManager extends TypedEmitter<ManagerEvents> {
           if (this.#stopped || !this.#entries.has(e.hex) || ac.signal.aborted) return;
           this.#metadataIn(e, metainfo);
           // Where the metadata came from is where the download starts: kept for the resume.
-          e.record.peers = [...new Set([...(e.record.peers ?? []), ...peers.map(formatAddress)])].slice(-200);
+          this.addPeers(e.hex, peers);
           e.record.paused = true;
           delete e.record.chooseFiles;
           this.#setLife(e, idle(TorrentStatus.paused));

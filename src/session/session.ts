@@ -1010,8 +1010,6 @@ export class Session extends TypedEmitter<SessionEvents> {
     const done = new Promise<T>((resolve, reject) => {
       settle = { resolve, reject };
     });
-    // Only a second addMagnet of the same link listens to it.
-    done.catch(() => undefined);
     // A second addMagnet of the link waits for this one's torrent (a metadata-only fetch has none).
     const entry: MetadataFetch = {
       phase: 'fetching',
@@ -1022,6 +1020,7 @@ export class Session extends TypedEmitter<SessionEvents> {
           : Promise.reject(new SessionError('the metadata was fetched without a download')),
       ),
     };
+    // Only a second addMagnet of the same link listens to it.
     entry.done.catch(() => undefined);
     this.#swarms.set(hex, entry);
     options.onFetcher?.(fetcher);

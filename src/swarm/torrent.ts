@@ -445,14 +445,9 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
     if (!whole) return;
     const blockLength = whole.bytes.length;
     const block = { piece, offset: blockStart, length: blockLength };
-    const r = this.#picker.received(key, block);
-    if (!r.accepted) return;
-    const nowMs = this.#clock.now();
+    if (!this.#blockIn(key, block, whole.bytes, from, { inOrder: true, placed: whole.placed })) return;
     this.downloadedBytes += blockLength;
-    this.downloadMeter.add(blockLength, nowMs);
-    for (const other of r.cancel) this.#peers.get(other)?.conn.cancel(block);
-    this.#assembler.add(piece, blockStart, whole.bytes, from, { inOrder: true, placed: whole.placed });
-    if (r.pieceDone !== undefined) void this.#verify(r.pieceDone);
+    this.downloadMeter.add(blockLength, this.#clock.now());
   }
 
   /** Per-torrent rate limits in bytes per second (0: unlimited). */
@@ -1177,7 +1172,7 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
         error: error?.message,
       });
       // Others may pick up what this one had outstanding.
-      for (const p of this.#peers.values()) this.#scheduler.fill(p);
+      this.#scheduler.fillAll();
     });
     if (adopted) onHandshake();
     return key;
@@ -1227,31 +1222,39 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
    * cannot be wrong), with no request and no bytes counted as downloaded.
    */
   #onPadding(entry: PeerEntry, block: BlockRef): void {
-    const r = this.#picker.received(entry.key, block);
-    if (!r.accepted) return;
-    for (const other of r.cancel) this.#peers.get(other)?.conn.cancel(block);
     PADDING_ZEROS ??= Buffer.alloc(BLOCK_SIZE);
-    this.#assembler.add(block.piece, block.offset, PADDING_ZEROS.subarray(0, block.length), entry.address);
-    if (r.pieceDone !== undefined) void this.#verify(r.pieceDone);
+    this.#blockIn(entry.key, block, PADDING_ZEROS.subarray(0, block.length), entry.address);
   }
 
   #onBlock(entry: PeerEntry, piece: number, offset: number, data: Uint8Array): void {
-    const block = { piece, offset, length: data.length };
-    const r = this.#picker.received(entry.key, block);
     const nowMs = this.#clock.now();
     entry.lastBlockAtMs = nowMs;
-    if (!r.accepted) {
-      this.wastedBytes += data.length;
-      this.#scheduler.queueFill(entry);
-      return;
-    }
-    this.downloadedBytes += data.length;
-    this.downloadMeter.add(data.length, nowMs);
-    this.#scheduler.take(data.length, nowMs);
-    for (const other of r.cancel) this.#peers.get(other)?.conn.cancel(block);
-    this.#assembler.add(piece, offset, data, entry.address);
-    if (r.pieceDone !== undefined) void this.#verify(r.pieceDone);
+    if (this.#blockIn(entry.key, { piece, offset, length: data.length }, data, entry.address)) {
+      this.downloadedBytes += data.length;
+      this.downloadMeter.add(data.length, nowMs);
+      this.#scheduler.take(data.length, nowMs);
+    } else this.wastedBytes += data.length;
     this.#scheduler.queueFill(entry);
+  }
+
+  /**
+   * A block from `key` (a peer, a web seed, or padding given to a peer) goes in unless the picker
+   * has it already: other requesters are told to cancel, the assembler takes its bytes, a piece
+   * whose last block this was is checked. False when the picker refused it (the caller counts it).
+   */
+  #blockIn(
+    key: string,
+    block: BlockRef,
+    bytes: Uint8Array,
+    from: string,
+    o?: { inOrder?: boolean; placed?: boolean },
+  ): boolean {
+    const r = this.#picker.received(key, block);
+    if (!r.accepted) return false;
+    for (const other of r.cancel) this.#peers.get(other)?.conn.cancel(block);
+    this.#assembler.add(block.piece, block.offset, bytes, from, o);
+    if (r.pieceDone !== undefined) void this.#verify(r.pieceDone);
+    return true;
   }
 
   /** Checks a piece whose last block is in (the assembler's one hashing policy), then follows the verdict. */
@@ -1270,7 +1273,7 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
           // Asked again at once, in this same task: with the refill a microtask later (after the
           // assembler's promise), the liar of hostile-data's "one bad block per piece" test got its
           // block into every retry and was never found out.
-          for (const p of this.#peers.values()) this.#scheduler.fill(p);
+          this.#scheduler.fillAll();
           this.#webSeeds.pump();
         },
         passed: (_piece, good) => {
@@ -1281,8 +1284,7 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
       if (!signal.aborted) this.#fail(err as Error);
       return;
     }
-    if (verdict === undefined) return;
-    if (verdict === 'failed') return;
+    if (verdict !== 'passed') return;
     this.#setVerified(piece);
     this.#cache.invalidate(piece);
     for (const p of this.#peers.values()) p.conn.have(piece);
@@ -1339,7 +1341,7 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
    * is being verified: its hash will judge it). */
   #dropPiecesFrom(untrusted: ReadonlySet<string>): void {
     for (const piece of this.#assembler.dropFrom(untrusted)) this.#picker.pieceFailed(piece);
-    for (const p of this.#peers.values()) this.#scheduler.fill(p);
+    this.#scheduler.fillAll();
     this.#webSeeds.pump();
   }
 
