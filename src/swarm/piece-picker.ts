@@ -89,10 +89,13 @@ interface InFlight {
   owner: PeerKey | undefined;
 }
 
+/**
+ * What the picker keeps of one peer beyond the blocks' requesters. Which blocks a peer has
+ * outstanding is not kept here: a block's `requesters` say who has it (libtorrent's piece_picker),
+ * and the connection keeps what it sent (for timeouts) — one record each way, no third copy.
+ */
 interface PeerState {
-  /** Block ids (piece * maxBlocks + block index) requested from this peer. */
-  readonly outstanding: Set<number>;
-  /** Subset of outstanding that was handed out as an endgame duplicate. */
+  /** Request indices of the blocks handed to this peer as endgame or deadline duplicates. */
   readonly dups: Set<number>;
   /** Pieces this peer owns as a fast peer. */
   readonly owned: Set<number>;
@@ -288,15 +291,25 @@ export class PiecePicker {
     return this.#priority[piece] === 0 ? PieceState.notWanted : PieceState.needed;
   }
 
+  /** How many blocks `peer` has outstanding (a scan of the pieces in flight: not for hot paths). */
   outstanding(peer: PeerKey): number {
-    return this.#peers.get(peer)?.outstanding.size ?? 0;
+    return this.#requestedFrom(peer).length;
   }
 
-  /** The blocks outstanding from `peer`, in no particular order. */
+  /** The blocks `peer` has outstanding, by piece and offset (a scan, as above). */
   outstandingBlocks(peer: PeerKey): BlockRef[] {
-    const ps = this.#peers.get(peer);
-    if (!ps) return [];
-    return [...ps.outstanding].map((id) => this.geometry.requestRef(id));
+    return this.#requestedFrom(peer).map((id) => this.geometry.requestRef(id));
+  }
+
+  /** The request indices of the blocks `peer` has outstanding, by piece and offset. */
+  #requestedFrom(peer: PeerKey): number[] {
+    const ids: number[] = [];
+    for (const [p, st] of this.#inFlight) {
+      if (st.requested === 0) continue;
+      for (let b = 0; b < st.blocks.length; b++)
+        if (st.requesters[b]?.includes(peer)) ids.push(this.geometry.requestIndex(p, b));
+    }
+    return ids;
   }
 
   // ---- deadlines (readers) ----
@@ -370,7 +383,7 @@ export class PiecePicker {
       if (ctx.need > 0) this.#pickPartials(ctx, this.#partialCandidates(ctx, true), -1);
     }
     if (ctx.need > 0 && this.#freeWanted === 0) this.#pickEndgame(ctx);
-    if (ctx.ps.outstanding.size === 0 && ctx.ps.owned.size === 0) this.#peers.delete(peer);
+    this.#forgetIdle(peer, ctx.ps);
     return out;
   }
 
@@ -404,7 +417,6 @@ export class PiecePicker {
   #addDuplicate(ctx: PickCtx, p: number, b: number, requesters: PeerKey[]): void {
     requesters.push(ctx.peer);
     const id = this.geometry.requestIndex(p, b);
-    ctx.ps.outstanding.add(id);
     ctx.ps.dups.add(id);
     ctx.out.push(this.geometry.blockRef(p, b));
     ctx.need--;
@@ -639,13 +651,12 @@ export class PiecePicker {
           st.free--;
           st.requested++;
           if (wanted) this.#freeWanted--;
-          ctx.ps.outstanding.add(this.geometry.requestIndex(best, b));
           out.push(ref);
         }
       } else if (!ctx.partialOnly && opts.mayDuplicate)
         this.#pickRunEndgame(ctx, maxBytes, opts.mayDuplicate);
     }
-    if (ctx.ps.outstanding.size === 0 && ctx.ps.owned.size === 0) this.#peers.delete(peer);
+    this.#forgetIdle(peer, ctx.ps);
     return out;
   }
 
@@ -687,10 +698,8 @@ export class PiecePicker {
 
   /** Whether `peer` has this block outstanding (a web seed's bytes are kept only while it does). */
   isOutstanding(peer: PeerKey, piece: number, offset: number): boolean {
-    const ps = this.#peers.get(peer);
-    if (!ps || !Number.isInteger(piece) || piece < 0 || piece >= this.pieceCount) return false;
     if (offset % BLOCK_SIZE !== 0) return false;
-    return ps.outstanding.has(this.geometry.requestIndex(piece, offset / BLOCK_SIZE));
+    return this.#inFlight.get(piece)?.requesters[offset / BLOCK_SIZE]?.includes(peer) === true;
   }
 
   /** Ask this peer for blocks that others already have outstanding, fewest requesters first. */
@@ -738,7 +747,6 @@ export class PiecePicker {
       st.free--;
       st.requested++;
       if (wanted) this.#freeWanted--;
-      ctx.ps.outstanding.add(this.geometry.requestIndex(p, b));
       ctx.out.push(this.geometry.blockRef(p, b));
       ctx.need--;
     }
@@ -749,35 +757,31 @@ export class PiecePicker {
   /** The block is no longer expected from this peer (reject, choke, timeout). */
   release(peer: PeerKey, block: BlockRef): void {
     const b = this.geometry.blockIndex(block);
-    const ps = this.#peers.get(peer);
-    if (b < 0 || !ps) return;
-    const id = this.geometry.requestIndex(block.piece, b);
-    if (!ps.outstanding.has(id)) return;
-    this.#releaseId(peer, ps, id);
-    if (ps.outstanding.size === 0 && ps.owned.size === 0) this.#peers.delete(peer);
+    if (b < 0 || !this.#inFlight.get(block.piece)?.requesters[b]?.includes(peer)) return;
+    const ps = this.#peerState(peer);
+    this.#releaseId(peer, ps, this.geometry.requestIndex(block.piece, b));
+    this.#forgetIdle(peer, ps);
   }
 
-  /** Forget everything outstanding from this peer (disconnect); returns what it had. */
+  /**
+   * Forget everything outstanding from this peer (disconnect, a web seed's run ended); returns
+   * what it had, by piece and offset. A scan of the pieces in flight: once per peer that leaves.
+   */
   releaseAll(peer: PeerKey): BlockRef[] {
-    const ps = this.#peers.get(peer);
-    if (!ps) return [];
-    const refs: BlockRef[] = [];
-    for (const id of [...ps.outstanding]) {
-      refs.push(this.geometry.requestRef(id));
-      this.#releaseId(peer, ps, id);
-    }
+    const ids = this.#requestedFrom(peer);
+    const ps = this.#peerState(peer);
+    for (const id of ids) this.#releaseId(peer, ps, id);
     for (const p of ps.owned) {
       const st = this.#inFlight.get(p);
       if (st && st.owner === peer) st.owner = undefined;
     }
     this.#peers.delete(peer);
-    return refs;
+    return ids.map((id) => this.geometry.requestRef(id));
   }
 
   #releaseId(peer: PeerKey, ps: PeerState, id: number): void {
     const p = this.geometry.pieceOfRequest(id);
     const b = id - p * this.geometry.blocksPerPiece;
-    ps.outstanding.delete(id);
     ps.dups.delete(id);
     const st = this.#inFlight.get(p)!;
     // The owner gave up on a block (choke, reject, timeout): let others finish the piece.
@@ -813,14 +817,15 @@ export class PiecePicker {
     const rq = st.requesters[b]!;
     let cancel: PeerKey[] | undefined;
     for (const r of rq) {
-      const rs = this.#peers.get(r)!;
-      rs.outstanding.delete(id);
-      rs.dups.delete(id);
+      const rs = this.#peers.get(r);
+      if (rs) {
+        rs.dups.delete(id);
+        this.#forgetIdle(r, rs);
+      }
       if (r !== peer) {
         cancel ??= [];
         cancel.push(r);
       }
-      if (rs.outstanding.size === 0 && rs.owned.size === 0) this.#peers.delete(r);
     }
     st.requesters[b] = undefined;
     st.blocks[b] = RECEIVED;
@@ -884,11 +889,7 @@ export class PiecePicker {
       const rq = st.requesters[b];
       if (!rq) continue;
       const id = this.geometry.requestIndex(p, b);
-      for (const r of rq) {
-        const rs = this.#peers.get(r)!;
-        rs.outstanding.delete(id);
-        rs.dups.delete(id);
-      }
+      for (const r of rq) this.#peers.get(r)?.dups.delete(id);
     }
     if (st.owner !== undefined) this.#peers.get(st.owner)?.owned.delete(p);
     this.#inFlight.delete(p);
@@ -922,10 +923,15 @@ export class PiecePicker {
   #peerState(peer: PeerKey): PeerState {
     let ps = this.#peers.get(peer);
     if (!ps) {
-      ps = { outstanding: new Set(), dups: new Set(), owned: new Set() };
+      ps = { dups: new Set(), owned: new Set() };
       this.#peers.set(peer, ps);
     }
     return ps;
+  }
+
+  /** A peer with no duplicates and no piece of its own needs no state. */
+  #forgetIdle(peer: PeerKey, ps: PeerState): void {
+    if (ps.dups.size === 0 && ps.owned.size === 0) this.#peers.delete(peer);
   }
 
   #level(priority: number): Level {
@@ -1071,17 +1077,12 @@ export class PiecePicker {
     }
     for (const [peer, ps] of this.#peers) {
       const rev = reverse.get(peer) ?? new Set<number>();
-      if (rev.size !== ps.outstanding.size || [...rev].some((id) => !ps.outstanding.has(id)))
-        fail(`peer ${peer} outstanding set disagrees with the blocks' requesters`);
       if (ps.dups.size > Math.max(this.#maxDups, this.#maxUrgentDups))
         fail(`peer ${peer} has ${ps.dups.size} duplicates`);
-      for (const id of ps.dups)
-        if (!ps.outstanding.has(id)) fail(`peer ${peer} duplicate ${id} not outstanding`);
+      for (const id of ps.dups) if (!rev.has(id)) fail(`peer ${peer} duplicate ${id} not outstanding`);
       for (const p of ps.owned)
         if (this.#inFlight.get(p)?.owner !== peer) fail(`peer ${peer} owns piece ${p} that is not its own`);
-      reverse.delete(peer);
     }
-    if (reverse.size > 0) fail(`requesters without peer state: ${[...reverse.keys()].join(', ')}`);
     let listed = 0;
     for (const lv of this.#levels) listed += lv?.all.length ?? 0;
     if (listed !== neededCount) fail(`level lists hold ${listed} pieces, ${neededCount} are needed`);

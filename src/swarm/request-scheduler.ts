@@ -182,7 +182,7 @@ export class RequestScheduler {
       if (conn.peerChoking || conn.downloadMeter.rate(now) < this.#urgentFloor) continue;
       const bf = conn.peerBitfield;
       if (!peer.isSeed && !claimed.some((p) => bf?.get(p))) continue;
-      for (const b of picker.outstandingBlocks(peer.key)) if (conn.cancel(b)) picker.release(peer.key, b);
+      for (const b of conn.outstandingBlocks()) if (conn.cancel(b)) picker.release(peer.key, b);
     }
   }
 
