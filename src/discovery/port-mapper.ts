@@ -51,6 +51,7 @@ import {
   UpnpErrorCode,
 } from '../protocol/upnp.js';
 import { type Clock, realClock, type TimerHandle } from '../util/clock.js';
+import { errorText } from '../util/logger.js';
 import { TypedEmitter } from '../util/typed-events.js';
 
 export type PortMapMethod = 'upnp' | 'natpmp' | 'pcp';
@@ -288,7 +289,19 @@ export class PortMapper extends TypedEmitter<PortMapperEvents> {
     this.#mapping = undefined;
     if (m) {
       const remove = m.method === 'upnp' ? this.#unmapUpnp(m) : this.#unmapNatPmp(m);
-      await Promise.race([remove.catch(() => undefined), bound]);
+      const failed = await Promise.race([
+        remove.then(
+          () => undefined,
+          (err: unknown) => err,
+        ),
+        bound,
+      ]);
+      if (failed !== undefined)
+        this.emit(
+          'portmap:failed',
+          m.method === 'upnp' ? 'upnp' : 'natpmp',
+          `the router may still map port ${m.externalPort}: ${errorText(failed)}`,
+        );
       this.emit('portmap:removed', m);
     }
     clearTimeout(timer);
@@ -441,10 +454,11 @@ export class PortMapper extends TypedEmitter<PortMapperEvents> {
     await this.#withNatPmpSocket(
       m.gateway,
       async (ask, localIp) => {
-        for (const p of protocols) {
-          if (m.method === 'pcp') await this.#pcpMap(ask, localIp, p, internal, 0, 0).catch(() => undefined);
-          else await this.#natPmpMap(ask, p, internal, 0, 0).catch(() => undefined);
-        }
+        await eachProtocol(protocols, (p) =>
+          m.method === 'pcp'
+            ? this.#pcpMap(ask, localIp, p, internal, 0, 0)
+            : this.#natPmpMap(ask, p, internal, 0, 0),
+        );
       },
       true,
     );
@@ -603,11 +617,9 @@ export class PortMapper extends TypedEmitter<PortMapperEvents> {
     const igd = this.#igd;
     if (!igd) return;
     const protocols: MapProtocol[] = m.udp ? ['TCP', 'UDP'] : ['TCP'];
-    for (const p of protocols) {
-      await this.#soap(igd.service, deletePortMappingRequest(igd.service, m.externalPort, p), true).catch(
-        () => undefined,
-      );
-    }
+    await eachProtocol(protocols, (p) =>
+      this.#soap(igd.service, deletePortMappingRequest(igd.service, m.externalPort, p), true),
+    );
   }
 
   /**
@@ -813,4 +825,20 @@ type Ask = (req: Buffer, match: (reply: Buffer) => boolean) => Promise<Buffer>;
 
 function unmapV4(address: string): string {
   return address.startsWith('::ffff:') ? address.slice(7) : address;
+}
+
+/** Runs `remove` for every protocol, each tried whatever the others did; throws what failed, named. */
+async function eachProtocol(
+  protocols: readonly MapProtocol[],
+  remove: (p: MapProtocol) => Promise<unknown>,
+): Promise<void> {
+  const failed: string[] = [];
+  for (const p of protocols) {
+    try {
+      await remove(p);
+    } catch (err) {
+      failed.push(`${p}: ${errorText(err)}`);
+    }
+  }
+  if (failed.length > 0) throw new Error(`removing the mapping failed (${failed.join('; ')})`);
 }

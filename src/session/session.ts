@@ -743,6 +743,7 @@ export class Session extends TypedEmitter<SessionEvents> {
           log: this.log.child({ torrent: key }),
           ...options.storageOptions,
         }),
+      logger: this.log.child({ torrent: key }),
       hasher: this.hasher,
       peerId: this.peerId,
       port: this.#port,

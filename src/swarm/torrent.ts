@@ -36,6 +36,7 @@ import type { Storage } from '../storage/storage.js';
 import { missingLayers, serveHashRequest } from '../storage/verify-v2.js';
 import { Bitfield } from '../util/bitfield.js';
 import { type Clock, realClock } from '../util/clock.js';
+import { errorText, type Logger, silentLogger } from '../util/logger.js';
 import { RateMeter } from '../util/rate-meter.js';
 import { TokenBucket } from '../util/token-bucket.js';
 import { TypedEmitter } from '../util/typed-events.js';
@@ -68,6 +69,8 @@ export type TorrentState = (typeof TorrentState)[keyof typeof TorrentState];
 export interface TorrentOptions {
   metainfo: Metainfo;
   storage: Storage;
+  /** Where errors the torrent survives are told (default: nowhere). */
+  logger?: Logger;
   hasher: HasherPool;
   peerId: Buffer;
   /** Our listening port, told to peers in the extension handshake. */
@@ -759,7 +762,13 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
     this.#peers.clear();
     this.#peerList.forgetConnections();
     this.#assembler.clear();
-    await this.#o.storage.flush().catch(() => undefined);
+    // A failed flush loses no verified piece for good (a recheck finds what did not reach the disk),
+    // but it is said: the resume data written next may count pieces the disk does not hold.
+    await this.#o.storage
+      .flush()
+      .catch((err: unknown) =>
+        (this.#o.logger ?? silentLogger).warn('flush at stop failed', { error: errorText(err) }),
+      );
     await this.#o.storage.close();
   }
 

@@ -170,6 +170,41 @@ describe('PCP and NAT-PMP', () => {
     assert.equal(clock.pending, 0, 'no timer left');
   });
 
+  test('a removal the gateway refuses: a failure line that names the port still mapped, both protocols tried', async () => {
+    const base = natPmpOnly(120);
+    const gw = await pmpServer((req) => {
+      const r = base(req);
+      // Removal (lifetime 0) refused: result code 2, not authorized.
+      if (r && req[0] === 0 && req[1] !== 0 && req.readUInt32BE(8) === 0) r.writeUInt16BE(2, 2);
+      return r;
+    });
+    opened.push(gw);
+    const pm = new PortMapper({
+      internalPort: 40004,
+      upnp: false,
+      gateway: '127.0.0.1',
+      natPmpPort: gw.port,
+      bindAddress: '127.0.0.1',
+      clock: new ManualClock(),
+    });
+    const failures: string[] = [];
+    pm.on('portmap:failed', (method, message) => failures.push(`${method}: ${message}`));
+    pm.start();
+    await pm.ready();
+    const n = gw.requests.length;
+    await pm.stop();
+    assert.deepEqual(
+      gw.requests.slice(n).map((r) => r[1]),
+      [2, 1],
+      'TCP and UDP removal both asked',
+    );
+    assert.equal(failures.length, 1, failures.join('\n'));
+    assert.match(
+      failures[0]!,
+      /^natpmp: the router may still map port 40004: removing the mapping failed \(TCP: .*; UDP: .*\)$/,
+    );
+  });
+
   test('a renewal the gateway no longer answers: a failure line, tried again a minute later', async () => {
     let answering = true;
     const answer = natPmpOnly(120);
