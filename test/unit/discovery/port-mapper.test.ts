@@ -7,7 +7,7 @@ import { createSocket, type Socket } from 'node:dgram';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { after, describe, test } from 'node:test';
-import { PortMapper, parseProcNetRoute } from '../../../src/discovery/port-mapper.js';
+import { PortMapper, type PortMapperOptions, parseProcNetRoute } from '../../../src/discovery/port-mapper.js';
 import { isLoopback, Session } from '../../../src/session/session.js';
 import { type Clock, realClock, type TimerHandle } from '../../../src/util/clock.js';
 
@@ -111,6 +111,22 @@ function pcpGateway(lifetimeSec: number): (req: Buffer) => Buffer | undefined {
   };
 }
 
+/** A mapper that asks only the NAT-PMP/PCP gateway `gw` (UPnP off), from 127.0.0.1. */
+function natPmpMapper(
+  gw: PmpServer,
+  internalPort: number,
+  more: Partial<PortMapperOptions> = {},
+): PortMapper {
+  return new PortMapper({
+    internalPort,
+    upnp: false,
+    gateway: '127.0.0.1',
+    natPmpPort: gw.port,
+    bindAddress: '127.0.0.1',
+    ...more,
+  });
+}
+
 const opened: { close(): Promise<void> }[] = [];
 after(async () => {
   for (const o of opened) await o.close();
@@ -121,14 +137,7 @@ describe('PCP and NAT-PMP', () => {
     const gw = await pmpServer(natPmpOnly(120));
     opened.push(gw);
     const clock = new ManualClock();
-    const pm = new PortMapper({
-      internalPort: 40001,
-      upnp: false,
-      gateway: '127.0.0.1',
-      natPmpPort: gw.port,
-      bindAddress: '127.0.0.1',
-      clock,
-    });
+    const pm = natPmpMapper(gw, 40001, { clock });
     const mapped: unknown[] = [];
     pm.on('portmap:mapped', (m) => mapped.push(m));
     pm.start();
@@ -179,14 +188,7 @@ describe('PCP and NAT-PMP', () => {
       return r;
     });
     opened.push(gw);
-    const pm = new PortMapper({
-      internalPort: 40004,
-      upnp: false,
-      gateway: '127.0.0.1',
-      natPmpPort: gw.port,
-      bindAddress: '127.0.0.1',
-      clock: new ManualClock(),
-    });
+    const pm = natPmpMapper(gw, 40004, { clock: new ManualClock() });
     const failures: string[] = [];
     pm.on('portmap:failed', (method, message) => failures.push(`${method}: ${message}`));
     pm.start();
@@ -211,15 +213,7 @@ describe('PCP and NAT-PMP', () => {
     const gw = await pmpServer((req) => (answering ? answer(req) : undefined));
     opened.push(gw);
     const clock = new ManualClock();
-    const pm = new PortMapper({
-      internalPort: 40005,
-      upnp: false,
-      gateway: '127.0.0.1',
-      natPmpPort: gw.port,
-      bindAddress: '127.0.0.1',
-      clock,
-      removeTimeoutMs: 200,
-    });
+    const pm = natPmpMapper(gw, 40005, { clock, removeTimeoutMs: 200 });
     const failures: string[] = [];
     pm.on('portmap:failed', (_m, e) => {
       failures.push(e);
@@ -251,13 +245,7 @@ describe('PCP and NAT-PMP', () => {
   test('PCP gateway: MAP with our nonce and address; removal with lifetime 0', async () => {
     const gw = await pmpServer(pcpGateway(3600));
     opened.push(gw);
-    const pm = new PortMapper({
-      internalPort: 40002,
-      upnp: false,
-      gateway: '127.0.0.1',
-      natPmpPort: gw.port,
-      bindAddress: '127.0.0.1',
-    });
+    const pm = natPmpMapper(gw, 40002);
     pm.start();
     const m = await pm.ready();
     assert.equal(m?.method, 'pcp');
@@ -275,13 +263,7 @@ describe('PCP and NAT-PMP', () => {
   test('a silent gateway: a failure line in a bounded time, no throw', async () => {
     const gw = await pmpServer(() => undefined);
     opened.push(gw);
-    const pm = new PortMapper({
-      internalPort: 40003,
-      upnp: false,
-      gateway: '127.0.0.1',
-      natPmpPort: gw.port,
-      natPmpFirstTimeoutMs: 20,
-    });
+    const pm = natPmpMapper(gw, 40003, { natPmpFirstTimeoutMs: 20 });
     const failures: string[] = [];
     pm.on('portmap:failed', (_m, e) => {
       failures.push(e);
@@ -303,13 +285,7 @@ describe('PCP and NAT-PMP', () => {
           : Buffer.from('garbage'),
     );
     opened.push(gw);
-    const pm = new PortMapper({
-      internalPort: 40004,
-      upnp: false,
-      gateway: '127.0.0.1',
-      natPmpPort: gw.port,
-      natPmpFirstTimeoutMs: 20,
-    });
+    const pm = natPmpMapper(gw, 40004, { natPmpFirstTimeoutMs: 20 });
     pm.start();
     assert.equal(await pm.ready(), undefined);
     assert.match(pm.status.failures[0]?.message ?? '', /not authorized/);
