@@ -76,9 +76,7 @@ export class UtpManager implements Transport {
     this.#o = o;
     this.#clock = o.clock ?? realClock;
     const clock = this.#clock;
-    this.#nowUs =
-      o.nowUs ??
-      (o.clock === undefined ? () => Math.floor(performance.now() * 1000) : () => clock.now() * 1000);
+    this.#nowUs = o.nowUs ?? (clock.nowUs ? () => clock.nowUs!() : () => clock.now() * 1000);
     this.#defer = o.defer ?? ((fn) => setImmediate(fn));
     this.#random16 = o.random16 ?? (() => Math.floor(Math.random() * 0x10000));
     this.#limits = { ...DEFAULT_UTP_LIMITS, ...o.limits };

@@ -11,6 +11,11 @@ export interface TimerHandle {
 export interface Clock {
   /** Milliseconds since the epoch (real) or since the simulation's start (virtual). */
   now(): number;
+  /**
+   * Microseconds on a monotonic scale, for delay measurements finer than a millisecond (uTP's
+   * timestamps). A clock without it is read as now() × 1000.
+   */
+  nowUs?(): number;
   setTimeout(fn: () => void, delayMs: number): TimerHandle;
   clearTimeout(handle: TimerHandle | undefined): void;
   setInterval(fn: () => void, intervalMs: number): TimerHandle;
@@ -20,6 +25,7 @@ export interface Clock {
 /** Date.now and Node's timers. */
 export const realClock: Clock = {
   now: () => Date.now(),
+  nowUs: () => Math.floor(performance.now() * 1000),
   setTimeout: (fn, delayMs) => setTimeout(fn, delayMs),
   clearTimeout: (handle) => clearTimeout(handle as NodeJS.Timeout | undefined),
   setInterval: (fn, intervalMs) => setInterval(fn, intervalMs),
