@@ -229,6 +229,7 @@ export async function runTorrent(
           downloaded: t.downloadedBytes,
           uploaded: t.uploadedBytes,
           seconds: secs,
+          holepunch: session.holepunchStats,
         });
         if (!o.keepSeeding) resolve(0);
       });

@@ -34,6 +34,8 @@ export interface PexPeer {
   reachable: boolean;
   /** It speaks uTP (BEP 29; we are connected to it over uTP): flag 0x04. */
   utp?: boolean;
+  /** It supports BEP 55 hole punching (ut_holepunch in its extension handshake): flag 0x08. */
+  holepunch?: boolean;
 }
 
 /** BEP 11: send at most one message a minute per connection. */
@@ -72,7 +74,10 @@ function canonical(host: string, port: number, flags = 0): Canonical | undefined
 
 function flagsOf(p: PexPeer): number {
   return (
-    (p.seed ? PexFlag.seed : 0) | (p.reachable ? PexFlag.reachable : 0) | (p.utp === true ? PexFlag.utp : 0)
+    (p.seed ? PexFlag.seed : 0) |
+    (p.reachable ? PexFlag.reachable : 0) |
+    (p.utp === true ? PexFlag.utp : 0) |
+    (p.holepunch === true ? PexFlag.holepunch : 0)
   );
 }
 

@@ -14,6 +14,8 @@ export interface DialOptions {
    * attachReadSink): the bytes must be consumed before the read callback returns.
    */
   sharedReads?: boolean;
+  /** Dial over uTP whatever the transport's policy (a BEP 55 hole punch); a TCP-only transport ignores it. */
+  via?: 'utp';
 }
 
 /**

@@ -58,7 +58,7 @@ import { refuseWebSeedUrl } from '../webseed/url.js';
 import { WebSeedClient, type WebSeedOptions } from '../webseed/web-seed.js';
 import { TorrentDiagnostics } from './diagnostics.js';
 import { logDht, logLsd, logTorrent, logTrackerClient } from './event-log.js';
-import { ExtensionGlue, LOCAL_EXTENSIONS } from './extension-glue.js';
+import { ExtensionGlue, type HolepunchStats, localExtensions } from './extension-glue.js';
 import { filterMagnetTargets } from './local-targets.js';
 import { MetadataFetcher, type ReleasedConnection } from './metadata-fetcher.js';
 import { StateStore } from './state-store.js';
@@ -308,6 +308,14 @@ export class Session extends TypedEmitter<SessionEvents> {
     let n = 0;
     for (const s of this.#slots()) n += s.glue.learnedByPex;
     return n;
+  }
+
+  /** BEP 55 hole punching across all torrents: rendezvous asked, relayed, refused; connects acted on. */
+  get holepunchStats(): HolepunchStats {
+    const sum: HolepunchStats = { rendezvousSent: 0, relayed: 0, refused: 0, connects: 0, errors: 0 };
+    for (const s of this.#slots())
+      for (const k of Object.keys(sum) as (keyof HolepunchStats)[]) sum[k] += s.glue.holepunchStats[k];
+    return sum;
   }
 
   async start(): Promise<void> {
@@ -747,7 +755,7 @@ export class Session extends TypedEmitter<SessionEvents> {
       hasher: this.hasher,
       peerId: this.peerId,
       port: this.#port,
-      extensions: { ...LOCAL_EXTENSIONS },
+      extensions: localExtensions(this.#utp !== undefined),
       uploadBuckets: [this.uploadLimit],
       connectionBudget: this.connectionBudget,
       downloadBuckets: [this.downloadLimit],
@@ -771,6 +779,7 @@ export class Session extends TypedEmitter<SessionEvents> {
       pex: this.#o.pex !== false,
       ownAddresses: this.#ownAddresses(),
       onUtpPeer: (addr) => this.#transport.noteUtp(addr),
+      holepunch: this.#utp !== undefined,
       ...(this.tracker
         ? {
             extraPeers: () =>

@@ -58,7 +58,7 @@ export class SessionTransport implements Transport {
   async connect(addr: PeerAddress, options: DialOptions): Promise<TransportSocket> {
     const utp = this.#utp;
     if (this.#mode === 'tcp' || utp === undefined) return dial(addr, options);
-    if (this.#mode === 'utp') return utp.connect(addr, options);
+    if (this.#mode === 'utp' || options.via === 'utp') return utp.connect(addr, options);
     const key = formatAddress(addr);
     const utpFirst = this.#speaksUtp.has(key);
     const failedAt = this.#utpFailed.get(key);

@@ -27,6 +27,8 @@ export interface KnownPeer {
   connected: boolean;
   /** What to dial it with next: what worked last, or what a failure suggested. */
   wire?: 'encrypted' | 'plaintext';
+  /** The next dial goes over uTP whatever the transport policy (a BEP 55 hole punch); once. */
+  via?: 'utp';
   /**
    * A hint already sent it back to encrypted once: the next hint waits for the usual backoff (a peer
    * that hangs up on everything costs four tries: encrypted, plaintext, encrypted, plaintext).
@@ -145,6 +147,21 @@ export class PeerList {
     return out;
   }
 
+  /**
+   * A relay told us (BEP 55 `connect`) that this peer is dialling us over uTP right now: dial it
+   * over uTP at once too, whatever its back-off, so that both NATs open. Known peers keep their
+   * record; a new one is listed as found by PEX (a peer told us of it). False when it is connected
+   * or being dialled, banned, or there is no room.
+   */
+  punch(addr: PeerAddress, now: number): boolean {
+    this.add([addr], 'pex');
+    const p = this.#known.get(formatAddress(addr));
+    if (!p || p.connected) return false;
+    p.nextTryMs = 0;
+    p.via = 'utp';
+    return this.dialable(p, now);
+  }
+
   /** Every peer not connected may be dialled at once (we want data again: the seeders we dropped can give it). */
   retryAll(): void {
     for (const p of this.#known.values()) if (!p.connected) p.nextTryMs = 0;
@@ -178,6 +195,7 @@ export class PeerList {
   /** A dial to `p` begins: it counts against its IP until the connection closes or the dial fails. */
   dialStarted(p: KnownPeer): void {
     p.connected = true;
+    delete p.via;
     this.#dialing++;
     this.countIp(p.addr.host, 1);
   }

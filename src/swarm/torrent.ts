@@ -818,6 +818,37 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
     return out;
   }
 
+  /**
+   * BEP 55: a relay says this peer dials us over uTP now — dial it over uTP at once too, so that
+   * both NATs let the other's packets in. False when it is connected already or may not be dialled.
+   */
+  holepunch(addr: PeerAddress): boolean {
+    if (this.#state !== TorrentState.downloading && this.#state !== TorrentState.seeding) return false;
+    if (!this.#peerList.punch(addr, this.#clock.now())) return false;
+    this.#fillConnections();
+    return true;
+  }
+
+  /** Another connection to the peer of `entry` (by its peer id), if any. */
+  #twinOf(entry: PeerEntry): PeerEntry | undefined {
+    const id = entry.conn.remotePeerId;
+    if (!id) return undefined;
+    for (const p of this.#peers.values()) if (p !== entry && p.conn.remotePeerId?.equals(id)) return p;
+    return undefined;
+  }
+
+  /**
+   * Which of two connections to one peer stays. Both made from one side: the first. One each way
+   * (both dialled at once, as a BEP 55 hole punch does): the one dialled by the lower peer id — both
+   * ends decide alike, so that they do not each close a different one and keep none.
+   */
+  #keepOfTwins(newer: PeerEntry, older: PeerEntry): PeerEntry {
+    const newerOurs = newer.dialedPort !== undefined;
+    if (newerOurs === (older.dialedPort !== undefined)) return older;
+    const weAreLower = Buffer.compare(this.#o.peerId, newer.conn.remotePeerId!) < 0;
+    return newerOurs === weAreLower ? newer : older;
+  }
+
   /** Sends a BEP 10 extension message by name; false when the peer does not support it. */
   sendExtended(key: string, name: string, payload: Uint8Array): boolean {
     return this.#peers.get(key)?.conn.sendExtended(name, payload) ?? false;
@@ -948,6 +979,7 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
     let started = 0;
     for (const c of list.dialCandidates(now)) {
       if (started >= room || list.dialing >= 10) break;
+      const via = c.via;
       list.dialStarted(c);
       started++;
       const address = c.key;
@@ -962,6 +994,7 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
           signal,
           // #onBlock copies each block into its piece buffer before it returns
           sharedReads: true,
+          ...(via ? { via } : {}),
           ...(this.#o.localAddress ? { localAddress: this.#o.localAddress } : {}),
         },
         ...(this.#o.connectionOptions?.handshakeTimeoutMs !== undefined
@@ -1072,11 +1105,11 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
         conn.close('self-connection');
         return;
       }
-      for (const p of this.#peers.values()) {
-        if (p !== entry && p.conn.remotePeerId?.equals(conn.remotePeerId ?? Buffer.alloc(0))) {
-          conn.close('duplicate-connection');
-          return;
-        }
+      const twin = this.#twinOf(entry);
+      if (twin) {
+        const closing = this.#keepOfTwins(entry, twin) === entry ? twin : entry;
+        closing.conn.close('duplicate-connection');
+        if (closing === entry) return;
       }
       // A banned peer coming back from another port, under the same peer id.
       if (conn.remotePeerId && list.isBannedId(conn.remotePeerId.toString('hex'))) {

@@ -223,8 +223,17 @@ export interface JsonChild {
  * Spawns `node <args>` and collects its JSON stdout lines and its stderr text. A line that is not
  * JSON throws, unless `skipBadLines` (a child killed with SIGKILL may leave half a line).
  */
-export function spawnJson(nodeArgs: readonly string[], options: { skipBadLines?: boolean } = {}): JsonChild {
-  const child = spawn(process.execPath, nodeArgs, { stdio: ['ignore', 'pipe', 'pipe'] });
+export function spawnJson(
+  nodeArgs: readonly string[],
+  options: {
+    skipBadLines?: boolean;
+    /** How to start `node` (e.g. inside a network namespace); stdout and stderr must be pipes. */
+    spawn?: (cmd: string, args: readonly string[]) => ChildProcess;
+  } = {},
+): JsonChild {
+  const child = options.spawn
+    ? options.spawn(process.execPath, nodeArgs)
+    : spawn(process.execPath, nodeArgs, { stdio: ['ignore', 'pipe', 'pipe'] });
   const lines: Record<string, unknown>[] = [];
   let buf = '';
   let err = '';

@@ -1,10 +1,11 @@
-// Fuzz target: extension-protocol payloads (BEP 10): the extension handshake, ut_metadata (BEP 9) and
-// ut_pex (BEP 11). The first byte picks the decoder. Each payload decodes or throws its typed error
-// (ProtocolError, UtMetadataError, PexError); what decodes re-encodes to a payload that decodes to the
-// same thing; a stream of ut_metadata data messages feeds a MetadataAssembler without other errors.
+// Fuzz target: extension-protocol payloads (BEP 10): the extension handshake, ut_metadata (BEP 9),
+// ut_pex (BEP 11) and ut_holepunch (BEP 55). The first byte picks the decoder. Each payload decodes or
+// throws its typed error (ProtocolError, UtMetadataError, PexError, HolepunchDecodeError); what
+// decodes re-encodes to a payload that decodes to the same thing; a stream of ut_metadata data messages feeds a MetadataAssembler without other errors.
 
 import { createHash } from 'node:crypto';
 import { decodeExtensionHandshake, encodeExtensionHandshake } from '../../../src/protocol/extension.js';
+import { decodeHolepunch, encodeHolepunch, HolepunchDecodeError } from '../../../src/protocol/holepunch.js';
 import { ProtocolError } from '../../../src/protocol/peer-wire.js';
 import { decodePex, encodePex, PexError } from '../../../src/protocol/pex.js';
 import {
@@ -57,6 +58,8 @@ export function seeds(): Uint8Array[] {
     tagged(1, encodeUtMetadata({ type: 'data', piece: 0, totalSize: 5, data: Buffer.from('hello') })),
     tagged(2, pex),
     tagged(3, Buffer.from('d8:msg_typei1e5:piecei0e10:total_sizei3eeabc')),
+    tagged(4, encodeHolepunch({ type: 'rendezvous', addr: { host: '11.22.2.1', port: 6881 }, errorCode: 0 })),
+    tagged(4, encodeHolepunch({ type: 'error', addr: { host: '2001:db8::1', port: 1 }, errorCode: 2 })),
   ];
 }
 
@@ -69,7 +72,7 @@ function tagged0(payload: Uint8Array): Buffer {
 
 export function fuzz(data: Buffer): void {
   const [sel, payload] = selector(data);
-  switch (sel & 3) {
+  switch (sel % 5) {
     case 0:
       handshake(payload);
       break;
@@ -79,8 +82,11 @@ export function fuzz(data: Buffer): void {
     case 2:
       pex(payload);
       break;
-    default:
+    case 3:
       assemble(payload);
+      break;
+    default:
+      holepunch(payload);
   }
 }
 
@@ -104,6 +110,12 @@ function pex(payload: Buffer): void {
   const m = typedOnly('decodePex', [PexError], () => decodePex(payload));
   if (m === undefined) return;
   same(decodePex(encodePex(m)), m, 'ut_pex message changes through encode and decode');
+}
+
+function holepunch(payload: Buffer): void {
+  const m = typedOnly('decodeHolepunch', [HolepunchDecodeError], () => decodeHolepunch(payload));
+  if (m === undefined) return;
+  same(decodeHolepunch(encodeHolepunch(m)), m, 'ut_holepunch message changes through encode and decode');
 }
 
 /** Data messages, one after another (each a bencoded header and its piece), into one assembler. */
