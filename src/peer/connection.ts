@@ -213,6 +213,7 @@ export class PeerConnection extends TypedEmitter<PeerConnectionEvents> {
   #supportsFast = false;
   #supportsExtended = false;
   #remoteDht = false;
+  #remoteV2 = false;
   #remotePeerId: Buffer | undefined;
   #remoteExtensions: ExtensionHandshake | undefined;
   #peerBitfield: Bitfield | undefined;
@@ -317,6 +318,10 @@ export class PeerConnection extends TypedEmitter<PeerConnectionEvents> {
   /** The peer set the DHT bit: it may send a `port` message. */
   get remoteSupportsDht(): boolean {
     return this.#remoteDht;
+  }
+  /** The peer set the v2 bit (BEP 52): it answers hash requests. */
+  get remoteSupportsV2(): boolean {
+    return this.#remoteV2;
   }
   get remotePeerId(): Buffer | undefined {
     return this.#remotePeerId;
@@ -890,6 +895,7 @@ export class PeerConnection extends TypedEmitter<PeerConnectionEvents> {
     this.#supportsFast = features.fast && (this.#o.fast ?? true);
     this.#supportsExtended = features.extended;
     this.#remoteDht = features.dht;
+    this.#remoteV2 = features.v2;
     this.#handshakeDone = true;
     if (this.#remotePeerId.equals(this.#o.peerId)) {
       this.close(DisconnectReason.selfConnection);

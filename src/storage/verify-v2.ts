@@ -2,9 +2,18 @@
 // checked by its merkle piece hashes alone, a hybrid by both (its v2 check is skipped only while a
 // file's piece layer is unknown). Pieces too large to hold are read back from storage.
 
-import { hashesFromLayer, log2, MERKLE_BLOCK_BYTES, pieceRoot } from '../protocol/merkle.js';
+import {
+  HASH_BYTES,
+  hashesFromLayer,
+  leafHashes,
+  log2,
+  MERKLE_BLOCK_BYTES,
+  padHash,
+  pieceRoot,
+  rootOfLayer,
+} from '../protocol/merkle.js';
 import type { Metainfo } from '../protocol/metainfo.js';
-import { type V2Info, v2PieceCheck } from '../protocol/metainfo-v2.js';
+import { type V2Info, v2FileOfPiece, v2PieceCheck } from '../protocol/metainfo-v2.js';
 import type { HashRequest } from '../protocol/peer-wire.js';
 import type { HasherPool } from './hasher-pool.js';
 import { pieceLengthOf, type Storage } from './storage.js';
@@ -54,4 +63,77 @@ export function serveHashRequest(v2: V2Info, pieceLength: number, r: HashRequest
   const f = v2.files.find((x) => x.piecesRoot?.equals(root));
   if (!f?.layer) return undefined;
   return hashesFromLayer(f.layer, level, r.index, r.length, r.proofLayers);
+}
+
+// ---- leaf hashes: pinpointing a bad block (BEP 52 hash requests for base layer 0) ----
+
+/** Pads a piece's leaf hashes with zero leaves to the piece's merkle width. */
+function paddedLeaves(leaves: Uint8Array, widthLeaves: number): Buffer {
+  const out = Buffer.alloc(widthLeaves * HASH_BYTES);
+  out.set(leaves.subarray(0, Math.min(leaves.length, out.length)));
+  for (let i = leaves.length / HASH_BYTES; i < widthLeaves; i++) padHash(0).copy(out, i * HASH_BYTES);
+  return out;
+}
+
+/**
+ * The hash request for every leaf hash of `piece` (proof layers 0: the piece's hash, which we hold,
+ * proves them), or undefined when the piece has no v2 hash to check them with.
+ */
+export function leafHashRequest(v2: V2Info, pieceLength: number, piece: number): HashRequest | undefined {
+  const c = v2PieceCheck(v2, pieceLength, piece);
+  const f = v2FileOfPiece(v2, piece);
+  if (c === true || c === undefined || !f?.piecesRoot) return undefined;
+  return {
+    piecesRoot: f.piecesRoot,
+    baseLayer: 0,
+    index: (piece - f.firstPiece) * (pieceLength / MERKLE_BLOCK_BYTES),
+    length: c.widthLeaves,
+    proofLayers: 0,
+  };
+}
+
+/**
+ * The leaf hashes a peer sent for `piece` (asked with leafHashRequest), one per block of its data,
+ * when they prove themselves against the piece's hash; undefined when they do not (a lying peer).
+ */
+export function provenLeaves(
+  v2: V2Info,
+  pieceLength: number,
+  piece: number,
+  hashes: Uint8Array,
+): Buffer[] | undefined {
+  const c = v2PieceCheck(v2, pieceLength, piece);
+  if (c === true || c === undefined || hashes.length !== c.widthLeaves * HASH_BYTES) return undefined;
+  if (!rootOfLayer(hashes, c.widthLeaves, 0).equals(c.expected)) return undefined;
+  const blocks = Math.ceil(c.fileBytes / MERKLE_BLOCK_BYTES);
+  const out: Buffer[] = [];
+  for (let i = 0; i < blocks; i++)
+    out.push(Buffer.from(hashes.subarray(i * HASH_BYTES, (i + 1) * HASH_BYTES)));
+  return out;
+}
+
+/**
+ * Answers a hash request for leaf hashes (base layer 0) within one piece we hold: its hashes and
+ * the uncles within the piece's subtree. Undefined (a hash reject) for any other request, a piece
+ * we do not have (`readPiece` gives undefined), or proof layers beyond the piece.
+ */
+export async function serveLeafHashes(
+  v2: V2Info,
+  pieceLength: number,
+  r: HashRequest,
+  readPiece: (piece: number) => Promise<Uint8Array | undefined>,
+): Promise<Buffer | undefined> {
+  if (r.baseLayer !== 0) return undefined;
+  const root = Buffer.from(r.piecesRoot);
+  const f = v2.files.find((x) => x.piecesRoot?.equals(root));
+  const perPiece = pieceLength / MERKLE_BLOCK_BYTES;
+  if (!f || !Number.isInteger(r.index) || r.index < 0) return undefined;
+  const piece = f.firstPiece + Math.floor(r.index / perPiece);
+  if (piece >= f.firstPiece + f.pieceCount) return undefined;
+  const c = v2PieceCheck(v2, pieceLength, piece);
+  if (c === true || c === undefined) return undefined;
+  const data = await readPiece(piece);
+  if (!data || data.length < c.fileBytes) return undefined;
+  const leaves = leafHashes(data.subarray(0, c.fileBytes));
+  return hashesFromLayer(paddedLeaves(leaves, c.widthLeaves), 0, r.index % perPiece, r.length, r.proofLayers);
 }

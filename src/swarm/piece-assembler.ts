@@ -228,7 +228,14 @@ export class PieceAssembler {
     if (this.#buffers.get(piece) === buf) this.#drop(piece);
     const digest = (offset: number, length: number) => this.#blockDigest(buf, offset, length);
     if (!ok) {
-      hooks.failed({ piece, length: buf.length, senders: buf.from, blocks: buf.blocks, digest });
+      hooks.failed({
+        piece,
+        length: buf.length,
+        senders: buf.from,
+        blocks: buf.blocks,
+        digest,
+        ...(buf.data ? { bytes: buf.data } : {}),
+      });
       return 'failed';
     }
     hooks.passed(piece, digest);

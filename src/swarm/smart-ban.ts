@@ -20,6 +20,8 @@ export interface FailedPiece {
   blocks: ReadonlyMap<number, string>;
   /** SHA-1 of a block as received, when still known. */
   digest(offset: number, length: number): Buffer | undefined;
+  /** The piece as received (held in memory), for the hook's own use only: it is reused after. */
+  bytes?: Uint8Array;
 }
 
 export class SmartBan {

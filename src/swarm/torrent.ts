@@ -33,7 +33,7 @@ import { StorageError, StorageErrorCode } from '../storage/errors.js';
 import type { HasherPool } from '../storage/hasher-pool.js';
 import { ReadCache } from '../storage/read-cache.js';
 import type { Storage } from '../storage/storage.js';
-import { missingLayers, serveHashRequest } from '../storage/verify-v2.js';
+import { missingLayers, serveHashRequest, serveLeafHashes } from '../storage/verify-v2.js';
 import { Bitfield } from '../util/bitfield.js';
 import { type Clock, realClock } from '../util/clock.js';
 import { errorText, type Logger, silentLogger } from '../util/logger.js';
@@ -41,6 +41,7 @@ import { RateMeter } from '../util/rate-meter.js';
 import { TokenBucket } from '../util/token-bucket.js';
 import { TypedEmitter } from '../util/typed-events.js';
 import { type ChokerState, decideUnchokes, isSnubbed } from './choker.js';
+import { MerkleBlame } from './merkle-blame.js';
 import { type KnownPeer, PeerList, type PeerSource } from './peer-list.js';
 import { PieceAssembler } from './piece-assembler.js';
 import { type BlockRef, PiecePicker } from './piece-picker.js';
@@ -284,6 +285,8 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
   #verifiedBytes = 0;
   /** Who to blame for a failed piece (smart-ban.ts): its hooks run after each hash check. */
   readonly #smartBan = new SmartBan(BLOCK_SIZE);
+  /** v2: the bad block of a failed piece named by its proven leaf hash (smart ban stays the fallback). */
+  readonly #merkleBlame: MerkleBlame | undefined;
   /** Pieces we announced and then could not read back: requests for them are declined, not held against the peer. */
   readonly #lost = new Set<number>();
   #choker: ChokerState = { optimisticSinceMs: 0 };
@@ -325,6 +328,9 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
     this.infoHash = options.metainfo.infoHash;
     this.#v2Hash = hybridV2Hash(options.metainfo);
     this.bitfield = new Bitfield(this.metainfo.pieceCount);
+    this.#merkleBlame = this.metainfo.v2
+      ? new MerkleBlame(this.metainfo.v2, this.metainfo.pieceLength)
+      : undefined;
     this.#picker = new PiecePicker({
       pieceCount: this.metainfo.pieceCount,
       pieceLength: this.metainfo.pieceLength,
@@ -1169,18 +1175,41 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
       this.emit('peer:extensions', key);
     });
     conn.on('port:received', (port: number) => this.emit('peer:dht-port', host, port));
+    let servingLeaves = false;
     conn.on('hash-request:received', (r: HashRequest) => {
-      // BEP 52: answered from the piece layers; anything else (leaf hashes we do not keep) refused.
-      const hashes = this.metainfo.v2
-        ? serveHashRequest(this.metainfo.v2, this.metainfo.pieceLength, r)
-        : undefined;
+      const v2 = this.metainfo.v2;
+      // BEP 52: leaf hashes of a piece we have, hashed from its data (one such request at a time per
+      // peer: each costs a read and a hash of the piece); the rest from the piece layers.
+      if (v2 && r.baseLayer === 0 && !servingLeaves) {
+        servingLeaves = true;
+        const read = (piece: number): Promise<Uint8Array | undefined> =>
+          this.bitfield.get(piece)
+            ? this.#o.storage.read(piece, 0, this.#picker.geometry.pieceSize(piece)).catch(() => undefined)
+            : Promise.resolve(undefined);
+        void serveLeafHashes(v2, this.metainfo.pieceLength, r, read).then((hashes) => {
+          servingLeaves = false;
+          if (conn.closed) return;
+          if (hashes) conn.sendHashes(r, hashes);
+          else conn.sendHashReject(r);
+        });
+        return;
+      }
+      const hashes = v2 ? serveHashRequest(v2, this.metainfo.pieceLength, r) : undefined;
       if (hashes) conn.sendHashes(r, hashes);
       else conn.sendHashReject(r);
     });
+    conn.on('hashes:received', (r: HashRequest, hashes: Uint8Array) => {
+      for (const liar of this.#merkleBlame?.answered(address, r, hashes) ?? []) {
+        this.#o.logger?.info('a block failed its proven leaf hash', { peer: liar });
+        this.#ban(liar);
+      }
+    });
+    conn.on('hash-reject:received', (r: HashRequest) => this.#merkleBlame?.refused(address, r));
     conn.on('extended:message', (name, _id, payload) => {
       if (name !== undefined) this.emit('peer:extended', key, name, payload);
     });
     conn.on('connection:close', (reason: string, error?: Error) => {
+      this.#merkleBlame?.refused(address);
       if (this.#peers.delete(key)) {
         list.countIp(host, -1);
         if (this.#o.connectionBudget) this.#o.connectionBudget.used--;
@@ -1312,6 +1341,7 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
           this.emit('piece:failed', piece, [...f.senders]);
           const liar = this.#smartBan.failed(f, this.#clock.now());
           if (liar !== undefined) this.#ban(liar);
+          else if (f.bytes) this.#askLeafHashes(f.piece, f.bytes, f.blocks, f.senders);
           // Asked again at once, in this same task: with the refill a microtask later (after the
           // assembler's promise), the liar of hostile-data's "one bad block per piece" test got its
           // block into every retry and was never found out.
@@ -1333,6 +1363,34 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
     this.#wakeWaiters(piece);
     this.emit('piece:verified', piece);
     if (this.#picker.complete) await this.#becomeSeeder();
+  }
+
+  /**
+   * A v2 piece failed with blocks from several senders: ask a peer that has it (another than its
+   * senders when one can) for its leaf hashes, to name the sender of the bad block at once.
+   */
+  #askLeafHashes(
+    piece: number,
+    bytes: Uint8Array,
+    blocks: ReadonlyMap<number, string>,
+    senders: ReadonlySet<string>,
+  ): void {
+    const blame = this.#merkleBlame;
+    if (!blame) return;
+    // Up to three peers, those that sent none of the piece first: the first proven answer decides.
+    const ask = [...this.#peers.values()]
+      .filter((p) => p.conn.remoteSupportsV2 && (p.isSeed || p.conn.peerBitfield?.get(piece)))
+      .sort((a, b) => Number(senders.has(a.address)) - Number(senders.has(b.address)))
+      .slice(0, 3);
+    if (ask.length === 0) return;
+    const request = blame.failed(
+      piece,
+      bytes,
+      blocks,
+      ask.map((p) => p.address),
+      this.#clock.now(),
+    );
+    if (request) for (const p of ask) p.conn.sendHashRequest(request);
   }
 
   /** Smart ban's filter: a block of a failed piece is asked of another peer than the one that sent it. */

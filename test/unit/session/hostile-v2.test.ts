@@ -1,9 +1,10 @@
 // Hostile peers in a v2 swarm (BEP 52): pieces are checked by their merkle piece hashes, and a peer
-// that sends bad blocks is the one banned: at once when it sent the whole bad piece, by smart ban
-// (its blocks compared once the piece verifies) when honest peers sent the rest of the piece.
+// that sends bad blocks is the one banned: at once when it sent the whole bad piece; when honest
+// peers sent the rest of the piece, at its first bad block from the leaf hashes an honest peer sends
+// (proven by the piece's hash), and else by smart ban (its blocks compared once the piece verifies).
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import type { Session } from '../../../src/session/session.js';
+import { Session } from '../../../src/session/session.js';
 import type { Torrent } from '../../../src/swarm/torrent.js';
 import {
   addLeecher,
@@ -94,5 +95,59 @@ describe('hostile peers in a v2 swarm', () => {
       banned.every((b) => b.startsWith(`${HOSTILE}:`)),
       `honest peers banned: ${banned}`,
     );
+  });
+
+  test('a liar among honest senders is named at its first bad block by proven leaf hashes, before any retry', async () => {
+    // The liar answers only the second block of a piece, corrupted: it never sends a piece alone, so
+    // every bad piece has an honest sender too. The honest seeder uploads at 64 KiB/s: the retry of a
+    // failed piece (one piece a second) comes long after the leaf hashes (a round trip). Smart ban
+    // could only name the liar once a retry verifies; the merkle proof names it before.
+    const liar = await ScriptedServer.listen(HOSTILE, {
+      infoHash,
+      pieces: 'all',
+      serve: { ...corruptAll, answer: (b) => b.offset === 16384 },
+    });
+    servers.push(liar);
+    const seeder = new Session({
+      port: 0,
+      bind: '127.0.0.2',
+      hasherThreads: 0,
+      uploadLimitBytesPerSec: 64 * 1024,
+    });
+    sessions.push(seeder);
+    await seeder.start();
+    await addSeeder(seeder, fixture);
+    const leecher = await session('127.0.0.4');
+    const failed: { piece: number; from: string[] }[] = [];
+    const verified: number[] = [];
+    const { torrent: leech, storage } = await addLeecher(
+      leecher,
+      fixture,
+      [
+        { host: HOSTILE, port: liar.port },
+        { host: '127.0.0.2', port: seeder.port },
+      ],
+      {
+        torrentOptions: { connectionOptions: { requestTimeoutMs: 1000 } },
+        onTorrent: (t) => {
+          t.on('piece:failed', (piece, from) => failed.push({ piece, from }));
+          t.on('piece:verified', (piece) => verified.push(piece));
+        },
+      },
+    );
+    await eventOf(leech, 'peer:banned', (a) => a === `${HOSTILE}:${liar.port}`, 10_000);
+    assert.ok(failed.length >= 1, 'a piece failed');
+    assert.ok(
+      failed.every((f) => f.from.length > 1),
+      `every failed piece had an honest sender too: ${JSON.stringify(failed)}`,
+    );
+    assert.ok(
+      failed.every((f) => !verified.includes(f.piece)),
+      `banned before a failed piece was downloaded again: ${JSON.stringify({ failed, verified })}`,
+    );
+    seeder.uploadLimit.setRate(0); // the point is made: the rest at full speed
+    await completed(leech, 10_000);
+    await assertSameBytes(storage, fixture);
+    assert.deepEqual(leech.bannedPeers, [`${HOSTILE}:${liar.port}`]);
   });
 });
