@@ -44,6 +44,8 @@ const TARGET_RSS_MB = 200;
 const TARGET_CPU_RATIO = 1.5;
 const TARGET_WALL_RATIO = 1.0;
 const TARGET_ENCRYPTED_CPU_RATIO = 1.2;
+/** Issue 16: a v2 transfer takes at most this times our own v1 transfer of the same data. */
+const TARGET_V2_OWN_V1 = 1.1;
 const GNU_TIME = '/usr/bin/time';
 const PYTHON = process.env.BITSWARM_PYTHON ?? '/usr/bin/python3';
 const here = dirname(fileURLToPath(import.meta.url));
@@ -57,6 +59,8 @@ if (!Number.isInteger(runs) || runs < 1) throw new Error(`BENCH_TRANSFER_RUNS: $
 
 const PAIRS = {
   bb: { name: 'bitswarm→bitswarm', seeder: 'bitswarm', leecher: 'bitswarm', encrypted: false },
+  /** With --v2: the same data as a v1 torrent (the issue's v2 target is against our own v1 time). */
+  bb1: { name: 'bitswarm→bitswarm v1', seeder: 'bitswarm', leecher: 'bitswarm', encrypted: false, v1: true },
   ll: { name: 'libtorrent→libtorrent', seeder: 'libtorrent', leecher: 'libtorrent', encrypted: false },
   lb: { name: 'libtorrent→bitswarm', seeder: 'libtorrent', leecher: 'bitswarm', encrypted: false },
   bl: { name: 'bitswarm→libtorrent', seeder: 'bitswarm', leecher: 'libtorrent', encrypted: false },
@@ -85,7 +89,7 @@ const PAIRS = {
   },
 } as const satisfies Record<
   string,
-  { name: string; seeder: string; leecher: string; encrypted: boolean; utp?: boolean }
+  { name: string; seeder: string; leecher: string; encrypted: boolean; utp?: boolean; v1?: boolean }
 >;
 type PairId = keyof typeof PAIRS;
 type Client = 'bitswarm' | 'libtorrent';
@@ -94,7 +98,7 @@ const encryptedOnly = process.argv.includes('--encrypted');
 const v2Only = process.argv.includes('--v2');
 const pairIds = (
   process.env.BENCH_TRANSFER_PAIRS ??
-  (encryptedOnly ? 'bb,bbe,lle' : v2Only ? 'bb,ll,lb' : 'bb,ll,lb,bbe,lle')
+  (encryptedOnly ? 'bb,bbe,lle' : v2Only ? 'bb,bb1,ll,lb' : 'bb,ll,lb,bbe,lle')
 )
   .split(',')
   .map((s) => s.trim());
@@ -178,6 +182,8 @@ interface Result {
 
 interface Env {
   torrent: string;
+  /** With --v2: the data's v1 torrent. */
+  torrentV1?: string;
   seedDir: string;
   leechDir: string;
   tmp: string;
@@ -334,8 +340,11 @@ async function leech(
   return { ms, ...(flushedMs !== undefined ? { flushedMs } : {}), ...u };
 }
 
-async function oneRun(pair: PairId, env: Env, i: number): Promise<Result> {
+async function oneRun(pair: PairId, env0: Env, i: number): Promise<Result> {
   const p = PAIRS[pair];
+  const v1 = 'v1' in p && p.v1;
+  if (v1 && !env0.torrentV1) throw new Error(`pair ${pair} needs --v2 (a v1 torrent beside the v2 one)`);
+  const env = v1 ? { ...env0, torrent: env0.torrentV1! } : env0;
   const utp = 'utp' in p && p.utp;
   const seeder = await startSeeder(p.seeder, env, p.encrypted, utp);
   try {
@@ -409,6 +418,21 @@ async function main(): Promise<number> {
         ...(v2Only ? ['--v2'] : []),
       ]),
     );
+    if (v2Only) {
+      env.torrentV1 = join(tmp.dir, 'data-v1.torrent');
+      await runOk(
+        process.execPath,
+        bitswarmNodeArgs([
+          'create',
+          input,
+          '--piece-length',
+          String(PIECE_LENGTH),
+          '-o',
+          env.torrentV1,
+          '-q',
+        ]),
+      );
+    }
     await warm(input);
     process.stdout.write(
       `  generated, made the torrent and warmed the page cache in ${(performance.now() - t0).toFixed(0)} ms\n`,
@@ -451,8 +475,17 @@ async function main(): Promise<number> {
     }
     const ll = med.get('ll');
     const bb = med.get('bb');
-    const lb = med.get('lb');
     let ok = true;
+    const bb1 = med.get('bb1');
+    if (bb && bb1) {
+      const ratio = bb.ms / bb1.ms;
+      const v2Ok = ratio <= TARGET_V2_OWN_V1;
+      ok &&= v2Ok;
+      lines.push(
+        `v2 / our own v1 wall ratio (bitswarm→bitswarm)     ${ratio.toFixed(3)}  (target ≤ ${TARGET_V2_OWN_V1.toFixed(1)}: ${v2Ok ? 'met' : 'MISSED'})`,
+      );
+    }
+    const lb = med.get('lb');
     if (ll && bb) {
       const wall = bb.ms / ll.ms;
       const cpu = bb.cpuS / ll.cpuS;
