@@ -405,22 +405,8 @@ async function main(): Promise<number> {
     );
     let t0 = performance.now();
     await generate(input, env.size, 9);
-    await runOk(
-      process.execPath,
-      bitswarmNodeArgs([
-        'create',
-        input,
-        '--piece-length',
-        String(PIECE_LENGTH),
-        '-o',
-        torrent,
-        '-q',
-        ...(v2Only ? ['--v2'] : []),
-      ]),
-    );
-    if (v2Only) {
-      env.torrentV1 = join(tmp.dir, 'data-v1.torrent');
-      await runOk(
+    const create = (out: string, extra: string[]): Promise<unknown> =>
+      runOk(
         process.execPath,
         bitswarmNodeArgs([
           'create',
@@ -428,10 +414,15 @@ async function main(): Promise<number> {
           '--piece-length',
           String(PIECE_LENGTH),
           '-o',
-          env.torrentV1,
+          out,
           '-q',
+          ...extra,
         ]),
       );
+    await create(torrent, v2Only ? ['--v2'] : []);
+    if (v2Only) {
+      env.torrentV1 = join(tmp.dir, 'data-v1.torrent');
+      await create(env.torrentV1, []);
     }
     await warm(input);
     process.stdout.write(

@@ -24,6 +24,7 @@ import { parseIp } from '../protocol/ip.js';
 import { DisconnectReason } from '../protocol/peer-wire.js';
 import { decodeUtMetadata, encodeUtMetadata, metadataPiece } from '../protocol/ut-metadata.js';
 import type { PeerInfo, Torrent } from '../swarm/torrent.js';
+import { setNewest } from '../util/bounded.js';
 
 /** Local ids of the extensions we offer (our extension handshake's `m`). */
 export const LOCAL_EXTENSIONS = { ut_metadata: 1, ut_pex: 2, ut_holepunch: 3 } as const;
@@ -203,16 +204,9 @@ export class ExtensionGlue {
   }
 
   #noteToldBy(target: string, key: string): void {
-    let set = this.#toldBy.get(target);
-    if (!set) {
-      if (this.#toldBy.size >= MAX_PUNCH_TARGETS) {
-        const oldest = this.#toldBy.keys().next().value;
-        if (oldest !== undefined) this.#toldBy.delete(oldest);
-      }
-      set = new Set();
-      this.#toldBy.set(target, set);
-    }
-    set.add(key);
+    const set = this.#toldBy.get(target);
+    if (set) set.add(key);
+    else setNewest(this.#toldBy, target, new Set([key]), MAX_PUNCH_TARGETS);
   }
 
   /** Initiator: a dial to `address` failed; a peer that told us of it may introduce us. */
@@ -227,14 +221,13 @@ export class ExtensionGlue {
     if (!target) return;
     const relay = this.#torrent.peerList().find((p) => told.has(p.key) && p.supports('ut_holepunch'));
     if (!relay) return;
-    this.#asked.delete(address);
-    this.#asked.set(address, now);
-    if (this.#asked.size > MAX_PUNCH_TARGETS) {
-      const oldest = this.#asked.keys().next().value;
-      if (oldest !== undefined) this.#asked.delete(oldest);
-    }
+    setNewest(this.#asked, address, now, MAX_PUNCH_TARGETS);
     this.#sendPunch(relay.key, { type: 'rendezvous', addr: target, errorCode: 0 });
     this.holepunchStats.rendezvousSent++;
+  }
+
+  #isOwn(addr: PeerAddress): boolean {
+    return (this.#o.ownAddresses ?? []).some((a) => a.host === addr.host && a.port === addr.port);
   }
 
   #sendPunch(key: string, m: HolepunchMessage): void {
@@ -267,8 +260,7 @@ export class ExtensionGlue {
     }
     if (!this.#spend(key)) return;
     if (m.type === 'connect') {
-      const own = this.#o.ownAddresses ?? [];
-      if (m.addr.port === 0 || own.some((a) => a.host === m.addr.host && a.port === m.addr.port)) return;
+      if (m.addr.port === 0 || this.#isOwn(m.addr)) return;
       if (this.#torrent.holepunch(m.addr)) this.holepunchStats.connects++;
       return;
     }
@@ -300,8 +292,7 @@ export class ExtensionGlue {
   /** The connection a rendezvous names, or the BEP 55 error code that refuses it. */
   #relayTarget(key: string, target: PeerAddress, peers: readonly PeerInfo[]): PeerInfo | number {
     if (target.port === 0 || parseIp(target.host) === undefined) return HolepunchError.noSuchPeer;
-    const own = this.#o.ownAddresses ?? [];
-    if (own.some((a) => a.host === target.host && a.port === target.port)) return HolepunchError.noSelf;
+    if (this.#isOwn(target)) return HolepunchError.noSelf;
     const wanted = formatAddress(target);
     const to = peers.find(
       (p) =>

@@ -11,6 +11,7 @@ import { type DialOptions, dial } from '../peer/dial.js';
 import type { Transport, TransportSocket } from '../peer/transport.js';
 import type { UtpManager } from '../peer/utp-manager.js';
 import { formatAddress, type PeerAddress } from '../protocol/address.js';
+import { setNewest } from '../util/bounded.js';
 
 export type TransportMode = 'tcp' | 'utp' | 'both';
 
@@ -47,12 +48,7 @@ export class SessionTransport implements Transport {
   }
 
   #noteUtpFailed(key: string): void {
-    this.#utpFailed.delete(key);
-    this.#utpFailed.set(key, Date.now());
-    if (this.#utpFailed.size > MAX_REMEMBERED) {
-      const oldest = this.#utpFailed.keys().next().value;
-      if (oldest !== undefined) this.#utpFailed.delete(oldest);
-    }
+    setNewest(this.#utpFailed, key, Date.now(), MAX_REMEMBERED);
   }
 
   async connect(addr: PeerAddress, options: DialOptions): Promise<TransportSocket> {

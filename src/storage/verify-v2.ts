@@ -8,7 +8,6 @@ import {
   leafHashes,
   log2,
   MERKLE_BLOCK_BYTES,
-  padHash,
   pieceRoot,
   rootOfLayer,
 } from '../protocol/merkle.js';
@@ -67,11 +66,10 @@ export function serveHashRequest(v2: V2Info, pieceLength: number, r: HashRequest
 
 // ---- leaf hashes: pinpointing a bad block (BEP 52 hash requests for base layer 0) ----
 
-/** Pads a piece's leaf hashes with zero leaves to the piece's merkle width. */
+/** Pads a piece's leaf hashes to the piece's merkle width with pad leaves (32 zero bytes each). */
 function paddedLeaves(leaves: Uint8Array, widthLeaves: number): Buffer {
   const out = Buffer.alloc(widthLeaves * HASH_BYTES);
   out.set(leaves.subarray(0, Math.min(leaves.length, out.length)));
-  for (let i = leaves.length / HASH_BYTES; i < widthLeaves; i++) padHash(0).copy(out, i * HASH_BYTES);
   return out;
 }
 
