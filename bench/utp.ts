@@ -5,6 +5,7 @@
 //   bitswarm-utp  bitswarm → bitswarm, `--transport utp` on both
 //   libtorrent-utp  libtorrent → libtorrent (python3-libtorrent, TCP off both ways)
 //   bitswarm-tcp  bitswarm → bitswarm, `--transport tcp` (the CPU reference)
+//   bitswarm-tcp-paced  the same, the leecher's download limited to the round's uTP rate (CPU at one rate)
 // It prints, per client, the median time and throughput and the CPU seconds per GiB of the seeder
 // and leecher together (their processes' utime + stime from the leecher's start on: not the
 // processes' own start-up), and the ratios the issue sets as targets:
@@ -30,7 +31,7 @@ import { generate, median } from './common.js';
 const MIB = 1024 * 1024;
 const PORT = '6881';
 const LT_PEER = join(repoRoot, 'test', 'interop', 'lt-peer.py');
-const CLIENTS = ['bitswarm-utp', 'libtorrent-utp', 'bitswarm-tcp'] as const;
+const CLIENTS = ['bitswarm-utp', 'libtorrent-utp', 'bitswarm-tcp', 'bitswarm-tcp-paced'] as const;
 type Client = (typeof CLIENTS)[number];
 
 interface Run {
@@ -66,11 +67,13 @@ async function runOnce(
   fileName: string,
   want: string,
   run: number,
+  /** The leecher's download limit (bitswarm-tcp-paced: the uTP run's rate, to compare CPU at one rate). */
+  pacedBytesPerSec?: number,
 ): Promise<Run> {
   const a = lan.addresses[0]!;
   const dl = join(root, `dl-${client}-${run}`);
   await mkdir(dl, { recursive: true });
-  const transport = client === 'bitswarm-tcp' ? 'tcp' : 'utp';
+  const transport = client.startsWith('bitswarm-tcp') ? 'tcp' : 'utp';
   const lt = client === 'libtorrent-utp';
   /** The seeder (host 0, from the data) or the leecher (host 1, dialling the seeder). */
   const peer = (host: 0 | 1): LanPeer => {
@@ -91,6 +94,8 @@ async function runOnce(
           '--json',
         ];
     if (!lt && host === 1) args.push('--seed');
+    if (host === 1 && pacedBytesPerSec !== undefined)
+      args.push('--download-limit', String(Math.round(pacedBytesPerSec)));
     return spawnPeer(lan, host, client, host === 0 ? 'seeder' : 'leecher', args);
   };
   const seeder = peer(0);
@@ -165,10 +170,19 @@ async function main(): Promise<void> {
     console.log(
       `bench:utp — ${sizeMiB} MiB, one seeder and one leecher in two namespaces, each host's egress at ${applied}; ${runs} run(s) per client, alternating`,
     );
-    const results: Run[] = [];
+    const results: (Run & { round: number })[] = [];
     for (let r = 0; r < runs; r++) {
       for (const client of only as Client[]) {
-        const res = await runOnce(lan, root, client, torrent, dataDir, fileName, want, r);
+        let paced: number | undefined;
+        if (client === 'bitswarm-tcp-paced') {
+          const utp = results.find((x) => x.client === 'bitswarm-utp' && x.round === r);
+          if (!utp) continue;
+          paced = (sizeMiB * MIB) / utp.seconds;
+        }
+        const res = {
+          ...(await runOnce(lan, root, client, torrent, dataDir, fileName, want, r, paced)),
+          round: r,
+        };
         results.push(res);
         console.log(
           `  ${client.padEnd(15)} run ${r + 1}: ${res.seconds.toFixed(1)} s, ${((sizeMiB * MIB * 8) / res.seconds / 1e6).toFixed(1)} Mbit/s, CPU ${res.cpuSec.toFixed(2)} s`,
@@ -186,7 +200,8 @@ async function main(): Promise<void> {
     };
     console.log('medians:');
     for (const c of only as Client[]) {
-      const m = by(c)!;
+      const m = by(c);
+      if (!m) continue;
       console.log(`  ${c.padEnd(15)} ${m.mbit.toFixed(1)} Mbit/s, CPU ${m.cpuPerGiB.toFixed(1)} s per GiB`);
     }
     const bu = by('bitswarm-utp');
@@ -202,7 +217,12 @@ async function main(): Promise<void> {
       );
     if (bu && bt)
       console.log(
-        `CPU per GiB bitswarm-utp / bitswarm-tcp: ${(bu.cpuPerGiB / bt.cpuPerGiB).toFixed(2)} (target ≤ 1.5)`,
+        `CPU per GiB bitswarm-utp / bitswarm-tcp: ${(bu.cpuPerGiB / bt.cpuPerGiB).toFixed(2)} (target ≤ 1.5; TCP at its full rate, uTP at the link's lossy one)`,
+      );
+    const bp = by('bitswarm-tcp-paced');
+    if (bu && bp)
+      console.log(
+        `CPU per GiB bitswarm-utp / bitswarm-tcp at the same rate: ${(bu.cpuPerGiB / bp.cpuPerGiB).toFixed(2)} (TCP's download limited to the uTP run's rate: what uTP itself costs)`,
       );
   } finally {
     await lan.teardown();
