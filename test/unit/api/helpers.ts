@@ -5,6 +5,7 @@ import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promis
 import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { dirname, join, relative } from 'node:path';
+import { after, before } from 'node:test';
 import { ApiServer } from '../../../src/api/server.js';
 import { type Metainfo, parseMetainfo } from '../../../src/protocol/metainfo.js';
 import { TorrentManager, type TorrentStatus } from '../../../src/session/manager.js';
@@ -129,6 +130,40 @@ export async function loopbackSession(options: SessionOptions = {}): Promise<Ses
 }
 
 /** A session seeding `sample` from its data folder. */
+/** A temp dir, one sample torrent in it and a loopback seeder of it: see seededSample. */
+export interface SeededSample {
+  root: string;
+  sample: SampleTorrent;
+  seed: Session;
+}
+
+/**
+ * Registers the calling test file's hooks: before its tests, a temp dir (`prefix`) holding the
+ * sample torrent `name` of files of `sizes` and a loopback seeder of it; after them, the seeder
+ * stopped and the dir removed. The fields are set once the `before` hook has run.
+ */
+export function seededSample(
+  prefix: string,
+  name: string,
+  sizes: readonly number[],
+  options?: Parameters<typeof makeTorrent>[3],
+): SeededSample {
+  const fx = {} as SeededSample;
+  let cleanup: (() => Promise<void>) | undefined;
+  before(async () => {
+    const t = await tempDir(prefix);
+    cleanup = t.cleanup;
+    fx.root = t.dir;
+    fx.sample = await makeTorrent(fx.root, name, sizes, options);
+    fx.seed = await seeder(fx.sample);
+  });
+  after(async () => {
+    await fx.seed?.stop();
+    await cleanup?.();
+  });
+  return fx;
+}
+
 export async function seeder(sample: SampleTorrent, options: SessionOptions = {}): Promise<Session> {
   const s = await loopbackSession(options);
   const t = await s.add(sample.metainfo, { dir: sample.dataDir });

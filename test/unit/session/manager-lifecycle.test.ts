@@ -5,34 +5,11 @@
 import assert from 'node:assert/strict';
 import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import { parseMagnet } from '../../../src/protocol/magnet.js';
-import type { Session } from '../../../src/session/session.js';
-import {
-  differences,
-  makeTorrent,
-  managerWith,
-  type SampleTorrent,
-  seeder,
-  tempDir,
-  waitFor,
-  waitStatus,
-} from '../api/helpers.js';
+import { differences, managerWith, seededSample, waitFor, waitStatus } from '../api/helpers.js';
 
-let root: string;
-let cleanup: () => Promise<void>;
-let sample: SampleTorrent;
-let seed: Session;
-
-before(async () => {
-  ({ dir: root, cleanup } = await tempDir('manager-lifecycle'));
-  sample = await makeTorrent(root, 'life', [120_000, 40_000]);
-  seed = await seeder(sample);
-});
-after(async () => {
-  await seed.stop();
-  await cleanup();
-});
+const fx = seededSample('manager-lifecycle', 'life', [120_000, 40_000]);
 
 test('a magnet paused while its metadata is fetched rests paused, and resumes fetching', async () => {
   const { manager, session, stop } = await managerWith(undefined);
@@ -41,7 +18,7 @@ test('a magnet paused while its metadata is fetched rests paused, and resumes fe
     manager.on('torrent:status', (_h, s) => told.push(s));
     // A link nobody serves: it stays in the fetch.
     const magnet = parseMagnet(`magnet:?xt=urn:btih:${'ab'.repeat(20)}&dn=nobody`);
-    const hex = await manager.add({ magnet, dir: join(root, 'nobody') });
+    const hex = await manager.add({ magnet, dir: join(fx.root, 'nobody') });
     await waitFor(() => session.fetching().length === 1, 'the fetch in the session', 5000);
     assert.equal(manager.view(hex).status, 'fetching-metadata');
     await manager.pause(hex);
@@ -63,13 +40,13 @@ test('a storage failure shows as an error; resume starts it again once the cause
   const { manager, session, stop } = await managerWith(undefined);
   try {
     // The download folder's parent is a file: nothing can be written.
-    const blocker = join(root, 'blocker');
+    const blocker = join(fx.root, 'blocker');
     await writeFile(blocker, 'not a folder');
     const dir = join(blocker, 'dl');
     const hex = await manager.add({
-      metainfo: sample.metainfo,
+      metainfo: fx.sample.metainfo,
       dir,
-      peers: [{ host: '127.0.0.1', port: seed.port }],
+      peers: [{ host: '127.0.0.1', port: fx.seed.port }],
     });
     await waitStatus(manager, hex, 'error', 15_000);
     assert.ok(manager.view(hex).error, 'the error is shown');
@@ -78,7 +55,7 @@ test('a storage failure shows as an error; resume starts it again once the cause
     await manager.resume(hex);
     await waitStatus(manager, hex, 'seeding', 20_000);
     assert.equal(manager.view(hex).error, null);
-    assert.deepEqual(await differences(sample, dir), []);
+    assert.deepEqual(await differences(fx.sample, dir), []);
     assert.equal(session.torrents.length, 1, 'one running torrent in the session');
     await manager.pause(hex);
     assert.equal(session.torrents.length, 0);

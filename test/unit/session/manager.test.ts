@@ -4,7 +4,7 @@
 import assert from 'node:assert/strict';
 import { mkdir, open, readdir, readFile, rename, rm, stat, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import type { Session } from '../../../src/session/session.js';
 import { StateStore } from '../../../src/session/state-store.js';
 import type { Torrent } from '../../../src/swarm/torrent.js';
@@ -15,39 +15,26 @@ import {
   managerWith,
   peerOf,
   type SampleTorrent,
+  seededSample,
   seeder,
-  tempDir,
   waitFor,
   waitStatus,
 } from '../api/helpers.js';
 
-let root: string;
-let cleanup: () => Promise<void>;
-let multi: SampleTorrent;
-let seed: Session;
-
-before(async () => {
-  ({ dir: root, cleanup } = await tempDir('manager'));
-  // Three files whose boundaries fall inside pieces (16 KiB pieces): f1 shares a piece with f0 and f2.
-  multi = await makeTorrent(root, 'multi', [100_000, 200_000, 150_000]);
-  seed = await seeder(multi);
-});
-after(async () => {
-  await seed.stop();
-  await cleanup();
-});
+// Three files whose boundaries fall inside pieces (16 KiB pieces): f1 shares a piece with f0 and f2.
+const fx = seededSample('manager', 'multi', [100_000, 200_000, 150_000]);
 
 test('add downloads byte-exact, saves metainfo and record; pause stops it, resume restarts it', {
   timeout: 20_000,
 }, async () => {
-  const state = join(root, 'state-add');
-  const dir = join(root, 'dl-add');
+  const state = join(fx.root, 'state-add');
+  const dir = join(fx.root, 'dl-add');
   const { manager, session, stop } = await managerWith(state);
   try {
-    const hex = await manager.add({ metainfo: multi.metainfo, dir, paused: true });
-    assert.equal(hex, multi.metainfo.infoHashHex);
+    const hex = await manager.add({ metainfo: fx.sample.metainfo, dir, paused: true });
+    assert.equal(hex, fx.sample.metainfo.infoHashHex);
     const store = new StateStore(state);
-    assert.deepEqual(await readFile(store.torrentPath(hex)), multi.torrentBytes);
+    assert.deepEqual(await readFile(store.torrentPath(hex)), fx.sample.torrentBytes);
     const rec = JSON.parse(await readFile(store.recordPath(hex), 'utf8'));
     assert.equal(rec.paused, true);
     assert.equal(rec.dir, dir);
@@ -58,14 +45,14 @@ test('add downloads byte-exact, saves metainfo and record; pause stops it, resum
     await manager.resume(hex);
     assert.equal(JSON.parse(await readFile(store.recordPath(hex), 'utf8')).paused, false);
     manager.torrentOf(hex) ?? (await waitFor(() => manager.torrentOf(hex) !== undefined, 'active'));
-    manager.torrentOf(hex)?.addPeers([peerOf(seed)]);
+    manager.torrentOf(hex)?.addPeers([peerOf(fx.seed)]);
     await waitStatus(manager, hex, 'seeding');
-    assert.deepEqual(await differences(multi, dir), []);
+    assert.deepEqual(await differences(fx.sample, dir), []);
     const v = manager.view(hex);
     assert.equal(v.percent, 100);
     assert.equal(v.leftBytes, 0);
-    assert.equal(v.verifiedBytes, multi.metainfo.totalLength);
-    assert.ok(v.downloadedBytes >= multi.metainfo.totalLength);
+    assert.equal(v.verifiedBytes, fx.sample.metainfo.totalLength);
+    assert.ok(v.downloadedBytes >= fx.sample.metainfo.totalLength);
 
     await manager.pause(hex);
     assert.equal(manager.view(hex).status, 'paused');
@@ -74,9 +61,12 @@ test('add downloads byte-exact, saves metainfo and record; pause stops it, resum
     const saved = JSON.parse(await readFile(store.recordPath(hex), 'utf8'));
     assert.equal(saved.paused, true);
     assert.ok(saved.resume, 'pausing saves resume data');
-    assert.equal(Buffer.from(saved.resume.pieces, 'base64').length, Math.ceil(multi.metainfo.pieceCount / 8));
+    assert.equal(
+      Buffer.from(saved.resume.pieces, 'base64').length,
+      Math.ceil(fx.sample.metainfo.pieceCount / 8),
+    );
     // Adding the same torrent again changes nothing.
-    assert.equal(await manager.add({ metainfo: multi.metainfo, dir: join(root, 'elsewhere') }), hex);
+    assert.equal(await manager.add({ metainfo: fx.sample.metainfo, dir: join(fx.root, 'elsewhere') }), hex);
     assert.equal(manager.list().length, 1);
     assert.equal(manager.view(hex).dir, dir);
   } finally {
@@ -87,22 +77,22 @@ test('add downloads byte-exact, saves metainfo and record; pause stops it, resum
 test('remove keeps the data by default; with deleteData only the torrent own files go', {
   timeout: 20_000,
 }, async () => {
-  const state = join(root, 'state-rm');
+  const state = join(fx.root, 'state-rm');
   const { manager, stop } = await managerWith(state);
   try {
-    const keepDir = join(root, 'dl-rm-keep');
-    const hex = await manager.add({ metainfo: multi.metainfo, dir: keepDir, peers: [peerOf(seed)] });
+    const keepDir = join(fx.root, 'dl-rm-keep');
+    const hex = await manager.add({ metainfo: fx.sample.metainfo, dir: keepDir, peers: [peerOf(fx.seed)] });
     await waitStatus(manager, hex, 'seeding');
     await manager.remove(hex);
     assert.equal(manager.has(hex), false);
     assert.deepEqual(await readdir(join(state, 'torrents')), []);
-    assert.deepEqual(await differences(multi, keepDir), [], 'data kept');
+    assert.deepEqual(await differences(fx.sample, keepDir), [], 'data kept');
     await assert.rejects(manager.pause(hex), { code: 'ERR_NOT_FOUND' });
 
     // The same data, now with neighbours: a file beside the torrent's folder, one inside it, and a
     // subfolder inside it. Only the torrent's three files may go; its folder stays (not empty).
-    const delDir = join(root, 'dl-rm-del');
-    const hex2 = await manager.add({ metainfo: multi.metainfo, dir: delDir, peers: [peerOf(seed)] });
+    const delDir = join(fx.root, 'dl-rm-del');
+    const hex2 = await manager.add({ metainfo: fx.sample.metainfo, dir: delDir, peers: [peerOf(fx.seed)] });
     await waitStatus(manager, hex2, 'seeding');
     await writeFile(join(delDir, 'other.txt'), 'mine');
     await writeFile(join(delDir, 'multi', 'notes.txt'), 'mine too');
@@ -114,8 +104,8 @@ test('remove keeps the data by default; with deleteData only the torrent own fil
     assert.equal(await readFile(join(delDir, 'other.txt'), 'utf8'), 'mine');
 
     // Alone in its folder, the torrent's folder goes too; the download folder itself stays.
-    const aloneDir = join(root, 'dl-rm-alone');
-    const hex3 = await manager.add({ metainfo: multi.metainfo, dir: aloneDir, peers: [peerOf(seed)] });
+    const aloneDir = join(fx.root, 'dl-rm-alone');
+    const hex3 = await manager.add({ metainfo: fx.sample.metainfo, dir: aloneDir, peers: [peerOf(fx.seed)] });
     await waitStatus(manager, hex3, 'seeding');
     await manager.remove(hex3, { deleteData: true });
     assert.deepEqual(await readdir(aloneDir), []);
@@ -125,12 +115,12 @@ test('remove keeps the data by default; with deleteData only the torrent own fil
 });
 
 test('recheck finds a damaged piece and downloads it again', { timeout: 20_000 }, async () => {
-  const dir = join(root, 'dl-recheck');
-  const { manager, stop } = await managerWith(join(root, 'state-recheck'));
+  const dir = join(fx.root, 'dl-recheck');
+  const { manager, stop } = await managerWith(join(fx.root, 'state-recheck'));
   try {
-    const hex = await manager.add({ metainfo: multi.metainfo, dir, peers: [peerOf(seed)] });
+    const hex = await manager.add({ metainfo: fx.sample.metainfo, dir, peers: [peerOf(fx.seed)] });
     await waitStatus(manager, hex, 'seeding');
-    const pieceLength = multi.metainfo.pieceLength;
+    const pieceLength = fx.sample.metainfo.pieceLength;
     // Damage one byte of piece 8 (inside f1), keeping size and mtime as they were.
     const file = join(dir, 'multi', 'f1.bin');
     const before = await stat(file);
@@ -154,9 +144,9 @@ test('recheck finds a damaged piece and downloads it again', { timeout: 20_000 }
     await manager.recheck(hex);
     await waitFor(() => checked > 0, 'a hash check');
     await waitStatus(manager, hex, 'seeding');
-    assert.equal(checked, multi.metainfo.pieceCount, 'every piece was checked');
+    assert.equal(checked, fx.sample.metainfo.pieceCount, 'every piece was checked');
     assert.ok(failedSeen, 'piece 8 was downloaded again after the check');
-    assert.deepEqual(await differences(multi, dir), []);
+    assert.deepEqual(await differences(fx.sample, dir), []);
   } finally {
     await stop();
   }
@@ -165,9 +155,9 @@ test('recheck finds a damaged piece and downloads it again', { timeout: 20_000 }
 test('a skipped file is not downloaded, except the bytes of pieces it shares with wanted files', {
   timeout: 20_000,
 }, async () => {
-  const dir = join(root, 'dl-prio');
-  const m = multi.metainfo;
-  const own = await seeder(multi);
+  const dir = join(fx.root, 'dl-prio');
+  const m = fx.sample.metainfo;
+  const own = await seeder(fx.sample);
   const { manager, stop } = await managerWith(undefined);
   try {
     const hex = await manager.add({ metainfo: m, dir, peers: [peerOf(own)], priorities: [4, 0, 7] });
@@ -181,7 +171,7 @@ test('a skipped file is not downloaded, except the bytes of pieces it shares wit
     // Not complete, so it keeps the `.part` name as Transmission does (the shared edges make it exist).
     await assert.rejects(stat(join(dir, 'multi', 'f1.bin')), { code: 'ENOENT' });
     const got = await readFile(join(dir, 'multi', 'f1.bin.part')).catch(() => Buffer.alloc(0));
-    const original = multi.files[1]!.bytes;
+    const original = fx.sample.files[1]!.bytes;
     const alone = got.subarray(aloneStart, Math.min(aloneEnd, got.length));
     assert.ok(
       alone.every((x) => x === 0),
@@ -190,8 +180,8 @@ test('a skipped file is not downloaded, except the bytes of pieces it shares wit
     // The shared edges were written (they are part of wanted pieces).
     assert.ok(got.subarray(0, aloneStart).equals(original.subarray(0, aloneStart)));
     assert.ok(got.length === 0 || got.subarray(aloneEnd).equals(original.subarray(aloneEnd)));
-    assert.deepEqual(await readFile(join(dir, 'multi', 'f0.bin')), multi.files[0]!.bytes);
-    assert.deepEqual(await readFile(join(dir, 'multi', 'f2.bin')), multi.files[2]!.bytes);
+    assert.deepEqual(await readFile(join(dir, 'multi', 'f0.bin')), fx.sample.files[0]!.bytes);
+    assert.deepEqual(await readFile(join(dir, 'multi', 'f2.bin')), fx.sample.files[2]!.bytes);
     const wantedPieces = m.pieceCount - (lastShared - firstShared - 1);
     const t = own.get(hex)!;
     assert.ok(
@@ -213,12 +203,12 @@ test('a skipped file is not downloaded, except the bytes of pieces it shares wit
 test('wanting a skipped file after completion fetches what is missing', {
   timeout: 20_000,
 }, async () => {
-  const dir = join(root, 'dl-prio-later');
-  const own = await seeder(multi);
+  const dir = join(fx.root, 'dl-prio-later');
+  const own = await seeder(fx.sample);
   const { manager, stop } = await managerWith(undefined);
   try {
     const hex = await manager.add({
-      metainfo: multi.metainfo,
+      metainfo: fx.sample.metainfo,
       dir,
       peers: [peerOf(own)],
       priorities: [4, 0, 4],
@@ -228,7 +218,7 @@ test('wanting a skipped file after completion fetches what is missing', {
     assert.equal(manager.recordOf(hex)!.priorities?.join(), '4,4,4');
     await waitStatus(manager, hex, 'downloading');
     await waitStatus(manager, hex, 'seeding', 5000);
-    assert.deepEqual(await differences(multi, dir), []);
+    assert.deepEqual(await differences(fx.sample, dir), []);
   } finally {
     await stop();
     await own.stop();
@@ -236,7 +226,7 @@ test('wanting a skipped file after completion fetches what is missing', {
 });
 
 test('a per-torrent upload limit paces what a seeder sends', { timeout: 30_000 }, async () => {
-  const small = await makeTorrent(root, 'up-limited', [1024 * 1024]);
+  const small = await makeTorrent(fx.root, 'up-limited', [1024 * 1024]);
   const { manager, session, stop } = await managerWith(undefined);
   const leech = await loopbackSession();
   try {
@@ -248,14 +238,17 @@ test('a per-torrent upload limit paces what a seeder sends', { timeout: 30_000 }
     });
     await waitStatus(manager, hex, 'seeding');
     const started = Date.now();
-    const t = await leech.add(small.metainfo, { dir: join(root, 'dl-up-limited'), peers: [peerOf(session)] });
+    const t = await leech.add(small.metainfo, {
+      dir: join(fx.root, 'dl-up-limited'),
+      peers: [peerOf(session)],
+    });
     await new Promise<void>((r) => (t.complete ? r() : t.once('torrent:complete', () => r())));
     const seconds = (Date.now() - started) / 1000;
     // The bucket starts with one second's worth; the rest goes at the rate.
     const minSeconds = (small.metainfo.totalLength - rate) / rate;
     assert.ok(seconds >= minSeconds * 0.8, `1 MiB at ${rate} B/s took ${seconds} s`);
     assert.ok(seconds < minSeconds * 4, `1 MiB at ${rate} B/s took ${seconds} s`);
-    assert.deepEqual(await differences(small, join(root, 'dl-up-limited')), []);
+    assert.deepEqual(await differences(small, join(fx.root, 'dl-up-limited')), []);
     // New limits are saved and applied to the running torrent; null lifts a seeding goal.
     await manager.setLimits(hex, { downloadLimitBytesPerSec: 0, uploadLimitBytesPerSec: 1000, seedRatio: 2 });
     const rec = manager.recordOf(hex)!;
@@ -274,7 +267,7 @@ test('a per-torrent upload limit paces what a seeder sends', { timeout: 30_000 }
 test('a per-torrent download limit paces the download', {
   timeout: 30_000,
 }, async () => {
-  const small = await makeTorrent(root, 'limited', [1024 * 1024]);
+  const small = await makeTorrent(fx.root, 'limited', [1024 * 1024]);
   const own = await seeder(small);
   const { manager, stop } = await managerWith(undefined);
   try {
@@ -282,7 +275,7 @@ test('a per-torrent download limit paces the download', {
     const started = Date.now();
     const hex = await manager.add({
       metainfo: small.metainfo,
-      dir: join(root, 'dl-limited'),
+      dir: join(fx.root, 'dl-limited'),
       peers: [peerOf(own)],
       downloadLimitBytesPerSec: rate,
     });
@@ -302,13 +295,14 @@ test('queue: over max active downloads the rest are queued and start when a slot
   timeout: 30_000,
 }, async () => {
   const samples: SampleTorrent[] = [];
-  for (let i = 0; i < 3; i++) samples.push(await makeTorrent(root, `q${i}`, [48 * 1024 + i]));
+  for (let i = 0; i < 3; i++) samples.push(await makeTorrent(fx.root, `q${i}`, [48 * 1024 + i]));
   const { manager, stop } = await managerWith(undefined, { maxActiveDownloads: 1 });
   const seeders: Session[] = [];
   try {
     // No peers yet: the first one downloads (waiting for peers), the others wait in the queue.
     const hexes: string[] = [];
-    for (const s of samples) hexes.push(await manager.add({ metainfo: s.metainfo, dir: join(root, 'dl-q') }));
+    for (const s of samples)
+      hexes.push(await manager.add({ metainfo: s.metainfo, dir: join(fx.root, 'dl-q') }));
     await waitStatus(manager, hexes[0]!, 'downloading');
     await new Promise((r) => setTimeout(r, 200));
     assert.deepEqual(
@@ -332,7 +326,7 @@ test('queue: over max active downloads the rest are queued and start when a slot
     await waitStatus(manager, hexes[0]!, 'downloading');
     manager.torrentOf(hexes[0]!)!.addPeers([peerOf(seeders[0]!)]);
     await waitStatus(manager, hexes[0]!, 'seeding');
-    for (const s of samples) assert.deepEqual(await differences(s, join(root, 'dl-q')), []);
+    for (const s of samples) assert.deepEqual(await differences(s, join(fx.root, 'dl-q')), []);
   } finally {
     await stop();
     await Promise.all(seeders.map((s) => s.stop()));
@@ -343,13 +337,13 @@ test('queue order: the last added, moved to the top, starts first when a slot fr
   timeout: 30_000,
 }, async () => {
   const samples: SampleTorrent[] = [];
-  for (let i = 0; i < 3; i++) samples.push(await makeTorrent(root, `qo${i}`, [20 * 1024 + i]));
-  const state = join(root, 'state-queue-order');
+  for (let i = 0; i < 3; i++) samples.push(await makeTorrent(fx.root, `qo${i}`, [20 * 1024 + i]));
+  const state = join(fx.root, 'state-queue-order');
   let { manager, stop } = await managerWith(state, { maxActiveDownloads: 1 });
   try {
     const hexes: string[] = [];
     for (const s of samples)
-      hexes.push(await manager.add({ metainfo: s.metainfo, dir: join(root, 'dl-qo') }));
+      hexes.push(await manager.add({ metainfo: s.metainfo, dir: join(fx.root, 'dl-qo') }));
     await waitStatus(manager, hexes[0]!, 'downloading');
     assert.deepEqual(
       manager.list().map((v) => [v.infoHash, v.queuePosition]),
@@ -392,11 +386,11 @@ test('queue: torrents added in one burst still respect max active downloads', {
   timeout: 20_000,
 }, async () => {
   const samples: SampleTorrent[] = [];
-  for (let i = 0; i < 4; i++) samples.push(await makeTorrent(root, `burst${i}`, [20 * 1024 + i]));
+  for (let i = 0; i < 4; i++) samples.push(await makeTorrent(fx.root, `burst${i}`, [20 * 1024 + i]));
   const { manager, session, stop } = await managerWith(undefined, { maxActiveDownloads: 1 });
   try {
     const hexes = await Promise.all(
-      samples.map((s) => manager.add({ metainfo: s.metainfo, dir: join(root, 'dl-burst') })),
+      samples.map((s) => manager.add({ metainfo: s.metainfo, dir: join(fx.root, 'dl-burst') })),
     );
     await waitStatus(manager, hexes[0]!, 'downloading');
     await new Promise((r) => setTimeout(r, 200));
@@ -427,11 +421,11 @@ async function assertUserFiles(dir: string): Promise<void> {
 test('a paused torrent never started, its names colliding with the user files: nothing deleted', {
   timeout: 20_000,
 }, async () => {
-  const dir = join(root, 'dl-collide');
+  const dir = join(fx.root, 'dl-collide');
   await userFiles(dir);
-  const { manager, stop } = await managerWith(join(root, 'state-collide'));
+  const { manager, stop } = await managerWith(join(fx.root, 'state-collide'));
   try {
-    const hex = await manager.add({ metainfo: multi.metainfo, dir, paused: true });
+    const hex = await manager.add({ metainfo: fx.sample.metainfo, dir, paused: true });
     const report = await manager.remove(hex, { deleteData: true });
     await assertUserFiles(dir);
     assert.deepEqual(report.deleted, []);
@@ -447,15 +441,15 @@ test('a paused torrent never started, its names colliding with the user files: n
 test('a download into a folder holding one of its files: that file and the folder stay, the rest goes', {
   timeout: 20_000,
 }, async () => {
-  const dir = join(root, 'dl-partial');
+  const dir = join(fx.root, 'dl-partial');
   await mkdir(join(dir, 'multi'), { recursive: true });
   // The user's file, already right (a copy of the data), so the download keeps it as it is.
-  await writeFile(join(dir, 'multi', 'f1.bin'), multi.files[1]!.bytes);
-  const { manager, stop } = await managerWith(join(root, 'state-partial'));
+  await writeFile(join(dir, 'multi', 'f1.bin'), fx.sample.files[1]!.bytes);
+  const { manager, stop } = await managerWith(join(fx.root, 'state-partial'));
   try {
-    const hex = await manager.add({ metainfo: multi.metainfo, dir, peers: [peerOf(seed)] });
+    const hex = await manager.add({ metainfo: fx.sample.metainfo, dir, peers: [peerOf(fx.seed)] });
     await waitStatus(manager, hex, 'seeding');
-    assert.deepEqual(await differences(multi, dir), []);
+    assert.deepEqual(await differences(fx.sample, dir), []);
     const report = await manager.remove(hex, { deleteData: true });
     assert.deepEqual(report.deleted.sort(), ['multi/f0.bin', 'multi/f2.bin']);
     assert.deepEqual(report.kept, [{ path: 'multi/f1.bin', reason: 'not created by this torrent' }]);
@@ -468,11 +462,11 @@ test('a download into a folder holding one of its files: that file and the folde
 test('a folder of the torrent replaced by a symlink to another folder: nothing behind it is deleted', {
   timeout: 20_000,
 }, async () => {
-  const dir = join(root, 'dl-link');
-  const elsewhere = join(root, 'elsewhere');
-  const { manager, stop } = await managerWith(join(root, 'state-link'));
+  const dir = join(fx.root, 'dl-link');
+  const elsewhere = join(fx.root, 'elsewhere');
+  const { manager, stop } = await managerWith(join(fx.root, 'state-link'));
   try {
-    const hex = await manager.add({ metainfo: multi.metainfo, dir, peers: [peerOf(seed)] });
+    const hex = await manager.add({ metainfo: fx.sample.metainfo, dir, peers: [peerOf(fx.seed)] });
     await waitStatus(manager, hex, 'seeding');
     await manager.pause(hex);
     // The user moves the folder away and leaves a symlink in its place (same files, same inodes).
@@ -497,13 +491,13 @@ test('a folder of the torrent replaced by a symlink to another folder: nothing b
 test('what it created is remembered across a restart; a file the user put in its place is kept', {
   timeout: 30_000,
 }, async () => {
-  const dir = join(root, 'dl-restart');
-  const state = join(root, 'state-restart');
+  const dir = join(fx.root, 'dl-restart');
+  const state = join(fx.root, 'state-restart');
   let hex: string;
   {
     const { manager, stop } = await managerWith(state);
     try {
-      hex = await manager.add({ metainfo: multi.metainfo, dir, peers: [peerOf(seed)] });
+      hex = await manager.add({ metainfo: fx.sample.metainfo, dir, peers: [peerOf(fx.seed)] });
       await waitStatus(manager, hex, 'seeding');
     } finally {
       await stop();
@@ -537,14 +531,14 @@ test('what it created is remembered across a restart; a file the user put in its
 test('a record of an older version (no list of created files): nothing deleted, and it says so', {
   timeout: 20_000,
 }, async () => {
-  const dir = join(root, 'dl-old');
-  const state = join(root, 'state-old');
+  const dir = join(fx.root, 'dl-old');
+  const state = join(fx.root, 'state-old');
   await userFiles(dir);
   let hex: string;
   {
     const { manager, stop } = await managerWith(state);
     try {
-      hex = await manager.add({ metainfo: multi.metainfo, dir, paused: true });
+      hex = await manager.add({ metainfo: fx.sample.metainfo, dir, paused: true });
     } finally {
       await stop();
     }
@@ -569,10 +563,10 @@ test('a record of an older version (no list of created files): nothing deleted, 
 test('a torrent that created everything: every file and its folder go, the download folder stays', {
   timeout: 20_000,
 }, async () => {
-  const dir = join(root, 'dl-all');
-  const { manager, stop } = await managerWith(join(root, 'state-all'));
+  const dir = join(fx.root, 'dl-all');
+  const { manager, stop } = await managerWith(join(fx.root, 'state-all'));
   try {
-    const hex = await manager.add({ metainfo: multi.metainfo, dir, peers: [peerOf(seed)] });
+    const hex = await manager.add({ metainfo: fx.sample.metainfo, dir, peers: [peerOf(fx.seed)] });
     await waitStatus(manager, hex, 'seeding');
     const report = await manager.remove(hex, { deleteData: true });
     assert.deepEqual(report.deleted.sort(), ['multi/', ...NAMES]);

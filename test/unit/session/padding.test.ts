@@ -3,41 +3,20 @@
 // the pieces still verify (v1 SHA-1 over the zeros, v2 merkle over the files).
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import { Geometry, paddingBlocks } from '../../../src/protocol/geometry.js';
-import type { Session } from '../../../src/session/session.js';
-import {
-  differences,
-  loopbackSession,
-  makeTorrent,
-  type SampleTorrent,
-  seeder,
-  tempDir,
-} from '../api/helpers.js';
+import { differences, loopbackSession, seededSample } from '../api/helpers.js';
 
-let root: string;
-let cleanup: () => Promise<void>;
-let sample: SampleTorrent;
-let seed: Session;
-
-before(async () => {
-  ({ dir: root, cleanup } = await tempDir('padding'));
-  // 64 KiB pieces: each file but the last is padded to a piece boundary, most pads a few blocks long.
-  sample = await makeTorrent(root, 'padded', [100_000, 20_000, 150_000, 5_000, 70_000], {
-    version: 'hybrid',
-    pieceLength: 65_536,
-  });
-  seed = await seeder(sample);
-});
-after(async () => {
-  await seed.stop();
-  await cleanup();
+// 64 KiB pieces: each file but the last is padded to a piece boundary, most pads a few blocks long.
+const fx = seededSample('padding', 'padded', [100_000, 20_000, 150_000, 5_000, 70_000], {
+  version: 'hybrid',
+  pieceLength: 65_536,
 });
 
 test('blocks of padding only are filled in, never asked for: the bytes moved are the files', {
   timeout: 30_000,
 }, async () => {
-  const m = sample.metainfo;
+  const m = fx.sample.metainfo;
   const g = new Geometry(m);
   const pads = paddingBlocks(g, m.files);
   const padBytes = [...pads].reduce((n, i) => n + g.requestRef(i).length, 0);
@@ -48,15 +27,15 @@ test('blocks of padding only are filled in, never asked for: the bytes moved are
   assert.ok(shared >= 0 && shared < 16_384 * m.files.length);
   const leecher = await loopbackSession();
   try {
-    const dir = join(root, 'dl');
-    const t = await leecher.add(m, { dir, peers: [{ host: '127.0.0.1', port: seed.port }] });
+    const dir = join(fx.root, 'dl');
+    const t = await leecher.add(m, { dir, peers: [{ host: '127.0.0.1', port: fx.seed.port }] });
     await new Promise<void>((resolve) =>
       t.complete ? resolve() : t.once('torrent:complete', () => resolve()),
     );
-    assert.deepEqual(await differences(sample, dir), []);
+    assert.deepEqual(await differences(fx.sample, dir), []);
     assert.equal(t.downloadedBytes, m.totalLength - padBytes, 'padding blocks were downloaded');
     assert.equal(t.wastedBytes, 0);
-    const served = seed.get(m.infoHashHex)!.uploadedBytes;
+    const served = fx.seed.get(m.infoHashHex)!.uploadedBytes;
     assert.equal(served, m.totalLength - padBytes);
   } finally {
     await leecher.stop();
