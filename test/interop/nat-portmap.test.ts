@@ -6,13 +6,13 @@
 // stops, the mapping is gone from the router (its nft chain, and GetSpecificPortMappingEntry).
 // NAT-PMP itself (PCP off) is checked against the same router: map, then removal.
 import assert from 'node:assert/strict';
-import { type ChildProcess, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { compareTree, makeSample, type Sample } from './fixtures.js';
-import { bitswarmNodeArgs, makeTempDir } from './helpers.js';
+import { bitswarmNodeArgs, type JsonChild, makeTempDir, spawnJson } from './helpers.js';
 import {
   createNatRouter,
   HOME_IP,
@@ -64,36 +64,12 @@ after(async () => {
   await cleanup?.();
 });
 
-interface Cli {
-  child: ChildProcess;
-  lines: Record<string, unknown>[];
-  stderr: () => string;
-  exited: Promise<number | null>;
-}
-
 /** `bitswarm <args>` inside a namespace, its JSON lines collected. */
-function cliIn(ns: string, args: readonly string[]): Cli {
-  const child = router!.spawn(ns, process.execPath, bitswarmNodeArgs(args));
-  const lines: Record<string, unknown>[] = [];
-  let buf = '';
-  let err = '';
-  child.stdout!.setEncoding('utf8').on('data', (s: string) => {
-    buf += s;
-    for (let i = buf.indexOf('\n'); i >= 0; i = buf.indexOf('\n')) {
-      const line = buf.slice(0, i);
-      buf = buf.slice(i + 1);
-      try {
-        lines.push(JSON.parse(line) as Record<string, unknown>);
-      } catch {
-        // not JSON (cannot happen with --json; kept out of the way)
-      }
-    }
+function cliIn(ns: string, args: readonly string[]): JsonChild {
+  return spawnJson(bitswarmNodeArgs(args), {
+    skipBadLines: true,
+    spawn: (cmd, a) => router!.spawn(ns, cmd, a),
   });
-  child.stderr!.setEncoding('utf8').on('data', (s: string) => {
-    err += s;
-  });
-  const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
-  return { child, lines, stderr: () => err, exited };
 }
 
 async function waitFor<T>(
@@ -111,7 +87,7 @@ async function waitFor<T>(
   }
 }
 
-const event = (c: Cli, name: string): Record<string, unknown> | undefined =>
+const event = (c: JsonChild, name: string): Record<string, unknown> | undefined =>
   c.lines.find((l) => l.event === name);
 
 /** What GetSpecificPortMappingEntry says of an external port, asked from the home namespace. */
@@ -128,14 +104,14 @@ process.stdout.write(JSON.stringify(e ?? null));`;
 }
 
 /** Stops a seeder as a user does (Ctrl-C) and checks it ends with SIGINT's code. */
-async function interrupt(c: Cli): Promise<void> {
+async function interrupt(c: JsonChild): Promise<void> {
   c.child.kill('SIGINT');
-  const code = await c.exited;
+  const { code } = await c.exited;
   assert.equal(code, 130, c.stderr());
 }
 
 /** The leecher, in the internet namespace: downloads `what` and exits once complete. */
-async function leech(what: string, out: string, extra: string[] = []): Promise<Cli> {
+async function leech(what: string, out: string, extra: string[] = []): Promise<JsonChild> {
   const l = cliIn(router!.internet, [
     'download',
     what,
@@ -151,7 +127,7 @@ async function leech(what: string, out: string, extra: string[] = []): Promise<C
     ...extra,
   ]);
   const code = await Promise.race([
-    l.exited,
+    l.exited.then((e) => e.code),
     new Promise<'timeout'>((r) => setTimeout(() => r('timeout'), 60_000).unref()),
   ]);
   if (code === 'timeout') l.child.kill('SIGKILL');
