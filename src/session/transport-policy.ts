@@ -27,7 +27,7 @@ const FALLBACK_UTP_MS = 2_500;
 export class SessionTransport implements Transport {
   readonly #mode: TransportMode;
   readonly #utp: UtpManager | undefined;
-  readonly #speaksUtp = new Set<string>();
+  readonly #speaksUtp = new Map<string, true>();
   /** Addresses whose uTP fallback failed, and when: not tried over uTP again for a while. */
   readonly #utpFailed = new Map<string, number>();
 
@@ -38,13 +38,7 @@ export class SessionTransport implements Transport {
 
   /** A peer at this address speaks uTP (it dialled us over uTP, or PEX said so). */
   noteUtp(addr: PeerAddress): void {
-    const key = formatAddress(addr);
-    this.#speaksUtp.delete(key);
-    this.#speaksUtp.add(key);
-    if (this.#speaksUtp.size > MAX_REMEMBERED) {
-      const oldest = this.#speaksUtp.values().next().value;
-      if (oldest !== undefined) this.#speaksUtp.delete(oldest);
-    }
+    setNewest(this.#speaksUtp, formatAddress(addr), true, MAX_REMEMBERED);
   }
 
   #noteUtpFailed(key: string): void {

@@ -4,6 +4,7 @@
 // and an update re-inserts, so the first entry is always the oldest.
 
 import type { Peer } from '../../protocol/krpc.js';
+import { setNewest } from '../../util/bounded.js';
 
 export const PEER_TTL_MS = 30 * 60 * 1000;
 
@@ -40,24 +41,14 @@ export class PeerStore {
   }
 
   add(infoHashHex: string, peer: Peer, nowMs: number): void {
-    let peers = this.#torrents.get(infoHashHex);
-    if (peers) {
-      this.#torrents.delete(infoHashHex);
-    } else {
-      if (this.#torrents.size >= this.maxTorrents) {
-        const oldest = this.#torrents.keys().next().value;
-        if (oldest !== undefined) this.#torrents.delete(oldest);
-      }
-      peers = new Map();
-    }
-    this.#torrents.set(infoHashHex, peers);
-    const key = `${peer.host}|${peer.port}`;
-    peers.delete(key);
-    if (peers.size >= this.maxPeersPerTorrent) {
-      const oldest = peers.keys().next().value;
-      if (oldest !== undefined) peers.delete(oldest);
-    }
-    peers.set(key, { peer: { host: peer.host, port: peer.port }, addedMs: nowMs });
+    const peers = this.#torrents.get(infoHashHex) ?? new Map<string, Entry>();
+    setNewest(this.#torrents, infoHashHex, peers, this.maxTorrents);
+    setNewest(
+      peers,
+      `${peer.host}|${peer.port}`,
+      { peer: { host: peer.host, port: peer.port }, addedMs: nowMs },
+      this.maxPeersPerTorrent,
+    );
   }
 
   /**
