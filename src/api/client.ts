@@ -1,6 +1,8 @@
-// A small client of the control API, used by the CLI's daemon commands.
+// A small client of the control API, used by the CLI's daemon commands. Its calls are typed by the
+// route table (routes.ts): a route's key names what its body may hold and what its reply holds.
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import type { RouteBody, RouteKey, RouteReply } from './routes.js';
 
 export class ApiClientError extends Error {
   override readonly name = 'ApiClientError';
@@ -57,7 +59,26 @@ export class ApiClient {
     this.#token = token;
   }
 
-  async request<T>(method: string, path: string, body?: unknown): Promise<T> {
+  /**
+   * Calls a route by its key (`'GET /torrents/{hash}'`), its path parameters filled from `params`;
+   * resolves with its reply, rejects with an ApiClientError (the daemon's one-line message).
+   */
+  call<K extends RouteKey>(
+    key: K,
+    o: { params?: Readonly<Record<string, string | number>>; query?: string; body?: RouteBody<K> } = {},
+  ): Promise<RouteReply<K>> {
+    const space = key.indexOf(' ');
+    const path = key.slice(space + 1).replace(/\{(\w+)\}/g, (_, name: string) => {
+      const v = o.params?.[name];
+      if (v === undefined) throw new Error(`${key}: no value for {${name}}`);
+      return encodeURIComponent(String(v));
+    });
+    return this.#request(key.slice(0, space), `${path}${o.query ? `?${o.query}` : ''}`, o.body) as Promise<
+      RouteReply<K>
+    >;
+  }
+
+  async #request(method: string, path: string, body?: unknown): Promise<unknown> {
     let res: Response;
     try {
       res = await fetch(`${this.#base}${path}`, {
@@ -86,6 +107,6 @@ export class ApiClient {
       const e = (json as { error?: { code?: string; message?: string } }).error;
       throw new ApiClientError(res.status, e?.code ?? 'ERR_API', e?.message ?? `HTTP ${res.status}`);
     }
-    return json as T;
+    return json;
   }
 }

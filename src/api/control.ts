@@ -3,11 +3,12 @@
 // manager or the session. No HTTP here: the router (server.ts) maps routes to these calls and their
 // errors (ApiError, ManagerError, MetainfoError) to statuses; tests may call them directly.
 
-import { realpath } from 'node:fs/promises';
+import { mkdir, realpath } from 'node:fs/promises';
 import { basename, dirname, isAbsolute, join, resolve } from 'node:path';
 import { type PeerAddress, parseAddress } from '../protocol/address.js';
 import { formatMagnet, isMagnet, parseMagnet } from '../protocol/magnet.js';
 import { magnetHashes } from '../protocol/metainfo.js';
+import { type AltSpeedSchedule, type AltSpeeds, altSpeedsFor, savedSpeeds } from '../session/alt-speed.js';
 import { notContacted } from '../session/diagnostics.js';
 import type { TorrentManager } from '../session/manager.js';
 import type { Session } from '../session/session.js';
@@ -15,6 +16,7 @@ import type { SessionSettings } from '../session/state-store.js';
 import { parseTorrentBytes, readTorrentBytes, TorrentFileError } from '../session/torrent-file.js';
 import { isInside } from '../storage/file-storage.js';
 import type { Torrent } from '../swarm/torrent.js';
+import { errorText } from '../util/logger.js';
 import {
   type AddReply,
   ApiError,
@@ -32,8 +34,12 @@ export interface ApiControlOptions {
   defaultDir: string;
   /** Other folders that adds and moves may use (and any folder inside them). */
   allowedDirs?: readonly string[];
-  /** Called with the session settings a call changed (setSessionLimits), to keep them. */
+  /** Called with the session settings a call changed (limits, settings), to keep them. */
   onSettings?: (changed: Partial<SessionSettings>) => Promise<void>;
+  /** The session's normal and alternative speeds (absent: made from the session's limits now). */
+  altSpeeds?: AltSpeeds;
+  /** The port and discovery switches saved for the next start (absent: those running now). */
+  nextStart?: () => { port?: number; dht?: boolean; lsd?: boolean; pex?: boolean };
 }
 
 const HEX40 = /^[0-9a-f]{40}$/;
@@ -41,8 +47,19 @@ const HEX40 = /^[0-9a-f]{40}$/;
 export class ApiControl {
   readonly #o: ApiControlOptions;
 
+  readonly #speeds: AltSpeeds;
+  /** Where a torrent added without `dir` goes: the daemon's `-d`, or what the settings made it. */
+  #defaultDir: string;
+
   constructor(options: ApiControlOptions) {
     this.#o = options;
+    this.#speeds =
+      options.altSpeeds ??
+      altSpeedsFor(options.session, {
+        uploadLimitBytesPerSec: options.session.uploadLimit.rateBytesPerSec,
+        downloadLimitBytesPerSec: options.session.downloadLimit.rateBytesPerSec,
+      });
+    this.#defaultDir = options.defaultDir;
   }
 
   get manager(): TorrentManager {
@@ -186,8 +203,12 @@ export class ApiControl {
         'ERR_BAD_REQUEST',
         'maxConnections: at least 1 (no connection would download nothing)',
       );
-    if (up !== undefined) s.uploadLimit.setRate(up);
-    if (down !== undefined) s.downloadLimit.setRate(down);
+    this.#speeds.set({
+      normal: {
+        ...(up !== undefined ? { uploadLimitBytesPerSec: up } : {}),
+        ...(down !== undefined ? { downloadLimitBytesPerSec: down } : {}),
+      },
+    });
     m.setQueueLimits({
       ...(maxActiveDownloads !== undefined ? { maxActiveDownloads } : {}),
       ...(maxActiveSeeds !== undefined ? { maxActiveSeeds } : {}),
@@ -200,6 +221,77 @@ export class ApiControl {
       ...(maxActiveDownloads !== undefined ? { maxActiveDownloads } : {}),
       ...(maxActiveSeeds !== undefined ? { maxActiveSeeds } : {}),
       ...(maxConnections !== undefined ? { maxConnections } : {}),
+    });
+    return this.sessionStats();
+  }
+
+  /**
+   * The settings beyond the limits: the alternative speeds and their schedule (at once), the default
+   * download folder (for the next add; inside an allowed folder, created), the listen port and the
+   * discovery switches (kept for the next start). Every value is checked before any is applied.
+   */
+  async setSessionSettings(body: JsonBody): Promise<SessionStats> {
+    const alt = body.altSpeed === undefined ? {} : obj(body.altSpeed, 'altSpeed');
+    const schedule = alt.schedule === undefined ? undefined : obj(alt.schedule, 'altSpeed.schedule');
+    const altUp = optInt(alt, 'uploadLimitBytesPerSec', 'altSpeed.');
+    const altDown = optInt(alt, 'downloadLimitBytesPerSec', 'altSpeed.');
+    const altOn = optBool(alt, 'enabled', 'altSpeed.');
+    const sched: Partial<AltSpeedSchedule> = {};
+    if (schedule) {
+      const on = optBool(schedule, 'enabled', 'altSpeed.schedule.');
+      const begin = optInt(schedule, 'beginMinute', 'altSpeed.schedule.', 1439);
+      const end = optInt(schedule, 'endMinute', 'altSpeed.schedule.', 1439);
+      const days = schedule.days;
+      if (days !== undefined) {
+        if (!Array.isArray(days) || !days.every((d) => Number.isInteger(d) && d >= 0 && d <= 6))
+          throw new ApiError(
+            'ERR_BAD_REQUEST',
+            'altSpeed.schedule.days: expected weekdays 0 (Sunday) … 6 (Saturday)',
+          );
+        sched.days = [...new Set(days as number[])].sort();
+      }
+      if (on !== undefined) sched.enabled = on;
+      if (begin !== undefined) sched.beginMinute = begin;
+      if (end !== undefined) sched.endMinute = end;
+    }
+    const port = optInt(body, 'port', '', 65535);
+    if (port === 0) throw new ApiError('ERR_BAD_REQUEST', 'port: expected 1 … 65535');
+    const switches = {
+      dht: optBool(body, 'dht'),
+      lsd: optBool(body, 'lsd'),
+      pex: optBool(body, 'pex'),
+    };
+    let dir: string | undefined;
+    if (body.downloadDir !== undefined) {
+      dir = await this.#allowedDir(body.downloadDir, 'downloadDir');
+      try {
+        await mkdir(dir, { recursive: true });
+      } catch (err) {
+        throw new ApiError('ERR_BAD_REQUEST', `downloadDir: cannot create ${dir}: ${errorText(err)}`);
+      }
+    }
+    // All checked: applied, then kept.
+    this.#speeds.set({
+      alt: {
+        ...(altUp !== undefined ? { uploadLimitBytesPerSec: altUp } : {}),
+        ...(altDown !== undefined ? { downloadLimitBytesPerSec: altDown } : {}),
+      },
+      ...(altOn !== undefined ? { enabled: altOn } : {}),
+      ...(schedule ? { schedule: sched } : {}),
+    });
+    // A schedule switched on inside its window turns turtle on now, as the window's start would.
+    if (schedule) this.#speeds.tick(new Date());
+    if (dir !== undefined) this.#defaultDir = dir;
+    const {
+      uploadLimitBytesPerSec: _u,
+      downloadLimitBytesPerSec: _d,
+      ...speeds
+    } = savedSpeeds(this.#speeds.state);
+    await this.#o.onSettings?.({
+      ...speeds,
+      ...(port !== undefined ? { port } : {}),
+      ...Object.fromEntries(Object.entries(switches).filter(([, v]) => v !== undefined)),
+      ...(dir !== undefined ? { downloadDir: dir } : {}),
     });
     return this.sessionStats();
   }
@@ -228,6 +320,15 @@ export class ApiControl {
     const sum = (k: 'downloadRate' | 'uploadRate' | 'uploadedBytes' | 'downloadedBytes' | 'peers'): number =>
       list.reduce((n, t) => n + t[k], 0);
     const count = (status: string): number => list.filter((t) => t.status === status).length;
+    const alt = this.#speeds.state;
+    const running = s.discovery;
+    const saved = this.#o.nextStart?.() ?? {};
+    const next = {
+      port: saved.port ?? s.port,
+      dht: saved.dht ?? running.dht,
+      lsd: saved.lsd ?? running.lsd,
+      pex: saved.pex ?? running.pex,
+    };
     return {
       port: s.port,
       peerId: s.peerId.toString('latin1').slice(0, 8),
@@ -245,12 +346,22 @@ export class ApiControl {
       dhtNodes: s.dht?.nodeCount ?? 0,
       portMapping: s.portMapping ?? null,
       limits: {
-        uploadLimitBytesPerSec: s.uploadLimit.rateBytesPerSec,
-        downloadLimitBytesPerSec: s.downloadLimit.rateBytesPerSec,
+        ...this.#speeds.state.normal,
         maxActiveDownloads: this.#o.manager.maxActiveDownloads,
         maxActiveSeeds: this.#o.manager.maxActiveSeeds,
         maxConnections: s.connectionBudget.max,
       },
+      altSpeed: { ...alt.alt, enabled: alt.enabled, schedule: { ...alt.schedule } },
+      effectiveLimits: {
+        uploadLimitBytesPerSec: s.uploadLimit.rateBytesPerSec,
+        downloadLimitBytesPerSec: s.downloadLimit.rateBytesPerSec,
+      },
+      discovery: running,
+      downloadDir: this.#defaultDir,
+      nextStart: next,
+      pendingRestart: (['port', 'dht', 'lsd', 'pex'] as const).filter(
+        (k) => next[k] !== (k === 'port' ? s.port : running[k]),
+      ),
     };
   }
 
@@ -317,7 +428,7 @@ export class ApiControl {
 
   async #add(body: JsonBody, signal: AbortSignal): Promise<string> {
     const m = this.#o.manager;
-    const dir = body.dir === undefined ? this.#o.defaultDir : await this.#allowedDir(body.dir);
+    const dir = body.dir === undefined ? this.#defaultDir : await this.#allowedDir(body.dir);
     const peers = Array.isArray(body.peers) ? peerList(body.peers) : [];
     const up = optInt(body, 'uploadLimitBytesPerSec');
     const down = optInt(body, 'downloadLimitBytesPerSec');
@@ -360,11 +471,16 @@ export class ApiControl {
   }
 
   /** `dir` when it is an absolute folder inside an allowed one (symlinks resolved); 400 otherwise. */
-  async #allowedDir(dir: unknown): Promise<string> {
+  async #allowedDir(dir: unknown, field = 'dir'): Promise<string> {
     if (typeof dir !== 'string' || dir === '' || dir.includes('\0') || !isAbsolute(dir)) {
-      throw new ApiError('ERR_BAD_REQUEST', `dir: expected an absolute folder, got ${JSON.stringify(dir)}`);
+      throw new ApiError(
+        'ERR_BAD_REQUEST',
+        `${field}: expected an absolute folder, got ${JSON.stringify(dir)}`,
+      );
     }
-    const allowed = [this.#o.defaultDir, ...(this.#o.allowedDirs ?? [])].map((d) => resolve(d));
+    const allowed = [...new Set([this.#defaultDir, this.#o.defaultDir, ...(this.#o.allowedDirs ?? [])])].map(
+      (d) => resolve(d),
+    );
     const real = await realLocation(resolve(dir));
     for (const a of allowed) {
       const realA = await realLocation(a);
@@ -372,7 +488,7 @@ export class ApiControl {
     }
     throw new ApiError(
       'ERR_BAD_REQUEST',
-      `dir: ${JSON.stringify(dir)} is not inside an allowed folder (${allowed.join(', ')}; the daemon allows more with --allow-dir)`,
+      `${field}: ${JSON.stringify(dir)} is not inside an allowed folder (${allowed.join(', ')}; the daemon allows more with --allow-dir)`,
     );
   }
 }
@@ -391,13 +507,27 @@ async function realLocation(path: string): Promise<string> {
   }
 }
 
-function optInt(body: JsonBody, key: string): number | undefined {
+/** `body[key]`: absent, or a whole number from 0 to `max` (a 400 names `prefix + key`). */
+function optInt(body: JsonBody, key: string, prefix = '', max = Number.MAX_SAFE_INTEGER): number | undefined {
   const v = body[key];
   if (v === undefined) return undefined;
-  if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 0) {
-    throw new ApiError('ERR_BAD_REQUEST', `${key}: expected a whole number ≥ 0`);
+  if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 0 || v > max) {
+    const range = max === Number.MAX_SAFE_INTEGER ? '≥ 0' : `from 0 to ${max}`;
+    throw new ApiError('ERR_BAD_REQUEST', `${prefix}${key}: expected a whole number ${range}`);
   }
   return v;
+}
+
+function optBool(body: JsonBody, key: string, prefix = ''): boolean | undefined {
+  const v = body[key];
+  if (v === undefined || typeof v === 'boolean') return v;
+  throw new ApiError('ERR_BAD_REQUEST', `${prefix}${key}: expected true or false`);
+}
+
+/** A nested object of a request body, or a 400 naming it. */
+function obj(v: unknown, field: string): JsonBody {
+  if (typeof v === 'object' && v !== null && !Array.isArray(v)) return v as JsonBody;
+  throw new ApiError('ERR_BAD_REQUEST', `${field}: expected an object`);
 }
 
 function optNullableNumber(body: JsonBody, key: string): number | null | undefined {

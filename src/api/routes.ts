@@ -3,57 +3,90 @@
 // OpenAPI document (openapi.ts) is generated from it, and the contract test checks every route's
 // real replies against the schemas declared here. Data only: no handlers, no I/O.
 
-import { ref, type Schema } from './schema.js';
+import { type FromSchema, ref, type Schema } from './schema.js';
+
+/** An object whose properties are all in every reply (each `required`). */
+const whole = <const P extends Record<string, Schema>>(properties: P) => ({
+  type: 'object' as const,
+  required: Object.keys(properties) as (keyof P & string)[],
+  properties,
+});
 
 /** One torrent as lists show it (`peers`: how many are connected). */
-const TORRENT = {
-  type: 'object',
-  properties: {
-    infoHash: { type: 'string' },
-    name: { type: 'string' },
-    status: {
-      type: 'string',
-      enum: [
-        'fetching-metadata',
-        'queued',
-        'checking',
-        'downloading',
-        'seeding',
-        'paused',
-        'finished',
-        'error',
-      ],
-    },
-    error: { type: 'string', nullable: true },
-    dir: { type: 'string' },
-    totalLength: { type: 'integer', nullable: true },
-    verifiedBytes: { type: 'integer' },
-    leftBytes: { type: 'integer', nullable: true },
-    percent: { type: 'number' },
-    downloadRate: { type: 'integer' },
-    uploadRate: { type: 'integer' },
-    peers: { type: 'integer' },
-    uploadedBytes: { type: 'integer' },
-    downloadedBytes: { type: 'integer' },
-    ratio: { type: 'number' },
-    addedAtMs: { type: 'integer' },
-    queuePosition: { type: 'integer', minimum: 1, description: 'its place in the queue, 1 first' },
-    etaSec: {
-      type: 'integer',
-      nullable: true,
-      description: 'seconds to completion at the current rate',
-    },
-    warnings: {
-      type: 'array',
-      items: { type: 'string' },
-      description:
-        'why it may stall now: tracker errors, no peers known, refused peers, peers closing after the handshake',
-    },
+const TORRENT = whole({
+  infoHash: { type: 'string' },
+  name: { type: 'string' },
+  status: {
+    type: 'string',
+    enum: [
+      'fetching-metadata',
+      'queued',
+      'checking',
+      'downloading',
+      'seeding',
+      'paused',
+      'finished',
+      'error',
+    ],
   },
-} as const satisfies Schema;
+  error: { type: 'string', nullable: true },
+  dir: { type: 'string' },
+  totalLength: { type: 'integer', nullable: true },
+  verifiedBytes: { type: 'integer' },
+  leftBytes: { type: 'integer', nullable: true },
+  percent: { type: 'number' },
+  downloadRate: { type: 'integer' },
+  uploadRate: { type: 'integer' },
+  peers: { type: 'integer' },
+  uploadedBytes: { type: 'integer' },
+  downloadedBytes: { type: 'integer' },
+  ratio: { type: 'number' },
+  addedAtMs: { type: 'integer' },
+  queuePosition: { type: 'integer', minimum: 1, description: 'its place in the queue, 1 first' },
+  etaSec: {
+    type: 'integer',
+    nullable: true,
+    description: 'seconds to completion at the current rate',
+  },
+  warnings: {
+    type: 'array',
+    items: { type: 'string' },
+    description:
+      'why it may stall now: tracker errors, no peers known, refused peers, peers closing after the handshake',
+  },
+}) satisfies Schema;
 
 /** The details of one torrent say more than its row: `peers` is the list, not the count. */
 const { peers: _peerCount, ...TORRENT_BUT_PEERS } = TORRENT.properties;
+
+/** The alternative speeds' schedule (a reply has all of it; a change, some). */
+const SCHEDULE = {
+  enabled: { type: 'boolean' },
+  days: {
+    type: 'array',
+    items: { type: 'integer', minimum: 0, maximum: 6 },
+    description: 'weekdays the window begins on, 0 Sunday … 6 Saturday',
+  },
+  beginMinute: { type: 'integer', minimum: 0, maximum: 1439, description: 'minutes after midnight' },
+  endMinute: {
+    type: 'integer',
+    minimum: 0,
+    maximum: 1439,
+    description: 'minutes after midnight; before beginMinute: the window runs past midnight',
+  },
+} as const satisfies Record<string, Schema>;
+
+const DISCOVERY = {
+  dht: { type: 'boolean' },
+  lsd: { type: 'boolean' },
+  pex: { type: 'boolean' },
+} as const satisfies Record<string, Schema>;
+
+const ALT_SPEED = {
+  enabled: { type: 'boolean' },
+  uploadLimitBytesPerSec: { type: 'integer', minimum: 0 },
+  downloadLimitBytesPerSec: { type: 'integer', minimum: 0 },
+} as const satisfies Record<string, Schema>;
 
 /** The schemas that request and reply bodies refer to (OpenAPI `components.schemas`). */
 export const SCHEMAS = {
@@ -76,102 +109,97 @@ export const SCHEMAS = {
   },
   TorrentDetail: {
     description: 'a Torrent with its files, peers, pieces, limits, trackers and web seeds',
-    allOf: [
-      {
-        type: 'object',
-        required: [
-          'infoHash',
-          'name',
-          'status',
-          'files',
-          'peers',
-          'trackers',
-          'webSeeds',
-          'limits',
-          'magnet',
-        ],
-        properties: {
-          ...TORRENT_BUT_PEERS,
-          pieceLength: { type: 'integer', nullable: true },
-          pieceCount: { type: 'integer', nullable: true },
-          pieces: {
-            type: 'string',
-            format: 'byte',
-            nullable: true,
-            description: 'base64 of the bitfield of verified pieces',
-          },
-          private: { type: 'boolean' },
-          comment: { type: 'string', nullable: true },
-          metaVersion: { type: 'string', enum: ['v1', 'v2', 'hybrid'], nullable: true },
-          infoHashV2: {
-            type: 'string',
-            pattern: '^[0-9a-f]{64}$',
-            nullable: true,
-            description: 'BEP 52: the SHA-256 info hash of a v2 or hybrid torrent',
-          },
-          createdBy: { type: 'string', nullable: true },
-          creationDate: { type: 'integer', nullable: true, description: 'seconds since 1970' },
-          magnet: { type: 'string' },
-          files: {
-            type: 'array',
-            items: {
-              type: 'object',
-              required: ['index', 'path', 'length', 'priority', 'verifiedBytes'],
-              properties: {
-                index: { type: 'integer' },
-                path: { type: 'string' },
-                length: { type: 'integer' },
-                padding: { type: 'boolean' },
-                priority: { type: 'integer', minimum: 0, maximum: 7 },
-                verifiedBytes: { type: 'integer' },
-              },
-            },
-          },
-          peers: { type: 'array', items: { type: 'object' } },
-          bannedPeers: { type: 'array', items: { type: 'string' } },
-          encryptionHints: { type: 'array', items: { type: 'string' } },
-          webSeeds: {
-            type: 'array',
-            items: {
-              type: 'object',
-              required: ['url', 'state'],
-              properties: {
-                url: { type: 'string' },
-                state: { type: 'string', enum: ['active', 'idle', 'backoff', 'banned'] },
-                reason: { type: 'string', nullable: true },
-                retryAtMs: { type: 'integer', nullable: true },
-                downloadedBytes: { type: 'integer' },
-                downloadRate: { type: 'number' },
-                failures: { type: 'integer' },
-              },
-            },
-          },
-          trackers: {
-            type: 'array',
-            items: {
-              type: 'object',
-              required: ['url', 'status'],
-              properties: {
-                url: { type: 'string' },
-                tier: { type: 'integer' },
-                status: { type: 'string', enum: ['not-contacted', 'working', 'error'] },
-              },
-            },
-          },
-          portMapping: ref('PortMapping'),
-          limits: {
-            type: 'object',
-            required: ['uploadLimitBytesPerSec', 'downloadLimitBytesPerSec', 'seedRatio', 'seedTimeSec'],
-            properties: {
-              uploadLimitBytesPerSec: { type: 'integer' },
-              downloadLimitBytesPerSec: { type: 'integer' },
-              seedRatio: { type: 'number', nullable: true },
-              seedTimeSec: { type: 'number', nullable: true },
-            },
-          },
-        },
+    ...whole({
+      ...TORRENT_BUT_PEERS,
+      pieceLength: { type: 'integer', nullable: true },
+      pieceCount: { type: 'integer', nullable: true },
+      pieces: {
+        type: 'string',
+        format: 'byte',
+        nullable: true,
+        description: 'base64 of the bitfield of verified pieces',
       },
-    ],
+      private: { type: 'boolean' },
+      comment: { type: 'string', nullable: true },
+      metaVersion: { type: 'string', enum: ['v1', 'v2', 'hybrid'], nullable: true },
+      infoHashV2: {
+        type: 'string',
+        pattern: '^[0-9a-f]{64}$',
+        nullable: true,
+        description: 'BEP 52: the SHA-256 info hash of a v2 or hybrid torrent',
+      },
+      createdBy: { type: 'string', nullable: true },
+      creationDate: { type: 'integer', nullable: true, description: 'seconds since 1970' },
+      magnet: { type: 'string' },
+      files: {
+        type: 'array',
+        items: whole({
+          index: { type: 'integer' },
+          path: { type: 'string' },
+          length: { type: 'integer' },
+          padding: { type: 'boolean' },
+          priority: { type: 'integer', minimum: 0, maximum: 7 },
+          verifiedBytes: { type: 'integer' },
+        }),
+      },
+      peers: {
+        type: 'array',
+        description: 'the connected peers',
+        items: whole({
+          address: { type: 'string' },
+          seed: { type: 'boolean' },
+          downloadRate: { type: 'number' },
+          uploadRate: { type: 'number' },
+          client: { type: 'string' },
+          encryption: {
+            type: 'string',
+            enum: ['rc4', 'handshake', 'none'],
+            description: 'rc4: the stream is encrypted; handshake: only the handshake was',
+          },
+          transport: { type: 'string', enum: ['tcp', 'utp'] },
+        }),
+      },
+      bannedPeers: { type: 'array', items: { type: 'string' } },
+      encryptionHints: {
+        type: 'array',
+        items: { type: 'string' },
+        description: 'peers that closed after our plaintext handshake: they may require encryption',
+      },
+      webSeeds: {
+        type: 'array',
+        items: whole({
+          url: { type: 'string' },
+          state: { type: 'string', enum: ['active', 'idle', 'backoff', 'banned'] },
+          reason: { type: 'string', nullable: true },
+          retryAtMs: { type: 'integer', nullable: true },
+          downloadedBytes: { type: 'integer' },
+          downloadRate: { type: 'number' },
+          failures: { type: 'integer' },
+        }),
+      },
+      trackers: {
+        type: 'array',
+        items: whole({
+          url: { type: 'string' },
+          tier: { type: 'integer' },
+          status: { type: 'string', enum: ['not-contacted', 'working', 'error'] },
+          lastAnnounceAtMs: { type: 'integer', nullable: true },
+          lastResult: { type: 'string', nullable: true },
+          lastError: { type: 'string', nullable: true },
+          nextAnnounceAtMs: { type: 'integer', nullable: true },
+          peers: { type: 'integer', nullable: true },
+          seeders: { type: 'integer', nullable: true },
+          leechers: { type: 'integer', nullable: true },
+        }),
+      },
+      portMapping: ref('PortMapping'),
+      limits: whole({
+        uploadLimitBytesPerSec: { type: 'integer' },
+        downloadLimitBytesPerSec: { type: 'integer' },
+        seedRatio: { type: 'number', nullable: true },
+        seedTimeSec: { type: 'number', nullable: true },
+      }),
+    }),
   },
   PortMapping: {
     type: 'object',
@@ -203,42 +231,69 @@ export const SCHEMAS = {
       pending: { type: 'boolean' },
     },
   },
-  SessionStats: {
+  AltSpeed: {
+    description:
+      'the alternative ("turtle") speeds: on or off now, their limits (0: none), and the schedule that switches them on when its window begins and off when it ends (local time; a switch in between holds until the next edge)',
+    ...whole({ ...ALT_SPEED, schedule: whole(SCHEDULE) }),
+  },
+  SessionStats: whole({
+    port: { type: 'integer' },
+    peerId: { type: 'string' },
+    encryption: { type: 'string', enum: ['prefer', 'require', 'off'] },
+    torrents: { type: 'integer' },
+    downloading: { type: 'integer' },
+    seeding: { type: 'integer' },
+    paused: { type: 'integer' },
+    queued: { type: 'integer' },
+    downloadRate: { type: 'number' },
+    uploadRate: { type: 'number' },
+    downloadedBytes: { type: 'integer' },
+    uploadedBytes: { type: 'integer' },
+    peers: { type: 'integer' },
+    dhtNodes: { type: 'integer' },
+    portMapping: ref('PortMapping'),
+    limits: whole({
+      uploadLimitBytesPerSec: { type: 'integer' },
+      downloadLimitBytesPerSec: { type: 'integer' },
+      maxActiveDownloads: { type: 'integer' },
+      maxActiveSeeds: { type: 'integer' },
+      maxConnections: { type: 'integer' },
+    }),
+    altSpeed: ref('AltSpeed'),
+    effectiveLimits: {
+      description: 'the session-wide rate limits in force: the alternative ones while turtle is on',
+      ...whole({
+        uploadLimitBytesPerSec: { type: 'integer' },
+        downloadLimitBytesPerSec: { type: 'integer' },
+      }),
+    },
+    discovery: {
+      description: 'the discovery methods running now',
+      ...whole(DISCOVERY),
+    },
+    downloadDir: { type: 'string', description: 'where a torrent added without a folder goes' },
+    nextStart: {
+      description: 'the listen port and discovery switches saved for the next start of the daemon',
+      ...whole({ port: { type: 'integer' }, ...DISCOVERY }),
+    },
+    pendingRestart: {
+      type: 'array',
+      items: { type: 'string', enum: ['port', 'dht', 'lsd', 'pex'] },
+      description: 'saved settings that take effect when the daemon restarts',
+    },
+  }),
+  SessionSettings: {
     type: 'object',
-    required: ['port', 'torrents', 'limits'],
+    description:
+      'the session settings to change (each optional); kept in the state directory. altSpeed applies at once, downloadDir to the next add (inside an allowed folder), port and the discovery switches at the next start',
     properties: {
-      port: { type: 'integer' },
-      peerId: { type: 'string' },
-      encryption: { type: 'string', enum: ['prefer', 'require', 'off'] },
-      torrents: { type: 'integer' },
-      downloading: { type: 'integer' },
-      seeding: { type: 'integer' },
-      paused: { type: 'integer' },
-      queued: { type: 'integer' },
-      downloadRate: { type: 'number' },
-      uploadRate: { type: 'number' },
-      downloadedBytes: { type: 'integer' },
-      uploadedBytes: { type: 'integer' },
-      peers: { type: 'integer' },
-      dhtNodes: { type: 'integer' },
-      portMapping: ref('PortMapping'),
-      limits: {
+      altSpeed: {
         type: 'object',
-        required: [
-          'uploadLimitBytesPerSec',
-          'downloadLimitBytesPerSec',
-          'maxActiveDownloads',
-          'maxActiveSeeds',
-          'maxConnections',
-        ],
-        properties: {
-          uploadLimitBytesPerSec: { type: 'integer' },
-          downloadLimitBytesPerSec: { type: 'integer' },
-          maxActiveDownloads: { type: 'integer' },
-          maxActiveSeeds: { type: 'integer' },
-          maxConnections: { type: 'integer' },
-        },
+        properties: { ...ALT_SPEED, schedule: { type: 'object', properties: SCHEDULE } },
       },
+      port: { type: 'integer', minimum: 1, maximum: 65535 },
+      ...DISCOVERY,
+      downloadDir: { type: 'string', description: 'absolute' },
     },
   },
   AddReply: {
@@ -335,9 +390,12 @@ export const PATH_PARAMS: Readonly<Record<string, { pattern: string; schema: Sch
 };
 
 /** A request body: an object with these (optional) properties. */
-const object = (properties: Record<string, Schema>): Schema => ({ type: 'object', properties });
+const object = <const P extends Record<string, Schema>>(properties: P) => ({
+  type: 'object' as const,
+  properties,
+});
 
-const limitsBody: Schema = object({
+const limitsBody = object({
   uploadLimitBytesPerSec: { type: 'integer' },
   downloadLimitBytesPerSec: { type: 'integer' },
   seedRatio: { type: 'number', nullable: true },
@@ -383,6 +441,15 @@ export const ROUTES = [
       maxActiveSeeds: { type: 'integer' },
       maxConnections: { type: 'integer' },
     }),
+    ok: { status: 200, description: 'stats', schema: ref('SessionStats') },
+  },
+  {
+    method: 'PUT',
+    path: '/session/settings',
+    summary:
+      'change session settings: alternative speeds and their schedule, default download folder, listen port and discovery switches (DHT, LSD, PEX); kept in the state directory',
+    auth: 'token',
+    body: ref('SessionSettings'),
     ok: { status: 200, description: 'stats', schema: ref('SessionStats') },
   },
   {
@@ -534,6 +601,19 @@ export type RouteKey = Route extends infer R
     ? `${M} ${P}`
     : never
   : never;
+
+type Components = typeof SCHEMAS;
+/** The type of the JSON a schema of this table describes. */
+export type Json<S> = FromSchema<S, Components>;
+/** The type of a named schema (a component). */
+export type Model<N extends keyof Components> = Json<Components[N]>;
+type RouteOf<K extends RouteKey> = K extends `${infer M} ${infer P}`
+  ? Extract<Route, { method: M; path: P }>
+  : never;
+/** What a route's request body may hold (undefined: it takes none). */
+export type RouteBody<K extends RouteKey> = RouteOf<K> extends { body: infer B } ? Json<B> : undefined;
+/** What a route's success reply holds (never: it streams). */
+export type RouteReply<K extends RouteKey> = RouteOf<K> extends { ok: { schema: infer S } } ? Json<S> : never;
 
 export function routeKey(r: RouteSpec): string {
   return `${r.method} ${r.path}`;

@@ -18,8 +18,53 @@ export interface Schema {
   readonly maximum?: number;
 }
 
-/** `#/components/schemas/Name` for a component. */
-export const ref = (name: string): Schema => ({ $ref: `#/components/schemas/${name}` });
+/** `#/components/schemas/Name` for a component (the name kept in the type, for `FromSchema`). */
+export const ref = <N extends string>(name: N) => ({ $ref: `#/components/schemas/${name}` }) as const;
+
+/**
+ * The TypeScript type of the JSON a schema describes, `C` its components: how the client's types
+ * and the control layer's reply types are derived from the route table, so that the one source
+ * (routes.ts) says what the server checks, the OpenAPI document shows and the compiler enforces.
+ * A property not `required` is optional; `nullable` adds null; an object without properties is a
+ * record; `allOf` is the intersection.
+ */
+export type FromSchema<S, C> = S extends { readonly $ref: `#/components/schemas/${infer N}` }
+  ? N extends keyof C
+    ? FromSchema<C[N], C>
+    : unknown
+  : S extends { readonly allOf: readonly [infer A, ...infer Rest] }
+    ? Simplify<FromSchema<A, C> & FromAll<Rest, C>>
+    : (S extends { readonly nullable: true } ? null : never) | Base<S, C>;
+
+type FromAll<L, C> = L extends readonly [infer A, ...infer Rest]
+  ? FromSchema<A, C> & FromAll<Rest, C>
+  : unknown;
+
+type Base<S, C> = S extends { readonly enum: readonly (infer E)[] }
+  ? E
+  : S extends { readonly type: 'string' }
+    ? string
+    : S extends { readonly type: 'integer' | 'number' }
+      ? number
+      : S extends { readonly type: 'boolean' }
+        ? boolean
+        : S extends { readonly type: 'array'; readonly items: infer I }
+          ? FromSchema<I, C>[]
+          : S extends { readonly type: 'array' }
+            ? unknown[]
+            : S extends { readonly type: 'object'; readonly properties: infer P }
+              ? Props<P, S extends { readonly required: readonly (infer R)[] } ? R : never, C>
+              : S extends { readonly type: 'object' }
+                ? Record<string, unknown>
+                : unknown;
+
+type Props<P, R, C> = Simplify<
+  { -readonly [K in keyof P & R]-?: FromSchema<P[K], C> } & {
+    -readonly [K in Exclude<keyof P, R>]?: FromSchema<P[K], C> | undefined;
+  }
+>;
+
+type Simplify<T> = { [K in keyof T]: T[K] } & {};
 
 /**
  * Where `value` does not match `schema`: one line per mismatch (`$.files[0].length: expected integer`),
@@ -51,10 +96,17 @@ export function schemaErrors(
       }
       return out;
     case 'integer':
-      if (!Number.isInteger(value)) return [`${at}: expected integer, got ${JSON.stringify(value)}`];
-      break;
     case 'number':
-      if (typeof value !== 'number') return [`${at}: expected number, got ${JSON.stringify(value)}`];
+      if (
+        schema.type === 'integer'
+          ? !Number.isSafeInteger(value)
+          : typeof value !== 'number' || !Number.isFinite(value)
+      )
+        return [`${at}: expected ${schema.type}, got ${JSON.stringify(value)}`];
+      if (schema.minimum !== undefined && (value as number) < schema.minimum)
+        return [`${at}: ${value} is below ${schema.minimum}`];
+      if (schema.maximum !== undefined && (value as number) > schema.maximum)
+        return [`${at}: ${value} is above ${schema.maximum}`];
       break;
     case 'string':
       if (typeof value !== 'string') return [`${at}: expected string, got ${JSON.stringify(value)}`];

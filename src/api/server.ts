@@ -9,6 +9,7 @@ import { createHmac, timingSafeEqual } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { isIP } from 'node:net';
 import { MagnetError, MetainfoError } from '../protocol/errors.js';
+import type { AltSpeeds } from '../session/alt-speed.js';
 import { ManagerError, type TorrentManager } from '../session/manager.js';
 import type { Session } from '../session/session.js';
 import type { SessionSettings } from '../session/state-store.js';
@@ -39,8 +40,12 @@ export interface ApiServerOptions {
    */
   allowedDirs?: string[];
   maxBodyBytes?: number;
-  /** Called with the session settings a request changed (PUT /session/limits), to keep them. */
+  /** Called with the session settings a request changed (PUT /session/limits, /session/settings). */
   onSettings?: (changed: Partial<SessionSettings>) => Promise<void>;
+  /** The session's normal and alternative speeds (absent: made from the session's limits now). */
+  altSpeeds?: AltSpeeds;
+  /** The port and discovery switches saved for the next start (absent: those running now). */
+  nextStart?: () => { port?: number; dht?: boolean; lsd?: boolean; pex?: boolean };
 }
 
 class HttpError extends Error {
@@ -78,6 +83,8 @@ export class ApiServer {
       defaultDir: options.defaultDir,
       ...(options.allowedDirs ? { allowedDirs: options.allowedDirs } : {}),
       ...(options.onSettings ? { onSettings: options.onSettings } : {}),
+      ...(options.altSpeeds ? { altSpeeds: options.altSpeeds } : {}),
+      ...(options.nextStart ? { nextStart: options.nextStart } : {}),
     });
   }
 
@@ -362,6 +369,9 @@ export class ApiServer {
     'GET /session': async () => ({ body: this.#control.sessionStats() }),
     'PUT /session/limits': async ({ body }) => ({
       body: await this.#control.setSessionLimits(await body(SMALL_BODY)),
+    }),
+    'PUT /session/settings': async ({ body }) => ({
+      body: await this.#control.setSessionSettings(await body(SMALL_BODY)),
     }),
     'GET /events': async ({ req, res }) => {
       res.writeHead(200, {

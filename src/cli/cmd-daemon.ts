@@ -6,6 +6,7 @@ import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { ApiServer } from '../api/server.js';
 import { parseAddress } from '../protocol/address.js';
+import { altSpeedsFor } from '../session/alt-speed.js';
 import { TorrentManager } from '../session/manager.js';
 import { StateLock, StateLockError } from '../session/state-lock.js';
 import { defaultStateDir, type SessionSettings, StateStore } from '../session/state-store.js';
@@ -101,14 +102,28 @@ export async function runDaemon(argv: string[], cliLog: Logger = silentLogger): 
     if (mad !== undefined) s.maxActiveDownloads = mad;
     if (mas !== undefined) s.maxActiveSeeds = mas;
     if (mc !== undefined) s.maxConnections = mc;
-    if (values.dir !== undefined) s.downloadDir = resolve(values.dir);
+    if (values.dir !== undefined) {
+      s.downloadDir = resolve(values.dir);
+      s.downloadRoot = s.downloadDir;
+    }
+    // --no-dht, --no-lsd, --no-pex switch off for this start and the next ones (`set dht on` again).
+    for (const k of ['dht', 'lsd', 'pex'] as const) if (values[`no-${k}`] === true) s[k] = false;
     await store.saveSettings(s); // fails here, before any port, when the folder is read-only
     return s;
   });
   const token = await step(`the API token in ${stateDir}`, () => store.token());
   const session = await step('starting the session', () =>
     startSession(
-      { ...net, port: settings.port },
+      {
+        ...net,
+        port: settings.port,
+        session: {
+          ...net.session,
+          dht: settings.dht !== false,
+          lsd: settings.lsd !== false,
+          pex: settings.pex !== false,
+        },
+      },
       {
         ...(settings.uploadLimitBytesPerSec !== undefined
           ? { uploadLimitBytesPerSec: settings.uploadLimitBytesPerSec }
@@ -138,11 +153,31 @@ export async function runDaemon(argv: string[], cliLog: Logger = silentLogger): 
   const warnings = await step('loading the torrents', () => manager.load());
   for (const w of warnings) r.say(`warning: ${w}`);
   manager.start();
-  // -d, or the one a previous start was given (kept in session.json), or the configured default.
-  const defaultDir = settings.downloadDir ?? resolve(defaultDownloadDir(join(homedir(), 'Downloads')));
+  // -d, or the one a previous start was given or the API set (kept in session.json), or the
+  // configured default; the API may choose folders inside the last -d (or that default) too.
+  const root =
+    settings.downloadRoot ??
+    settings.downloadDir ??
+    resolve(defaultDownloadDir(join(homedir(), 'Downloads')));
+  const defaultDir = settings.downloadDir ?? root;
   await mkdir(defaultDir, { recursive: true }).catch((err: unknown) =>
     log.warn('default download directory not created', { dir: defaultDir, error: errorText(err) }),
   );
+  // The normal and alternative speeds, and the schedule that switches between them (checked twice a
+  // minute; a switch it makes is kept, as the user's own would be).
+  const speeds = altSpeedsFor(session, settings);
+  const followSchedule = async (): Promise<void> => {
+    if (!speeds.tick(new Date())) return;
+    settings.altSpeedEnabled = speeds.state.enabled;
+    log.info('alternative speeds switched by the schedule', { on: speeds.state.enabled });
+    await store
+      .saveSettings(settings)
+      .catch((err: unknown) => log.warn('session settings not saved', { error: errorText(err) }));
+  };
+  await followSchedule();
+  const scheduleTimer = setInterval(() => void followSchedule(), 30_000);
+  scheduleTimer.unref();
+  teardown.push(async () => clearInterval(scheduleTimer));
   const server = new ApiServer({
     manager,
     session,
@@ -151,8 +186,10 @@ export async function runDaemon(argv: string[], cliLog: Logger = silentLogger): 
     port: api?.port ?? 0,
     allowedHosts: values['api-allow-host'] ?? [],
     defaultDir,
-    allowedDirs: allowDirs,
-    // Limits set through the API outlive a restart.
+    allowedDirs: [root, ...allowDirs],
+    altSpeeds: speeds,
+    nextStart: () => settings,
+    // Limits and settings set through the API outlive a restart.
     onSettings: async (changed) => {
       Object.assign(settings, changed);
       await store.saveSettings(settings);
@@ -204,6 +241,7 @@ export async function runDaemon(argv: string[], cliLog: Logger = silentLogger): 
 
   const { signal, exitCode } = await stopped;
   r.say(`${signal}: stopping: saving state and telling trackers`);
+  clearInterval(scheduleTimer);
   await server.stop();
   await manager.stop();
   await session.stop();

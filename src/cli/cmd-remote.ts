@@ -4,12 +4,10 @@
 // Readable tables on a terminal, --json for scripts. A hash may be given by a unique prefix.
 import { resolve } from 'node:path';
 import { ApiClient, ApiClientError, findDaemon } from '../api/client.js';
-import type { PortMapStatus } from '../discovery/port-mapper.js';
+import type { RouteBody, RouteReply } from '../api/routes.js';
 import { loadTorrentArg } from '../lib/source.js';
 import { parseAddress } from '../protocol/address.js';
 import { quote } from '../protocol/errors.js';
-import type { TrackerStatus } from '../session/diagnostics.js';
-import type { TorrentView } from '../session/manager.js';
 import { defaultStateDir } from '../session/state-store.js';
 import { UsageError } from '../util/errors.js';
 import { formatBytes, formatDuration, formatRate } from '../util/format.js';
@@ -60,7 +58,7 @@ async function resolveHash(c: ApiClient, given: string | undefined, command: str
   if (!given || given.length < MIN_PREFIX || !/^[0-9a-f]+$/i.test(given) || given.length > 40)
     return matchHash(given, [], command);
   if (given.length === 40) return given.toLowerCase();
-  const { torrents } = await c.request<{ torrents: TorrentView[] }>('GET', '/torrents');
+  const { torrents } = await c.call('GET /torrents');
   return matchHash(
     given,
     torrents.map((t) => t.infoHash),
@@ -75,11 +73,11 @@ function table(rows: string[][]): string {
     .join('\n');
 }
 
-function eta(t: Pick<TorrentView, 'etaSec'>): string {
+function eta(t: Pick<Row, 'etaSec'>): string {
   return t.etaSec === null ? '--' : formatDuration(t.etaSec);
 }
 
-function listLine(t: TorrentView): string[] {
+function listLine(t: Row): string[] {
   return [
     t.infoHash.slice(0, 8),
     t.status,
@@ -97,46 +95,175 @@ function listLine(t: TorrentView): string[] {
 const PRIORITY = { skip: 0, low: 1, normal: 4, high: 7 } as const;
 const prioName = (p: number): string => (p === 0 ? 'skip' : p >= 6 ? 'high' : p <= 2 ? 'low' : 'normal');
 
-/** The session settings `set` changes: CLI name → API field, and how to read the value. */
-const SETTINGS = {
-  'download-limit': { field: 'downloadLimitBytesPerSec', kind: 'rate' },
-  'upload-limit': { field: 'uploadLimitBytesPerSec', kind: 'rate' },
-  'max-active-downloads': { field: 'maxActiveDownloads', kind: 'count' },
-  'max-active-seeds': { field: 'maxActiveSeeds', kind: 'count' },
-  'max-connections': { field: 'maxConnections', kind: 'count' },
-} as const;
+type Stats = RouteReply<'GET /session'>;
+type Change =
+  | { route: 'PUT /session/limits'; body: RouteBody<'PUT /session/limits'> }
+  | { route: 'PUT /session/settings'; body: RouteBody<'PUT /session/settings'> };
 
-interface SessionReply {
-  limits: Record<(typeof SETTINGS)[keyof typeof SETTINGS]['field'], number>;
+/**
+ * The session settings `set` shows and changes: how each reads its value from the session's stats,
+ * and which request a new value makes. `restart`: saved now, in effect at the daemon's next start.
+ */
+interface Setting {
+  show: (s: Stats) => string;
+  change: (key: string, raw: string) => Change;
+  restart?: 'port' | 'dht' | 'lsd' | 'pex';
 }
 
-interface Detail extends Omit<TorrentView, 'peers'> {
-  portMapping?: PortMapStatus | null;
-  files: { index: number; path: string; length: number; priority: number; verifiedBytes: number }[];
-  peers: {
-    address: string;
-    client: string;
-    downloadRate: number;
-    uploadRate: number;
-    seed: boolean;
-    encryption?: 'rc4' | 'handshake' | 'none';
-  }[];
-  /** Peers that closed after our plaintext handshake: they may require encryption. */
-  encryptionHints?: string[];
-  /** Web seeds (BEP 19) and how they do. */
-  webSeeds?: {
-    url: string;
-    state: string;
-    reason: string | null;
-    retryAtMs: number | null;
-    downloadedBytes: number;
-    downloadRate: number;
-  }[];
-  trackers: TrackerStatus[];
-  pieceCount: number | null;
-  pieceLength: number | null;
-  limits: { uploadLimitBytesPerSec: number; downloadLimitBytesPerSec: number };
+const WEEKDAYS = ['sun', 'mon', 'tue', 'wed', 'thu', 'fri', 'sat'] as const;
+const limit = (field: 'downloadLimitBytesPerSec' | 'uploadLimitBytesPerSec'): Setting => ({
+  show: (s) => rateText(s.limits[field]),
+  change: (key, raw) => ({
+    route: 'PUT /session/limits',
+    body: { [field]: setValue(key, () => sizeOption('set', key, raw)!) },
+  }),
+});
+const count = (field: 'maxActiveDownloads' | 'maxActiveSeeds' | 'maxConnections', min: number): Setting => ({
+  show: (s) => String(s.limits[field]),
+  change: (key, raw) => ({
+    route: 'PUT /session/limits',
+    body: { [field]: setValue(key, () => intOption('set', key, raw, min, 1_000_000)!) },
+  }),
+});
+const altLimit = (field: 'downloadLimitBytesPerSec' | 'uploadLimitBytesPerSec'): Setting => ({
+  show: (s) => rateText(s.altSpeed[field]),
+  change: (key, raw) => ({
+    route: 'PUT /session/settings',
+    body: { altSpeed: { [field]: setValue(key, () => sizeOption('set', key, raw)!) } },
+  }),
+});
+const discovery = (k: 'dht' | 'lsd' | 'pex'): Setting => ({
+  show: (s) => onOff(s.nextStart[k]),
+  change: (key, raw) => ({ route: 'PUT /session/settings', body: { [k]: readOnOff(key, raw) } }),
+  restart: k,
+});
+
+const SETTINGS: Readonly<Record<string, Setting>> = {
+  'download-limit': limit('downloadLimitBytesPerSec'),
+  'upload-limit': limit('uploadLimitBytesPerSec'),
+  'max-active-downloads': count('maxActiveDownloads', 0),
+  'max-active-seeds': count('maxActiveSeeds', 0),
+  'max-connections': count('maxConnections', 1),
+  turtle: {
+    show: (s) => onOff(s.altSpeed.enabled),
+    change: (key, raw) => ({
+      route: 'PUT /session/settings',
+      body: { altSpeed: { enabled: readOnOff(key, raw) } },
+    }),
+  },
+  'alt-download-limit': altLimit('downloadLimitBytesPerSec'),
+  'alt-upload-limit': altLimit('uploadLimitBytesPerSec'),
+  schedule: {
+    show: (s) => {
+      const w = s.altSpeed.schedule;
+      return w.enabled ? `${clock(w.beginMinute)}-${clock(w.endMinute)}` : 'off';
+    },
+    change: (key, raw) => ({
+      route: 'PUT /session/settings',
+      body: { altSpeed: { schedule: readWindow(key, raw) } },
+    }),
+  },
+  'schedule-days': {
+    show: (s) => daysText(s.altSpeed.schedule.days),
+    change: (key, raw) => ({
+      route: 'PUT /session/settings',
+      body: { altSpeed: { schedule: { days: readDays(key, raw) } } },
+    }),
+  },
+  port: {
+    show: (s) => String(s.nextStart.port),
+    change: (key, raw) => ({
+      route: 'PUT /session/settings',
+      body: { port: setValue(key, () => intOption('set', key, raw, 1, 65535)!) },
+    }),
+    restart: 'port',
+  },
+  dht: discovery('dht'),
+  lsd: discovery('lsd'),
+  pex: discovery('pex'),
+  'download-dir': {
+    show: (s) => s.downloadDir,
+    change: (_key, raw) => ({ route: 'PUT /session/settings', body: { downloadDir: resolve(raw) } }),
+  },
+};
+
+/** `set --json`: the session's limits, alternative speeds, saved port and switches, folder. */
+function settingsJson(s: Stats): Record<string, unknown> {
+  return {
+    ...s.limits,
+    altSpeed: s.altSpeed,
+    ...s.nextStart,
+    downloadDir: s.downloadDir,
+    pendingRestart: s.pendingRestart,
+  };
 }
+
+/** A value read as an option would be, its error naming the key (`set: port: …`, not `--port`). */
+function setValue<T>(key: string, read: () => T): T {
+  try {
+    return read();
+  } catch (err) {
+    if (err instanceof UsageError)
+      throw new UsageError(err.message.replace(`set: --${key}:`, `set: ${key}:`));
+    throw err;
+  }
+}
+
+const onOff = (b: boolean): string => (b ? 'on' : 'off');
+
+function readOnOff(key: string, raw: string): boolean {
+  if (raw === 'on' || raw === 'off') return raw === 'on';
+  throw new UsageError(`set: ${key}: expected on or off, got "${raw}"`);
+}
+
+const clock = (m: number): string =>
+  `${String(Math.floor(m / 60)).padStart(2, '0')}:${String(m % 60).padStart(2, '0')}`;
+
+/** `off`, `on`, or a window `HH:MM-HH:MM` (local time; an end before the begin runs past midnight), which turns it on. */
+function readWindow(
+  key: string,
+  raw: string,
+): { enabled: boolean; beginMinute?: number; endMinute?: number } {
+  if (raw === 'on' || raw === 'off') return { enabled: raw === 'on' };
+  const m = /^(\d{1,2}):(\d{2})-(\d{1,2}):(\d{2})$/.exec(raw);
+  const minutes = m ? [Number(m[1]) * 60 + Number(m[2]), Number(m[3]) * 60 + Number(m[4])] : [];
+  if (!m || Number(m[1]) > 23 || Number(m[3]) > 23 || Number(m[2]) > 59 || Number(m[4]) > 59)
+    throw new UsageError(`set: ${key}: expected off, on or HH:MM-HH:MM (e.g. 09:00-17:00), got "${raw}"`);
+  return { enabled: true, beginMinute: minutes[0]!, endMinute: minutes[1]! };
+}
+
+/** `all`, `weekdays`, `weekends`, or days and ranges of them: `mon-fri`, `sat,sun`. */
+function readDays(key: string, raw: string): number[] {
+  const named: Record<string, number[]> = {
+    all: [0, 1, 2, 3, 4, 5, 6],
+    weekdays: [1, 2, 3, 4, 5],
+    weekends: [0, 6],
+  };
+  if (named[raw]) return named[raw];
+  const days = new Set<number>();
+  for (const part of raw.toLowerCase().split(',')) {
+    const ends = part.split('-').map((d) => WEEKDAYS.indexOf(d as (typeof WEEKDAYS)[number]));
+    const from = ends[0]!;
+    const to = ends[ends.length - 1]!;
+    if (from < 0 || to < 0 || ends.length > 2)
+      throw new UsageError(
+        `set: ${key}: "${part}" is not a day or a range of days (sun, mon, …, sat; all, weekdays, weekends)`,
+      );
+    for (let d = from; ; d = (d + 1) % 7) {
+      days.add(d);
+      if (d === to) break;
+    }
+  }
+  return [...days].sort();
+}
+
+function daysText(days: readonly number[]): string {
+  if (days.length === 7) return 'all';
+  return days.map((d) => WEEKDAYS[d]).join(',');
+}
+
+/** A torrent's row, as lists show it. */
+type Row = RouteReply<'GET /torrents'>['torrents'][number];
 
 function rateText(n: number): string {
   return n > 0 ? formatRate(n) : 'unlimited';
@@ -173,14 +300,12 @@ export async function runRemote(
       if (loaded.kind === 'magnet') body.magnet = arg;
       else body.torrent = Buffer.from(loaded.bytes).toString('base64');
       const c = await client(values);
-      const r = await c
-        .request<{ infoHash: string; torrent: TorrentView }>('POST', '/torrents', body)
-        .catch((err: unknown) => {
-          // Already there (409): not bad input, the daemon's state; exit 1 with the daemon's line.
-          if (err instanceof ApiClientError && err.status === 409)
-            throw Object.assign(new Error(err.message), { code: 'ERR_DAEMON' });
-          throw err;
-        });
+      const r = await c.call('POST /torrents', { body }).catch((err: unknown) => {
+        // Already there (409): not bad input, the daemon's state; exit 1 with the daemon's line.
+        if (err instanceof ApiClientError && err.status === 409)
+          throw Object.assign(new Error(err.message), { code: 'ERR_DAEMON' });
+        throw err;
+      });
       if (values.json) out(JSON.stringify(r));
       else out(`added ${r.infoHash} ${r.torrent.name} (${r.torrent.status})`);
       return 0;
@@ -189,7 +314,7 @@ export async function runRemote(
       const { values, positionals } = parse('ls', argv);
       if (positionals.length) throw new UsageError('ls: takes no arguments');
       const c = await client(values);
-      const { torrents } = await c.request<{ torrents: TorrentView[] }>('GET', '/torrents');
+      const { torrents } = await c.call('GET /torrents');
       if (values.json) out(JSON.stringify({ torrents }));
       else if (torrents.length === 0) out('no torrents');
       else
@@ -205,7 +330,7 @@ export async function runRemote(
       const { values, positionals } = parse('show', argv);
       const c = await client(values);
       const h = await resolveHash(c, positionals[0], 'show');
-      const d = await c.request<Detail>('GET', `/torrents/${h}`);
+      const d = await c.call('GET /torrents/{hash}', { params: { hash: h } });
       if (values.json) {
         out(JSON.stringify(d));
         return 0;
@@ -285,15 +410,14 @@ export async function runRemote(
       let hashes: string[];
       if (values.all) {
         if (positionals.length) throw new UsageError(`${command}: give an <info-hash> or --all, not both`);
-        hashes = (await c.request<{ torrents: TorrentView[] }>('GET', '/torrents')).torrents.map(
-          (t) => t.infoHash,
-        );
+        hashes = (await c.call('GET /torrents')).torrents.map((t) => t.infoHash);
       } else {
         if (positionals.length > 1) throw new UsageError(`${command}: expected one <info-hash> (or --all)`);
         hashes = [await resolveHash(c, positionals[0], command)];
       }
-      const views: TorrentView[] = [];
-      for (const h of hashes) views.push(await c.request<TorrentView>('POST', `/torrents/${h}/${command}`));
+      const views: Row[] = [];
+      for (const h of hashes)
+        views.push(await c.call(`POST /torrents/{hash}/${command}`, { params: { hash: h } }));
       if (values.json) out(JSON.stringify(values.all ? { torrents: views } : views[0]));
       else if (views.length === 0) out('no torrents');
       else
@@ -305,18 +429,15 @@ export async function runRemote(
       const { values, positionals } = parse('rm', argv);
       const c = await client(values);
       const h = await resolveHash(c, positionals[0], 'rm');
-      const r = await c.request<{
-        removed: string;
-        deletedData: boolean;
-        deleted?: string[];
-        kept?: { path: string; reason: string }[];
-      }>('DELETE', `/torrents/${h}${values['delete-data'] ? '?deleteData=1' : ''}`);
+      const r = await c.call('DELETE /torrents/{hash}', {
+        params: { hash: h },
+        ...(values['delete-data'] ? { query: 'deleteData=1' } : {}),
+      });
       if (values.json) {
         out(JSON.stringify(r));
         return 0;
       }
-      const deleted = r.deleted ?? [];
-      const kept = r.kept ?? [];
+      const { deleted, kept } = r;
       if (!r.deletedData) out(`removed ${r.removed} (its files are kept)`);
       else {
         const files = deleted.filter((p) => !p.endsWith('/')).length;
@@ -348,14 +469,12 @@ export async function runRemote(
       if (positionals[0] !== undefined) {
         const h = await resolveHash(c, positionals[0], 'limits');
         const d = set
-          ? await c.request<Detail>('PUT', `/torrents/${h}/limits`, body)
-          : await c.request<Detail>('GET', `/torrents/${h}`);
+          ? await c.call('PUT /torrents/{hash}/limits', { params: { hash: h }, body })
+          : await c.call('GET /torrents/{hash}', { params: { hash: h } });
         limits = d.limits;
         what = `${d.infoHash.slice(0, 8)} ${d.name}`;
       } else {
-        const r = set
-          ? await c.request<SessionReply>('PUT', '/session/limits', body)
-          : await c.request<SessionReply>('GET', '/session');
+        const r = set ? await c.call('PUT /session/limits', { body }) : await c.call('GET /session');
         limits = r.limits;
         what = 'session';
       }
@@ -383,13 +502,13 @@ export async function runRemote(
         throw new UsageError(`prio: "${level}" is not a priority (skip, low, normal or high)`);
       const c = await client(values);
       const h = await resolveHash(c, hash, 'prio');
-      const before = await c.request<Detail>('GET', `/torrents/${h}`);
+      const before = await c.call('GET /torrents/{hash}', { params: { hash: h } });
       const count = before.files.reduce((n, f) => Math.max(n, f.index + 1), 0);
       if (count === 0) throw new UsageError('prio: the torrent has no file list yet (metadata not fetched)');
       const files = parseIndexList('prio', 'file indexes', list, count);
-      const d = await c.request<Detail>('PUT', `/torrents/${h}/priorities`, {
-        files,
-        priority: PRIORITY[level as keyof typeof PRIORITY],
+      const d = await c.call('PUT /torrents/{hash}/priorities', {
+        params: { hash: h },
+        body: { files, priority: PRIORITY[level as keyof typeof PRIORITY] },
       });
       if (values.json) out(JSON.stringify({ infoHash: d.infoHash, files: d.files }));
       else
@@ -403,7 +522,7 @@ export async function runRemote(
       if (positionals.length > 1) throw new UsageError(`${command}: expected one <info-hash>`);
       const c = await client(values);
       const h = await resolveHash(c, positionals[0], command);
-      const v = await c.request<TorrentView>('POST', `/torrents/${h}/${command}`);
+      const v = await c.call(`POST /torrents/{hash}/${command}`, { params: { hash: h } });
       if (values.json) out(JSON.stringify(v));
       else
         out(
@@ -418,8 +537,9 @@ export async function runRemote(
       if (positionals.length !== 2) throw new UsageError('move: expected <info-hash> <dir>');
       const c = await client(values);
       const h = await resolveHash(c, positionals[0], 'move');
-      const v = await c.request<TorrentView>('POST', `/torrents/${h}/move`, {
-        dir: resolve(positionals[1]!),
+      const v = await c.call('POST /torrents/{hash}/move', {
+        params: { hash: h },
+        body: { dir: resolve(positionals[1]!) },
       });
       if (values.json) out(JSON.stringify(v));
       else out(`moved ${v.infoHash} ${v.name} to ${v.dir}`);
@@ -428,29 +548,27 @@ export async function runRemote(
     if (command === 'set') {
       const { values, positionals } = parse('set', argv);
       const c = await client(values);
+      const line = (key: string, spec: Setting, st: Stats): string =>
+        `${key.padEnd(22)} ${spec.show(st)}${spec.restart && st.pendingRestart.includes(spec.restart) ? ' (after the daemon restarts)' : ''}`;
       if (positionals.length === 0) {
-        const r = await c.request<SessionReply>('GET', '/session');
-        if (values.json) out(JSON.stringify(r.limits));
-        else
-          for (const [name, spec] of Object.entries(SETTINGS)) {
-            const v = r.limits[spec.field];
-            out(`${name.padEnd(22)} ${spec.kind === 'rate' ? rateText(v) : v}`);
-          }
+        const st = await c.call('GET /session');
+        if (values.json) out(JSON.stringify(settingsJson(st)));
+        else for (const [key, spec] of Object.entries(SETTINGS)) out(line(key, spec, st));
         return 0;
       }
       if (positionals.length !== 2)
         throw new UsageError('set: expected <key> <value> (bitswarm set lists the keys)');
       const [key, raw] = positionals as [string, string];
-      const spec = (SETTINGS as Record<string, (typeof SETTINGS)[keyof typeof SETTINGS]>)[key];
+      const spec = Object.hasOwn(SETTINGS, key) ? SETTINGS[key] : undefined;
       if (!spec)
         throw new UsageError(`set: unknown key "${key}" (keys: ${Object.keys(SETTINGS).join(', ')})`);
-      const value =
-        spec.kind === 'rate'
-          ? sizeOption('set', key, raw)!
-          : intOption('set', key, raw, key === 'max-connections' ? 1 : 0, 1_000_000)!;
-      const r = await c.request<SessionReply>('PUT', '/session/limits', { [spec.field]: value });
-      if (values.json) out(JSON.stringify(r.limits));
-      else out(`${key} = ${spec.kind === 'rate' ? rateText(r.limits[spec.field]) : r.limits[spec.field]}`);
+      const change = spec.change(key, raw);
+      const st =
+        change.route === 'PUT /session/limits'
+          ? await c.call(change.route, { body: change.body })
+          : await c.call(change.route, { body: change.body });
+      if (values.json) out(JSON.stringify(settingsJson(st)));
+      else out(line(key, spec, st).replace(/^(\S+) +/, '$1 = '));
       return 0;
     }
     throw new UsageError(`unknown command ${command}`);

@@ -10,7 +10,9 @@ export function portMappingLine(m: PortMapping): string {
 }
 
 /** One line for `show`: the mapping, or why there is none. */
-export function portMappingStatusText(s: PortMapStatus | null | undefined): string {
+export function portMappingStatusText(
+  s: (Omit<PortMapStatus, 'mapping'> & { mapping?: PortMapStatus['mapping'] }) | null | undefined,
+): string {
   if (!s) return 'off (--no-upnp --no-natpmp, or bound to loopback)';
   if (s.mapping) return portMappingLine(s.mapping);
   if (s.pending) return 'asking the router…';

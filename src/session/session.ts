@@ -278,6 +278,11 @@ export class Session extends TypedEmitter<SessionEvents> {
     return this.#dht;
   }
 
+  /** The discovery methods running: DHT and LSD as started (LSD may fail to), PEX as configured. */
+  get discovery(): { dht: boolean; lsd: boolean; pex: boolean } {
+    return { dht: this.#dht !== undefined, lsd: this.#lsd !== undefined, pex: this.#o.pex !== false };
+  }
+
   get(infoHashHex: string): Torrent | undefined {
     return this.#slot(infoHashHex)?.torrent;
   }

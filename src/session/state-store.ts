@@ -16,6 +16,7 @@ import { lstat, mkdir, open, readdir, readFile, rename, rm, stat } from 'node:fs
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { errorText, type Logger, silentLogger } from '../util/logger.js';
+import type { AltSpeedSchedule } from './alt-speed.js';
 
 export function defaultStateDir(): string {
   const xdg = process.env.XDG_STATE_HOME;
@@ -78,8 +79,19 @@ export interface SessionSettings {
   maxActiveSeeds?: number;
   maxConnections?: number;
   maxConnectionsPerTorrent?: number;
-  /** The daemon's default download folder (its `-d`), absolute. */
+  /** The daemon's default download folder (its `-d`, or as the API changed it), absolute. */
   downloadDir?: string;
+  /** The daemon's last `-d`: a folder the API's adds and default folder may be in, besides --allow-dir. */
+  downloadRoot?: string;
+  /** The alternative ("turtle") speeds: whether on, their limits, their schedule. */
+  altSpeedEnabled?: boolean;
+  altUploadLimitBytesPerSec?: number;
+  altDownloadLimitBytesPerSec?: number;
+  altSpeedSchedule?: AltSpeedSchedule;
+  /** The discovery switches for the next start (absent: on). */
+  dht?: boolean;
+  lsd?: boolean;
+  pex?: boolean;
 }
 
 export class StateStore {

@@ -75,6 +75,18 @@ test('every route answers its declared status with a body that matches its schem
     ['GET /session', 'GET', '/session'],
     ['PUT /session/limits', 'PUT', '/session/limits', { uploadLimitBytesPerSec: 0 }],
     [
+      'PUT /session/settings',
+      'PUT',
+      '/session/settings',
+      {
+        altSpeed: {
+          uploadLimitBytesPerSec: 1000,
+          schedule: { enabled: false, days: [1, 2], beginMinute: 60, endMinute: 30 },
+        },
+        pex: true,
+      },
+    ],
+    [
       'POST /torrents',
       'POST',
       '/torrents',

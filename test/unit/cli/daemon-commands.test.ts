@@ -97,6 +97,70 @@ test('session limits and settings: limits shows and sets, set lists and changes'
   const list = await cli('set');
   assert.match(list.stdout, /^max-active-downloads +3$/m);
   assert.match(list.stdout, /^download-limit +unlimited$/m);
+  // The alternative speeds apply at once; the port and the discovery switches at the next start.
+  assert.equal((await cli('set', 'alt-download-limit', '300K')).stdout, 'alt-download-limit = 300 KiB/s\n');
+  assert.equal((await cli('set', 'schedule', '22:30-06:00')).stdout, 'schedule = 22:30-06:00\n');
+  assert.equal(
+    (await cli('set', 'schedule-days', 'mon-wed,sat')).stdout,
+    'schedule-days = mon,tue,wed,sat\n',
+  );
+  // A new schedule puts turtle where its window says (now: maybe outside); the user's switch then holds.
+  assert.equal((await cli('set', 'turtle', 'on')).stdout, 'turtle = on\n');
+  const port = (await json<{ port: number }>('set')).port;
+  const changedPort = await cli('set', 'port', String(port === 65535 ? 65534 : port + 1));
+  assert.match(changedPort.stdout, /^port = \d+ \(after the daemon restarts\)$/m);
+  assert.equal((await cli('set', 'pex', 'off')).stdout, 'pex = off (after the daemon restarts)\n');
+  const dir = join(root, 'downloads', 'later');
+  assert.equal((await cli('set', 'download-dir', dir)).stdout, `download-dir = ${dir}\n`);
+  const after = await json<{
+    altSpeed: {
+      enabled: boolean;
+      downloadLimitBytesPerSec: number;
+      schedule: { days: number[]; beginMinute: number };
+    };
+    pex: boolean;
+    pendingRestart: string[];
+    downloadDir: string;
+  }>('set');
+  assert.equal(after.altSpeed.enabled, true);
+  assert.equal(after.altSpeed.downloadLimitBytesPerSec, 300 * 1024);
+  assert.deepEqual(after.altSpeed.schedule.days, [1, 2, 3, 6]);
+  assert.equal(after.altSpeed.schedule.beginMinute, 22 * 60 + 30);
+  assert.deepEqual(after.pendingRestart, ['port', 'pex']);
+  assert.equal(after.downloadDir, dir);
+  assert.equal((await stat(dir)).isDirectory(), true);
+  // Kept in the state directory for the next start.
+  const saved = JSON.parse(await readFile(join(state, 'session.json'), 'utf8')) as Record<string, unknown>;
+  assert.equal(saved.altSpeedEnabled, true);
+  assert.equal(saved.altDownloadLimitBytesPerSec, 300 * 1024);
+  assert.equal(saved.pex, false);
+  assert.equal(saved.port, port === 65535 ? 65534 : port + 1);
+  // The session's limits in force are the alternative ones while turtle is on.
+  const stats = await json<Record<string, unknown>>('set');
+  assert.equal(stats.downloadLimitBytesPerSec, 0, 'the normal limit is kept as it was');
+  for (const [key, value, why] of [
+    ['turtle', 'maybe', 'set: turtle: expected on or off, got "maybe"'],
+    [
+      'schedule',
+      '25:00-26:00',
+      'set: schedule: expected off, on or HH:MM-HH:MM (e.g. 09:00-17:00), got "25:00-26:00"',
+    ],
+    [
+      'schedule-days',
+      'funday',
+      'set: schedule-days: "funday" is not a day or a range of days (sun, mon, …, sat; all, weekdays, weekends)',
+    ],
+    ['port', '70000', 'set: port: '],
+    ['download-dir', '/', 'downloadDir: "/" is not inside an allowed folder'],
+  ] as const) {
+    const r = await cli('set', key, value);
+    assert.equal(r.code, 2, `${key} ${value}: ${r.stdout}`);
+    assert.ok(r.stderr.startsWith(`bitswarm: ${why}`), r.stderr);
+  }
+  // Back to full speed and the first folder for the tests that follow.
+  await cli('set', 'turtle', 'off');
+  await cli('set', 'schedule', 'off');
+  await cli('set', 'download-dir', join(root, 'downloads'));
   const bad = await cli('set', 'max-peers', '3');
   assert.equal(bad.code, 2);
   assert.match(bad.stderr, /^bitswarm: set: unknown key "max-peers" \(keys: download-limit, /);
