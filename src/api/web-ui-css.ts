@@ -31,17 +31,23 @@ h3 { font-size: 15px; margin: 18px 0 6px; }
 .panel.inline .err { flex-basis: 100%; margin: 0; }
 .field { display: flex; flex-direction: column; gap: 4px; margin-bottom: 10px; }
 .row { display: flex; flex-wrap: wrap; gap: 12px; align-items: center; margin-bottom: 10px; }
-input[type=text], input[type=password], input[type=search], input[type=number], textarea, select {
+input[type=text], input[type=password], input[type=search], input[type=number], input[type=time], textarea, select {
   font: inherit; color: inherit; background: var(--panel); padding: 5px 8px; border: 1px solid var(--line); border-radius: 4px;
 }
 input[type=number] { width: 7em; }
 textarea { width: 100%; resize: vertical; }
+fieldset { border: 1px solid var(--line); border-radius: 4px; margin: 0 0 10px; padding: 8px 12px 0; min-width: 0; }
+legend { padding: 0 4px; font-weight: 600; }
+.row .field { margin-bottom: 0; }
+.days label { white-space: nowrap; }
+#s-dir { max-width: 40em; }
 #login-form { display: flex; gap: 8px; align-items: center; flex-wrap: wrap; }
 #login-form input { flex: 1; min-width: 12em; }
 button { font: inherit; color: inherit; padding: 5px 10px; border: 1px solid var(--line); border-radius: 4px; background: var(--panel); cursor: pointer; }
 button:hover { border-color: var(--accent); }
 button:disabled { opacity: .5; cursor: default; }
 button.danger { color: var(--err); }
+button[aria-pressed=true] { background: var(--sel); border-color: var(--accent); font-weight: 600; }
 .top button { background: transparent; color: var(--head-fg); border-color: #ffffff55; }
 :focus-visible { outline: 2px solid var(--accent); outline-offset: 1px; }
 .toolbar { display: flex; flex-wrap: wrap; gap: 6px; align-items: center; margin: 0 0 8px; }

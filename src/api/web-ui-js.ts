@@ -599,7 +599,7 @@ export const WEB_UI_JS = String.raw`'use strict';
     $('session-view').hidden = !sessionShown;
     if (sessionShown) {
       document.title = 'Session · bitswarm';
-      $('s-limits').dataset.filled = '';
+      ['s-limits', 's-alt', 's-net'].forEach(function (id) { $(id).dataset.filled = ''; $(id).querySelector('.err').textContent = ''; });
       loadSession(true);
       return;
     }
@@ -632,13 +632,27 @@ export const WEB_UI_JS = String.raw`'use strict';
     add('Downloaded / uploaded', fmtBytes(s.downloadedBytes || 0) + ' / ' + fmtBytes(s.uploadedBytes || 0));
     add('Ratio', s.downloadedBytes ? (s.uploadedBytes / s.downloadedBytes).toFixed(2) : '–');
     add('Connected peers', String(s.peers || 0));
-    add('DHT nodes', s.dhtNodes === undefined ? 'DHT off' : String(s.dhtNodes));
-    add('Listen port', String(s.port) + ' (TCP and UDP)');
+    add('DHT nodes', s.dhtNodes === undefined || (s.discovery && !s.discovery.dht) ? 'DHT off' : String(s.dhtNodes));
+    add('Listen port', String(s.port) + ' (TCP and UDP)' + (s.nextStart && s.nextStart.port !== s.port ? '; ' + s.nextStart.port + ' after a restart' : ''));
     var pm = s.portMapping;
     add('Port forwarding', !pm ? 'off' : pm.mapping
       ? pm.mapping.method.toUpperCase() + ': ' + pm.mapping.externalIp + ':' + pm.mapping.externalPort + ' via ' + pm.mapping.gateway
       : pm.pending ? 'asking the router…' : 'no router answered');
     add('Encryption', s.encryption || '–');
+    var turtle = s.altSpeed || { enabled: false, schedule: {} };
+    var eff = s.effectiveLimits || s.limits;
+    add('Limits in force', '↓ ' + fmtLimit(eff.downloadLimitBytesPerSec) + ' · ↑ ' + fmtLimit(eff.uploadLimitBytesPerSec) +
+      (turtle.enabled ? ' (turtle: the alternative speeds)' : ''));
+    add('Turtle', (turtle.enabled ? 'on' : 'off') + (turtle.schedule.enabled ? '; by the clock ' + scheduleText(turtle.schedule) : ''));
+    if (s.discovery) {
+      add('Finding peers', ['dht', 'lsd', 'pex'].map(function (k) { return SWITCH_NAMES[k] + (s.discovery[k] ? ' on' : ' off'); }).join(', '));
+    }
+    if (s.downloadDir) add('Default download folder', s.downloadDir);
+    $('s-turtle').setAttribute('aria-pressed', String(!!turtle.enabled));
+    $('s-turtle-text').textContent = turtle.enabled
+      ? 'the alternative speeds apply (↓ ' + fmtLimit(turtle.downloadLimitBytesPerSec) + ' · ↑ ' + fmtLimit(turtle.uploadLimitBytesPerSec) + ')'
+      : 'the normal limits apply';
+    fillSettings(s);
     var f = $('s-limits');
     if (f.dataset.filled !== 'yes' && !f.contains(document.activeElement)) {
       var l = s.limits;
@@ -649,6 +663,102 @@ export const WEB_UI_JS = String.raw`'use strict';
       f.elements.maxConn.value = String(l.maxConnections);
       f.dataset.filled = 'yes';
     }
+  }
+  var SWITCH_NAMES = { port: 'listen port', dht: 'DHT', lsd: 'LSD', pex: 'PEX' };
+  var DAY_NAMES = ['Sun', 'Mon', 'Tue', 'Wed', 'Thu', 'Fri', 'Sat'];
+  function fmtLimit(n) { return n ? fmtBytes(n) + '/s' : 'no limit'; }
+  function hhmm(m) {
+    var two = function (n) { return (n < 10 ? '0' : '') + n; };
+    return two(Math.floor(m / 60)) + ':' + two(m % 60);
+  }
+  function minutes(v) {
+    var m = /^(\d\d):(\d\d)/.exec(v);
+    return m ? Number(m[1]) * 60 + Number(m[2]) : null;
+  }
+  function scheduleText(sc) {
+    var days = sc.days.length === 7 ? 'every day' : sc.days.length ? sc.days.slice().sort(function (a, b) { return ((a + 6) % 7) - ((b + 6) % 7); }).map(function (d) { return DAY_NAMES[d]; }).join(', ') : 'no day';
+    return hhmm(sc.beginMinute) + '–' + hhmm(sc.endMinute) + ', ' + days;
+  }
+  // The turtle form and the network form: what they show, as the API's fields.
+  function altValues() {
+    var f = $('s-alt');
+    var days = [];
+    f.querySelectorAll('input[name=day]').forEach(function (c) { if (c.checked) days.push(Number(c.value)); });
+    days.sort(function (a, b) { return a - b; });
+    return {
+      enabled: f.elements.on.checked,
+      downloadLimitBytesPerSec: kib(f.elements.down.value.trim()),
+      uploadLimitBytesPerSec: kib(f.elements.up.value.trim()),
+      schedule: {
+        enabled: f.elements.schedOn.checked,
+        days: days,
+        beginMinute: minutes(f.elements.begin.value),
+        endMinute: minutes(f.elements.end.value),
+      },
+    };
+  }
+  function netValues() {
+    var f = $('s-net');
+    return {
+      port: f.elements.port.value === '' ? null : Number(f.elements.port.value),
+      dht: f.elements.dht.checked,
+      lsd: f.elements.lsd.checked,
+      pex: f.elements.pex.checked,
+      downloadDir: f.elements.dir.value.trim(),
+    };
+  }
+  // Filled once per visit and after a save, not while the user edits them; each keeps what it showed
+  // (data-was) so that a save sends only what the user changed (a turtle switched by the schedule
+  // meanwhile is not switched back, a schedule not touched does not restart).
+  function editing(form) {
+    var at = document.activeElement;
+    return form.contains(at) && at.tagName !== 'BUTTON'; // just saved: filled again from the reply
+  }
+  function fillSettings(s) {
+    var a = $('s-alt');
+    if (s.altSpeed && a.dataset.filled !== 'yes' && !editing(a)) {
+      var alt = s.altSpeed;
+      a.elements.on.checked = alt.enabled;
+      a.elements.down.value = alt.downloadLimitBytesPerSec ? String(Math.round(alt.downloadLimitBytesPerSec / 1024)) : '';
+      a.elements.up.value = alt.uploadLimitBytesPerSec ? String(Math.round(alt.uploadLimitBytesPerSec / 1024)) : '';
+      a.elements.schedOn.checked = alt.schedule.enabled;
+      a.elements.begin.value = hhmm(alt.schedule.beginMinute);
+      a.elements.end.value = hhmm(alt.schedule.endMinute);
+      a.querySelectorAll('input[name=day]').forEach(function (c) { c.checked = alt.schedule.days.indexOf(Number(c.value)) >= 0; });
+      a.dataset.was = JSON.stringify(altValues());
+      a.dataset.filled = 'yes';
+    }
+    var n = $('s-net');
+    if (s.nextStart && n.dataset.filled !== 'yes' && !editing(n)) {
+      n.elements.port.value = String(s.nextStart.port);
+      n.elements.dht.checked = s.nextStart.dht;
+      n.elements.lsd.checked = s.nextStart.lsd;
+      n.elements.pex.checked = s.nextStart.pex;
+      n.elements.dir.value = s.downloadDir || '';
+      n.dataset.was = JSON.stringify(netValues());
+      n.dataset.filled = 'yes';
+    }
+    var pending = s.pendingRestart || [];
+    $('s-restart').hidden = !pending.length;
+    $('s-restart').textContent = pending.length
+      ? 'Takes effect after the daemon restarts: ' + pending.map(function (k) { return SWITCH_NAMES[k] || k; }).join(', ')
+      : '';
+  }
+  // What differs from what the form showed (all of it when it showed nothing).
+  function changed(now, wasJson) {
+    var was = wasJson ? JSON.parse(wasJson) : {};
+    var out = {};
+    Object.keys(now).forEach(function (k) { if (JSON.stringify(now[k]) !== JSON.stringify(was[k])) out[k] = now[k]; });
+    return out;
+  }
+  function saveSettings(f, body, done) {
+    var err = f.querySelector('.err');
+    err.textContent = '';
+    call('PUT', '/session/settings', body).then(function (s) {
+      f.dataset.filled = '';
+      renderSession(s);
+      toast(done(s));
+    }, function (x) { showError(err, x); });
   }
   function loadDetail(force) {
     var h = detailHash;
@@ -916,6 +1026,39 @@ export const WEB_UI_JS = String.raw`'use strict';
         maxActiveSeeds: Number(f.elements.maxSeed.value),
         maxConnections: Number(f.elements.maxConn.value),
       }).then(function (s) { f.dataset.filled = ''; renderSession(s); toast('Session limits saved'); }, function (x) { showError(err, x); });
+    });
+    $('s-alt').addEventListener('submit', function (e) {
+      e.preventDefault();
+      var f = $('s-alt');
+      var now = altValues();
+      var body = changed(now, f.dataset.was);
+      // The limits go every time (harmless); the switch and the schedule only when changed.
+      body.downloadLimitBytesPerSec = now.downloadLimitBytesPerSec;
+      body.uploadLimitBytesPerSec = now.uploadLimitBytesPerSec;
+      if (body.schedule && (body.schedule.beginMinute === null || body.schedule.endMinute === null)) {
+        showError(f.querySelector('.err'), new Error('Schedule: give the time it begins and the time it ends'));
+        (body.schedule.beginMinute === null ? f.elements.begin : f.elements.end).focus();
+        return;
+      }
+      saveSettings(f, { altSpeed: body }, function (s) { return 'Turtle settings saved: turtle ' + (s.altSpeed.enabled ? 'on' : 'off'); });
+    });
+    $('s-net').addEventListener('submit', function (e) {
+      e.preventDefault();
+      var f = $('s-net');
+      saveSettings(f, changed(netValues(), f.dataset.was), function (s) {
+        return s.pendingRestart && s.pendingRestart.length ? 'Saved; some settings wait for a restart of the daemon' : 'Network and folders saved';
+      });
+    });
+    $('s-turtle').addEventListener('click', function () {
+      var on = $('s-turtle').getAttribute('aria-pressed') !== 'true';
+      call('PUT', '/session/settings', { altSpeed: { enabled: on } }).then(function (s) {
+        // The form shows the switch as it is now (what it showed is updated too: nothing to save).
+        var a = $('s-alt');
+        a.elements.on.checked = s.altSpeed.enabled;
+        if (a.dataset.was) { var was = JSON.parse(a.dataset.was); was.enabled = s.altSpeed.enabled; a.dataset.was = JSON.stringify(was); }
+        renderSession(s);
+        toast(s.altSpeed.enabled ? 'Turtle on' : 'Turtle off');
+      }, function (x) { showError($('s-error'), x); });
     });
     $('d-player-copy').addEventListener('click', function () {
       var url = $('d-player-url').href;

@@ -156,6 +156,10 @@ export const WEB_UI_HTML = `<!doctype html>
     <p><a href="#/">← All torrents</a></p>
     <h2 id="s-title">Session</h2>
     <p class="err" id="s-error" role="alert"></p>
+    <div class="toolbar">
+      <button type="button" id="s-turtle" aria-pressed="false" title="Switch the alternative speeds on or off now">Turtle</button>
+      <span class="muted" id="s-turtle-text"></span>
+    </div>
     <h3>Statistics</h3>
     <dl class="info" id="s-stats"></dl>
     <h3>Limits</h3>
@@ -167,6 +171,47 @@ export const WEB_UI_HTML = `<!doctype html>
       <div class="field"><label for="s-max-seed">Torrents seeding at once</label><input type="number" id="s-max-seed" name="maxSeed" min="0" step="1" required></div>
       <div class="field"><label for="s-max-conn">Peer connections in all</label><input type="number" id="s-max-conn" name="maxConn" min="1" step="1" required></div>
       <button>Save limits</button>
+      <span class="err" role="alert"></span>
+    </form>
+    <h3 id="s-alt-title">Alternative speeds (turtle)</h3>
+    <form id="s-alt" class="panel" aria-labelledby="s-alt-title">
+      <p class="muted">Other limits for every torrent together, switched on by hand or by the clock; 0 or empty is no limit. In effect at once, and after a restart too.</p>
+      <div class="row"><label><input type="checkbox" id="s-alt-on" name="on"> Turtle on: these limits apply now instead of the ones above</label></div>
+      <div class="field"><label for="s-alt-down">Download, KiB/s</label><input type="number" id="s-alt-down" name="down" min="0" step="1"></div>
+      <div class="field"><label for="s-alt-up">Upload, KiB/s</label><input type="number" id="s-alt-up" name="up" min="0" step="1"></div>
+      <fieldset>
+        <legend>Schedule</legend>
+        <div class="row"><label><input type="checkbox" id="s-sched-on" name="schedOn"> Switch turtle on and off by the clock</label></div>
+        <div class="row">
+          <div class="field"><label for="s-sched-begin">From</label><input type="time" id="s-sched-begin" name="begin" required></div>
+          <div class="field"><label for="s-sched-end">To</label><input type="time" id="s-sched-end" name="end" required></div>
+        </div>
+        <div class="row days" role="group" aria-label="On these days">
+          <label><input type="checkbox" name="day" value="1"> Mon</label>
+          <label><input type="checkbox" name="day" value="2"> Tue</label>
+          <label><input type="checkbox" name="day" value="3"> Wed</label>
+          <label><input type="checkbox" name="day" value="4"> Thu</label>
+          <label><input type="checkbox" name="day" value="5"> Fri</label>
+          <label><input type="checkbox" name="day" value="6"> Sat</label>
+          <label><input type="checkbox" name="day" value="0"> Sun</label>
+        </div>
+        <p class="muted">Turtle goes on when the time comes on a day ticked, and off at the end; switched by hand in between, it stays so until the next change. An end before the beginning runs past midnight.</p>
+      </fieldset>
+      <button>Save turtle settings</button>
+      <span class="err" role="alert"></span>
+    </form>
+    <h3 id="s-net-title">Network and folders</h3>
+    <form id="s-net" class="panel" aria-labelledby="s-net-title">
+      <p class="muted">The port and the ways to find peers are kept for the next start of the daemon; the folder is for the torrents added from now on (without a folder of their own).</p>
+      <div class="field"><label for="s-port">Listen port (TCP and UDP)</label><input type="number" id="s-port" name="port" min="1" max="65535" step="1" required></div>
+      <div class="row">
+        <label><input type="checkbox" id="s-dht" name="dht"> DHT (peers without a tracker)</label>
+        <label><input type="checkbox" id="s-lsd" name="lsd"> Local peer discovery (LSD)</label>
+        <label><input type="checkbox" id="s-pex" name="pex"> Peer exchange (PEX)</label>
+      </div>
+      <div class="field"><label for="s-dir">Default download folder</label><input type="text" id="s-dir" name="dir" spellcheck="false" required></div>
+      <p class="note" id="s-restart" role="status" hidden></p>
+      <button>Save network and folders</button>
       <span class="err" role="alert"></span>
     </form>
   </section>

@@ -9,7 +9,8 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, stat, writeFile } from 'node:fs/promises';
+import { connect } from 'node:net';
 import { dirname, join, resolve } from 'node:path';
 import { after, before, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
@@ -17,10 +18,17 @@ import puppeteer, { type Browser, type Page } from 'puppeteer-core';
 import { parseMetainfo } from '../../../src/protocol/metainfo.js';
 import type { Session } from '../../../src/session/session.js';
 import { createTorrent } from '../../../src/storage/create-torrent.js';
-import { assertTools, type JsonChild, skipUnlessCI } from '../../interop/helpers.js';
+import {
+  assertTools,
+  bitswarmNodeArgs,
+  type JsonChild,
+  skipUnlessCI,
+  spawnJson,
+} from '../../interop/helpers.js';
 import {
   daemonApi,
   differences,
+  freePort,
   listing,
   loopbackSession,
   makeTorrent,
@@ -28,6 +36,7 @@ import {
   seeder,
   startDaemonJson,
   tempDir,
+  waitFor,
 } from '../api/helpers.js';
 
 const CHROMIUM = process.env.CHROMIUM ?? '/usr/bin/chromium';
@@ -738,6 +747,298 @@ test("the session's page: statistics, and limits that the daemon keeps in its st
     `!document.getElementById('list-view').hidden && document.getElementById('session-view').hidden`,
     'the list again',
   );
+  assert.deepEqual(errors, [], 'no script errors in the page');
+});
+
+interface Settings {
+  port: number;
+  altSpeed: {
+    enabled: boolean;
+    uploadLimitBytesPerSec: number;
+    downloadLimitBytesPerSec: number;
+    schedule: { enabled: boolean; days: number[]; beginMinute: number; endMinute: number };
+  };
+  effectiveLimits: { uploadLimitBytesPerSec: number; downloadLimitBytesPerSec: number };
+  discovery: { dht: boolean; lsd: boolean; pex: boolean };
+  downloadDir: string;
+  nextStart: { port: number; dht: boolean; lsd: boolean; pex: boolean };
+  pendingRestart: string[];
+}
+
+test("the session's page: turtle speeds, their schedule, port, discovery and folder, kept over a restart", {
+  skip,
+}, async () => {
+  const settings = async (): Promise<Settings> => {
+    const r = await api('GET', '/session');
+    assert.equal(r.status, 200, r.text);
+    return r.json as Settings;
+  };
+  const savedJson = async (): Promise<Record<string, unknown>> =>
+    JSON.parse(await readFile(join(state, 'session.json'), 'utf8')) as Record<string, unknown>;
+  const set = async (id: string, v: string): Promise<void> => {
+    await page.$eval(
+      `#${id}`,
+      (e, value) => {
+        (e as unknown as { value: string }).value = value as string;
+      },
+      v,
+    );
+  };
+  const check = async (selector: string, on: boolean): Promise<void> => {
+    await page.$eval(
+      selector,
+      (e, value) => {
+        (e as unknown as { checked: boolean }).checked = value as boolean;
+      },
+      on,
+    );
+  };
+  const value = (id: string): Promise<string> =>
+    page.$eval(`#${id}`, (e) => (e as unknown as { value: string }).value);
+  const checked = (id: string): Promise<boolean> =>
+    page.$eval(`#${id}`, (e) => (e as unknown as { checked: boolean }).checked);
+  const formsFilled = `document.getElementById('s-alt').dataset.filled === 'yes' && document.getElementById('s-net').dataset.filled === 'yes'`;
+  const toastSays = async (text: string, what: string): Promise<void> =>
+    until(`document.getElementById('toast').textContent.startsWith(${JSON.stringify(text)})`, what, 30_000);
+  const clearToast = (): Promise<unknown> =>
+    page.evaluate(`document.getElementById('toast').textContent = ''`);
+
+  await page.evaluate("location.hash = '#/session'");
+  await until(formsFilled, 'the settings forms filled', 30_000);
+  const first = await settings();
+  // The forms show what the daemon keeps for its next start: --no-dht and --no-lsd are kept too.
+  assert.equal(await value('s-port'), String(first.nextStart.port));
+  assert.deepEqual(
+    [await checked('s-dht'), await checked('s-lsd'), await checked('s-pex')],
+    [false, false, true],
+  );
+  assert.equal(await value('s-dir'), downloads);
+  assert.equal(await checked('s-alt-on'), false);
+  assert.deepEqual(first.pendingRestart, []);
+  assert.equal(await page.$eval('#s-restart', (e) => (e as unknown as { hidden: boolean }).hidden), true);
+
+  // Turtle: slower limits, switched on, and a schedule whose window is now (a window that is not would
+  // switch turtle off at once, as its end would), on yesterday, today and tomorrow (past midnight too).
+  const now = new Date();
+  const minute = now.getHours() * 60 + now.getMinutes();
+  const begin = (minute + 1440 - 60) % 1440;
+  const end = (minute + 120) % 1440;
+  const hhmm = (m: number): string =>
+    `${String(Math.floor(m / 60)).padStart(2, '0')}:${String(m % 60).padStart(2, '0')}`;
+  const days = [6, 0, 1].map((d) => (now.getDay() + d) % 7).sort((a, b) => a - b);
+  await set('s-alt-down', '300');
+  await set('s-alt-up', '100');
+  await check('#s-alt-on', true);
+  await check('#s-sched-on', true);
+  await set('s-sched-begin', hhmm(begin));
+  await set('s-sched-end', hhmm(end));
+  for (let d = 0; d < 7; d++) await check(`#s-alt input[name=day][value="${d}"]`, days.includes(d));
+  await clearToast();
+  await page.click('#s-alt button');
+  await toastSays('Turtle settings saved', 'the turtle settings saved');
+  assert.equal(await page.$eval('#toast', (e) => e.textContent), 'Turtle settings saved: turtle on');
+  const turtle = await settings();
+  assert.deepEqual(turtle.effectiveLimits, {
+    uploadLimitBytesPerSec: 102_400,
+    downloadLimitBytesPerSec: 307_200,
+  });
+  assert.deepEqual(turtle.altSpeed, {
+    enabled: true,
+    uploadLimitBytesPerSec: 102_400,
+    downloadLimitBytesPerSec: 307_200,
+    schedule: { enabled: true, days, beginMinute: begin, endMinute: end },
+  });
+  const kept = await savedJson();
+  assert.equal(kept.altSpeedEnabled, true);
+  assert.equal(kept.altDownloadLimitBytesPerSec, 307_200);
+  assert.equal(kept.altUploadLimitBytesPerSec, 102_400);
+  assert.deepEqual(kept.altSpeedSchedule, { enabled: true, days, beginMinute: begin, endMinute: end });
+  // The statistics say which limits are in force, and the quick switch shows turtle on.
+  await until(
+    `document.getElementById('s-stats').textContent.includes('Limits in force↓ 300.0 KiB/s · ↑ 100.0 KiB/s (turtle')`,
+    'the limits in force in the statistics',
+  );
+  const stats = await page.$eval('#s-stats', (e) => e.textContent ?? '');
+  assert.match(stats, new RegExp(`Turtleon; by the clock ${hhmm(begin)}–${hhmm(end)}, `));
+  assert.match(stats, /Finding peersDHT off, LSD off, PEX on/);
+  assert.equal(await page.$eval('#s-turtle', (e) => e.getAttribute('aria-pressed')), 'true');
+  // A time left out is refused beside the form (the browser's own check off), and changes nothing.
+  await set('s-sched-end', '');
+  await page.$eval('#s-alt', (f) => ((f as unknown as { noValidate: boolean }).noValidate = true));
+  await page.click('#s-alt button');
+  await until(
+    `document.querySelector('#s-alt .err').textContent === 'Schedule: give the time it begins and the time it ends'`,
+    'the schedule error beside the form',
+  );
+  assert.equal(await page.evaluate('document.activeElement.id'), 's-sched-end');
+  await set('s-sched-end', hhmm(end));
+  // The API's refusal too: a limit below 0.
+  await set('s-alt-down', '-5');
+  await page.click('#s-alt button');
+  await until(
+    `document.querySelector('#s-alt .err').textContent.startsWith('altSpeed.downloadLimitBytesPerSec: ')`,
+    'the API error beside the form',
+  );
+  const unchanged = await settings();
+  assert.equal(unchanged.altSpeed.schedule.endMinute, end);
+  assert.equal(unchanged.altSpeed.downloadLimitBytesPerSec, 307_200);
+  await set('s-alt-down', '300');
+
+  // Network and folders: a new port and PEX off wait for the next start; the folder is for the next add.
+  const newPort = await freePort();
+  const later = join(downloads, 'later');
+  await set('s-port', String(newPort));
+  await check('#s-pex', false);
+  await set('s-dir', later);
+  await clearToast();
+  await page.click('#s-net button');
+  await toastSays('Saved; some settings wait for a restart', 'the network settings saved');
+  const net = await settings();
+  assert.deepEqual(net.nextStart, { port: newPort, dht: false, lsd: false, pex: false });
+  assert.equal(net.port, first.port, 'the port in use until the restart');
+  assert.equal(net.discovery.pex, true, 'PEX runs until the restart');
+  assert.deepEqual(net.pendingRestart, ['port', 'pex']);
+  assert.equal(net.downloadDir, later);
+  assert.equal((await stat(later)).isDirectory(), true, 'the folder is created');
+  await until(`!document.getElementById('s-restart').hidden`, 'the restart notice');
+  assert.equal(
+    await page.$eval('#s-restart', (e) => e.textContent),
+    'Takes effect after the daemon restarts: listen port, PEX',
+  );
+  const keptNet = await savedJson();
+  assert.equal(keptNet.port, newPort);
+  assert.equal(keptNet.pex, false);
+  assert.equal(keptNet.downloadDir, later);
+  // A folder outside the allowed ones is refused beside the form.
+  await set('s-dir', '/etc');
+  await page.click('#s-net button');
+  await until(
+    `document.querySelector('#s-net .err').textContent.startsWith('downloadDir: "/etc" is not inside an allowed folder')`,
+    'the folder error beside the form',
+  );
+  assert.equal((await settings()).downloadDir, later);
+  await set('s-dir', later);
+  await page.$$eval('#s-alt .err, #s-net .err', (es) => {
+    for (const e of es) e.textContent = '';
+  });
+  await shot('8-session-settings');
+  await page.setViewport({ width: 390, height: 760 });
+  await page.emulateMediaFeatures([{ name: 'prefers-color-scheme', value: 'dark' }]);
+  await shot('8-session-settings-phone-dark');
+  assert.equal(
+    await page.evaluate('document.documentElement.scrollWidth <= window.innerWidth + 1'),
+    true,
+    'no sideways scrolling of the session page at phone width',
+  );
+  await page.emulateMediaFeatures([{ name: 'prefers-color-scheme', value: 'light' }]);
+  await page.setViewport({ width: 1280, height: 800 });
+  assert.deepEqual(errors, [], 'no script errors in the page');
+
+  // Restart the daemon, without --port and -d (which would win over what it saved): it listens on the
+  // saved port, with PEX off, turtle on at the alternative speeds, the new folder the default.
+  daemon.child.kill('SIGTERM');
+  await daemon.exited;
+  const again = spawnJson(
+    bitswarmNodeArgs([
+      'daemon',
+      '--state',
+      state,
+      '--bind',
+      '127.0.0.1',
+      '--no-dht',
+      '--no-lsd',
+      '--allow-local-peers',
+      '--json',
+    ]),
+  );
+  daemon = again;
+  await Promise.race([
+    waitFor(() => again.lines.some((l) => l.event === 'listening'), 'the daemon to listen again', 30_000),
+    again.exited.then((e) => {
+      throw new Error(`daemon exited early (${e.code ?? e.signal}): ${again.stderr()}`);
+    }),
+  ]);
+  const listening = again.lines.find((l) => l.event === 'listening');
+  assert.equal(listening?.port, newPort);
+  loginUrl = String(listening?.webUi);
+  api = await daemonApi(state);
+  // Really listening there (TCP).
+  await new Promise<void>((res, rej) => {
+    const c = connect(newPort, '127.0.0.1', () => {
+      c.destroy();
+      res();
+    });
+    c.once('error', rej);
+  });
+  const restarted = await settings();
+  assert.equal(restarted.port, newPort);
+  assert.deepEqual(restarted.discovery, { dht: false, lsd: false, pex: false });
+  assert.equal(restarted.altSpeed.enabled, true);
+  assert.deepEqual(restarted.effectiveLimits, {
+    uploadLimitBytesPerSec: 102_400,
+    downloadLimitBytesPerSec: 307_200,
+  });
+  assert.deepEqual(restarted.altSpeed.schedule, { enabled: true, days, beginMinute: begin, endMinute: end });
+  assert.equal(restarted.downloadDir, later);
+  assert.deepEqual(restarted.pendingRestart, []);
+  // The web UI moved with the API (another port): logged in again by the new link, on the same page.
+  await page.goto(loginUrl);
+  await until(`!document.getElementById('app').hidden`, 'the app after the restart', 30_000);
+  await page.evaluate("location.hash = '#/session'");
+  await until(formsFilled, 'the settings forms filled after the restart', 30_000);
+  assert.equal(await value('s-port'), String(newPort));
+  assert.deepEqual(
+    [await checked('s-dht'), await checked('s-lsd'), await checked('s-pex')],
+    [false, false, false],
+  );
+  assert.equal(await value('s-dir'), later);
+  assert.equal(await checked('s-alt-on'), true);
+  assert.deepEqual([await value('s-alt-down'), await value('s-alt-up')], ['300', '100']);
+  assert.equal(await checked('s-sched-on'), true);
+  assert.deepEqual([await value('s-sched-begin'), await value('s-sched-end')], [hhmm(begin), hhmm(end)]);
+  const ticked = await page.$$eval('#s-alt input[name=day]', (cs) =>
+    cs
+      .filter((c) => (c as unknown as { checked: boolean }).checked)
+      .map((c) => Number((c as unknown as { value: string }).value))
+      .sort((a, b) => a - b),
+  );
+  assert.deepEqual(ticked, days);
+  assert.equal(await page.$eval('#s-restart', (e) => (e as unknown as { hidden: boolean }).hidden), true);
+  const statsAfter = await page.$eval('#s-stats', (e) => e.textContent ?? '');
+  assert.match(statsAfter, new RegExp(`Listen port${newPort} \\(TCP and UDP\\)`));
+  assert.match(statsAfter, /Limits in force↓ 300\.0 KiB\/s · ↑ 100\.0 KiB\/s \(turtle/);
+  assert.match(statsAfter, /Finding peersDHT off, LSD off, PEX off/);
+  assert.match(
+    statsAfter,
+    new RegExp(`Default download folder${later.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}`),
+  );
+
+  // Turtle off by the quick switch, the schedule off and PEX on again (for the next start), so that
+  // the tests that follow run at full speed.
+  await clearToast();
+  await page.click('#s-turtle');
+  await toastSays('Turtle off', 'turtle off');
+  assert.equal(await checked('s-alt-on'), false, 'the form follows the quick switch');
+  await check('#s-sched-on', false);
+  await clearToast();
+  await page.click('#s-alt button');
+  await toastSays('Turtle settings saved', 'the schedule off');
+  await check('#s-pex', true);
+  await clearToast();
+  await page.click('#s-net button');
+  await toastSays('Saved; some settings wait for a restart', 'PEX on for the next start');
+  const end2 = await settings();
+  assert.equal(end2.altSpeed.enabled, false);
+  assert.equal(end2.altSpeed.schedule.enabled, false);
+  assert.deepEqual(end2.effectiveLimits, { uploadLimitBytesPerSec: 0, downloadLimitBytesPerSec: 0 });
+  assert.deepEqual(end2.pendingRestart, ['pex']);
+  await until(
+    `document.getElementById('s-restart').textContent === 'Takes effect after the daemon restarts: PEX'`,
+    'the restart notice for PEX',
+  );
+  assert.equal(await page.$eval('#s-turtle', (e) => e.getAttribute('aria-pressed')), 'false');
+  await page.evaluate("location.hash = '#/'");
+  await until(`!document.getElementById('list-view').hidden`, 'the list again');
   assert.deepEqual(errors, [], 'no script errors in the page');
 });
 
