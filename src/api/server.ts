@@ -9,20 +9,19 @@ import { createHmac, timingSafeEqual } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { isIP } from 'node:net';
 import { MagnetError, MetainfoError } from '../protocol/errors.js';
-import type { AltSpeeds } from '../session/alt-speed.js';
 import { ManagerError, type TorrentManager } from '../session/manager.js';
 import type { Session } from '../session/session.js';
-import type { SessionSettings } from '../session/state-store.js';
 import { serveFile } from '../stream/http-server.js';
 import { errorText, type Logger } from '../util/logger.js';
-import { ApiControl } from './control.js';
+import { ApiControl, type ApiControlOptions } from './control.js';
 import { OPENAPI } from './openapi.js';
 import { API_ROOT, PATH_PARAMS, ROUTES, type RouteKey, type RouteSpec, routeKey, SCHEMAS } from './routes.js';
 import { type Schema, schemaErrors } from './schema.js';
 import { ApiError } from './types.js';
 import { WEB_UI_CSP, WEB_UI_FILES } from './web-ui.js';
 
-export interface ApiServerOptions {
+/** The control layer's options the server passes on as given: onSettings, altSpeeds, nextStart. */
+export interface ApiServerOptions extends Pick<ApiControlOptions, 'onSettings' | 'altSpeeds' | 'nextStart'> {
   manager: TorrentManager;
   session: Session;
   /** Where refused requests and internal errors go (default: the session's log). */
@@ -40,12 +39,6 @@ export interface ApiServerOptions {
    */
   allowedDirs?: string[];
   maxBodyBytes?: number;
-  /** Called with the session settings a request changed (PUT /session/limits, /session/settings). */
-  onSettings?: (changed: Partial<SessionSettings>) => Promise<void>;
-  /** The session's normal and alternative speeds (absent: made from the session's limits now). */
-  altSpeeds?: AltSpeeds;
-  /** The port and discovery switches saved for the next start (absent: those running now). */
-  nextStart?: () => { port?: number; dht?: boolean; lsd?: boolean; pex?: boolean };
 }
 
 class HttpError extends Error {
