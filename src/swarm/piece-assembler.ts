@@ -82,6 +82,8 @@ export interface PieceAssemblerOptions {
   hasher: HasherPool;
   /** The torrent's: once aborted, a check in progress ends without a verdict. */
   signal: AbortSignal;
+  /** Told whenever the bytes held (unverifiedBytes) go down. */
+  released?: () => void;
 }
 
 export class PieceAssembler {
@@ -299,6 +301,7 @@ export class PieceAssembler {
     if (!buf) return;
     this.#buffers.delete(piece);
     this.#unverified -= buf.data?.length ?? 0;
+    this.#o.released?.();
     const writes = buf.streamed?.writes;
     if (writes && writes.size > 0) {
       const stale = Promise.all(writes);
@@ -335,6 +338,7 @@ export class PieceAssembler {
     void w.finally(() => {
       s.writes.delete(w);
       this.#unverified -= copy.length;
+      this.#o.released?.();
       // The block's buffer serves the next one (no garbage of the piece's size).
       if (copy.buffer === block.buffer && this.#blockSpares.length < MAX_BLOCK_SPARES)
         this.#blockSpares.push(block);

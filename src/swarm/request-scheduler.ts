@@ -38,7 +38,10 @@ export interface SchedulerView {
   unverifiedBytes(): number;
   /** Blocks not to ask of `address` now (smart ban), or undefined when there are none. */
   avoid(address: string): ((piece: number, offset: number) => boolean) | undefined;
-  /** The download buckets have tokens again (web seeds wait for them too). */
+  /**
+   * Pipelines may grow again: the download buckets have tokens, or the memory cap let go (web seeds
+   * wait for both too).
+   */
   refilled(): void;
   /** A block of BEP 47 padding only: nobody is asked for it. */
   isPadding(block: BlockRef): boolean;
@@ -63,6 +66,9 @@ export class RequestScheduler {
   readonly #queued = new Set<SchedulerPeer>();
   /** Download rate below which a peer is kept off the pieces with a deadline (recomputed each tick). */
   #urgentFloor = 0;
+  /** The memory cap kept a pipeline short: the next release of held bytes tops every pipeline up. */
+  #heldByCap = false;
+  #releaseQueued = false;
 
   constructor(options: RequestSchedulerOptions) {
     this.#o = options;
@@ -108,7 +114,7 @@ export class RequestScheduler {
       want = Math.min(want, outstanding === 0 ? Math.max(1, room) : room);
       if (want <= 0) return;
     }
-    const overCap = view.unverifiedBytes() > (this.#o.maxUnverifiedBytes ?? 48 * 1024 * 1024);
+    const overCap = view.unverifiedBytes() > this.#cap;
     const rate = conn.downloadMeter.rate(nowMs);
     const avoid = view.avoid(peer.address);
     const blocks = picker.pick(peer.key, peer.isSeed ? 'all' : bf, want, {
@@ -119,10 +125,33 @@ export class RequestScheduler {
       ...(avoid ? { avoid } : {}),
       ...(allowedFast ? { allowedFast } : {}),
     });
+    if (overCap && blocks.length < want) this.#heldByCap = true;
     for (const b of blocks) {
       if (view.isPadding(b)) view.fillPadding(peer, b);
       else conn.request(b);
     }
+  }
+
+  get #cap(): number {
+    return this.#o.maxUnverifiedBytes ?? 48 * 1024 * 1024;
+  }
+
+  /**
+   * Bytes held for pieces being assembled went down (a piece checked and written, or dropped). When
+   * the memory cap had kept pipelines short and now allows more, every one is topped up at once (at
+   * the end of this task), not at the next tick: a pipeline the cap let run dry gets no block that
+   * would refill it, and the download stood still for up to a second.
+   */
+  released(): void {
+    if (!this.#heldByCap || this.#releaseQueued) return;
+    this.#releaseQueued = true;
+    queueMicrotask(() => {
+      this.#releaseQueued = false;
+      if (!this.#heldByCap || this.#o.view.unverifiedBytes() > this.#cap) return;
+      this.#heldByCap = false;
+      this.fillAll();
+      this.#o.view.refilled();
+    });
   }
 
   /**

@@ -348,6 +348,7 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
       storage: options.storage,
       hasher: options.hasher,
       signal: this.#ac.signal,
+      released: () => this.#scheduler.released(),
     });
     this.#peerList = new PeerList({
       maxPerIp: options.maxConnectionsPerIp ?? DEFAULT_MAX_CONNECTIONS_PER_IP,

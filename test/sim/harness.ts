@@ -47,6 +47,25 @@ export interface SwarmOptions {
   pex?: boolean;
   /** The seeders' initial seeding (BEP 16): the torrent's default (auto) unless set. */
   superSeed?: boolean;
+  /** The torrents' cap on bytes of pieces held while assembled and checked (the torrent's default unless set). */
+  maxUnverifiedBytes?: number;
+  /** Virtual time a leecher's disk takes to write a piece (default 0: at once). */
+  writeDelayMs?: number;
+}
+
+/** A leecher's storage whose piece writes take virtual time, as a disk's do. */
+class SlowDiskStorage extends MemoryStorage {
+  constructor(
+    m: Metainfo,
+    readonly clock: SimClock,
+    readonly delayMs: number,
+  ) {
+    super(m);
+  }
+  override async writePiece(piece: number, data: Uint8Array): Promise<void> {
+    await new Promise<void>((resolve) => this.clock.setTimeout(resolve, this.delayMs));
+    return super.writePiece(piece, data);
+  }
 }
 
 /** A seeder whose storage returns wrong bytes: every block it sends fails its piece's hash. */
@@ -104,7 +123,9 @@ export class SimPeer {
       ? this.role === 'corrupt'
         ? await CorruptStorage.holding(m, sw.data)
         : await MemoryStorage.withData(m, sw.data)
-      : new MemoryStorage(m);
+      : sw.options.writeDelayMs
+        ? new SlowDiskStorage(m, sw.clock, sw.options.writeDelayMs)
+        : new MemoryStorage(m);
     const all = new Bitfield(m.pieceCount);
     for (let i = 0; i < m.pieceCount; i++) all.set(i);
     const torrent = new Torrent({
@@ -119,6 +140,9 @@ export class SimPeer {
       transport: sw.net.transport(this.host),
       extensions: LOCAL_EXTENSIONS,
       ...(seeding ? { verified: all } : { skipCheck: true }),
+      ...(sw.options.maxUnverifiedBytes !== undefined
+        ? { maxUnverifiedBytes: sw.options.maxUnverifiedBytes }
+        : {}),
       // A hostile peer announces every piece it claims (no initial seeding's one offer at a time).
       ...(this.role === 'corrupt'
         ? { superSeed: false }

@@ -1,8 +1,9 @@
 // The request scheduler on its own, with the real picker, scripted connections and a virtual clock:
 // a pipeline is filled to the connection's depth and no further; choked peers get only allowed-fast
 // pieces; under a rate limit only what the buckets hold is asked, and every pipeline is topped up
-// when they refill; past the memory cap no new piece is started; a burst of received blocks makes
-// one refill; smart ban's filter is passed on.
+// when they refill; past the memory cap no new piece is started, and every pipeline is topped up as
+// soon as the held bytes go below it; a burst of received blocks makes one refill; smart ban's
+// filter is passed on.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { PeerConnection } from '../../../src/peer/connection.js';
@@ -123,6 +124,28 @@ describe('RequestScheduler', () => {
     const b = avoided.add('b');
     avoided.s.fill(avoided.peers[0]!);
     assert.ok(b.requested.length > 0 && b.requested.every((r) => r.offset !== 0));
+  });
+
+  it('a pipeline the memory cap kept short is topped up as soon as held bytes go below it', async () => {
+    const o = { unverified: 5000 };
+    const { s, add, peers, refilled } = setup(o);
+    const a = add('a');
+    s.fill(peers[0]!);
+    assert.equal(a.requested.length, 0, 'over the cap: nothing started');
+    s.released();
+    await Promise.resolve();
+    assert.equal(a.requested.length, 0, 'still over the cap: still nothing');
+    o.unverified = 0;
+    s.released();
+    s.released();
+    assert.equal(a.requested.length, 0, 'at the end of the task, once');
+    await Promise.resolve();
+    assert.equal(a.requested.length, 10, 'the whole pipeline, without waiting for a tick');
+    assert.equal(refilled(), 1, 'web seeds are told too');
+    a.requested.length = 0;
+    s.released();
+    await Promise.resolve();
+    assert.equal(a.requested.length, 0, 'a release the cap did not cause asks nothing');
   });
 
   it('blocks of padding are filled in by the torrent, never requested', () => {
