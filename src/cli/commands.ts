@@ -63,7 +63,7 @@ const net = {
     type: 'string',
     arg: 'MODE',
     complete: ['prefer', 'require', 'off'],
-    help: 'protocol encryption (MSE/PE): prefer (default: encrypted first, plaintext for peers without it), require (encrypted only, both ways), off (dial plaintext; encrypted peers are still accepted)',
+    help: 'protocol encryption (MSE/PE): prefer (default: an encrypted handshake first, plaintext for peers without it; the data is RC4 when the other side asks for it), require (encrypted only, both ways), off (dial plaintext; encrypted peers are still accepted)',
   },
   transport: {
     type: 'string',

@@ -80,7 +80,8 @@ const handshakeOf = (peerId: number) =>
 
 describe('sessions with protocol encryption', () => {
   for (const [seed, leech, want] of [
-    ['prefer', 'prefer', 'rc4'],
+    ['prefer', 'prefer', 'handshake'],
+    ['prefer', 'require', 'rc4'],
     ['require', 'prefer', 'rc4'],
     ['off', 'require', 'rc4'],
     ['off', 'prefer', 'handshake'],
