@@ -2,7 +2,8 @@
 // checks the piece when its last block is in, writes it, and recycles its memory. One hashing
 // policy for every source:
 // - pieces up to INCREMENTAL_HASH_MAX_BYTES, and any piece whose bytes come in order (a web seed),
-//   are hashed block by block as they arrive (SHA-1 while the bytes are in the CPU cache);
+//   are hashed block by block as they arrive (SHA-1, and a v2 piece's SHA-256 leaves, while the
+//   bytes are in the CPU cache; a v2 check then hashes only the tree above the leaves);
 // - larger ones are hashed whole by the hasher's workers;
 // - pieces too large to hold (STREAM_PIECE_BYTES) go to storage block by block as they arrive, each
 //   block's SHA-1 kept, and are hashed back from storage a chunk at a time;
@@ -12,7 +13,9 @@
 
 import { createHash, type Hash } from 'node:crypto';
 import type { Geometry } from '../protocol/geometry.js';
+import { HASH_BYTES, MERKLE_BLOCK_BYTES, rootOfLayer, sha256 } from '../protocol/merkle.js';
 import type { Metainfo } from '../protocol/metainfo.js';
+import { v2PieceCheck } from '../protocol/metainfo-v2.js';
 import { BLOCK_SIZE } from '../protocol/peer-wire.js';
 import { type HasherPool, STREAM_PIECE_BYTES } from '../storage/hasher-pool.js';
 import type { Storage } from '../storage/storage.js';
@@ -64,6 +67,23 @@ interface PieceBuffer {
    */
   hash: Hash | undefined;
   hashed: number;
+  /**
+   * v2 (BEP 52): each 16 KiB leaf's SHA-256, taken when its block is in; when every leaf is there
+   * the check hashes only the tree above them. Undefined when the piece is hashed whole at the end
+   * (as `hash`), or its piece layer was not known when it started.
+   */
+  leaves: Leaves | undefined;
+}
+
+/** A v2 piece's leaf hashes as its blocks arrive (PieceBuffer.leaves). */
+interface Leaves {
+  /** What the piece's bytes are checked against: its file's bytes in it, its tree's width, its hash. */
+  check: { fileBytes: number; widthLeaves: number; expected: Buffer };
+  /** One hash per leaf of the file's bytes in the piece. */
+  hashes: Buffer;
+  /** 1 for each leaf hashed. */
+  done: Uint8Array;
+  count: number;
 }
 
 /** What the caller does with a checked piece (smart ban lives here). */
@@ -126,6 +146,7 @@ export class PieceAssembler {
     buf.received += data.length;
     if (buf.streamed) this.#writeBlock(buf.streamed, piece, offset, data);
     else if (buf.data && o.placed !== true) buf.data.set(data, offset);
+    if (buf.leaves && buf.data) leavesIn(buf.leaves, buf.data, offset, offset + data.length);
     if (buf.data && buf.hash !== undefined && offset === buf.hashed) {
       buf.hash.update(data);
       buf.hashed += data.length;
@@ -222,7 +243,10 @@ export class PieceAssembler {
         // on its own (its catch-up assumes standard block sizes): bad pieces are rare, this is cheap.
         if (!ok && incremental) ok = Buffer.compare(await hasher.hashPiece(buf.data), expected) === 0;
       } else ok = true;
-      if (ok && m.v2) ok = await this.#v2Ok(piece, buf.data);
+      const l = buf.leaves;
+      if (ok && l && l.count === l.done.length)
+        ok = rootOfLayer(l.hashes, l.check.widthLeaves, 0).equals(l.check.expected);
+      else if (ok && m.v2) ok = await this.#v2Ok(piece, buf.data);
       if (signal.aborted) return undefined;
       if (ok) await storage.writePiece(piece, buf.data);
     }
@@ -261,6 +285,7 @@ export class PieceAssembler {
     const m = this.#o.metainfo;
     const length = this.#o.geometry.pieceSize(piece);
     const streamed = length > STREAM_PIECE_BYTES;
+    const incremental = !streamed && (inOrder || length <= INCREMENTAL_HASH_MAX_BYTES);
     const after = this.#staleWrites.get(piece);
     buf = {
       data: streamed ? undefined : this.#takeBuffer(length),
@@ -278,11 +303,9 @@ export class PieceAssembler {
       from: new Set(),
       received: 0,
       blocks: new Map(),
-      hash:
-        !streamed && hasV1Hashes(m) && (inOrder || length <= INCREMENTAL_HASH_MAX_BYTES)
-          ? createHash('sha1')
-          : undefined,
+      hash: incremental && hasV1Hashes(m) ? createHash('sha1') : undefined,
       hashed: 0,
+      leaves: incremental && m.v2 ? leavesFor(m.v2, m.pieceLength, piece) : undefined,
     };
     this.#buffers.set(piece, buf);
     this.#unverified += buf.data?.length ?? 0;
@@ -374,5 +397,28 @@ export class PieceAssembler {
           .update(buf.data.subarray(offset, offset + length))
           .digest()
       : undefined;
+  }
+}
+
+/** Leaf hashes to fill for a v2 piece, or undefined when it has nothing v2 to check or its layer is unknown. */
+function leavesFor(v2: NonNullable<Metainfo['v2']>, pieceLength: number, piece: number): Leaves | undefined {
+  const check = v2PieceCheck(v2, pieceLength, piece);
+  if (check === true || check === undefined) return undefined;
+  const n = Math.ceil(check.fileBytes / MERKLE_BLOCK_BYTES);
+  return { check, hashes: Buffer.allocUnsafe(n * HASH_BYTES), done: new Uint8Array(n), count: 0 };
+}
+
+/** Hashes the leaves of `bytes` that [start, end) covers whole (a block again: hashed again, counted once). */
+function leavesIn(l: Leaves, bytes: Uint8Array, start: number, end: number): void {
+  const fileBytes = l.check.fileBytes;
+  for (let i = Math.ceil(start / MERKLE_BLOCK_BYTES); i < l.done.length; i++) {
+    const at = i * MERKLE_BLOCK_BYTES;
+    const leafEnd = Math.min(at + MERKLE_BLOCK_BYTES, fileBytes);
+    if (leafEnd > end) break;
+    l.hashes.set(sha256(bytes.subarray(at, leafEnd)), i * HASH_BYTES);
+    if (l.done[i] === 0) {
+      l.done[i] = 1;
+      l.count++;
+    }
   }
 }

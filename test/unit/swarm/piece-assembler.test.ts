@@ -117,4 +117,43 @@ describe('PieceAssembler', () => {
     for (const b of [1, 2, 3]) asm.add(1, b * B, block(1, b * B), 'a:1');
     assert.equal(await asm.verify(1, hooks().h), 'failed');
   });
+
+  it('v2 leaves hashed as blocks come, in any order, resent, and a short last piece', async () => {
+    // 3 pieces and 20,000 bytes: the last piece holds one whole leaf and one short one.
+    const { asm, block, storage, t } = await setup(memoryTorrentV2(3 * 64 * 1024 + 20_000, 64 * 1024));
+    for (const b of [3, 1, 0, 2]) asm.add(0, b * B, block(0, b * B), 'a:1');
+    assert.equal(await asm.verify(0, hooks().h), 'passed', 'out of order');
+    const bad = Buffer.from(block(1, 2 * B));
+    bad[100]! ^= 1;
+    for (const b of [0, 1]) asm.add(1, b * B, block(1, b * B), 'a:1');
+    asm.add(1, 2 * B, bad, 'liar:1');
+    asm.add(1, 2 * B, block(1, 2 * B), 'b:1');
+    asm.add(1, 3 * B, block(1, 3 * B), 'a:1');
+    assert.equal(await asm.verify(1, hooks().h), 'passed', 'the good copy of a block sent twice counts');
+    asm.add(3, 0, block(3, 0), 'a:1');
+    asm.add(3, B, block(3, B, 20_000 - B), 'a:1');
+    assert.equal(await asm.verify(3, hooks().h), 'passed', 'the file’s short end');
+    assert.deepEqual(
+      await storage.read(3, 0, 20_000),
+      t.data.subarray(3 * 64 * 1024),
+      'what passed was written',
+    );
+    const bad2 = Buffer.from(block(2, 3 * B));
+    bad2[B - 1]! ^= 1;
+    for (const b of [0, 1, 2]) asm.add(2, b * B, block(2, b * B), 'a:1');
+    asm.add(2, 3 * B, bad2, 'a:1');
+    assert.equal(await asm.verify(2, hooks().h), 'failed', 'the last byte of the last leaf is checked');
+  });
+
+  it('v2 pieces larger than the incremental bound are checked whole', async () => {
+    const { asm, block } = await setup(memoryTorrentV2(2 * 512 * 1024, 512 * 1024));
+    for (let b = 0; b < 32; b++) asm.add(1, b * B, block(1, b * B), 'a:1');
+    assert.equal(await asm.verify(1, hooks().h), 'passed');
+    for (let b = 0; b < 32; b++) {
+      const x = Buffer.from(block(0, b * B));
+      if (b === 31) x[0]! ^= 1;
+      asm.add(0, b * B, x, 'a:1');
+    }
+    assert.equal(await asm.verify(0, hooks().h), 'failed');
+  });
 });
