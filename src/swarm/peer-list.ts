@@ -234,6 +234,20 @@ export class PeerList {
     this.countIp(p.addr.host, 1);
   }
 
+  /**
+   * A peer that dialled us listens at `p` (its BEP 10 `p`): it counts as connected, so we do not dial
+   * it too (a second connection to one peer is closed as a twin, and with it what the first had).
+   * Its IP was counted when it joined; `leftIncoming` undoes this when that connection closes.
+   */
+  joinedIncoming(p: KnownPeer): void {
+    p.connected = true;
+  }
+
+  /** The incoming connection of `joinedIncoming` closed. */
+  leftIncoming(p: KnownPeer): void {
+    p.connected = false;
+  }
+
   /** The BitTorrent handshake with `p` is done over `wire`: its failures are forgiven. */
   handshaken(p: KnownPeer, wire: 'encrypted' | 'plaintext' | undefined): void {
     p.failures = 0;

@@ -9,12 +9,16 @@
 // - A peer holds at most `maxPendingPerPeer` outstanding offers (the pipeline that keeps its share
 //   of our uplink busy) and at most `maxHeldPerPeer` pieces it got from us that no one else has yet
 //   announced ("passed on"): a peer that does not upload what it got stops getting more.
-// - An offer the peer did not take up within `starveAfterMs` leaves its pipeline (it may not want
-//   that piece: a file it skips): that peer leaves initial seeding (see `released`).
+// - An offer the peer did not take up within `starveAfterMs`, while it asked us for nothing at all,
+//   leaves its pipeline (it may not want that piece: a file it skips): that peer leaves initial
+//   seeding (see `released`). A peer still asking for other offers is working through its pipeline:
+//   on a slow uplink shared by many, 1 MiB of offers can take longer than that.
 // - Rarest first (fewest connected peers holding it), ties broken at random.
 // - A peer is starving when for `starveAfterMs` it announced no piece but those we offered (it may
 //   have no other peer to trade with: two leechers that only know the seeder): it is then offered
-//   the rarest pieces it lacks, whoever else holds them.
+//   the rarest pieces it lacks, whoever else holds them — but only once every piece is held by some
+//   peer. Until then every byte we send is a piece the swarm lacks, so a seeder that leaves after
+//   one copy leaves a complete swarm behind.
 // The state keeps, per peer, what it holds (from its bitfield and haves), what we told it, and its
 // outstanding and held offers; per piece, how many peers hold it and whose offer is outstanding.
 
@@ -45,6 +49,8 @@ interface PeerState {
   lastProgressMs: number;
   /** It announced every piece: nothing to offer. */
   pieces: number;
+  /** When it last asked us for a block (or connected). */
+  lastRequestMs: number;
 }
 
 export class SuperSeed {
@@ -56,6 +62,8 @@ export class SuperSeed {
   readonly #peers = new Map<string, PeerState>();
   /** Connected peers holding each piece. */
   readonly #avail: Uint32Array;
+  /** Pieces some connected peer holds (availability above 0). */
+  #held = 0;
   /** Outstanding offers of each piece. */
   readonly #inFlight: Uint32Array;
   /** The peer holding each piece from our offer, until someone else announces it. */
@@ -106,6 +114,7 @@ export class SuperSeed {
       held: new Set(),
       lastProgressMs: nowMs,
       pieces: 0,
+      lastRequestMs: nowMs,
     });
   }
 
@@ -113,7 +122,7 @@ export class SuperSeed {
     const s = this.#peers.get(peer);
     if (!s) return;
     this.#peers.delete(peer);
-    for (let i = 0; i < this.#n; i++) if (s.has[i]) this.#avail[i]!--;
+    for (let i = 0; i < this.#n; i++) if (s.has[i] && --this.#avail[i]! === 0) this.#held--;
     for (const p of s.pending.keys()) this.#inFlight[p]!--;
     for (const p of s.held) if (this.#heldBy.get(p) === peer) this.#heldBy.delete(p);
   }
@@ -125,7 +134,7 @@ export class SuperSeed {
     const before = this.#avail[piece]!;
     s.has[piece] = 1;
     s.pieces++;
-    this.#avail[piece]!++;
+    if (this.#avail[piece]!++ === 0) this.#held++;
     if (!s.pending.has(piece)) s.lastProgressMs = nowMs;
     if (s.pending.delete(piece)) {
       this.#inFlight[piece]!--;
@@ -143,6 +152,12 @@ export class SuperSeed {
     }
   }
 
+  /** The peer asked us for a block: it is taking up its offers. */
+  peerRequested(peer: string, nowMs: number): void {
+    const s = this.#peers.get(peer);
+    if (s) s.lastRequestMs = nowMs;
+  }
+
   /** The peer's bitfield (or have-all / have-none): every piece it holds. */
   peerBitfield(peer: string, has: (piece: number) => boolean, nowMs: number): void {
     for (let i = 0; i < this.#n; i++) if (has(i)) this.peerHas(peer, i, nowMs);
@@ -156,8 +171,9 @@ export class SuperSeed {
       // An offer not taken up in starveAfterMs is one the peer does not want (it skips that file):
       // it leaves the pipeline (the peer was told; it may still ask).
       let expired = false;
+      const idle = nowMs - s.lastRequestMs >= this.#starveMs;
       for (const [piece, atMs] of s.pending) {
-        if (nowMs - atMs < this.#starveMs) continue;
+        if (!idle || nowMs - atMs < this.#starveMs) continue;
         s.pending.delete(piece);
         this.#inFlight[piece]!--;
         expired = true;
@@ -168,8 +184,9 @@ export class SuperSeed {
         this.removePeer(peer);
         continue;
       }
-      // Starving: it got nothing from anyone else for a while; it then gets any piece it lacks.
-      const starving = nowMs - s.lastProgressMs >= this.#starveMs;
+      // Starving: it got nothing from anyone else for a while; it then gets any piece it lacks, once
+      // the swarm holds every piece.
+      const starving = nowMs - s.lastProgressMs >= this.#starveMs && this.#allHeld();
       while (s.pending.size < this.#maxPending && s.pieces < this.#n) {
         if (!starving && s.held.size >= this.#maxHeld) break;
         const piece = this.#pick(s, starving);
@@ -182,6 +199,11 @@ export class SuperSeed {
       }
     }
     return out;
+  }
+
+  /** Every piece is held by some connected peer: what we send now is a copy, whatever it is. */
+  #allHeld(): boolean {
+    return this.#held === this.#n;
   }
 
   /** The rarest piece to offer `s`: nobody holds it nor has an offer of it; starving, any it lacks. */
@@ -206,6 +228,7 @@ export class SuperSeed {
 
   /** Recounts the per-piece tallies from the peers' states; throws on the first mismatch (tests). */
   checkInvariants(): void {
+    let held = 0;
     for (let i = 0; i < this.#n; i++) {
       let avail = 0;
       let inFlight = 0;
@@ -217,9 +240,11 @@ export class SuperSeed {
         }
       }
       if (avail !== this.#avail[i]) throw new Error(`piece ${i}: availability ${this.#avail[i]} ≠ ${avail}`);
+      if (avail > 0) held++;
       if (inFlight !== this.#inFlight[i])
         throw new Error(`piece ${i}: in flight ${this.#inFlight[i]} ≠ ${inFlight}`);
     }
+    if (held !== this.#held) throw new Error(`${this.#held} pieces counted held, ${held} are`);
     for (const [piece, peer] of this.#heldBy) {
       const s = this.#peers.get(peer);
       if (!s?.held.has(piece) || !s.has[piece])

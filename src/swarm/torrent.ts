@@ -205,6 +205,8 @@ interface PeerEntry {
   counted: 'none' | 'bits' | 'seed';
   /** Its side of the uploads (uploader.ts). */
   upload: UploadPeer;
+  /** It dialled us, and listens where a peer we know does (peer-list.ts joinedIncoming). */
+  listedAs?: KnownPeer;
 }
 
 const TICK_MS = 1000;
@@ -837,6 +839,22 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
   }
 
   /** Another connection to the peer of `entry` (by its peer id), if any. */
+  /**
+   * When a peer that dialled us listens at `c` (its BEP 10 `p`), `c` counts as connected through that
+   * connection and is not dialled: true. Otherwise false.
+   */
+  #linkIncoming(c: KnownPeer): boolean {
+    if (c.connected) return true;
+    for (const p of this.#peers.values()) {
+      if (p.dialedPort !== undefined || p.listedAs || p.conn.closed || p.host !== c.addr.host) continue;
+      if (p.conn.remoteExtensions?.p !== c.addr.port) continue;
+      this.#peerList.joinedIncoming(c);
+      p.listedAs = c;
+      return true;
+    }
+    return false;
+  }
+
   #twinOf(entry: PeerEntry): PeerEntry | undefined {
     const id = entry.conn.remotePeerId;
     if (!id) return undefined;
@@ -986,6 +1004,7 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
     let started = 0;
     for (const c of list.dialCandidates(now)) {
       if (started >= room || list.dialing >= 10) break;
+      if (this.#linkIncoming(c)) continue;
       const via = c.via;
       list.dialStarted(c);
       started++;
@@ -1163,7 +1182,10 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
     conn.on('request:dropped', (block: BlockRef) => {
       this.#picker.release(key, block);
     });
-    conn.on('request:received', (block: BlockRef) => this.#uploader.request(entry.upload, block));
+    conn.on('request:received', (block: BlockRef) => {
+      this.#superSeed?.peerRequested(key, this.#clock.now());
+      this.#uploader.request(entry.upload, block);
+    });
     conn.on('cancel:received', (block: BlockRef) => this.#uploader.cancel(entry.upload, block));
     conn.on('allowed-fast:received', () => this.#scheduler.fill(entry));
     conn.on('extended:handshake', () => {
@@ -1173,6 +1195,10 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
         conn.close('banned');
         return;
       }
+      // One we know already by that address: not dialled while this connection lasts.
+      const known =
+        !candidate && p !== undefined && p > 0 ? list.get(formatAddress({ host, port: p })) : undefined;
+      if (known) this.#linkIncoming(known);
       this.emit('peer:extensions', key);
     });
     conn.on('port:received', (port: number) => this.emit('peer:dht-port', host, port));
@@ -1220,6 +1246,7 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
         this.#superSeed.removePeer(key);
         this.#offerPieces();
       }
+      if (entry.listedAs) list.leftIncoming(entry.listedAs);
       if (entry.counted === 'seed') this.#picker.seedRemoved();
       else if (entry.counted === 'bits' && conn.peerBitfield) this.#picker.peerRemoved(conn.peerBitfield);
       entry.counted = 'none';

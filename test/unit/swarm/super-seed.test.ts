@@ -1,5 +1,6 @@
 // Initial seeding (BEP 16): each piece offered to one peer at a time, rarest first, a peer's new
-// offers held back until it passes on what it got, starving peers served anyway, departures undone;
+// offers held back until it passes on what it got, starving peers served anyway once the swarm holds
+// every piece, offers kept while the peer works through them, departures undone;
 // plus a random run of a whole swarm in which every peer completes and the seeder sends each piece
 // about once.
 import assert from 'node:assert/strict';
@@ -70,6 +71,48 @@ describe('super-seeding', () => {
       ['b', 'b'],
       'b heard nothing for 1 s: offered what a has',
     );
+    ss.checkInvariants();
+  });
+
+  it('a starving peer gets no second copy while some piece is held by nobody', () => {
+    const ss = make(5, { maxPendingPerPeer: 2, starveAfterMs: 1000 });
+    ss.addPeer('a', 0);
+    ss.addPeer('b', 0);
+    ss.peerBitfield('a', (i) => i < 2, 0);
+    const first = ss.offers(0);
+    const toA = first.filter((o) => o.peer === 'a').map((o) => o.piece);
+    assert.equal(first.length, 3, 'the three pieces nobody holds, one offer each');
+    assert.equal(toA.length, 2);
+    // b announces its offer; a's are still on their way (a asks for their blocks all along).
+    for (const o of first) if (o.peer === 'b') ss.peerHas('b', o.piece, 100);
+    for (const t of [600, 1200, 1800]) ss.peerRequested('a', t);
+    assert.deepEqual(
+      ss.offers(2000),
+      [],
+      'b is starving, but what a holds is not worth a second copy while a piece is held by nobody',
+    );
+    for (const p of toA) ss.peerHas('a', p, 2100);
+    const last = ss.offers(2200);
+    assert.ok(
+      last.some((o) => o.peer === 'b' && ss.availability(o.piece) > 0),
+      'every piece held: starving b now gets what a holds',
+    );
+    ss.checkInvariants();
+  });
+
+  it('offers expire only while the peer asks for nothing: a busy pipeline is kept', () => {
+    const ss = make(8, { maxPendingPerPeer: 2, starveAfterMs: 1000 });
+    ss.addPeer('a', 0);
+    ss.addPeer('b', 0);
+    ss.offers(0);
+    for (let t = 0; t <= 3000; t += 200) ss.peerRequested('a', t);
+    ss.offers(3000);
+    assert.deepEqual(
+      ss.released.map((r) => r.peer),
+      ['b'],
+      'a asked all along and keeps its offers; b asked nothing and leaves initial seeding',
+    );
+    assert.equal(ss.pendingOf('a').length, 2);
     ss.checkInvariants();
   });
 
