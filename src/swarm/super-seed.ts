@@ -9,10 +9,10 @@
 // - A peer holds at most `maxPendingPerPeer` outstanding offers (the pipeline that keeps its share
 //   of our uplink busy) and at most `maxHeldPerPeer` pieces it got from us that no one else has yet
 //   announced ("passed on"): a peer that does not upload what it got stops getting more.
-// - An offer the peer did not take up within `starveAfterMs`, while it asked us for nothing at all,
-//   leaves its pipeline (it may not want that piece: a file it skips): that peer leaves initial
-//   seeding (see `released`). A peer still asking for other offers is working through its pipeline:
-//   on a slow uplink shared by many, 1 MiB of offers can take longer than that.
+// - An offer the peer did not take up within `starveAfterMs`, while it asked us for nothing at all
+//   and has no request waiting at us, leaves its pipeline (it may not want that piece: a file it
+//   skips): that peer leaves initial seeding (see `released`). A peer still asking, or waiting for
+//   what it asked, is working through its offers: on an uplink shared by many, that takes a while.
 // - Rarest first (fewest connected peers holding it), ties broken at random.
 // - A peer is starving when for `starveAfterMs` it announced no piece but those we offered (it may
 //   have no other peer to trade with: two leechers that only know the seeder): it is then offered
@@ -30,6 +30,11 @@ export interface SuperSeedOptions {
   maxHeldPerPeer?: number;
   /** A peer that announced nothing but our offers for this long is starving. Default 3 s. */
   starveAfterMs?: number;
+  /**
+   * The peer has requests waiting at us: it is taking up its offers, however long ago it asked (on
+   * an uplink shared by many, its share of a deep pipeline takes a while to send).
+   */
+  busy?: (peer: string) => boolean;
   random: () => number;
 }
 
@@ -59,6 +64,7 @@ export class SuperSeed {
   readonly #maxHeld: number;
   readonly #starveMs: number;
   readonly #random: () => number;
+  readonly #busy: (peer: string) => boolean;
   readonly #peers = new Map<string, PeerState>();
   /** Connected peers holding each piece. */
   readonly #avail: Uint32Array;
@@ -82,6 +88,7 @@ export class SuperSeed {
     this.#maxHeld = Math.max(this.#maxPending, Math.floor(o.maxHeldPerPeer ?? 16));
     this.#starveMs = o.starveAfterMs ?? 3000;
     this.#random = o.random;
+    this.#busy = o.busy ?? (() => false);
     this.#avail = new Uint32Array(this.#n);
     this.#inFlight = new Uint32Array(this.#n);
   }
@@ -171,7 +178,7 @@ export class SuperSeed {
       // An offer not taken up in starveAfterMs is one the peer does not want (it skips that file):
       // it leaves the pipeline (the peer was told; it may still ask).
       let expired = false;
-      const idle = nowMs - s.lastRequestMs >= this.#starveMs;
+      const idle = nowMs - s.lastRequestMs >= this.#starveMs && !this.#busy(peer);
       for (const [piece, atMs] of s.pending) {
         if (!idle || nowMs - atMs < this.#starveMs) continue;
         s.pending.delete(piece);

@@ -1147,6 +1147,8 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
         // Initial seeding: nothing announced up front, each piece offered by a `have` (BEP 16).
         if (!adopted) conn.sendBitfield(new Bitfield(this.metainfo.pieceCount));
         this.#superSeed.addPeer(key, this.#clock.now());
+        // Its first offers now: a peer with nothing may send no bitfield, and would wait for the tick.
+        this.#offerPieces();
       } else if (!adopted) conn.sendBitfield(this.bitfield);
       else {
         // Other messages went first (BEP 3 wants a bitfield first): what we have goes as haves.
@@ -1541,6 +1543,7 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
       starveAfterMs: SUPER_SEED_STARVE_MS,
       maxHeldPerPeer: pending * 16,
       random: this.#o.random ?? Math.random,
+      busy: (peer) => (this.#peers.get(peer)?.conn.pendingIncomingRequests ?? 0) > 0,
     });
   }
 

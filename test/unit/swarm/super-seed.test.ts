@@ -101,18 +101,20 @@ describe('super-seeding', () => {
   });
 
   it('offers expire only while the peer asks for nothing: a busy pipeline is kept', () => {
-    const ss = make(8, { maxPendingPerPeer: 2, starveAfterMs: 1000 });
+    const ss = make(8, { maxPendingPerPeer: 2, starveAfterMs: 1000, busy: (p) => p === 'c' });
     ss.addPeer('a', 0);
     ss.addPeer('b', 0);
+    ss.addPeer('c', 0);
     ss.offers(0);
     for (let t = 0; t <= 3000; t += 200) ss.peerRequested('a', t);
     ss.offers(3000);
     assert.deepEqual(
       ss.released.map((r) => r.peer),
       ['b'],
-      'a asked all along and keeps its offers; b asked nothing and leaves initial seeding',
+      'a asked all along, c still waits for what it asked: both keep their offers; b asked nothing',
     );
     assert.equal(ss.pendingOf('a').length, 2);
+    assert.equal(ss.pendingOf('c').length, 2);
     ss.checkInvariants();
   });
 
