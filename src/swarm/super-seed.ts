@@ -191,12 +191,14 @@ export class SuperSeed {
         this.removePeer(peer);
         continue;
       }
-      // Starving: it got nothing from anyone else for a while; it then gets any piece it lacks, once
-      // the swarm holds every piece.
-      const starving = nowMs - s.lastProgressMs >= this.#starveMs && this.#allHeld();
+      // Starving: it got nothing from anyone else for a while (it may have nobody else to trade
+      // with); it then gets pieces whatever it holds, and any piece it lacks once the swarm holds
+      // every piece.
+      const starving = nowMs - s.lastProgressMs >= this.#starveMs;
+      const mayCopy = starving && this.#allHeld();
       while (s.pending.size < this.#maxPending && s.pieces < this.#n) {
         if (!starving && s.held.size >= this.#maxHeld) break;
-        const piece = this.#pick(s, starving);
+        const piece = this.#pick(s, mayCopy);
         if (piece === undefined) break;
         s.told[piece] = 1;
         s.pending.set(piece, nowMs);
@@ -213,8 +215,8 @@ export class SuperSeed {
     return this.#held === this.#n;
   }
 
-  /** The rarest piece to offer `s`: nobody holds it nor has an offer of it; starving, any it lacks. */
-  #pick(s: PeerState, starving: boolean): number | undefined {
+  /** The rarest piece to offer `s`: nobody holds it nor has an offer of it; `mayCopy`, any it lacks. */
+  #pick(s: PeerState, mayCopy: boolean): number | undefined {
     const start = Math.floor(this.#random() * this.#n) % this.#n;
     let best: number | undefined;
     let bestKey = Number.POSITIVE_INFINITY;
@@ -223,7 +225,7 @@ export class SuperSeed {
       if (s.has[i] || s.told[i]) continue;
       const free = this.#inFlight[i] === 0 && this.#avail[i] === 0;
       if (free) return i;
-      if (!starving) continue;
+      if (!mayCopy) continue;
       const key = this.#inFlight[i]! * this.#n * 4 + this.#avail[i]!;
       if (key < bestKey) {
         bestKey = key;

@@ -100,6 +100,17 @@ describe('super-seeding', () => {
     ss.checkInvariants();
   });
 
+  it('a lone leecher that cannot pass pieces on still gets the whole torrent', () => {
+    const ss = make(12, { maxPendingPerPeer: 2, maxHeldPerPeer: 2, starveAfterMs: 1000 });
+    ss.addPeer('a', 0);
+    const all = () => Array.from({ length: 12 }, (_, i) => ss.availability(i)).every((a) => a === 1);
+    for (let now = 0; now < 60_000 && !all(); now += 100) {
+      for (const o of ss.offers(now)) ss.peerHas(o.peer, o.piece, now);
+    }
+    for (let i = 0; i < 12; i++) assert.equal(ss.availability(i), 1, `piece ${i}`);
+    ss.checkInvariants();
+  });
+
   it('offers expire only while the peer asks for nothing: a busy pipeline is kept', () => {
     const ss = make(8, { maxPendingPerPeer: 2, starveAfterMs: 1000, busy: (p) => p === 'c' });
     ss.addPeer('a', 0);
