@@ -247,9 +247,10 @@ const DEFAULT_EVICT_IDLE_AFTER_MS = 30_000;
 const OUTGOING_SHARE = 0.2;
 /**
  * An unchoked peer that has not requested a block this long after the unchoke wastes an upload
- * slot (an honest one asks within a round trip): it is choked and passed over for UNCHOKE_PASS_OVER_MS.
+ * slot (an honest one asks within a round trip; 2 s is several, even over a satellite link): it is
+ * choked and passed over for UNCHOKE_PASS_OVER_MS.
  */
-const UNUSED_UNCHOKE_MS = 5_000;
+const UNUSED_UNCHOKE_MS = 2_000;
 const UNCHOKE_PASS_OVER_MS = 60_000;
 
 /**
@@ -1172,7 +1173,10 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
     });
     conn.on('choke:changed', () => this.#scheduler.fill(entry));
     conn.on('interest:changed', () => {
-      if (conn.peerInterested && this.#unchokedCount() < this.#slots()) this.#runChoker(true);
+      if (!conn.peerInterested) return;
+      // A free slot goes to it now; else a slot held by a peer that never used it is freed now.
+      if (this.#unchokedCount() < this.#slots()) this.#runChoker(true);
+      else this.#chokeUnusedUnchokes();
     });
     conn.on('block:received', (piece: number, offset: number, data: Uint8Array) =>
       this.#onBlock(entry, piece, offset, data),
