@@ -20,7 +20,13 @@ import { mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { makeTempDir } from '../test/interop/helpers.js';
-import { assertIsolated, bitswarmBin, LanPeer, repoRoot } from '../test/interop/lan-harness.js';
+import {
+  assertIsolated,
+  bitswarmBin,
+  type LanPeer,
+  repoRoot,
+  spawnLanPeer,
+} from '../test/interop/lan-harness.js';
 import { createLan, htbTcCommands, type NetnsLan } from '../test/interop/netns.js';
 import { generate, median } from './common.js';
 
@@ -128,12 +134,7 @@ function uploadedOf(p: LanPeer): number {
 }
 
 function start(lan: NetnsLan, host: number, client: Client, name: string, args: string[]): LanPeer {
-  const ns = lan.namespaces[host]!;
-  const child =
-    client === 'bitswarm'
-      ? lan.spawn(ns, process.execPath, [bitswarmBin, ...args])
-      : lan.spawn(ns, '/usr/bin/python3', [LT_DRIVER, ...args]);
-  return new LanPeer(name, lan.addresses[host]!, child);
+  return spawnLanPeer(lan, host, name, args, client === 'bitswarm' ? undefined : LT_DRIVER);
 }
 
 async function runOnce(

@@ -24,7 +24,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { createTorrent } from '../src/storage/create-torrent.js';
 import { makeTempDir } from '../test/interop/helpers.js';
-import { assertIsolated, bitswarmBin, LanPeer, repoRoot } from '../test/interop/lan-harness.js';
+import { assertIsolated, type LanPeer, repoRoot, spawnLanPeer } from '../test/interop/lan-harness.js';
 import { createLan, describeShaping, type NetemOptions, type NetnsLan } from '../test/interop/netns.js';
 import { generate, median } from './common.js';
 
@@ -51,11 +51,7 @@ async function cpuOf(pid: number | undefined): Promise<number> {
 }
 
 function spawnPeer(lan: NetnsLan, host: number, client: Client, name: string, args: string[]): LanPeer {
-  const ns = lan.namespaces[host]!;
-  const child = client.startsWith('bitswarm')
-    ? lan.spawn(ns, process.execPath, [bitswarmBin, ...args])
-    : lan.spawn(ns, '/usr/bin/python3', [LT_PEER, ...args]);
-  return new LanPeer(name, lan.addresses[host]!, child);
+  return spawnLanPeer(lan, host, name, args, client.startsWith('bitswarm') ? undefined : LT_PEER);
 }
 
 async function runOnce(

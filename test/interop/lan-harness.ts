@@ -172,6 +172,37 @@ export interface LanRun {
   ): Promise<{ code: number | null; stdout: string; stderr: string }>;
 }
 
+/** bitswarm commands that run a peer, and so would ask a router to forward their port. */
+const PEER_COMMANDS = new Set(['download', 'seed', 'share', 'daemon', 'tracker', 'stream']);
+
+/**
+ * A bitswarm command line for a host of a test LAN: UPnP and NAT-PMP off, as in every test and
+ * benchmark (bound to a namespace's address, not loopback, bitswarm would otherwise search the LAN for
+ * a router). The port-mapping tests run bitswarm behind their own router with their own flags.
+ */
+export function lanArgs(args: readonly string[]): string[] {
+  return PEER_COMMANDS.has(args[0] ?? '') ? [...args, '--no-upnp', '--no-natpmp'] : [...args];
+}
+
+/**
+ * Starts a peer on host `host` of `lan`: bitswarm with `args` (lanArgs), or with `python` a
+ * libtorrent driver script run by Debian's python3.
+ */
+export function spawnLanPeer(
+  lan: NetnsLan,
+  host: number,
+  name: string,
+  args: readonly string[],
+  python?: string,
+): LanPeer {
+  const ns = lan.namespaces[host]!;
+  const child =
+    python === undefined
+      ? lan.spawn(ns, process.execPath, [bitswarmBin, ...lanArgs(args)])
+      : lan.spawn(ns, '/usr/bin/python3', [python, ...args]);
+  return new LanPeer(name, lan.addresses[host]!, child);
+}
+
 export async function withLan<T>(hosts: number, body: (run: LanRun) => Promise<T>): Promise<T> {
   const root = await mkdtemp(join(tmpdir(), 'bitswarm-lan-'));
   let lan: NetnsLan | undefined;
@@ -185,16 +216,14 @@ export async function withLan<T>(hosts: number, body: (run: LanRun) => Promise<T
       root,
       peers,
       bitswarm(index, name, args) {
-        const peer = new LanPeer(
-          name,
-          l.addresses[index]!,
-          l.spawn(l.namespaces[index]!, process.execPath, [bitswarmBin, ...args]),
-        );
+        const peer = spawnLanPeer(l, index, name, args);
         peers.push(peer);
         return peer;
       },
       bitswarmOnce(index, args) {
-        return l.exec(l.namespaces[index]!, process.execPath, [bitswarmBin, ...args], { timeoutMs: 60_000 });
+        return l.exec(l.namespaces[index]!, process.execPath, [bitswarmBin, ...lanArgs(args)], {
+          timeoutMs: 60_000,
+        });
       },
     };
     return await body(run);
