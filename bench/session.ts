@@ -11,14 +11,8 @@
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { createTorrent } from '../src/storage/create-torrent.js';
-import {
-  bitswarmNodeArgs,
-  type JsonChild,
-  makeTempDir,
-  pseudoRandomBytes,
-  spawnJson,
-} from '../test/interop/helpers.js';
-import { daemonApi, freePort } from '../test/unit/api/helpers.js';
+import { type JsonChild, makeTempDir, pseudoRandomBytes } from '../test/interop/helpers.js';
+import { daemonApi, freePort, startDaemonJson } from '../test/unit/api/helpers.js';
 
 const TORRENTS = Number(process.env.BENCH_SESSION_TORRENTS ?? 1000);
 const FILE_BYTES = Number(process.env.BENCH_SESSION_FILE_BYTES ?? 64 * 1024);
@@ -36,31 +30,19 @@ interface Daemon extends JsonChild {
 
 async function startDaemon(state: string, port: number, dl: string): Promise<Daemon> {
   const startedAtMs = Date.now();
-  const daemon = spawnJson([
-    ...(PROFILE_DIR ? ['--cpu-prof', `--cpu-prof-dir=${PROFILE_DIR}`] : []),
-    ...bitswarmNodeArgs([
-      'daemon',
-      '--state',
-      state,
-      '--bind',
-      '127.0.0.1',
-      '--no-dht',
+  const daemon = await startDaemonJson({
+    state,
+    port,
+    downloads: dl,
+    args: [
       '--no-lsd',
-      '--port',
-      String(port),
-      '--json',
-      '-d',
-      dl,
       ...(ALL_ACTIVE
         ? ['--max-active-downloads', String(TORRENTS), '--max-active-seeds', String(TORRENTS)]
         : []),
-    ]),
-  ]);
-  const { child, lines } = daemon;
-  while (!lines.some((l) => l.event === 'listening')) {
-    if (child.exitCode !== null) throw new Error(`daemon exited with ${child.exitCode}: ${daemon.stderr()}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
+    ],
+    ...(PROFILE_DIR ? { nodeFlags: ['--cpu-prof', `--cpu-prof-dir=${PROFILE_DIR}`] } : {}),
+    timeoutMs: 120_000,
+  });
   const call = await daemonApi(state);
   const api = async <T>(method: string, path: string, body?: unknown) => {
     const r = await call(method, path, body);

@@ -301,8 +301,10 @@ export function rawRequest(
  */
 export async function startDaemonJson(o: {
   state: string;
-  downloads: string;
-  port?: number;
+  /** `-d`; undefined: none, the daemon's saved default folder (a restart that checks it). */
+  downloads?: string;
+  /** `--port` (default 0: any free one); null: none, the daemon's saved port. */
+  port?: number | null;
   /** More daemon arguments. */
   args?: readonly string[];
   /** Node flags before the script (a CPU profile, say). */
@@ -318,11 +320,9 @@ export async function startDaemonJson(o: {
       '--bind',
       '127.0.0.1',
       '--no-dht',
-      '--port',
-      String(o.port ?? 0),
+      ...(o.port === null ? [] : ['--port', String(o.port ?? 0)]),
       '--json',
-      '-d',
-      o.downloads,
+      ...(o.downloads !== undefined ? ['-d', o.downloads] : []),
       ...(o.args ?? []),
     ]),
   ]);

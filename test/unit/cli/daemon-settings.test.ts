@@ -4,8 +4,8 @@
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import { bitswarmNodeArgs, type JsonChild, runBitswarm, spawnJson } from '../../interop/helpers.js';
-import { daemonApi, makeTorrent, type SampleTorrent, tempDir, waitFor } from '../api/helpers.js';
+import { type JsonChild, runBitswarm } from '../../interop/helpers.js';
+import { daemonApi, makeTorrent, type SampleTorrent, startDaemonJson, tempDir } from '../api/helpers.js';
 
 let root: string;
 let cleanup: () => Promise<void>;
@@ -20,28 +20,9 @@ after(async () => {
   await cleanup();
 });
 
-async function startDaemon(state: string, extra: readonly string[]): Promise<JsonChild> {
-  const d = spawnJson(
-    bitswarmNodeArgs([
-      'daemon',
-      '--state',
-      state,
-      '--bind',
-      '127.0.0.1',
-      '--no-dht',
-      '--port',
-      '0',
-      '--json',
-      ...extra,
-    ]),
-  );
-  await waitFor(() => d.lines.some((l) => l.event === 'listening'), 'the daemon to listen', 15_000).catch(
-    (err: Error) => {
-      d.child.kill('SIGKILL');
-      throw new Error(`${err.message}: ${d.stderr()}`);
-    },
-  );
-  return d;
+/** The daemon on `state`; `-d` only when given (a restart keeps the saved folder). */
+function startDaemon(state: string, downloads?: string): Promise<JsonChild> {
+  return startDaemonJson({ state, ...(downloads !== undefined ? { downloads } : {}) });
 }
 
 async function stopDaemon(d: JsonChild): Promise<void> {
@@ -61,7 +42,7 @@ test('limits set through the API and -d outlive a restart; a second add of a tor
     maxActiveSeeds: 4,
     maxConnections: 77,
   };
-  const first = await startDaemon(state, ['-d', downloads]);
+  const first = await startDaemon(state, downloads);
   try {
     const api = await daemonApi(state);
     const put = await api('PUT', '/session/limits', limits);
@@ -71,7 +52,7 @@ test('limits set through the API and -d outlive a restart; a second add of a tor
   }
 
   // Restarted without -d and without limits: both come back from the state directory.
-  const second = await startDaemon(state, []);
+  const second = await startDaemon(state);
   try {
     const api = await daemonApi(state);
     const session = (await api('GET', '/session')).json as { limits: typeof limits };

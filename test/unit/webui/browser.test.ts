@@ -18,13 +18,7 @@ import puppeteer, { type Browser, type Page } from 'puppeteer-core';
 import { parseMetainfo } from '../../../src/protocol/metainfo.js';
 import type { Session } from '../../../src/session/session.js';
 import { createTorrent } from '../../../src/storage/create-torrent.js';
-import {
-  assertTools,
-  bitswarmNodeArgs,
-  type JsonChild,
-  skipUnlessCI,
-  spawnJson,
-} from '../../interop/helpers.js';
+import { assertTools, type JsonChild, skipUnlessCI } from '../../interop/helpers.js';
 import {
   daemonApi,
   differences,
@@ -36,7 +30,6 @@ import {
   seeder,
   startDaemonJson,
   tempDir,
-  waitFor,
 } from '../api/helpers.js';
 
 const CHROMIUM = process.env.CHROMIUM ?? '/usr/bin/chromium';
@@ -938,26 +931,13 @@ test("the session's page: turtle speeds, their schedule, port, discovery and fol
   // saved port, with PEX off, turtle on at the alternative speeds, the new folder the default.
   daemon.child.kill('SIGTERM');
   await daemon.exited;
-  const again = spawnJson(
-    bitswarmNodeArgs([
-      'daemon',
-      '--state',
-      state,
-      '--bind',
-      '127.0.0.1',
-      '--no-dht',
-      '--no-lsd',
-      '--allow-local-peers',
-      '--json',
-    ]),
-  );
+  const again = await startDaemonJson({
+    state,
+    port: null,
+    args: ['--no-lsd', '--allow-local-peers'],
+    timeoutMs: 30_000,
+  });
   daemon = again;
-  await Promise.race([
-    waitFor(() => again.lines.some((l) => l.event === 'listening'), 'the daemon to listen again', 30_000),
-    again.exited.then((e) => {
-      throw new Error(`daemon exited early (${e.code ?? e.signal}): ${again.stderr()}`);
-    }),
-  ]);
   const listening = again.lines.find((l) => l.event === 'listening');
   assert.equal(listening?.port, newPort);
   loginUrl = String(listening?.webUi);
