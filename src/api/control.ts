@@ -254,8 +254,7 @@ export class ApiControl {
       if (begin !== undefined) sched.beginMinute = begin;
       if (end !== undefined) sched.endMinute = end;
     }
-    const port = optInt(body, 'port', '', 65535);
-    if (port === 0) throw new ApiError('ERR_BAD_REQUEST', 'port: expected 1 … 65535');
+    const port = optInt(body, 'port', '', 65535, 1);
     const switches = {
       dht: optBool(body, 'dht'),
       lsd: optBool(body, 'lsd'),
@@ -508,11 +507,17 @@ async function realLocation(path: string): Promise<string> {
 }
 
 /** `body[key]`: absent, or a whole number from 0 to `max` (a 400 names `prefix + key`). */
-function optInt(body: JsonBody, key: string, prefix = '', max = Number.MAX_SAFE_INTEGER): number | undefined {
+function optInt(
+  body: JsonBody,
+  key: string,
+  prefix = '',
+  max = Number.MAX_SAFE_INTEGER,
+  min = 0,
+): number | undefined {
   const v = body[key];
   if (v === undefined) return undefined;
-  if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 0 || v > max) {
-    const range = max === Number.MAX_SAFE_INTEGER ? '≥ 0' : `from 0 to ${max}`;
+  if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < min || v > max) {
+    const range = max === Number.MAX_SAFE_INTEGER ? `≥ ${min}` : `from ${min} to ${max}`;
     throw new ApiError('ERR_BAD_REQUEST', `${prefix}${key}: expected a whole number ${range}`);
   }
   return v;
