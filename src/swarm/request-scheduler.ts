@@ -114,7 +114,7 @@ export class RequestScheduler {
       want = Math.min(want, outstanding === 0 ? Math.max(1, room) : room);
       if (want <= 0) return;
     }
-    const overCap = view.unverifiedBytes() > this.#cap;
+    const overCap = this.overCap;
     const rate = conn.downloadMeter.rate(nowMs);
     const avoid = view.avoid(peer.address);
     const blocks = picker.pick(peer.key, peer.isSeed ? 'all' : bf, want, {
@@ -132,8 +132,9 @@ export class RequestScheduler {
     }
   }
 
-  get #cap(): number {
-    return this.#o.maxUnverifiedBytes ?? 48 * 1024 * 1024;
+  /** Past the memory cap: only pieces in flight go on (web seeds heed it too). */
+  get overCap(): boolean {
+    return this.#o.view.unverifiedBytes() > (this.#o.maxUnverifiedBytes ?? 48 * 1024 * 1024);
   }
 
   /**
@@ -147,7 +148,7 @@ export class RequestScheduler {
     this.#releaseQueued = true;
     queueMicrotask(() => {
       this.#releaseQueued = false;
-      if (!this.#heldByCap || this.#o.view.unverifiedBytes() > this.#cap) return;
+      if (!this.#heldByCap || this.overCap) return;
       this.#heldByCap = false;
       this.fillAll();
       this.#o.view.refilled();

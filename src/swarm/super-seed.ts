@@ -68,8 +68,8 @@ export class SuperSeed {
   readonly #peers = new Map<string, PeerState>();
   /** Connected peers holding each piece. */
   readonly #avail: Uint32Array;
-  /** Pieces some connected peer holds (availability above 0). */
-  #held = 0;
+  /** Pieces some connected peer holds (availability above 0): the swarm's copy of each. */
+  #inSwarm = 0;
   /** Outstanding offers of each piece. */
   readonly #inFlight: Uint32Array;
   /** The peer holding each piece from our offer, until someone else announces it. */
@@ -129,7 +129,7 @@ export class SuperSeed {
     const s = this.#peers.get(peer);
     if (!s) return;
     this.#peers.delete(peer);
-    for (let i = 0; i < this.#n; i++) if (s.has[i] && --this.#avail[i]! === 0) this.#held--;
+    for (let i = 0; i < this.#n; i++) if (s.has[i] && --this.#avail[i]! === 0) this.#inSwarm--;
     for (const p of s.pending.keys()) this.#inFlight[p]!--;
     for (const p of s.held) if (this.#heldBy.get(p) === peer) this.#heldBy.delete(p);
   }
@@ -141,7 +141,7 @@ export class SuperSeed {
     const before = this.#avail[piece]!;
     s.has[piece] = 1;
     s.pieces++;
-    if (this.#avail[piece]!++ === 0) this.#held++;
+    if (this.#avail[piece]!++ === 0) this.#inSwarm++;
     if (!s.pending.has(piece)) s.lastProgressMs = nowMs;
     if (s.pending.delete(piece)) {
       this.#inFlight[piece]!--;
@@ -212,7 +212,7 @@ export class SuperSeed {
 
   /** Every piece is held by some connected peer: what we send now is a copy, whatever it is. */
   #allHeld(): boolean {
-    return this.#held === this.#n;
+    return this.#inSwarm === this.#n;
   }
 
   /** The rarest piece to offer `s`: nobody holds it nor has an offer of it; `mayCopy`, any it lacks. */
@@ -237,7 +237,7 @@ export class SuperSeed {
 
   /** Recounts the per-piece tallies from the peers' states; throws on the first mismatch (tests). */
   checkInvariants(): void {
-    let held = 0;
+    let inSwarm = 0;
     for (let i = 0; i < this.#n; i++) {
       let avail = 0;
       let inFlight = 0;
@@ -249,11 +249,12 @@ export class SuperSeed {
         }
       }
       if (avail !== this.#avail[i]) throw new Error(`piece ${i}: availability ${this.#avail[i]} ≠ ${avail}`);
-      if (avail > 0) held++;
+      if (avail > 0) inSwarm++;
       if (inFlight !== this.#inFlight[i])
         throw new Error(`piece ${i}: in flight ${this.#inFlight[i]} ≠ ${inFlight}`);
     }
-    if (held !== this.#held) throw new Error(`${this.#held} pieces counted held, ${held} are`);
+    if (inSwarm !== this.#inSwarm)
+      throw new Error(`${this.#inSwarm} pieces counted in the swarm, ${inSwarm} are`);
     for (const [piece, peer] of this.#heldBy) {
       const s = this.#peers.get(peer);
       if (!s?.held.has(piece) || !s.has[piece])

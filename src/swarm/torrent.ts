@@ -406,9 +406,7 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
       pieceLength: this.metainfo.pieceLength,
       mayStart: (nowMs: number): 'yes' | 'partial' | 'no' => {
         if (this.#state !== TorrentState.downloading || !this.#scheduler.allowed(nowMs)) return 'no';
-        return this.#assembler.unverifiedBytes > (this.#o.maxUnverifiedBytes ?? 48 * 1024 * 1024)
-          ? 'partial'
-          : 'yes';
+        return this.#scheduler.overCap ? 'partial' : 'yes';
       },
       bytes: (
         key: string,
@@ -839,7 +837,6 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
     return true;
   }
 
-  /** Another connection to the peer of `entry` (by its peer id), if any. */
   /**
    * When a peer that dialled us listens at `c` (its BEP 10 `p`), `c` counts as connected through that
    * connection and is not dialled: true. Otherwise false.
@@ -856,6 +853,7 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
     return false;
   }
 
+  /** Another connection to the peer of `entry` (by its peer id), if any. */
   #twinOf(entry: PeerEntry): PeerEntry | undefined {
     const id = entry.conn.remotePeerId;
     if (!id) return undefined;

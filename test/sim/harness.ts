@@ -49,8 +49,6 @@ export interface SwarmOptions {
   superSeed?: boolean;
   /** The torrents' cap on bytes of pieces held while assembled and checked (the torrent's default unless set). */
   maxUnverifiedBytes?: number;
-  /** Regular upload slots of each torrent (the torrent's default unless set). */
-  uploadSlots?: number;
   /** Virtual time a leecher's disk takes to write a piece (default 0: at once). */
   writeDelayMs?: number;
 }
@@ -142,7 +140,6 @@ export class SimPeer {
       transport: sw.net.transport(this.host),
       extensions: LOCAL_EXTENSIONS,
       ...(seeding ? { verified: all } : { skipCheck: true }),
-      ...(sw.options.uploadSlots !== undefined ? { uploadSlots: sw.options.uploadSlots } : {}),
       ...(sw.options.maxUnverifiedBytes !== undefined
         ? { maxUnverifiedBytes: sw.options.maxUnverifiedBytes }
         : {}),

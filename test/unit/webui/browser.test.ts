@@ -86,6 +86,20 @@ async function shot(name: string): Promise<void> {
   await page.screenshot({ path: join(artifacts, `${name}.png`), fullPage: true });
 }
 
+/** A screenshot at phone width in dark mode, where `what` must not scroll sideways; then back. */
+async function phoneDarkShot(name: string, what: string): Promise<void> {
+  await page.setViewport({ width: 390, height: 760 });
+  await page.emulateMediaFeatures([{ name: 'prefers-color-scheme', value: 'dark' }]);
+  await shot(name);
+  assert.equal(
+    await page.evaluate('document.documentElement.scrollWidth <= window.innerWidth + 1'),
+    true,
+    `no sideways scrolling of ${what} at phone width`,
+  );
+  await page.emulateMediaFeatures([{ name: 'prefers-color-scheme', value: 'light' }]);
+  await page.setViewport({ width: 1280, height: 800 });
+}
+
 before(async () => {
   if (skip) return;
   assertTools(missing);
@@ -463,16 +477,7 @@ test('the list: sort, filter, search; pause and resume by keyboard and toolbar; 
   await page.keyboard.up('Shift');
   assert.equal(await page.$eval('#sel-count', (e) => e.textContent), '2 selected');
   await shot('6-list-selection');
-  await page.setViewport({ width: 390, height: 760 });
-  await page.emulateMediaFeatures([{ name: 'prefers-color-scheme', value: 'dark' }]);
-  await shot('7-list-phone-dark');
-  assert.equal(
-    await page.evaluate('document.documentElement.scrollWidth <= window.innerWidth + 1'),
-    true,
-    'no sideways scrolling of the page at phone width',
-  );
-  await page.emulateMediaFeatures([{ name: 'prefers-color-scheme', value: 'light' }]);
-  await page.setViewport({ width: 1280, height: 800 });
+  await phoneDarkShot('7-list-phone-dark', 'the page');
 });
 
 test('a .torrent dropped on the page is added; moved, rechecked, reannounced; removed by keyboard, data kept', {
@@ -915,16 +920,7 @@ test("the session's page: turtle speeds, their schedule, port, discovery and fol
     for (const e of es) e.textContent = '';
   });
   await shot('8-session-settings');
-  await page.setViewport({ width: 390, height: 760 });
-  await page.emulateMediaFeatures([{ name: 'prefers-color-scheme', value: 'dark' }]);
-  await shot('8-session-settings-phone-dark');
-  assert.equal(
-    await page.evaluate('document.documentElement.scrollWidth <= window.innerWidth + 1'),
-    true,
-    'no sideways scrolling of the session page at phone width',
-  );
-  await page.emulateMediaFeatures([{ name: 'prefers-color-scheme', value: 'light' }]);
-  await page.setViewport({ width: 1280, height: 800 });
+  await phoneDarkShot('8-session-settings-phone-dark', 'the session page');
   assert.deepEqual(errors, [], 'no script errors in the page');
 
   // Restart the daemon, without --port and -d (which would win over what it saved): it listens on the
