@@ -174,7 +174,6 @@ async function runOnce(
             ...common,
             '--no-dht',
             '--no-lsd',
-            '--super-seed',
             '--json',
           ])
         : start(lan, 1, client, 'seeder', ['--torrent', torrent, '--dir', seedDir, ...common]);

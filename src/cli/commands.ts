@@ -53,7 +53,11 @@ const net = {
   },
   'super-seed': {
     type: 'boolean',
-    help: 'initial seeding (BEP 16): a torrent that starts complete offers each piece to one leecher at a time, again only once it was passed on (for a first seeder of a crowd; slows a lone leecher)',
+    help: 'initial seeding (BEP 16) always: a torrent that starts complete offers each piece to one leecher at a time, again only once it was passed on (by default it does so while it is the only source and more than one leecher is there)',
+  },
+  'no-super-seed': {
+    type: 'boolean',
+    help: 'no initial seeding: every peer hears of every piece at once',
   },
   'allow-local-peers': {
     type: 'boolean',

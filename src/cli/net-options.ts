@@ -37,6 +37,7 @@ export function readNetOptions(
     'download-limit'?: string;
     'max-per-ip'?: string;
     'super-seed'?: boolean;
+    'no-super-seed'?: boolean;
     encryption?: string;
     transport?: string;
     'allow-local-peers'?: boolean;
@@ -61,7 +62,7 @@ export function readNetOptions(
     openTracker: values['open-tracker'] ?? false,
     ...(values['allow-local-peers'] ? { allowLocalPeers: true } : {}),
     ...(values['no-part-suffix'] ? { partSuffix: false } : {}),
-    ...(values['super-seed'] ? { superSeed: true } : {}),
+    ...(values['super-seed'] ? { superSeed: true } : values['no-super-seed'] ? { superSeed: false } : {}),
   };
   if (boot) session.dhtBootstrap = boot.includes('none') ? [] : boot.map((b) => addr('dht-bootstrap', b));
   if (values.bind) session.bind = values.bind;

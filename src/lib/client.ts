@@ -50,6 +50,10 @@ export interface ClientOptions {
   encryption?: 'prefer' | 'require' | 'off';
   /** Peer connections over `tcp`, `utp` (BEP 29) or `both` (default), as `--transport`. */
   transport?: 'tcp' | 'utp' | 'both';
+  /** Initial seeding (BEP 16) of a torrent that starts complete: `'auto'` (default: while we are the
+   * swarm's only source and more than one leecher is there), `true` always (`--super-seed`),
+   * `false` never (`--no-super-seed`). */
+  superSeed?: boolean | 'auto';
   /** Keep torrents, their settings and resume data here (the daemon's layout); reopened by the next
    * Client with the same folder. Default: nothing is kept. */
   stateDir?: string;
@@ -203,6 +207,7 @@ export class Client extends EventEmitter<ClientEventMap> {
       ...(o.bind !== undefined ? { bind: o.bind } : {}),
       ...(o.encryption !== undefined ? { encryption: o.encryption } : {}),
       ...(o.transport !== undefined ? { transport: o.transport } : {}),
+      ...(o.superSeed !== undefined ? { superSeed: o.superSeed } : {}),
       ...(o.dhtBootstrap !== undefined ? { dhtBootstrap: parsePeers(o.dhtBootstrap) } : {}),
       ...(settings.uploadLimitBytesPerSec !== undefined
         ? { uploadLimitBytesPerSec: settings.uploadLimitBytesPerSec }

@@ -73,8 +73,9 @@ export interface SessionOptions {
   maxConnectionsPerTorrent?: number;
   /** Most connections of one torrent to one IP address (default 8; see TorrentOptions). */
   maxConnectionsPerIp?: number;
-  /** Initial seeding (BEP 16) for torrents that start complete (default off; see TorrentOptions). */
-  superSeed?: boolean;
+  /** Initial seeding (BEP 16) for torrents that start complete: true, false or 'auto' (the default:
+   * while we are the swarm's only source; see TorrentOptions). */
+  superSeed?: boolean | 'auto';
   hasherThreads?: number;
   handshakeTimeoutMs?: number;
   /** The embedded tracker (default on). */
@@ -773,7 +774,7 @@ export class Session extends TypedEmitter<SessionEvents> {
       ...(this.#o.maxConnectionsPerIp !== undefined
         ? { maxConnectionsPerIp: this.#o.maxConnectionsPerIp }
         : {}),
-      ...(this.#o.superSeed ? { superSeed: true } : {}),
+      superSeed: this.#o.superSeed ?? 'auto',
       ...(options.skipCheck ? { skipCheck: true } : {}),
       ...(options.sequential ? { sequential: true } : {}),
       ...(this.#localAddress() ? { localAddress: this.#localAddress()! } : {}),

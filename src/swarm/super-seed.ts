@@ -10,10 +10,17 @@
 //   of our uplink busy) and at most `maxHeldPerPeer` pieces it got from us that no one else has yet
 //   announced ("passed on"): a peer that does not upload what it got stops getting more.
 // - An offer the peer did not take up within `starveAfterMs`, while it asked us for nothing at all
-//   and has no request waiting at us, leaves its pipeline (it may not want that piece: a file it
-//   skips): that peer leaves initial seeding (see `released`). A peer still asking, or waiting for
-//   what it asked, is working through its offers: on an uplink shared by many, that takes a while.
-// - Rarest first (fewest connected peers holding it), ties broken at random.
+//   and has no request waiting at us (`busy`), leaves its pipeline, and the piece may be offered to
+//   another peer: a peer that does not take up its offers locks no piece away. If the peer is not
+//   `interested` either, it does not want those pieces (a file it skips), and if it never asked us
+//   for anything, it only sits on offers: either way it leaves initial seeding (see `released`). A peer still asking, or waiting for what it asked, is working through its
+//   offers: on an uplink shared by many, that takes a while.
+// - A released peer hears of every piece and asks for what it wants, as from any seeder; what it
+//   announces still counts in each piece's availability, so the others are not offered it.
+// - With `releaseLoneAfterMs` (automatic initial seeding), a peer that has been the only one for that
+//   long is released: with nobody to pass pieces on to, offers only slow it (a player streaming
+//   from us wants its pieces in order, not ours).
+// - Rarest first (fewest connected peers holding it), ties broken at random; to a lone peer, in order.
 // - A peer is starving when for `starveAfterMs` it announced no piece but those we offered (it may
 //   have no other peer to trade with: two leechers that only know the seeder): it is then offered
 //   the rarest pieces it lacks, whoever else holds them — but only once every piece is held by some
@@ -35,6 +42,13 @@ export interface SuperSeedOptions {
    * an uplink shared by many, its share of a deep pipeline takes a while to send).
    */
   busy?: (peer: string) => boolean;
+  /**
+   * The peer is interested in us: its expired offers are pieces it still wants (it may be fetching
+   * them from a peer that has them by now); it stays in initial seeding. Default: never.
+   */
+  interested?: (peer: string) => boolean;
+  /** Release a peer that has been the only one this long (default: never). */
+  releaseLoneAfterMs?: number;
   random: () => number;
 }
 
@@ -56,6 +70,10 @@ interface PeerState {
   pieces: number;
   /** When it last asked us for a block (or connected). */
   lastRequestMs: number;
+  /** It asked us for a block at least once. */
+  asked: boolean;
+  /** It left initial seeding: it was told every piece and gets no offers. */
+  released: boolean;
 }
 
 export class SuperSeed {
@@ -65,6 +83,14 @@ export class SuperSeed {
   readonly #starveMs: number;
   readonly #random: () => number;
   readonly #busy: (peer: string) => boolean;
+  readonly #interested: (peer: string) => boolean;
+  readonly #releaseLoneMs: number | undefined;
+  /** Since when the one peer has been alone (undefined: there are none, or several). */
+  #aloneSinceMs: number | undefined;
+  /** Pieces offered to some peer (or announced by a released one): the ones the swarm has from us. */
+  readonly #offered: Uint8Array;
+  /** A peer came with pieces it cannot have from us: another source of this torrent exists. */
+  #foreign = false;
   readonly #peers = new Map<string, PeerState>();
   /** Connected peers holding each piece. */
   readonly #avail: Uint32Array;
@@ -72,6 +98,8 @@ export class SuperSeed {
   #inSwarm = 0;
   /** Outstanding offers of each piece. */
   readonly #inFlight: Uint32Array;
+  /** Outstanding offers of each piece at peers that have asked us for something. */
+  readonly #inFlightAsked: Uint32Array;
   /** The peer holding each piece from our offer, until someone else announces it. */
   readonly #heldBy = new Map<number, string>();
   /** Peers that left initial seeding (an offer not taken up), with what they were told: the caller
@@ -79,6 +107,7 @@ export class SuperSeed {
   readonly released: { peer: string; told: Uint8Array }[] = [];
   /** Offers made in all (each is one `have` sent). */
   offersMade = 0;
+  #lastNowMs: number | undefined;
 
   constructor(o: SuperSeedOptions) {
     if (!Number.isInteger(o.pieceCount) || o.pieceCount < 1)
@@ -89,12 +118,21 @@ export class SuperSeed {
     this.#starveMs = o.starveAfterMs ?? 3000;
     this.#random = o.random;
     this.#busy = o.busy ?? (() => false);
+    this.#interested = o.interested ?? (() => false);
+    this.#releaseLoneMs = o.releaseLoneAfterMs;
+    this.#offered = new Uint8Array(this.#n);
     this.#avail = new Uint32Array(this.#n);
     this.#inFlight = new Uint32Array(this.#n);
+    this.#inFlightAsked = new Uint32Array(this.#n);
   }
 
   get peerCount(): number {
     return this.#peers.size;
+  }
+
+  /** A peer's bitfield showed pieces we never offered: the swarm has another source. */
+  get foreignSource(): boolean {
+    return this.#foreign;
   }
 
   /** Connected peers that hold `piece` (as they announced it). */
@@ -122,15 +160,21 @@ export class SuperSeed {
       lastProgressMs: nowMs,
       pieces: 0,
       lastRequestMs: nowMs,
+      asked: false,
+      released: false,
     });
+    this.#aloneSinceMs = this.#peers.size === 1 ? nowMs : undefined;
   }
 
   removePeer(peer: string): void {
     const s = this.#peers.get(peer);
     if (!s) return;
     this.#peers.delete(peer);
+    // The one left is alone from now on (the clock of the last event is close enough: offers() runs
+    // at least every second).
+    this.#aloneSinceMs = this.#peers.size === 1 ? (this.#lastNowMs ?? 0) : undefined;
     for (let i = 0; i < this.#n; i++) if (s.has[i] && --this.#avail[i]! === 0) this.#inSwarm--;
-    for (const p of s.pending.keys()) this.#inFlight[p]!--;
+    for (const p of s.pending.keys()) this.#dropFlight(s, p);
     for (const p of s.held) if (this.#heldBy.get(p) === peer) this.#heldBy.delete(p);
   }
 
@@ -138,13 +182,17 @@ export class SuperSeed {
   peerHas(peer: string, piece: number, nowMs: number): void {
     const s = this.#peers.get(peer);
     if (!s || !Number.isInteger(piece) || piece < 0 || piece >= this.#n || s.has[piece]) return;
+    this.#lastNowMs = nowMs;
+    // What a released peer announces it asked of us, as far as anyone can tell.
+    if (s.released) this.#offered[piece] = 1;
     const before = this.#avail[piece]!;
     s.has[piece] = 1;
     s.pieces++;
     if (this.#avail[piece]!++ === 0) this.#inSwarm++;
     if (!s.pending.has(piece)) s.lastProgressMs = nowMs;
-    if (s.pending.delete(piece)) {
-      this.#inFlight[piece]!--;
+    if (s.pending.has(piece)) {
+      this.#dropFlight(s, piece);
+      s.pending.delete(piece);
       // It got it from us (nobody else had it): it holds it until it passes it on.
       if (before === 0 && !this.#heldBy.has(piece)) {
         s.held.add(piece);
@@ -162,33 +210,52 @@ export class SuperSeed {
   /** The peer asked us for a block: it is taking up its offers. */
   peerRequested(peer: string, nowMs: number): void {
     const s = this.#peers.get(peer);
-    if (s) s.lastRequestMs = nowMs;
+    if (!s) return;
+    s.lastRequestMs = nowMs;
+    if (s.asked) return;
+    s.asked = true;
+    for (const piece of s.pending.keys()) this.#inFlightAsked[piece]!++;
   }
 
   /** The peer's bitfield (or have-all / have-none): every piece it holds. */
   peerBitfield(peer: string, has: (piece: number) => boolean, nowMs: number): void {
-    for (let i = 0; i < this.#n; i++) if (has(i)) this.peerHas(peer, i, nowMs);
+    const s = this.#peers.get(peer);
+    for (let i = 0; i < this.#n; i++) {
+      if (!has(i)) continue;
+      if (s && !s.released && !this.#offered[i]) this.#foreign = true;
+      this.peerHas(peer, i, nowMs);
+    }
   }
 
   /** New offers for every peer with room, the least served first; each is marked told. */
   offers(nowMs: number): SuperSeedOffer[] {
     const out: SuperSeedOffer[] = [];
+    this.#lastNowMs = nowMs;
     const order = [...this.#peers.entries()].sort((a, b) => a[1].pending.size - b[1].pending.size);
     for (const [peer, s] of order) {
-      // An offer not taken up in starveAfterMs is one the peer does not want (it skips that file):
-      // it leaves the pipeline (the peer was told; it may still ask).
+      if (s.released) continue;
+      if (
+        this.#releaseLoneMs !== undefined &&
+        this.#aloneSinceMs !== undefined &&
+        nowMs - this.#aloneSinceMs >= this.#releaseLoneMs
+      ) {
+        this.#release(peer, s);
+        continue;
+      }
+      // An offer not taken up in starveAfterMs leaves the pipeline (the peer was told; it may still
+      // ask), and the piece may be offered to others.
       let expired = false;
       const idle = nowMs - s.lastRequestMs >= this.#starveMs && !this.#busy(peer);
       for (const [piece, atMs] of s.pending) {
         if (!idle || nowMs - atMs < this.#starveMs) continue;
+        this.#dropFlight(s, piece);
         s.pending.delete(piece);
-        this.#inFlight[piece]!--;
         expired = true;
       }
-      if (expired) {
-        // It skips pieces (a file it does not want): it leaves initial seeding and hears of every piece.
-        this.released.push({ peer, told: s.told });
-        this.removePeer(peer);
+      if (expired && (!this.#interested(peer) || !s.asked)) {
+        // It skips pieces (a file it does not want), or never asked us for anything (it only sits on
+        // its offers): it leaves initial seeding and hears of every piece.
+        this.#release(peer, s);
         continue;
       }
       // Starving: it got nothing from anyone else for a while (it may have nobody else to trade
@@ -197,12 +264,15 @@ export class SuperSeed {
       const starving = nowMs - s.lastProgressMs >= this.#starveMs;
       const mayCopy = starving && this.#allHeld();
       while (s.pending.size < this.#maxPending && s.pieces < this.#n) {
-        if (!starving && s.held.size >= this.#maxHeld) break;
-        const piece = this.#pick(s, mayCopy);
+        // (A lone peer has nobody to pass pieces on to: it gets what it asks for.)
+        if (!starving && this.#peers.size > 1 && s.held.size >= this.#maxHeld) break;
+        const piece = this.#pick(s, starving, mayCopy);
         if (piece === undefined) break;
         s.told[piece] = 1;
+        this.#offered[piece] = 1;
         s.pending.set(piece, nowMs);
         this.#inFlight[piece]!++;
+        if (s.asked) this.#inFlightAsked[piece]!++;
         this.offersMade++;
         out.push({ peer, piece });
       }
@@ -210,21 +280,47 @@ export class SuperSeed {
     return out;
   }
 
+  /** `peer` leaves initial seeding: the caller tells it the rest (`released`); it gets no offers. */
+  #release(peer: string, s: PeerState): void {
+    this.released.push({ peer, told: s.told.slice() });
+    s.told.fill(1);
+    s.released = true;
+    for (const piece of s.pending.keys()) this.#dropFlight(s, piece);
+    s.pending.clear();
+    for (const piece of s.held) if (this.#heldBy.get(piece) === peer) this.#heldBy.delete(piece);
+    s.held.clear();
+  }
+
+  /** One outstanding offer of `piece` at `s` is no more. */
+  #dropFlight(s: PeerState, piece: number): void {
+    this.#inFlight[piece]!--;
+    if (s.asked) this.#inFlightAsked[piece]!--;
+  }
+
   /** Every piece is held by some connected peer: what we send now is a copy, whatever it is. */
   #allHeld(): boolean {
     return this.#inSwarm === this.#n;
   }
 
-  /** The rarest piece to offer `s`: nobody holds it nor has an offer of it; `mayCopy`, any it lacks. */
-  #pick(s: PeerState, mayCopy: boolean): number | undefined {
-    const start = Math.floor(this.#random() * this.#n) % this.#n;
+  /**
+   * The rarest piece to offer `s`: nobody holds it nor has an offer of it; else, `starving`, one
+   * nobody holds whose offers are all at peers that never asked us for anything (they may only sit
+   * on offers: they lock no piece away from a peer that waits); `mayCopy`, any it lacks.
+   */
+  #pick(s: PeerState, starving: boolean, mayCopy: boolean): number | undefined {
+    // Alone, nothing is rarer than anything else: in order, the first pieces first (a player reads
+    // them first).
+    const start = this.#peers.size === 1 ? 0 : Math.floor(this.#random() * this.#n) % this.#n;
     let best: number | undefined;
+    let unasked: number | undefined;
     let bestKey = Number.POSITIVE_INFINITY;
     for (let k = 0; k < this.#n; k++) {
       const i = (start + k) % this.#n;
       if (s.has[i] || s.told[i]) continue;
       const free = this.#inFlight[i] === 0 && this.#avail[i] === 0;
       if (free) return i;
+      if (starving && unasked === undefined && this.#inFlightAsked[i] === 0 && this.#avail[i] === 0)
+        unasked = i;
       if (!mayCopy) continue;
       const key = this.#inFlight[i]! * this.#n * 4 + this.#avail[i]!;
       if (key < bestKey) {
@@ -232,7 +328,7 @@ export class SuperSeed {
         best = i;
       }
     }
-    return best;
+    return unasked ?? best;
   }
 
   /** Recounts the per-piece tallies from the peers' states; throws on the first mismatch (tests). */
@@ -241,10 +337,12 @@ export class SuperSeed {
     for (let i = 0; i < this.#n; i++) {
       let avail = 0;
       let inFlight = 0;
+      let inFlightAsked = 0;
       for (const s of this.#peers.values()) {
         avail += s.has[i]!;
         if (s.pending.has(i)) {
           inFlight++;
+          if (s.asked) inFlightAsked++;
           if (!s.told[i] || s.has[i]) throw new Error(`piece ${i}: pending but not told, or already held`);
         }
       }
@@ -252,6 +350,8 @@ export class SuperSeed {
       if (avail > 0) inSwarm++;
       if (inFlight !== this.#inFlight[i])
         throw new Error(`piece ${i}: in flight ${this.#inFlight[i]} ≠ ${inFlight}`);
+      if (inFlightAsked !== this.#inFlightAsked[i])
+        throw new Error(`piece ${i}: in flight at askers ${this.#inFlightAsked[i]} ≠ ${inFlightAsked}`);
     }
     if (inSwarm !== this.#inSwarm)
       throw new Error(`${this.#inSwarm} pieces counted in the swarm, ${inSwarm} are`);
@@ -264,6 +364,8 @@ export class SuperSeed {
       for (const p of s.held)
         if (this.#heldBy.get(p) !== peer) throw new Error(`${peer} holds ${p} unrecorded`);
       if (s.pending.size > this.#maxPending) throw new Error(`${peer}: ${s.pending.size} offers outstanding`);
+      if (s.released && (s.pending.size > 0 || s.held.size > 0))
+        throw new Error(`${peer} was released but has offers or held pieces`);
     }
   }
 }

@@ -89,10 +89,12 @@ export interface TorrentOptions {
   evictIdleAfterMs?: number;
   uploadSlots?: number;
   /**
-   * Initial seeding (BEP 16, super-seed.ts) when the torrent starts complete (default off: a lone
-   * leecher, or one that streams, is slowed by it). It ends if a piece is lost.
+   * Initial seeding (BEP 16, super-seed.ts) when the torrent starts complete: true always, 'auto'
+   * while we are the swarm's only source — it ends when a seeder connects or a peer comes with
+   * pieces we never offered, and a peer alone with us for a few seconds is served as by any seeder
+   * (offers would only slow it). Default off. It ends if a piece is lost.
    */
-  superSeed?: boolean;
+  superSeed?: boolean | 'auto';
   sequential?: boolean;
   /** Bytes of received but not yet verified data held in memory before requests pause. */
   maxUnverifiedBytes?: number;
@@ -219,6 +221,8 @@ const SUPER_SEED_PENDING_BYTES = 1024 * 1024;
 const SUPER_SEED_MAX_SLOTS = 16;
 /** Initial seeding: a peer that got nothing from others for this long is offered anything it lacks. */
 const SUPER_SEED_STARVE_MS = 5000;
+/** Automatic initial seeding serves a peer alone with us this long as any seeder would. */
+const SUPER_SEED_LONE_MS = 3000;
 
 /** Verified bytes of each file of `m`: the file's share of the pieces set in `verified`. */
 export function fileVerifiedBytes(m: Metainfo, verified: Bitfield): number[] {
@@ -468,6 +472,11 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
     this.#uploader.pump();
   }
 
+  /** Initial seeding (BEP 16) is on: peers hear of pieces one offer at a time. */
+  get superSeeding(): boolean {
+    return this.#superSeed !== undefined;
+  }
+
   get state(): TorrentState {
     return this.#state;
   }
@@ -570,7 +579,7 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
     }
     if (signal.aborted) return;
     this.#setState(this.#picker.complete ? TorrentState.seeding : TorrentState.downloading);
-    if (this.#picker.complete && this.#o.superSeed === true) this.#startSuperSeed();
+    if (this.#picker.complete && (this.#o.superSeed ?? false) !== false) this.#startSuperSeed();
     this.#adoptHeld();
     if (this.#picker.complete) {
       this.emit('torrent:verified');
@@ -1164,6 +1173,7 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
         this.#superSeed.peerHas(key, piece, this.#clock.now());
         this.#offerPieces();
       }
+      // (A leecher that completes here is no other source: what it has came through this swarm.)
       if (conn.peerBitfield?.complete) entry.isSeed = true;
       if (!conn.amInterested && this.#wants(piece)) conn.interested();
       if (entry.isSeed && this.#state === TorrentState.seeding) conn.close('both-seeders');
@@ -1284,9 +1294,10 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
   #onPeerBitfield(entry: PeerEntry): void {
     const bf = entry.conn.peerBitfield;
     if (!bf) return;
-    if (this.#superSeed && !bf.complete) {
+    if (this.#superSeed) {
       this.#superSeed.peerBitfield(entry.key, (i) => bf.get(i), this.#clock.now());
-      this.#offerPieces();
+      if (this.#superSeed.foreignSource) this.#otherSource(entry);
+      else this.#offerPieces();
     }
     if (bf.complete) {
       entry.isSeed = true;
@@ -1546,7 +1557,20 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
       maxHeldPerPeer: pending * 16,
       random: this.#o.random ?? Math.random,
       busy: (peer) => (this.#peers.get(peer)?.conn.pendingIncomingRequests ?? 0) > 0,
+      interested: (peer) => this.#peers.get(peer)?.conn.peerInterested ?? false,
+      ...(this.#o.superSeed === 'auto' ? { releaseLoneAfterMs: SUPER_SEED_LONE_MS } : {}),
     });
+  }
+
+  /**
+   * `entry` came with pieces we never offered (a seeder, or a peer that has them from one):
+   * automatic initial seeding lasts only while we are the swarm's only source. (A leecher that
+   * completed through this swarm, connecting again, has only pieces we offered.)
+   */
+  #otherSource(entry: PeerEntry): void {
+    if (!this.#superSeed || this.#o.superSeed !== 'auto') return;
+    this.#o.logger?.info('initial seeding ends: the swarm has another source', { peer: entry.address });
+    this.#endSuperSeed();
   }
 
   /** Initial seeding is over: every peer hears of every piece it was not told about. */

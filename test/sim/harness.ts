@@ -31,6 +31,8 @@ export interface PeerSpec {
   nat?: boolean;
   /** Virtual time of joining, ms after the start. */
   joinAtMs?: number;
+  /** This peer's initial seeding, if not the swarm's. */
+  superSeed?: boolean | 'auto';
 }
 
 export interface SwarmOptions {
@@ -45,8 +47,8 @@ export interface SwarmOptions {
   numwant?: number;
   /** Peer exchange (BEP 11) through the session's glue, ticked every 2 s as the session does (default on). */
   pex?: boolean;
-  /** The seeders' initial seeding (BEP 16): the torrent's default (auto) unless set. */
-  superSeed?: boolean;
+  /** The seeders' initial seeding (BEP 16): 'auto' (the session's default) unless set. */
+  superSeed?: boolean | 'auto';
   /** The torrents' cap on bytes of pieces held while assembled and checked (the torrent's default unless set). */
   maxUnverifiedBytes?: number;
   /** Virtual time a leecher's disk takes to write a piece (default 0: at once). */
@@ -146,9 +148,7 @@ export class SimPeer {
       // A hostile peer announces every piece it claims (no initial seeding's one offer at a time).
       ...(this.role === 'corrupt'
         ? { superSeed: false }
-        : sw.options.superSeed !== undefined
-          ? { superSeed: sw.options.superSeed }
-          : {}),
+        : { superSeed: this.spec.superSeed ?? sw.options.superSeed ?? 'auto' }),
     });
     this.torrent = torrent;
     this.joinedAtMs = sw.clock.elapsedMs;

@@ -157,7 +157,7 @@ async function oneSeeder(o: ScenarioOptions): Promise<ScenarioResult> {
 /**
  * The shape of bench:swarm at scale: 1 seeder and N leechers with the same uplink, all joining at
  * once; the last completion against the lower bound max(F/u_s, N·F/(u_s + Σu_i)) and the seeder's
- * upload in copies of the file. Initial seeding is on; SIM_SUPER_SEED=0 turns it off (for comparisons).
+ * upload in copies of the file. Initial seeding is automatic (the default); SIM_SUPER_SEED=1 forces it, 0 turns it off.
  */
 async function bound(o: ScenarioOptions): Promise<ScenarioResult> {
   const up = 256 * KiB;
@@ -166,7 +166,7 @@ async function bound(o: ScenarioOptions): Promise<ScenarioResult> {
   const sw = swarmOf(o, {
     totalBytes: 512 * KiB,
     pieceLength: 16 * KiB,
-    superSeed: env !== '0',
+    superSeed: env === '0' ? false : env === '1' ? true : 'auto',
   });
   const seeder = sw.addPeer({ role: 'seeder', link });
   const leechers = addLeechers(sw, o.peers, 0, { link });

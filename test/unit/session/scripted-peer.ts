@@ -370,10 +370,11 @@ export function memoryTorrentV2(totalLength: number, pieceLength: number, seed?:
 
 /**
  * A session bound to one loopback address (each peer gets its own, so bans by address are per peer).
- * It dials in plaintext: the scripted peers speak the plain wire (encryption has its own tests).
+ * It dials in plaintext: the scripted peers speak the plain wire (encryption has its own tests). Its
+ * seeders announce every piece at once (initial seeding has its own tests).
  */
 export async function startSession(host: string): Promise<Session> {
-  const s = new Session({ port: 0, bind: host, hasherThreads: 0, encryption: 'off' });
+  const s = new Session({ port: 0, bind: host, hasherThreads: 0, encryption: 'off', superSeed: false });
   await s.start();
   return s;
 }

@@ -55,6 +55,9 @@ export async function streamSwarm(
       hasherThreads: 0,
       dht: false,
       lsd: false,
+      // The reader's order is under test: the seeder announces every piece from the start (initial
+      // seeding offers a lone leecher its pieces in order, and everything after a few seconds).
+      superSeed: false,
     });
     sessions.push(seederSession);
     await seederSession.start();

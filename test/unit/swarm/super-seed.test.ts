@@ -104,11 +104,129 @@ describe('super-seeding', () => {
     const ss = make(12, { maxPendingPerPeer: 2, maxHeldPerPeer: 2, starveAfterMs: 1000 });
     ss.addPeer('a', 0);
     const all = () => Array.from({ length: 12 }, (_, i) => ss.availability(i)).every((a) => a === 1);
-    for (let now = 0; now < 60_000 && !all(); now += 100) {
+    let now = 0;
+    for (; now < 60_000 && !all(); now += 100) {
       for (const o of ss.offers(now)) ss.peerHas(o.peer, o.piece, now);
     }
     for (let i = 0; i < 12; i++) assert.equal(ss.availability(i), 1, `piece ${i}`);
+    assert.ok(now < 1000, `nobody to pass pieces on to: no wait for starvation (took ${now} ms)`);
     ss.checkInvariants();
+  });
+
+  it('automatic: a peer alone for releaseLoneAfterMs is released, told every piece, and offered nothing', () => {
+    const ss = make(8, { maxPendingPerPeer: 2, releaseLoneAfterMs: 3000 });
+    ss.addPeer('a', 0);
+    const first = ss.offers(0);
+    assert.equal(first.length, 2);
+    assert.equal(ss.offers(2999).length, 0);
+    assert.equal(ss.released.length, 0, 'not yet alone long enough');
+    ss.offers(3000);
+    assert.deepEqual(
+      ss.released.map((r) => r.peer),
+      ['a'],
+    );
+    const told = ss.released[0]!.told;
+    assert.deepEqual(
+      [...told.keys()].filter((i) => told[i]),
+      first.map((o) => o.piece).sort((x, y) => x - y),
+      'the caller announces the rest: what it was told so far',
+    );
+    assert.ok(
+      Array.from({ length: 8 }, (_, i) => ss.told('a', i)).every(Boolean),
+      'released: everything counts as told',
+    );
+    assert.deepEqual(ss.pendingOf('a'), []);
+    ss.peerHas('a', 5, 3100); // asked us, as of any seeder
+    assert.deepEqual(ss.offers(3100), [], 'no offers to a released peer');
+    ss.checkInvariants();
+  });
+
+  it('automatic: two peers together are not released, and a newcomer is not offered what a released peer holds', () => {
+    const ss = make(4, { maxPendingPerPeer: 1, releaseLoneAfterMs: 1000, starveAfterMs: 60_000 });
+    ss.addPeer('a', 0);
+    ss.addPeer('b', 500);
+    ss.offers(500);
+    ss.offers(5000);
+    assert.equal(ss.released.length, 0, 'never alone');
+    ss.removePeer('b');
+    ss.offers(5000);
+    ss.offers(6000);
+    assert.deepEqual(
+      ss.released.map((r) => r.peer),
+      ['a'],
+      'alone from when b left',
+    );
+    ss.peerBitfield('a', (i) => i < 3, 6000);
+    assert.equal(ss.foreignSource, false, 'what a released peer got, it got from us');
+    ss.addPeer('c', 6100);
+    assert.deepEqual(
+      ss.offers(6100).map((o) => [o.peer, o.piece]),
+      [['c', 3]],
+      'the one piece nobody holds',
+    );
+    ss.checkInvariants();
+  });
+
+  it('a lone peer is offered the pieces in order', () => {
+    const ss = make(64, { maxPendingPerPeer: 4 });
+    ss.addPeer('a', 0);
+    assert.deepEqual(
+      ss.offers(0).map((o) => o.piece),
+      [0, 1, 2, 3],
+    );
+  });
+
+  it('an interested peer that asked keeps initial seeding when an offer expires; the piece is free again', () => {
+    const ss = make(2, { maxPendingPerPeer: 1, starveAfterMs: 1000, interested: (p) => p === 'a' });
+    ss.addPeer('a', 0);
+    ss.addPeer('b', 0);
+    const [oa] = ss.offers(0).filter((o) => o.peer === 'a');
+    ss.peerRequested('a', 10);
+    ss.peerRequested('b', 1400); // b is taking up its offer
+    ss.offers(1500);
+    assert.equal(ss.released.length, 0, 'a still wants it (it may fetch it elsewhere)');
+    assert.deepEqual(ss.pendingOf('a'), [], 'the offer left its pipeline');
+    ss.peerHas('b', 1 - oa!.piece, 1600);
+    assert.deepEqual(
+      ss
+        .offers(1600)
+        .filter((o) => o.peer === 'b')
+        .map((o) => o.piece),
+      [oa!.piece],
+      'the expired piece is offered to b',
+    );
+    ss.checkInvariants();
+  });
+
+  it('peers that never ask lock no piece away from a starving newcomer, and leave initial seeding', () => {
+    const ss = make(4, { maxPendingPerPeer: 2, starveAfterMs: 1000, interested: () => true });
+    ss.addPeer('hog1', 0);
+    ss.addPeer('hog2', 0);
+    assert.equal(ss.offers(0).length, 4, 'every piece is offered to a hog');
+    ss.addPeer('c', 100);
+    assert.deepEqual(ss.offers(100), [], 'nothing is free');
+    const late = ss.offers(1100).filter((o) => o.peer === 'c');
+    assert.equal(late.length, 2, 'starving, c is offered pieces the hogs only sit on');
+    assert.deepEqual(
+      ss.released.map((r) => r.peer).sort(),
+      ['hog1', 'hog2'],
+      'their offers expired and they never asked',
+    );
+    ss.checkInvariants();
+  });
+
+  it('a bitfield with a piece never offered is another source; pieces passed on from our offers are not', () => {
+    const ss = make(6, { maxPendingPerPeer: 2 });
+    ss.addPeer('a', 0);
+    const offered = ss.offers(0).map((o) => o.piece);
+    for (const piece of offered) ss.peerHas('a', piece, 1);
+    ss.addPeer('b', 2);
+    ss.peerBitfield('b', (i) => offered.includes(i), 2);
+    assert.equal(ss.foreignSource, false, 'b has them from a, a from us');
+    ss.addPeer('c', 3);
+    const other = [0, 1, 2, 3, 4, 5].find((i) => !offered.includes(i) && !ss.told('b', i))!;
+    ss.peerBitfield('c', (i) => i === other, 3);
+    assert.equal(ss.foreignSource, true, `piece ${other} was never offered`);
   });
 
   it('offers expire only while the peer asks for nothing: a busy pipeline is kept', () => {
