@@ -166,6 +166,50 @@ export function decideUnchokes(
   return { unchoke, regular: regular.map((p) => p.id), state: next };
 }
 
+/** Rate-based slots: the rate the fastest peer must reach to count, and the rise per further peer. */
+export const RATE_SLOTS_THRESHOLD = 1024;
+export const RATE_SLOTS_STEP = 2048;
+/** Rate-based slots never exceed this many. */
+export const RATE_SLOTS_MAX = 50;
+
+/**
+ * Upload slots sized to the uplink, learned from the rates we reach (upload rate discovery: no
+ * setting). A slot is worth having while its peer gets enough of the uplink to complete pieces and
+ * trade them: with s slots, each must carry at least RATE_SLOTS_THRESHOLD + (s−1)·RATE_SLOTS_STEP.
+ * Two readings of that rule, the larger wins:
+ * - per peer: with our upload rates to the peers of the last round sorted fastest first, the k-th
+ *   (from 0) counts when it got at least RATE_SLOTS_THRESHOLD + k·RATE_SLOTS_STEP; those peers plus
+ *   one, to probe for more (libtorrent's rate-based choker). Peers that take less than their share
+ *   (a slow link at their end) leave room for more slots.
+ * - from the uplink's capacity (`capacityBytesPerSec`, the caller's estimate: the highest total
+ *   upload rate reached lately): the most slots s such that capacity/s still meets the rule. So a
+ *   fast uplink opens its slots at once, not one per round.
+ * On a full uplink of capacity C both settle near √(C/step) (5 MB/s: about 50; 100 kB/s: about 7).
+ * Clamped to [min, max] (at the start nothing is known: min).
+ */
+export function rateBasedSlots(
+  uploadRates: readonly number[],
+  min: number,
+  capacityBytesPerSec = 0,
+  max = RATE_SLOTS_MAX,
+): number {
+  const sorted = uploadRates.filter((r) => r > 0).sort((a, b) => b - a);
+  let threshold = RATE_SLOTS_THRESHOLD;
+  let perPeer = 0;
+  for (const r of sorted) {
+    if (r < threshold) break;
+    perPeer++;
+    threshold += RATE_SLOTS_STEP;
+  }
+  let fromCapacity = 0;
+  while (
+    fromCapacity < max &&
+    capacityBytesPerSec / (fromCapacity + 1) >= RATE_SLOTS_THRESHOLD + fromCapacity * RATE_SLOTS_STEP
+  )
+    fromCapacity++;
+  return Math.max(min, Math.min(max, Math.max(perPeer + 1, fromCapacity)));
+}
+
 /**
  * A peer is snubbed when it sent no block for snubAfterMs while we were interested and it had us
  * unchoked. The caller passes the later of its last block and the moment that condition began;

@@ -40,7 +40,13 @@ import { errorText, type Logger, silentLogger } from '../util/logger.js';
 import { RateMeter } from '../util/rate-meter.js';
 import { TokenBucket } from '../util/token-bucket.js';
 import { TypedEmitter } from '../util/typed-events.js';
-import { type ChokerState, decideUnchokes, isSnubbed } from './choker.js';
+import {
+  type ChokerState,
+  DEFAULT_UNCHOKE_SLOTS,
+  decideUnchokes,
+  isSnubbed,
+  rateBasedSlots,
+} from './choker.js';
 import { MerkleBlame } from './merkle-blame.js';
 import { type KnownPeer, PeerList, type PeerSource } from './peer-list.js';
 import { PieceAssembler } from './piece-assembler.js';
@@ -87,6 +93,7 @@ export interface TorrentOptions {
    * closed when a new peer needs its slot: an incoming connection, or a dial. Default 30 s.
    */
   evictIdleAfterMs?: number;
+  /** Regular upload slots, fixed. Default: sized to the uplink from the rates we reach (rateBasedSlots). */
   uploadSlots?: number;
   /**
    * Initial seeding (BEP 16, super-seed.ts) when the torrent starts complete: true always, 'auto'
@@ -216,6 +223,10 @@ const TICK_MS = 1000;
 /** A block of zeros for padding blocks (read only: the assembler copies what it is given). */
 let PADDING_ZEROS: Buffer | undefined;
 const CHOKE_INTERVAL_MS = 10_000;
+/** The remembered peak upload rate (the uplink's capacity) halves in this long unless reached again. */
+const UPLINK_PEAK_HALF_LIFE_MS = 60_000;
+/** The total upload rate that teaches the uplink's capacity is taken over this long. */
+const UPLINK_WINDOW_MS = 5000;
 /** Initial seeding: offers outstanding per peer, in bytes of pieces (at least 4 pieces). */
 const SUPER_SEED_PENDING_BYTES = 1024 * 1024;
 const SUPER_SEED_MAX_SLOTS = 16;
@@ -297,6 +308,13 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
   /** Pieces we announced and then could not read back: requests for them are declined, not held against the peer. */
   readonly #lost = new Set<number>();
   #choker: ChokerState = { optimisticSinceMs: 0 };
+  /** Regular upload slots as the last choke run sized them from our upload rates. */
+  #rateSlots = DEFAULT_UNCHOKE_SLOTS;
+  /** The highest total upload rate reached lately, and when it was last brought up to date. */
+  #uplinkPeak = 0;
+  #uplinkPeakAtMs = 0;
+  /** Our total upload at each tick of the last UPLINK_WINDOW_MS. */
+  readonly #uplinkSamples: { ms: number; bytes: number }[] = [];
   /** Initial seeding's state while it lasts (see #startSuperSeed). */
   #superSeed: SuperSeed | undefined;
   #lastChokeMs = 0;
@@ -470,6 +488,11 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
     if (limits.uploadBytesPerSec !== undefined) this.uploadLimit.setRate(limits.uploadBytesPerSec);
     if (limits.downloadBytesPerSec !== undefined) this.downloadLimit.setRate(limits.downloadBytesPerSec);
     this.#uploader.pump();
+  }
+
+  /** Regular upload slots now (the optimistic one comes on top): fixed, or sized to the uplink. */
+  get uploadSlots(): number {
+    return this.#slots();
   }
 
   /** Initial seeding (BEP 16) is on: peers hear of pieces one offer at a time. */
@@ -1532,7 +1555,7 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
   }
 
   #slots(): number {
-    const slots = this.#o.uploadSlots ?? 4;
+    const slots = this.#o.uploadSlots ?? this.#rateSlots;
     // Initial seeding: every leecher gets a slot (each asks only for what it was offered), up to 16.
     return this.#superSeed
       ? Math.max(slots, Math.min(SUPER_SEED_MAX_SLOTS, this.#superSeed.peerCount))
@@ -1598,6 +1621,40 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
       const p = this.#peers.get(peer);
       if (p) this.#haveTheRest(p, (i) => Boolean(told[i]));
     }
+  }
+
+  /**
+   * Sizes the upload slots from the rates we reach and the uplink's capacity as far as we know it:
+   * the highest total upload rate reached, fading (halving each UPLINK_PEAK_HALF_LIFE_MS) so that a
+   * slower uplink later is learned too. Every tick: more slots are given out at once, not at the
+   * next choke round (a download may be over by then).
+   */
+  #resizeSlots(nowMs: number): void {
+    // A new connection's first bytes fill socket buffers faster than any uplink: its rate counts
+    // once its meter holds a whole window, and the total is taken over UPLINK_WINDOW_MS.
+    const rates: number[] = [];
+    for (const p of this.#peers.values()) {
+      if (nowMs - p.connectedAtMs >= p.conn.uploadMeter.windowMs) rates.push(p.conn.uploadMeter.rate(nowMs));
+    }
+    const samples = this.#uplinkSamples;
+    samples.push({ ms: nowMs, bytes: this.uploadedBytes });
+    while (samples.length > 2 && nowMs - samples[1]!.ms >= UPLINK_WINDOW_MS) samples.shift();
+    const first = samples[0]!;
+    const total =
+      nowMs - first.ms >= UPLINK_WINDOW_MS
+        ? ((this.uploadedBytes - first.bytes) * 1000) / (nowMs - first.ms)
+        : 0;
+    const fade = 0.5 ** (Math.max(0, nowMs - this.#uplinkPeakAtMs) / UPLINK_PEAK_HALF_LIFE_MS);
+    this.#uplinkPeak = Math.max(total, this.#uplinkPeak * fade);
+    this.#uplinkPeakAtMs = nowMs;
+    const before = this.#rateSlots;
+    this.#rateSlots = rateBasedSlots(rates, DEFAULT_UNCHOKE_SLOTS, this.#uplinkPeak);
+    if (
+      this.#rateSlots > before &&
+      this.#o.uploadSlots === undefined &&
+      this.#unchokedCount() < this.#slots()
+    )
+      this.#runChoker(true);
   }
 
   #unchokedCount(): number {
@@ -1668,6 +1725,7 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
     this.#fillConnections();
     this.#offerPieces();
     this.#chokeUnusedUnchokes();
+    this.#resizeSlots(now);
     this.#runChoker();
     if (this.#state === TorrentState.downloading) {
       for (const p of this.#peers.values()) {

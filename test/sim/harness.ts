@@ -49,6 +49,8 @@ export interface SwarmOptions {
   pex?: boolean;
   /** The seeders' initial seeding (BEP 16): 'auto' (the session's default) unless set. */
   superSeed?: boolean | 'auto';
+  /** Regular upload slots, fixed (default: sized to each peer's uplink). */
+  uploadSlots?: number;
   /** The torrents' cap on bytes of pieces held while assembled and checked (the torrent's default unless set). */
   maxUnverifiedBytes?: number;
   /** Virtual time a leecher's disk takes to write a piece (default 0: at once). */
@@ -142,6 +144,7 @@ export class SimPeer {
       transport: sw.net.transport(this.host),
       extensions: LOCAL_EXTENSIONS,
       ...(seeding ? { verified: all } : { skipCheck: true }),
+      ...(sw.options.uploadSlots !== undefined ? { uploadSlots: sw.options.uploadSlots } : {}),
       ...(sw.options.maxUnverifiedBytes !== undefined
         ? { maxUnverifiedBytes: sw.options.maxUnverifiedBytes }
         : {}),

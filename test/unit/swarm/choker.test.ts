@@ -9,6 +9,10 @@ import {
   decideUnchokes,
   isSnubbed,
   OPTIMISTIC_INTERVAL_MS,
+  RATE_SLOTS_MAX,
+  RATE_SLOTS_STEP,
+  RATE_SLOTS_THRESHOLD,
+  rateBasedSlots,
   SNUB_AFTER_MS,
 } from '../../../src/swarm/choker.js';
 import { mulberry32 } from '../prng.js';
@@ -257,6 +261,63 @@ describe('decideUnchokes properties', () => {
         },
       ),
       { numRuns: 300 },
+    );
+  });
+});
+
+describe('upload slots sized to the uplink (rate-based)', () => {
+  const share = (capacity: number, slots: number): number[] =>
+    Array.from({ length: slots }, () => capacity / slots);
+
+  it('at the start (no rates yet) and on a slow uplink: the minimum', () => {
+    assert.equal(rateBasedSlots([], 4), 4);
+    assert.equal(rateBasedSlots([0, 0, 0], 4), 4);
+    assert.equal(rateBasedSlots(share(20_000, 4), 4), 4, '20 kB/s shared by 4: 5 kB/s each');
+  });
+
+  it('a full uplink settles near √(capacity / step): more slots for a faster uplink', () => {
+    for (const capacity of [100_000, 1_000_000, 5_000_000]) {
+      // Iterate as the choker does, round after round, the uplink shared evenly by the slots.
+      let slots = 4;
+      for (let round = 0; round < 100; round++) slots = rateBasedSlots(share(capacity, slots), 4);
+      const settled = Math.sqrt(capacity / RATE_SLOTS_STEP);
+      assert.ok(
+        Math.abs(slots - settled) <= 2 || slots === RATE_SLOTS_MAX,
+        `${capacity} B/s: ${slots} slots, about ${settled.toFixed(1)} expected`,
+      );
+    }
+  });
+
+  it('peers slower than their share (their own link) leave room for more', () => {
+    // A 5 MB/s uplink, peers that take 30 kB/s each: each still counts until 30 kB/s < 1 KiB + k·2 KiB.
+    const slots = rateBasedSlots(
+      Array.from({ length: 40 }, () => 30_000),
+      4,
+    );
+    assert.equal(slots, 16, '15 peers count (30 kB/s ≥ 1 KiB + 14 · 2 KiB), and one more to probe');
+  });
+
+  it("from the uplink's capacity at once: the most slots that each still get their due", () => {
+    for (const capacity of [100_000, 2_500_000]) {
+      const slots = rateBasedSlots([], 4, capacity);
+      const settled = Math.sqrt(capacity / RATE_SLOTS_STEP);
+      assert.ok(
+        Math.abs(slots - settled) <= 1.5,
+        `${capacity} B/s: ${slots} slots, about ${settled.toFixed(1)}`,
+      );
+      assert.ok(capacity / slots >= RATE_SLOTS_THRESHOLD + (slots - 1) * RATE_SLOTS_STEP);
+      assert.ok(capacity / (slots + 1) < RATE_SLOTS_THRESHOLD + slots * RATE_SLOTS_STEP);
+    }
+    assert.equal(rateBasedSlots([], 4, 12_000), 4, 'a slow uplink: the minimum');
+  });
+
+  it('never above the maximum', () => {
+    assert.equal(
+      rateBasedSlots(
+        Array.from({ length: 500 }, () => 1e9),
+        4,
+      ),
+      RATE_SLOTS_MAX,
     );
   });
 });

@@ -1,0 +1,73 @@
+// Upload slots sized to the uplink, in a whole swarm (the simulator, virtual time): one seeder and
+// six leechers with 40 Mbit/s uplinks sharing 64 MiB, as bench:swarm's `six`. The leechers learn from the rates
+// they reach that their uplink carries more than four slots' worth, open more at once, and the swarm
+// completes sooner and with fewer copies from the seeder than with the fixed four; a leecher on a
+// slow uplink keeps the minimum.
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { DEFAULT_UNCHOKE_SLOTS } from '../../../src/swarm/choker.js';
+import { SimSwarm } from '../../sim/harness.js';
+import type { LinkSpec } from '../../sim/sim-network.js';
+
+const KiB = 1024;
+
+async function six(link: LinkSpec, uploadSlots?: number) {
+  const sw = new SimSwarm({
+    seed: 1,
+    totalBytes: 64 * 1024 * KiB,
+    pieceLength: 64 * KiB,
+    ...(uploadSlots !== undefined ? { uploadSlots } : {}),
+  });
+  const seeder = sw.addPeer({ role: 'seeder', link });
+  const leechers = Array.from({ length: 6 }, (_, i) =>
+    sw.addPeer({ role: 'leecher', link, joinAtMs: 100 + i * 20 }),
+  );
+  let mostSlots = 0;
+  try {
+    await sw.run(() => {
+      for (const l of leechers) mostSlots = Math.max(mostSlots, l.torrent?.uploadSlots ?? 0);
+      return sw.leechersDone === leechers.length;
+    }, 1_800_000);
+    assert.equal(sw.leechersDone, leechers.length, 'every leecher completes');
+    return {
+      lastMs: Math.max(...leechers.map((l) => l.completedAtMs!)),
+      copies: seeder.torrent!.uploadedBytes / sw.metainfo.totalLength,
+      mostSlots,
+    };
+  } finally {
+    await sw.stop();
+  }
+}
+
+test('a fast uplink opens more slots than four at once, and the swarm completes sooner', async () => {
+  const link: LinkSpec = { upBytesPerSec: 5_000_000, downBytesPerSec: 50_000_000, latencyMs: 1 };
+  const fixed = await six(link, DEFAULT_UNCHOKE_SLOTS);
+  const sized = await six(link);
+  assert.equal(fixed.mostSlots, DEFAULT_UNCHOKE_SLOTS);
+  assert.ok(sized.mostSlots > 10, `a 5 MB/s uplink opened ${sized.mostSlots} slots`);
+  assert.ok(
+    sized.lastMs < fixed.lastMs,
+    `sized to the uplink ${sized.lastMs.toFixed(0)} ms, four slots ${fixed.lastMs.toFixed(0)} ms`,
+  );
+  assert.ok(sized.copies <= fixed.copies + 0.005, `copies ${sized.copies} against ${fixed.copies}`);
+});
+
+test('a slow uplink keeps the minimum', async () => {
+  const link: LinkSpec = { upBytesPerSec: 12_000, downBytesPerSec: 120_000, latencyMs: 20 };
+  const sw = new SimSwarm({ seed: 2, totalBytes: 256 * KiB, pieceLength: 16 * KiB });
+  sw.addPeer({ role: 'seeder', link });
+  const leechers = Array.from({ length: 6 }, (_, i) =>
+    sw.addPeer({ role: 'leecher', link, joinAtMs: 100 + i * 20 }),
+  );
+  let mostSlots = 0;
+  try {
+    await sw.run(() => {
+      for (const l of leechers) mostSlots = Math.max(mostSlots, l.torrent?.uploadSlots ?? 0);
+      return sw.leechersDone === leechers.length;
+    }, 1_800_000);
+    assert.equal(sw.leechersDone, leechers.length);
+    assert.equal(mostSlots, DEFAULT_UNCHOKE_SLOTS, '12 kB/s shared: no slot beyond the four is worth it');
+  } finally {
+    await sw.stop();
+  }
+});
