@@ -1197,15 +1197,7 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
         this.#offerPieces();
       }
       // (A leecher that completes here is no other source: what it has came through this swarm.)
-      if (conn.peerBitfield?.complete) {
-        entry.isSeed = true;
-        // Counted as a seeder from now on (the picker's cheaper path for peers that have everything).
-        if (entry.counted === 'bits') {
-          this.#picker.peerRemoved(conn.peerBitfield);
-          this.#picker.seedAdded();
-          entry.counted = 'seed';
-        }
-      }
+      if (conn.peerBitfield?.complete) entry.isSeed = true;
       if (!conn.amInterested && this.#wants(piece)) conn.interested();
       if (entry.isSeed && this.#state === TorrentState.seeding) conn.close('both-seeders');
       else this.#scheduler.fill(entry);
