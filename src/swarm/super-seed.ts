@@ -13,8 +13,9 @@
 //   and has no request waiting at us (`busy`), leaves its pipeline, and the piece may be offered to
 //   another peer: a peer that does not take up its offers locks no piece away. If the peer is not
 //   `interested` either, it does not want those pieces (a file it skips), and if it never asked us
-//   for anything, it only sits on offers: either way it leaves initial seeding (see `released`). A peer still asking, or waiting for what it asked, is working through its
-//   offers: on an uplink shared by many, that takes a while.
+//   for anything, it only sits on offers: either way it leaves initial seeding (see `released`).
+//   A peer still asking, or waiting for what it asked, is working through its offers: on an uplink
+//   shared by many, that takes a while.
 // - A released peer hears of every piece and asks for what it wants, as from any seeder; what it
 //   announces still counts in each piece's availability, so the others are not offered it.
 // - With `releaseLoneAfterMs` (automatic initial seeding), a peer that has been the only one for that
@@ -271,8 +272,7 @@ export class SuperSeed {
         s.told[piece] = 1;
         this.#offered[piece] = 1;
         s.pending.set(piece, nowMs);
-        this.#inFlight[piece]!++;
-        if (s.asked) this.#inFlightAsked[piece]!++;
+        this.#addFlight(s, piece);
         this.offersMade++;
         out.push({ peer, piece });
       }
@@ -289,6 +289,12 @@ export class SuperSeed {
     s.pending.clear();
     for (const piece of s.held) if (this.#heldBy.get(piece) === peer) this.#heldBy.delete(piece);
     s.held.clear();
+  }
+
+  /** An offer of `piece` to `s` is outstanding. */
+  #addFlight(s: PeerState, piece: number): void {
+    this.#inFlight[piece]!++;
+    if (s.asked) this.#inFlightAsked[piece]!++;
   }
 
   /** One outstanding offer of `piece` at `s` is no more. */
