@@ -495,6 +495,11 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
     return this.#slots();
   }
 
+  /** Connected peers that have this piece, as the picker counts them (a piece map's shading). */
+  pieceAvailability(piece: number): number {
+    return this.#picker.availability(piece);
+  }
+
   /** Initial seeding (BEP 16) is on: peers hear of pieces one offer at a time. */
   get superSeeding(): boolean {
     return this.#superSeed !== undefined;
@@ -1197,7 +1202,15 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
         this.#offerPieces();
       }
       // (A leecher that completes here is no other source: what it has came through this swarm.)
-      if (conn.peerBitfield?.complete) entry.isSeed = true;
+      if (conn.peerBitfield?.complete) {
+        entry.isSeed = true;
+        // Counted as a seeder from now on (the picker's cheaper path for peers that have everything).
+        if (entry.counted === 'bits') {
+          this.#picker.peerRemoved(conn.peerBitfield);
+          this.#picker.seedAdded();
+          entry.counted = 'seed';
+        }
+      }
       if (!conn.amInterested && this.#wants(piece)) conn.interested();
       if (entry.isSeed && this.#state === TorrentState.seeding) conn.close('both-seeders');
       else this.#scheduler.fill(entry);
