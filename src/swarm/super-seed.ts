@@ -108,7 +108,6 @@ export class SuperSeed {
   readonly released: { peer: string; told: Uint8Array }[] = [];
   /** Offers made in all (each is one `have` sent). */
   offersMade = 0;
-  #lastNowMs: number | undefined;
 
   constructor(o: SuperSeedOptions) {
     if (!Number.isInteger(o.pieceCount) || o.pieceCount < 1)
@@ -167,13 +166,12 @@ export class SuperSeed {
     this.#aloneSinceMs = this.#peers.size === 1 ? nowMs : undefined;
   }
 
-  removePeer(peer: string): void {
+  removePeer(peer: string, nowMs: number): void {
     const s = this.#peers.get(peer);
     if (!s) return;
     this.#peers.delete(peer);
-    // The one left is alone from now on (the clock of the last event is close enough: offers() runs
-    // at least every second).
-    this.#aloneSinceMs = this.#peers.size === 1 ? (this.#lastNowMs ?? 0) : undefined;
+    // The one left is alone from now on.
+    this.#aloneSinceMs = this.#peers.size === 1 ? nowMs : undefined;
     for (let i = 0; i < this.#n; i++) if (s.has[i] && --this.#avail[i]! === 0) this.#inSwarm--;
     for (const p of s.pending.keys()) this.#dropFlight(s, p);
     for (const p of s.held) if (this.#heldBy.get(p) === peer) this.#heldBy.delete(p);
@@ -183,7 +181,6 @@ export class SuperSeed {
   peerHas(peer: string, piece: number, nowMs: number): void {
     const s = this.#peers.get(peer);
     if (!s || !Number.isInteger(piece) || piece < 0 || piece >= this.#n || s.has[piece]) return;
-    this.#lastNowMs = nowMs;
     // What a released peer announces it asked of us, as far as anyone can tell.
     if (s.released) this.#offered[piece] = 1;
     const before = this.#avail[piece]!;
@@ -231,7 +228,6 @@ export class SuperSeed {
   /** New offers for every peer with room, the least served first; each is marked told. */
   offers(nowMs: number): SuperSeedOffer[] {
     const out: SuperSeedOffer[] = [];
-    this.#lastNowMs = nowMs;
     const order = [...this.#peers.entries()].sort((a, b) => a[1].pending.size - b[1].pending.size);
     for (const [peer, s] of order) {
       if (s.released) continue;

@@ -1293,7 +1293,7 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
       }
       for (const b of this.#picker.releaseAll(key)) void b;
       if (this.#superSeed) {
-        this.#superSeed.removePeer(key);
+        this.#superSeed.removePeer(key, this.#clock.now());
         this.#offerPieces();
       }
       if (entry.listedAs) list.leftIncoming(entry.listedAs);

@@ -148,8 +148,9 @@ describe('super-seeding', () => {
     ss.offers(500);
     ss.offers(5000);
     assert.equal(ss.released.length, 0, 'never alone');
-    ss.removePeer('b');
-    ss.offers(5000);
+    ss.removePeer('b', 5000);
+    ss.offers(5900);
+    assert.equal(ss.released.length, 0, 'alone for 900 ms only');
     ss.offers(6000);
     assert.deepEqual(
       ss.released.map((r) => r.peer),
@@ -255,7 +256,7 @@ describe('super-seeding', () => {
     const [o] = ss.offers(0).filter((x) => x.peer === 'a');
     assert.notEqual(o!.piece, 0, 'a piece nobody has comes first');
     ss.peerHas('a', o!.piece, 1);
-    ss.removePeer('a');
+    ss.removePeer('a', 1);
     assert.equal(ss.availability(o!.piece), 0);
     ss.addPeer('c', 2);
     const again = ss.offers(2).map((x) => x.piece);
