@@ -129,7 +129,7 @@ export class PieceAssembler {
 
   /**
    * A block accepted by the picker goes in: into its piece's buffer (unless `placed` there already,
-   * a web seed's bytes read in place), or to storage for a piece too large to hold. `from`: its
+   * a web seed's bytes gathered there), or to storage for a piece too large to hold. `from`: its
    * sender (a peer's endpoint, a web seed's id). `inOrder`: the piece's bytes come in order (a web
    * seed), so it is hashed as they come whatever its size.
    */
@@ -159,21 +159,15 @@ export class PieceAssembler {
     }
   }
 
-  /** The memory a piece's bytes may be read into in place (a web seed); undefined for a piece too large to hold. */
-  target(piece: number): Buffer | undefined {
-    return this.#buffer(piece, true).data;
-  }
-
   /**
    * Bytes of a web seed's run, a part of one block, in order: the whole block once its last part is
    * in, undefined until then. A piece too large to hold gathers it apart; otherwise it lies in the
-   * piece's buffer already (`placed`: add() need not copy it), where `inPlace` bytes were read.
+   * piece's buffer already (`placed`: add() need not copy it). `data` is copied before this returns.
    */
   gather(
     piece: number,
     offset: number,
     data: Uint8Array,
-    inPlace: boolean,
   ): { bytes: Uint8Array; placed: boolean } | undefined {
     const buf = this.#buffer(piece, true);
     const g = this.#o.geometry;
@@ -194,7 +188,7 @@ export class PieceAssembler {
       return { bytes: staged, placed: false };
     }
     const into = buf.data!;
-    if (!inPlace) into.set(data, offset);
+    into.set(data, offset);
     if (end !== blockStart + blockLength) return undefined;
     return { bytes: into.subarray(blockStart, end), placed: true };
   }

@@ -430,25 +430,8 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
         if (this.#state !== TorrentState.downloading || !this.#scheduler.allowed(nowMs)) return 'no';
         return this.#scheduler.overCap ? 'partial' : 'yes';
       },
-      bytes: (
-        key: string,
-        from: string,
-        piece: number,
-        offset: number,
-        data: Uint8Array,
-        inPlace?: boolean,
-      ) => this.#webSeedBytes(key, from, piece, offset, data, inPlace === true),
-      target: (key: string, piece: number, offset: number, max: number): Uint8Array | undefined => {
-        // Only blocks this lane still has outstanding, from the one `offset` is in.
-        let end = offset - (offset % BLOCK_SIZE);
-        if (!this.#picker.isOutstanding(key, piece, end)) return undefined;
-        // A piece too large to hold has no memory to read into: its bytes are staged block by block.
-        const data = this.#assembler.target(piece);
-        if (data === undefined) return undefined;
-        do end += BLOCK_SIZE;
-        while (end < data.length && end - offset < max && this.#picker.isOutstanding(key, piece, end));
-        return data.subarray(offset, Math.min(end, data.length, offset + max));
-      },
+      bytes: (key: string, from: string, piece: number, offset: number, data: Uint8Array) =>
+        this.#webSeedBytes(key, from, piece, offset, data),
       take: (n: number, nowMs: number): number => this.#scheduler.take(n, nowMs),
       released: () => this.#scheduler.fillAll(),
       changed: (url: string, state: WebSeedState, reason: string | null) =>
@@ -461,20 +444,13 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
    * Bytes of a web seed's run, a part of one block, in order: kept while the lane still has the block
    * outstanding (a peer's endgame copy may have come first, or a ban dropped the piece).
    */
-  #webSeedBytes(
-    key: string,
-    from: string,
-    piece: number,
-    offset: number,
-    data: Uint8Array,
-    inPlace: boolean,
-  ): void {
+  #webSeedBytes(key: string, from: string, piece: number, offset: number, data: Uint8Array): void {
     const blockStart = offset - (offset % BLOCK_SIZE);
     if (!this.#picker.isOutstanding(key, piece, blockStart)) {
       this.wastedBytes += data.length;
       return;
     }
-    const whole = this.#assembler.gather(piece, offset, data, inPlace);
+    const whole = this.#assembler.gather(piece, offset, data);
     if (!whole) return;
     const blockLength = whole.bytes.length;
     const block = { piece, offset: blockStart, length: blockLength };

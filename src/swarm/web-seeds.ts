@@ -24,9 +24,6 @@ export interface RangeSource {
     signal: AbortSignal;
     /** The bytes in order; a positive result pauses reading that many ms. */
     onData(chunk: Uint8Array): number;
-    /** Memory to read the next bytes straight into (a piece buffer), at most `max`; then onPlaced. */
-    target?(max: number): Uint8Array | undefined;
-    onPlaced?(n: number): number;
   }): Promise<void>;
   stop(): void;
 }
@@ -67,13 +64,8 @@ export interface WebSeedHost {
   readonly pieceLength: number;
   /** May a new run start: 'no' (not downloading, no tokens), 'partial' (only pieces in flight), 'yes'. */
   mayStart(nowMs: number): 'yes' | 'partial' | 'no';
-  /**
-   * Bytes of one block (a part of it, in order) from lane `key` of web seed `host`; `inPlace`: they
-   * were read into the memory `target` gave.
-   */
-  bytes(key: string, host: string, piece: number, offset: number, data: Uint8Array, inPlace?: boolean): void;
-  /** The piece memory for bytes from `offset` on (at most `max`, within blocks the lane has outstanding). */
-  target(key: string, piece: number, offset: number, max: number): Uint8Array | undefined;
+  /** Bytes of one block (a part of it, in order) from lane `key` of web seed `host`; valid only until it returns. */
+  bytes(key: string, host: string, piece: number, offset: number, data: Uint8Array): void;
   /** Takes download tokens for `n` bytes; the ms to wait before reading more. */
   take(n: number, nowMs: number): number;
   /** Blocks were given back to the picker: peers may take them. */
@@ -250,7 +242,7 @@ export class WebSeeds {
     if (seed.state !== WebSeedState.active) this.#setState(seed, WebSeedState.active, null);
     const signal = seed.ac.signal;
     let pos = start;
-    const deliver = (chunk: Uint8Array, inPlace: boolean): number => {
+    const onData = (chunk: Uint8Array): number => {
       const now = this.#clock.now();
       seed.downloaded += chunk.length;
       seed.meter.add(chunk.length, now);
@@ -260,22 +252,14 @@ export class WebSeeds {
         const offset = pos - piece * pl;
         const blockEnd = (Math.floor(offset / 16384) + 1) * 16384;
         const n = Math.min(chunk.length - i, blockEnd - offset, pl - offset);
-        host.bytes(lane.key, seed.id, piece, offset, chunk.subarray(i, i + n), inPlace);
+        host.bytes(lane.key, seed.id, piece, offset, chunk.subarray(i, i + n));
         i += n;
         pos += n;
       }
       return host.take(chunk.length, now);
     };
-    let placedInto: Uint8Array | undefined;
-    const target = (max: number): Uint8Array | undefined => {
-      const piece = Math.floor(pos / pl);
-      placedInto = host.target(lane.key, piece, pos - piece * pl, max);
-      return placedInto;
-    };
-    const onData = (chunk: Uint8Array): number => deliver(chunk, false);
-    const onPlaced = (n: number): number => deliver(placedInto!.subarray(0, n), true);
     const lanes = seed.lanes.indexOf(lane);
-    seed.source!.fetch({ lane: lanes, start, length: end - start, signal, onData, target, onPlaced }).then(
+    seed.source!.fetch({ lane: lanes, start, length: end - start, signal, onData }).then(
       () => this.#runEnded(seed, lane, signal, undefined),
       (err: unknown) => this.#runEnded(seed, lane, signal, err ?? new Error('failed')),
     );

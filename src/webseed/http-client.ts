@@ -60,14 +60,18 @@ export interface HttpHead {
   headers: Map<string, string>;
 }
 
-/** Where a body goes. A positive result of `data` or `placed` pauses reading that many ms (rate limits). */
+/**
+ * Where a body goes. A positive result of `data` pauses reading that many ms (rate limits).
+ *
+ * There is no reading straight into a piece's memory: Node asks an `onread` buffer function for the
+ * next read's memory right after the previous read, and what runs meanwhile (a peer's copy of the
+ * same block, the piece verified and its buffer reused for the next piece) would have the late
+ * bytes land on memory that is another's by then (seen: a block of the next piece overwritten
+ * after its hash check, so a wrong file passed as complete).
+ */
 export interface BodySink {
   /** Bytes read into the shared buffer: the view is valid only until it returns. */
   data(chunk: Uint8Array): number;
-  /** Memory to read the next bytes of the body straight into (at most `max`); undefined: use `data`. */
-  target?(max: number): Uint8Array | undefined;
-  /** `n` bytes were read into the start of the last `target`. */
-  placed?(n: number): number;
 }
 
 /**
@@ -98,8 +102,6 @@ export class HttpConnection {
   #stall: NodeJS.Timeout | undefined;
   #pauseTimer: NodeJS.Timeout | undefined;
   #closed = false;
-  /** The caller's memory the read in progress goes to (see #readBuffer). */
-  #target: Uint8Array | undefined;
   /** The request in flight, and whether it went out on a connection an earlier request used. */
   #request = '';
   #reused = false;
@@ -186,12 +188,9 @@ export class HttpConnection {
         noDelay: true,
         ...local,
         onread: {
-          // A function: called before each read, so a body is read straight into its piece's memory.
-          buffer: () => this.#readBuffer(),
+          buffer: sharedRead,
           callback: (n: number, buf: Uint8Array): boolean => {
-            if (buf === this.#target) this.#onPlaced(n);
-            else this.#onRead(buf.subarray(0, n));
-            this.#target = undefined;
+            this.#onRead(buf.subarray(0, n));
             // false stops reading until #pause's timer resumes the socket (a download limit).
             return this.#pauseTimer === undefined;
           },
@@ -287,31 +286,6 @@ export class HttpConnection {
     this.#remaining -= chunk.length;
     const waitMs = this.#sink!.data(chunk);
     if ((this.#phase as Phase) !== 'body') return; // the sink failed the request (aborted)
-    if (this.#remaining === 0) this.#done(undefined);
-    else if (waitMs > 0) this.#pause(waitMs);
-  }
-
-  #readBuffer(): Uint8Array {
-    const sink = this.#sink;
-    if (this.#phase === 'body' && sink?.target !== undefined && this.#pauseTimer === undefined) {
-      const t = sink.target(this.#remaining);
-      if (t !== undefined && t.length > 0 && t.length <= this.#remaining) {
-        this.#target = t;
-        return t;
-      }
-    }
-    this.#target = undefined;
-    sharedRead ??= Buffer.allocUnsafeSlow(READ_BYTES);
-    return sharedRead;
-  }
-
-  /** Body bytes read straight into the sink's target. */
-  #onPlaced(n: number): void {
-    if (this.#phase !== 'body' || n <= 0) return;
-    this.#armStall();
-    this.#remaining -= n;
-    const waitMs = this.#sink!.placed!(n);
-    if ((this.#phase as Phase) !== 'body') return;
     if (this.#remaining === 0) this.#done(undefined);
     else if (waitMs > 0) this.#pause(waitMs);
   }

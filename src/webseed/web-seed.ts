@@ -26,9 +26,6 @@ export interface RangeFetch {
   signal: AbortSignal;
   /** The bytes in order; a positive result pauses reading that many ms (rate limits). */
   onData(chunk: Uint8Array): number;
-  /** Memory for the next bytes (at most `max`), to read them straight into; then `onPlaced`. */
-  target?(max: number): Uint8Array | undefined;
-  onPlaced?(n: number): number;
 }
 
 const ZEROS = new Uint8Array(64 * 1024);
@@ -71,10 +68,7 @@ export class WebSeedClient {
         continue;
       }
       const file = this.#m.files[seg.file]!;
-      const sink: BodySink = {
-        data: req.onData,
-        ...(req.target && req.onPlaced ? { target: req.target, placed: req.onPlaced } : {}),
-      };
+      const sink: BodySink = { data: req.onData };
       await this.#get(req.lane, file.rawPath, seg.offset, seg.length, file.length, sink, req.signal);
     }
   }
