@@ -4,19 +4,24 @@ import { open, rm } from 'node:fs/promises';
 
 const MIB = 1024 * 1024;
 
-/** Deterministic pseudo-random content, generated fast: AES-128-CTR over zeros with a fixed key. */
-export async function generate(path: string, bytes: number, keyByte = 7): Promise<void> {
-  const cipher = createCipheriv('aes-128-ctr', Buffer.alloc(16, keyByte), Buffer.alloc(16, 0));
+/** Writes `bytes` to a new file at `path`, 16 MiB at a time: `chunk(zeros)` gives each chunk's bytes. */
+async function writeChunks(path: string, bytes: number, chunk: (zeros: Buffer) => Uint8Array): Promise<void> {
   const zeros = Buffer.alloc(16 * MIB);
   const fh = await open(path, 'w');
   try {
     for (let pos = 0; pos < bytes; pos += zeros.length) {
-      const chunk = cipher.update(zeros.subarray(0, Math.min(zeros.length, bytes - pos)));
-      await fh.write(chunk, 0, chunk.length, pos);
+      const c = chunk(zeros.subarray(0, Math.min(zeros.length, bytes - pos)));
+      await fh.write(c, 0, c.length, pos);
     }
   } finally {
     await fh.close();
   }
+}
+
+/** Deterministic pseudo-random content, generated fast: AES-128-CTR over zeros with a fixed key. */
+export async function generate(path: string, bytes: number, keyByte = 7): Promise<void> {
+  const cipher = createCipheriv('aes-128-ctr', Buffer.alloc(16, keyByte), Buffer.alloc(16, 0));
+  await writeChunks(path, bytes, (zeros) => cipher.update(zeros));
 }
 
 /** Reads the whole file once, so what follows starts from the page cache. */
@@ -41,14 +46,7 @@ export async function warm(path: string): Promise<void> {
  * the last delete pays for the host, not for its own work.
  */
 export async function recyclePageCache(path: string, bytes: number): Promise<void> {
-  const zeros = Buffer.alloc(16 * MIB);
-  const fh = await open(path, 'w');
-  try {
-    for (let pos = 0; pos < bytes; pos += zeros.length)
-      await fh.write(zeros, 0, Math.min(zeros.length, bytes - pos), pos);
-  } finally {
-    await fh.close();
-  }
+  await writeChunks(path, bytes, (zeros) => zeros);
   await rm(path, { force: true });
 }
 
