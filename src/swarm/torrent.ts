@@ -1183,8 +1183,7 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
         // Counted as a seeder from now on (the picker's cheaper path for peers that have everything).
         if (entry.counted === 'bits') {
           this.#picker.peerRemoved(conn.peerBitfield);
-          this.#picker.seedAdded();
-          entry.counted = 'seed';
+          this.#countAsSeed(entry);
         }
       }
       if (!conn.amInterested && this.#wants(piece)) conn.interested();
@@ -1311,11 +1310,8 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
       if (this.#superSeed.foreignSource) this.#otherSource(entry);
       else this.#offerPieces();
     }
-    if (bf.complete) {
-      entry.isSeed = true;
-      this.#picker.seedAdded();
-      entry.counted = 'seed';
-    } else {
+    if (bf.complete) this.#countAsSeed(entry);
+    else {
       this.#picker.peerAdded(bf);
       entry.counted = 'bits';
     }
@@ -1325,6 +1321,13 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
     }
     this.#updateInterest(entry);
     this.#scheduler.fill(entry);
+  }
+
+  /** The peer has every piece: the picker counts it as a seeder (not by its bitfield). */
+  #countAsSeed(entry: PeerEntry): void {
+    entry.isSeed = true;
+    this.#picker.seedAdded();
+    entry.counted = 'seed';
   }
 
   #wants(piece: number): boolean {
