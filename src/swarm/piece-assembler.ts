@@ -13,7 +13,7 @@
 
 import { createHash, type Hash } from 'node:crypto';
 import type { Geometry } from '../protocol/geometry.js';
-import { HASH_BYTES, MERKLE_BLOCK_BYTES, rootOfLayer, sha256 } from '../protocol/merkle.js';
+import { HASH_BYTES, MERKLE_BLOCK_BYTES, rootOfLayer, sha256Into } from '../protocol/merkle.js';
 import type { Metainfo } from '../protocol/metainfo.js';
 import { v2PieceCheck } from '../protocol/metainfo-v2.js';
 import { BLOCK_SIZE } from '../protocol/peer-wire.js';
@@ -409,7 +409,7 @@ function leavesIn(l: Leaves, bytes: Uint8Array, start: number, end: number): voi
     const at = i * MERKLE_BLOCK_BYTES;
     const leafEnd = Math.min(at + MERKLE_BLOCK_BYTES, fileBytes);
     if (leafEnd > end) break;
-    l.hashes.set(sha256(bytes.subarray(at, leafEnd)), i * HASH_BYTES);
+    sha256Into(bytes.subarray(at, leafEnd), l.hashes, i * HASH_BYTES);
     if (l.done[i] === 0) {
       l.done[i] = 1;
       l.count++;

@@ -68,6 +68,34 @@ describe('merkle (BEP 52)', () => {
     assert.deepEqual(rootOfLayer(leaves, 8), sha256(rootOfLayer(leaves, 4), padHash(2)));
     assert.throws(() => rootOfLayer(leaves, 2), RangeError);
   });
+
+  it('every count and width: the root of the tree built pair by pair; the layer is left as it was', () => {
+    // The reference: each level a list of nodes, the last odd one paired with that level's pad.
+    const reference = (layer: Buffer, width: number, level: number): Buffer => {
+      let nodes: Buffer[] = [];
+      for (let i = 0; i < layer.length; i += 32) nodes.push(layer.subarray(i, i + 32));
+      let lvl = level;
+      for (let w = width; w > 1; w /= 2, lvl++) {
+        const next: Buffer[] = [];
+        for (let i = 0; i < nodes.length; i += 2) next.push(sha256(nodes[i]!, nodes[i + 1] ?? padHash(lvl)));
+        nodes = next;
+      }
+      return nodes[0] ?? padHash(lvl);
+    };
+    for (let count = 0; count <= 33; count++) {
+      const layer = leafHashes(content(count * 16384 + 1)).subarray(0, count * 32);
+      const before = Buffer.from(layer);
+      const least = Math.max(1, 2 ** Math.ceil(Math.log2(Math.max(count, 1))));
+      for (const width of [least, least * 2, least * 8])
+        for (const level of [0, 2])
+          assert.deepEqual(
+            rootOfLayer(layer, width, level),
+            reference(layer, width, level),
+            `${count}/${width}/${level}`,
+          );
+      assert.deepEqual(layer, before);
+    }
+  });
 });
 
 describe('merkle: hash requests served from a piece layer', () => {
