@@ -157,6 +157,8 @@ const MAX_RECENTLY_CANCELLED = 1024;
 /** Haves remembered while the piece count is unknown (magnet before metadata). */
 const MAX_PENDING_HAVES = 1 << 20;
 const MAX_ALLOWED_FAST = 256;
+/** Suggestions kept per peer (BEP 6 suggest piece). */
+const MAX_SUGGESTED = 32;
 /** Encrypted writes up to a block message reuse buffers of this size; larger ones get their own. */
 const ENCRYPTED_OUT_BYTES = 13 + BLOCK_SIZE; // a piece message: header, then a block
 const MAX_SPARE_OUT = 128;
@@ -205,6 +207,8 @@ export class PeerConnection extends TypedEmitter<PeerConnectionEvents> {
   readonly allowedFastSet = new Set<number>();
   /** Pieces we let the peer request while we choke it. */
   readonly allowedFastGiven = new Set<number>();
+  /** Pieces the peer suggested we download from it (BEP 6), the latest MAX_SUGGESTED. */
+  readonly suggested = new Set<number>();
 
   #amChoking = true;
   #amInterested = false;
@@ -722,9 +726,11 @@ export class PeerConnection extends TypedEmitter<PeerConnectionEvents> {
     return had;
   }
 
+  /** Lets the peer request `piece` while we choke it (BEP 6); nothing without the Fast extension. */
   allowedFast(piece: number): void {
+    if (!this.#supportsFast || this.allowedFastGiven.has(piece)) return;
     this.allowedFastGiven.add(piece);
-    if (this.#supportsFast) this.#send({ type: 'allowed-fast', piece });
+    this.#send({ type: 'allowed-fast', piece });
   }
 
   suggest(piece: number): void {
@@ -978,8 +984,12 @@ export class PeerConnection extends TypedEmitter<PeerConnectionEvents> {
         return;
       case 'suggest':
         this.#requireFast(m.type);
-        if (this.#pieceCount === undefined || m.piece < this.#pieceCount)
-          this.#fire('suggest:received', m.piece);
+        if (this.#pieceCount !== undefined && m.piece >= this.#pieceCount) return;
+        // The latest suggestions count; a flood of them holds no more than MAX_SUGGESTED.
+        this.suggested.delete(m.piece);
+        this.suggested.add(m.piece);
+        if (this.suggested.size > MAX_SUGGESTED) this.suggested.delete(this.suggested.values().next().value!);
+        this.#fire('suggest:received', m.piece);
         return;
       case 'allowed-fast':
         this.#requireFast(m.type);

@@ -58,6 +58,11 @@ export interface PickOptions {
   urgent?: boolean;
   /** The caller's clock: pieces whose deadline is at or before it get duplicate requests. */
   nowMs?: number;
+  /**
+   * Pieces the peer suggested (BEP 6 suggest piece: a fresh piece it has, say): untouched ones are
+   * started before the rarest (not in sequential order, which a reader waits on).
+   */
+  suggested?: Iterable<number>;
 }
 
 export interface ReceiveResult {
@@ -375,6 +380,7 @@ export class PiecePicker {
       if (this.#urgent.length > 0 && opts.urgent !== false)
         this.#pickUrgent(ctx, opts.nowMs ?? Number.NEGATIVE_INFINITY);
       if (ctx.fast) this.#pickOwned(ctx);
+      if (opts.suggested && !this.sequential && !ctx.partialOnly) this.#pickSuggested(ctx, opts.suggested);
       if (this.sequential) this.#pickSequential(ctx);
       else this.#pickByPriority(ctx);
       // A fast peer with no untouched piece left helps finish the partial ones.
@@ -420,6 +426,17 @@ export class PiecePicker {
     ctx.ps.dups.add(id);
     ctx.out.push(this.geometry.blockRef(p, b));
     ctx.need--;
+  }
+
+  /** Suggested pieces that are wanted, the peer's, and not started yet. */
+  #pickSuggested(ctx: PickCtx, suggested: Iterable<number>): void {
+    for (const p of suggested) {
+      if (ctx.need === 0) return;
+      if (!Number.isInteger(p) || p < 0 || p >= this.pieceCount) continue;
+      if (this.#priority[p] === 0 || this.#verified.get(p) || this.#inFlight.has(p) || !ctx.canGet(p))
+        continue;
+      this.#startAndTake(ctx, p);
+    }
   }
 
   #pickOwned(ctx: PickCtx): void {

@@ -124,6 +124,7 @@ export class RequestScheduler {
       ...(overCap ? { partialOnly: true } : {}),
       ...(avoid ? { avoid } : {}),
       ...(allowedFast ? { allowedFast } : {}),
+      ...(conn.suggested.size > 0 ? { suggested: conn.suggested } : {}),
     });
     if (overCap && blocks.length < want) this.#heldByCap = true;
     for (const b of blocks) {

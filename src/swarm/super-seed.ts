@@ -7,7 +7,10 @@
 //   not yet announced by that peer), and — normally — only while no connected peer holds it (so the
 //   seeder sends each piece once and the leechers spread it among themselves).
 // - A peer holds at most `maxPendingPerPeer` outstanding offers (the pipeline that keeps its share
-//   of our uplink busy) and at most `maxHeldPerPeer` pieces it got from us that no one else has yet
+//   of our uplink busy), and its share of `pendingTotal` when that is less (but `minPendingPerPeer`
+//   at least): a lone peer has the whole uplink and needs a deep pipeline, and with many, long ones
+//   leave the last pieces in the pipelines of peers slow to ask while the uplink idles. And it holds
+//   at most `maxHeldPerPeer` pieces it got from us that no one else has yet
 //   announced ("passed on"): a peer that does not upload what it got stops getting more.
 // - An offer the peer did not take up within `starveAfterMs`, while it asked us for nothing at all
 //   and has no request waiting at us (`busy`), leaves its pipeline, and the piece may be offered to
@@ -34,6 +37,10 @@ export interface SuperSeedOptions {
   pieceCount: number;
   /** Offers a peer may have outstanding (told, not yet announced). Default 4. */
   maxPendingPerPeer?: number;
+  /** Offers outstanding over all peers, shared out evenly (default: no such bound). */
+  pendingTotal?: number;
+  /** A peer's share of pendingTotal is at least this many offers. Default 1. */
+  minPendingPerPeer?: number;
   /** Pieces a peer got from us and nobody else announced yet, after which it gets no more. Default 16. */
   maxHeldPerPeer?: number;
   /** A peer that announced nothing but our offers for this long is starving. Default 3 s. */
@@ -80,6 +87,8 @@ interface PeerState {
 export class SuperSeed {
   readonly #n: number;
   readonly #maxPending: number;
+  readonly #pendingTotal: number;
+  readonly #minPending: number;
   readonly #maxHeld: number;
   readonly #starveMs: number;
   readonly #random: () => number;
@@ -114,6 +123,8 @@ export class SuperSeed {
       throw new RangeError(`bad piece count ${o.pieceCount}`);
     this.#n = o.pieceCount;
     this.#maxPending = Math.max(1, Math.floor(o.maxPendingPerPeer ?? 4));
+    this.#pendingTotal = o.pendingTotal ?? Number.POSITIVE_INFINITY;
+    this.#minPending = Math.max(1, Math.floor(o.minPendingPerPeer ?? 1));
     this.#maxHeld = Math.max(this.#maxPending, Math.floor(o.maxHeldPerPeer ?? 16));
     this.#starveMs = o.starveAfterMs ?? 3000;
     this.#random = o.random;
@@ -229,6 +240,10 @@ export class SuperSeed {
   offers(nowMs: number): SuperSeedOffer[] {
     const out: SuperSeedOffer[] = [];
     const order = [...this.#peers.entries()].sort((a, b) => a[1].pending.size - b[1].pending.size);
+    const pendingLimit = Math.min(
+      this.#maxPending,
+      Math.max(this.#minPending, Math.floor(this.#pendingTotal / Math.max(1, this.#peers.size))),
+    );
     for (const [peer, s] of order) {
       if (s.released) continue;
       if (
@@ -260,7 +275,7 @@ export class SuperSeed {
       // every piece.
       const starving = nowMs - s.lastProgressMs >= this.#starveMs;
       const mayCopy = starving && this.#allHeld();
-      while (s.pending.size < this.#maxPending && s.pieces < this.#n) {
+      while (s.pending.size < pendingLimit && s.pieces < this.#n) {
         // (A lone peer has nobody to pass pieces on to: it gets what it asks for.)
         if (!starving && this.#peers.size > 1 && s.held.size >= this.#maxHeld) break;
         const piece = this.#pick(s, starving, mayCopy);

@@ -24,6 +24,7 @@ import {
 } from '../peer/encryption.js';
 import type { Transport, TransportSocket } from '../peer/transport.js';
 import { formatAddress, type PeerAddress, parseAddress } from '../protocol/address.js';
+import { allowedFastSet } from '../protocol/allowed-fast.js';
 import { paddingBlocks } from '../protocol/geometry.js';
 import { hybridV2Hash, type Metainfo } from '../protocol/metainfo.js';
 import type { DisconnectReason, Handshake, HashRequest } from '../protocol/peer-wire.js';
@@ -214,6 +215,8 @@ interface PeerEntry {
   counted: 'none' | 'bits' | 'seed';
   /** Its side of the uploads (uploader.ts). */
   upload: UploadPeer;
+  /** Its canonical allowed fast set (BEP 6), once it had fewer than ALLOWED_FAST_SET_SIZE pieces. */
+  fastSet?: number[];
   /** It dialled us, and listens where a peer we know does (peer-list.ts joinedIncoming). */
   listedAs?: KnownPeer;
 }
@@ -225,11 +228,31 @@ let PADDING_ZEROS: Buffer | undefined;
 const CHOKE_INTERVAL_MS = 10_000;
 /** The remembered peak upload rate (the uplink's capacity) halves in this long unless reached again. */
 const UPLINK_PEAK_HALF_LIFE_MS = 60_000;
-/** The total upload rate that teaches the uplink's capacity is taken over this long. */
-const UPLINK_WINDOW_MS = 5000;
-/** Initial seeding: offers outstanding per peer, in bytes of pieces (at least 4 pieces). */
-const SUPER_SEED_PENDING_BYTES = 1024 * 1024;
+/**
+ * The total upload rate that teaches the uplink's capacity is taken over this long. Short, because
+ * until it is known every leecher has four slots and a peer that joined late gets only optimistic
+ * turns (with 5 s, two of the 12 bench leechers got almost nothing from the others for 6 s); long
+ * enough that the first bytes, which fill socket buffers faster than any uplink, do not make a
+ * 12 kB/s uplink look worth more slots (2 s did).
+ */
+const UPLINK_WINDOW_MS = 3000;
+/**
+ * Initial seeding: offers outstanding over all peers, in bytes of pieces, shared out evenly (at least
+ * SUPER_SEED_MIN_PENDING pieces each; at most 32, or an eighth of the torrent). A lone peer has the
+ * uplink to itself and gets a deep pipeline; with many, each has a short one: once every piece is on
+ * offer, what is left sits in the peers' pipelines, and a peer slow to ask holds its share back
+ * while the uplink idles (1 MiB each made the last 5 s of the 12-leecher bench run at half the
+ * uplink).
+ */
+const SUPER_SEED_PENDING_BYTES = 3 * 1024 * 1024;
+const SUPER_SEED_MIN_PENDING = 4;
 const SUPER_SEED_MAX_SLOTS = 16;
+/**
+ * BEP 6: a peer with fewer pieces than this may ask us for the pieces of its allowed fast set (this
+ * many, chosen from its address) while we choke it, so a newcomer has something to trade before any
+ * unchoke. Each piece of its set that we verify later is allowed at once.
+ */
+const ALLOWED_FAST_SET_SIZE = 10;
 /** Initial seeding: a peer that got nothing from others for this long is offered anything it lacks. */
 const SUPER_SEED_STARVE_MS = 5000;
 /** Automatic initial seeding serves a peer alone with us this long as any seeder would. */
@@ -1213,6 +1236,7 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
     });
     conn.on('cancel:received', (block: BlockRef) => this.#uploader.cancel(entry.upload, block));
     conn.on('allowed-fast:received', () => this.#scheduler.fill(entry));
+    conn.on('suggest:received', () => this.#scheduler.fill(entry));
     conn.on('extended:handshake', () => {
       // An incoming peer whose listen port (BEP 10 `p`) names a banned endpoint.
       const p = conn.remoteExtensions?.p;
@@ -1319,8 +1343,44 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
       entry.conn.close('both-seeders');
       return;
     }
+    this.#allowFast(entry);
     this.#updateInterest(entry);
     this.#scheduler.fill(entry);
+  }
+
+  /**
+   * BEP 6 allowed fast: a peer with few pieces may ask for the pieces of its canonical set that we
+   * have, while we choke it (`piece`: only that one, just verified). Not in initial seeding, where
+   * what a peer hears of is the seeder's offers alone.
+   */
+  #allowFast(entry: PeerEntry, piece?: number): void {
+    const conn = entry.conn;
+    const bf = conn.peerBitfield;
+    if (this.#superSeed || !conn.supportsFast || !bf) return;
+    if (entry.fastSet === undefined) {
+      if (bf.count >= ALLOWED_FAST_SET_SIZE) return;
+      entry.fastSet = allowedFastSet(
+        this.infoHash,
+        entry.host,
+        this.metainfo.pieceCount,
+        ALLOWED_FAST_SET_SIZE,
+      );
+    }
+    for (const p of piece === undefined ? entry.fastSet : entry.fastSet.includes(piece) ? [piece] : [])
+      if (this.bitfield.get(p) && !bf.get(p)) conn.allowedFast(p);
+  }
+
+  /**
+   * A piece we just verified that at most one connected peer has (the seeder we had it from, say):
+   * suggested (BEP 6) to the peers we upload to that want it, so it spreads from us at once.
+   */
+  #suggestFresh(piece: number): void {
+    if (this.#superSeed || this.#picker.availability(piece) > 1) return;
+    for (const p of this.#peers.values()) {
+      const c = p.conn;
+      if (c.amChoking || !c.peerInterested || !c.supportsFast || c.peerBitfield?.get(piece)) continue;
+      c.suggest(piece);
+    }
   }
 
   /** The peer has every piece: the picker counts it as a seeder (not by its bitfield). */
@@ -1417,7 +1477,11 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
     if (verdict !== 'passed') return;
     this.#setVerified(piece);
     this.#cache.invalidate(piece);
-    for (const p of this.#peers.values()) p.conn.have(piece);
+    for (const p of this.#peers.values()) {
+      p.conn.have(piece);
+      this.#allowFast(p, piece);
+    }
+    this.#suggestFresh(piece);
     this.#wakeWaiters(piece);
     this.emit('piece:verified', piece);
     if (this.#picker.complete) await this.#becomeSeeder();
@@ -1555,19 +1619,18 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
   }
 
   #startSuperSeed(): void {
-    // About a round trip through a bloated uplink queue of pieces per peer, but a small torrent is
-    // not handed to its first few peers whole.
+    // The pipelines (SUPER_SEED_PENDING_BYTES), but a small torrent is not handed to its first few
+    // peers whole.
+    const total = Math.ceil(SUPER_SEED_PENDING_BYTES / this.metainfo.pieceLength);
     const pending = Math.max(
       2,
-      Math.min(
-        32,
-        Math.ceil(SUPER_SEED_PENDING_BYTES / this.metainfo.pieceLength),
-        Math.floor(this.metainfo.pieceCount / 8),
-      ),
+      Math.min(32, Math.max(SUPER_SEED_MIN_PENDING, total), Math.floor(this.metainfo.pieceCount / 8)),
     );
     this.#superSeed = new SuperSeed({
       pieceCount: this.metainfo.pieceCount,
       maxPendingPerPeer: pending,
+      pendingTotal: total,
+      minPendingPerPeer: Math.min(pending, SUPER_SEED_MIN_PENDING),
       starveAfterMs: SUPER_SEED_STARVE_MS,
       maxHeldPerPeer: pending * 16,
       random: this.#o.random ?? Math.random,
@@ -1622,20 +1685,25 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
    * next choke round (a download may be over by then).
    */
   #resizeSlots(nowMs: number): void {
-    // A new connection's first bytes fill socket buffers faster than any uplink: its rate counts
-    // once its meter holds a whole window, and the total is taken over UPLINK_WINDOW_MS.
+    // A meter's rate is taken from its first byte on while that is less than a window ago: a peer
+    // served only lately reads its first burst into the socket buffers as its rate (on a 12 kB/s
+    // uplink, four peers read 8–25 kB/s each). Only whole windows count, and only of peers in
+    // slots: what a choked peer takes (its allowed fast pieces) says nothing of what a slot is worth.
     const rates: number[] = [];
     for (const p of this.#peers.values()) {
-      if (nowMs - p.connectedAtMs >= p.conn.uploadMeter.windowMs) rates.push(p.conn.uploadMeter.rate(nowMs));
+      const meter = p.conn.uploadMeter;
+      if (!p.conn.amChoking && nowMs - meter.firstMs >= meter.windowMs) rates.push(meter.rate(nowMs));
     }
+    // The total counts what left our write buffers: what a peer asks for at once (its allowed fast
+    // pieces while choked, say) is not uploaded until the uplink took it.
+    let sent = this.uploadedBytes;
+    for (const p of this.#peers.values()) sent -= p.conn.writeBufferBytes;
     const samples = this.#uplinkSamples;
-    samples.push({ ms: nowMs, bytes: this.uploadedBytes });
+    samples.push({ ms: nowMs, bytes: sent });
     while (samples.length > 2 && nowMs - samples[1]!.ms >= UPLINK_WINDOW_MS) samples.shift();
     const first = samples[0]!;
     const total =
-      nowMs - first.ms >= UPLINK_WINDOW_MS
-        ? ((this.uploadedBytes - first.bytes) * 1000) / (nowMs - first.ms)
-        : 0;
+      nowMs - first.ms >= UPLINK_WINDOW_MS ? ((sent - first.bytes) * 1000) / (nowMs - first.ms) : 0;
     const fade = 0.5 ** (Math.max(0, nowMs - this.#uplinkPeakAtMs) / UPLINK_PEAK_HALF_LIFE_MS);
     this.#uplinkPeak = Math.max(total, this.#uplinkPeak * fade);
     this.#uplinkPeakAtMs = nowMs;

@@ -21,6 +21,11 @@ export class RateMeter {
   /** All bytes ever added. */
   total = 0;
 
+  /** When the first bytes were added (NaN before): the rate covers a whole window from then on. */
+  get firstMs(): number {
+    return this.#firstMs;
+  }
+
   constructor(options: RateMeterOptions = {}) {
     this.bucketMs = options.bucketMs ?? 250;
     this.windowMs = options.windowMs ?? 5000;

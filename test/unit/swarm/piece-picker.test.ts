@@ -55,6 +55,35 @@ function receiveAll(pp: PiecePicker, peer: string, blocks: BlockRef[]): number[]
   return done;
 }
 
+describe('PiecePicker suggestions (BEP 6 suggest piece)', () => {
+  it('starts a suggested piece first, skips one that is verified, in flight or not the peer’s', () => {
+    const pp = picker(16);
+    const all = bits(16, range(0, 16));
+    pp.peerAdded(all);
+    const partial = bits(16, range(0, 12));
+    pp.peerAdded(partial);
+    receiveAll(pp, 'a', pp.pick('a', all, 1, { suggested: [3] }));
+    assert.equal(pp.pieceState(3), PieceState.verified);
+    // 3 is verified, 5 is in flight at b, 14 is not c's: 9 is started first.
+    assert.deepEqual(
+      pp.pick('b', all, 1, { suggested: [5] }).map((b) => b.piece),
+      [5],
+    );
+    assert.deepEqual(pp.pick('c', partial, 2, { suggested: [3, 5, 14, 9] }).map((b) => b.piece)[0], 9);
+    pp.checkInvariants();
+  });
+
+  it('sequential order (a reader waits on it) is not changed by suggestions', () => {
+    const pp = picker(8, { sequential: true });
+    const all = bits(8, range(0, 8));
+    pp.peerAdded(all);
+    assert.deepEqual(
+      pp.pick('a', all, 2, { suggested: [6] }).map((b) => b.piece),
+      [0, 1],
+    );
+  });
+});
+
 describe('PiecePicker geometry', () => {
   it('splits pieces into 16 KiB blocks, the last block of the last piece short', () => {
     const pieceLength = 4 * BLOCK_SIZE;

@@ -22,6 +22,7 @@ class FakeConn {
   amInterested = true;
   peerChoking = false;
   allowedFastSet = new Set<number>();
+  suggested = new Set<number>();
   closed = false;
   depth = 10;
   requested: BlockRef[] = [];

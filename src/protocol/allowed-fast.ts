@@ -1,0 +1,26 @@
+// BEP 6 allowed fast set: the pieces a peer may ask of us while we choke it, chosen by the canonical
+// algorithm from its IPv4 address (its /24, so that peers behind one NAT share a set) and the info
+// hash. Pure.
+
+import { createHash } from 'node:crypto';
+import { ipv4Bytes } from './address.js';
+
+/**
+ * The first `k` pieces (at most `pieceCount`) of the canonical allowed fast set of a peer at `ip`.
+ * BEP 6 defines it for IPv4 only: an IPv6 peer (other than IPv4-mapped) gets none.
+ */
+export function allowedFastSet(infoHash: Uint8Array, ip: string, pieceCount: number, k: number): number[] {
+  const octets = ipv4Bytes(ip.toLowerCase().startsWith('::ffff:') ? ip.slice(7) : ip);
+  if (!octets || pieceCount < 1) return [];
+  const want = Math.min(k, pieceCount);
+  let x: Buffer = Buffer.concat([Buffer.from([octets[0]!, octets[1]!, octets[2]!, 0]), infoHash]);
+  const set: number[] = [];
+  while (set.length < want) {
+    x = createHash('sha1').update(x).digest();
+    for (let i = 0; i < 5 && set.length < want; i++) {
+      const index = x.readUInt32BE(i * 4) % pieceCount;
+      if (!set.includes(index)) set.push(index);
+    }
+  }
+  return set;
+}
