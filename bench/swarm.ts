@@ -11,7 +11,8 @@
 //
 // Scenarios (all by default): six (6 leechers, 64 MiB, 40 Mbit/s each), twelve (12 leechers, 32 MiB,
 // 20 Mbit/s), hetero (six with one leecher at 4× the others' uplink), leave (six, the seeder leaves
-// once it has uploaded one copy). --size overrides the size of every scenario (quick runs); with
+// once it has uploaded one copy: its client counts a copy sent and its connections had a copy
+// delivered, acknowledged by TCP; it is then killed). --size overrides the size of every scenario (quick runs); with
 // --runs N each client runs N times per scenario, alternating, and the medians are printed.
 // Targets (issue 18): ratio ≤ 1.3 and ≤ libtorrent's in every scenario; the seeder uploads ≤ 1.1
 // copies in `six`. Needs root (namespaces); sends nothing outside them.
@@ -98,6 +99,8 @@ interface RunResult {
   seederWireCopies: number;
   /** Seconds after the start at which the seeder left (the `leave` scenario). */
   seederLeftAt?: number;
+  /** What the seeder's connections had delivered when it left (TCP acknowledged), in copies. */
+  seederDeliveredCopies?: number;
 }
 
 function lowerBoundSec(s: Scenario, sizeBytes: number): number {
@@ -114,6 +117,34 @@ async function tc(lan: NetnsLan, ns: string, args: string[]): Promise<string> {
 }
 
 /** Bytes sent so far through the htb root of `ns`. */
+/** A piece message's header (length, id, index, offset) before each block. */
+const PIECE_HEADER_BYTES = 13;
+const BLOCK_BYTES = 16 * 1024;
+/** The `leave` seeder waits at most this long after its client counted a copy (see runOnce). */
+const LEAVE_DRAIN_MS = 2000;
+
+/**
+ * Bytes the connections of the host in `ns` had acknowledged by their peers (TCP `bytes_acked`, from
+ * `ss`): what it delivered, not what it handed to its sockets. `seen` keeps each connection's
+ * largest count, so that one closed since an earlier call still counts.
+ */
+async function deliveredBytes(lan: NetnsLan, ns: string, seen: Map<string, number>): Promise<number> {
+  const r = await lan.exec(ns, 'ss', ['-tinH', 'state', 'connected']);
+  let conn: string | undefined;
+  for (const line of r.stdout.split('\n')) {
+    if (!/^\s/.test(line)) {
+      conn = line.trim().split(/\s+/).slice(-2).join(' ');
+      continue;
+    }
+    const m = /bytes_acked:(\d+)/.exec(line);
+    // bytes_acked counts the SYN as one byte.
+    if (conn && m) seen.set(conn, Math.max(seen.get(conn) ?? 0, Number(m[1]) - 1));
+  }
+  let total = 0;
+  for (const v of seen.values()) total += v;
+  return total;
+}
+
 async function sentBytes(lan: NetnsLan, ns: string): Promise<number> {
   const out = await tc(lan, ns, ['-s', 'qdisc', 'show', 'dev', 'eth0']);
   const m = /qdisc htb 1: root[^\n]*\n\s*Sent (\d+) bytes/.exec(out);
@@ -210,13 +241,27 @@ async function runOnce(
     let seederLeftAt: number | undefined;
     let seederUploadAtLeave = 0;
     let wireAtLeave = Number.NaN;
+    let deliveredAtLeave = Number.NaN;
     const leave = s.seederLeavesAfterCopies;
     const watcher =
       leave === undefined
         ? undefined
         : (async () => {
-            while (uploadedOf(seeder) < leave * sizeBytes && seeder.running)
-              await new Promise((r) => setTimeout(r, 50));
+            // It leaves once its connections have delivered a copy (acknowledged by TCP): what its
+            // client counts is what it handed to its sockets, part of which may still be in their
+            // buffers and the uplink's queue, and a SIGKILL would take that part with it. `ss` is
+            // read all along, so that connections closed by then still count. Should that never
+            // add up, it leaves LEAVE_DRAIN_MS after its client counted a copy.
+            const acked = new Map<string, number>();
+            const copy = leave * sizeBytes * (1 + PIECE_HEADER_BYTES / BLOCK_BYTES);
+            let countedAt: number | undefined;
+            for (;;) {
+              deliveredAtLeave = await deliveredBytes(lan, lan.namespaces[1]!, acked);
+              if (!seeder.running || deliveredAtLeave >= copy) break;
+              if (countedAt === undefined && uploadedOf(seeder) >= leave * sizeBytes) countedAt = Date.now();
+              if (countedAt !== undefined && Date.now() - countedAt >= LEAVE_DRAIN_MS) break;
+              await new Promise((r) => setTimeout(r, 100));
+            }
             wireAtLeave = (await sentBytes(lan, lan.namespaces[1]!)) - wire0;
             seederUploadAtLeave = uploadedOf(seeder);
             seederLeftAt = (Date.now() - t0) / 1000;
@@ -258,7 +303,9 @@ async function runOnce(
       last: Math.max(...completions),
       seederCopies: seederBytes / sizeBytes,
       seederWireCopies: wire / sizeBytes,
-      ...(seederLeftAt !== undefined ? { seederLeftAt } : {}),
+      ...(seederLeftAt !== undefined
+        ? { seederLeftAt, seederDeliveredCopies: deliveredAtLeave / sizeBytes }
+        : {}),
     };
   } finally {
     await Promise.all(peers.map((p) => p.kill('SIGKILL')));
@@ -269,6 +316,7 @@ async function runOnce(
 
 const f1 = (x: number): string => (Number.isFinite(x) ? x.toFixed(1) : 'DNF');
 const f2 = (x: number): string => (Number.isFinite(x) ? x.toFixed(2) : 'DNF');
+const f3 = (x: number): string => (Number.isFinite(x) ? x.toFixed(3) : '?');
 
 async function runScenario(
   s: Scenario,
@@ -313,7 +361,7 @@ async function runScenario(
         const res = await runOnce(lan, s, client, torrent, seedDir, root, sizeBytes);
         results.get(client)!.push(res);
         console.log(
-          `   ${client.padEnd(10)} run ${r + 1}: leechers ${res.completions.map(f1).join(' ')} s; last ${f1(res.last)} s = ${f2(res.last / bound)}× bound; seeder uploaded ${f2(res.seederCopies)} copies (${f2(res.seederWireCopies)} on the wire)${res.seederLeftAt !== undefined ? `, left at ${f1(res.seederLeftAt)} s` : ''}`,
+          `   ${client.padEnd(10)} run ${r + 1}: leechers ${res.completions.map(f1).join(' ')} s; last ${f1(res.last)} s = ${f2(res.last / bound)}× bound; seeder uploaded ${f2(res.seederCopies)} copies (${f2(res.seederWireCopies)} on the wire)${res.seederLeftAt !== undefined ? `, left at ${f1(res.seederLeftAt)} s having delivered ${f3(res.seederDeliveredCopies ?? Number.NaN)} copies` : ''}`,
         );
       }
     }
