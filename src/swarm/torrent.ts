@@ -593,6 +593,11 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
       return;
     }
     await this.#o.storage.open();
+    // Stopped while the files were opening: stop() closed what was not open yet.
+    if (signal.aborted) {
+      await this.#o.storage.close();
+      return;
+    }
     if (this.#o.filePriorities) this.#applyPriorities(this.#o.filePriorities);
     if (this.#o.verified) {
       for (const i of this.#o.verified.indices()) this.#markVerified(i);
@@ -808,11 +813,11 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
     this.#assembler.clear();
     // A failed flush loses no verified piece for good (a recheck finds what did not reach the disk),
     // but it is said: the resume data written next may count pieces the disk does not hold.
-    await this.#o.storage
-      .flush()
-      .catch((err: unknown) =>
-        (this.#o.logger ?? silentLogger).warn('flush at stop failed', { error: errorText(err) }),
-      );
+    // (Storage not open yet, stopped during start: nothing was written, nothing to flush.)
+    await this.#o.storage.flush().catch((err: unknown) => {
+      if (err instanceof StorageError && err.code === StorageErrorCode.Closed) return;
+      (this.#o.logger ?? silentLogger).warn('flush at stop failed', { error: errorText(err) });
+    });
     await this.#o.storage.close();
   }
 

@@ -10,7 +10,9 @@ import { ApiServer } from '../../../src/api/server.js';
 import { TorrentManager } from '../../../src/session/manager.js';
 import { StateStore } from '../../../src/session/state-store.js';
 import { StorageError, StorageErrorCode } from '../../../src/storage/errors.js';
+import { HasherPool } from '../../../src/storage/hasher-pool.js';
 import { MemoryStorage } from '../../../src/storage/memory-storage.js';
+import { Torrent } from '../../../src/swarm/torrent.js';
 import { Logger, type LogRecord } from '../../../src/util/logger.js';
 import { bitswarmNodeArgs } from '../../interop/helpers.js';
 import {
@@ -25,6 +27,7 @@ import {
   tempDir,
   waitFor,
 } from '../api/helpers.js';
+import { memoryTorrent } from './scripted-peer.js';
 
 let root: string;
 let cleanup: () => Promise<void>;
@@ -195,4 +198,37 @@ test('the daemon writes its log as JSON lines to --log-file', async () => {
   assert.equal(lines[1]!.status, 404);
   assert.match(String(lines[0]!.time), /^\d{4}-\d\d-\d\dT/);
   assert.doesNotMatch(d.stderr(), /"msg"/, 'the log went to the file, not stderr');
+});
+
+test('stopped while its files open: no "flush at stop failed", and the files end closed', async () => {
+  const { metainfo } = memoryTorrent(4 * 16 * 1024, 16 * 1024, 7);
+  // Files that take a moment to open, as a slow disk's do.
+  let opened!: () => void;
+  class SlowOpen extends MemoryStorage {
+    override async open(): Promise<void> {
+      await new Promise<void>((r) => {
+        opened = r;
+      });
+      await super.open();
+    }
+  }
+  const storage = new SlowOpen(metainfo);
+  const { logger, records } = capture('warn');
+  const hasher = new HasherPool({ threads: 0 });
+  const torrent = new Torrent({ metainfo, storage, hasher, peerId: Buffer.alloc(20, 3), logger });
+  const starting = torrent.start();
+  await waitFor(() => opened !== undefined, 'the storage opening');
+  await torrent.stop();
+  opened();
+  await starting;
+  await hasher.stop();
+  assert.deepEqual(
+    records.map((r) => r.msg),
+    [],
+    'nothing was written, so nothing to flush and nothing to warn about',
+  );
+  await assert.rejects(
+    storage.read(0, 0, 1),
+    (e: unknown) => e instanceof StorageError && e.code === StorageErrorCode.Closed,
+  );
 });
