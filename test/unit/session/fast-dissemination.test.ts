@@ -10,6 +10,7 @@ import {
   addLeecher,
   addSeeder,
   completed,
+  isType,
   memoryTorrent,
   ScriptedPeer,
   ScriptedServer,
@@ -21,11 +22,6 @@ const PIECE = 2 * BLOCK_SIZE;
 const fixture = memoryTorrent(32 * PIECE, PIECE, 61);
 const { infoHash, pieceCount } = fixture.metainfo;
 const { sessions, scripted } = stopAfterEachTest();
-
-const isType =
-  <T extends Message['type']>(type: T) =>
-  (m: Message): m is Extract<Message, { type: T }> =>
-    m.type === type;
 
 /** Resolves once `n` messages of `type` are in. */
 async function collect<T extends Message['type']>(p: ScriptedPeer, type: T, n: number) {

@@ -3,7 +3,7 @@
 // offending connection: the session keeps routing, the seeder keeps serving honest peers.
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { BLOCK_SIZE, type Message } from '../../../src/protocol/peer-wire.js';
+import { BLOCK_SIZE } from '../../../src/protocol/peer-wire.js';
 import type { Session } from '../../../src/session/session.js';
 import type { Torrent } from '../../../src/swarm/torrent.js';
 import {
@@ -12,6 +12,7 @@ import {
   assertSameBytes,
   completed,
   eventOf,
+  isType,
   type MemoryTorrent,
   memoryTorrent,
   recordDisconnects,
@@ -69,11 +70,6 @@ async function violation(t: Torrent, p: ScriptedPeer, bytes: Uint8Array): Promis
   await p.closed;
   return reason;
 }
-
-const isType =
-  <T extends Message['type']>(type: T) =>
-  (m: Message): m is Extract<Message, { type: T }> =>
-    m.type === type;
 
 function u32(n: number): Buffer {
   const b = Buffer.alloc(4);

@@ -260,6 +260,12 @@ export class ScriptedPeer {
   }
 }
 
+/** A `waitFor` predicate for one message type, typed as that message. */
+export const isType =
+  <T extends Message['type']>(type: T) =>
+  (m: Message): m is Extract<Message, { type: T }> =>
+    m.type === type;
+
 /** Accepts connections (the session dials it) and wraps each in a ScriptedPeer. */
 export class ScriptedServer {
   readonly server: Server;
