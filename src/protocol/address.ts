@@ -47,10 +47,3 @@ export function parseSavedAddress(s: string): PeerAddress | undefined {
   const i = s.lastIndexOf(':');
   return parseAddress(`[${s.slice(0, i)}]:${s.slice(i + 1)}`);
 }
-
-/** The 4 bytes of a dotted IPv4 address; undefined for anything else. */
-export function ipv4Bytes(ip: string): Uint8Array | undefined {
-  const parts = ip.split('.');
-  if (parts.length !== 4 || !parts.every((p) => /^\d{1,3}$/.test(p) && Number(p) <= 255)) return undefined;
-  return Uint8Array.from(parts.map(Number));
-}

@@ -3,17 +3,21 @@
 // hash. Pure.
 
 import { createHash } from 'node:crypto';
-import { ipv4Bytes } from './address.js';
 
 /**
- * The first `k` pieces (at most `pieceCount`) of the canonical allowed fast set of a peer at `ip`.
- * BEP 6 defines it for IPv4 only: an IPv6 peer (other than IPv4-mapped) gets none.
+ * The first `k` pieces (at most `pieceCount`) of the canonical allowed fast set of a peer whose
+ * address is `ip` (its bytes: an IPv4-mapped IPv6 address as its 4). BEP 6 defines it for IPv4
+ * only: an IPv6 peer, or no address, gets none.
  */
-export function allowedFastSet(infoHash: Uint8Array, ip: string, pieceCount: number, k: number): number[] {
-  const octets = ipv4Bytes(ip.toLowerCase().startsWith('::ffff:') ? ip.slice(7) : ip);
-  if (!octets || pieceCount < 1) return [];
+export function allowedFastSet(
+  infoHash: Uint8Array,
+  ip: Uint8Array | undefined,
+  pieceCount: number,
+  k: number,
+): number[] {
+  if (ip?.length !== 4 || pieceCount < 1) return [];
   const want = Math.min(k, pieceCount);
-  let x: Buffer = Buffer.concat([Buffer.from([octets[0]!, octets[1]!, octets[2]!, 0]), infoHash]);
+  let x: Buffer = Buffer.concat([Buffer.from([ip[0]!, ip[1]!, ip[2]!, 0]), infoHash]);
   const set: number[] = [];
   while (set.length < want) {
     x = createHash('sha1').update(x).digest();

@@ -3,8 +3,6 @@
 // CRC-32C((ip & 030f3fff) | (r << 29)), the last byte carries r (0–7, in its low 3 bits); the rest is
 // random. Pure: the random bytes are passed in.
 
-import { ipv4Bytes } from './address.js';
-
 const CRC32C_TABLE = (() => {
   const t = new Uint32Array(256);
   for (let n = 0; n < 256; n++) {
@@ -20,6 +18,12 @@ export function crc32c(bytes: Uint8Array): number {
   let c = 0xffffffff;
   for (const b of bytes) c = CRC32C_TABLE[(c ^ b) & 0xff]! ^ (c >>> 8);
   return (c ^ 0xffffffff) >>> 0;
+}
+
+function ipv4Bytes(ip: string): Uint8Array | undefined {
+  const parts = ip.split('.');
+  if (parts.length !== 4 || !parts.every((p) => /^\d{1,3}$/.test(p) && Number(p) <= 255)) return undefined;
+  return Uint8Array.from(parts.map(Number));
 }
 
 /** The 21-bit prefix's CRC for `ip` and r (0–7). */

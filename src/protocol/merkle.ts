@@ -11,12 +11,6 @@ const oneShot = (
 /** Two 32-byte hashes side by side, for one-shot hashing of an inner node. */
 const pair = Buffer.allocUnsafe(64);
 
-function sha256Of(data: Uint8Array): Buffer {
-  return oneShot
-    ? (oneShot('sha256', data, 'buffer') as Buffer)
-    : crypto.createHash('sha256').update(data).digest();
-}
-
 /**
  * SHA-256 of `data` written into `out` at `at`. The digest comes back as a latin1 string (one byte
  * per character, on V8's heap) rather than a Buffer: a Buffer per hash is a fresh backing store, and
@@ -32,8 +26,8 @@ export function sha256Into(data: Uint8Array, out: Buffer, at: number): void {
 export const MERKLE_BLOCK_BYTES = 16 * 1024;
 export const HASH_BYTES = 32;
 
-export function sha256(a: Uint8Array, b?: Uint8Array): Buffer {
-  if (!b) return sha256Of(a);
+/** SHA-256 of `a` then `b`: an inner node from its two children. */
+export function sha256(a: Uint8Array, b: Uint8Array): Buffer {
   if (oneShot && a.length === 32 && b.length === 32) {
     pair.set(a, 0);
     pair.set(b, 32);

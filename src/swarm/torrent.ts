@@ -14,7 +14,7 @@
 // Every timer and listener hangs off one AbortController (#ac): stop() aborts it.
 
 import { setMaxListeners } from 'node:events';
-import { PeerConnection, type PeerConnectionOptions } from '../peer/connection.js';
+import { ipBytes, PeerConnection, type PeerConnectionOptions } from '../peer/connection.js';
 import {
   connectOutgoing,
   dialsEncrypted,
@@ -1366,13 +1366,13 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
       if (bf.count >= ALLOWED_FAST_SET_SIZE) return;
       entry.fastSet = allowedFastSet(
         this.infoHash,
-        entry.host,
+        ipBytes(entry.host),
         this.metainfo.pieceCount,
         ALLOWED_FAST_SET_SIZE,
       );
     }
-    for (const p of piece === undefined ? entry.fastSet : entry.fastSet.includes(piece) ? [piece] : [])
-      if (this.bitfield.get(p) && !bf.get(p)) conn.allowedFast(p);
+    for (const p of entry.fastSet)
+      if ((piece === undefined || p === piece) && this.bitfield.get(p) && !bf.get(p)) conn.allowedFast(p);
   }
 
   /**
@@ -1694,15 +1694,15 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
     // served only lately reads its first burst into the socket buffers as its rate (on a 12 kB/s
     // uplink, four peers read 8–25 kB/s each). Only whole windows count, and only of peers in
     // slots: what a choked peer takes (its allowed fast pieces) says nothing of what a slot is worth.
+    // The total counts what left our write buffers: what a peer asks for at once (its allowed fast
+    // pieces while choked, say) is not uploaded until the uplink took it.
     const rates: number[] = [];
+    let sent = this.uploadedBytes;
     for (const p of this.#peers.values()) {
       const meter = p.conn.uploadMeter;
       if (!p.conn.amChoking && nowMs - meter.firstMs >= meter.windowMs) rates.push(meter.rate(nowMs));
+      sent -= p.conn.writeBufferBytes;
     }
-    // The total counts what left our write buffers: what a peer asks for at once (its allowed fast
-    // pieces while choked, say) is not uploaded until the uplink took it.
-    let sent = this.uploadedBytes;
-    for (const p of this.#peers.values()) sent -= p.conn.writeBufferBytes;
     const samples = this.#uplinkSamples;
     samples.push({ ms: nowMs, bytes: sent });
     while (samples.length > 2 && nowMs - samples[1]!.ms >= UPLINK_WINDOW_MS) samples.shift();
