@@ -31,7 +31,7 @@ export class SmartBan {
     number,
     { offset: number; length: number; sender: string; digest: Buffer }[]
   >();
-  readonly #avoid = new Map<number, { senders: ReadonlyMap<number, string>; untilMs: number }>();
+  readonly #avoid = new Map<number, { senders: Map<number, string>; untilMs: number }>();
 
   constructor(blockLength: number) {
     this.#blockLength = blockLength;
@@ -75,6 +75,15 @@ export class SmartBan {
       if (digest && !digest.equals(b.digest)) liars.push(b.sender);
     }
     return liars;
+  }
+
+  /**
+   * A request for the block at `offset` of `piece` timed out or was refused: when that block was
+   * being asked of others than its first sender, anyone may send it now (true). Else the retry
+   * could wait on a peer that never answers while the only one that does is kept from it.
+   */
+  lift(piece: number, offset: number): boolean {
+    return this.#avoid.get(piece)?.senders.delete(offset) ?? false;
   }
 
   /**

@@ -1230,10 +1230,11 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
     );
     conn.on('request:timeout', (block: BlockRef) => {
       this.#picker.release(key, block);
-      this.#scheduler.fill(entry);
+      this.#gaveUp(entry, block);
     });
     conn.on('request:dropped', (block: BlockRef) => {
       this.#picker.release(key, block);
+      if (this.#smartBan.lift(block.piece, block.offset)) this.#scheduler.fillAll();
     });
     conn.on('request:received', (block: BlockRef) => {
       this.#superSeed?.peerRequested(key, this.#clock.now());
@@ -1518,6 +1519,17 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
       this.#clock.now(),
     );
     if (request) for (const p of ask) p.conn.sendHashRequest(request);
+  }
+
+  /**
+   * `entry` did not send `block` in time. A block that smart ban kept from its first sender may go
+   * to anyone now (SmartBan.lift): the others are asked first, this slow peer last.
+   */
+  #gaveUp(entry: PeerEntry, block: BlockRef): void {
+    if (this.#smartBan.lift(block.piece, block.offset)) {
+      for (const p of this.#peers.values()) if (p !== entry) this.#scheduler.fill(p);
+    }
+    this.#scheduler.fill(entry);
   }
 
   /** Smart ban's filter: a block of a failed piece is asked of another peer than the one that sent it. */

@@ -1,6 +1,7 @@
 // Smart ban on its own: a lone sender of a bad piece is named at once; with several, the liar is
 // named when the piece verifies (and only the liar, once per bad block), and the blocks of the
-// failed try are asked of other senders for a while — unless nobody else has them.
+// failed try are asked of other senders for a while — unless nobody else has them, or the one asked
+// instead did not send it.
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { describe, it } from 'node:test';
@@ -68,5 +69,26 @@ describe('SmartBan', () => {
     assert.equal(sb.avoids(2, 0, 'a:1', 10, others), false, 'another piece');
     assert.equal(sb.avoids(1, 0, 'a:1', 60_001, others), false, 'after a minute');
     assert.equal(sb.watching, false);
+  });
+
+  it('lets anyone send a block again once someone else failed to (a timeout or a reject)', () => {
+    // Both senders of the failed try are kept from their own blocks: when the one asked instead
+    // never answers, the retry must not wait for it (hostile-data's "one bad block per piece").
+    const sb = new SmartBan(B);
+    const blocks = new Map<number, string>([
+      [0, 'liar:1'],
+      [B, 'honest:2'],
+    ]);
+    sb.failed(
+      { piece: 3, length: 2 * B, senders: new Set(['liar:1', 'honest:2']), blocks, digest: () => undefined },
+      0,
+    );
+    const others = () => true;
+    assert.equal(sb.avoids(3, B, 'honest:2', 10, others), true);
+    assert.equal(sb.lift(3, B), true);
+    assert.equal(sb.avoids(3, B, 'honest:2', 10, others), false, 'lifted');
+    assert.equal(sb.avoids(3, 0, 'liar:1', 10, others), true, 'only that block');
+    assert.equal(sb.lift(3, B), false, 'once');
+    assert.equal(sb.lift(4, 0), false, 'a piece not watched');
   });
 });
