@@ -31,8 +31,12 @@ export async function runCreate(argv: string[]): Promise<number> {
     }
   }
   const pieceLength = sizeOption('create', 'piece-length', values['piece-length']);
-  if (values.v2 && values.hybrid) throw new UsageError('create: --v2 and --hybrid exclude each other');
-  const version = values.v2 ? 'v2' : values.hybrid ? 'hybrid' : 'v1';
+  const chosen = (['v1', 'v2', 'hybrid'] as const).filter((v) => values[v] === true);
+  if (chosen.length > 1)
+    throw new UsageError(`create: ${chosen.map((v) => `--${v}`).join(' and ')} exclude each other`);
+  // v1 by default: Transmission 3.00 cannot load a hybrid, and aria2 1.36 takes another info hash
+  // for one (v2-create.test.ts checks both), so a hybrid would shut them out of the swarm.
+  const version = chosen[0] ?? 'v1';
   const force = values.force === true;
   // Refused before hashing (minutes for a large input); checked again when the file is written.
   // The default name is createTorrent's: the input's base name.

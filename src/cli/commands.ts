@@ -129,7 +129,7 @@ function oneOrAll<V extends 'pause' | 'resume'>(verb: V) {
 export const COMMANDS = {
   create: {
     usage:
-      'create <path> [-o FILE] [-a URL|host:port]... [--piece-length BYTES] [--private] [--comment TEXT] [--web-seed URL]... [--v2 | --hybrid] [--exclude-hidden] [--no-date] [--threads N] [--force] [-q] [--json]',
+      'create <path> [-o FILE] [-a URL|host:port]... [--piece-length BYTES] [--private] [--comment TEXT] [--web-seed URL]... [--v1 | --v2 | --hybrid] [--exclude-hidden] [--no-date] [--threads N] [--force] [-q] [--json]',
     summary: 'create a .torrent from a file or folder',
     positional: 'file',
     options: {
@@ -155,10 +155,11 @@ export const COMMANDS = {
       private: { type: 'boolean', help: 'set the private flag (BEP 27)' },
       comment: { type: 'string', arg: 'TEXT', help: 'free-form comment' },
       'web-seed': { type: 'string', multiple: true, arg: 'URL', help: 'web seed (BEP 19), repeatable' },
+      v1: { type: 'boolean', help: 'a v1 torrent (BEP 3), the default: every client reads it' },
       v2: { type: 'boolean', help: 'a v2-only torrent (BEP 52: SHA-256 merkle trees per file)' },
       hybrid: {
         type: 'boolean',
-        help: 'a hybrid v1 + v2 torrent (BEP 52; same info hashes as libtorrent for the same files)',
+        help: "a hybrid v1 + v2 torrent (BEP 52; libtorrent's info hashes; Transmission 3.00 and aria2 cannot use it)",
       },
       'exclude-hidden': { type: 'boolean', help: 'leave out files and folders whose names start with a dot' },
       'no-date': { type: 'boolean', help: 'omit the creation date (reproducible output)' },

@@ -1,6 +1,7 @@
 // `bitswarm create --v2` and `--hybrid` against libtorrent 2.0.8 (python3-libtorrent): for the same
 // files and piece length, the v1 and v2 info hashes are byte for byte libtorrent's (files sorted and
-// pad files placed as libtorrent places them), and each side reads the other's torrent.
+// pad files placed as libtorrent places them), and each side reads the other's torrent. And why
+// `create` still makes v1 by default: what the v1-only clients of Debian make of a hybrid.
 
 import assert from 'node:assert/strict';
 import { mkdir, writeFile } from 'node:fs/promises';
@@ -8,16 +9,22 @@ import { dirname, join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import {
   assertTools,
+  hasExecutable,
   hasPythonLibtorrent,
   makeTempDir,
   missingTools,
   pseudoRandomBytes,
+  run,
   runBitswarm,
   runPython,
   skipUnlessCI,
 } from './helpers.js';
 
-const missing = await missingTools({ 'python3-libtorrent': hasPythonLibtorrent });
+const missing = await missingTools({
+  'python3-libtorrent': hasPythonLibtorrent,
+  'transmission-show': () => hasExecutable('transmission-show'),
+  aria2c: () => hasExecutable('aria2c'),
+});
 
 /** libtorrent creates a torrent of argv[1] (v2 or hybrid) and prints its v1 and v2 hashes. */
 const LT_CREATE = `
@@ -108,4 +115,40 @@ describe('create --v2 / --hybrid: libtorrent info hashes', { skip: skipUnlessCI(
       });
     }
   }
+
+  // The day a Debian update makes either of these fail, the hybrid can become create's default
+  // (as it is libtorrent's and qBittorrent's): until then a hybrid shuts these clients out.
+  test("create's default stays v1: Transmission 3.00 cannot load a hybrid, aria2 1.36 gives it another info hash", async () => {
+    const ours = join(dir, 'multi-canary.torrent');
+    const created = await runBitswarm(
+      ['create', join(dir, 'multi'), '--hybrid', '--piece-length', String(PL), '-q', '--json', '-o', ours],
+      { timeoutMs: 60_000 },
+    );
+    assert.equal(created.code, 0, created.stderr);
+    const { infoHash } = JSON.parse(created.stdout) as { infoHash: string };
+    const theirs = join(dir, 'multi-canary-lt.torrent');
+    const [ltV1] = (await runPython(LT_CREATE, [join(dir, 'multi'), 'hybrid', String(PL), theirs])).stdout
+      .trim()
+      .split(' ');
+    assert.equal(ltV1, infoHash, 'the same hybrid as libtorrent makes');
+    for (const torrent of [ours, theirs]) {
+      const shown = await run('transmission-show', [torrent]);
+      assert.match(
+        shown.stdout + shown.stderr,
+        /Error parsing \.torrent file/,
+        `transmission-show ${torrent}`,
+      );
+      const aria = await run('aria2c', ['--show-files', torrent]);
+      assert.equal(aria.code, 0, aria.stderr);
+      const hash = /Info Hash: ([0-9a-f]{40})/i.exec(aria.stdout)?.[1]?.toLowerCase();
+      assert.ok(hash, aria.stdout);
+      assert.notEqual(hash, infoHash, 'aria2 now takes the v1 info hash of a hybrid');
+    }
+    // A v1 torrent of the same files: both read it, aria2 under its info hash.
+    const v1 = join(dir, 'multi-canary-v1.torrent');
+    const made = await runBitswarm(['create', join(dir, 'multi'), '-q', '--json', '-o', v1]);
+    const v1Hash = (JSON.parse(made.stdout) as { infoHash: string }).infoHash;
+    assert.equal((await run('transmission-show', [v1])).code, 0);
+    assert.match((await run('aria2c', ['--show-files', v1])).stdout, new RegExp(`Info Hash: ${v1Hash}`, 'i'));
+  });
 });
