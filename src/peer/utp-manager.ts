@@ -9,6 +9,7 @@
 
 import { formatAddress, type PeerAddress } from '../protocol/address.js';
 import { decodeUtpPacket, UtpPacketError, UtpType } from '../protocol/utp.js';
+import { setNewest } from '../util/bounded.js';
 import { type Clock, realClock, type TimerHandle } from '../util/clock.js';
 import { DialError, type DialOptions } from './dial.js';
 import type { Transport } from './transport.js';
@@ -40,7 +41,18 @@ export interface UtpManagerOptions {
   limits?: Partial<UtpLimits>;
   /** Tick period of the timers (default 100 ms). */
   tickMs?: number;
+  /**
+   * Largest datagram path MTU discovery tries (default: a 1,500-byte Ethernet MTU less the IP and
+   * UDP headers, as libtorrent assumes); MTU_FLOOR_BYTES turns discovery off.
+   */
+  maxPacketBytes?: number;
 }
+
+/** Path MTU discovery's default ceiling: 1,500 less the IPv4 (20) or IPv6 (40) and UDP (8) headers. */
+const MAX_PACKET_V4 = 1472;
+const MAX_PACKET_V6 = 1452;
+/** Hosts remembered whose path dropped a probe. */
+const MAX_PATH_MTU_HOSTS = 1024;
 
 export type UtpStats = Record<
   UtpCounter | 'notUtp' | 'unknownConnection' | 'synRefused' | 'accepted' | 'dialed',
@@ -56,6 +68,8 @@ export class UtpManager implements Transport {
   readonly #limits: UtpLimits;
   readonly #conns = new Map<string, UtpSocket>();
   readonly #budget: UtpBudget;
+  /** Hosts whose path dropped a probe: their connections send no probes (a bounded, recent record). */
+  readonly #pathMtu = new Map<string, number>();
   readonly stats: UtpStats = {
     notUtp: 0,
     invalid: 0,
@@ -170,6 +184,11 @@ export class UtpManager implements Transport {
         if (this.#conns.get(key) === socket) this.#conns.delete(key);
       },
       count: (what) => this.stats[what]++,
+      maxPacketBytes:
+        this.#pathMtu.get(host) ??
+        this.#o.maxPacketBytes ??
+        (host.includes(':') ? MAX_PACKET_V6 : MAX_PACKET_V4),
+      onPathMtu: (bytes) => setNewest(this.#pathMtu, host, bytes, MAX_PATH_MTU_HOSTS),
     });
     socket.on('error', () => undefined);
     this.#conns.set(key, socket);

@@ -5,6 +5,16 @@
 // Sending: writes are cut into packets of at most UTP_PAYLOAD_BYTES when the window allows
 // (min(congestion window, the peer's receive window)); a write's callback runs once all of its
 // bytes are in packets, which is the backpressure (and lets the caller reuse the buffer).
+// Packet size: every datagram fits MTU_FLOOR_BYTES (a selective ack that would not fit beside a full
+// payload is cut, and a STATE carries it whole). Path MTU discovery, after libtorrent's, is one
+// probe: a full packet of `maxPacketBytes` (1,500-byte Ethernet less the IP and UDP headers) once
+// the window holds several packets. Acked at its first try, every packet grows to that size. Lost,
+// the path's MTU is smaller, and this connection (and, through the manager, the host) stays at the
+// floor: Node can neither set the don't-fragment bit nor read the path MTU, and once the router's
+// ICMP has taught the kernel the path MTU, bigger datagrams leave in fragments and arrive, so a
+// binary search would settle on fragmented sizes. A lost probe is resent as it is (its sequence
+// number holds its bytes); where the path drops it silently every time (no ICMP: a black hole),
+// the connection fails at its third try.
 // Unacked packets stay in `#out` until a cumulative or selective ack; a timeout (from the measured
 // RTT, at least 500 ms, doubling) resends them, as do 3 duplicate acks (fast retransmit).
 // Congestion control is LEDBAT: one-way delay samples (the peer's timestamp difference) against a
@@ -28,9 +38,17 @@ import {
 } from '../protocol/utp.js';
 import type { Clock } from '../util/clock.js';
 
-/** Payload bytes per packet: with the 20-byte header and a selective ack, under 1400 on any link. */
-export const UTP_PAYLOAD_BYTES = 1350;
+/**
+ * Datagram bytes any packet may have without path MTU discovery: libutp's (µTorrent's) 1,402 for
+ * IPv4 after tunnel and PPPoE headers, rounded up to a whole selective ack (what bitswarm sent before
+ * it discovered path MTUs: 1,350 of payload, the header and a 34-byte selective ack).
+ */
+export const MTU_FLOOR_BYTES = 1404;
 const PACKET_OVERHEAD = 20;
+/** Payload bytes of a packet that fills MTU_FLOOR_BYTES (its selective ack, if any, is cut). */
+export const UTP_PAYLOAD_BYTES = MTU_FLOOR_BYTES - PACKET_OVERHEAD;
+/** A packet bigger than the floor sent this often without an ack: the path drops it (a black hole). */
+const PROBE_TRIES = 3;
 const MIN_TIMEOUT_MS = 500;
 const SYN_TIMEOUT_MS = 1000;
 const TARGET_DELAY_US = 100_000;
@@ -93,6 +111,10 @@ export interface UtpSocketOptions {
   onGone: () => void;
   /** Counts what a hostile or broken peer sent. */
   count: (what: UtpCounter) => void;
+  /** Largest datagram to probe for (path MTU discovery); none beyond MTU_FLOOR_BYTES when absent. */
+  maxPacketBytes?: number;
+  /** The path dropped a probe: this host's connections should probe no further than `bytes`. */
+  onPathMtu?: (bytes: number) => void;
 }
 
 export type UtpCounter = 'invalid' | 'ackUnsent' | 'dropped' | 'timeout' | 'reset' | 'retransmit';
@@ -153,6 +175,8 @@ export class DelayHistory {
   }
 }
 
+function noop(): void {}
+
 function less32(a: number, b: number): boolean {
   return ((a - b) | 0) < 0;
 }
@@ -207,10 +231,16 @@ export class UtpSocket extends Duplex {
   #lastActivityMs: number;
   #connectCb: ((err?: UtpError) => void) | undefined;
   #budgetHeld = 0;
+  /** Path MTU discovery: datagram bytes packets have, the size to probe, and the probe out. */
+  #mtuFloor = MTU_FLOOR_BYTES;
+  #mtuCeiling: number;
+  #probeSeq: number | undefined;
+  #probeLost = false;
 
   constructor(o: UtpSocketOptions) {
     super({ allowHalfOpen: false, readableHighWaterMark: 256 * 1024, writableHighWaterMark: 64 * 1024 });
     this.#o = o;
+    this.#mtuCeiling = Math.max(MTU_FLOOR_BYTES, o.maxPacketBytes ?? MTU_FLOOR_BYTES);
     this.#seqNr = o.seqNr & 0xffff;
     this.#ackedSeq = seqAdd(this.#seqNr, -1);
     this.#fastResendSeq = this.#seqNr;
@@ -240,8 +270,11 @@ export class UtpSocket extends Duplex {
     timeoutMs: number;
     queueDelayUs: number;
     inflightBytes: number;
+    /** Datagram bytes packets have now (path MTU discovery). */
+    packetBytes: number;
   } {
     return {
+      packetBytes: this.#mtuFloor,
       cwndBytes: Math.round(this.#cwnd),
       rttMs: this.#rttMs,
       timeoutMs: this.#rtoMs,
@@ -404,6 +437,12 @@ export class UtpSocket extends Duplex {
     const p = this.#out.get(seq);
     if (p === undefined) return undefined;
     this.#out.delete(seq);
+    if (seq === this.#probeSeq) {
+      // Through at its first try: packets grow to it. (Lost first, the ceiling came down then.)
+      if (!this.#probeLost) this.#mtuFloor = this.#mtuCeiling;
+      this.#probeSeq = undefined;
+      this.#probeLost = false;
+    }
     if (!p.needResend) this.#inflightBytes -= p.payload.length + PACKET_OVERHEAD;
     let rttMs = Number.POSITIVE_INFINITY;
     if (p.transmissions === 1) {
@@ -451,13 +490,31 @@ export class UtpSocket extends Duplex {
 
   #resendLost(seq: number, p: OutPacket): void {
     this.#o.count('retransmit');
-    // One window cut per window of data (as TCP and libtorrent do).
-    if (seqLess(this.#lossSeq, seq)) {
+    if (seq === this.#probeSeq) {
+      // A lost probe says the path's MTU is below it, not that the link is congested.
+      this.#probeLostNow();
+    } else if (seqLess(this.#lossSeq, seq)) {
+      // One window cut per window of data (as TCP and libtorrent do).
       this.#cwnd = Math.max(this.#cwnd / 2, UTP_PAYLOAD_BYTES + PACKET_OVERHEAD);
       this.#slowStart = false;
       this.#lossSeq = seqAdd(this.#seqNr, -1);
     }
     this.#transmit(seq, p);
+  }
+
+  /** The probe was lost: no more probes, here or (the manager) to this host. */
+  #probeLostNow(): void {
+    if (this.#probeLost) return;
+    this.#probeLost = true;
+    this.#o.onPathMtu?.(this.#mtuFloor);
+    this.#mtuCeiling = this.#mtuFloor;
+  }
+
+  /** The probe's size when one may go now: none out, none lost, several packets in the window. */
+  #probeSize(): number | undefined {
+    if (this.#probeSeq !== undefined || this.#mtuCeiling <= this.#mtuFloor) return undefined;
+    // In a window of several packets, those around it tell its loss from congestion (libtorrent's rule).
+    return this.#cwnd > 3 * this.#mtuFloor ? this.#mtuCeiling : undefined;
   }
 
   /** LEDBAT: the window grows while the queueing delay is under target and shrinks above it. */
@@ -553,12 +610,17 @@ export class UtpSocket extends Duplex {
     });
   }
 
-  #sack(): Uint8Array | undefined {
+  /** Our selective ack in at most `room` bytes (whole 4-byte words); #sackCut: bits did not fit. */
+  #sack(room: number): Uint8Array | undefined {
+    this.#sackCut = false;
     if (this.#reorder.size === 0) return undefined;
     let maxBit = -1;
     for (const seq of this.#reorder.keys()) maxBit = Math.max(maxBit, seqDiff(seq, this.#ackNr) - 2);
     if (maxBit < 0) return undefined;
-    const len = Math.min(MAX_SACK_BYTES, (Math.floor(maxBit / 32) + 1) * 4);
+    const want = Math.min(MAX_SACK_BYTES, (Math.floor(maxBit / 32) + 1) * 4);
+    const len = Math.min(want, Math.floor(Math.max(0, room) / 4) * 4);
+    this.#sackCut = len < want;
+    if (len === 0) return undefined;
     const mask = new Uint8Array(len);
     for (const seq of this.#reorder.keys()) {
       const bit = seqDiff(seq, this.#ackNr) - 2;
@@ -567,7 +629,10 @@ export class UtpSocket extends Duplex {
     return mask;
   }
 
-  #header(type: UtpType, seq: number): Buffer {
+  #sackCut = false;
+
+  /** A packet's header; `sackRoom`: bytes its selective ack may take (with its 2-byte extension header). */
+  #header(type: UtpType, seq: number, sackRoom = MAX_SACK_BYTES + 2): Buffer {
     const wnd = this.#recvWindow();
     this.#advertised = wnd;
     return encodeUtpHeader(
@@ -580,7 +645,7 @@ export class UtpSocket extends Duplex {
         seqNr: seq,
         ackNr: type === UtpType.syn ? 0 : this.#ackNr,
       },
-      type === UtpType.syn ? undefined : this.#sack(),
+      type === UtpType.syn ? undefined : this.#sack(sackRoom - 2),
     );
   }
 
@@ -591,6 +656,14 @@ export class UtpSocket extends Duplex {
   }
 
   #transmit(seq: number, p: OutPacket): void {
+    if (this.#state === 'closed') return;
+    const size = PACKET_OVERHEAD + p.payload.length;
+    if (size > this.#mtuFloor && p.transmissions >= PROBE_TRIES) {
+      // A probe never acked: the path drops packets this big without a word (a black hole). Its
+      // bytes cannot go in smaller packets: the connection ends (the host gets no more probes).
+      this.#fail(new UtpError(`uTP path drops packets of ${size} bytes (path MTU)`, 'ETIMEDOUT'));
+      return;
+    }
     const now = this.#o.clock.now();
     if (p.needResend || p.transmissions === 0) this.#inflightBytes += p.payload.length + PACKET_OVERHEAD;
     p.needResend = false;
@@ -598,8 +671,10 @@ export class UtpSocket extends Duplex {
     p.sentMs = now;
     this.#lastSendMs = now;
     this.#ackScheduled = false; // every packet carries our ack
-    const head = this.#header(p.type, seq);
+    const head = this.#header(p.type, seq, Math.max(this.#mtuFloor, size) - size);
     this.#o.send(p.payload.length > 0 ? [head, p.payload] : [head]);
+    // The selective ack did not fit beside the payload: a STATE carries it whole.
+    if (this.#sackCut) this.#scheduleAck();
     if (this.#out.size === 1 || this.#timeoutAtMs < now) this.#timeoutAtMs = now + this.#rtoMs;
   }
 
@@ -633,17 +708,29 @@ export class UtpSocket extends Duplex {
       if (this.#inflightBytes > 0 && this.#inflightBytes + p.payload.length > window) return;
       this.#o.count('retransmit');
       this.#transmit(seq, p);
+      if ((this.#state as State) === 'closed') return;
     }
+    const maxPayload = this.#mtuFloor - PACKET_OVERHEAD;
     while (this.#pending.length > 0 && !this.#finSent && this.#out.size < MAX_OUT_PACKETS) {
-      let room = Math.min(UTP_PAYLOAD_BYTES, window - this.#inflightBytes - PACKET_OVERHEAD);
+      let room = Math.min(maxPayload, window - this.#inflightBytes - PACKET_OVERHEAD);
       if (room <= 0) {
         if (this.#advWnd === 0 && this.#zeroWindowSinceMs === undefined) this.#zeroWindowSinceMs = now;
         break;
       }
       const queued = this.#pendingBytes();
       // Small packets only when nothing is in flight (the rest waits for a full one: Nagle).
-      if (room < UTP_PAYLOAD_BYTES && room < queued && this.#inflightBytes > 0) break;
+      if (room < maxPayload && room < queued && this.#inflightBytes > 0) break;
       room = Math.min(room, queued);
+      // Path MTU discovery: a full packet may go out bigger, as the probe.
+      const probeBytes = room === maxPayload ? this.#probeSize() : undefined;
+      const probe =
+        probeBytes !== undefined &&
+        probeBytes - PACKET_OVERHEAD <= queued &&
+        probeBytes - PACKET_OVERHEAD <= window - this.#inflightBytes - PACKET_OVERHEAD;
+      if (probe) {
+        room = probeBytes - PACKET_OVERHEAD;
+        this.#probeSeq = this.#seqNr;
+      }
       const payload = Buffer.allocUnsafe(room);
       const written: PendingWrite[] = [];
       let filled = 0;
@@ -752,6 +839,7 @@ export class UtpSocket extends Duplex {
       return;
     }
     // Everything in flight counts as lost: the window restarts from one packet.
+    if (this.#probeSeq !== undefined) this.#probeLostNow();
     this.#cwnd = UTP_PAYLOAD_BYTES + PACKET_OVERHEAD;
     this.#slowStart = true;
     for (const p of this.#out.values()) {
@@ -770,15 +858,31 @@ export class UtpSocket extends Duplex {
   }
 
   override _write(chunk: Uint8Array, _enc: BufferEncoding, cb: (err?: Error | null) => void): void {
+    this._writev([{ chunk }], cb);
+  }
+
+  /**
+   * What was written while the stream was corked (the peer wire corks for a tick: a piece message's
+   * header and its block, say) comes in one call, so packets are cut across the writes: not a
+   * 13-byte packet for the header before the block's.
+   */
+  override _writev(chunks: { chunk: Uint8Array }[], cb: (err?: Error | null) => void): void {
     if (this.#state === 'closed' || this.#state === 'closing') {
       cb(new UtpError('uTP connection is closed', 'ECONNABORTED'));
       return;
     }
-    if (chunk.length === 0) {
+    let last: PendingWrite | undefined;
+    for (const { chunk } of chunks) {
+      if (chunk.length === 0) continue;
+      last = { buf: chunk, offset: 0, cb: noop };
+      this.#pending.push(last);
+    }
+    if (last === undefined) {
       cb();
       return;
     }
-    this.#pending.push({ buf: chunk, offset: 0, cb });
+    // In order: the last one's callback runs once every byte of the call is in packets.
+    last.cb = cb;
     this.#flush(this.#o.clock.now());
   }
 

@@ -286,6 +286,121 @@ describe('uTP connections on a simulated link', () => {
   });
 });
 
+describe('uTP path MTU discovery', () => {
+  /** Sends `bytes` from a to b over `link`; the largest datagram a sent, and what b got. */
+  async function transfer(clock: SimClock, link: Link, bytes: number) {
+    let largest = 0;
+    const { a, b, incoming } = pair(clock, {
+      ...link,
+      filter: (msg, from) => {
+        if (from === 'a') largest = Math.max(largest, msg.length);
+        return link.filter?.(msg, from) ?? false;
+      },
+    });
+    const s = await connect(clock, a);
+    await clock.run({ until: () => incoming.length === 1, maxMs: clock.elapsedMs + 5000 });
+    const data = randomBytes(bytes);
+    s.write(data);
+    const got = await collect(clock, incoming[0]!, data.length);
+    assert.ok(got.equals(data), 'byte for byte');
+    return { a, b, s, largest };
+  }
+
+  test('writes made while corked are cut into full packets across them (no packet for a lone header)', async () => {
+    const clock = new SimClock();
+    const sizes: number[] = [];
+    const { a, b, incoming } = pair(clock, {
+      filter: (msg, from) => {
+        if (from === 'a' && msg.length > 20) sizes.push(msg.length);
+        return false;
+      },
+    });
+    const s = await connect(clock, a);
+    await clock.run({ until: () => incoming.length === 1, maxMs: clock.elapsedMs + 5000 });
+    // As the peer wire sends blocks: per block a 13-byte header, then 16 KiB, eight in one tick.
+    const parts: Buffer[] = [];
+    for (let i = 0; i < 8; i++) parts.push(randomBytes(13), randomBytes(16384));
+    s.cork();
+    for (const p of parts) s.write(p);
+    process.nextTick(() => s.uncork());
+    const want = Buffer.concat(parts);
+    const got = await collect(clock, incoming[0]!, want.length);
+    assert.ok(got.equals(want));
+    // Full packets (1,404 bytes, then 1,472 after the probe), and one short one: the end.
+    assert.equal(sizes.filter((n) => n < 1404).length, 1, `datagrams: ${sizes.join(',')}`);
+    a.stop();
+    b.stop();
+  });
+
+  test('a path that carries 1,500-byte packets: packets grow to 1,472 bytes at the first probe', async () => {
+    const clock = new SimClock();
+    const { a, b, s, largest } = await transfer(clock, {}, 2_000_000);
+    assert.equal(largest, 1472);
+    assert.equal(s.stats.packetBytes, 1472);
+    a.stop();
+    b.stop();
+  });
+
+  test('a path of 1,450 bytes that says so (ICMP; the kernel fragments what is bigger): packets stay at the floor', async () => {
+    const clock = new SimClock();
+    // The first datagram over 1,450 bytes is dropped (the router's ICMP teaches the kernel the path
+    // MTU); after that the kernel fragments bigger ones, and they arrive: one probe, no second.
+    let dropped = 0;
+    let bigAfter = 0;
+    const { a, b, s, largest } = await transfer(
+      clock,
+      {
+        filter: (msg) => {
+          if (msg.length <= 1450) return false;
+          if (dropped === 0) {
+            dropped++;
+            return true;
+          }
+          bigAfter++;
+          return false;
+        },
+      },
+      3_000_000,
+    );
+    assert.equal(largest, 1472, 'the probe');
+    assert.equal(bigAfter, 1, 'only the probe again (resent as it was)');
+    assert.equal(s.stats.packetBytes, 1404);
+    // The host is remembered: a new connection sends no probe.
+    bigAfter = 0;
+    const s2 = await connect(clock, a);
+    s2.write(randomBytes(1_000_000));
+    await clock.run({
+      until: () => s2.stats.inflightBytes === 0 && s2.writableLength === 0,
+      maxMs: clock.elapsedMs + 60_000,
+    });
+    assert.equal(bigAfter, 0);
+    a.stop();
+    b.stop();
+  });
+
+  test('a path that drops packets over 1,450 bytes silently: the connection fails, the next one probes no more', async () => {
+    const clock = new SimClock();
+    const filter = (msg: Buffer) => msg.length > 1450;
+    const { a, b, incoming } = pair(clock, { filter });
+    const s = await connect(clock, a);
+    let err: NodeJS.ErrnoException | undefined;
+    s.on('error', (e) => (err = e));
+    s.write(randomBytes(2_000_000));
+    await clock.run({ until: () => err !== undefined, maxMs: clock.elapsedMs + 120_000 });
+    assert.match(err?.message ?? '', /path drops packets of 1472 bytes/);
+    // The same host again: packets stay at the floor, and the data arrives.
+    const s2 = await connect(clock, a);
+    await clock.run({ until: () => incoming.length === 2, maxMs: clock.elapsedMs + 5000 });
+    const data = randomBytes(1_000_000);
+    s2.write(data);
+    const got = await collect(clock, incoming[1]!, data.length);
+    assert.ok(got.equals(data));
+    assert.equal(s2.stats.packetBytes, 1404);
+    a.stop();
+    b.stop();
+  });
+});
+
 describe('uTP against hostile input', () => {
   const from = { address: '10.9.9.9', port: 9 };
   const hdr = (o: Partial<Parameters<typeof encodeUtpPacket>[0]>) =>
