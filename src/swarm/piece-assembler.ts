@@ -117,6 +117,8 @@ export class PieceAssembler {
   readonly #spareBuffers: Buffer[] = [];
   /** Bytes of pieces being assembled and verified, held in memory. */
   #unverified = 0;
+  /** Of those, blocks of streamed pieces being written. */
+  #writing = 0;
 
   constructor(options: PieceAssemblerOptions) {
     this.#o = options;
@@ -125,6 +127,11 @@ export class PieceAssembler {
   /** Bytes held in memory for pieces not yet verified (piece buffers, block writes in flight). */
   get unverifiedBytes(): number {
     return this.#unverified;
+  }
+
+  /** Bytes of blocks of pieces too large to hold, written and not yet on disk (part of unverifiedBytes). */
+  get writingBytes(): number {
+    return this.#writing;
   }
 
   /**
@@ -344,6 +351,7 @@ export class PieceAssembler {
     if (copy.buffer === block.buffer) copy.set(data);
     s.digests.set(offset, createHash('sha1').update(copy).digest());
     this.#unverified += copy.length;
+    this.#writing += copy.length;
     const write = (): Promise<void> => this.#o.storage.write(piece, offset, copy);
     const w = (s.after ? s.after.then(write) : write()).then(
       () => undefined,
@@ -355,6 +363,7 @@ export class PieceAssembler {
     void w.finally(() => {
       s.writes.delete(w);
       this.#unverified -= copy.length;
+      this.#writing -= copy.length;
       this.#o.released?.();
       // The block's buffer serves the next one (no garbage of the piece's size).
       if (copy.buffer === block.buffer && this.#blockSpares.length < MAX_BLOCK_SPARES)

@@ -36,6 +36,8 @@ export interface SchedulerView {
   peers(): Iterable<SchedulerPeer>;
   /** Bytes of pieces held in memory while they are assembled and checked. */
   unverifiedBytes(): number;
+  /** Of those, blocks of pieces too large to hold on their way to disk (they drain by themselves). */
+  writingBytes(): number;
   /** Blocks not to ask of `address` now (smart ban), or undefined when there are none. */
   avoid(address: string): ((piece: number, offset: number) => boolean) | undefined;
   /**
@@ -68,6 +70,8 @@ export class RequestScheduler {
   #urgentFloor = 0;
   /** The memory cap kept a pipeline short: the next release of held bytes tops every pipeline up. */
   #heldByCap = false;
+  /** Block writes past the cap kept every pipeline waiting for the disk: their release tops them up. */
+  #heldByWrites = false;
   #releaseQueued = false;
 
   constructor(options: RequestSchedulerOptions) {
@@ -94,6 +98,13 @@ export class RequestScheduler {
   fill(peer: SchedulerPeer): void {
     const { view, picker, clock, buckets } = this.#o;
     if (!view.downloading()) return;
+    // Blocks of a piece too large to hold go to disk as they come. The cap lets pieces in flight go
+    // on, so past it a slow disk would have a whole such piece of blocks in memory: their writes drain
+    // by themselves, and are waited for (released() tops the pipelines up).
+    if (this.#writesOverCap) {
+      this.#heldByWrites = true;
+      return;
+    }
     const conn = peer.conn;
     const bf = conn.peerBitfield;
     if (!bf || !conn.amInterested) return;
@@ -135,7 +146,15 @@ export class RequestScheduler {
 
   /** Past the memory cap: only pieces in flight go on (web seeds heed it too). */
   get overCap(): boolean {
-    return this.#o.view.unverifiedBytes() > (this.#o.maxUnverifiedBytes ?? 48 * 1024 * 1024);
+    return this.#o.view.unverifiedBytes() > this.#cap;
+  }
+
+  get #writesOverCap(): boolean {
+    return this.#o.view.writingBytes() > this.#cap;
+  }
+
+  get #cap(): number {
+    return this.#o.maxUnverifiedBytes ?? 48 * 1024 * 1024;
   }
 
   /**
@@ -145,12 +164,15 @@ export class RequestScheduler {
    * would refill it, and the download stood still for up to a second.
    */
   released(): void {
-    if (!this.#heldByCap || this.#releaseQueued) return;
+    if ((!this.#heldByCap && !this.#heldByWrites) || this.#releaseQueued) return;
     this.#releaseQueued = true;
     queueMicrotask(() => {
       this.#releaseQueued = false;
-      if (!this.#heldByCap || this.overCap) return;
-      this.#heldByCap = false;
+      const writes = this.#heldByWrites && !this.#writesOverCap;
+      const cap = this.#heldByCap && !this.overCap;
+      if (!writes && !cap) return;
+      if (writes) this.#heldByWrites = false;
+      if (cap) this.#heldByCap = false;
       this.fillAll();
       this.#o.view.refilled();
     });

@@ -418,6 +418,7 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
         downloading: () => this.#state === TorrentState.downloading && !this.#ac.signal.aborted,
         peers: () => this.#peers.values(),
         unverifiedBytes: () => this.#assembler.unverifiedBytes,
+        writingBytes: () => this.#assembler.writingBytes,
         avoid: (address) =>
           this.#smartBan.watching
             ? (p: number, offset: number) => this.#avoids(p, offset, address)

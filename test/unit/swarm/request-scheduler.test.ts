@@ -47,6 +47,7 @@ function setup(
   o: {
     rate?: number;
     unverified?: number;
+    writing?: number;
     avoid?: (p: number, off: number) => boolean;
     padding?: (b: BlockRef) => boolean;
   } = {},
@@ -65,6 +66,7 @@ function setup(
       downloading: () => true,
       peers: () => peers,
       unverifiedBytes: () => o.unverified ?? 0,
+      writingBytes: () => o.writing ?? 0,
       avoid: () => o.avoid,
       refilled: () => refilled++,
       isPadding: (b) => o.padding?.(b) ?? false,
@@ -147,6 +149,25 @@ describe('RequestScheduler', () => {
     s.released();
     await Promise.resolve();
     assert.equal(a.requested.length, 0, 'a release the cap did not cause asks nothing');
+  });
+
+  it('block writes of pieces too large to hold past the cap: nothing is asked until the disk catches up', async () => {
+    const o = { unverified: 0, writing: 0 };
+    const { s, add, peers, refilled } = setup(o);
+    const a = add('a');
+    a.depth = 4;
+    s.fill(peers[0]!);
+    assert.equal(a.requested.length, 4);
+    // The piece is in flight, its blocks pile up in writes a slow disk has not done.
+    a.requested.length = 0;
+    o.unverified = o.writing = 5000;
+    s.fill(peers[0]!);
+    assert.equal(a.requested.length, 0, 'not even for the piece in flight');
+    o.unverified = o.writing = 900;
+    s.released();
+    await Promise.resolve();
+    assert.equal(a.requested.length, 4, 'topped up once the writes are under the cap');
+    assert.equal(refilled(), 1);
   });
 
   it('blocks of padding are filled in by the torrent, never requested', () => {
