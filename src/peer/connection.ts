@@ -10,7 +10,7 @@
 // sendPiece's `onWritten` trusts the stream to let go of a chunk once its write callback ran, which
 // net.Socket does; a hand-made Duplex that keeps chunks longer must not be given reused buffers.
 
-import { isIPv4, isIPv6, Socket } from 'node:net';
+import { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import {
   decodeExtensionHandshake,
@@ -19,6 +19,7 @@ import {
   encodeExtensionHandshake,
   mergeExtensionHandshake,
 } from '../protocol/extension.js';
+import { isV4Mapped, parseIp } from '../protocol/ip.js';
 import { MAX_PIECE_LENGTH } from '../protocol/metainfo.js';
 import {
   BLOCK_MESSAGE_BYTES,
@@ -1273,26 +1274,8 @@ export function handshakeBytes(o: PeerConnectionOptions): Buffer {
   });
 }
 
-/** An IP address as 4 or 16 bytes (IPv4-mapped IPv6 as 4), for `yourip`. */
+/** An IP address as 4 or 16 bytes (IPv4-mapped IPv6 as 4), for `yourip` and BEP 6. */
 export function ipBytes(address: string): Uint8Array | undefined {
-  const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(address);
-  const v4 = mapped ? mapped[1]! : address;
-  if (isIPv4(v4)) return Uint8Array.from(v4.split('.').map(Number));
-  if (!isIPv6(address)) return undefined;
-  const [head = '', tail] = address.split('::') as [string, string | undefined];
-  const groups = (s: string): number[] =>
-    s === ''
-      ? []
-      : s.split(':').map((g) => (/^[0-9a-f]{1,4}$/i.test(g) ? Number.parseInt(g, 16) : Number.NaN));
-  const h = groups(head);
-  const t = tail === undefined ? [] : groups(tail);
-  if (h.some(Number.isNaN) || t.some(Number.isNaN)) return undefined; // embedded IPv4 forms: skip
-  const all = [...h, ...new Array<number>(8 - h.length - t.length).fill(0), ...t];
-  if (all.length !== 8) return undefined;
-  const out = new Uint8Array(16);
-  all.forEach((g, i) => {
-    out[i * 2] = g >> 8;
-    out[i * 2 + 1] = g & 0xff;
-  });
-  return out;
+  const bytes = parseIp(address);
+  return bytes !== undefined && isV4Mapped(bytes) ? bytes.subarray(12) : bytes;
 }

@@ -3,6 +3,8 @@
 // CRC-32C((ip & 030f3fff) | (r << 29)), the last byte carries r (0–7, in its low 3 bits); the rest is
 // random. Pure: the random bytes are passed in.
 
+import { parseIp } from './ip.js';
+
 const CRC32C_TABLE = (() => {
   const t = new Uint32Array(256);
   for (let n = 0; n < 256; n++) {
@@ -20,10 +22,10 @@ export function crc32c(bytes: Uint8Array): number {
   return (c ^ 0xffffffff) >>> 0;
 }
 
+/** The 4 bytes of an IPv4 literal (ip.ts's parser); undefined for IPv6 and anything else. */
 function ipv4Bytes(ip: string): Uint8Array | undefined {
-  const parts = ip.split('.');
-  if (parts.length !== 4 || !parts.every((p) => /^\d{1,3}$/.test(p) && Number(p) <= 255)) return undefined;
-  return Uint8Array.from(parts.map(Number));
+  const bytes = parseIp(ip);
+  return bytes?.length === 4 ? bytes : undefined;
 }
 
 /** The 21-bit prefix's CRC for `ip` and r (0–7). */

@@ -1232,10 +1232,11 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
     conn.on('request:timeout', (block: BlockRef) => {
       this.#picker.release(key, block);
       this.#gaveUp(entry, block);
+      this.#scheduler.fill(entry);
     });
     conn.on('request:dropped', (block: BlockRef) => {
       this.#picker.release(key, block);
-      if (this.#smartBan.lift(block.piece, block.offset)) this.#scheduler.fillAll();
+      this.#gaveUp(entry, block);
     });
     conn.on('request:received', (block: BlockRef) => {
       this.#superSeed?.peerRequested(key, this.#clock.now());
@@ -1523,14 +1524,12 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
   }
 
   /**
-   * `entry` did not send `block` in time. A block that smart ban kept from its first sender may go
-   * to anyone now (SmartBan.lift): the others are asked first, this slow peer last.
+   * `entry` did not send `block` (it timed out, or was refused). A block that smart ban kept from its
+   * first sender may go to anyone now (SmartBan.lift): the other peers are asked at once.
    */
   #gaveUp(entry: PeerEntry, block: BlockRef): void {
-    if (this.#smartBan.lift(block.piece, block.offset)) {
-      for (const p of this.#peers.values()) if (p !== entry) this.#scheduler.fill(p);
-    }
-    this.#scheduler.fill(entry);
+    if (!this.#smartBan.lift(block.piece, block.offset)) return;
+    for (const p of this.#peers.values()) if (p !== entry) this.#scheduler.fill(p);
   }
 
   /** Smart ban's filter: a block of a failed piece is asked of another peer than the one that sent it. */
