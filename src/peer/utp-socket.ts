@@ -57,6 +57,8 @@ const GAIN_BYTES = 3000;
 const MAX_CWND_BYTES = 1024 * 1024;
 const MAX_OUT_PACKETS = 2048;
 const DUP_ACK_LIMIT = 3;
+/** The window is cut for loss at most this often (libtorrent's cwnd_reduce_timer): losses bunch. */
+const LOSS_CUT_INTERVAL_MS = 100;
 /** Minutes of base-delay history: the base is the least delay seen over this span. */
 const DELAY_HISTORY_MINUTES = 10;
 
@@ -207,6 +209,8 @@ export class UtpSocket extends Duplex {
   #dupAcks = 0;
   #fastResendSeq: number;
   #lossSeq: number;
+  /** No loss cuts the window again before this time. */
+  #nextLossCutMs = 0;
   #replyMicro = 0;
   readonly #ourDelay = new DelayHistory();
   readonly #delaySamples: number[] = [];
@@ -223,7 +227,13 @@ export class UtpSocket extends Duplex {
   #lastRecvMs: number;
   #zeroWindowSinceMs: number | undefined;
   #advertised = 0;
+  /** An ack is owed (sent after the packets already received are handled, unless data carries it). */
   #ackScheduled = false;
+  /** #afterReceive is queued (through the `defer` option). */
+  #deferPending = false;
+  /** In-order payload of this burst of packets, pushed to the reader as one chunk by #afterReceive. */
+  #inbox: Uint8Array[] = [];
+  #inboxBytes = 0;
   #lingerUntilMs = 0;
   #synSeq = 0;
   #idleMs = 0;
@@ -389,6 +399,9 @@ export class UtpSocket extends Duplex {
         if (s === p.ackNr) break;
       }
       if (seqLess(this.#fastResendSeq, seqAdd(p.ackNr, 1))) this.#fastResendSeq = seqAdd(p.ackNr, 1);
+      // Acked packets cannot be lost: the mark moves with the acks, so that it never falls half the
+      // sequence space behind (where the wrap-around comparison would turn, and no loss would cut).
+      if (seqLess(this.#lossSeq, p.ackNr)) this.#lossSeq = p.ackNr;
       this.#ackedSeq = p.ackNr;
       this.#dupAcks = 0;
     }
@@ -494,10 +507,15 @@ export class UtpSocket extends Duplex {
       // A lost probe says the path's MTU is below it, not that the link is congested.
       this.#probeLostNow();
     } else if (seqLess(this.#lossSeq, seq)) {
-      // One window cut per window of data (as TCP and libtorrent do).
-      this.#cwnd = Math.max(this.#cwnd / 2, UTP_PAYLOAD_BYTES + PACKET_OVERHEAD);
-      this.#slowStart = false;
-      this.#lossSeq = seqAdd(this.#seqNr, -1);
+      // One window cut per window of data (as TCP and libtorrent do), and at most one per
+      // LOSS_CUT_INTERVAL_MS (as libtorrent does: at short RTTs one burst of loss spans windows).
+      const now = this.#o.clock.now();
+      if (now >= this.#nextLossCutMs) {
+        this.#nextLossCutMs = now + LOSS_CUT_INTERVAL_MS;
+        this.#cwnd = Math.max(this.#cwnd / 2, UTP_PAYLOAD_BYTES + PACKET_OVERHEAD);
+        this.#slowStart = false;
+        this.#lossSeq = seqAdd(this.#seqNr, -1);
+      }
     }
     this.#transmit(seq, p);
   }
@@ -542,7 +560,7 @@ export class UtpSocket extends Duplex {
     if (this.#eofPushed) return;
     this.#lastActivityMs = now;
     const budget = this.#o.budget;
-    const held = this.readableLength + this.#reorderBytes;
+    const held = this.readableLength + this.#inboxBytes + this.#reorderBytes;
     if (
       held + payload.length > this.#o.limits.receiveBufferBytes ||
       budget.used + payload.length > budget.max
@@ -581,14 +599,32 @@ export class UtpSocket extends Duplex {
       this.#reorderBytes = 0;
       if (!this.#eofPushed) {
         this.#eofPushed = true;
+        this.#pushInbox();
         if (!this.destroyed) this.push(null);
       }
     }
   }
 
+  /**
+   * In-order payload for the reader. A window's packets arrive in bursts (a dozen per event-loop
+   * turn at 50 ms): they go to the reader as one chunk after the burst, with the ack, instead of one
+   * stream push and one peer-wire parse per 1,452 bytes.
+   */
   #deliver(payload: Uint8Array): void {
     if (this.destroyed || this.#state === 'closing') return;
-    this.push(payload);
+    this.#inbox.push(payload);
+    this.#inboxBytes += payload.length;
+    this.#defer();
+  }
+
+  #pushInbox(): void {
+    if (this.#inboxBytes === 0) return;
+    const chunks = this.#inbox;
+    const bytes = this.#inboxBytes;
+    this.#inbox = [];
+    this.#inboxBytes = 0;
+    if (this.destroyed || this.#state === 'closing' || this.#state === 'closed') return;
+    this.push(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, bytes));
   }
 
   #hold(bytes: number): void {
@@ -597,17 +633,29 @@ export class UtpSocket extends Duplex {
   }
 
   #recvWindow(): number {
-    return Math.max(0, this.#o.limits.receiveBufferBytes - this.readableLength - this.#reorderBytes);
+    return Math.max(
+      0,
+      this.#o.limits.receiveBufferBytes - this.readableLength - this.#inboxBytes - this.#reorderBytes,
+    );
   }
 
   #scheduleAck(): void {
-    if (this.#ackScheduled) return;
     this.#ackScheduled = true;
-    this.#o.defer(() => {
-      if (!this.#ackScheduled) return; // a data packet carried the ack meanwhile
-      this.#ackScheduled = false;
-      if (this.#state !== 'closed') this.#sendState();
-    });
+    this.#defer();
+  }
+
+  #defer(): void {
+    if (this.#deferPending) return;
+    this.#deferPending = true;
+    this.#o.defer(() => this.#afterReceive());
+  }
+
+  /** After a burst of packets: the payload to the reader, then the ack (its window counts the read). */
+  #afterReceive(): void {
+    this.#deferPending = false;
+    this.#pushInbox();
+    // A data packet may have carried the ack meanwhile (#transmit clears #ackScheduled).
+    if (this.#ackScheduled && this.#state !== 'closed') this.#sendState();
   }
 
   /** Our selective ack in at most `room` bytes (whole 4-byte words); #sackCut: bits did not fit. */
@@ -838,10 +886,12 @@ export class UtpSocket extends Duplex {
       else this.#fail(new UtpError('uTP connection timed out (no acks)', 'ETIMEDOUT'));
       return;
     }
-    // Everything in flight counts as lost: the window restarts from one packet.
+    // Everything in flight counts as lost: the window restarts from one packet, and losses found
+    // later among those packets cut it no further (libtorrent's rule).
     if (this.#probeSeq !== undefined) this.#probeLostNow();
     this.#cwnd = UTP_PAYLOAD_BYTES + PACKET_OVERHEAD;
     this.#slowStart = true;
+    this.#lossSeq = seqAdd(this.#seqNr, -1);
     for (const p of this.#out.values()) {
       if (!p.needResend && p.transmissions > 0) {
         p.needResend = true;
@@ -960,6 +1010,8 @@ export class UtpSocket extends Duplex {
     this.#inflightBytes = 0;
     this.#reorder.clear();
     this.#reorderBytes = 0;
+    this.#inbox = [];
+    this.#inboxBytes = 0;
     this.#o.budget.used -= this.#budgetHeld;
     this.#budgetHeld = 0;
     this.#o.onGone();

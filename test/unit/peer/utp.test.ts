@@ -244,6 +244,85 @@ describe('uTP connections on a simulated link', () => {
     b.stop();
   });
 
+  /**
+   * Sends `bytes` from a to b, dropping the first data packet a sends at or after each time of
+   * `dropAtMs`; returns the window cuts seen (a's window falling by more than a third between two of
+   * its data packets), with their times.
+   */
+  async function cutsFor(bytes: number, dropAtMs: number[]): Promise<number[]> {
+    const clock = new SimClock();
+    const pending = [...dropAtMs];
+    const cuts: number[] = [];
+    let s: UtpSocket | undefined;
+    let last = 0;
+    const { a, b, incoming } = pair(clock, {
+      filter: (msg, from) => {
+        if (from !== 'a' || msg[0]! >> 4 !== UtpType.data || s === undefined) return false;
+        const cwnd = s.stats.cwndBytes;
+        if (cwnd < last * (2 / 3)) cuts.push(clock.elapsedMs);
+        last = cwnd;
+        if (pending.length > 0 && clock.elapsedMs >= pending[0]!) {
+          pending.shift();
+          return true;
+        }
+        return false;
+      },
+    });
+    s = await connect(clock, a);
+    await clock.run({ until: () => incoming.length === 1, maxMs: clock.elapsedMs + 5000 });
+    const data = randomBytes(bytes);
+    s.write(data);
+    const got = await collect(clock, incoming[0]!, data.length);
+    assert.ok(got.equals(data));
+    a.stop();
+    b.stop();
+    return cuts;
+  }
+
+  test('a burst of packets reaches the reader as one chunk, with one ack', async () => {
+    const clock = new SimClock();
+    let dataPackets = 0;
+    let acks = 0;
+    const { a, b, incoming } = pair(clock, {
+      filter: (msg, from) => {
+        if (from === 'a' && msg[0]! >> 4 === UtpType.data) dataPackets++;
+        if (from === 'b' && msg[0]! >> 4 === UtpType.state) acks++;
+        return false;
+      },
+    });
+    const s = await connect(clock, a);
+    await clock.run({ until: () => incoming.length === 1, maxMs: clock.elapsedMs + 5000 });
+    const t = incoming[0]!;
+    let chunks = 0;
+    t.on('data', () => chunks++);
+    const data = randomBytes(2_000_000);
+    acks = 0;
+    s.write(data);
+    const got = await collect(clock, t, data.length);
+    assert.ok(got.equals(data));
+    // Each window's packets leave together and arrive at one time: one push and one ack per window.
+    assert.ok(chunks * 4 < dataPackets, `${chunks} chunks for ${dataPackets} packets`);
+    assert.ok(acks * 4 < dataPackets, `${acks} acks for ${dataPackets} packets`);
+    a.stop();
+    b.stop();
+  });
+
+  test('a loss cuts the window once per 100 ms, however many windows the losses span', async () => {
+    // A round trip is 10 ms: the second loss is in a later window, 30 ms after the first (no
+    // further cut); the third 200 ms after it (a cut).
+    const cuts = await cutsFor(8_000_000, [300, 330, 500]);
+    assert.equal(cuts.length, 2, `cuts at ${cuts.join(', ')} ms`);
+    assert.ok(cuts[0]! >= 300 && cuts[0]! < 330, `first cut at ${cuts[0]} ms`);
+    assert.ok(cuts[1]! >= 500, `second cut at ${cuts[1]} ms`);
+  });
+
+  test('a loss after more than half the sequence space of clean sending still cuts the window', async () => {
+    // About 45,000 packets without a loss by 2.1 s: a mark of the last cut that stayed at the start
+    // would lie "ahead" across the 16-bit wrap, and no loss would cut until the sequence wrapped.
+    const cuts = await cutsFor(110_000_000, [2_100, 2_300, 2_500]);
+    assert.equal(cuts.length, 3, `cuts at ${cuts.join(', ')} ms`);
+  });
+
   test('FIN: end() on one side ends the other; RESET: a stopped manager resets its peers', async () => {
     const clock = new SimClock();
     const { a, b, incoming } = pair(clock);
