@@ -19,7 +19,7 @@ import {
   encodeExtensionHandshake,
   mergeExtensionHandshake,
 } from '../protocol/extension.js';
-import { isV4Mapped, parseIp } from '../protocol/ip.js';
+import { ipLiteralBytes } from '../protocol/ip.js';
 import { MAX_PIECE_LENGTH } from '../protocol/metainfo.js';
 import {
   BLOCK_MESSAGE_BYTES,
@@ -915,7 +915,7 @@ export class PeerConnection extends TypedEmitter<PeerConnectionEvents> {
 
   #sendExtensionHandshake(): void {
     const e = this.#o.extensions ?? {};
-    const yourip = this.remoteAddress ? ipBytes(this.remoteAddress) : undefined;
+    const yourip = this.remoteAddress ? ipLiteralBytes(this.remoteAddress) : undefined;
     const payload = encodeExtensionHandshake({
       m: e.m ?? {},
       v: e.v ?? `bitswarm ${VERSION}`,
@@ -1272,10 +1272,4 @@ export function handshakeBytes(o: PeerConnectionOptions): Buffer {
     infoHash: o.infoHash,
     peerId: o.peerId,
   });
-}
-
-/** An IP address as 4 or 16 bytes (IPv4-mapped IPv6 as 4), for `yourip` and BEP 6. */
-export function ipBytes(address: string): Uint8Array | undefined {
-  const bytes = parseIp(address);
-  return bytes !== undefined && isV4Mapped(bytes) ? bytes.subarray(12) : bytes;
 }

@@ -95,6 +95,16 @@ export function formatIp(bytes: Uint8Array): string {
   return `${hex(groups.slice(0, bestStart))}::${hex(groups.slice(bestStart + bestLen))}`;
 }
 
+/**
+ * Bytes of an address as peers and trackers see it: 4 for IPv4 and for IPv4-mapped IPv6 (what
+ * dual-stack sockets report), 16 for any other IPv6; `[v6]` is accepted. Undefined for anything
+ * else (host names, zone ids, garbage). For compact peers, `yourip` and BEP 6's allowed fast set.
+ */
+export function ipLiteralBytes(host: string): Uint8Array | undefined {
+  const bytes = parseIp(unbracket(host));
+  return bytes !== undefined && isV4Mapped(bytes) ? bytes.subarray(12) : bytes;
+}
+
 /** True for ::ffff:0:0/96, the IPv4-mapped IPv6 addresses that dual-stack sockets report. */
 export function isV4Mapped(bytes: Uint8Array): boolean {
   if (bytes.length !== 16) return false;

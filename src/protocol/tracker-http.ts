@@ -7,7 +7,7 @@
 
 import { type BDict, type BValue, bdecode, encode, isBytes, isDict, isInt, isList, text } from './bencode.js';
 import { BencodeError } from './errors.js';
-import { formatIp, isV4Mapped, parseIp, unbracket } from './ip.js';
+import { formatIp, ipLiteralBytes } from './ip.js';
 
 /** A request the tracker cannot serve: becomes a bencoded `failure reason`. */
 export class TrackerRequestError extends Error {
@@ -39,15 +39,10 @@ export interface PeerAddress {
 // ---------------------------------------------------------------------------------------------------
 // IP literals
 
-/**
- * Bytes of an IP literal: 4 for IPv4 (and for IPv4-mapped IPv6 `::ffff:a.b.c.d`), 16 for IPv6.
- * Undefined for anything else (host names, zone ids, garbage).
- */
+/** ip.ts's `ipLiteralBytes` as a Buffer (4 bytes for IPv4 and IPv4-mapped IPv6, 16 for IPv6). */
 export function ipToBytes(ip: string): Buffer | undefined {
-  const b = parseIp(unbracket(ip));
-  if (b === undefined) return undefined;
-  const v = isV4Mapped(b) ? b.subarray(12) : b;
-  return Buffer.from(v.buffer, v.byteOffset, v.length);
+  const v = ipLiteralBytes(ip);
+  return v === undefined ? undefined : Buffer.from(v.buffer, v.byteOffset, v.length);
 }
 
 /** Text of 4 or 16 IP bytes (IPv6 in RFC 5952 form: lowercase, longest zero run as `::`). */

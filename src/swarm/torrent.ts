@@ -14,7 +14,7 @@
 // Every timer and listener hangs off one AbortController (#ac): stop() aborts it.
 
 import { setMaxListeners } from 'node:events';
-import { ipBytes, PeerConnection, type PeerConnectionOptions } from '../peer/connection.js';
+import { PeerConnection, type PeerConnectionOptions } from '../peer/connection.js';
 import {
   connectOutgoing,
   dialsEncrypted,
@@ -26,6 +26,7 @@ import type { Transport, TransportSocket } from '../peer/transport.js';
 import { formatAddress, type PeerAddress, parseAddress } from '../protocol/address.js';
 import { allowedFastSet } from '../protocol/allowed-fast.js';
 import { paddingBlocks } from '../protocol/geometry.js';
+import { ipLiteralBytes } from '../protocol/ip.js';
 import { hybridV2Hash, type Metainfo } from '../protocol/metainfo.js';
 import type { DisconnectReason, Handshake, HashRequest } from '../protocol/peer-wire.js';
 import { BLOCK_SIZE } from '../protocol/peer-wire.js';
@@ -1369,7 +1370,7 @@ export class Torrent extends TypedEmitter<TorrentEvents> {
       if (bf.count >= ALLOWED_FAST_SET_SIZE) return;
       entry.fastSet = allowedFastSet(
         this.infoHash,
-        ipBytes(entry.host),
+        ipLiteralBytes(entry.host),
         this.metainfo.pieceCount,
         ALLOWED_FAST_SET_SIZE,
       );

@@ -1,14 +1,14 @@
 // BEP 6 allowed fast set: the canonical algorithm, checked against the BEP's own example.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { ipBytes } from '../../../src/peer/connection.js';
 import { allowedFastSet as setOfBytes } from '../../../src/protocol/allowed-fast.js';
+import { ipLiteralBytes } from '../../../src/protocol/ip.js';
 
 const AA = Buffer.alloc(20, 0xaa);
 
 /** The set for an address as the torrent has it (a string), made into bytes as the torrent does. */
 const allowedFastSet = (infoHash: Uint8Array, ip: string, pieceCount: number, k: number): number[] =>
-  setOfBytes(infoHash, ipBytes(ip), pieceCount, k);
+  setOfBytes(infoHash, ipLiteralBytes(ip), pieceCount, k);
 
 describe('allowed fast set (BEP 6)', () => {
   it("gives the BEP's example sets (info hash 0xAA…, 80.4.4.200, 1313 pieces)", () => {

@@ -4,8 +4,8 @@
 // suggestions it receives are what it asks for first.
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { ipBytes } from '../../../src/peer/connection.js';
 import { allowedFastSet } from '../../../src/protocol/allowed-fast.js';
+import { ipLiteralBytes } from '../../../src/protocol/ip.js';
 import { BLOCK_SIZE, type Message } from '../../../src/protocol/peer-wire.js';
 import {
   addLeecher,
@@ -42,7 +42,7 @@ describe('Fast extension: allowed fast and suggest', () => {
       pieces: 'none',
     });
     scripted.push(newcomer);
-    const expected = allowedFastSet(infoHash, ipBytes('127.0.0.62'), pieceCount, 10);
+    const expected = allowedFastSet(infoHash, ipLiteralBytes('127.0.0.62'), pieceCount, 10);
     assert.equal(expected.length, 10);
     const allowed = await collect(newcomer, 'allowed-fast', 10);
     assert.deepEqual(
@@ -102,7 +102,7 @@ describe('Fast extension: allowed fast and suggest', () => {
       const allowed = peer.messages.filter(isType('allowed-fast')).map((m) => m.piece);
       assert.deepEqual(
         [...allowed].sort((a, b) => a - b),
-        allowedFastSet(infoHash, ipBytes('127.0.0.65'), pieceCount, 10).sort((a, b) => a - b),
+        allowedFastSet(infoHash, ipLiteralBytes('127.0.0.65'), pieceCount, 10).sort((a, b) => a - b),
       );
       const bytes = await storage.read(0, 0, PIECE);
       assert.deepEqual(bytes, fixture.data.subarray(0, PIECE));
