@@ -215,6 +215,10 @@ async function main(): Promise<void> {
       console.log(
         `CPU per GiB bitswarm-utp / bitswarm-tcp: ${(bu.cpuPerGiB / bt.cpuPerGiB).toFixed(2)} (target ≤ 1.5; TCP at its full rate, uTP at the link's lossy one)`,
       );
+    if (lu && bt)
+      console.log(
+        `CPU per GiB libtorrent-utp / bitswarm-tcp: ${(lu.cpuPerGiB / bt.cpuPerGiB).toFixed(2)} (the same target applied to libtorrent's own uTP: a datagram and a system call per 1,452 bytes, where TCP moves 64 KiB)`,
+      );
     const bp = by('bitswarm-tcp-paced');
     if (bu && bp)
       console.log(

@@ -222,6 +222,8 @@ export class UtpSocket extends Duplex {
   #eofPushed = false;
   #finSent = false;
   #pending: PendingWrite[] = [];
+  /** Bytes of #pending not yet in packets. */
+  #pendingBytes = 0;
   #finalCb: ((err?: Error | null) => void) | undefined;
   #lastSendMs: number;
   #lastRecvMs: number;
@@ -765,7 +767,7 @@ export class UtpSocket extends Duplex {
         if (this.#advWnd === 0 && this.#zeroWindowSinceMs === undefined) this.#zeroWindowSinceMs = now;
         break;
       }
-      const queued = this.#pendingBytes();
+      const queued = this.#pendingBytes;
       // Small packets only when nothing is in flight (the rest waits for a full one: Nagle).
       if (room < maxPayload && room < queued && this.#inflightBytes > 0) break;
       room = Math.min(room, queued);
@@ -788,6 +790,7 @@ export class UtpSocket extends Duplex {
         payload.set(w.buf.subarray(w.offset, w.offset + n), filled);
         filled += n;
         w.offset += n;
+        this.#pendingBytes -= n;
         if (w.offset === w.buf.length) written.push(this.#pending.shift()!);
       }
       const p: OutPacket = { type: UtpType.data, payload, sentMs: now, transmissions: 0, needResend: false };
@@ -816,12 +819,6 @@ export class UtpSocket extends Duplex {
       this.#finalCb = undefined;
       cb?.();
     }
-  }
-
-  #pendingBytes(): number {
-    let n = 0;
-    for (const w of this.#pending) n += w.buf.length - w.offset;
-    return n;
   }
 
   /** Timers, from the manager's tick: resends on timeout, zero window, idle, keep-alive, linger. */
@@ -926,6 +923,7 @@ export class UtpSocket extends Duplex {
       if (chunk.length === 0) continue;
       last = { buf: chunk, offset: 0, cb: noop };
       this.#pending.push(last);
+      this.#pendingBytes += chunk.length;
     }
     if (last === undefined) {
       cb();
@@ -953,6 +951,7 @@ export class UtpSocket extends Duplex {
 
   override _destroy(err: Error | null, cb: (err?: Error | null) => void): void {
     this.#pending = [];
+    this.#pendingBytes = 0;
     this.#finalCb = undefined;
     if (this.#connectCb !== undefined) {
       const c = this.#connectCb;
