@@ -625,7 +625,7 @@ export class UtpSocket extends Duplex {
     const bytes = this.#inboxBytes;
     this.#inbox = [];
     this.#inboxBytes = 0;
-    if (this.destroyed || this.#state === 'closing' || this.#state === 'closed') return;
+    if (this.destroyed || this.#state === 'closing') return;
     this.push(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, bytes));
   }
 

@@ -175,8 +175,7 @@ function literalLookup(
 ): void {
   const f = isIP(address);
   if (f !== 0) cb(null, address, f);
-  else if (typeof options === 'number') dnsLookup(address, options, cb);
-  else dnsLookup(address, options, cb);
+  else dnsLookup(address, typeof options === 'number' ? { family: options } : options, cb);
 }
 
 export class SessionError extends Error {

@@ -155,6 +155,15 @@ async function collect(clock: SimClock, s: UtpSocket, bytes: number, maxMs = 600
   return Buffer.concat(got);
 }
 
+/** Writes `bytes` random bytes on `from`; `to` must read them back byte for byte (returned). */
+async function sendChecked(clock: SimClock, from: UtpSocket, to: UtpSocket, bytes: number): Promise<Buffer> {
+  const data = randomBytes(bytes);
+  from.write(data);
+  const got = await collect(clock, to, data.length);
+  assert.ok(got.equals(data), 'byte for byte');
+  return got;
+}
+
 async function connect(clock: SimClock, m: UtpManager): Promise<UtpSocket> {
   const p = m.connect({ host: '10.0.0.1', port: 2 }, { timeoutMs: 10_000 });
   let s: UtpSocket | undefined;
@@ -210,11 +219,8 @@ describe('uTP connections on a simulated link', () => {
     });
     const s = await connect(clock, a);
     await clock.run({ until: () => incoming.length === 1, maxMs: clock.elapsedMs + 5000 });
-    const data = randomBytes(400_000);
-    s.write(data);
-    const got = await collect(clock, incoming[0]!, data.length);
-    assert.equal(got.length, data.length);
-    assert.ok(got.equals(data));
+    const got = await sendChecked(clock, s, incoming[0]!, 400_000);
+    assert.equal(got.length, 400_000);
     assert.ok(a.stats.retransmit > 0);
     a.stop();
     b.stop();
@@ -234,10 +240,7 @@ describe('uTP connections on a simulated link', () => {
     });
     const s = await connect(clock, a);
     await clock.run({ until: () => incoming.length === 1, maxMs: clock.elapsedMs + 5000 });
-    const data = randomBytes(4_000_000);
-    s.write(data);
-    const got = await collect(clock, incoming[0]!, data.length);
-    assert.ok(got.equals(data));
+    await sendChecked(clock, s, incoming[0]!, 4_000_000);
     const qd = s.stats.queueDelayUs;
     assert.ok(qd > 30_000 && qd < 200_000, `queueing delay ${qd} µs`);
     a.stop();
@@ -270,10 +273,7 @@ describe('uTP connections on a simulated link', () => {
     });
     s = await connect(clock, a);
     await clock.run({ until: () => incoming.length === 1, maxMs: clock.elapsedMs + 5000 });
-    const data = randomBytes(bytes);
-    s.write(data);
-    const got = await collect(clock, incoming[0]!, data.length);
-    assert.ok(got.equals(data));
+    await sendChecked(clock, s, incoming[0]!, bytes);
     a.stop();
     b.stop();
     return cuts;
@@ -295,11 +295,8 @@ describe('uTP connections on a simulated link', () => {
     const t = incoming[0]!;
     let chunks = 0;
     t.on('data', () => chunks++);
-    const data = randomBytes(2_000_000);
     acks = 0;
-    s.write(data);
-    const got = await collect(clock, t, data.length);
-    assert.ok(got.equals(data));
+    await sendChecked(clock, s, t, 2_000_000);
     // Each window's packets leave together and arrive at one time: one push and one ack per window.
     assert.ok(chunks * 4 < dataPackets, `${chunks} chunks for ${dataPackets} packets`);
     assert.ok(acks * 4 < dataPackets, `${acks} acks for ${dataPackets} packets`);
@@ -378,10 +375,7 @@ describe('uTP path MTU discovery', () => {
     });
     const s = await connect(clock, a);
     await clock.run({ until: () => incoming.length === 1, maxMs: clock.elapsedMs + 5000 });
-    const data = randomBytes(bytes);
-    s.write(data);
-    const got = await collect(clock, incoming[0]!, data.length);
-    assert.ok(got.equals(data), 'byte for byte');
+    await sendChecked(clock, s, incoming[0]!, bytes);
     return { a, b, s, largest };
   }
 
@@ -470,10 +464,7 @@ describe('uTP path MTU discovery', () => {
     // The same host again: packets stay at the floor, and the data arrives.
     const s2 = await connect(clock, a);
     await clock.run({ until: () => incoming.length === 2, maxMs: clock.elapsedMs + 5000 });
-    const data = randomBytes(1_000_000);
-    s2.write(data);
-    const got = await collect(clock, incoming[1]!, data.length);
-    assert.ok(got.equals(data));
+    await sendChecked(clock, s2, incoming[1]!, 1_000_000);
     assert.equal(s2.stats.packetBytes, 1404);
     a.stop();
     b.stop();
